@@ -1,0 +1,116 @@
+"""tinynet: a from-scratch tensor framework with reverse-mode autograd.
+
+    import tinynet as tn
+    x = tn.tensor([[1.0, 2.0]], requires_grad=True)
+    (x * x).sum().backward()
+    x.grad  # tensor([[2., 4.]])
+
+Where to read: ``tensor.py`` (the Tensor), ``autograd.py`` (the engine), ``ops/`` (each op's
+forward and backward), ``kernels/`` (the fast loops), ``nn/`` and ``optim/`` (training).
+"""
+
+from tinynet.tensor import Tensor  # noqa: I001 - Tensor first: the other modules build on it
+from tinynet import autograd, ops
+from tinynet.autograd import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
+from tinynet.creation import (
+    arange,
+    as_tensor,
+    empty,
+    eye,
+    from_numpy,
+    full,
+    full_like,
+    linspace,
+    ones,
+    ones_like,
+    rand,
+    randint,
+    randn,
+    tensor,
+    zeros,
+    zeros_like,
+)
+from tinynet.dtypes import (
+    bool_,
+    double,
+    float16,
+    float32,
+    float64,
+    get_default_dtype,
+    half,
+    int8,
+    int16,
+    int32,
+    int64,
+    long,
+    set_default_dtype,
+    uint8,
+)
+from tinynet.errors import (
+    AnomalyError,
+    DTypeError,
+    FileFormatError,
+    GradcheckError,
+    GraphError,
+    ShapeError,
+    TinynetError,
+)
+from tinynet.gradcheck import gradcheck, gradgradcheck
+from tinynet.ops import (
+    abs,
+    argmax,
+    argmin,
+    broadcast_to,
+    cat,
+    clamp,
+    clip,
+    concatenate,
+    exp,
+    expand,
+    flatten,
+    log,
+    log_softmax,
+    matmul,
+    max,
+    maximum,
+    mean,
+    min,
+    minimum,
+    permute,
+    pow,
+    relu,
+    reshape,
+    sigmoid,
+    softmax,
+    sqrt,
+    squeeze,
+    stack,
+    step,
+    sum,
+    swapaxes,
+    tanh,
+    transpose,
+    unsqueeze,
+    where,
+)
+from tinynet.ops import add, div, mul, neg, sub
+from tinynet.random import manual_seed, seed
+
+float = float32  # noqa: A001 - PyTorch's alias: tn.float is float32
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "AnomalyError", "DTypeError", "FileFormatError", "GradcheckError", "GraphError",
+    "ShapeError", "Tensor", "TinynetError", "abs", "add", "arange", "argmax", "argmin",
+    "as_tensor", "autograd", "bool_", "broadcast_to", "cat", "clamp", "clip", "concatenate",
+    "div", "double", "empty", "enable_grad", "exp", "expand", "eye", "flatten", "float",
+    "float16", "float32", "float64", "from_numpy", "full", "full_like", "get_default_dtype",
+    "gradcheck", "gradgradcheck", "half", "int8", "int16", "int32", "int64",
+    "is_grad_enabled", "linspace", "log", "log_softmax", "long", "manual_seed", "matmul", "max",
+    "maximum", "mean", "min", "minimum", "mul", "neg", "no_grad", "ones", "ones_like", "ops",
+    "permute", "pow", "rand", "randint", "randn", "relu", "reshape", "seed", "set_default_dtype",
+    "set_grad_enabled", "sigmoid", "softmax", "sqrt", "squeeze", "stack", "step", "sub", "sum",
+    "swapaxes", "tanh", "tensor", "transpose", "uint8", "unsqueeze", "where", "zeros",
+    "zeros_like",
+]

@@ -1,0 +1,110 @@
+"""Dtypes: the default float dtype, turning user data into arrays, and promotion rules.
+
+tinynet follows PyTorch where numpy 2 would surprise: a Python or numpy *scalar* never changes a
+tensor's dtype (float32 tensor * np.float64(2.0) stays float32). Two tensors (or a tensor and a
+numpy array with at least one dimension) promote as numpy does.
+"""
+
+from __future__ import annotations
+
+import builtins
+import numbers
+from typing import Any
+
+import numpy as np
+
+from tinynet.errors import DTypeError
+
+float16, float32, float64 = np.dtype(np.float16), np.dtype(np.float32), np.dtype(np.float64)
+int8, int16, int32, int64 = (np.dtype(t) for t in (np.int8, np.int16, np.int32, np.int64))
+uint8, bool_ = np.dtype(np.uint8), np.dtype(np.bool_)
+half, float, double, long = float16, float32, float64, int64  # noqa: A001 - PyTorch aliases
+
+_default = [float32]
+
+
+def set_default_dtype(dtype: Any) -> None:
+    """Dtype that Python floats become (float32 unless changed, as in PyTorch)."""
+    d = to_dtype(dtype)
+    if d.kind != "f":
+        raise DTypeError(f"set_default_dtype: only floating dtypes can be the default, got {d}")
+    _default[0] = d
+
+
+def get_default_dtype() -> np.dtype:
+    return _default[0]
+
+
+def to_dtype(dtype: Any) -> np.dtype:
+    """Accept numpy dtypes, their names ('float32') and Python types (float -> default)."""
+    if dtype is None or dtype is builtins.float:
+        return _default[0]
+    try:
+        d = np.dtype(dtype)
+    except TypeError as e:
+        raise DTypeError(f"not a dtype tinynet understands: {dtype!r}") from e
+    if d.kind not in "biuf":
+        raise DTypeError(
+            f"dtype {d} is not supported: tinynet tensors hold bool, integer or float numbers"
+        )
+    return d
+
+
+def is_floating(dtype: np.dtype) -> bool:
+    return dtype.kind == "f"
+
+
+def as_array(data: Any, dtype: Any = None, copy: bool = True, op: str = "tensor") -> np.ndarray:
+    """User data -> a numpy array of a supported dtype, with errors a user can act on.
+
+    Python numbers and nested lists: floats become the default dtype, ints int64, bools bool.
+    numpy arrays keep their dtype unless ``dtype`` is given.
+    """
+    from tinynet.tensor import Tensor
+
+    if isinstance(data, Tensor):
+        data = data.data
+    from_python = not isinstance(data, np.ndarray | np.generic)
+    if isinstance(data, str | bytes):
+        raise DTypeError(f"{op}: cannot make a tensor from a string ({data!r})")
+    try:
+        array = np.array(data, copy=copy) if not from_python else np.array(data)
+    except (ValueError, TypeError) as e:
+        raise DTypeError(
+            f"{op}: cannot make a tensor from this data ({type(data).__name__}): {e}. "
+            "Nested lists must be rectangular and hold numbers."
+        ) from e
+    if array.dtype.kind not in "biuf":
+        raise DTypeError(
+            f"{op}: data of dtype {array.dtype} is not supported (strings, objects and complex "
+            "numbers are not); tensors hold bool, integer or float numbers"
+        )
+    if dtype is not None:
+        target = to_dtype(dtype)
+    elif from_python and array.dtype.kind == "f":
+        target = _default[0]
+    else:
+        target = array.dtype
+    if array.dtype != target:
+        array = array.astype(target)
+    return array
+
+
+def scalar_dtype(tensor_dtype: np.dtype, value: Any) -> np.dtype:
+    """Result dtype of ``tensor op scalar``: the tensor's, unless the scalar is of a higher
+    kind (bool < int < float), as PyTorch does."""
+    kind = tensor_dtype.kind
+    if isinstance(value, bool | np.bool_):
+        return tensor_dtype
+    if isinstance(value, numbers.Integral):
+        return int64 if kind == "b" else tensor_dtype
+    if isinstance(value, numbers.Real):
+        return tensor_dtype if kind == "f" else _default[0]
+    if isinstance(value, np.ndarray):  # 0-d array: treated like a scalar of its kind
+        k = value.dtype.kind
+        if k == "f" and kind != "f":
+            return _default[0]
+        if k in "iu" and kind == "b":
+            return int64
+        return tensor_dtype
+    raise DTypeError(f"cannot combine a tensor with {type(value).__name__}")

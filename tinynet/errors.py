@@ -1,0 +1,42 @@
+"""tinynet's exception types.
+
+Each one also subclasses the Python exception a numpy or PyTorch user would already catch, so
+``except ValueError`` keeps working while ``except tinynet.TinynetError`` catches everything
+tinynet raises on purpose.
+"""
+
+from __future__ import annotations
+
+
+class TinynetError(Exception):
+    """Base class of every error tinynet raises on purpose."""
+
+
+class ShapeError(TinynetError, ValueError):
+    """Shapes that do not fit together (broadcasting, matmul, reshape, loss targets...)."""
+
+
+class DTypeError(TinynetError, TypeError):
+    """A dtype an operation cannot take (e.g. grad on an integer tensor, an object array)."""
+
+
+class GraphError(TinynetError, RuntimeError):
+    """Misuse of the autograd graph (backward twice, in-place edit of a saved tensor...)."""
+
+
+class AnomalyError(TinynetError, RuntimeError):
+    """A NaN or inf produced while anomaly detection is on."""
+
+
+class GradcheckError(TinynetError, RuntimeError):
+    """Autograd and finite differences disagree."""
+
+
+class FileFormatError(TinynetError, ValueError):
+    """A weight file that is missing, truncated, corrupt or unsafe to load."""
+
+
+def shape_str(*arrays_or_shapes: object) -> str:
+    """Format shapes for messages: ``(2, 3) and (4, 5)``."""
+    shapes = [getattr(a, "shape", a) for a in arrays_or_shapes]
+    return " and ".join(str(tuple(s)) for s in shapes)

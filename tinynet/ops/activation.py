@@ -1,0 +1,193 @@
+"""Activation functions and softmax. The forward and backward passes of sigmoid, tanh, relu
+and step run through ``tinynet.kernels`` (fused numba loops with a plain-numpy twin); the
+formula beside each call is what the kernel computes, and is used as is when the backward must
+itself be differentiable (``create_graph=True``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from tinynet import kernels
+from tinynet.autograd import Function, namespace
+from tinynet.ops.operands import as_tensor, normalize_dim
+from tinynet.tensor import Tensor
+
+ACTIVATIONS = ("identity", "sigmoid", "tanh", "relu", "step")
+
+
+def activation_grad(grad: Any, y: Any, activation: str) -> Any:
+    """dL/dz from dL/dy for y = act(z), written with the output y:
+
+    sigmoid: y (1 - y)   tanh: 1 - y^2   relu: [y > 0]   step: 0   identity: 1
+    """
+    if isinstance(grad, np.ndarray):
+        return kernels.activation_backward(grad, y, activation)
+    if activation == "sigmoid":
+        return grad * y * (1 - y)
+    if activation == "tanh":
+        return grad * (1 - y * y)
+    if activation == "relu":
+        return grad * (y > 0)
+    if activation == "step":
+        return grad * 0
+    return grad
+
+
+class Sigmoid(Function):
+    """s(x) = 1 / (1 + e^-x);  d/dx s = s (1 - s)"""
+
+    @staticmethod
+    def forward(ctx: Function, x: Any) -> np.ndarray:
+        out = kernels.sigmoid_forward(x)
+        ctx.save_for_backward(out)
+        return out
+
+    @staticmethod
+    def backward(ctx: Function, grad: Any) -> Any:
+        (s,) = ctx.saved_tensors
+        return activation_grad(grad, s, "sigmoid")
+
+
+class Tanh(Function):
+    """d/dx tanh(x) = 1 - tanh(x)^2"""
+
+    @staticmethod
+    def forward(ctx: Function, x: Any) -> np.ndarray:
+        out = kernels.tanh_forward(x)
+        ctx.save_for_backward(out)
+        return out
+
+    @staticmethod
+    def backward(ctx: Function, grad: Any) -> Any:
+        (t,) = ctx.saved_tensors
+        return activation_grad(grad, t, "tanh")
+
+
+class ReLU(Function):
+    """relu(x) = max(x, 0);  d/dx relu = 1 where x > 0, else 0 (0 at x = 0, as PyTorch)"""
+
+    @staticmethod
+    def forward(ctx: Function, x: Any) -> np.ndarray:
+        out = kernels.relu_forward(x)
+        ctx.save_for_backward(out)
+        return out
+
+    @staticmethod
+    def backward(ctx: Function, grad: Any) -> Any:
+        (y,) = ctx.saved_tensors
+        return activation_grad(grad, y, "relu")
+
+
+class Step(Function):
+    """Heaviside step: 1 where x >= 0, else 0. Its true derivative is 0 everywhere (undefined
+    at 0), so no gradient flows through it and gradient descent cannot train what lies before
+    it. ``surrogate`` swaps in a stand-in derivative for training:
+
+    - ``None``: the true derivative, 0.
+    - ``"straight_through"``: 1 where |x| <= 1 (the straight-through estimator, clipped).
+    - ``"sigmoid"``: s(x) (1 - s(x)), the derivative of the sigmoid the step approximates.
+    """
+
+    @staticmethod
+    def forward(ctx: Function, x: Any, surrogate: str | None = None) -> np.ndarray:
+        ctx.surrogate = surrogate
+        if surrogate is not None:
+            ctx.save_for_backward(x)
+        return kernels.step_forward(x)
+
+    @staticmethod
+    def backward(ctx: Function, grad: Any) -> Any:
+        if ctx.surrogate is None:
+            return grad * 0
+        (x,) = ctx.saved_tensors
+        if ctx.surrogate == "straight_through":
+            return grad * (abs(x) <= 1)
+        s = kernels.sigmoid_forward(x) if isinstance(x, np.ndarray) else x.sigmoid()
+        return activation_grad(grad, s, "sigmoid")
+
+
+class Softmax(Function):
+    """s_i = e^(x_i - max) / sum_j e^(x_j - max);  dL/dx = s * (g - sum(g * s))"""
+
+    @staticmethod
+    def forward(ctx: Function, x: Any, dim: int = -1) -> np.ndarray:
+        ctx.dim = dim
+        with np.errstate(under="ignore"):
+            e = np.exp(x - x.max(axis=dim, keepdims=True))
+        out = e / e.sum(axis=dim, keepdims=True)
+        ctx.save_for_backward(out)
+        return out
+
+    @staticmethod
+    def backward(ctx: Function, grad: Any) -> Any:
+        (s,) = ctx.saved_tensors
+        return s * (grad - (grad * s).sum(axis=ctx.dim, keepdims=True))
+
+
+class LogSoftmax(Function):
+    """y = x - max - log(sum(e^(x - max)));  dL/dx = g - e^y * sum(g)"""
+
+    op = "log_softmax"
+
+    @staticmethod
+    def forward(ctx: Function, x: Any, dim: int = -1) -> np.ndarray:
+        ctx.dim = dim
+        shifted = x - x.max(axis=dim, keepdims=True)
+        with np.errstate(under="ignore"):
+            out = shifted - np.log(np.exp(shifted).sum(axis=dim, keepdims=True))
+        ctx.save_for_backward(out)
+        return out
+
+    @staticmethod
+    def backward(ctx: Function, grad: Any) -> Any:
+        (y,) = ctx.saved_tensors
+        xp = namespace(grad)
+        with np.errstate(under="ignore"):
+            return grad - xp.exp(y) * grad.sum(axis=ctx.dim, keepdims=True)
+
+
+def sigmoid(x: Any) -> Tensor:
+    """Logistic sigmoid, computed stably for any |x|."""
+    return Sigmoid.apply(_floating(x, "sigmoid"))
+
+
+def tanh(x: Any) -> Tensor:
+    return Tanh.apply(_floating(x, "tanh"))
+
+
+def relu(x: Any) -> Tensor:
+    return ReLU.apply(_floating(x, "relu"))
+
+
+def step(x: Any, surrogate: str | None = None) -> Tensor:
+    """Heaviside step (1 where x >= 0); see ``Step`` for the zero derivative and surrogates."""
+    if surrogate not in (None, "straight_through", "sigmoid"):
+        raise ValueError(
+            f"step: surrogate must be None, 'straight_through' or 'sigmoid', got {surrogate!r}"
+        )
+    return Step.apply(_floating(x, "step"), surrogate=surrogate)
+
+
+def softmax(x: Any, dim: int = -1, **aliases: Any) -> Tensor:
+    """Softmax along ``dim`` (alias ``axis``), stable for large inputs."""
+    x = _floating(x, "softmax")
+    d = normalize_dim(aliases.pop("axis", dim), x.ndim, "softmax")
+    return Softmax.apply(x, dim=d if x.ndim else None)
+
+
+def log_softmax(x: Any, dim: int = -1, **aliases: Any) -> Tensor:
+    x = _floating(x, "log_softmax")
+    d = normalize_dim(aliases.pop("axis", dim), x.ndim, "log_softmax")
+    return LogSoftmax.apply(x, dim=d if x.ndim else None)
+
+
+def _floating(x: Any, op: str) -> Tensor:
+    """Activations of integer tensors give the default float dtype (as PyTorch's do)."""
+    x = as_tensor(x, op)
+    if x.data.dtype.kind != "f":
+        from tinynet import dtypes
+
+        x = Tensor._make(x.data.astype(dtypes.get_default_dtype()))
+    return x

@@ -1,0 +1,404 @@
+"""Elementwise arithmetic. Each op: forward with numpy, backward = the local derivative times
+the incoming gradient. The engine sums gradients back to each input's shape afterwards, so
+no rule here worries about broadcasting."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from tinynet import dtypes
+from tinynet.autograd import Function, namespace
+from tinynet.errors import ShapeError, shape_str
+from tinynet.ops.operands import as_tensor, operands
+from tinynet.tensor import Tensor
+
+
+class Add(Function):
+    """d(a+b)/da = 1, d(a+b)/db = 1"""
+
+    shape_error = "cannot be broadcast"
+
+    @staticmethod
+    def forward(ctx: Function, a: Any, b: Any) -> np.ndarray:
+        return np.add(a, b)
+
+    @staticmethod
+    def backward(ctx: Function, grad: Any) -> tuple[Any, Any]:
+        return grad, grad
+
+
+class Sub(Function):
+    """d(a-b)/da = 1, d(a-b)/db = -1"""
+
+    shape_error = "cannot be broadcast"
+
+    @staticmethod
+    def forward(ctx: Function, a: Any, b: Any) -> np.ndarray:
+        return np.subtract(a, b)
+
+    @staticmethod
+    def backward(ctx: Function, grad: Any) -> tuple[Any, Any]:
+        return grad, -grad
+
+
+class Mul(Function):
+    """d(ab)/da = b, d(ab)/db = a"""
+
+    shape_error = "cannot be broadcast"
+
+    @staticmethod
+    def forward(ctx: Function, a: Any, b: Any) -> np.ndarray:
+        ctx.save_for_backward(a, b)
+        return np.multiply(a, b)
+
+    @staticmethod
+    def backward(ctx: Function, grad: Any) -> tuple[Any, Any]:
+        a, b = ctx.saved_tensors
+        need_a, need_b = ctx.needs_input_grad
+        return (grad * b if need_a else None), (grad * a if need_b else None)
+
+
+class Div(Function):
+    """d(a/b)/da = 1/b, d(a/b)/db = -a/b^2"""
+
+    shape_error = "cannot be broadcast"
+
+    @staticmethod
+    def forward(ctx: Function, a: Any, b: Any) -> np.ndarray:
+        ctx.save_for_backward(a, b)
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            return np.true_divide(a, b)
+
+    @staticmethod
+    def backward(ctx: Function, grad: Any) -> tuple[Any, Any]:
+        a, b = ctx.saved_tensors
+        need_a, need_b = ctx.needs_input_grad
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            return (grad / b if need_a else None), (-(grad * a) / (b * b) if need_b else None)
+
+
+class Pow(Function):
+    """d(a^b)/da = b a^(b-1), d(a^b)/db = a^b log(a) (taken as 0 where a <= 0)"""
+
+    shape_error = "cannot be broadcast"
+
+    @staticmethod
+    def forward(ctx: Function, a: Any, b: Any) -> np.ndarray:
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            out = np.power(a, b)
+        ctx.save_for_backward(a, b, out)
+        return out
+
+    @staticmethod
+    def backward(ctx: Function, grad: Any) -> tuple[Any, Any]:
+        a, b, out = ctx.saved_tensors
+        need_a, need_b = ctx.needs_input_grad
+        xp = namespace(grad)
+        grad_a = grad_b = None
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            if need_a:
+                grad_a = grad * b * a ** (b - 1)
+            if need_b:
+                positive = a > 0
+                grad_b = grad * out * xp.log(xp.where(positive, a, 1)) * positive
+        return grad_a, grad_b
+
+
+class Neg(Function):
+    """d(-a)/da = -1"""
+
+    @staticmethod
+    def forward(ctx: Function, a: Any) -> np.ndarray:
+        return np.negative(a)
+
+    @staticmethod
+    def backward(ctx: Function, grad: Any) -> Any:
+        return -grad
+
+
+class Exp(Function):
+    """d/da exp(a) = exp(a)"""
+
+    @staticmethod
+    def forward(ctx: Function, a: Any) -> np.ndarray:
+        with np.errstate(over="ignore", under="ignore"):
+            out = np.exp(a)
+        ctx.save_for_backward(out)
+        return out
+
+    @staticmethod
+    def backward(ctx: Function, grad: Any) -> Any:
+        (out,) = ctx.saved_tensors
+        return grad * out
+
+
+class Log(Function):
+    """d/da log(a) = 1/a"""
+
+    @staticmethod
+    def forward(ctx: Function, a: Any) -> np.ndarray:
+        ctx.save_for_backward(a)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.log(a)
+
+    @staticmethod
+    def backward(ctx: Function, grad: Any) -> Any:
+        (a,) = ctx.saved_tensors
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return grad / a
+
+
+class Sqrt(Function):
+    """d/da sqrt(a) = 1 / (2 sqrt(a))"""
+
+    @staticmethod
+    def forward(ctx: Function, a: Any) -> np.ndarray:
+        with np.errstate(invalid="ignore"):
+            out = np.sqrt(a)
+        ctx.save_for_backward(out)
+        return out
+
+    @staticmethod
+    def backward(ctx: Function, grad: Any) -> Any:
+        (out,) = ctx.saved_tensors
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return grad / (2 * out)
+
+
+class Abs(Function):
+    """d/da |a| = sign(a) (0 at a = 0, as PyTorch)"""
+
+    @staticmethod
+    def forward(ctx: Function, a: Any) -> np.ndarray:
+        ctx.save_for_backward(np.sign(a))
+        return np.abs(a)
+
+    @staticmethod
+    def backward(ctx: Function, grad: Any) -> Any:
+        (sign,) = ctx.saved_tensors
+        return grad * sign
+
+
+class Maximum(Function):
+    """d max(a,b)/da = 1 where a > b, 1/2 where a == b (ties split evenly, as PyTorch), else 0"""
+
+    shape_error = "cannot be broadcast"
+
+    @staticmethod
+    def forward(ctx: Function, a: Any, b: Any) -> np.ndarray:
+        out = np.maximum(a, b)
+        share_a = (a > b) + 0.5 * (a == b)
+        ctx.save_for_backward(share_a.astype(out.dtype, copy=False))
+        return out
+
+    @staticmethod
+    def backward(ctx: Function, grad: Any) -> tuple[Any, Any]:
+        (share_a,) = ctx.saved_tensors
+        return grad * share_a, grad * (1 - share_a)
+
+
+class Minimum(Function):
+    """d min(a,b)/da = 1 where a < b, 1/2 where a == b, else 0"""
+
+    shape_error = "cannot be broadcast"
+
+    @staticmethod
+    def forward(ctx: Function, a: Any, b: Any) -> np.ndarray:
+        out = np.minimum(a, b)
+        share_a = (a < b) + 0.5 * (a == b)
+        ctx.save_for_backward(share_a.astype(out.dtype, copy=False))
+        return out
+
+    @staticmethod
+    def backward(ctx: Function, grad: Any) -> tuple[Any, Any]:
+        (share_a,) = ctx.saved_tensors
+        return grad * share_a, grad * (1 - share_a)
+
+
+class Clip(Function):
+    """d/da clip(a, lo, hi) = 1 where lo <= a <= hi, else 0 (PyTorch's clamp)"""
+
+    @staticmethod
+    def forward(ctx: Function, a: Any, low: Any = None, high: Any = None) -> np.ndarray:
+        inside = np.ones(a.shape, dtype=bool)
+        if low is not None:
+            inside &= a >= low
+        if high is not None:
+            inside &= a <= high
+        ctx.save_for_backward(inside)
+        return np.clip(a, low, high)
+
+    @staticmethod
+    def backward(ctx: Function, grad: Any) -> Any:
+        (inside,) = ctx.saved_tensors
+        return grad * inside
+
+
+class Where(Function):
+    """where(c, a, b): the gradient goes to a where c holds, to b elsewhere"""
+
+    shape_error = "cannot be broadcast"
+
+    @staticmethod
+    def forward(ctx: Function, condition: Any, a: Any, b: Any) -> np.ndarray:
+        ctx.save_for_backward(condition)
+        return np.where(condition, a, b)
+
+    @staticmethod
+    def backward(ctx: Function, grad: Any) -> tuple[None, Any, Any]:
+        (condition,) = ctx.saved_tensors
+        xp = namespace(grad)
+        zero = xp.zeros_like(grad)
+        need = ctx.needs_input_grad
+        return (
+            None,
+            xp.where(condition, grad, zero) if need[1] else None,
+            xp.where(condition, zero, grad) if need[2] else None,
+        )
+
+
+class Cast(Function):
+    """Change dtype; the gradient is cast back by the engine."""
+
+    @staticmethod
+    def forward(ctx: Function, a: Any, dtype: Any) -> np.ndarray:
+        return a.astype(dtype)
+
+    @staticmethod
+    def backward(ctx: Function, grad: Any) -> Any:
+        return grad
+
+
+class Clone(Function):
+    """A copy with its own memory; gradient passes through."""
+
+    @staticmethod
+    def forward(ctx: Function, a: Any) -> np.ndarray:
+        return a.copy()
+
+    @staticmethod
+    def backward(ctx: Function, grad: Any) -> Any:
+        return grad
+
+
+def binary(cls: type[Function], a: Any, b: Any) -> Tensor:
+    a, b = operands(a, b, cls.op)
+    return cls.apply(a, b)
+
+
+def add(a: Any, b: Any) -> Tensor:
+    """a + b with numpy broadcasting."""
+    return binary(Add, a, b)
+
+
+def sub(a: Any, b: Any) -> Tensor:
+    return binary(Sub, a, b)
+
+
+def mul(a: Any, b: Any) -> Tensor:
+    return binary(Mul, a, b)
+
+
+def div(a: Any, b: Any) -> Tensor:
+    """True division (integer tensors give floats, as in PyTorch)."""
+    a, b = operands(a, b, "div")
+    if _kind(a) != "f" and _kind(b) != "f":
+        a = cast(a, dtypes.get_default_dtype()) if isinstance(a, Tensor) else a
+        b = cast(b, dtypes.get_default_dtype()) if isinstance(b, Tensor) else b
+    return Div.apply(a, b)
+
+
+def pow(a: Any, b: Any) -> Tensor:  # noqa: A001 - PyTorch's name
+    return binary(Pow, a, b)
+
+
+def maximum(a: Any, b: Any) -> Tensor:
+    return binary(Maximum, a, b)
+
+
+def minimum(a: Any, b: Any) -> Tensor:
+    return binary(Minimum, a, b)
+
+
+def neg(x: Any) -> Tensor:
+    return Neg.apply(as_tensor(x, "neg"))
+
+
+def exp(x: Any) -> Tensor:
+    return Exp.apply(as_tensor(x, "exp"))
+
+
+def log(x: Any) -> Tensor:
+    return Log.apply(as_tensor(x, "log"))
+
+
+def sqrt(x: Any) -> Tensor:
+    return Sqrt.apply(as_tensor(x, "sqrt"))
+
+
+def abs(x: Any) -> Tensor:  # noqa: A001 - PyTorch's name
+    return Abs.apply(as_tensor(x, "abs"))
+
+
+def clip(x: Any, min: Any = None, max: Any = None) -> Tensor:  # noqa: A002
+    """Limit values to [min, max] (either may be None), as ``torch.clamp``."""
+    x = as_tensor(x, "clip")
+    if min is None and max is None:
+        raise ValueError("clip: at least one of min and max must be given")
+    if isinstance(min, Tensor) or isinstance(max, Tensor):
+        lower = x if min is None else maximum(x, min)
+        return lower if max is None else minimum(lower, max)
+    kind = float if x.data.dtype.kind == "f" else int
+    low = None if min is None else x.data.dtype.type(kind(min))
+    high = None if max is None else x.data.dtype.type(kind(max))
+    return Clip.apply(x, low=low, high=high)
+
+
+clamp = clip
+
+
+def where(condition: Any, a: Any, b: Any) -> Tensor:
+    """Elements of a where condition holds, else of b (condition is not differentiated)."""
+    cond = condition.data if isinstance(condition, Tensor) else np.asarray(condition)
+    if cond.dtype != np.bool_:
+        cond = cond.astype(bool)
+    if not isinstance(a, Tensor) and not isinstance(b, Tensor):
+        a = as_tensor(a, "where")
+    a, b = operands(a, b, "where")
+    return Where.apply(cond, a, b)
+
+
+def cast(x: Tensor, dtype: Any) -> Tensor:
+    target = dtypes.to_dtype(dtype)
+    if x.data.dtype == target:
+        return x
+    return Cast.apply(x, dtype=target)
+
+
+def clone(x: Tensor) -> Tensor:
+    return Clone.apply(x)
+
+
+def compare(ufunc: Any, a: Any, b: Any) -> Tensor:
+    """A comparison (<, ==, ...): a bool tensor, never part of a graph."""
+    a, b = operands(a, b, ufunc.__name__)
+    x = a.data if isinstance(a, Tensor) else a
+    y = b.data if isinstance(b, Tensor) else b
+    try:
+        return Tensor._make(ufunc(x, y))
+    except ValueError as e:
+        raise ShapeError(
+            f"{ufunc.__name__}: shapes {shape_str(x, y)} cannot be broadcast"
+        ) from e
+
+
+def logical_not(x: Tensor) -> Tensor:
+    if x.data.dtype == np.bool_:
+        return Tensor._make(np.logical_not(x.data))
+    return Tensor._make(np.invert(x.data))
+
+
+def _kind(x: Any) -> str:
+    return (x.data if isinstance(x, Tensor) else x).dtype.kind

@@ -1,0 +1,102 @@
+"""Turning what users pass (Tensors, numbers, arrays, dims spelled PyTorch's or numpy's way)
+into what the ops' forward functions expect. One place, so every op agrees."""
+
+from __future__ import annotations
+
+import numbers
+from typing import Any
+
+import numpy as np
+
+from tinynet import dtypes
+from tinynet.errors import DTypeError, ShapeError
+from tinynet.tensor import Tensor
+
+
+def constant(value: Any, like: Tensor, op: str) -> np.ndarray:
+    """A non-Tensor operand as an array. Numbers (and numpy scalars, 0-d arrays) take the
+    tensor's dtype unless they are of a higher kind; arrays and lists keep numpy's rules."""
+    if isinstance(value, numbers.Number | np.generic) or (
+        isinstance(value, np.ndarray) and value.ndim == 0
+    ):
+        if isinstance(value, complex | np.complexfloating):
+            raise DTypeError(f"{op}: complex numbers are not supported")
+        return np.asarray(value, dtype=dtypes.scalar_dtype(like.data.dtype, value))
+    if isinstance(value, np.ndarray | list | tuple):
+        return dtypes.as_array(value, copy=False, op=op)
+    raise DTypeError(f"{op}: unsupported operand type {type(value).__name__} (with a Tensor)")
+
+
+def operands(a: Any, b: Any, op: str) -> tuple[Any, Any]:
+    """Both operands of a binary op, at least one a Tensor; the other becomes an array.
+
+    When a number of a higher kind meets an integer/bool tensor (``int_tensor * 0.5``), the
+    tensor's values are cast to the number's dtype first, so numpy can't pick another.
+    """
+    if isinstance(a, Tensor):
+        if isinstance(b, Tensor):
+            return a, b
+        b = constant(b, a, op)
+        if b.ndim == 0 and b.dtype != a.data.dtype and a.data.dtype.kind != "f":
+            a = Tensor._make(a.data.astype(b.dtype))
+        return a, b
+    if not isinstance(b, Tensor):
+        raise DTypeError(f"{op}: expected a Tensor operand")
+    a = constant(a, b, op)
+    if a.ndim == 0 and a.dtype != b.data.dtype and b.data.dtype.kind != "f":
+        b = Tensor._make(b.data.astype(a.dtype))
+    return a, b
+
+
+def as_tensor(x: Any, op: str) -> Tensor:
+    if isinstance(x, Tensor):
+        return x
+    return Tensor._make(dtypes.as_array(x, op=op))
+
+
+def normalize_dim(dim: Any, ndim: int, op: str) -> int:
+    try:
+        d = int(dim)
+    except (TypeError, ValueError) as e:
+        raise DTypeError(f"{op}: dim must be an integer, got {dim!r}") from e
+    lo, hi = (-1, 0) if ndim == 0 else (-ndim, ndim - 1)
+    if not lo <= d <= hi:
+        raise ShapeError(
+            f"{op}: dim {d} is out of range for a tensor with {ndim} dimension(s) "
+            f"(expected {lo}..{hi})"
+        )
+    return d % max(ndim, 1)
+
+
+def reduction_args(
+    x: Tensor, dim: Any, keepdim: bool, aliases: dict[str, Any], op: str
+) -> tuple[tuple[int, ...] | None, bool]:
+    """``dim``/``axis`` and ``keepdim``/``keepdims`` -> (axes tuple or None, keepdims)."""
+    if aliases:
+        unknown = set(aliases) - {"axis", "keepdims"}
+        if unknown:
+            raise TypeError(f"{op}() got unexpected keyword argument(s) {sorted(unknown)}")
+        if "axis" in aliases:
+            if dim is not None:
+                raise TypeError(f"{op}(): give dim or axis, not both")
+            dim = aliases["axis"]
+        keepdim = bool(aliases.get("keepdims", keepdim))
+    if dim is None:
+        return None, keepdim
+    dims = dim if isinstance(dim, tuple | list) else (dim,)
+    axes = tuple(normalize_dim(d, x.ndim, op) for d in dims)
+    if len(set(axes)) != len(axes):
+        raise ShapeError(f"{op}: dim {dim} repeats a dimension")
+    if x.ndim == 0:
+        axes = ()
+    return axes, keepdim
+
+
+def shape_args(shape: tuple[Any, ...]) -> tuple[int, ...]:
+    """``reshape(2, 3)`` and ``reshape((2, 3))`` both mean the shape (2, 3)."""
+    if len(shape) == 1 and isinstance(shape[0], tuple | list):
+        shape = tuple(shape[0])
+    try:
+        return tuple(int(s) for s in shape)
+    except (TypeError, ValueError) as e:
+        raise DTypeError(f"shape must be integers, got {shape!r}") from e

@@ -1,0 +1,323 @@
+"""Ops that move elements around without changing them: reshape, transpose, broadcast,
+indexing, cat/stack. Their backward moves the gradient back the same way."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from tinynet import autograd
+from tinynet.autograd import Function
+from tinynet.errors import DTypeError, GraphError, ShapeError
+from tinynet.ops.operands import as_tensor, normalize_dim, shape_args
+from tinynet.tensor import Tensor
+
+
+class Reshape(Function):
+    """Same elements, new shape; the gradient is reshaped back."""
+
+    is_view = True
+    shape_error = "cannot be reshaped"
+
+    @staticmethod
+    def forward(ctx: Function, x: Any, shape: tuple[int, ...] = ()) -> np.ndarray:
+        ctx.input_shape = x.shape
+        return x.reshape(shape)
+
+    @staticmethod
+    def backward(ctx: Function, grad: Any) -> Any:
+        return grad.reshape(ctx.input_shape)
+
+
+class Permute(Function):
+    """Reorder dimensions; the gradient is permuted back with the inverse order."""
+
+    is_view = True
+
+    @staticmethod
+    def forward(ctx: Function, x: Any, dims: tuple[int, ...] = ()) -> np.ndarray:
+        ctx.inverse = tuple(np.argsort(dims))
+        return x.transpose(dims)
+
+    @staticmethod
+    def backward(ctx: Function, grad: Any) -> Any:
+        return grad.transpose(ctx.inverse)
+
+
+class BroadcastTo(Function):
+    """Repeat along size-1 (or new leading) dims; the engine sums the gradient back."""
+
+    is_view = True
+    shape_error = "cannot be broadcast"
+
+    @staticmethod
+    def forward(ctx: Function, x: Any, shape: tuple[int, ...] = ()) -> np.ndarray:
+        return np.broadcast_to(x, shape)
+
+    @staticmethod
+    def backward(ctx: Function, grad: Any) -> Any:
+        return grad
+
+
+class GetItem(Function):
+    """x[index]; the gradient lands back where the elements came from, summed where an
+    integer-array index picks the same element twice."""
+
+    is_view = True
+    shape_error = "cannot be indexed this way"
+
+    @staticmethod
+    def forward(ctx: Function, x: Any, index: Any = None) -> np.ndarray:
+        ctx.input_shape, ctx.index = x.shape, index
+        return x[index]
+
+    @staticmethod
+    def backward(ctx: Function, grad: Any) -> Any:
+        return ScatterAdd.call(grad, shape=ctx.input_shape, index=ctx.index)
+
+
+class ScatterAdd(Function):
+    """zeros(shape) with ``grad`` added at ``index`` (the gradient of GetItem; its own gradient
+    is indexing again, which makes double backward through indexing work)."""
+
+    @staticmethod
+    def forward(ctx: Function, grad: Any, shape: tuple[int, ...] = (), index: Any = None) -> Any:
+        ctx.index = index
+        out = np.zeros(shape, dtype=grad.dtype)
+        if _is_basic(index):
+            out[index] = grad  # basic indexing never selects an element twice
+        else:
+            np.add.at(out, index, grad)
+        return out
+
+    @staticmethod
+    def backward(ctx: Function, grad: Any) -> Any:
+        return grad[ctx.index]
+
+
+class Cat(Function):
+    """Join along ``dim``; the gradient is cut back into the pieces."""
+
+    shape_error = "cannot be concatenated"
+
+    @staticmethod
+    def forward(ctx: Function, *arrays: Any, dim: int = 0) -> np.ndarray:
+        ctx.dim = dim
+        ctx.bounds = np.cumsum([0] + [a.shape[dim] for a in arrays])
+        return np.concatenate(arrays, axis=dim)
+
+    @staticmethod
+    def backward(ctx: Function, grad: Any) -> tuple[Any, ...]:
+        lead = (slice(None),) * ctx.dim
+        b = ctx.bounds
+        return tuple(grad[lead + (slice(b[i], b[i + 1]),)] for i in range(len(b) - 1))
+
+
+class Stack(Function):
+    """Stack along a new ``dim``; each input gets its slice of the gradient."""
+
+    shape_error = "cannot be stacked (all shapes must be equal)"
+
+    @staticmethod
+    def forward(ctx: Function, *arrays: Any, dim: int = 0) -> np.ndarray:
+        ctx.dim, ctx.count = dim, len(arrays)
+        return np.stack(arrays, axis=dim)
+
+    @staticmethod
+    def backward(ctx: Function, grad: Any) -> tuple[Any, ...]:
+        lead = (slice(None),) * ctx.dim
+        return tuple(grad[lead + (i,)] for i in range(ctx.count))
+
+
+def _is_basic(index: Any) -> bool:
+    items = index if isinstance(index, tuple) else (index,)
+    return all(
+        i is None or i is Ellipsis or isinstance(i, int | slice | np.integer) for i in items
+    )
+
+
+def reshape(x: Any, *shape: Any) -> Tensor:
+    """Same elements in a new shape (one entry may be -1)."""
+    x = as_tensor(x, "reshape")
+    target = shape_args(shape)
+    if target == x.shape:
+        return x
+    return Reshape.apply(x, shape=target)
+
+
+view = reshape
+
+
+def flatten(x: Any, start_dim: int = 0, end_dim: int = -1) -> Tensor:
+    x = as_tensor(x, "flatten")
+    if x.ndim == 0:
+        return reshape(x, 1)
+    s = normalize_dim(start_dim, x.ndim, "flatten")
+    e = normalize_dim(end_dim, x.ndim, "flatten")
+    return reshape(x, x.shape[:s] + (-1,) + x.shape[e + 1:])
+
+
+def permute(x: Any, *dims: Any) -> Tensor:
+    x = as_tensor(x, "permute")
+    order = tuple(normalize_dim(d, x.ndim, "permute") for d in shape_args(dims))
+    if sorted(order) != list(range(x.ndim)):
+        raise ShapeError(
+            f"permute: dims {dims} are not a permutation of the {x.ndim} dims of shape {x.shape}"
+        )
+    return Permute.apply(x, dims=order)
+
+
+def transpose(x: Any, *dims: Any) -> Tensor:
+    """``transpose(x, d0, d1)`` swaps two dims (PyTorch); ``transpose(x)`` reverses them and
+    ``transpose(x, (2, 0, 1))`` permutes (numpy)."""
+    x = as_tensor(x, "transpose")
+    if not dims:
+        return permute(x, tuple(reversed(range(x.ndim))))
+    if len(dims) == 2 and not isinstance(dims[0], tuple | list):
+        return swapaxes(x, dims[0], dims[1])
+    return permute(x, *dims)
+
+
+def swapaxes(x: Any, axis0: int, axis1: int) -> Tensor:
+    x = as_tensor(x, "swapaxes")
+    order = list(range(x.ndim))
+    a, b = normalize_dim(axis0, x.ndim, "transpose"), normalize_dim(axis1, x.ndim, "transpose")
+    order[a], order[b] = order[b], order[a]
+    return Permute.apply(x, dims=tuple(order))
+
+
+def squeeze(x: Any, dim: Any = None, **aliases: Any) -> Tensor:
+    """Drop size-1 dims (all of them, or only ``dim``/``axis`` if given and of size 1)."""
+    x = as_tensor(x, "squeeze")
+    dim = aliases.pop("axis", dim)
+    if aliases:
+        raise TypeError(f"squeeze() got unexpected keyword argument(s) {sorted(aliases)}")
+    if dim is None:
+        dims = {i for i, n in enumerate(x.shape) if n == 1}
+    else:
+        given = dim if isinstance(dim, tuple | list) else (dim,)
+        dims = {normalize_dim(d, x.ndim, "squeeze") for d in given}
+        dims = {d for d in dims if x.ndim and x.shape[d] == 1}
+    return reshape(x, tuple(n for i, n in enumerate(x.shape) if i not in dims))
+
+
+def unsqueeze(x: Any, dim: int) -> Tensor:
+    """Insert a size-1 dim at ``dim`` (negative counts from the end of the new shape)."""
+    x = as_tensor(x, "unsqueeze")
+    d = normalize_dim(dim, x.ndim + 1, "unsqueeze")
+    return reshape(x, x.shape[:d] + (1,) + x.shape[d:])
+
+
+def broadcast_to(x: Any, *shape: Any) -> Tensor:
+    x = as_tensor(x, "broadcast_to")
+    target = shape_args(shape)
+    if target == x.shape:
+        return x
+    return BroadcastTo.apply(x, shape=target)
+
+
+def expand(x: Any, *sizes: Any) -> Tensor:
+    """PyTorch's expand: like broadcast_to, and -1 keeps a dim's size."""
+    x = as_tensor(x, "expand")
+    target = shape_args(sizes)
+    lead = len(target) - x.ndim
+    resolved = tuple(
+        x.shape[i - lead] if n == -1 and i >= lead else n for i, n in enumerate(target)
+    )
+    return broadcast_to(x, resolved)
+
+
+def _clean_index(index: Any) -> Any:
+    """Tensors and lists in an index become arrays; bool masks become integer indices."""
+    items = index if isinstance(index, tuple) else (index,)
+    clean: list[Any] = []
+    for item in items:
+        if isinstance(item, Tensor):
+            item = item.data
+        elif isinstance(item, list):
+            item = np.asarray(item)
+        if isinstance(item, np.ndarray):
+            if item.dtype == np.bool_:
+                clean.extend(np.nonzero(item))
+                continue
+            if item.dtype.kind not in "iu":
+                raise DTypeError(
+                    f"index: tensors used as indices must be integer or bool, got {item.dtype}"
+                )
+        elif not (item is None or item is Ellipsis or isinstance(item, int | slice | np.integer)):
+            raise DTypeError(f"index: unsupported index {item!r}")
+        clean.append(item)
+    return tuple(clean) if isinstance(index, tuple) or len(clean) != 1 else clean[0]
+
+
+def getitem(x: Tensor, index: Any) -> Tensor:
+    try:
+        return GetItem.apply(x, index=_clean_index(index))
+    except IndexError as e:
+        raise IndexError(f"index: {e} (tensor of shape {x.shape})") from e
+
+
+def inplace(x: Tensor, op: str, change: Any) -> Tensor:
+    """Run ``change(x.data)`` in place and bump the version counter.
+
+    Refused for tensors in a graph while grad mode is on (optimizers update parameters inside
+    ``no_grad``, as in PyTorch).
+    """
+    if x.requires_grad and autograd.is_grad_enabled():
+        what = "a leaf tensor that requires grad" if x.grad_fn is None else (
+            "a tensor that is part of a graph")
+        raise GraphError(
+            f"{op}: {what} can't be modified in place while grad mode is on; do it inside "
+            "`with tn.no_grad():` (as optimizers do) or use the out-of-place op"
+        )
+    if not x.data.flags.writeable:
+        raise GraphError(f"{op}: this tensor's memory is read-only (e.g. a broadcast view)")
+    change(x.data)
+    x._version.value += 1
+    return x
+
+
+def setitem_(x: Tensor, index: Any, value: Any) -> None:
+    """``x[index] = value``, in place (bumps the version counter)."""
+    source = value.data if isinstance(value, Tensor) else value
+    if isinstance(value, Tensor) and value.requires_grad and autograd.is_grad_enabled():
+        raise GraphError(
+            "setitem: assigning a tensor that requires grad into another tensor is not "
+            "recorded by tinynet's autograd; build the result with where() or cat() instead"
+        )
+    clean = _clean_index(index)
+
+    def assign(data: np.ndarray) -> None:
+        try:
+            data[clean] = source
+        except ValueError as e:
+            raise ShapeError(
+                f"setitem: value of shape {np.shape(source)} cannot be assigned to "
+                f"x[{index!r}] of a tensor with shape {data.shape} ({e})"
+            ) from e
+
+    inplace(x, "setitem", assign)
+
+
+def cat(tensors: Any, dim: int = 0, **aliases: Any) -> Tensor:
+    """Concatenate along an existing dim (``dim``, alias ``axis``)."""
+    dim = aliases.pop("axis", dim)
+    items = [as_tensor(t, "cat") for t in tensors]
+    if not items:
+        raise ValueError("cat: expected a non-empty sequence of tensors")
+    d = normalize_dim(dim, items[0].ndim, "cat")
+    return Cat.apply(*items, dim=d)
+
+
+concatenate = cat
+
+
+def stack(tensors: Any, dim: int = 0, **aliases: Any) -> Tensor:
+    """Stack equal-shaped tensors along a new dim."""
+    dim = aliases.pop("axis", dim)
+    items = [as_tensor(t, "stack") for t in tensors]
+    if not items:
+        raise ValueError("stack: expected a non-empty sequence of tensors")
+    d = normalize_dim(dim, items[0].ndim + 1, "stack")
+    return Stack.apply(*items, dim=d)
