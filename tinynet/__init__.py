@@ -98,6 +98,20 @@ from tinynet.random import manual_seed, seed
 
 float = float32  # noqa: A001 - PyTorch's alias: tn.float is float32
 
+# Submodules load on first use (``tn.nn``, ``tn.optim``...), keeping ``import tinynet`` fast.
+_SUBMODULES = {"nn", "optim", "data", "io", "viz", "perceptron", "kernels", "plotting"}
+_FROM_IO = {"save", "load"}
+
+
+def __getattr__(name: str) -> object:
+    import importlib
+
+    if name in _SUBMODULES:
+        return importlib.import_module(f"tinynet.{name}")
+    if name in _FROM_IO:
+        return getattr(importlib.import_module("tinynet.io"), name)
+    raise AttributeError(f"module 'tinynet' has no attribute {name!r}")
+
 __version__ = "0.1.0"
 
 __all__ = [
