@@ -386,15 +386,19 @@ def run_backward(
     results: list[Any] = [None] * len(inputs) if inputs is not None else []
 
     grads: dict[int, Any] = {}  # id(node) -> gradient of its output, summed over consumers
-    owned: set[int] = set()  # leaf grad arrays this pass created (safe to add into in place)
+    # Arrays someone else may hold (the caller's seed, a hook, a retained .grad, another leaf):
+    # a leaf copies these before adopting one as its .grad, which later ``+=`` edits in place.
+    owned: set[int] = {id(_data(g)) for g in grad_roots}
     tracer = _state.trace
 
     def deliver(tensor: Tensor, grad: Any) -> None:
         """Route ``grad`` (already shaped like ``tensor``) to a node, a leaf or a result."""
         if wanted is not None and id(tensor) in wanted:
+            if tensor.grad_fn is None and tensor._hooks:
+                grad = _run_hooks(tensor._hooks, grad)
             i = wanted[id(tensor)]
             results[i] = grad if results[i] is None else results[i] + grad
-            return
+            # no return: a wanted non-leaf still passes its gradient on to earlier inputs
         node = tensor.grad_fn
         if node is not None:
             key = id(node)
@@ -411,10 +415,11 @@ def run_backward(
                 continue  # this branch does not lead to the roots' gradient
             if node.hooks:
                 grad = _run_hooks(node.hooks, grad)
+                owned.add(id(_data(grad)))  # the hook may have kept it
             if node.retained is not None:
                 kept = node.retained()
                 if kept is not None:
-                    accumulate_grad(kept, grad, create_graph, set())
+                    accumulate_grad(kept, grad, create_graph, owned)
             node.differentiable = create_graph
             try:
                 input_grads = type(node).backward(node, grad)
@@ -451,6 +456,7 @@ def accumulate_grad(leaf: Tensor, grad: Any, create_graph: bool, owned: set[int]
     """``leaf.grad += grad``, as PyTorch does: summed across backward calls until zeroed."""
     if leaf._hooks:
         grad = _run_hooks(leaf._hooks, grad)
+        owned.add(id(_data(grad)))  # the hook may have kept it
     if create_graph:
         new = grad if isinstance(grad, Tensor) else Tensor._make(grad)
         leaf.grad = new if leaf.grad is None else leaf.grad + new
