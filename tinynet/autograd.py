@@ -154,12 +154,13 @@ class Function:
         "output_shape",
         "output_dtype",
         "output_version",  # the output tensor's version counter
-        "differentiable",  # True while backward runs with create_graph=True
-        "hooks",  # functions registered on the output tensor with register_hook
-        "retained",  # weak reference to the output tensor when it called retain_grad()
-        "created_at",  # "file:line" of the user's code (anomaly mode only)
         "__dict__",  # ops keep their own options on ctx (ctx.axis, ctx.shape, ...)
     )
+    # Rarely set, so they live on the class until an instance needs its own value.
+    differentiable = False  # True while backward runs with create_graph=True
+    hooks: list[Callable[[Any], Any]] | None = None  # register_hook on the output tensor
+    retained: Any = None  # weak reference to the output tensor after retain_grad()
+    created_at: str | None = None  # "file:line" of the user's code (anomaly mode only)
 
     # ---- recording -------------------------------------------------------------------------
 
@@ -175,21 +176,17 @@ class Function:
             raise _explain(cls, arrays, e) from e
         if _state.anomaly:
             _check_finite(out, cls.__name__, "forward", _user_location())
-        needs = (
-            tuple(isinstance(x, Tensor) and x.requires_grad for x in inputs)
-            if _state.grad_enabled
-            else ()
-        )
-        if not any(needs) or out.dtype.kind != "f":
+        if not _state.grad_enabled:
+            return Tensor._make(out)
+        needs = tuple([isinstance(x, Tensor) and x._requires_grad for x in inputs])
+        if True not in needs or out.dtype.kind != "f":
             return Tensor._make(out)
         ctx.parents = inputs
         ctx.needs_input_grad = needs
         ctx.output_shape = out.shape
         ctx.output_dtype = out.dtype
-        ctx.hooks = None
-        ctx.retained = None
-        ctx.differentiable = False
-        ctx.created_at = _user_location() if _state.anomaly else None
+        if _state.anomaly:
+            ctx.created_at = _user_location()
         shares_input = cls.is_view and isinstance(inputs[0], Tensor)
         result = Tensor._make(out, ctx, inputs[0]._version if shares_input else None)
         ctx.output_version = result._version
@@ -385,64 +382,65 @@ def run_backward(
     wanted = {id(t): i for i, t in enumerate(inputs)} if inputs is not None else None
     results: list[Any] = [None] * len(inputs) if inputs is not None else []
 
-    grads: dict[int, Any] = {}  # id(node) -> gradient of its output, summed over consumers
-    # Arrays someone else may hold (the caller's seed, a hook, a retained .grad, another leaf):
-    # a leaf copies these before adopting one as its .grad, which later ``+=`` edits in place.
-    owned: set[int] = {id(_data(g)) for g in grad_roots}
-    tracer = _state.trace
+    grads: dict[Function, Any] = {}  # node -> gradient of its output, summed over consumers
+    owned: set[int] = set()  # leaf grad arrays this pass created (safe to add into in place)
+    tracer, anomaly = _state.trace, _state.anomaly
 
     def deliver(tensor: Tensor, grad: Any) -> None:
         """Route ``grad`` (already shaped like ``tensor``) to a node, a leaf or a result."""
         if wanted is not None and id(tensor) in wanted:
-            if tensor.grad_fn is None and tensor._hooks:
-                grad = _run_hooks(tensor._hooks, grad)
             i = wanted[id(tensor)]
             results[i] = grad if results[i] is None else results[i] + grad
-            # no return: a wanted non-leaf still passes its gradient on to earlier inputs
-        node = tensor.grad_fn
-        if node is not None:
-            key = id(node)
-            grads[key] = grad if key not in grads else grads[key] + grad
+        elif tensor.grad_fn is not None:
+            node = tensor.grad_fn
+            grads[node] = grads[node] + grad if node in grads else grad
         elif wanted is None:
             accumulate_grad(tensor, grad, create_graph, owned)
 
-    with set_grad_enabled(create_graph):
+    previous_mode = _state.grad_enabled
+    _state.grad_enabled = create_graph  # backward rules record a graph only for create_graph
+    try:
         for root, grad in zip(roots, grad_roots, strict=True):
             deliver(root, grad)
         for node in order:
-            grad = grads.pop(id(node), None)
+            grad = grads.pop(node, None)
             if grad is None:
                 continue  # this branch does not lead to the roots' gradient
             if node.hooks:
                 grad = _run_hooks(node.hooks, grad)
-                owned.add(id(_data(grad)))  # the hook may have kept it
             if node.retained is not None:
                 kept = node.retained()
                 if kept is not None:
-                    accumulate_grad(kept, grad, create_graph, owned)
-            node.differentiable = create_graph
-            try:
+                    accumulate_grad(kept, grad, create_graph, set())
+            if create_graph:
+                node.differentiable = True  # saved_tensors now hands out graph-connected Tensors
+                try:
+                    input_grads = type(node).backward(node, grad)
+                finally:
+                    del node.differentiable
+            else:
                 input_grads = type(node).backward(node, grad)
-            finally:
-                node.differentiable = False
-            if not isinstance(input_grads, tuple):
+            if type(input_grads) is not tuple:
                 input_grads = (input_grads,)
             if tracer is not None:
                 tracer(_describe_step(node, grad, input_grads))
-            if _state.anomaly:
+            if anomaly:
                 for g in input_grads:
                     if g is not None:
                         _check_finite(_data(g), node.name, "backward", node.created_at)
             for parent, needed, g in zip(node.parents, node.needs_input_grad, input_grads):
                 if not needed or g is None:
                     continue
-                if g.shape != parent.shape:
-                    g = sum_to_shape(g, parent.shape)
-                if g.dtype != parent.dtype:
-                    g = g.astype(parent.dtype)
+                data = parent.data
+                if g.shape != data.shape:
+                    g = sum_to_shape(g, data.shape)
+                if g.dtype != data.dtype:
+                    g = g.astype(data.dtype)
                 deliver(parent, g)
             if not retain_graph:
                 node.saved = None
+    finally:
+        _state.grad_enabled = previous_mode
     if inputs is not None:
         return results
     return None

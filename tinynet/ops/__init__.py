@@ -31,7 +31,7 @@ from tinynet.ops.elementwise import (
     sub,
     where,
 )
-from tinynet.ops.fused import linear, softmax_cross_entropy
+from tinynet.ops.fused import linear, mse_loss, softmax_cross_entropy
 from tinynet.ops.linalg import matmul
 from tinynet.ops.operands import normalize_dim
 from tinynet.ops.reduce import argmax, argmin, max, mean, min, sum
@@ -66,7 +66,7 @@ __all__ = [
     "abs", "activation_grad", "add", "argmax", "argmin", "broadcast_to", "cast", "cat", "clamp",
     "clip", "clone", "compare", "concatenate", "div", "exp", "expand", "flatten", "getitem",
     "inplace", "linear", "log", "log_softmax", "logical_not", "matmul", "max", "maximum", "mean",
-    "min", "minimum", "mul", "neg", "normalize_dim", "permute", "pow", "relu", "reshape",
+    "min", "minimum", "mse_loss", "mul", "neg", "normalize_dim", "permute", "pow", "relu", "reshape",
     "setitem_", "sigmoid", "softmax", "softmax_cross_entropy", "sqrt", "squeeze", "stack",
     "step", "sub", "sum", "swapaxes", "tanh", "transpose", "unsqueeze", "view", "where",
     "zeros_like",

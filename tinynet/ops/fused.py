@@ -5,6 +5,8 @@
   derivative in one pass before the two gradient matmuls.
 - ``SoftmaxCrossEntropy``: loss_i = logsumexp(z_i) - z_i[t_i]; its gradient is
   (softmax(z_i) - onehot(t_i)) * g_i, one kernel pass each way.
+- ``MeanSquaredError``: one node instead of three (sub, square, mean): tiny networks are
+  dominated by per-node overhead, not arithmetic.
 
 With ``create_graph=True`` the backward rules use ordinary differentiable ops instead of the
 kernels, so second derivatives stay correct.
@@ -91,6 +93,43 @@ class SoftmaxCrossEntropy(Function):
         onehot[np.arange(n), ctx.target] = 1
         per_sample = grad.reshape(-1, 1) if grad.ndim == 1 else grad
         return (logits.softmax(dim=1) - onehot) * per_sample, None
+
+
+class MeanSquaredError(Function):
+    """L = reduce((a - b)^2);  dL/da = 2 (a - b) g / n (n = count for 'mean', 1 for 'sum'),
+    dL/db = -dL/da"""
+
+    op = "mse_loss"
+
+    @staticmethod
+    def forward(ctx: Function, a: Any, b: Any, reduction: str = "mean") -> np.ndarray:
+        ctx.reduction = reduction
+        diff = np.subtract(a, b)
+        ctx.save_for_backward(diff)
+        if reduction == "none":
+            return diff * diff
+        flat = diff.reshape(-1)
+        total = np.dot(flat, flat) if diff.dtype.kind == "f" else (flat * flat).sum()
+        if reduction == "sum":
+            return np.asarray(total, dtype=diff.dtype)
+        with np.errstate(invalid="ignore"):  # the mean of nothing is nan, as in PyTorch
+            return np.asarray(total / diff.dtype.type(diff.size), dtype=diff.dtype)
+
+    @staticmethod
+    def backward(ctx: Function, grad: Any) -> tuple[Any, Any]:
+        if ctx.differentiable:  # (a - b) as a graph, so the gradient can be differentiated
+            a, b = ctx.parents
+            diff = a - b
+        else:
+            (diff,) = ctx.saved_tensors
+        scale = 2.0 / diff.size if ctx.reduction == "mean" else 2.0
+        grad_a = (grad * scale) * diff
+        return grad_a, -grad_a if ctx.needs_input_grad[1] else None
+
+
+def mse_loss(input: Tensor, target: Any, reduction: str = "mean") -> Tensor:  # noqa: A002
+    """Mean squared error in one node; ``input`` and ``target`` have the same shape."""
+    return MeanSquaredError.apply(input, target, reduction=reduction)
 
 
 def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None,

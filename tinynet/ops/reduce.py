@@ -22,6 +22,11 @@ def _spread(grad: Any, ctx: Function) -> Any:
     """Give the reduced gradient its size-1 axes back, then broadcast it to the input's shape."""
     if not ctx.keepdims:
         grad = grad.reshape(ctx.kept_shape)
+    if isinstance(grad, np.ndarray):
+        # Same as np.broadcast_to, but a writable array of our own and ~5x less call overhead.
+        spread = np.empty(ctx.input_shape, dtype=grad.dtype)
+        np.copyto(spread, grad)
+        return spread
     return namespace(grad).broadcast_to(grad, ctx.input_shape)
 
 
@@ -38,7 +43,7 @@ class Sum(Function):
     def forward(ctx: Function, x: Any, axis: Any = None, keepdims: bool = False) -> np.ndarray:
         ctx.input_shape, ctx.keepdims = x.shape, keepdims
         ctx.kept_shape = _kept_shape(x.shape, axis)
-        return np.sum(x, axis=axis, keepdims=keepdims)
+        return np.add.reduce(x, axis=axis, keepdims=keepdims)
 
     @staticmethod
     def backward(ctx: Function, grad: Any) -> Any:
@@ -52,9 +57,12 @@ class Mean(Function):
     def forward(ctx: Function, x: Any, axis: Any = None, keepdims: bool = False) -> np.ndarray:
         ctx.input_shape, ctx.keepdims = x.shape, keepdims
         ctx.kept_shape = _kept_shape(x.shape, axis)
-        out = np.mean(x, axis=axis, keepdims=keepdims)
-        ctx.count = x.size // np.size(out) if np.size(out) else 1
-        return out
+        total = np.add.reduce(x, axis=axis, keepdims=keepdims)
+        ctx.count = x.size // total.size if total.size else 1
+        if x.dtype == np.float16:  # accumulate half precision in float32, as numpy's mean does
+            return np.mean(x, axis=axis, keepdims=keepdims)
+        with np.errstate(invalid="ignore"):  # the mean of nothing is nan, as numpy says
+            return total / x.dtype.type(ctx.count if x.size else 0)
 
     @staticmethod
     def backward(ctx: Function, grad: Any) -> Any:
