@@ -383,16 +383,21 @@ def run_backward(
     results: list[Any] = [None] * len(inputs) if inputs is not None else []
 
     grads: dict[Function, Any] = {}  # node -> gradient of its output, summed over consumers
-    owned: set[int] = set()  # leaf grad arrays this pass created (safe to add into in place)
+    # Arrays someone else may hold (the caller's seed, a hook, a retained .grad, another leaf):
+    # a leaf copies these before adopting one as its .grad, which later ``+=`` edits in place.
+    owned: set[int] = {id(_data(g)) for g in grad_roots}
     tracer, anomaly = _state.trace, _state.anomaly
 
     def deliver(tensor: Tensor, grad: Any) -> None:
         """Route ``grad`` (already shaped like ``tensor``) to a node, a leaf or a result."""
         if wanted is not None and id(tensor) in wanted:
+            if tensor.grad_fn is None and tensor._hooks:
+                grad = _run_hooks(tensor._hooks, grad)
             i = wanted[id(tensor)]
             results[i] = grad if results[i] is None else results[i] + grad
-        elif tensor.grad_fn is not None:
-            node = tensor.grad_fn
+            # no return: a wanted non-leaf still passes its gradient on to earlier inputs
+        node = tensor.grad_fn
+        if node is not None:
             grads[node] = grads[node] + grad if node in grads else grad
         elif wanted is None:
             accumulate_grad(tensor, grad, create_graph, owned)
@@ -408,10 +413,11 @@ def run_backward(
                 continue  # this branch does not lead to the roots' gradient
             if node.hooks:
                 grad = _run_hooks(node.hooks, grad)
+                owned.add(id(_data(grad)))  # the hook may have kept it
             if node.retained is not None:
                 kept = node.retained()
                 if kept is not None:
-                    accumulate_grad(kept, grad, create_graph, set())
+                    accumulate_grad(kept, grad, create_graph, owned)
             if create_graph:
                 node.differentiable = True  # saved_tensors now hands out graph-connected Tensors
                 try:
