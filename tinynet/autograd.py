@@ -482,6 +482,15 @@ def _run_hooks(hooks: list[Callable[[Any], Any]], grad: Any) -> Any:
         wrapped = grad if isinstance(grad, Tensor) else Tensor._make(grad)
         replaced = hook(wrapped)
         if replaced is not None:
+            if np.shape(replaced) != wrapped.shape or getattr(replaced, "dtype", None) != (
+                wrapped.dtype
+            ):
+                raise GraphError(
+                    f"register_hook: a hook returned {type(replaced).__name__} of shape "
+                    f"{np.shape(replaced)}, dtype {getattr(replaced, 'dtype', None)} for a "
+                    f"gradient of shape {wrapped.shape}, dtype {wrapped.dtype}; a hook may "
+                    "change the values only (return a Tensor shaped like its argument, or None)"
+                )
             grad = replaced if isinstance(grad, Tensor) else _data(replaced)
     return grad
 
@@ -519,7 +528,7 @@ def backward(
         seed = seed.data
     if retain_graph is None:
         retain_graph = create_graph
-    with _tracing(print if trace else None):
+    with _tracing(_step_printer([], norms=True, file=None) if trace else None):
         run_backward([tensor], [seed], retain_graph, create_graph)
 
 
@@ -615,6 +624,12 @@ def trace(norms: bool = True, file: Any = None) -> Iterator[list[str]]:
     ``with tn.autograd.trace(): loss.backward()`` — the yielded list also collects the lines.
     """
     lines: list[str] = []
+    with _tracing(_step_printer(lines, norms, file)):
+        yield lines
+
+
+def _step_printer(lines: list[str], norms: bool, file: Any) -> Callable[[str], None]:
+    """What ``trace()`` and ``backward(trace=True)`` print: numbered steps, kept in ``lines``."""
 
     def printer(line: str) -> None:
         if not norms:
@@ -622,8 +637,7 @@ def trace(norms: bool = True, file: Any = None) -> Iterator[list[str]]:
         lines.append(line)
         print(f"backward step {len(lines)}: {line}", file=file or sys.stdout)
 
-    with _tracing(printer):
-        yield lines
+    return printer
 
 
 def _describe_step(node: Function, grad: Any, input_grads: tuple[Any, ...]) -> str:
