@@ -1,0 +1,252 @@
+"""Command line: ``python -m benchmarks [--quick] [--only NAME ...] [--json FILE]``.
+
+Prints the machine, then one table per workload as it finishes. Ratios are speeds relative to
+the named baseline measured in the same run (>1 means the row is faster).
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from . import tinynet_impl, torch_ref
+from .harness import Progress, Settings, WorkloadResult, format_seconds, format_table
+from .tinynet_impl import REQUIREMENTS
+from .workloads import (
+    REPO_ROOT,
+    Context,
+    all_workloads,
+    format_startup,
+    measure_ceiling,
+    measure_startup,
+)
+
+STARTUP = "startup"
+CEILING = "matmul-ceiling"
+
+
+def _try_import(loader: Any) -> tuple[Any, str | None]:
+    try:
+        return loader(), None
+    except Exception as exc:  # noqa: BLE001 - any import failure means "skip these columns"
+        return None, f"{type(exc).__name__}: {exc}"
+
+
+def _cpu_info() -> dict[str, Any]:
+    model, flags, physical = "unknown", set(), set()
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        text = ""
+    package = core = ""
+    for line in text.splitlines():
+        key, _, value = (part.strip() for part in line.partition(":"))
+        if key == "model name" and model == "unknown":
+            model = value
+        elif key == "flags" and not flags:
+            flags = set(value.split())
+        elif key == "physical id":
+            package = value
+        elif key == "core id":
+            core = value
+            physical.add((package, core))
+    return {
+        "model": model or platform.processor() or "unknown",
+        "logical_cpus": os.cpu_count(),
+        "usable_cpus": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
+        "physical_cores": len(physical) or None,
+        "simd": [f for f in ("sse4_2", "avx", "avx2", "fma", "avx512f") if f in flags],
+    }
+
+
+def _blas_info() -> dict[str, Any]:
+    info: dict[str, Any] = {}
+    try:
+        config = np.show_config(mode="dicts")
+        blas = config["Build Dependencies"]["blas"]
+        info = {
+            "name": blas.get("name"),
+            "version": blas.get("version"),
+            "config": blas.get("openblas configuration"),
+        }
+    except Exception:  # noqa: BLE001 - older numpy: no dict mode; leave it out
+        pass
+    try:
+        from threadpoolctl import threadpool_info
+
+        pools = [p for p in threadpool_info() if p.get("user_api") == "blas"]
+        if pools:
+            info["threads"] = pools[0].get("num_threads")
+    except ImportError:
+        pass
+    return info
+
+
+def _git_revision() -> str:
+    """The repository's commit, marked "+changes" when the work tree differs from it."""
+    try:
+        run = functools.partial(
+            subprocess.run, cwd=REPO_ROOT, capture_output=True, text=True, timeout=10
+        )
+        commit = run(["git", "rev-parse", "--short", "HEAD"]).stdout.strip()
+        dirty = run(["git", "status", "--porcelain", "--", "tinynet"]).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return "no git"
+    return f"git {commit or '?'}{' +changes' if dirty else ''}"
+
+
+def machine_info(torch: Any, tinynet_importable: bool) -> dict[str, Any]:
+    try:
+        import numba
+
+        numba_version = numba.__version__
+    except ImportError:
+        numba_version = "not installed"
+    tinynet_version = "not importable"
+    if tinynet_importable:
+        import tinynet
+
+        tinynet_version = f"{getattr(tinynet, '__version__', '?')} ({_git_revision()})"
+    return {
+        "cpu": _cpu_info(),
+        "blas": _blas_info(),
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "numba": numba_version,
+        "torch": torch.__version__ if torch is not None else "not installed",
+        "torch_threads": torch.get_num_threads() if torch is not None else None,
+        "tinynet": tinynet_version,
+        "platform": platform.platform(),
+    }
+
+
+def format_machine(info: dict[str, Any]) -> str:
+    cpu, blas = info["cpu"], info["blas"]
+    lines = [
+        f"cpu      {cpu['model']}: {cpu['logical_cpus']} logical CPUs "
+        f"({cpu['usable_cpus']} usable, {cpu['physical_cores']} physical cores), "
+        f"{' '.join(cpu['simd'])}",
+        f"blas     {blas.get('name', '?')} {blas.get('version', '')}, "
+        f"{blas.get('threads', '?')} threads ({blas.get('config', '')})",
+        f"versions python {info['python']}, numpy {info['numpy']}, numba {info['numba']}, "
+        f"torch {info['torch']} ({info['torch_threads']} threads), tinynet {info['tinynet']}",
+        f"platform {info['platform']}",
+    ]
+    return "\n".join(lines)
+
+
+def summary_line(result: WorkloadResult) -> str:
+    """One line per finished workload for the progress stream."""
+    times = ", ".join(
+        f"{impl} {format_seconds(m.median)}" for impl, m in result.measurements.items()
+    )
+    skipped = f" (skipped: {', '.join(result.skipped)})" if result.skipped else ""
+    return f"{result.name}: {times}{skipped}"
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="fewer, shorter repeats (whole suite in about two minutes)",
+    )
+    parser.add_argument(
+        "--only",
+        action="append",
+        metavar="NAME",
+        default=[],
+        help="run workloads whose name contains NAME (may repeat)",
+    )
+    parser.add_argument("--json", type=Path, metavar="FILE", help="write results as JSON")
+    parser.add_argument("--list", action="store_true", help="list workload names and exit")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    workloads = all_workloads()
+    names = [CEILING] + [w.name for w in workloads] + [STARTUP]
+    if args.list:
+        print("\n".join(names))
+        return 0
+
+    def selected(name: str) -> bool:
+        return not args.only or any(part in name for part in args.only)
+
+    chosen = [w for w in workloads if selected(w.name)]
+    run_startup = selected(STARTUP)
+    run_ceiling = bool(args.only) and selected(CEILING)
+    if not chosen and not run_startup and not run_ceiling:
+        print(f"no workload matches {args.only}; choose from: {', '.join(names)}", file=sys.stderr)
+        return 2
+
+    started = time.perf_counter()
+    torch, torch_error = _try_import(torch_ref.load_torch)
+    tinynet_problems = {part: tinynet_impl.import_problem(part) for part in REQUIREMENTS}
+    info = machine_info(torch, tinynet_problems["tensor"] is None)
+    print(format_machine(info))
+    if torch_error:
+        print(f"torch not importable: {torch_error} (torch columns skipped)")
+    for part, problem in tinynet_problems.items():
+        if problem:
+            print(f"tinynet not importable for the {part} workloads: {problem} (columns skipped)")
+    print(flush=True)
+
+    settings = Settings.quick() if args.quick else Settings.full()
+    ctx = Context(settings, Progress(), torch_error, tinynet_problems)
+    want_ceiling = run_ceiling or any(w.uses_ceiling for w in chosen)
+    results = [measure_ceiling(ctx, "start")] if want_ceiling else []
+    for workload in chosen:
+        result = workload.run(ctx)
+        ctx.progress.note(summary_line(result))
+        results.append(result)
+    if want_ceiling:
+        results.append(measure_ceiling(ctx, "end"))
+    startup = measure_startup(ctx) if run_startup else None
+
+    # Tables come last so "% ceiling" can use the better of the start and end ceilings.
+    for result in results:
+        if result.dtype is not None:
+            result.ceiling_gflops = ctx.ceilings.get(result.dtype)
+        print(format_table(result), end="\n\n")
+    if startup is not None:
+        print(format_startup(startup), end="\n\n")
+
+    elapsed = time.perf_counter() - started
+    print(f"total {elapsed:.0f} s ({'quick' if args.quick else 'full'} settings)")
+    if args.json:
+        report = {
+            "machine": info,
+            "settings": vars(settings),
+            "quick": args.quick,
+            "ceilings_gflops": ctx.ceilings,
+            "workloads": [r.to_json() for r in results],
+            "startup": startup,
+            "failures": ctx.failures,
+            "elapsed_s": elapsed,
+        }
+        args.json.write_text(json.dumps(report, indent=2))
+        print(f"results written to {args.json}")
+    if ctx.failures:
+        print("\nCORRECTNESS FAILURES:", *ctx.failures, sep="\n  ", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

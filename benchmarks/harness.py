@@ -1,0 +1,290 @@
+"""Timing, interleaving, progress display and result tables.
+
+How a workload is timed:
+
+1. Warm-up: each implementation runs until it has spent ``warmup_s`` (at least twice), so
+   JIT compilation, page faults and BLAS thread start-up are out of the way.
+2. Calibration: each implementation gets an inner loop count so that one sample lasts at
+   least ``sample_s``; a sample's time is divided by that count.
+3. Interleaved rounds: every round takes one sample of each implementation, round-robin,
+   starting from a different implementation each round, so drift (thermal, frequency,
+   other processes) hits all of them equally. The round count fills ``budget_s`` within
+   ``[min_rounds, max_rounds]``.
+4. Before every sample the harness sleeps ``settle_s``. Thread pools spin-wait after their
+   work: OpenBLAS (numpy, tinynet) for ~0.1 s, OpenMP (torch) more briefly. Without the
+   pause those spinning threads steal cores from whichever library runs next; on two cores
+   that made torch's small-MLP step 2-3x slower when interleaved than when run alone.
+5. The reported time is the median sample.
+"""
+
+from __future__ import annotations
+
+import gc
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Settings:
+    """How long to spend on each workload."""
+
+    warmup_s: float
+    sample_s: float
+    budget_s: float
+    min_rounds: int
+    max_rounds: int
+    settle_s: float
+
+    @classmethod
+    def full(cls) -> Settings:
+        return cls(
+            warmup_s=0.5, sample_s=0.05, budget_s=8.0, min_rounds=7, max_rounds=25, settle_s=0.15
+        )
+
+    @classmethod
+    def quick(cls) -> Settings:
+        return cls(
+            warmup_s=0.1, sample_s=0.02, budget_s=1.0, min_rounds=3, max_rounds=7, settle_s=0.1
+        )
+
+
+# --------------------------------------------------------------------------- progress
+
+
+class Progress:
+    """A tqdm bar per timed phase when tqdm is installed, plain lines otherwise."""
+
+    def __init__(self) -> None:
+        try:
+            from tqdm import tqdm
+        except ImportError:
+            self._tqdm: Any = None
+        else:
+            self._tqdm = tqdm
+
+    def bar(self, desc: str, total: int) -> Any:
+        if self._tqdm is not None:
+            return self._tqdm(
+                total=total, desc=desc, leave=False, file=sys.stderr, dynamic_ncols=True
+            )
+        return _PlainBar(desc, total)
+
+    def note(self, message: str) -> None:
+        if self._tqdm is not None:
+            self._tqdm.write(message, file=sys.stderr)
+        else:
+            print(message, file=sys.stderr, flush=True)
+
+
+class _PlainBar:
+    """Stand-in for tqdm: one line when a phase starts and one when it ends."""
+
+    def __init__(self, desc: str, total: int) -> None:
+        self.desc = desc
+        self.total = total
+        self.done = 0
+        self.start = time.perf_counter()
+        print(f"{desc}: {total} rounds ...", file=sys.stderr, flush=True)
+
+    def update(self, n: int = 1) -> None:
+        self.done += n
+
+    def close(self) -> None:
+        elapsed = time.perf_counter() - self.start
+        print(
+            f"{self.desc}: {self.done}/{self.total} done in {elapsed:.1f} s",
+            file=sys.stderr,
+            flush=True,
+        )
+
+
+# --------------------------------------------------------------------------- timing
+
+
+def _time_calls(fn: Callable[[], object], count: int) -> float:
+    """Seconds per call of ``fn`` over ``count`` back-to-back calls."""
+    start = time.perf_counter()
+    for _ in range(count):
+        fn()
+    return (time.perf_counter() - start) / count
+
+
+def measure_interleaved(
+    steps: dict[str, Callable[[], object]], settings: Settings, progress: Progress, desc: str
+) -> dict[str, list[float]]:
+    """Per-call times of each step, sampled round-robin; see the module docstring."""
+    names = list(steps)
+    per_call: dict[str, float] = {}
+    for name in names:
+        time.sleep(settings.settle_s)
+        start = time.perf_counter()
+        warmup: list[float] = []
+        while len(warmup) < 2 or time.perf_counter() - start < settings.warmup_s:
+            warmup.append(_time_calls(steps[name], 1))
+        per_call[name] = statistics.median(warmup[len(warmup) // 2 :])
+    inner = {name: max(1, round(settings.sample_s / max(t, 1e-9))) for name, t in per_call.items()}
+    round_s = sum(per_call[n] * inner[n] for n in names)
+    rounds = int(settings.budget_s / max(round_s, 1e-9))
+    rounds = min(settings.max_rounds, max(settings.min_rounds, rounds))
+
+    samples: dict[str, list[float]] = {name: [] for name in names}
+    gc.collect()
+    bar = progress.bar(desc, rounds)
+    try:
+        for r in range(rounds):
+            for k in range(len(names)):
+                name = names[(r + k) % len(names)]
+                time.sleep(settings.settle_s)
+                samples[name].append(_time_calls(steps[name], inner[name]))
+            bar.update(1)
+    finally:
+        bar.close()
+    return samples
+
+
+# --------------------------------------------------------------------------- results
+
+
+@dataclass
+class Measurement:
+    """All per-call samples of one implementation on one workload, in seconds."""
+
+    times: list[float]
+
+    @property
+    def median(self) -> float:
+        return statistics.median(self.times)
+
+    @property
+    def spread(self) -> float:
+        """Interquartile range relative to the median."""
+        if len(self.times) < 4:
+            return (max(self.times) - min(self.times)) / self.median
+        q1, _, q3 = statistics.quantiles(self.times, n=4)
+        return (q3 - q1) / self.median
+
+
+_UNIT_SCALE = {"samples/s": 1.0, "GB/s": 1e9, "GFLOP/s": 1e9}
+
+
+@dataclass
+class WorkloadResult:
+    """One workload's numbers and everything needed to print and export them.
+
+    ``work_per_step`` is in samples, bytes or FLOPs, matching ``unit``.
+    """
+
+    name: str
+    title: str
+    unit: str  # "samples/s", "GB/s" or "GFLOP/s"
+    work_per_step: float
+    baselines: list[str]
+    flops_per_step: int | None = None
+    dtype: str | None = None
+    ceiling_gflops: float | None = None
+    measurements: dict[str, Measurement] = field(default_factory=dict)
+    skipped: dict[str, str] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+    def throughput(self, impl: str) -> float:
+        per_s = self.work_per_step / self.measurements[impl].median
+        return per_s / _UNIT_SCALE[self.unit]
+
+    def speed_ratio(self, impl: str, baseline: str) -> float | None:
+        """How many times faster ``impl`` is than ``baseline`` (>1: impl is faster)."""
+        if impl not in self.measurements or baseline not in self.measurements:
+            return None
+        return self.measurements[baseline].median / self.measurements[impl].median
+
+    def gflops(self, impl: str) -> float | None:
+        if self.flops_per_step is None:
+            return None
+        return self.flops_per_step / self.measurements[impl].median / 1e9
+
+    def to_json(self) -> dict[str, Any]:
+        impls: dict[str, Any] = {}
+        for impl, m in self.measurements.items():
+            gflops = self.gflops(impl)
+            impls[impl] = {
+                "median_s": m.median,
+                "spread": m.spread,
+                "times_s": m.times,
+                "throughput": self.throughput(impl),
+                "throughput_unit": self.unit,
+                "gflops": gflops,
+                "pct_of_ceiling": (
+                    100 * gflops / self.ceiling_gflops
+                    if gflops is not None and self.ceiling_gflops
+                    else None
+                ),
+                "speed_vs": {b: self.speed_ratio(impl, b) for b in self.baselines},
+            }
+        return {
+            "name": self.name,
+            "title": self.title,
+            "flops_per_step": self.flops_per_step,
+            "dtype": self.dtype,
+            "ceiling_gflops": self.ceiling_gflops,
+            "implementations": impls,
+            "skipped": self.skipped,
+            "notes": self.notes,
+        }
+
+
+def format_seconds(t: float) -> str:
+    for scale, unit in ((1.0, "s"), (1e-3, "ms"), (1e-6, "us")):
+        if t >= scale:
+            return f"{t / scale:.3g} {unit}"
+    return f"{t / 1e-9:.3g} ns"
+
+
+def _format_rate(value: float) -> str:
+    for scale, suffix in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if value >= scale:
+            return f"{value / scale:.3g}{suffix}"
+    return f"{value:.3g}"
+
+
+def format_table(result: WorkloadResult) -> str:
+    """A plain-text table: one row per implementation, ratios against each baseline."""
+    header = ["impl", "time/step", "spread", result.unit]
+    header += [f"vs {b}" for b in result.baselines]
+    if result.flops_per_step is not None:
+        header += ["GFLOP/s", "% ceiling"]
+    rows = [header]
+    for impl in result.measurements:
+        m = result.measurements[impl]
+        tp = result.throughput(impl)
+        row = [
+            impl,
+            format_seconds(m.median),
+            f"{100 * m.spread:.0f}%",
+            _format_rate(tp) if result.unit == "samples/s" else f"{tp:.3g}",
+        ]
+        for b in result.baselines:
+            ratio = result.speed_ratio(impl, b)
+            row.append("-" if ratio is None else f"{ratio:.2f}x")
+        gflops = result.gflops(impl)
+        if gflops is not None:
+            row.append(f"{gflops:.3g}")
+            row.append(
+                f"{100 * gflops / result.ceiling_gflops:.1f}%" if result.ceiling_gflops else "-"
+            )
+        rows.append(row)
+    widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
+    lines = [f"== {result.title}"]
+    for j, row in enumerate(rows):
+        cells = [row[0].ljust(widths[0])] + [
+            c.rjust(w) for c, w in zip(row[1:], widths[1:], strict=True)
+        ]
+        lines.append("  ".join(cells).rstrip())
+        if j == 0:
+            lines.append("  ".join("-" * w for w in widths))
+    for impl, reason in result.skipped.items():
+        lines.append(f"{impl}: skipped ({reason})")
+    lines.extend(result.notes)
+    return "\n".join(lines)

@@ -1,0 +1,490 @@
+"""The workloads: what is timed, how correctness is checked first, and what is reported.
+
+Each workload builds every available implementation from the same numpy data, checks that
+they compute the same numbers, then hands their ``step`` methods to the interleaved timer.
+An implementation that fails its check is dropped from that workload's timing and the run
+ends with a non-zero exit status.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from . import numpy_ref, tinynet_impl, torch_ref
+from .harness import Measurement, Progress, Settings, WorkloadResult, measure_interleaved
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+LR = 0.1
+F32 = np.dtype(np.float32)
+F64 = np.dtype(np.float64)
+LOSS_RTOL = {F32: 1e-4, F64: 1e-9}
+
+
+@dataclass
+class Context:
+    """What every workload needs: settings, progress, which libraries load, the ceilings."""
+
+    settings: Settings
+    progress: Progress
+    torch_error: str | None
+    tinynet_problems: dict[str, str | None]
+    ceilings: dict[str, float] = field(default_factory=dict)
+    failures: list[str] = field(default_factory=list)
+
+    def fail(self, workload: str, impl: str, message: str) -> None:
+        text = f"{workload}: {impl} FAILED its correctness check: {message}"
+        self.failures.append(text)
+        self.progress.note(f"!!! {text}")
+
+
+@dataclass(frozen=True)
+class Workload:
+    name: str
+    run: Callable[[Context], WorkloadResult]
+    uses_ceiling: bool = False
+
+
+def _dtype_tag(dtype: np.dtype) -> str:
+    return {F32: "f32", F64: "f64"}[np.dtype(dtype)]
+
+
+def _build(
+    result: WorkloadResult,
+    ctx: Context,
+    factories: dict[str, Callable[[], Any]],
+    tinynet_part: str,
+) -> dict[str, Any]:
+    """Construct each implementation and return them by name.
+
+    torch, or tinynet when ``tinynet_part`` of it does not import, is skipped with the
+    reason. A library that imports but cannot build the workload is a failure: the
+    traceback is shown and the run will exit non-zero.
+    """
+    unavailable = {"torch": ctx.torch_error, "tinynet": ctx.tinynet_problems[tinynet_part]}
+    built: dict[str, Any] = {}
+    for name, factory in factories.items():
+        if unavailable.get(name):
+            result.skipped[name] = f"{name} not importable: {unavailable[name]}"
+            continue
+        try:
+            built[name] = factory()
+        except Exception as exc:  # noqa: BLE001 - reported as a failure, the run goes on
+            result.skipped[name] = f"FAILED to build: {type(exc).__name__}: {exc}"
+            ctx.fail(result.name, name, f"could not build: {type(exc).__name__}: {exc}")
+            ctx.progress.note(traceback.format_exc(limit=-4))
+    return built
+
+
+def _relative_difference(a: float, b: float) -> float:
+    return abs(a - b) / max(abs(b), 1e-30)
+
+
+def _check(
+    result: WorkloadResult, ctx: Context, impls: dict[str, Any], check: Callable[[str, Any], None]
+) -> None:
+    """Run ``check`` on each non-reference implementation; drop the ones that fail."""
+    for name in list(impls):
+        try:
+            check(name, impls[name])
+        except Exception as exc:  # noqa: BLE001 - a crash in the check is a failed check
+            ctx.fail(result.name, name, f"{type(exc).__name__}: {exc}")
+            result.skipped[name] = f"FAILED check: {type(exc).__name__}: {exc}"
+            del impls[name]
+
+
+def _time(result: WorkloadResult, ctx: Context, impls: dict[str, Any]) -> WorkloadResult:
+    steps = {name: impl.step for name, impl in impls.items()}
+    samples = measure_interleaved(steps, ctx.settings, ctx.progress, result.name)
+    result.measurements = {name: Measurement(t) for name, t in samples.items()}
+    return result
+
+
+# --------------------------------------------------------------------------- MLP training step
+
+
+def mlp_workload(
+    name: str, sizes: tuple[int, ...], batch: int, loss: str, dtype: type[np.floating]
+) -> Workload:
+    spec = numpy_ref.MLPSpec(name, sizes, batch, loss, np.dtype(dtype))
+
+    def run(ctx: Context) -> WorkloadResult:
+        params = numpy_ref.init_linear_params(spec.sizes, spec.dtype, seed=0)
+        x, y = numpy_ref.make_batch(spec)
+        loss_name = "MSE" if loss == "mse" else "softmax-CE"
+        result = WorkloadResult(
+            name=name,
+            title=(
+                f"{name}: {'-'.join(map(str, sizes))} sigmoid, {loss_name}, batch {batch}, "
+                f"{spec.dtype} (one SGD step)"
+            ),
+            unit="samples/s",
+            work_per_step=batch,
+            baselines=["numpy", "torch"],
+            flops_per_step=spec.flops_per_step,
+            dtype=str(spec.dtype),
+        )
+        impls = _build(
+            result,
+            ctx,
+            {
+                "numpy": lambda: numpy_ref.NumpyMLP(spec, params, x, y, LR),
+                "torch": lambda: torch_ref.TorchMLP(spec, params, x, y, LR),
+                "tinynet": lambda: tinynet_impl.TinynetMLP(spec, params, x, y, LR),
+            },
+            "nn",
+        )
+        reference = impls["numpy"]
+        reference.step()
+        first = reference.loss_value()
+        reference.step()
+        second = reference.loss_value()
+        for array in reference.arrays():
+            assert array.dtype == spec.dtype, f"numpy reference array is {array.dtype}"
+        rtol = LOSS_RTOL[spec.dtype]
+
+        def check(impl_name: str, impl: Any) -> None:
+            if impl is reference:
+                return
+            for step_no, expected in ((1, first), (2, second)):
+                impl.step()
+                got = impl.loss_value()
+                if not _relative_difference(got, expected) <= rtol:
+                    raise AssertionError(
+                        f"loss after step {step_no} is {got!r}, numpy says "
+                        f"{expected!r} (rel tol {rtol:g})"
+                    )
+            if hasattr(impl, "check_dtypes"):
+                impl.check_dtypes()
+
+        _check(result, ctx, impls, check)
+        return _time(result, ctx, impls)
+
+    return Workload(name, run, uses_ceiling=True)
+
+
+# --------------------------------------------------------------------------- elementwise chain
+
+
+def chain_workload(n: int, dtype: type[np.floating]) -> Workload:
+    dt = np.dtype(dtype)
+    name = f"chain-1e{round(np.log10(n))}-{_dtype_tag(dt)}"
+    a, b = 0.5, 0.1
+
+    def run(ctx: Context) -> WorkloadResult:
+        x = np.random.default_rng(4).standard_normal(n).astype(dt)
+        result = WorkloadResult(
+            name=name,
+            title=(
+                f"{name}: y = tanh(sigmoid(x*a + b)), y.sum().backward(), {n:,} x {dt} "
+                "(GB/s = bytes of x read + grad written)"
+            ),
+            unit="GB/s",
+            work_per_step=2 * x.nbytes,
+            baselines=["numpy", "torch"],
+        )
+        impls = _build(
+            result,
+            ctx,
+            {
+                "numpy": lambda: numpy_ref.NumpyChain(x, a, b),
+                "torch": lambda: torch_ref.TorchChain(x, a, b),
+                "tinynet": lambda: tinynet_impl.TinynetChain(x, a, b),
+            },
+            "tensor",
+        )
+        reference = impls["numpy"]
+        reference.step()
+        expected_loss = reference.loss_value()
+        expected_grad = reference.grad_value().copy()
+        assert expected_grad.dtype == dt
+        rtol = LOSS_RTOL[dt]
+
+        def check(impl_name: str, impl: Any) -> None:
+            if impl is reference:
+                return
+            impl.step()
+            got = impl.loss_value()
+            if not _relative_difference(got, expected_loss) <= rtol:
+                raise AssertionError(
+                    f"loss is {got!r}, numpy says {expected_loss!r} (rel tol {rtol:g})"
+                )
+            grad = impl.grad_value()
+            if grad.dtype != dt:
+                raise AssertionError(f"x.grad is {grad.dtype}, expected {dt}")
+            worst = float(np.max(np.abs(grad - expected_grad)))
+            if worst > rtol * float(np.max(np.abs(expected_grad))):
+                raise AssertionError(f"x.grad differs from numpy's by up to {worst:.3g}")
+            if hasattr(impl, "check_dtypes"):
+                impl.check_dtypes()
+
+        _check(result, ctx, impls, check)
+        return _time(result, ctx, impls)
+
+    return Workload(name, run)
+
+
+# --------------------------------------------------------------------------- perceptron
+
+
+PERCEPTRON_SAMPLES = 100_000
+PERCEPTRON_EPOCHS = 3
+PERCEPTRON_LR = 0.1
+PERCEPTRON_SEED = 0
+
+
+class _Fit:
+    """A perceptron training run as a timed ``step``; keeps the last (weights, bias, epochs)."""
+
+    def __init__(self, fit: Callable[[], tuple[Any, float, int]]) -> None:
+        self.fit = fit
+        self.outcome: tuple[list[float], float, int] | None = None
+
+    def step(self) -> None:
+        weights, bias, epochs = self.fit()
+        self.outcome = ([float(v) for v in weights], float(bias), epochs)
+
+
+def perceptron_workload() -> Workload:
+    name = "perceptron"
+
+    def run(ctx: Context) -> WorkloadResult:
+        X, y = numpy_ref.make_perceptron_data(PERCEPTRON_SAMPLES)
+        X_list, y_list = X.tolist(), y.tolist()
+        lr, seed, epochs = PERCEPTRON_LR, PERCEPTRON_SEED, PERCEPTRON_EPOCHS
+        # The references start from the weights tinynet's Perceptron draws for this seed.
+        if ctx.tinynet_problems["perceptron"] is None:
+            w0, b0 = tinynet_impl.perceptron_initial(2, lr, seed)
+        else:
+            w0, b0 = np.array([0.3, -0.2]), 0.1
+        result = WorkloadResult(
+            name=name,
+            title=(
+                f"{name}: Rosenblatt rule, {PERCEPTRON_SAMPLES:,} samples x 2 features, "
+                f"up to {epochs} epochs (time per fit; samples/s counts every epoch)"
+            ),
+            unit="samples/s",
+            work_per_step=0,
+            baselines=["python", "numpy-loop"],
+        )
+        impls = _build(
+            result,
+            ctx,
+            {
+                "python": lambda: _Fit(
+                    lambda: numpy_ref.perceptron_fit_python(
+                        X_list, y_list, w0.tolist(), b0, lr, epochs
+                    )
+                ),
+                "numpy-loop": lambda: _Fit(
+                    lambda: numpy_ref.perceptron_fit_numpy(X, y, w0, b0, lr, epochs)
+                ),
+                "tinynet": lambda: _Fit(
+                    lambda: tinynet_impl.perceptron_fit(X, y, lr, seed, epochs)
+                ),
+            },
+            "perceptron",
+        )
+        reference = impls["python"]
+        reference.step()
+        expected_w, expected_b, epochs_run = reference.outcome
+
+        def check(impl_name: str, impl: Any) -> None:
+            impl.step()
+            got_w, got_b, _ = impl.outcome
+            if got_w != expected_w or got_b != expected_b:
+                raise AssertionError(
+                    f"weights {got_w}, bias {got_b}; pure Python gives {expected_w}, {expected_b}"
+                )
+
+        _check(result, ctx, impls, check)
+        result.work_per_step = PERCEPTRON_SAMPLES * epochs_run
+        result.notes.append(
+            f"final weights {expected_w}, bias {expected_b} after {epochs_run} epoch(s), "
+            f"identical (==) in every implementation"
+        )
+        return _time(result, ctx, impls)
+
+    return Workload(name, run)
+
+
+# --------------------------------------------------------------------------- matmul ceiling
+
+
+MATMUL_N = 2048
+
+
+def measure_ceiling(ctx: Context, when: str) -> WorkloadResult:
+    """numpy's BLAS on square n x n matmuls, float32 and float64 interleaved.
+
+    Measured at the start and at the end of a run; ``ctx.ceilings`` keeps the better median
+    of the two per dtype, so a burst of load during one of them does not inflate the
+    "% ceiling" column.
+    """
+    n = MATMUL_N
+    operands = {str(dt): numpy_ref.matmul_operands(n, dt) for dt in (F32, F64)}
+    result = WorkloadResult(
+        name=f"matmul-ceiling-{when}",
+        title=f"matmul ceiling ({when} of run): numpy {n}x{n} @ {n}x{n}, 2n^3 FLOP per call",
+        unit="GFLOP/s",
+        work_per_step=2 * n**3,
+        baselines=[],
+    )
+
+    def matmul(a: np.ndarray, b: np.ndarray, out: np.ndarray) -> Callable[[], None]:
+        return lambda: np.matmul(a, b, out=out)
+
+    steps = {name: matmul(*ops) for name, ops in operands.items()}
+    samples = measure_interleaved(steps, ctx.settings, ctx.progress, result.name)
+    result.measurements = {name: Measurement(t) for name, t in samples.items()}
+    for name in samples:
+        ctx.ceilings[name] = max(ctx.ceilings.get(name, 0.0), result.throughput(name))
+    return result
+
+
+# --------------------------------------------------------------------------- start-up costs
+
+
+_IMPORT_SCRIPT = """
+import time
+t = time.perf_counter()
+import {module}
+print(time.perf_counter() - t)
+"""
+
+_FIRST_STEP_SCRIPT = """
+import json, time
+t0 = time.perf_counter()
+import tinynet
+t1 = time.perf_counter()
+import numpy as np
+from benchmarks import numpy_ref, tinynet_impl
+spec = numpy_ref.MLPSpec("mlp-small", (64, 128, 128, 10), 64, "cross_entropy", np.dtype("float32"))
+x, y = numpy_ref.make_batch(spec)
+params = numpy_ref.init_linear_params(spec.sizes, spec.dtype)
+t2 = time.perf_counter()
+model = tinynet_impl.TinynetMLP(spec, params, x, y)
+t3 = time.perf_counter()
+model.step()
+t4 = time.perf_counter()
+model.step()
+t5 = time.perf_counter()
+print(json.dumps({"import_s": t1 - t0, "build_s": t3 - t2, "first_step_s": t4 - t3,
+                  "second_step_s": t5 - t4}))
+"""
+
+
+def _run_python(script: str, env: dict[str, str] | None = None) -> str:
+    """Run ``script`` in a fresh interpreter from the repository root; its last output line."""
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    if done.returncode != 0:
+        lines = done.stderr.strip().splitlines()
+        raise RuntimeError(lines[-1] if lines else f"exit status {done.returncode}")
+    return done.stdout.strip().splitlines()[-1]
+
+
+def measure_startup(ctx: Context) -> dict[str, Any]:
+    """Fresh-interpreter costs: import time, and the first step with a cold/warm numba cache.
+
+    Each import is timed in its own subprocess (median of a few). The first-step runs build
+    the float32 small MLP and time its first two steps; the cold run points NUMBA_CACHE_DIR
+    at a new empty directory, the warm run reuses it.
+    """
+    out: dict[str, Any] = {}
+    problem = ctx.tinynet_problems["tensor"]
+    if problem is not None:
+        return {"skipped": f"tinynet not importable: {problem}"}
+    repeats = 3 if ctx.settings.min_rounds <= 3 else 5
+    bar = ctx.progress.bar("startup", 2 * repeats + 2)
+    try:
+        for module in ("numpy", "tinynet"):
+            times = []
+            for _ in range(repeats):
+                times.append(float(_run_python(_IMPORT_SCRIPT.format(module=module))))
+                bar.update(1)
+            out[f"import_{module}_s"] = float(np.median(times))
+        problem = ctx.tinynet_problems["nn"]
+        if problem is not None:
+            out["first_step_skipped"] = f"tinynet not importable: {problem}"
+            return out
+        out["first_step_workload"] = "mlp-small-f32"
+        with tempfile.TemporaryDirectory(prefix="tinynet-numba-cache-") as cache:
+            env = {**os.environ, "NUMBA_CACHE_DIR": cache}
+            for key in ("cold_numba_cache", "warm_numba_cache"):
+                try:
+                    out[key] = json.loads(_run_python(_FIRST_STEP_SCRIPT, env))
+                except RuntimeError as exc:
+                    ctx.fail("startup", "tinynet", f"first-step subprocess failed: {exc}")
+                    out[key] = {"error": str(exc)}
+                bar.update(1)
+    finally:
+        bar.close()
+    return out
+
+
+def format_startup(startup: dict[str, Any]) -> str:
+    lines = ["== startup: fresh interpreters"]
+    if "skipped" in startup:
+        lines.append(f"tinynet: skipped ({startup['skipped']})")
+        return "\n".join(lines)
+    lines.append(
+        f"import numpy    {1e3 * startup['import_numpy_s']:7.1f} ms  (median, fresh subprocesses)"
+    )
+    lines.append(
+        f"import tinynet  {1e3 * startup['import_tinynet_s']:7.1f} ms  (includes numpy; default "
+        "numba cache)"
+    )
+    if "first_step_skipped" in startup:
+        lines.append(f"first step: skipped ({startup['first_step_skipped']})")
+        return "\n".join(lines)
+    lines.append("first tinynet steps of mlp-small-f32 (64-128-128-10, batch 64):")
+    for label, key in (
+        ("cold numba cache", "cold_numba_cache"),
+        ("warm numba cache", "warm_numba_cache"),
+    ):
+        run = startup[key]
+        if "error" in run:
+            lines.append(f"  {label}: FAILED ({run['error']})")
+            continue
+        ms = {name: 1e3 * seconds for name, seconds in run.items()}
+        lines.append(
+            f"  {label}: import {ms['import_s']:.0f} ms, build {ms['build_s']:.1f} ms, "
+            f"first step {ms['first_step_s']:.1f} ms, second step {ms['second_step_s']:.2f} ms"
+        )
+    return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------- registry
+
+
+def all_workloads() -> list[Workload]:
+    workloads = []
+    for dtype in (np.float32, np.float64):
+        tag = _dtype_tag(np.dtype(dtype))
+        workloads += [
+            mlp_workload(f"xor-{tag}", (2, 4, 1), 4, "mse", dtype),
+            mlp_workload(f"mlp-small-{tag}", (64, 128, 128, 10), 64, "cross_entropy", dtype),
+            mlp_workload(f"mlp-medium-{tag}", (784, 512, 512, 10), 256, "cross_entropy", dtype),
+            mlp_workload(f"mlp-large-{tag}", (1024, 2048, 2048, 10), 1024, "cross_entropy", dtype),
+        ]
+    for dtype in (np.float32, np.float64):
+        workloads += [chain_workload(10**6, dtype), chain_workload(10**7, dtype)]
+    workloads.append(perceptron_workload())
+    return workloads
