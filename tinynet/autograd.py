@@ -176,19 +176,26 @@ class Function:
             raise _explain(cls, arrays, e) from e
         if _state.anomaly:
             _check_finite(out, cls.__name__, "forward", _user_location())
+        # A view shares its input's version counter even when no graph is recorded (no_grad, or
+        # an input without requires_grad): an in-place edit through the view changes memory a
+        # graph may have saved.
+        version = (
+            inputs[0]._version
+            if cls.is_view and isinstance(inputs[0], Tensor) and np.may_share_memory(out, arrays[0])
+            else None
+        )
         if not _state.grad_enabled:
-            return Tensor._make(out)
+            return Tensor._make(out, None, version)
         needs = tuple([isinstance(x, Tensor) and x._requires_grad for x in inputs])
         if True not in needs or out.dtype.kind != "f":
-            return Tensor._make(out)
+            return Tensor._make(out, None, version)
         ctx.parents = inputs
         ctx.needs_input_grad = needs
         ctx.output_shape = out.shape
         ctx.output_dtype = out.dtype
         if _state.anomaly:
             ctx.created_at = _user_location()
-        shares_input = cls.is_view and isinstance(inputs[0], Tensor)
-        result = Tensor._make(out, ctx, inputs[0]._version if shares_input else None)
+        result = Tensor._make(out, ctx, version)
         ctx.output_version = result._version
         if ctx.saved is not None:
             ctx._remember_saved(inputs, out)
