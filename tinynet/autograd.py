@@ -648,10 +648,20 @@ def _step_printer(lines: list[str], norms: bool, file: Any) -> Callable[[str], N
 
 
 def _describe_step(node: Function, grad: Any, input_grads: tuple[Any, ...]) -> str:
+    """``MulBackward  inputs (2, 3), (3,)  grad_out (2, 3) -> grads (2, 3), (2, 3)->(3,)``:
+    ``-`` for an input that gets no gradient, ``a->b`` where broadcasting is summed away."""
     shapes = ", ".join(str(getattr(p, "shape", np.shape(p))) for p in node.parents)
-    outs = ", ".join("-" if g is None else str(g.shape) for g in input_grads)
+    outs = []
+    for parent, needed, g in zip(node.parents, node.needs_input_grad, input_grads, strict=False):
+        if not needed or g is None:
+            outs.append("-")
+        else:
+            outs.append(str(g.shape) + ("" if g.shape == parent.shape else f"->{parent.shape}"))
     norm = float(np.linalg.norm(_data(grad)))
-    return f"{node.name}  inputs {shapes}  grad_out {grad.shape} -> grads {outs}  |grad|={norm:.4g}"
+    return (
+        f"{node.name}  inputs {shapes}  grad_out {grad.shape} -> grads {', '.join(outs)}"
+        f"  |grad_out|={norm:.4g}"
+    )
 
 
 class detect_anomaly:  # noqa: N801 - PyTorch's name
