@@ -105,6 +105,7 @@ class MeanSquaredError(Function):
     def forward(ctx: Function, a: Any, b: Any, reduction: str = "mean") -> np.ndarray:
         ctx.reduction = reduction
         diff = np.subtract(a, b)
+        ctx.count = diff.size  # kept as a number: under create_graph diff is a Tensor
         ctx.save_for_backward(diff)
         if reduction == "none":
             return diff * diff
@@ -122,7 +123,7 @@ class MeanSquaredError(Function):
             diff = a - b
         else:
             (diff,) = ctx.saved_tensors
-        scale = 2.0 / diff.size if ctx.reduction == "mean" else 2.0
+        scale = 2.0 / ctx.count if ctx.reduction == "mean" else 2.0
         grad_a = (grad * scale) * diff
         return grad_a, -grad_a if ctx.needs_input_grad[1] else None
 
