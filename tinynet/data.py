@@ -1,0 +1,424 @@
+"""Feeding data to a model: datasets, a batching loader, and small generated toy problems.
+
+    X, y = tn.data.two_moons(200, noise=0.1, seed=0)  # arrays (200, 2) float64, (200,) int64
+    dataset = tn.data.TensorDataset(*tn.data.to_tensors(X, y))
+    loader = tn.data.DataLoader(dataset, batch_size=32, shuffle=True, seed=0)
+    for xb, yb in loader:  # Tensors (32, 2) float32 and (32,) int64; the last batch has 8 rows
+        ...
+
+``Dataset`` / ``TensorDataset`` / ``DataLoader`` follow ``torch.utils.data``. The toy data sets
+(``logic_gate``, ``two_moons``, ``circles``, ``spirals``, ``blobs``) are computed from a seed, with
+no files and no network; the moons, circles and blobs use the same recipes as scikit-learn's
+``make_moons``, ``make_circles`` and ``make_blobs``.
+
+Randomness: an int ``seed`` (or a ``numpy.random.Generator``) makes a result reproducible on its
+own; with neither, the numbers come from tinynet's global generator, so ``tn.manual_seed(n)``
+makes them reproducible.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import numpy as np
+
+from tinynet import dtypes
+from tinynet.autograd import is_grad_enabled
+from tinynet.creation import as_tensor, from_numpy
+from tinynet.errors import DTypeError, ShapeError
+from tinynet.ops import stack
+from tinynet.random import get_generator
+from tinynet.tensor import Tensor
+
+Seed = int | np.random.Generator | None
+
+__all__ = [
+    "DataLoader", "Dataset", "TensorDataset", "blobs", "circles", "default_collate",
+    "logic_gate", "spirals", "to_tensors", "two_moons",
+]
+
+
+# ---- datasets -------------------------------------------------------------------------------
+
+
+class Dataset:
+    """A map from an index ``0 <= i < len(dataset)`` to one sample (as ``torch.utils.data``).
+
+    Subclass it and define ``__len__`` and ``__getitem__``; a sample is usually a tuple
+    ``(input, target)`` of Tensors, arrays or numbers. ``DataLoader`` accepts any object with
+    these two methods, subclass or not.
+    """
+
+    def __getitem__(self, index: int) -> Any:
+        raise NotImplementedError(f"{type(self).__name__} must define __getitem__")
+
+    def __len__(self) -> int:
+        raise NotImplementedError(f"{type(self).__name__} must define __len__")
+
+
+class TensorDataset(Dataset):
+    """Samples are rows: sample ``i`` is ``(tensors[0][i], tensors[1][i], ...)``.
+
+    Every tensor needs the same size N in its first dimension (one row per sample). Arrays and
+    nested lists are accepted too and turned into Tensors (arrays without a copy).
+    """
+
+    def __init__(self, *tensors: Any) -> None:
+        if not tensors:
+            raise ValueError("TensorDataset: give at least one tensor, e.g. TensorDataset(X, y)")
+        self.tensors = tuple(as_tensor(t) for t in tensors)
+        for position, t in enumerate(self.tensors):
+            if t.ndim == 0:
+                raise ShapeError(
+                    f"TensorDataset: tensor {position} is 0-d (a single number); every tensor "
+                    "needs a first dimension with one entry per sample"
+                )
+        sizes = [t.shape[0] for t in self.tensors]
+        if len(set(sizes)) > 1:
+            shapes = ", ".join(str(t.shape) for t in self.tensors)
+            raise ShapeError(
+                f"TensorDataset: all tensors must have the same size in their first dimension "
+                f"(one row per sample), got shapes {shapes}"
+            )
+
+    def __getitem__(self, index: Any) -> tuple[Tensor, ...]:
+        return tuple(t[index] for t in self.tensors)
+
+    def __len__(self) -> int:
+        return self.tensors[0].shape[0]
+
+
+# ---- batching -------------------------------------------------------------------------------
+
+
+def default_collate(samples: Sequence[Any]) -> Any:
+    """Turn a list of B samples into one batch, as PyTorch's ``default_collate``.
+
+    - tuples/lists of fields -> a tuple/list with one batch per field;
+    - dicts -> a dict with one batch per key;
+    - Tensors, arrays and numbers of shape S -> one Tensor of shape (B, *S). Python ints become
+      int64, floats float64 and bools bool (as in PyTorch); arrays and tensors keep their dtype;
+    - strings -> a list of strings.
+    """
+    first = samples[0]
+    if isinstance(first, tuple | list):
+        width = len(first)
+        for i, sample in enumerate(samples):
+            if not isinstance(sample, tuple | list) or len(sample) != width:
+                raise ShapeError(
+                    f"DataLoader: sample 0 has {width} fields but sample {i} of the batch is "
+                    f"{_describe(sample)}; every sample must have the same number of fields"
+                )
+        fields = [default_collate([sample[k] for sample in samples]) for k in range(width)]
+        return tuple(fields) if isinstance(first, tuple) else fields
+    if isinstance(first, dict):
+        return {key: default_collate([sample[key] for sample in samples]) for key in first}
+    if isinstance(first, str):
+        return list(samples)
+    return _stack(samples)
+
+
+def _stack(values: Sequence[Any]) -> Tensor:
+    """Stack B equal-shaped values along a new first dimension, with numpy when no graph is
+    needed (one np.stack is much faster than B small tensor ops)."""
+    if is_grad_enabled() and any(isinstance(v, Tensor) and v.requires_grad for v in values):
+        return stack(values)  # keeps the samples' autograd history, as torch.stack would
+    arrays = [v.data if isinstance(v, Tensor) else np.asarray(v) for v in values]
+    for i, array in enumerate(arrays):
+        if array.dtype.kind not in "biuf":
+            raise DTypeError(
+                f"DataLoader: cannot batch a sample field of type {type(values[i]).__name__} "
+                f"(dtype {array.dtype}); fields must be Tensors, arrays, numbers or strings"
+            )
+        if array.shape != arrays[0].shape:
+            raise ShapeError(
+                f"DataLoader: cannot stack samples of different shapes into one batch: sample 0 "
+                f"has shape {arrays[0].shape}, sample {i} has {array.shape}"
+            )
+    return from_numpy(np.stack(arrays))
+
+
+def _describe(sample: Any) -> str:
+    if isinstance(sample, tuple | list):
+        return f"a {type(sample).__name__} of {len(sample)} fields"
+    return f"a single {type(sample).__name__}"
+
+
+class DataLoader:
+    """Iterate over a dataset in batches, as ``torch.utils.data.DataLoader`` (single process).
+
+    Each iteration (epoch) visits every index once: in order, or in a fresh random order when
+    ``shuffle=True``. Batches have ``batch_size`` samples; the last one is smaller when
+    ``batch_size`` does not divide ``len(dataset)``, unless ``drop_last=True`` drops it.
+    ``len(loader)`` is the number of batches: ``ceil(N / batch_size)`` (``floor`` with
+    ``drop_last``).
+
+    A ``TensorDataset`` yields a tuple of Tensors per batch, cut from its tensors with one numpy
+    fancy index each (fast). Any other dataset's samples are collated by ``default_collate``.
+
+    Shuffling order comes from ``generator`` (a ``numpy.random.Generator``) if given, else from a
+    generator created once from ``seed`` (so two loaders with the same seed give the same orders,
+    epoch after epoch, and successive epochs differ), else from tinynet's global generator at the
+    start of each epoch (so ``tn.manual_seed`` makes it reproducible).
+
+    Batches are new tensors: editing one never changes the dataset. Batches of data that requires
+    grad keep their history (as PyTorch's stacking would).
+    """
+
+    def __init__(
+        self,
+        dataset: Any,
+        batch_size: int = 1,
+        shuffle: bool = False,
+        drop_last: bool = False,
+        generator: np.random.Generator | None = None,
+        seed: int | None = None,
+    ) -> None:
+        if isinstance(batch_size, bool) or not isinstance(batch_size, int | np.integer):
+            raise TypeError(
+                f"DataLoader: batch_size must be a positive int, got {type(batch_size).__name__}"
+            )
+        if batch_size < 1:
+            raise ValueError(f"DataLoader: batch_size must be a positive int, got {batch_size}")
+        if generator is not None and seed is not None:
+            raise ValueError("DataLoader: give generator or seed, not both")
+        if generator is not None and not isinstance(generator, np.random.Generator):
+            raise TypeError(
+                f"DataLoader: generator must be a numpy.random.Generator, got "
+                f"{type(generator).__name__}; for an int use seed={generator!r}"
+            )
+        if not (hasattr(dataset, "__len__") and hasattr(dataset, "__getitem__")):
+            raise TypeError(
+                f"DataLoader: the dataset must define __len__ and __getitem__ (a Dataset), got "
+                f"{type(dataset).__name__}"
+            )
+        self.dataset = dataset
+        self.batch_size = int(batch_size)
+        self.shuffle = bool(shuffle)
+        self.drop_last = bool(drop_last)
+        self.generator = generator if seed is None else np.random.default_rng(seed)
+
+    def __len__(self) -> int:
+        n = len(self.dataset)
+        return n // self.batch_size if self.drop_last else math.ceil(n / self.batch_size)
+
+    def __iter__(self) -> Iterator[Any]:
+        # The order is drawn now, when the epoch starts, not at the first next().
+        return self._batches(self._epoch_order())
+
+    def _epoch_order(self) -> np.ndarray:
+        n = len(self.dataset)
+        if not self.shuffle:
+            return np.arange(n)
+        return get_generator(self.generator).permutation(n)
+
+    def _batches(self, order: np.ndarray) -> Iterator[Any]:
+        n = len(order)
+        stop = n - n % self.batch_size if self.drop_last else n
+        for start in range(0, stop, self.batch_size):
+            yield self._fetch(order[start : start + self.batch_size])
+
+    def _fetch(self, indices: np.ndarray) -> Any:
+        # The fast path only when __getitem__ is TensorDataset's own: a subclass that transforms
+        # its samples must see every one of them.
+        if type(self.dataset).__getitem__ is TensorDataset.__getitem__:
+            return tuple(_take_rows(t, indices) for t in self.dataset.tensors)
+        return default_collate([self.dataset[int(i)] for i in indices])
+
+
+def _take_rows(t: Tensor, indices: np.ndarray) -> Tensor:
+    """Rows ``indices`` of ``t`` as a new tensor (a fancy index copies)."""
+    if t.requires_grad and is_grad_enabled():
+        return t[indices]
+    return from_numpy(t.data[indices])
+
+
+# ---- toy data sets --------------------------------------------------------------------------
+
+
+def to_tensors(X: np.ndarray, y: np.ndarray) -> tuple[Tensor, Tensor]:
+    """``(X, y)`` arrays -> Tensors: X in the default float dtype (float32 unless changed with
+    ``tn.set_default_dtype``), y int64 (class indices, as cross-entropy losses want)."""
+    return (
+        Tensor._make(np.asarray(X, dtype=dtypes.get_default_dtype()).copy()),
+        Tensor._make(np.asarray(y, dtype=np.int64).copy()),
+    )
+
+
+def _result(X: np.ndarray, y: np.ndarray, as_tensors: bool) -> Any:
+    return to_tensors(X, y) if as_tensors else (X, y)
+
+
+_GATES = {
+    "and": (0, 0, 0, 1),
+    "or": (0, 1, 1, 1),
+    "nand": (1, 1, 1, 0),
+    "nor": (1, 0, 0, 0),
+    "xor": (0, 1, 1, 0),
+}
+
+
+def logic_gate(name: str, as_tensors: bool = False) -> Any:
+    """The truth table of a two-input logic gate: ``and``, ``or``, ``nand``, ``nor``, ``xor``.
+
+    Returns ``X`` (4, 2) float64, the inputs ``[[0, 0], [0, 1], [1, 0], [1, 1]]`` in that order,
+    and ``y`` (4,) int64, the gate's output for each row (``xor``: 0, 1, 1, 0). XOR is the
+    classic problem no single perceptron can solve: its classes are not linearly separable.
+    """
+    key = name.lower() if isinstance(name, str) else name
+    if key not in _GATES:
+        raise ValueError(
+            f"logic_gate: unknown gate {name!r}; choose one of {', '.join(sorted(_GATES))}"
+        )
+    X = np.array([[0, 0], [0, 1], [1, 0], [1, 1]], dtype=np.float64)
+    y = np.array(_GATES[key], dtype=np.int64)
+    return _result(X, y, as_tensors)
+
+
+def _check_counts(
+    function: str, n: int, classes: int, spread: float, spread_name: str = "noise"
+) -> None:
+    if isinstance(n, bool) or not isinstance(n, int | np.integer) or n < classes:
+        raise ValueError(
+            f"{function}: n must be an int of at least {classes} (one point per class), got {n!r}"
+        )
+    if not spread >= 0:  # also refuses NaN
+        raise ValueError(
+            f"{function}: {spread_name} is a standard deviation and must be >= 0, got {spread}"
+        )
+
+
+def _split(n: int, classes: int) -> list[int]:
+    """n points over ``classes`` classes as evenly as possible (the first ones get the extra)."""
+    return [n // classes + (k < n % classes) for k in range(classes)]
+
+
+def _shuffled(X: np.ndarray, y: np.ndarray, rng: np.random.Generator) -> tuple[Any, Any]:
+    order = rng.permutation(len(y))
+    return X[order], y[order]
+
+
+def two_moons(
+    n: int = 100, noise: float = 0.1, seed: Seed = None, as_tensors: bool = False
+) -> Any:
+    """Two interleaving half circles (scikit-learn's ``make_moons``).
+
+    Class 0 (``n // 2`` points) lies on the upper half circle ``(cos t, sin t)``, class 1 (the
+    other ``n - n // 2``) on the lower one ``(1 - cos t, 1/2 - sin t)``, ``t`` evenly spaced in
+    [0, pi]; Gaussian noise of standard deviation ``noise`` is added to every coordinate, then
+    the rows are shuffled. Returns ``X`` (n, 2) float64 and ``y`` (n,) int64.
+    """
+    _check_counts("two_moons", n, 2, noise)
+    rng = get_generator(seed)
+    n_upper, n_lower = n // 2, n - n // 2
+    t_upper, t_lower = np.linspace(0, np.pi, n_upper), np.linspace(0, np.pi, n_lower)
+    X = np.concatenate([
+        np.stack([np.cos(t_upper), np.sin(t_upper)], axis=1),
+        np.stack([1 - np.cos(t_lower), 0.5 - np.sin(t_lower)], axis=1),
+    ])
+    y = np.repeat(np.array([0, 1], dtype=np.int64), [n_upper, n_lower])
+    X = X + rng.normal(0.0, noise, size=X.shape)
+    return _result(*_shuffled(X, y, rng), as_tensors)
+
+
+def circles(
+    n: int = 100,
+    noise: float = 0.05,
+    factor: float = 0.5,
+    seed: Seed = None,
+    as_tensors: bool = False,
+) -> Any:
+    """A small circle inside a large one (scikit-learn's ``make_circles``).
+
+    Class 0 (``n // 2`` points) on the unit circle, class 1 (``n - n // 2``) on the circle of
+    radius ``factor`` (0 <= factor < 1), angles evenly spaced; Gaussian noise of standard
+    deviation ``noise`` on every coordinate, then the rows are shuffled. Returns ``X`` (n, 2)
+    float64 and ``y`` (n,) int64.
+    """
+    _check_counts("circles", n, 2, noise)
+    if not 0 <= factor < 1:
+        raise ValueError(
+            f"circles: factor is the inner radius over the outer one and must be in [0, 1), "
+            f"got {factor}"
+        )
+    rng = get_generator(seed)
+    n_outer, n_inner = n // 2, n - n // 2
+    t_outer = np.linspace(0, 2 * np.pi, n_outer, endpoint=False)
+    t_inner = np.linspace(0, 2 * np.pi, n_inner, endpoint=False)
+    X = np.concatenate([
+        np.stack([np.cos(t_outer), np.sin(t_outer)], axis=1),
+        factor * np.stack([np.cos(t_inner), np.sin(t_inner)], axis=1),
+    ])
+    y = np.repeat(np.array([0, 1], dtype=np.int64), [n_outer, n_inner])
+    X = X + rng.normal(0.0, noise, size=X.shape)
+    return _result(*_shuffled(X, y, rng), as_tensors)
+
+
+def spirals(
+    n: int = 100,
+    noise: float = 0.1,
+    classes: int = 2,
+    turns: float = 1.0,
+    seed: Seed = None,
+    as_tensors: bool = False,
+) -> Any:
+    """``classes`` interleaved spiral arms, one per class (the CS231n spiral data set).
+
+    Arm k holds about ``n / classes`` points (the first ``n % classes`` arms one more). Its j-th
+    of m points has radius ``r = j / m`` (j = 1..m) and angle
+    ``theta = 2 pi (turns r + k / classes)``: the point is ``r (cos theta, sin theta)`` plus
+    Gaussian noise of standard deviation ``noise`` (relative to the outer radius 1). Rows are
+    shuffled. Returns ``X`` (n, 2) float64 and ``y`` (n,) int64 in ``0..classes-1``.
+    """
+    if isinstance(classes, bool) or not isinstance(classes, int | np.integer) or classes < 1:
+        raise ValueError(f"spirals: classes must be a positive int, got {classes!r}")
+    _check_counts("spirals", n, classes, noise)
+    rng = get_generator(seed)
+    points, labels = [], []
+    for k, m in enumerate(_split(n, classes)):
+        r = np.arange(1, m + 1) / m
+        theta = 2 * np.pi * (turns * r + k / classes)
+        points.append(np.stack([r * np.cos(theta), r * np.sin(theta)], axis=1))
+        labels.append(np.full(m, k, dtype=np.int64))
+    X, y = np.concatenate(points), np.concatenate(labels)
+    X = X + rng.normal(0.0, noise, size=X.shape)
+    return _result(*_shuffled(X, y, rng), as_tensors)
+
+
+def blobs(
+    n: int = 100,
+    centers: int | Any = 3,
+    std: float = 1.0,
+    seed: Seed = None,
+    as_tensors: bool = False,
+) -> Any:
+    """Gaussian blobs, one per class (scikit-learn's ``make_blobs``).
+
+    ``centers`` is a number k of classes (centres drawn uniformly in the box [-10, 10]^2) or an
+    array of centres of shape (k, d). Class i gets about ``n / k`` points (the first ``n % k``
+    one more), each its centre plus Gaussian noise of standard deviation ``std``; rows are
+    shuffled. Returns ``X`` (n, 2) float64 -- (n, d) for given (k, d) centres -- and ``y``
+    (n,) int64 in ``0..k-1``.
+    """
+    rng = get_generator(seed)
+    if isinstance(centers, int | np.integer) and not isinstance(centers, bool):
+        if centers < 1:
+            raise ValueError(
+                f"blobs: centers must be a positive int or a (k, d) array, got {centers}"
+            )
+        _check_counts("blobs", n, int(centers), std, "std")
+        centre_points = rng.uniform(-10.0, 10.0, size=(int(centers), 2))
+    else:
+        centre_points = np.asarray(centers, dtype=np.float64)
+        if centre_points.ndim != 2 or len(centre_points) == 0:
+            raise ShapeError(
+                f"blobs: centers must be a positive int or an array of shape (k, d), got shape "
+                f"{centre_points.shape}"
+            )
+        _check_counts("blobs", n, len(centre_points), std, "std")
+    counts = _split(n, len(centre_points))
+    y = np.repeat(np.arange(len(centre_points), dtype=np.int64), counts)
+    X = centre_points[y] + rng.normal(0.0, std, size=(n, centre_points.shape[1]))
+    return _result(*_shuffled(X, y, rng), as_tensors)
