@@ -480,6 +480,10 @@ def accumulate_grad(leaf: Tensor, grad: Any, create_graph: bool, owned: set[int]
             array = array.copy()
         owned.add(id(array))
         leaf.grad = Tensor._make(array)
+    elif id(leaf.grad.data) in owned:
+        # Adopted earlier in this pass: the same array may still be waiting to be read by
+        # another node (``a + b`` hands one array to ``a`` and to ``b``), so don't change it.
+        leaf.grad.data = leaf.grad.data + array
     else:
         leaf.grad.data += array
 
