@@ -1,0 +1,603 @@
+"""Specification of tinynet.kernels: every compiled kernel agrees with its numpy twin.
+
+The dispatch functions are exercised in two modes: `compiled` (the size floor removed, so any
+eligible array runs the numba kernel) and `twin` (numba switched off). Both must agree with the
+plain-numpy functions in `tinynet.kernels.reference`, and with PyTorch for the optimizers.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+
+import tinynet.kernels as K
+from tinynet.kernels import reference as R
+
+REPO = Path(__file__).resolve().parents[1]
+FLOATS = [np.float32, np.float64]
+# float64: agreement to ~1e-12 relative; float32: to ~1e-5.
+TOLERANCE = {
+    np.dtype(np.float32): {"rtol": 1e-5, "atol": 1e-6},
+    np.dtype(np.float64): {"rtol": 1e-12, "atol": 1e-14},
+}
+# The `mode` fixture only flips the dispatch policy, so sharing it across examples is intended.
+FEW = settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+
+needs_numba = pytest.mark.skipif(not K.numba_enabled(), reason="numba kernels are disabled")
+
+
+def dense(x: np.ndarray) -> np.ndarray:
+    """A C-contiguous copy that keeps 0-d arrays 0-d (np.ascontiguousarray makes them 1-d)."""
+    return np.array(x, order="C")
+
+
+def assert_close(actual: np.ndarray, expected: np.ndarray) -> None:
+    assert isinstance(actual, np.ndarray)
+    assert actual.dtype == expected.dtype
+    assert actual.shape == expected.shape
+    np.testing.assert_allclose(actual, expected, **TOLERANCE[expected.dtype])
+
+
+def assert_same(actual: np.ndarray, expected: np.ndarray) -> None:
+    """Bit-for-bit equal (same dtype and shape): kernels that do only + - * / and sqrt."""
+    assert isinstance(actual, np.ndarray)
+    assert actual.dtype == expected.dtype
+    assert actual.shape == expected.shape
+    np.testing.assert_array_equal(actual, expected)
+
+
+@pytest.fixture(params=["compiled", "twin"])
+def mode(request, monkeypatch):
+    """Run the test once with every eligible array compiled, once with numba off."""
+    if request.param == "compiled":
+        if not K.numba_enabled():
+            pytest.skip("numba kernels are disabled")
+        monkeypatch.setattr(K, "_MIN_SIZE", 0)
+    else:
+        monkeypatch.setattr(K, "_load", lambda: None)
+    return request.param
+
+
+@pytest.fixture
+def parallel(monkeypatch):
+    """Send every eligible array to the two-thread variant where one exists."""
+    if not K.numba_enabled():
+        pytest.skip("numba kernels are disabled")
+    monkeypatch.setattr(K, "_MIN_SIZE", 0)
+    for op, start in K._KERNELS.items():
+        if start != K._NEVER:
+            monkeypatch.setitem(K._KERNELS, op, 0)
+
+
+@st.composite
+def arrays(draw, dtype, low=-30.0, high=30.0, min_dims=0, max_dims=3):
+    """A float array of random shape (zero-size included) in a random memory layout:
+    C-contiguous, transposed, or every other element of a larger array."""
+    shape = draw(hnp.array_shapes(min_dims=min_dims, max_dims=max_dims, min_side=0, max_side=7))
+    width = 32 if dtype == np.float32 else 64
+    elements = st.floats(low, high, width=width, allow_subnormal=False)
+    array = draw(hnp.arrays(dtype, shape, elements=elements))
+    layout = draw(st.sampled_from(["c", "c", "transposed", "strided"]))
+    if layout == "transposed":
+        array = array.T
+    elif layout == "strided" and array.ndim:
+        array = np.repeat(array, 2, axis=-1)[..., ::2]
+    return array
+
+
+dtypes = st.sampled_from(FLOATS)
+
+
+# ------------------------------------------------------------------------- elementwise ops
+
+
+@FEW
+@given(data=st.data(), dtype=dtypes)
+def test_sigmoid_forward_matches_twin(mode, data, dtype):
+    x = data.draw(arrays(dtype, -60, 60))
+    assert_close(K.sigmoid_forward(x), R.sigmoid_forward(dense(x)))
+
+
+@FEW
+@given(data=st.data(), dtype=dtypes)
+def test_tanh_forward_matches_twin(mode, data, dtype):
+    x = data.draw(arrays(dtype))
+    assert_close(K.tanh_forward(x), R.tanh_forward(dense(x)))
+
+
+@FEW
+@given(data=st.data(), dtype=dtypes)
+def test_relu_and_step_forward_match_twin(mode, data, dtype):
+    x = data.draw(arrays(dtype))
+    expected = dense(x)
+    assert_same(K.relu_forward(x), R.relu_forward(expected))
+    assert_same(K.step_forward(x), R.step_forward(expected))
+
+
+@FEW
+@given(data=st.data(), dtype=dtypes, activation=st.sampled_from(["sigmoid", "tanh", "relu"]))
+def test_elementwise_backward_matches_twin(mode, data, dtype, activation):
+    x = data.draw(arrays(dtype, min_dims=1))
+    grad = data.draw(hnp.arrays(dtype, x.shape, elements=st.floats(-5, 5, width=x.itemsize * 8)))
+    y = getattr(R, activation + "_forward")(x)
+    expected = getattr(R, activation + "_backward")(grad, y)
+    assert_same(getattr(K, activation + "_backward")(grad, y), expected)
+    assert_same(K.activation_backward(grad, y, activation), expected)
+
+
+@FEW
+@given(data=st.data(), dtype=dtypes)
+def test_parallel_sigmoid_matches_twin(parallel, data, dtype):
+    x = data.draw(arrays(dtype, -60, 60, min_dims=2, max_dims=2))
+    assert_close(K.sigmoid_forward(x), R.sigmoid_forward(dense(x)))
+    z = dense(x)
+    bias = np.linspace(-1, 1, z.shape[1]).astype(dtype)
+    expected = R.bias_activation_forward(z.copy(), bias, "sigmoid")
+    assert_close(K.bias_activation_forward(z, bias, "sigmoid"), expected)
+
+
+def test_every_listed_kernel_and_its_parallel_variant_exists():
+    if not K.numba_enabled():
+        pytest.skip("numba kernels are disabled")
+    compiled = K._load()
+    for op, parallel_from in K._KERNELS.items():
+        assert callable(getattr(compiled, op)), op
+        if parallel_from != K._NEVER:
+            assert callable(getattr(compiled, op + "_parallel")), op
+
+
+@needs_numba
+def test_contiguous_float_arrays_take_the_compiled_path():
+    compiled = K._load()
+    x = np.zeros(K._MIN_SIZE, dtype=np.float32)
+    assert K._pick_kernel("sigmoid_forward", x) is compiled.sigmoid_forward
+    assert K._pick_kernel("sigmoid_forward", x[:-1]) is None  # below the size floor
+    big = np.zeros((2, 64))
+    assert K._pick_kernel("relu_forward", big.T) is None  # not C-contiguous
+    assert K._pick_kernel("relu_forward", big.astype(np.float16)) is None
+    assert K._pick_kernel("relu_forward", big.astype(np.int64)) is None
+    assert K._pick_kernel("relu_backward", big, big.astype(np.float32)) is None
+    assert K._pick_kernel("tanh_forward", big) is None  # numpy's tanh is faster
+
+
+# ------------------------------------------------------------------ edge cases, any mode
+
+
+@pytest.mark.parametrize("dtype", FLOATS)
+def test_zero_size_and_single_element_arrays(mode, dtype):
+    for shape in [(0,), (3, 0), (), (1,), (1, 1)]:
+        x = np.full(shape, 0.5, dtype=dtype)
+        for name in ["sigmoid", "tanh", "relu", "step"]:
+            y = getattr(K, name + "_forward")(x)
+            assert isinstance(y, np.ndarray) and y.shape == shape and y.dtype == dtype
+            assert_close(y, getattr(R, name + "_forward")(x))
+        for name in ["sigmoid", "tanh", "relu"]:
+            g = getattr(K, name + "_backward")(x, x)
+            assert isinstance(g, np.ndarray) and g.shape == shape and g.dtype == dtype
+
+
+@pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64])
+def test_sigmoid_and_tanh_stay_finite_and_silent_at_large_inputs(mode, dtype):
+    x = np.array([-1e4, -100.0, -1.0, 0.0, 1.0, 100.0, 1e4] * 8, dtype=dtype)
+    with np.errstate(all="raise"):
+        s = K.sigmoid_forward(x)
+        t = K.tanh_forward(x)
+        ds = K.sigmoid_backward(np.ones_like(x), s)
+        dt = K.tanh_backward(np.ones_like(x), t)
+    for result in (s, t, ds, dt):
+        assert result.dtype == dtype
+        assert np.all(np.isfinite(result))
+    assert s[0] == 0 and s[6] == 1 and s[3] == 0.5
+    assert t[0] == -1 and t[6] == 1 and t[3] == 0
+
+
+@pytest.mark.parametrize("dtype", FLOATS)
+def test_sigmoid_keeps_relative_accuracy_for_very_negative_inputs(mode, dtype):
+    x = np.full(40, -30.0, dtype=dtype)
+    np.testing.assert_allclose(K.sigmoid_forward(x), np.exp(-30.0), rtol=1e-6)
+
+
+@pytest.mark.parametrize("dtype", FLOATS)
+def test_no_numpy_warnings_on_ordinary_inputs(mode, dtype):
+    rng = np.random.default_rng(0)
+    x = (rng.standard_normal((16, 8)) * 50).astype(dtype)
+    x[0, :4] = [-1e4, 1e4, 0.0, -0.0]
+    target = rng.integers(0, 8, 16)
+    with np.errstate(all="raise"):
+        for name in ["sigmoid", "tanh", "relu", "step"]:
+            getattr(K, name + "_forward")(x)
+        loss, probs = K.softmax_cross_entropy_forward(x, target)
+        K.softmax_cross_entropy_backward(probs, target, np.ones(16, dtype=dtype))
+        for activation in K.ACTIVATIONS:
+            K.bias_activation_forward(x.copy(), x[0].copy(), activation)
+    assert np.all(np.isfinite(loss)) and np.all(np.isfinite(probs))
+
+
+@pytest.mark.parametrize("dtype", FLOATS)
+def test_non_contiguous_inputs_give_the_same_numbers(mode, dtype):
+    rng = np.random.default_rng(1)
+    base = rng.standard_normal((40, 30)).astype(dtype)
+    for x in (base.T, base[::2, ::3], base[:, 5]):
+        copy = dense(x)
+        assert_close(K.sigmoid_forward(x), R.sigmoid_forward(copy))
+        assert_same(K.relu_backward(x, x), R.relu_backward(copy, copy))
+        out = np.empty_like(base).T
+        assert K.sigmoid_forward(base.T, out=out) is out
+        assert_close(out, R.sigmoid_forward(dense(base.T)))
+
+
+def test_read_only_inputs_give_the_same_numbers(mode):
+    x = np.linspace(-3, 3, 64)
+    x.flags.writeable = False
+    assert_close(K.sigmoid_forward(x), R.sigmoid_forward(x))
+
+
+@pytest.mark.parametrize("dtype", FLOATS)
+def test_out_argument_is_filled_and_returned_even_in_place(mode, dtype):
+    x = np.linspace(-4, 4, 50, dtype=dtype)
+    expected = R.sigmoid_forward(x)
+    out = np.empty_like(x)
+    assert K.sigmoid_forward(x, out=out) is out
+    assert_close(out, expected)
+    assert K.sigmoid_forward(x, out=x) is x
+    assert_close(x, expected)
+
+
+def test_half_and_integer_inputs_fall_back_to_numpy(mode):
+    half = np.linspace(-5, 5, 64).astype(np.float16)
+    assert K.sigmoid_forward(half).dtype == np.float16
+    assert K.relu_forward(half).dtype == np.float16
+    ints = np.arange(-40, 40)
+    np.testing.assert_allclose(K.sigmoid_forward(ints), R.sigmoid_forward(ints.astype(float)))
+    assert_same(K.step_forward(ints), (ints >= 0).astype(ints.dtype))
+
+
+def test_step_of_zero_is_one_and_relu_backward_ignores_dead_units(mode):
+    x = np.array([-1.0, -0.0, 0.0, 2.0] * 10)
+    assert list(K.step_forward(x)[:4]) == [0, 1, 1, 1]
+    grad = np.array([np.inf, np.nan, 3.0, 4.0] * 10)
+    assert list(K.relu_backward(grad, K.relu_forward(x))[:4]) == [0, 0, 0, 4]
+
+
+# ---------------------------------------------------------------- bias + activation
+
+
+@FEW
+@given(
+    data=st.data(),
+    dtype=dtypes,
+    activation=st.sampled_from(["identity", "sigmoid", "tanh", "relu", "step"]),
+    with_bias=st.booleans(),
+)
+def test_bias_activation_forward_matches_twin(mode, data, dtype, activation, with_bias):
+    z = data.draw(arrays(dtype, min_dims=2, max_dims=2))
+    z = np.ascontiguousarray(z)
+    bias = np.linspace(-2, 2, z.shape[1]).astype(dtype) if with_bias else None
+    expected = R.bias_activation_forward(z.copy(), bias, activation)
+    y = K.bias_activation_forward(z, bias, activation)
+    assert y is z  # overwritten in place
+    if activation in ("sigmoid", "tanh"):
+        assert_close(y, expected)
+    else:
+        assert_same(y, expected)
+
+
+def test_bias_activation_rejects_unknown_activation_and_wrong_bias():
+    z = np.zeros((2, 3))
+    with pytest.raises(ValueError, match="unknown activation 'softplus'"):
+        K.bias_activation_forward(z, None, "softplus")
+    with pytest.raises(ValueError, match=r"bias \(4,\)"):
+        K.bias_activation_forward(z, np.zeros(4), "relu")
+    with pytest.raises(ValueError, match="unknown activation"):
+        K.activation_backward(z, z, "gelu")
+
+
+def test_activation_backward_identity_returns_grad_and_step_gives_zeros(mode):
+    grad = np.ones((3, 4), dtype=np.float32)
+    assert K.activation_backward(grad, grad, "identity") is grad
+    zeros = K.activation_backward(grad, grad, "step")
+    assert zeros.dtype == np.float32 and not zeros.any()
+
+
+# ------------------------------------------------------------------ softmax cross-entropy
+
+
+@st.composite
+def logits_and_targets(draw, dtype):
+    n = draw(st.integers(0, 12))
+    c = draw(st.integers(1, 12))
+    width = 32 if dtype == np.float32 else 64
+    scale = draw(st.sampled_from([1.0, 30.0, 1e3]))
+    logits = draw(hnp.arrays(dtype, (n, c), elements=st.floats(-scale, scale, width=width)))
+    target = np.array(draw(st.lists(st.integers(0, c - 1), min_size=n, max_size=n)), np.int64)
+    return logits, target
+
+
+@FEW
+@given(data=st.data(), dtype=dtypes)
+def test_softmax_cross_entropy_matches_twin(mode, data, dtype):
+    logits, target = data.draw(logits_and_targets(dtype))
+    loss, probs = K.softmax_cross_entropy_forward(logits, target)
+    expected_loss, expected_probs = R.softmax_cross_entropy_forward(logits, target)
+    assert_close(probs, expected_probs)
+    # loss_i = log(sum) - shifted target: the sums differ in summation order only, so the
+    # error is absolute (~C ulps of a number >= 1), not relative to a loss near zero.
+    assert loss.dtype == dtype and loss.shape == (logits.shape[0],)
+    np.testing.assert_allclose(loss, expected_loss, rtol=TOLERANCE[np.dtype(dtype)]["rtol"],
+                               atol=100 * np.finfo(dtype).eps)
+    grad_loss = np.linspace(0.5, 2, logits.shape[0]).astype(dtype)
+    grad = K.softmax_cross_entropy_backward(probs, target, grad_loss)
+    assert_same(grad, R.softmax_cross_entropy_backward(probs, target, grad_loss))
+
+
+def test_softmax_cross_entropy_values(mode):
+    logits = np.array([[1.0, 2.0, 3.0], [1000.0, 0.0, -1000.0]] * 20)
+    target = np.array([2, 1] * 20)
+    loss, probs = K.softmax_cross_entropy_forward(logits, target)
+    logsumexp = np.log(np.exp(1.0) + np.exp(2.0) + np.exp(3.0))
+    np.testing.assert_allclose(loss[:2], [logsumexp - 3.0, 1000.0], rtol=1e-14)
+    np.testing.assert_allclose(probs.sum(axis=1), 1.0, rtol=1e-14)
+    grad = K.softmax_cross_entropy_backward(probs, target, np.float64(0.5))  # scalar broadcast
+    expected = 0.5 * (probs - np.eye(3)[target])
+    np.testing.assert_allclose(grad, expected, rtol=1e-14, atol=1e-300)
+
+
+def test_softmax_cross_entropy_keeps_float32_and_accepts_int32_targets(mode):
+    logits = np.random.default_rng(2).standard_normal((20, 5)).astype(np.float32)
+    target = np.arange(20, dtype=np.int32) % 5
+    loss, probs = K.softmax_cross_entropy_forward(logits, target)
+    assert loss.dtype == probs.dtype == np.float32
+    grad = K.softmax_cross_entropy_backward(probs, target, np.ones(20))  # float64 upstream
+    assert grad.dtype == np.float32
+
+
+# ------------------------------------------------------------------------------ optimizers
+
+sgd_settings = st.fixed_dictionaries(
+    {
+        "lr": st.sampled_from([0.1, 0.01, 1e-3]),
+        "momentum": st.sampled_from([0.0, 0.9, 0.5]),
+        "dampening": st.sampled_from([0.0, 0.1]),
+        "weight_decay": st.sampled_from([0.0, 1e-2]),
+        "nesterov": st.booleans(),
+    }
+)
+
+
+@FEW
+@given(data=st.data(), dtype=dtypes, config=sgd_settings)
+def test_sgd_update_matches_twin_bit_for_bit(mode, data, dtype, config):
+    param = np.ascontiguousarray(data.draw(arrays(dtype, -3, 3, min_dims=1)))
+    rng = np.random.default_rng(param.size)
+    twin_param, buffer, twin_buffer = param.copy(), np.zeros_like(param), np.zeros_like(param)
+    for step in range(3):
+        grad = rng.standard_normal(param.shape).astype(dtype)
+        K.sgd_update_(param, grad, buffer, first_step=step == 0, **config)
+        R.sgd_update_(twin_param, grad, twin_buffer, first_step=step == 0, **config)
+    assert_same(param, twin_param)
+    assert_same(buffer, twin_buffer)
+
+
+adam_settings = st.fixed_dictionaries(
+    {
+        "lr": st.sampled_from([1e-3, 0.1]),
+        "beta1": st.sampled_from([0.9, 0.3, 0.0]),  # 0.3 and 0.0: lerp's weight >= 0.5 form
+        "beta2": st.sampled_from([0.999, 0.9]),
+        "eps": st.sampled_from([1e-8, 1e-3]),
+        "weight_decay": st.sampled_from([0.0, 1e-2]),
+    }
+)
+
+
+@FEW
+@given(data=st.data(), dtype=dtypes, config=adam_settings)
+def test_adam_update_matches_twin_bit_for_bit(mode, data, dtype, config):
+    param = np.ascontiguousarray(data.draw(arrays(dtype, -3, 3, min_dims=1)))
+    rng = np.random.default_rng(param.size)
+    twin_param = param.copy()
+    m, v, twin_m, twin_v = (np.zeros_like(param) for _ in range(4))
+    for step in range(1, 4):
+        grad = rng.standard_normal(param.shape).astype(dtype)
+        K.adam_update_(param, grad, m, v, step, **config)
+        R.adam_update_(twin_param, grad, twin_m, twin_v, step, **config)
+    assert_same(param, twin_param)
+    assert_same(m, twin_m)
+    assert_same(v, twin_v)
+
+
+def test_sgd_without_momentum_needs_no_buffer(mode):
+    param = np.ones(64)
+    K.sgd_update_(param, np.full(64, 2.0), None, 0.5, 0.0, 0.0, 0.0, False, True)
+    assert_same(param, np.zeros(64))
+    with pytest.raises(ValueError, match="momentum_buffer"):
+        K.sgd_update_(param, param, None, 0.5, 0.9, 0.0, 0.0, False, True)
+
+
+def test_updates_work_on_non_contiguous_parameters(mode):
+    base = np.ones((8, 10))
+    param = base[:, ::2]
+    grad = np.full((8, 5), 2.0)
+    K.sgd_update_(param, grad, np.zeros((8, 5)), 0.5, 0.9, 0.0, 0.0, False, True)
+    assert_same(base[:, ::2], np.zeros((8, 5)))
+    assert_same(base[:, 1::2], np.ones((8, 5)))
+    K.adam_update_(param, grad, np.zeros((8, 5)), np.zeros((8, 5)), 1, 0.1, 0.9, 0.999, 0.0, 0.0)
+    np.testing.assert_allclose(base[:, ::2], -0.1, rtol=1e-12)
+
+
+def _torch_steps(torch, optimizer_class, config, param0, grads):
+    param = torch.tensor(param0, requires_grad=True)
+    optimizer = optimizer_class([param], foreach=False, **config)
+    for grad in grads:
+        param.grad = torch.tensor(grad)
+        optimizer.step()
+    return param.detach().numpy()
+
+
+@pytest.mark.parametrize("dtype", FLOATS)
+@pytest.mark.parametrize(
+    "config",
+    [
+        {"lr": 0.05, "momentum": 0.0, "dampening": 0.0, "weight_decay": 0.0, "nesterov": False},
+        {"lr": 0.05, "momentum": 0.9, "dampening": 0.0, "weight_decay": 0.0, "nesterov": False},
+        {"lr": 0.05, "momentum": 0.9, "dampening": 0.2, "weight_decay": 1e-2, "nesterov": False},
+        {"lr": 0.02, "momentum": 0.8, "dampening": 0.0, "weight_decay": 1e-3, "nesterov": True},
+    ],
+)
+def test_sgd_matches_pytorch_after_50_steps(mode, dtype, config):
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(3)
+    param0 = rng.standard_normal(300).astype(dtype)
+    grads = [rng.standard_normal(300).astype(dtype) for _ in range(50)]
+    param, buffer = param0.copy(), np.zeros_like(param0)
+    for step, grad in enumerate(grads):
+        K.sgd_update_(param, grad, buffer, first_step=step == 0, **config)
+    expected = _torch_steps(torch, torch.optim.SGD, config, param0, grads)
+    # PyTorch fuses a*b+c (FMA) on AVX2 and tinynet does not: ulp-level drift, relative to
+    # the parameters' scale (~1) where a parameter passes near zero.
+    rtol = 1e-10 if dtype == np.float64 else 1e-5
+    np.testing.assert_allclose(param, expected, rtol=rtol, atol=rtol)
+
+
+@pytest.mark.parametrize("dtype", FLOATS)
+@pytest.mark.parametrize(
+    "config",
+    [
+        {"lr": 1e-2, "betas": (0.9, 0.999), "eps": 1e-8, "weight_decay": 0.0},
+        {"lr": 1e-3, "betas": (0.3, 0.99), "eps": 1e-6, "weight_decay": 1e-2},
+    ],
+)
+def test_adam_matches_pytorch_after_50_steps(mode, dtype, config):
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(4)
+    param0 = rng.standard_normal(300).astype(dtype)
+    grads = [rng.standard_normal(300).astype(dtype) for _ in range(50)]
+    param, m, v = param0.copy(), np.zeros_like(param0), np.zeros_like(param0)
+    beta1, beta2 = config["betas"]
+    for step, grad in enumerate(grads, start=1):
+        K.adam_update_(param, grad, m, v, step, config["lr"], beta1, beta2, config["eps"],
+                       config["weight_decay"])
+    expected = _torch_steps(torch, torch.optim.Adam, config, param0, grads)
+    # PyTorch fuses a*b+c (FMA) on AVX2 and tinynet does not: ulp-level drift, relative to
+    # the parameters' scale (~1) where a parameter passes near zero.
+    rtol = 1e-10 if dtype == np.float64 else 1e-5
+    np.testing.assert_allclose(param, expected, rtol=rtol, atol=rtol)
+
+
+# ------------------------------------------------------------------------------ perceptron
+
+
+def python_perceptron(X, y, w, b, lr, max_epochs):
+    """The textbook loop on Python lists, written independently of the kernels."""
+    w = [float(v) for v in w]
+    errors = []
+    for _ in range(max_epochs):
+        n_errors = 0
+        for row, label in zip(X.tolist(), y.tolist(), strict=True):
+            activation = 0.0
+            for w_j, x_j in zip(w, row, strict=True):
+                activation += w_j * x_j
+            y_hat = 1 if activation + b >= 0 else 0
+            if y_hat != label:
+                for j, x_j in enumerate(row):
+                    w[j] += lr * (label - y_hat) * x_j
+                b += lr * (label - y_hat)
+                n_errors += 1
+        errors.append(n_errors)
+        if n_errors == 0:
+            break
+    return w, b, errors
+
+
+@FEW
+@given(
+    X=hnp.arrays(np.float64, st.tuples(st.integers(0, 30), st.integers(1, 4)),
+                 elements=st.floats(-10, 10, width=64)),
+    labels=st.lists(st.integers(0, 1), min_size=30, max_size=30),
+    lr=st.sampled_from([1.0, 0.1, 0.37]),
+    b0=st.sampled_from([0.0, -0.5]),
+    max_epochs=st.integers(0, 6),
+)
+def test_perceptron_fit_is_identical_to_a_python_loop(mode, X, labels, lr, b0, max_epochs):
+    y = np.array(labels[: X.shape[0]], dtype=np.int64)
+    w = np.linspace(-0.3, 0.3, X.shape[1])
+    expected_w, expected_b, expected_errors = python_perceptron(X, y, w, b0, lr, max_epochs)
+    b, epochs_run, converged, errors = K.perceptron_fit(X, y, w, b0, lr, max_epochs)
+    assert w.tolist() == expected_w and b == expected_b
+    assert errors.dtype == np.int64 and errors.tolist() == expected_errors
+    assert epochs_run == len(expected_errors)
+    assert converged == (bool(expected_errors) and expected_errors[-1] == 0)
+
+
+def test_perceptron_learns_and_and_accepts_float32_weights(mode):
+    X = np.array([[0, 0], [0, 1], [1, 0], [1, 1]] * 10, dtype=np.float32)
+    y = np.array([0, 0, 0, 1] * 10)
+    w = np.zeros(2, dtype=np.float32)
+    b, epochs_run, converged, errors = K.perceptron_fit(X, y, w, 0.0, 0.5, 50)
+    assert converged and errors[-1] == 0 and len(errors) == epochs_run
+    assert w.dtype == np.float32
+    predictions = (X @ w + b >= 0).astype(int)
+    assert_same(predictions, y)
+    b, epochs_run, converged, errors = K.perceptron_fit(X, y, w, b, 0.5, 0)
+    assert epochs_run == 0 and not converged and errors.shape == (0,)
+
+
+# ------------------------------------------------------------------ import and environment
+
+
+def run_python(code: str, **env: str) -> str:
+    environment = {**os.environ, **env}
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=REPO, env=environment, capture_output=True,
+        text=True, timeout=120, check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout.strip()
+
+
+def test_importing_kernels_does_not_import_numba():
+    code = "import sys, tinynet.kernels; print('numba' in sys.modules)"
+    assert run_python(code) == "False"
+
+
+def test_tinynet_numba_0_uses_the_twins_without_importing_numba():
+    code = (
+        "import sys, numpy as np, tinynet.kernels as K\n"
+        "x = np.linspace(-3, 3, 1000)\n"
+        "ok = np.allclose(K.sigmoid_forward(x), 1 / (1 + np.exp(-x)), rtol=1e-14)\n"
+        "K.warm_up()\n"
+        "print(K.numba_enabled(), 'numba' in sys.modules, ok)"
+    )
+    assert run_python(code, TINYNET_NUMBA="0") == "False False True"
+
+
+@needs_numba
+def test_kernels_are_cached_where_numba_cache_dir_points(tmp_path):
+    code = (
+        "import numpy as np, tinynet.kernels as K\n"
+        "print(K.relu_forward(np.linspace(-1, 1, 64))[-1])"
+    )
+    assert run_python(code, NUMBA_CACHE_DIR=str(tmp_path)) == "1.0"
+    cached = [p.name for p in tmp_path.rglob("*") if p.suffix in (".nbi", ".nbc")]
+    assert any(name.startswith("compiled.relu_forward") for name in cached), cached
+
+
+@needs_numba
+def test_warm_up_compiles_every_kernel_for_both_float_dtypes():
+    K.warm_up()
+    compiled = K._load()
+    for op, parallel_from in K._KERNELS.items():
+        names = [op] + ([op + "_parallel"] if parallel_from != K._NEVER else [])
+        for name in names:
+            signatures = getattr(compiled, name).signatures
+            wanted = 1 if op == "perceptron_fit" else 2
+            assert len(signatures) >= wanted, (name, signatures)
