@@ -441,7 +441,10 @@ def run_backward(
                 for g in input_grads:
                     if g is not None:
                         _check_finite(_data(g), node.name, "backward", node.created_at)
-            for parent, needed, g in zip(node.parents, node.needs_input_grad, input_grads):
+            # one gradient per input, or the op's backward is wrong
+            for parent, needed, g in zip(
+                node.parents, node.needs_input_grad, input_grads, strict=True
+            ):
                 if not needed or g is None:
                     continue
                 data = parent.data
