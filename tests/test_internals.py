@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import inspect
 import io
+import re
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -640,3 +642,35 @@ def test_manual_sgd_update_between_forward_and_backward_raises():
         w.sub_(0.1 * w.grad.data)
     with pytest.raises(GraphError, match="MulBackward.*in-place"):
         loss.backward()
+
+
+# ---------------------------------------------------------------------------------------------
+# docs/autograd.md stays true to the code
+# ---------------------------------------------------------------------------------------------
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def quoted_snippets(markdown: str) -> list[tuple[str, list[str]]]:
+    """(file, verbatim pieces) for each ```python block whose first line is ``# tinynet/...``;
+    a line ``...`` separates pieces."""
+    snippets = []
+    for block in re.findall(r"```python\n(.*?)```", markdown, flags=re.S):
+        first, _, body = block.partition("\n")
+        if re.fullmatch(r"# tinynet/[\w/]+\.py", first):
+            pieces = re.split(r"^\.\.\.\n", body, flags=re.M)
+            snippets.append((first[2:], [p for p in pieces if p.strip()]))
+    return snippets
+
+
+def test_docs_autograd_md_quotes_the_code_verbatim():
+    markdown = (REPO / "docs" / "autograd.md").read_text()
+    snippets = quoted_snippets(markdown)
+    assert len(snippets) >= 15
+    for path, pieces in snippets:
+        source = (REPO / path).read_text()
+        for piece in pieces:
+            assert piece in source, (
+                f"docs/autograd.md quotes {path}, but this is no longer in it; update the page:\n"
+                f"{piece}"
+            )
