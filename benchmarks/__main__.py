@@ -38,7 +38,7 @@ CEILING = "matmul-ceiling"
 def _try_import(loader: Any) -> tuple[Any, str | None]:
     try:
         return loader(), None
-    except Exception as exc:  # noqa: BLE001 - any import failure means "skip these columns"
+    except Exception as exc:  # any import failure means "skip these columns"
         return None, f"{type(exc).__name__}: {exc}"
 
 
@@ -79,7 +79,7 @@ def _blas_info() -> dict[str, Any]:
             "version": blas.get("version"),
             "config": blas.get("openblas configuration"),
         }
-    except Exception:  # noqa: BLE001 - older numpy: no dict mode; leave it out
+    except Exception:  # older numpy: no dict mode; leave it out
         pass
     try:
         from threadpoolctl import threadpool_info

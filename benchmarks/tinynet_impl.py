@@ -34,14 +34,14 @@ def import_problem(part: str) -> str | None:
     """None if everything ``REQUIREMENTS[part]`` names is importable, else what is wrong."""
     try:
         tn = importlib.import_module("tinynet")
-    except Exception as exc:  # noqa: BLE001 - any import failure is reported, not raised
+    except Exception as exc:  # any import failure is reported, not raised
         return f"{type(exc).__name__}: {exc}"
     for dotted in REQUIREMENTS[part]:
         obj: Any = tn
         for attr in dotted.split("."):
             try:
                 obj = getattr(obj, attr)
-            except Exception as exc:  # noqa: BLE001 - e.g. a lazy submodule failing to import
+            except Exception as exc:  # e.g. a lazy submodule failing to import
                 return f"tinynet.{dotted} is missing ({type(exc).__name__}: {exc})"
     return None
 
@@ -79,6 +79,11 @@ class TinynetMLP:
             if i < len(params) - 1 or spec.loss == "mse":
                 self.layers.append(tn.nn.Sigmoid())
         self.model = tn.nn.Sequential(*self.layers)
+        # Layers are created in the default dtype (float32), as in PyTorch: cast, then load.
+        if self.dtype == np.float64:
+            self.model.double()
+        else:
+            self.model.float()
         self.model.load_state_dict(state)
         for name, array in self.model.state_dict().items():
             loaded = array.data if hasattr(array, "data") else array
