@@ -305,8 +305,11 @@ def div(a: Any, b: Any) -> Tensor:
     """True division (integer tensors give floats, as in PyTorch)."""
     a, b = operands(a, b, "div")
     if _kind(a) != "f" and _kind(b) != "f":
-        a = cast(a, dtypes.get_default_dtype()) if isinstance(a, Tensor) else a
-        b = cast(b, dtypes.get_default_dtype()) if isinstance(b, Tensor) else b
+        # Both sides, constants too: an int64 number left as int64 would make numpy pick
+        # float64, and a scalar must not change the result's dtype.
+        default = dtypes.get_default_dtype()
+        a = cast(a, default) if isinstance(a, Tensor) else a.astype(default)
+        b = cast(b, default) if isinstance(b, Tensor) else b.astype(default)
     return Div.apply(a, b)
 
 
