@@ -48,6 +48,7 @@ class Permute(Function):
 class BroadcastTo(Function):
     """Repeat along size-1 (or new leading) dims; the engine sums the gradient back."""
 
+    op = "broadcast_to"
     is_view = True
     shape_error = "cannot be broadcast"
 
