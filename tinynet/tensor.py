@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from tinynet import dtypes
-from tinynet.errors import DTypeError, GraphError
+from tinynet.errors import DTypeError, GraphError, ShapeError
 
 
 class VersionCounter:
@@ -126,6 +126,8 @@ class Tensor:
         """The shape, or the length of one dimension (as ``torch.Tensor.size``)."""
         if dim is None:
             return self.data.shape
+        if self.ndim == 0:
+            raise ShapeError(f"size: dim {dim} given, but a 0-d tensor has no dimensions")
         return self.data.shape[ops.normalize_dim(dim, self.ndim, "size")]
 
     def item(self) -> Any:
