@@ -71,8 +71,8 @@ def as_array(data: Any, dtype: Any = None, copy: bool = True, op: str = "tensor"
         array = np.array(data, copy=copy) if not from_python else np.array(data)
     except (ValueError, TypeError) as e:
         raise DTypeError(
-            f"{op}: cannot make a tensor from this data ({type(data).__name__}): {e}. "
-            "Nested lists must be rectangular and hold numbers."
+            f"{op}: cannot make a tensor from this data ({type(data).__name__}): "
+            f"{str(e).rstrip('.')}. Nested lists must be rectangular and hold numbers."
         ) from e
     if array.dtype.kind not in "biuf":
         raise DTypeError(
