@@ -203,13 +203,13 @@ def test_to_dot_of_a_leaf_is_a_single_node():
     assert labels(nodes) == {"n0": "output\n(1,) float64"} and edges == []
 
 
-def test_to_dot_walks_a_100000_op_chain_without_recursion():
+def test_to_dot_walks_a_20000_op_chain_without_recursion():
     x = tn.tensor([1.0], requires_grad=True)
     y = x
-    for _ in range(100_000):
+    for _ in range(20_000):  # 20x Python's default recursion limit
         y = y * 1.0
     text = tn.viz.to_dot(y)
-    assert text.count('label="MulBackward"') == 100_000
+    assert text.count('label="MulBackward"') == 20_000
 
 
 def test_to_dot_draws_the_graph_of_a_create_graph_gradient():

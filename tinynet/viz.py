@@ -24,6 +24,7 @@ node that made them: several ``Tensor`` objects that share a ``grad_fn`` are one
 
 from __future__ import annotations
 
+import functools
 import os
 import shutil
 import subprocess
@@ -110,7 +111,7 @@ def to_dot(
             title = f"{names[id(t)]} (leaf)"
         else:
             title = {"output": "output", "leaf": "leaf", "constant": "constant"}.get(kind, "")
-        label = ([title] if title else []) + [f"{_shape(t.shape)} {t.dtype}"]
+        label = ([title] if title else []) + [_type(t.shape, t.dtype)]
         if show_data:
             label.append(f"data {_values(t.data)}")
         if t.grad is not None:
@@ -147,7 +148,7 @@ def _constant_node(value: Any, key: Any, declare: Any, show_data: bool) -> str:
     title = "constant"
     if array.size == 1:
         title += f" {array.item():.6g}" if array.dtype.kind in "fiub" else f" {array.item()!r}"
-    label = [title, f"{_shape(array.shape)} {array.dtype}"]
+    label = [title, _type(array.shape, array.dtype)]
     if show_data and array.size > 1:
         label.append(f"data {_values(array)}")
     return declare(("constant", id(key[0]), key[1]), "constant", label)
@@ -155,6 +156,12 @@ def _constant_node(value: Any, key: Any, declare: Any, show_data: bool) -> str:
 
 def _shape(shape: tuple[int, ...]) -> str:
     return "(" + ", ".join(str(n) for n in shape) + ("," if len(shape) == 1 else "") + ")"
+
+
+@functools.lru_cache(maxsize=64)
+def _type(shape: tuple[int, ...], dtype: np.dtype) -> str:
+    """``(2, 3) float32``; cached, as str(dtype) is slow and a graph repeats a few of these."""
+    return f"{_shape(shape)} {dtype}"
 
 
 def _values(array: np.ndarray) -> str:
