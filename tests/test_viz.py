@@ -161,6 +161,15 @@ def test_to_dot_names_parameters_from_a_dict_or_named_pairs_and_escapes_them():
         assert '\\"one\\"' in text and "\\\\weight" in text  # escaped in the DOT text
 
 
+def test_to_dot_names_a_modules_parameters_and_skips_a_missing_bias():
+    model = tn.nn.Sequential(tn.nn.Linear(3, 4), tn.nn.Tanh(), tn.nn.Linear(4, 1, bias=False))
+    loss = model(tn.ones(5, 3)).sum()
+    nodes, _ = parse_dot(tn.viz.to_dot(loss, params=model.named_parameters()))
+    names = {lab.split("\n")[0] for lab in labels(nodes).values() if "(leaf)" in lab}
+    assert names == {"0.weight (leaf)", "0.bias (leaf)", "2.weight (leaf)"}
+    assert not any("None" in lab for lab in labels(nodes).values())
+
+
 def test_to_dot_works_before_and_after_backward_and_shows_grads_and_freed_values():
     x, w, h, loss = shared_node_graph()
     h.retain_grad()

@@ -129,6 +129,8 @@ def to_dot(
         node = queue.popleft()
         here = ids[("op", id(node))]
         for position, parent in enumerate(node.parents):
+            if parent is None:
+                continue  # an optional input left out (linear without a bias)
             if isinstance(parent, Tensor):
                 if parent.grad_fn is not None:
                     kind = "intermediate"
