@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import types
 from pathlib import Path
 
 import numpy as np
@@ -68,17 +69,6 @@ def mode(request, monkeypatch):
     return request.param
 
 
-@pytest.fixture
-def parallel(monkeypatch):
-    """Send every eligible array to the two-thread variant where one exists."""
-    if not K.numba_enabled():
-        pytest.skip("numba kernels are disabled")
-    monkeypatch.setattr(K, "_MIN_SIZE", 0)
-    for op, start in K._KERNELS.items():
-        if start != K._NEVER:
-            monkeypatch.setitem(K._KERNELS, op, 0)
-
-
 @st.composite
 def arrays(draw, dtype, low=-30.0, high=30.0, min_dims=0, max_dims=3):
     """A float array of random shape (zero-size included) in a random memory layout:
@@ -135,25 +125,14 @@ def test_elementwise_backward_matches_twin(mode, data, dtype, activation):
     assert_same(K.activation_backward(grad, y, activation), expected)
 
 
-@FEW
-@given(data=st.data(), dtype=dtypes)
-def test_parallel_sigmoid_matches_twin(parallel, data, dtype):
-    x = data.draw(arrays(dtype, -60, 60, min_dims=2, max_dims=2))
-    assert_close(K.sigmoid_forward(x), R.sigmoid_forward(dense(x)))
-    z = dense(x)
-    bias = np.linspace(-1, 1, z.shape[1]).astype(dtype)
-    expected = R.bias_activation_forward(z.copy(), bias, "sigmoid")
-    assert_close(K.bias_activation_forward(z, bias, "sigmoid"), expected)
-
-
-def test_every_listed_kernel_and_its_parallel_variant_exists():
+def test_every_listed_op_has_a_compiled_kernel_and_a_dispatch_function():
     if not K.numba_enabled():
         pytest.skip("numba kernels are disabled")
     compiled = K._load()
-    for op, parallel_from in K._KERNELS.items():
+    for op in K._COMPILED_OPS:
         assert callable(getattr(compiled, op)), op
-        if parallel_from != K._NEVER:
-            assert callable(getattr(compiled, op + "_parallel")), op
+        public = "bias_activation_forward" if op.startswith("bias_") else op
+        assert callable(getattr(K, public)) and callable(getattr(R, public)), op
 
 
 @needs_numba
@@ -595,9 +574,31 @@ def test_kernels_are_cached_where_numba_cache_dir_points(tmp_path):
 def test_warm_up_compiles_every_kernel_for_both_float_dtypes():
     K.warm_up()
     compiled = K._load()
-    for op, parallel_from in K._KERNELS.items():
-        names = [op] + ([op + "_parallel"] if parallel_from != K._NEVER else [])
-        for name in names:
-            signatures = getattr(compiled, name).signatures
-            wanted = 1 if op == "perceptron_fit" else 2
-            assert len(signatures) >= wanted, (name, signatures)
+    for op in K._COMPILED_OPS:
+        signatures = getattr(compiled, op).signatures
+        wanted = 1 if op == "perceptron_fit" else 2  # the perceptron runs in float64 only
+        assert len(signatures) >= wanted, (op, signatures)
+
+
+def test_missing_numba_falls_back_to_the_twins_quietly():
+    code = (
+        "import sys, warnings, numpy as np\n"
+        "sys.modules['numba'] = None  # what Python does for a module that cannot be imported\n"
+        "warnings.simplefilter('error')\n"
+        "import tinynet.kernels as K\n"
+        "x = np.linspace(-3, 3, 1000)\n"
+        "print(K.numba_enabled(), np.allclose(K.relu_forward(x), np.maximum(x, 0)))"
+    )
+    assert run_python(code) == "False True"
+
+
+def test_broken_numba_falls_back_to_the_twins_with_a_warning(monkeypatch):
+    monkeypatch.setitem(sys.modules, "numba", types.ModuleType("numba"))  # no njit inside
+    monkeypatch.delitem(sys.modules, "tinynet.kernels.compiled", raising=False)
+    monkeypatch.delattr(K, "compiled", raising=False)
+    monkeypatch.setattr(K, "_compiled", None)
+    monkeypatch.setattr(K, "_numba_checked", False)
+    with pytest.warns(RuntimeWarning, match="numba failed to load"):
+        assert not K.numba_enabled()
+    x = np.linspace(-3, 3, 1000)
+    assert_close(K.sigmoid_forward(x), R.sigmoid_forward(x))

@@ -11,7 +11,7 @@ Which one runs is decided in one place, `_pick_kernel`:
   (numpy handles every layout and dtype correctly; the compiled kernels see only the layouts
   they were written for, so nothing is ever silently wrong or recompiled);
 - tiny arrays (under `_MIN_SIZE` elements) and ops numba does not speed up: the twin;
-- arrays past an op's measured parallel break-even size: its two-thread `*_parallel` kernel.
+- everything else: the one-thread numba kernel.
 
 numba is imported on the first call that wants a compiled kernel, never by `import tinynet`.
 """
@@ -19,7 +19,6 @@ numba is imported on the first call that wants a compiled kernel, never by `impo
 from __future__ import annotations
 
 import os
-import sys
 import warnings
 from collections.abc import Callable
 from types import ModuleType
@@ -51,34 +50,35 @@ ACTIVATIONS = reference.ACTIVATIONS
 
 # ----------------------------------------------------------------------------- the policy
 
-_NEVER = sys.maxsize
-
 # Arrays with fewer elements than this use the twin. The kernels win from about 10 elements
 # on, but by 1-10 us a call at this size, which never repays numba's 0.4 s import and its
 # compile or cache load in a toy script (a perceptron on 4 samples, XOR).
 _MIN_SIZE = 32
 
-# Ops that have a numba kernel, with the element count from which their two-thread
-# `*_parallel` variant runs. Measured on the project machine (2-core AMD EPYC, numpy 2.4,
-# numba 0.68 without SVML); the table is in docs. An op missing here runs its numpy twin:
-# tanh forward, because numpy's SIMD tanh beats a compiled loop over the C library's tanh.
-_KERNELS: dict[str, int] = {
-    "sigmoid_forward": 1_000_000,
-    "sigmoid_backward": _NEVER,
-    "tanh_backward": _NEVER,
-    "relu_forward": _NEVER,
-    "relu_backward": _NEVER,
-    "step_forward": _NEVER,
-    "bias_identity_forward": _NEVER,
-    "bias_sigmoid_forward": 1_000_000,
-    "bias_relu_forward": _NEVER,
-    "bias_step_forward": _NEVER,
-    "softmax_cross_entropy_forward": _NEVER,
-    "softmax_cross_entropy_backward": _NEVER,
-    "sgd_update_": _NEVER,
-    "adam_update_": _NEVER,
-    "perceptron_fit": _NEVER,
-}
+# Ops that have a numba kernel (same name in `compiled`). Measured on the project machine
+# (2-core AMD EPYC, numpy 2.4, numba 0.68 without SVML), each beats its twin from ~10
+# elements up; the table is in docs. An op missing here always runs its numpy twin: tanh
+# forward, because numpy's SIMD tanh beats a compiled loop over the C library's tanh
+# (0.15x in float32, 0.7x in float64).
+_COMPILED_OPS = frozenset(
+    {
+        "sigmoid_forward",
+        "sigmoid_backward",
+        "tanh_backward",
+        "relu_forward",
+        "relu_backward",
+        "step_forward",
+        "bias_identity_forward",
+        "bias_sigmoid_forward",
+        "bias_relu_forward",
+        "bias_step_forward",
+        "softmax_cross_entropy_forward",
+        "softmax_cross_entropy_backward",
+        "sgd_update_",
+        "adam_update_",
+        "perceptron_fit",
+    }
+)
 
 _FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
@@ -103,9 +103,10 @@ def _load() -> ModuleType | None:
     except Exception as error:  # a broken numba install must not break tinynet
         warnings.warn(
             f"tinynet.kernels: numba failed to load ({type(error).__name__}: {error}); "
-            "using the numpy kernels. Set TINYNET_NUMBA=0 to silence this.",
+            "using the numpy kernels. If no cache folder is writable, point NUMBA_CACHE_DIR "
+            "at one; set TINYNET_NUMBA=0 to silence this.",
             RuntimeWarning,
-            stacklevel=3,
+            stacklevel=2,
         )
         return None
     _compiled = compiled
@@ -122,9 +123,8 @@ def _pick_kernel(op: str, *arrays: np.ndarray) -> Callable | None:
     numpy twin. The arrays must share one dtype, float32 or float64, and be C-contiguous,
     aligned and writeable (any other layout would make numba compile a new specialisation);
     the size that counts is the first array's."""
-    parallel_from = _KERNELS.get(op)
     first = arrays[0]
-    if parallel_from is None or first.size < _MIN_SIZE or first.dtype not in _FLOAT_DTYPES:
+    if op not in _COMPILED_OPS or first.size < _MIN_SIZE or first.dtype not in _FLOAT_DTYPES:
         return None
     for array in arrays:
         flags = array.flags
@@ -133,11 +133,7 @@ def _pick_kernel(op: str, *arrays: np.ndarray) -> Callable | None:
         ):
             return None
     module = _load()
-    if module is None:
-        return None
-    if first.size >= parallel_from:
-        return getattr(module, op + "_parallel")
-    return getattr(module, op)
+    return None if module is None else getattr(module, op)
 
 
 def _indices(array: np.ndarray) -> np.ndarray:
@@ -430,26 +426,21 @@ def warm_up() -> None:
         bias = np.zeros(3, dtype=dtype)
         target = np.array([0, 2], dtype=np.int64)
         loss = np.empty(2, dtype=dtype)
-        for op in _KERNELS:
-            kernels = [getattr(module, op)]
-            if _KERNELS[op] != _NEVER:
-                kernels.append(getattr(module, op + "_parallel"))
-            for kernel in kernels:
-                if op == "perceptron_fit":
-                    if dtype is np.float64:
-                        kernel(z, target, np.zeros(3), 0.0, 1.0, 1)
-                elif op.startswith("bias_"):
-                    kernel(z.copy(), bias)
-                elif op == "softmax_cross_entropy_forward":
-                    kernel(z, target, loss, np.empty_like(z))
-                elif op == "softmax_cross_entropy_backward":
-                    kernel(z, target, loss, np.empty_like(z))
-                elif op == "sgd_update_":
-                    kernel(x.copy(), x, np.zeros_like(x), 0.1, 0.9, 0.0, 0.0, False, True)
-                elif op == "adam_update_":
-                    kernel(x.copy(), x, np.zeros_like(x), np.zeros_like(x), 1, 1e-3, 0.9, 0.999,
-                           1e-8, 0.0)
-                elif op.endswith("_backward"):
-                    kernel(x, x, np.empty_like(x))
-                else:
-                    kernel(x, np.empty_like(x))
+        for op in sorted(_COMPILED_OPS):
+            kernel = getattr(module, op)
+            if op == "perceptron_fit":
+                if dtype is np.float64:  # the perceptron kernel is float64 only
+                    kernel(z, target, np.zeros(3), 0.0, 1.0, 1)
+            elif op.startswith("bias_"):
+                kernel(z.copy(), bias)
+            elif op.startswith("softmax_cross_entropy_"):
+                kernel(z, target, loss, np.empty_like(z))
+            elif op == "sgd_update_":
+                kernel(x.copy(), x, np.zeros_like(x), 0.1, 0.9, 0.0, 0.0, False, True)
+            elif op == "adam_update_":
+                kernel(x.copy(), x, np.zeros_like(x), np.zeros_like(x), 1, 1e-3, 0.9, 0.999,
+                       1e-8, 0.0)
+            elif op.endswith("_backward"):
+                kernel(x, x, np.empty_like(x))
+            else:
+                kernel(x, np.empty_like(x))

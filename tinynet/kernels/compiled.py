@@ -17,10 +17,10 @@ Rules every kernel here follows:
   pure arithmetic kernels and to an ulp or two where exp/log come from different libraries;
 - no tanh forward here: numpy's SIMD tanh beats a loop over the C library's tanh
   (measured 0.15x in float32, 0.7x in float64), so tanh runs in numpy;
-- `*_parallel` variants split the same loop over two threads with `prange`. Only sigmoid has
-  them: it is bound by exp, not memory, so two cores nearly halve it on large arrays, while
-  memory-bound kernels gained little and every parallel kernel can stall for milliseconds when
-  the other core is busy.
+- one thread. `parallel=True` with `prange` was measured and left out: on the 2-core target
+  it gave at best 1.8x (sigmoid, >= 10^6 elements, idle machine), while with the other core
+  busy, or right after an OpenBLAS matmul whose threads still hold both cores, the two-thread
+  kernel ran 2x to 7x slower than this one-thread loop.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
 # ------------------------------------------------------------------ scalar rules (inlined)
 
@@ -61,12 +61,6 @@ def sigmoid_forward(x, out):
     for i in range(x.size):
         out[i] = _sigmoid(x[i], one)
 
-
-@njit(cache=True, error_model="numpy", parallel=True)
-def sigmoid_forward_parallel(x, out):
-    one = x.dtype.type(1.0)
-    for i in prange(x.size):
-        out[i] = _sigmoid(x[i], one)
 
 
 @njit(cache=True, error_model="numpy")
@@ -129,13 +123,6 @@ def bias_sigmoid_forward(z, bias):
         for j in range(z.shape[1]):
             z[i, j] = _sigmoid(z[i, j] + bias[j], one)
 
-
-@njit(cache=True, error_model="numpy", parallel=True)
-def bias_sigmoid_forward_parallel(z, bias):
-    one = z.dtype.type(1.0)
-    for i in prange(z.shape[0]):
-        for j in range(z.shape[1]):
-            z[i, j] = _sigmoid(z[i, j] + bias[j], one)
 
 
 
