@@ -215,6 +215,16 @@ def test_non_contiguous_inputs_give_the_same_numbers(mode, dtype):
         assert_close(out, R.sigmoid_forward(dense(base.T)))
 
 
+def test_overlapping_out_gives_numpys_answer(mode):
+    base = np.linspace(-3, 3, 101)
+    expected = R.sigmoid_forward(base[:-1])
+    K.sigmoid_forward(base[:-1], out=base[1:])
+    assert_close(base[1:], expected)
+    z = np.linspace(-1, 1, 12 * 6).reshape(12, 6)
+    expected = R.bias_activation_forward(z.copy(), z[0].copy(), "relu")
+    assert_same(K.bias_activation_forward(z, z[0], "relu"), expected)
+
+
 def test_read_only_inputs_give_the_same_numbers(mode):
     x = np.linspace(-3, 3, 64)
     x.flags.writeable = False
@@ -338,6 +348,16 @@ def test_softmax_cross_entropy_keeps_float32_and_accepts_int32_targets(mode):
     assert loss.dtype == probs.dtype == np.float32
     grad = K.softmax_cross_entropy_backward(probs, target, np.ones(20))  # float64 upstream
     assert grad.dtype == np.float32
+
+
+def test_softmax_cross_entropy_rejects_mismatched_shapes_and_bad_indices(mode):
+    logits = np.zeros((40, 3))
+    with pytest.raises(ValueError, match=r"target \(39,\)"):
+        K.softmax_cross_entropy_forward(logits, np.zeros(39, dtype=np.int64))
+    with pytest.raises(ValueError, match=r"probs \(40,\)"):
+        K.softmax_cross_entropy_backward(np.zeros(40), np.zeros(40, dtype=np.int64), 1.0)
+    with pytest.raises(IndexError):
+        K.softmax_cross_entropy_forward(logits, np.full(40, 3))
 
 
 # ------------------------------------------------------------------------------ optimizers

@@ -164,7 +164,10 @@ def softmax_cross_entropy_forward(logits, target, loss, probs):
             total += e
         for j in range(c):
             probs[i, j] = probs[i, j] / total
-        loss[i] = np.log(total) - (logits[i, target[i]] - m)
+        t = target[i]
+        if t < 0 or t >= c:  # numba does not check bounds: refuse to read past the row
+            raise IndexError("softmax_cross_entropy_forward: target index out of range")
+        loss[i] = np.log(total) - (logits[i, t] - m)
 
 
 @njit(cache=True, error_model="numpy")
@@ -176,6 +179,8 @@ def softmax_cross_entropy_backward(probs, target, grad_loss, out):
         for j in range(c):
             out[i, j] = probs[i, j] * g
         t = target[i]
+        if t < 0 or t >= c:
+            raise IndexError("softmax_cross_entropy_backward: target index out of range")
         out[i, t] = (probs[i, t] - one) * g
 
 
