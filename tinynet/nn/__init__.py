@@ -1,0 +1,22 @@
+"""Neural-network building blocks with PyTorch's names: ``tn.nn.Linear``, ``tn.nn.Sequential``,
+``tn.nn.MSELoss``, ``tn.nn.functional`` (``F``), ``tn.nn.init``...
+
+Where to read: ``module.py`` (how parameters are registered, named, saved and loaded),
+``layers.py`` (Linear, and how Sequential fuses Linear + activation), ``functional.py`` (the
+losses, forward and backward side by side), ``init.py`` (initialisation formulas).
+"""
+
+from tinynet.nn import functional, init
+from tinynet.nn.activations import LogSoftmax, ReLU, Sigmoid, Softmax, Step, Tanh
+from tinynet.nn.errors import ClassIndexError, StateDictError, ValueRangeError
+from tinynet.nn.layers import Flatten, Identity, Linear, Sequential
+from tinynet.nn.loss import BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, MSELoss, NLLLoss
+from tinynet.nn.module import IncompatibleKeys, Module
+from tinynet.nn.parameter import Parameter
+
+__all__ = [
+    "BCELoss", "BCEWithLogitsLoss", "ClassIndexError", "CrossEntropyLoss", "Flatten",
+    "Identity", "IncompatibleKeys", "Linear", "LogSoftmax", "MSELoss", "Module", "NLLLoss",
+    "Parameter", "ReLU", "Sequential", "Sigmoid", "Softmax", "StateDictError", "Step", "Tanh",
+    "ValueRangeError", "functional", "init",
+]

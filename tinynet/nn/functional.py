@@ -1,0 +1,478 @@
+"""Functions behind the layers and losses: ``import tinynet.nn.functional as F``.
+
+Losses take ``reduction='mean' | 'sum' | 'none'`` (the mean, the sum, or the loss of every
+element) and accept targets as Tensors, numpy arrays or lists. Targets are checked before any
+work: a wrong shape, a class index out of range, float targets for ``cross_entropy`` or
+probabilities outside [0, 1] for ``binary_cross_entropy`` raise at once with a message that
+says what to fix (PyTorch would broadcast a mismatched target silently, or fail later).
+A floating target takes the input's dtype, so a float32 model trains in float32 even on
+float64 numpy targets.
+
+Each loss is a single graph node in the common case. The two binary cross-entropies are
+defined here, forward and backward side by side, the derivative in each docstring; their
+backward rules use only operators and functions that also run on Tensors, so second
+derivatives work. ``mse_loss`` and ``cross_entropy`` check their targets here and then call
+the fused ops ``tinynet.ops.mse_loss`` and ``tinynet.ops.softmax_cross_entropy``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from tinynet import dtypes, kernels, ops
+from tinynet.autograd import Function, namespace
+from tinynet.errors import DTypeError, ShapeError
+from tinynet.nn.activations import implicit_dim
+from tinynet.nn.errors import ClassIndexError, ValueRangeError
+from tinynet.tensor import Tensor
+
+# ---------------------------------------------------------------------------------------------
+# Layers and activations
+# ---------------------------------------------------------------------------------------------
+
+
+def linear(input: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
+    """y = x W^T + b; x (..., in), W (out, in), b (out,) -> y (..., out)."""
+    return ops.linear(input, weight, bias)
+
+
+def sigmoid(input: Tensor) -> Tensor:
+    return ops.sigmoid(input)
+
+
+def tanh(input: Tensor) -> Tensor:
+    return ops.tanh(input)
+
+
+def relu(input: Tensor, inplace: bool = False) -> Tensor:
+    if inplace:
+        raise NotImplementedError("relu(inplace=True) is not supported; use relu(x)")
+    return ops.relu(input)
+
+
+def step(input: Tensor, surrogate: str | None = None) -> Tensor:
+    """Heaviside step, 1 where x >= 0; see ``tinynet.nn.Step`` for ``surrogate``."""
+    return ops.step(input, surrogate)
+
+
+def softmax(input: Tensor, dim: int | None = None, dtype: Any = None) -> Tensor:
+    """softmax along ``dim`` (pass it; without it PyTorch's legacy choice applies, with a
+    warning). ``dtype`` casts the input first."""
+    if dtype is not None:
+        input = ops.cast(input, dtype)
+    return ops.softmax(input, implicit_dim(dim, input.ndim, "softmax"))
+
+
+def log_softmax(input: Tensor, dim: int | None = None, dtype: Any = None) -> Tensor:
+    """log(softmax(x)) along ``dim``, computed stably as x - max - log(sum(e^(x - max)))."""
+    if dtype is not None:
+        input = ops.cast(input, dtype)
+    return ops.log_softmax(input, implicit_dim(dim, input.ndim, "log_softmax"))
+
+
+# ---------------------------------------------------------------------------------------------
+# Checking arguments
+# ---------------------------------------------------------------------------------------------
+
+_REDUCTIONS = ("mean", "sum", "none")
+
+
+def _check_reduction(reduction: str, op: str) -> None:
+    if reduction not in _REDUCTIONS:
+        raise ValueError(
+            f"{op}: {reduction!r} is not a valid value for reduction; use 'mean', 'sum' or "
+            "'none'"
+        )
+
+
+def _float_input(input: Any, op: str) -> Tensor:
+    if not isinstance(input, Tensor):
+        input = Tensor._make(dtypes.as_array(input, op=op))
+    if input.data.dtype.kind != "f":
+        raise DTypeError(
+            f"{op}: input must be a floating point tensor (the model's output), got "
+            f"{input.data.dtype}"
+        )
+    return input
+
+
+def _float_target(target: Any, input: Tensor, op: str) -> Any:
+    """A target for an element-wise loss: same shape as the input, in the input's dtype.
+    A Tensor that requires grad stays a Tensor (the loss is differentiable in it too)."""
+    if isinstance(target, Tensor):
+        if target.requires_grad:
+            t = ops.cast(target, input.data.dtype)
+            array = t.data
+        else:
+            t = array = target.data
+    else:
+        t = array = dtypes.as_array(target, copy=False, op=op)
+    if array.shape != input.data.shape:
+        hint = ""
+        if array.size == input.data.size:
+            hint = f"; reshape it, e.g. target.reshape{tuple(input.data.shape)}"
+        raise ShapeError(
+            f"{op}: target shape {tuple(array.shape)} differs from input shape "
+            f"{tuple(input.data.shape)}; they must be equal (broadcasting them would compute "
+            f"the wrong loss){hint}"
+        )
+    if array.dtype.kind not in "biuf":
+        raise DTypeError(f"{op}: target must hold numbers, got dtype {array.dtype}")
+    if array.dtype != input.data.dtype and not isinstance(t, Tensor):
+        t = array.astype(input.data.dtype)
+    return t
+
+
+def _class_target(
+    target: Any, input: Tensor, ignore_index: int, op: str
+) -> tuple[np.ndarray, bool]:
+    """Class indices for (C,), (N, C) or (N, C, d1, ...) scores: int64 of shape (), (N,) or
+    (N, d1, ...), each in 0..C-1 or equal to ``ignore_index``. Returns the indices and whether
+    any of them is ``ignore_index``."""
+    array = target.data if isinstance(target, Tensor) else np.asarray(target)
+    if array.dtype.kind not in "iu":
+        kind = "floating point" if array.dtype.kind == "f" else str(array.dtype)
+        raise DTypeError(
+            f"{op}: target must hold integer class indices (int64), got {kind} values of "
+            f"dtype {array.dtype}. If these are class indices stored as floats, convert them "
+            "with target.long() (numpy: target.astype(np.int64)); class-probability targets "
+            "are not supported"
+        )
+    shape = input.data.shape
+    if input.ndim == 0:
+        raise ShapeError(f"{op}: input must have a class dimension, got a 0-d tensor")
+    expected = () if input.ndim == 1 else shape[:1] + shape[2:]
+    if array.shape != expected:
+        layout = ("(C,) scores take a () target" if input.ndim == 1 else
+                  "(N, C) scores take an (N,) target" if input.ndim == 2 else
+                  "(N, C, d1, ...) scores take an (N, d1, ...) target")
+        raise ShapeError(
+            f"{op}: input of shape {tuple(shape)} needs a target of shape {expected}, got "
+            f"{tuple(array.shape)} ({layout}: one class index per sample)"
+        )
+    classes = shape[0] if input.ndim == 1 else shape[1]
+    array = np.asarray(array, dtype=np.int64, order="C")  # (ascontiguousarray makes 0-d 1-d)
+    if array.size == 0:
+        return array, False
+    low, high = array.min(), array.max()
+    if low >= 0 and high < classes:
+        ignored = 0 <= ignore_index < classes and bool((array == ignore_index).any())
+        return array, ignored
+    ignored_mask = array == ignore_index
+    bad = ~ignored_mask & ((array < 0) | (array >= classes))
+    if bad.any():
+        value = int(array[bad].flat[0])
+        raise ClassIndexError(
+            f"{op}: target {value} is out of bounds: with {classes} classes, class indices "
+            f"must be in 0..{classes - 1} (or equal ignore_index={ignore_index})"
+        )
+    return array, bool(ignored_mask.any())
+
+
+def _reduce(losses: Any, reduction: str) -> Any:
+    if reduction == "none":
+        return losses
+    total = losses.sum()
+    return total / losses.dtype.type(losses.size) if reduction == "mean" else total
+
+
+def _scale(reduction: str, size: int) -> float:
+    """d(reduced)/d(element): 1/n for a mean, 1 otherwise."""
+    return 1.0 / size if reduction == "mean" else 1.0
+
+
+# ---------------------------------------------------------------------------------------------
+# Mean squared error
+# ---------------------------------------------------------------------------------------------
+
+
+def mse_loss(input: Tensor, target: Any, reduction: str = "mean") -> Tensor:
+    """Mean squared error: reduce((x - t)^2). ``target`` must have the input's shape."""
+    _check_reduction(reduction, "mse_loss")
+    input = _float_input(input, "mse_loss")
+    target = _float_target(target, input, "mse_loss")
+    return ops.mse_loss(input, target, reduction)  # one fused node: tinynet.ops.fused
+
+
+# ---------------------------------------------------------------------------------------------
+# Binary cross-entropy on probabilities
+# ---------------------------------------------------------------------------------------------
+
+# PyTorch clamps each log at -100, so a probability of exactly 0 or 1 gives a large but finite
+# loss, and divides the gradient by max(x (1 - x), 1e-12) for the same reason. Its 1e-12 is a
+# C float constant, 1e-12 rounded to float32 (9.99999996e-13); so is ours, for equal numbers.
+_LOG_FLOOR = -100
+_BCE_EPSILON = float(np.float32(1e-12))
+
+
+class BinaryCrossEntropy(Function):
+    """l_i = -w_i [t_i log(x_i) + (1 - t_i) log(1 - x_i)]   (each log clamped at -100)
+
+    dl_i/dx_i = w_i (x_i - t_i) / max(x_i (1 - x_i), 1e-12)
+    dl_i/dt_i = w_i (log(1 - x_i) - log(x_i))
+    """
+
+    op = "binary_cross_entropy"
+
+    @staticmethod
+    def forward(ctx: Function, x: Any, t: Any, w: Any = None, reduction: str = "mean") -> Any:
+        ctx.scale = _scale(reduction, x.size)
+        ctx.save_for_backward(x, t)
+        ctx.weight = w  # a constant: kept on ctx, not saved as a differentiable input
+        with np.errstate(divide="ignore"):
+            log_x = np.maximum(np.log(x), _LOG_FLOOR)
+            log_1mx = np.maximum(np.log1p(-x), _LOG_FLOOR)
+        losses = (t - 1) * log_1mx - t * log_x
+        if w is not None:
+            losses = losses * w
+        return np.asarray(_reduce(losses, reduction))
+
+    @staticmethod
+    def backward(ctx: Function, grad: Any) -> tuple[Any, Any, None]:
+        x, t = ctx.saved_tensors
+        w = ctx.weight
+        need_x, need_t = ctx.needs_input_grad[:2]
+        xp = namespace(x)
+        g = grad * ctx.scale
+        if w is not None:
+            g = g * w
+        grad_x = grad_t = None
+        if need_x:
+            grad_x = g * (x - t) / xp.maximum((1 - x) * x, _BCE_EPSILON)
+        if need_t:
+            with np.errstate(divide="ignore"):
+                grad_t = g * (xp.log(1 - x) - xp.log(x))
+        return grad_x, grad_t, None
+
+
+def _probabilities(values: Any, what: str, op: str) -> None:
+    array = values.data if isinstance(values, Tensor) else values
+    if array.size and not (array.min() >= 0 and array.max() <= 1):  # NaN fails too
+        raise ValueRangeError(
+            f"{op}: all elements of {what} should be between 0 and 1 (found values in "
+            f"[{array.min()}, {array.max()}]). Pass probabilities, e.g. the output of a "
+            "sigmoid, or use binary_cross_entropy_with_logits on the raw scores"
+        )
+
+
+def _weight_array(weight: Any, input: Tensor, op: str, name: str = "weight") -> Any:
+    """A rescaling weight as a constant array of the input's dtype, broadcastable to it."""
+    if weight is None:
+        return None
+    array = weight.data if isinstance(weight, Tensor) else np.asarray(weight)
+    try:
+        np.broadcast_shapes(array.shape, input.data.shape)
+    except ValueError as e:
+        raise ShapeError(
+            f"{op}: {name} of shape {tuple(array.shape)} cannot be broadcast to the input's "
+            f"shape {tuple(input.data.shape)}"
+        ) from e
+    return array.astype(input.data.dtype, copy=False)
+
+
+def binary_cross_entropy(
+    input: Tensor, target: Any, weight: Any = None, reduction: str = "mean"
+) -> Tensor:
+    """-[t log(x) + (1 - t) log(1 - x)] for probabilities x and targets t in [0, 1].
+
+    Each log is clamped at -100, as in PyTorch. ``weight`` rescales each element's loss.
+    For raw scores (logits) use ``binary_cross_entropy_with_logits``: it is more stable.
+    """
+    op = "binary_cross_entropy"
+    _check_reduction(reduction, op)
+    input = _float_input(input, op)
+    target = _float_target(target, input, op)
+    _probabilities(input, "input", op)
+    _probabilities(target, "target", op)
+    w = _weight_array(weight, input, op)
+    return BinaryCrossEntropy.apply(input, target, w, reduction=reduction)
+
+
+# ---------------------------------------------------------------------------------------------
+# Binary cross-entropy on logits
+# ---------------------------------------------------------------------------------------------
+
+
+def _sigmoid(x: Any) -> Any:
+    """s(x) = 1 / (1 + e^-x), for an array (the stable kernel) or a Tensor (differentiable)."""
+    return ops.sigmoid(x) if isinstance(x, Tensor) else kernels.sigmoid_forward(x)
+
+
+def _log_sigmoid(x: Any) -> Any:
+    """log s(x) = min(x, 0) - log(1 + e^-|x|): no overflow for any x."""
+    if isinstance(x, Tensor):
+        return ops.minimum(x, 0) - ops.log(1 + ops.exp(-ops.abs(x)))
+    return np.minimum(x, 0) - np.log1p(np.exp(-np.abs(x)))
+
+
+class BinaryCrossEntropyWithLogits(Function):
+    """With s = sigmoid(x) and a = 1 + (p - 1) t  (p = pos_weight, 1 if not given):
+
+    l_i = w_i [(1 - t_i) x_i - a_i log s(x_i)]         (= -w [t log s + (1 - t) log(1 - s)])
+    dl_i/dx_i = w_i [a_i s(x_i) - p t_i]               (= w (s - t) without pos_weight)
+    dl_i/dt_i = w_i [-x_i - (p - 1) log s(x_i)]
+    """
+
+    op = "binary_cross_entropy_with_logits"
+
+    @staticmethod
+    def forward(
+        ctx: Function, x: Any, t: Any, w: Any = None, pos_weight: Any = None,
+        reduction: str = "mean",
+    ) -> Any:
+        ctx.scale = _scale(reduction, x.size)
+        ctx.save_for_backward(x, t)
+        ctx.weight, ctx.pos_weight = w, pos_weight  # constants, kept on ctx
+        log_s = _log_sigmoid(x)
+        if pos_weight is not None:
+            log_s = log_s * ((pos_weight - 1) * t + 1)
+        losses = (1 - t) * x - log_s
+        if w is not None:
+            losses = losses * w
+        return np.asarray(_reduce(losses, reduction))
+
+    @staticmethod
+    def backward(ctx: Function, grad: Any) -> tuple[Any, Any, None, None]:
+        x, t = ctx.saved_tensors
+        w, pos_weight = ctx.weight, ctx.pos_weight
+        need_x, need_t = ctx.needs_input_grad[:2]
+        g = grad * ctx.scale
+        if w is not None:
+            g = g * w
+        grad_x = grad_t = None
+        if need_x:
+            s = _sigmoid(x)
+            if pos_weight is None:
+                grad_x = g * (s - t)
+            else:
+                pt = pos_weight * t
+                grad_x = g * ((pt + 1 - t) * s - pt)
+        if need_t:
+            if pos_weight is None:
+                grad_t = g * -x
+            else:
+                grad_t = g * (-x - (pos_weight - 1) * _log_sigmoid(x))
+        return grad_x, grad_t, None, None
+
+
+def binary_cross_entropy_with_logits(
+    input: Tensor,
+    target: Any,
+    weight: Any = None,
+    reduction: str = "mean",
+    pos_weight: Any = None,
+) -> Tensor:
+    """Binary cross-entropy of sigmoid(x) against t, computed from the logits x directly in
+    the log-sigmoid form (1 - t) x - log s(x), which never overflows or takes log(0).
+
+    ``weight`` rescales each element's loss; ``pos_weight`` (broadcast along the last
+    dimension, one value per class) weighs the positive term t log s(x).
+    """
+    op = "binary_cross_entropy_with_logits"
+    _check_reduction(reduction, op)
+    input = _float_input(input, op)
+    target = _float_target(target, input, op)
+    w = _weight_array(weight, input, op)
+    p = _weight_array(pos_weight, input, op, "pos_weight")
+    return BinaryCrossEntropyWithLogits.apply(input, target, w, p, reduction=reduction)
+
+
+# ---------------------------------------------------------------------------------------------
+# Cross-entropy and negative log-likelihood over classes
+# ---------------------------------------------------------------------------------------------
+
+
+def _rows(input: Tensor, target: np.ndarray) -> tuple[Tensor, np.ndarray]:
+    """(C,) / (N, C) / (N, C, d1, ...) scores as (M, C) rows, targets as (M,)."""
+    if input.ndim == 1:
+        return input.reshape(1, -1), target.reshape(1)
+    if input.ndim == 2:
+        return input, target
+    classes = input.shape[1]
+    order = (0, *range(2, input.ndim), 1)  # move the class dim last, then fold the rest
+    return input.permute(order).reshape(-1, classes), target.reshape(-1)
+
+
+def _class_weight(weight: Any, input: Tensor, op: str) -> np.ndarray | None:
+    if weight is None:
+        return None
+    array = weight.data if isinstance(weight, Tensor) else np.asarray(weight)
+    classes = input.shape[0] if input.ndim == 1 else input.shape[1]
+    if array.shape != (classes,):
+        raise ShapeError(
+            f"{op}: weight must have one entry per class, shape ({classes},), got "
+            f"{tuple(array.shape)}"
+        )
+    return array.astype(input.data.dtype, copy=False)
+
+
+def cross_entropy(
+    input: Tensor,
+    target: Any,
+    weight: Any = None,
+    ignore_index: int = -100,
+    reduction: str = "mean",
+    label_smoothing: float = 0.0,
+) -> Tensor:
+    """Cross-entropy of class scores (logits) against integer class indices:
+
+        l_i = -w[t_i] log softmax(x_i)[t_i] = w[t_i] (logsumexp(x_i) - x_i[t_i])
+
+    Shapes: input (N, C) with target (N,); also (C,) with () and (N, C, d1, ...) with
+    (N, d1, ...). ``weight`` (C,) weighs each class; targets equal to ``ignore_index`` add
+    nothing; the mean divides by the summed weights of the counted targets, as in PyTorch.
+    The common case, (N, C) without weight or ignored targets, runs as one fused node.
+    """
+    op = "cross_entropy"
+    _check_reduction(reduction, op)
+    if label_smoothing != 0.0:
+        raise NotImplementedError(
+            f"{op}: label_smoothing is not implemented in tinynet (got {label_smoothing})"
+        )
+    input = _float_input(input, op)
+    target, ignored = _class_target(target, input, ignore_index, op)
+    if input.ndim == 2 and weight is None and not ignored and target.size:
+        return ops.softmax_cross_entropy(input, target, reduction)
+    return _nll(ops.log_softmax(input, dim=0 if input.ndim == 1 else 1), target,
+                _class_weight(weight, input, op), ignore_index, reduction, ignored)
+
+
+def nll_loss(
+    input: Tensor,
+    target: Any,
+    weight: Any = None,
+    ignore_index: int = -100,
+    reduction: str = "mean",
+) -> Tensor:
+    """Negative log-likelihood: l_i = -w[t_i] x_i[t_i], for log-probabilities x (the output
+    of ``log_softmax``); shapes, ``weight`` and ``ignore_index`` as in ``cross_entropy``."""
+    op = "nll_loss"
+    _check_reduction(reduction, op)
+    input = _float_input(input, op)
+    target, ignored = _class_target(target, input, ignore_index, op)
+    return _nll(input, target, _class_weight(weight, input, op), ignore_index, reduction,
+                ignored)
+
+
+def _nll(
+    input: Tensor, target: np.ndarray, weight: np.ndarray | None, ignore_index: int,
+    reduction: str, ignored: bool,
+) -> Tensor:
+    """-w[t_i] x_i[t_i] per sample, reduced; x are log-probabilities."""
+    rows, flat_target = _rows(input, target)
+    keep = flat_target != ignore_index if ignored else None
+    safe_target = np.where(keep, flat_target, 0) if ignored else flat_target
+    picked = rows[np.arange(len(safe_target)), safe_target]  # x_i[t_i], differentiable
+    dtype = input.data.dtype
+    w = weight[safe_target] if weight is not None else np.ones(len(safe_target), dtype)
+    if keep is not None:
+        w = w * keep.astype(dtype)
+    losses = -(picked * w)
+    if reduction == "none":
+        return losses.reshape(target.shape)
+    if reduction == "sum":
+        return losses.sum()
+    # The mean divides by the total weight of the counted samples (0/0 = nan if none count).
+    return losses.sum() / w.sum(dtype=dtype)

@@ -1,0 +1,163 @@
+"""Weight initialisation, with PyTorch's names, signatures and formulas.
+
+Every function fills a tensor in place (under ``no_grad``, bumping its version counter) and
+returns it. Random ones draw from tinynet's global generator (``tn.manual_seed``) unless a
+``generator`` (a numpy Generator or an int seed) is given.
+
+The scaled ones keep the variance of activations roughly constant from layer to layer:
+
+- ``xavier_*`` (Glorot & Bengio 2010): std = gain * sqrt(2 / (fan_in + fan_out));
+- ``kaiming_*`` (He et al. 2015): std = gain / sqrt(fan), fan = fan_in or fan_out;
+
+and a uniform distribution on [-bound, bound] has std bound / sqrt(3), so the uniform
+versions use bound = sqrt(3) * std. For a weight of shape (out, in), fan_in = in and
+fan_out = out.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from typing import Any
+
+import numpy as np
+
+from tinynet import ops
+from tinynet.autograd import no_grad
+from tinynet.random import get_generator
+from tinynet.tensor import Tensor
+
+_LINEAR_LIKE = ("linear", "conv1d", "conv2d", "conv3d", "conv_transpose1d", "conv_transpose2d",
+                "conv_transpose3d")
+
+
+def calculate_gain(nonlinearity: str, param: float | None = None) -> float:
+    """The recommended gain for a nonlinearity (PyTorch's table):
+
+    linear, conv*, sigmoid: 1;  tanh: 5/3;  relu: sqrt(2);
+    leaky_relu: sqrt(2 / (1 + slope^2)) with slope = param (default 0.01);  selu: 3/4.
+    """
+    if nonlinearity in _LINEAR_LIKE or nonlinearity == "sigmoid":
+        return 1.0
+    if nonlinearity == "tanh":
+        return 5.0 / 3
+    if nonlinearity == "relu":
+        return math.sqrt(2.0)
+    if nonlinearity == "leaky_relu":
+        if param is None:
+            slope = 0.01
+        elif isinstance(param, bool) or not isinstance(param, int | float):
+            raise ValueError(f"calculate_gain: negative_slope {param} not a valid number")
+        else:
+            slope = param
+        return math.sqrt(2.0 / (1 + slope**2))
+    if nonlinearity == "selu":
+        return 3.0 / 4
+    raise ValueError(f"calculate_gain: unsupported nonlinearity {nonlinearity!r}")
+
+
+def _calculate_fan_in_and_fan_out(tensor: Tensor) -> tuple[int, int]:
+    """(fan_in, fan_out): size(1) and size(0) times the receptive field (dims 2..)."""
+    if tensor.ndim < 2:
+        raise ValueError(
+            f"Fan in and fan out can not be computed for tensor with fewer than 2 dimensions "
+            f"(this one has shape {tuple(tensor.shape)})"
+        )
+    receptive_field = math.prod(tensor.shape[2:])
+    return tensor.shape[1] * receptive_field, tensor.shape[0] * receptive_field
+
+
+def _fan(tensor: Tensor, mode: str) -> int:
+    if mode not in ("fan_in", "fan_out"):
+        raise ValueError(f"Mode {mode} not supported, please use one of fan_in, fan_out")
+    fan_in, fan_out = _calculate_fan_in_and_fan_out(tensor)
+    return fan_in if mode == "fan_in" else fan_out
+
+
+def _fill(tensor: Tensor, name: str, make: Any) -> Tensor:
+    """Write ``make(shape)`` (an array) into ``tensor`` in place, as one in-place op."""
+    if not isinstance(tensor, Tensor):
+        raise TypeError(f"{name}: expected a Tensor, got {type(tensor).__name__}")
+    with no_grad():
+        ops.inplace(tensor, name,
+                    lambda data: np.copyto(data, make(data.shape), casting="unsafe"))
+    return tensor
+
+
+def _empty(tensor: Tensor, name: str) -> bool:
+    if tensor.data.size == 0:
+        warnings.warn(f"{name}: initializing zero-element tensors is a no-op", stacklevel=3)
+        return True
+    return False
+
+
+def uniform_(tensor: Tensor, a: float = 0.0, b: float = 1.0, generator: Any = None) -> Tensor:
+    """Fill with samples from U(a, b)."""
+    rng = get_generator(generator)
+    return _fill(tensor, "uniform_", lambda shape: rng.uniform(a, b, shape))
+
+
+def normal_(tensor: Tensor, mean: float = 0.0, std: float = 1.0, generator: Any = None) -> Tensor:
+    """Fill with samples from N(mean, std^2)."""
+    rng = get_generator(generator)
+    return _fill(tensor, "normal_", lambda shape: rng.normal(mean, std, shape))
+
+
+def constant_(tensor: Tensor, val: float) -> Tensor:
+    """Fill with ``val``."""
+    return _fill(tensor, "constant_", lambda shape: np.full(shape, val))
+
+
+def zeros_(tensor: Tensor) -> Tensor:
+    return constant_(tensor, 0.0)
+
+
+def ones_(tensor: Tensor) -> Tensor:
+    return constant_(tensor, 1.0)
+
+
+def xavier_uniform_(tensor: Tensor, gain: float = 1.0, generator: Any = None) -> Tensor:
+    """U(-bound, bound) with bound = gain * sqrt(6 / (fan_in + fan_out))."""
+    fan_in, fan_out = _calculate_fan_in_and_fan_out(tensor)
+    std = gain * math.sqrt(2.0 / float(fan_in + fan_out))
+    bound = math.sqrt(3.0) * std
+    return uniform_(tensor, -bound, bound, generator)
+
+
+def xavier_normal_(tensor: Tensor, gain: float = 1.0, generator: Any = None) -> Tensor:
+    """N(0, std^2) with std = gain * sqrt(2 / (fan_in + fan_out))."""
+    fan_in, fan_out = _calculate_fan_in_and_fan_out(tensor)
+    std = gain * math.sqrt(2.0 / float(fan_in + fan_out))
+    return normal_(tensor, 0.0, std, generator)
+
+
+def kaiming_uniform_(
+    tensor: Tensor,
+    a: float = 0,
+    mode: str = "fan_in",
+    nonlinearity: str = "leaky_relu",
+    generator: Any = None,
+) -> Tensor:
+    """U(-bound, bound) with bound = sqrt(3) * gain / sqrt(fan), gain = calculate_gain(
+    nonlinearity, a). ``nn.Linear`` uses a = sqrt(5), giving bound = 1 / sqrt(fan_in)."""
+    if _empty(tensor, "kaiming_uniform_"):
+        return tensor
+    fan = _fan(tensor, mode)
+    gain = calculate_gain(nonlinearity, a)
+    bound = math.sqrt(3.0) * gain / math.sqrt(fan)
+    return uniform_(tensor, -bound, bound, generator)
+
+
+def kaiming_normal_(
+    tensor: Tensor,
+    a: float = 0,
+    mode: str = "fan_in",
+    nonlinearity: str = "leaky_relu",
+    generator: Any = None,
+) -> Tensor:
+    """N(0, std^2) with std = gain / sqrt(fan), gain = calculate_gain(nonlinearity, a)."""
+    if _empty(tensor, "kaiming_normal_"):
+        return tensor
+    fan = _fan(tensor, mode)
+    gain = calculate_gain(nonlinearity, a)
+    return normal_(tensor, 0.0, gain / math.sqrt(fan), generator)

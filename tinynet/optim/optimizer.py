@@ -1,0 +1,253 @@
+"""Optimizer: the base class of SGD and Adam, with PyTorch's parameter groups and state.
+
+- ``param_groups``: a list of dicts, each ``{"params": [...], "lr": ..., ...}``: every
+  parameter in a group is updated with that group's options (``defaults`` fill the gaps).
+- ``state``: parameter -> dict of what the update rule keeps between steps (momentum buffer,
+  Adam's moments and step count), created on the parameter's first update.
+- ``state_dict()`` uses PyTorch's layout: parameters become their position in the order of
+  ``param_groups`` (0, 1, 2, ...), arrays become numpy copies, so it saves with ``tn.save``
+  and converts to and from a PyTorch optimizer's state dict.
+
+Subclasses implement ``step`` (calling a kernel from ``tinynet.kernels`` per parameter) and
+``_check_group`` (hyperparameter validation).
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import numpy as np
+
+from tinynet.autograd import enable_grad
+from tinynet.errors import DTypeError, ShapeError
+from tinynet.nn.errors import StateDictError
+from tinynet.tensor import Tensor
+
+
+class _RequiredParameter:
+    """Marks a hyperparameter without a default (each group must give it)."""
+
+    def __repr__(self) -> str:
+        return "<required parameter>"
+
+
+required = _RequiredParameter()
+
+_NO_SETS = ("optimizer parameters need to be organized in ordered collections, but the ordering "
+            "of tensors in sets will change between runs. Please use a list instead.")
+
+
+class Optimizer:
+    """Base class: holds the parameter groups and per-parameter state."""
+
+    def __init__(self, params: Iterable[Any], defaults: dict[str, Any]) -> None:
+        self.defaults = dict(defaults)
+        self.state: dict[Tensor, dict[str, Any]] = {}
+        self.param_groups: list[dict[str, Any]] = []
+        name = type(self).__name__
+        if isinstance(params, Tensor) or isinstance(params, dict):
+            raise TypeError(
+                f"{name}: params should be an iterable of Tensors or dicts (e.g. "
+                f"model.parameters()), got a single {type(params).__name__}"
+            )
+        if isinstance(params, set):
+            raise TypeError(f"{name}: {_NO_SETS}")
+        groups = list(params)
+        if not groups:
+            raise ValueError(f"{name}: optimizer got an empty parameter list")
+        if not isinstance(groups[0], dict):
+            groups = [{"params": groups}]
+        for group in groups:
+            self.add_param_group(group)
+
+    def add_param_group(self, param_group: dict[str, Any]) -> None:
+        """Add a group of parameters with its own options (``lr``, ...); options it does not
+        give come from the optimizer's defaults. A parameter may belong to one group only."""
+        name = type(self).__name__
+        if not isinstance(param_group, dict):
+            raise TypeError(f"{name}: a param group must be a dict, got "
+                            f"{type(param_group).__name__}")
+        group = dict(param_group)
+        params = group.get("params")
+        if isinstance(params, Tensor):
+            params = [params]
+        elif isinstance(params, set):
+            raise TypeError(f"{name}: {_NO_SETS}")
+        elif params is None:
+            raise ValueError(f"{name}: a param group needs a 'params' entry")
+        params = list(params)
+        for p in params:
+            if not isinstance(p, Tensor):
+                raise TypeError(
+                    f"{name}: optimizer can only optimize Tensors, but one of the params is "
+                    f"{type(p).__name__}" + (" (pass model.parameters(), not "
+                                             "named_parameters())" if isinstance(p, tuple) else "")
+                )
+            if not p.is_leaf:
+                raise ValueError(f"{name}: can't optimize a non-leaf Tensor (shape {p.shape})")
+            if p.data.dtype.kind != "f":
+                raise DTypeError(f"{name}: can only optimize floating point tensors, got "
+                                 f"{p.data.dtype}")
+        if len({id(p) for p in params}) != len(params):
+            warnings.warn(
+                f"{name}: a parameter group contains duplicate parameters; in future, this will "
+                "cause an error (PyTorch's rule); pass each parameter once",
+                UserWarning,
+                stacklevel=3,
+            )
+        group["params"] = params
+        for key, default in self.defaults.items():
+            if default is required and key not in group:
+                raise ValueError(
+                    f"{name}: parameter group didn't specify a value of required optimization "
+                    f"parameter {key}"
+                )
+            group.setdefault(key, default)
+        self._check_group(group)
+        existing = {id(p) for g in self.param_groups for p in g["params"]}
+        if any(id(p) in existing for p in params):
+            raise ValueError(f"{name}: some parameters appear in more than one parameter group")
+        self.param_groups.append(group)
+
+    def _check_group(self, group: dict[str, Any]) -> None:
+        """Raise if the group's hyperparameters are invalid (overridden by each optimizer)."""
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        """Reset the gradients of every parameter: to None (default, as PyTorch) or zeros."""
+        for group in self.param_groups:
+            for p in group["params"]:
+                if p.grad is None:
+                    continue
+                if set_to_none:
+                    p.grad = None
+                else:
+                    p.grad.detach_()
+                    p.grad.data[...] = 0
+
+    def step(self, closure: Callable[[], Any] | None = None) -> Any:
+        raise NotImplementedError
+
+    def _closure_loss(self, closure: Callable[[], Any] | None) -> Any:
+        """Run ``closure`` (which recomputes the loss and calls backward) with grad on."""
+        if closure is None:
+            return None
+        with enable_grad():
+            return closure()
+
+    # ---- saving and loading ----------------------------------------------------------------
+
+    def state_dict(self) -> dict[str, Any]:
+        """``{"state": {index: {name: value}}, "param_groups": [{..., "params": [indices]}]}``
+        with numpy array copies, indices numbering the parameters in group order."""
+        index: dict[int, int] = {}
+        groups = []
+        for group in self.param_groups:
+            packed = {k: v for k, v in group.items() if k != "params"}
+            packed["params"] = [index.setdefault(id(p), len(index)) for p in group["params"]]
+            groups.append(packed)
+        state = {}
+        for group in self.param_groups:
+            for p in group["params"]:
+                if p in self.state and index[id(p)] not in state:
+                    state[index[id(p)]] = {
+                        k: v.data.copy() if isinstance(v, Tensor) else v
+                        for k, v in self.state[p].items()
+                    }
+        return {"state": state, "param_groups": groups}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        """Restore options and state saved by ``state_dict`` (this optimizer's or PyTorch's,
+        arrays as numpy arrays or tensors). Group sizes and array shapes are checked before
+        anything changes; state arrays are cast to their parameter's dtype, as PyTorch does.
+        The saved options (lr, ...) replace the current ones."""
+        name = type(self).__name__
+        if not isinstance(state_dict, dict) or not {"state", "param_groups"} <= set(state_dict):
+            raise StateDictError(
+                f"{name}.load_state_dict: expected a dict with 'state' and 'param_groups' (from "
+                "optimizer.state_dict())"
+            )
+        saved_groups = list(state_dict["param_groups"])
+        if len(saved_groups) != len(self.param_groups):
+            raise StateDictError(
+                f"{name}.load_state_dict: loaded state dict has {len(saved_groups)} parameter "
+                f"group(s), this optimizer has {len(self.param_groups)}"
+            )
+        by_index: dict[int, Tensor] = {}
+        new_groups = []
+        for i, (group, saved) in enumerate(zip(self.param_groups, saved_groups, strict=True)):
+            saved_params = list(saved.get("params", []))
+            if len(saved_params) != len(group["params"]):
+                raise StateDictError(
+                    f"{name}.load_state_dict: loaded parameter group {i} has "
+                    f"{len(saved_params)} parameters, this optimizer's has "
+                    f"{len(group['params'])}"
+                )
+            for saved_index, p in zip(saved_params, group["params"], strict=True):
+                by_index[int(saved_index)] = p
+            new_groups.append(self._restore_options(group, saved, i))
+        new_state: dict[Tensor, dict[str, Any]] = {}
+        for key, entry in state_dict["state"].items():
+            index = int(key)  # int(...): a format that stores keys as text gives "0"
+            if index not in by_index:
+                raise StateDictError(
+                    f"{name}.load_state_dict: state for parameter {index}, which no group has"
+                )
+            p = by_index[index]
+            new_state[p] = {k: self._restore_value(p, index, k, v) for k, v in entry.items()}
+        for group, new in zip(self.param_groups, new_groups, strict=True):
+            group.clear()
+            group.update(new)
+        for p in by_index.values():
+            self.state.pop(p, None)
+        self.state.update(new_state)
+
+    def _restore_options(self, group: dict[str, Any], saved: dict[str, Any],
+                         i: int) -> dict[str, Any]:
+        """The saved group's options (with this group's params), checked. Options tinynet
+        does not implement (PyTorch's ``maximize``, ``amsgrad``, ``foreach``...) are dropped
+        when off and refused when on."""
+        new = dict(group)
+        for key, value in saved.items():
+            if key == "params":
+                continue
+            if key in self.defaults:
+                new[key] = tuple(value) if isinstance(value, list) else value
+            elif value not in (None, False, 0):
+                raise StateDictError(
+                    f"{type(self).__name__}.load_state_dict: parameter group {i} uses "
+                    f"{key}={value!r}, which tinynet's {type(self).__name__} does not implement"
+                )
+        self._check_group(new)
+        return new
+
+    def _restore_value(self, p: Tensor, index: int, key: str, value: Any) -> Any:
+        if key == "step":
+            return int(float(np.asarray(value)))
+        if value is None:
+            return None
+        array = value.data if isinstance(value, Tensor) else np.asarray(value)
+        if array.shape != p.data.shape:
+            raise ShapeError(
+                f"{type(self).__name__}.load_state_dict: state[{index}][{key!r}] has shape "
+                f"{tuple(array.shape)} but its parameter has shape {tuple(p.data.shape)}"
+            )
+        return Tensor._make(np.array(array, dtype=p.data.dtype, copy=True))
+
+    def __repr__(self) -> str:
+        lines = [type(self).__name__ + " ("]
+        for i, group in enumerate(self.param_groups):
+            lines.append(f"Parameter Group {i}")
+            for key in sorted(group):
+                if key != "params":
+                    lines.append(f"    {key}: {group[key]}")
+        lines.append(")")
+        return "\n".join(lines)
+
+
+def check_number(value: Any, what: str, optimizer: str) -> float:
+    """A hyperparameter as a float, or a TypeError naming it."""
+    if isinstance(value, bool) or not isinstance(value, int | float | np.floating | np.integer):
+        raise TypeError(f"{optimizer}: {what} must be a number, got {type(value).__name__}")
+    return float(value)

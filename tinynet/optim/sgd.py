@@ -1,0 +1,87 @@
+"""Stochastic gradient descent with momentum, as ``torch.optim.SGD``."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import numpy as np
+
+from tinynet import kernels
+from tinynet.nn.errors import ValueRangeError
+from tinynet.optim.optimizer import Optimizer, check_number
+from tinynet.tensor import Tensor
+
+
+class SGD(Optimizer):
+    """Gradient descent, optionally with (Nesterov) momentum and L2 weight decay.
+
+    For each parameter p with gradient g, PyTorch's rule (``tinynet.kernels.sgd_update_``
+    runs it in one pass, in place):
+
+        g   = g + weight_decay * p                           (if weight_decay != 0)
+        buf = g on the first step, else momentum * buf + (1 - dampening) * g
+        g   = g + momentum * buf if nesterov else buf        (if momentum != 0)
+        p   = p - lr * g
+
+    Parameters whose ``grad`` is None are skipped (their momentum is not decayed either).
+    """
+
+    def __init__(
+        self,
+        params: Iterable[Any],
+        lr: float = 1e-3,
+        momentum: float = 0,
+        dampening: float = 0,
+        weight_decay: float = 0,
+        nesterov: bool = False,
+    ) -> None:
+        defaults = {"lr": lr, "momentum": momentum, "dampening": dampening,
+                    "weight_decay": weight_decay, "nesterov": nesterov}
+        self._check_group(defaults)
+        super().__init__(params, defaults)
+
+    def _check_group(self, group: dict[str, Any]) -> None:
+        lr = check_number(group["lr"], "lr", "SGD")
+        momentum = check_number(group["momentum"], "momentum", "SGD")
+        dampening = check_number(group["dampening"], "dampening", "SGD")
+        weight_decay = check_number(group["weight_decay"], "weight_decay", "SGD")
+        if lr < 0:
+            raise ValueRangeError(f"SGD: Invalid learning rate: {lr} (must be >= 0)")
+        if momentum < 0:
+            raise ValueRangeError(f"SGD: Invalid momentum value: {momentum} (must be >= 0)")
+        if weight_decay < 0:
+            raise ValueRangeError(
+                f"SGD: Invalid weight_decay value: {weight_decay} (must be >= 0)"
+            )
+        if group["nesterov"] and (momentum <= 0 or dampening != 0):
+            raise ValueRangeError(
+                "SGD: Nesterov momentum requires a momentum and zero dampening (got momentum="
+                f"{momentum}, dampening={dampening})"
+            )
+
+    def step(self, closure: Callable[[], Any] | None = None) -> Any:
+        """Update every parameter that has a gradient; returns ``closure()`` if given."""
+        loss = self._closure_loss(closure)
+        for group in self.param_groups:
+            lr, momentum, dampening = group["lr"], group["momentum"], group["dampening"]
+            weight_decay, nesterov = group["weight_decay"], group["nesterov"]
+            for p in group["params"]:
+                grad = p.grad
+                if grad is None:
+                    continue
+                buffer = None
+                first_step = False
+                if momentum != 0:
+                    state = self.state.get(p)
+                    if state is None:
+                        state = self.state[p] = {}
+                    buf = state.get("momentum_buffer")
+                    if buf is None:  # the kernel fills it with the first gradient
+                        first_step = True
+                        buf = state["momentum_buffer"] = Tensor._make(np.empty_like(p.data))
+                    buffer = buf.data
+                kernels.sgd_update_(p.data, grad.data, buffer, lr, momentum, dampening,
+                                    weight_decay, nesterov, first_step)
+                p._version.value += 1  # changed in place: graphs that saved p must notice
+        return loss
