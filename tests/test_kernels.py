@@ -322,8 +322,9 @@ def test_softmax_cross_entropy_matches_twin(mode, data, dtype):
     # loss_i = log(sum) - shifted target: the sums differ in summation order only, so the
     # error is absolute (~C ulps of a number >= 1), not relative to a loss near zero.
     assert loss.dtype == dtype and loss.shape == (logits.shape[0],)
-    np.testing.assert_allclose(loss, expected_loss, rtol=TOLERANCE[np.dtype(dtype)]["rtol"],
-                               atol=100 * np.finfo(dtype).eps)
+    np.testing.assert_allclose(
+        loss, expected_loss, rtol=TOLERANCE[np.dtype(dtype)]["rtol"], atol=100 * np.finfo(dtype).eps
+    )
     grad_loss = np.linspace(0.5, 2, logits.shape[0]).astype(dtype)
     grad = K.softmax_cross_entropy_backward(probs, target, grad_loss)
     assert_same(grad, R.softmax_cross_entropy_backward(probs, target, grad_loss))
@@ -483,8 +484,18 @@ def test_adam_matches_pytorch_after_50_steps(mode, dtype, config):
     param, m, v = param0.copy(), np.zeros_like(param0), np.zeros_like(param0)
     beta1, beta2 = config["betas"]
     for step, grad in enumerate(grads, start=1):
-        K.adam_update_(param, grad, m, v, step, config["lr"], beta1, beta2, config["eps"],
-                       config["weight_decay"])
+        K.adam_update_(
+            param,
+            grad,
+            m,
+            v,
+            step,
+            config["lr"],
+            beta1,
+            beta2,
+            config["eps"],
+            config["weight_decay"],
+        )
     expected = _torch_steps(torch, torch.optim.Adam, config, param0, grads)
     # PyTorch fuses a*b+c (FMA) on AVX2 and tinynet does not: ulp-level drift, relative to
     # the parameters' scale (~1) where a parameter passes near zero.
@@ -519,8 +530,11 @@ def python_perceptron(X, y, w, b, lr, max_epochs):
 
 @FEW
 @given(
-    X=hnp.arrays(np.float64, st.tuples(st.integers(0, 30), st.integers(1, 4)),
-                 elements=st.floats(-10, 10, width=64)),
+    X=hnp.arrays(
+        np.float64,
+        st.tuples(st.integers(0, 30), st.integers(1, 4)),
+        elements=st.floats(-10, 10, width=64),
+    ),
     labels=st.lists(st.integers(0, 1), min_size=30, max_size=30),
     lr=st.sampled_from([1.0, 0.1, 0.37]),
     b0=st.sampled_from([0.0, -0.5]),
@@ -556,8 +570,13 @@ def test_perceptron_learns_and_and_accepts_float32_weights(mode):
 def run_python(code: str, **env: str) -> str:
     environment = {**os.environ, **env}
     result = subprocess.run(
-        [sys.executable, "-c", code], cwd=REPO, env=environment, capture_output=True,
-        text=True, timeout=120, check=False,
+        [sys.executable, "-c", code],
+        cwd=REPO,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
     )
     assert result.returncode == 0, result.stderr
     return result.stdout.strip()

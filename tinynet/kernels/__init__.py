@@ -225,9 +225,7 @@ def _check_activation(op: str, activation: str) -> None:
         )
 
 
-def bias_activation_forward(
-    z: np.ndarray, bias: np.ndarray | None, activation: str
-) -> np.ndarray:
+def bias_activation_forward(z: np.ndarray, bias: np.ndarray | None, activation: str) -> np.ndarray:
     """y = act(z + bias) in one pass: z (N, M) C-contiguous, bias (M,) or None.
 
     z is a fresh matmul result: it is overwritten with y and returned.
@@ -351,11 +349,29 @@ def sgd_update_(
     if param.shape == grad.shape == buffer.shape:
         kernel = _pick_kernel("sgd_update_", param, grad, buffer)
     if kernel is None:
-        reference.sgd_update_(param, grad, momentum_buffer, lr, momentum, dampening,
-                              weight_decay, nesterov, first_step)
+        reference.sgd_update_(
+            param,
+            grad,
+            momentum_buffer,
+            lr,
+            momentum,
+            dampening,
+            weight_decay,
+            nesterov,
+            first_step,
+        )
         return
-    kernel(_flat(param), _flat(grad), _flat(buffer), lr, momentum, dampening, weight_decay,
-           nesterov, first_step)
+    kernel(
+        _flat(param),
+        _flat(grad),
+        _flat(buffer),
+        lr,
+        momentum,
+        dampening,
+        weight_decay,
+        nesterov,
+        first_step,
+    )
 
 
 def adam_update_(
@@ -385,11 +401,22 @@ def adam_update_(
     if param.shape == grad.shape == exp_avg.shape == exp_avg_sq.shape:
         kernel = _pick_kernel("adam_update_", param, grad, exp_avg, exp_avg_sq)
     if kernel is None:
-        reference.adam_update_(param, grad, exp_avg, exp_avg_sq, step, lr, beta1, beta2, eps,
-                               weight_decay)
+        reference.adam_update_(
+            param, grad, exp_avg, exp_avg_sq, step, lr, beta1, beta2, eps, weight_decay
+        )
         return
-    kernel(_flat(param), _flat(grad), _flat(exp_avg), _flat(exp_avg_sq), step, lr, beta1,
-           beta2, eps, weight_decay)
+    kernel(
+        _flat(param),
+        _flat(grad),
+        _flat(exp_avg),
+        _flat(exp_avg_sq),
+        step,
+        lr,
+        beta1,
+        beta2,
+        eps,
+        weight_decay,
+    )
 
 
 # ------------------------------------------------------------------------------ perceptron
@@ -414,8 +441,7 @@ def perceptron_fit(
         kernel = _pick_kernel("perceptron_fit", X64, w64)
     if kernel is None:
         return reference.perceptron_fit(X, y, w, b, lr, max_epochs)
-    b, epochs_run, converged, errors = kernel(X64, y64, w64, float(b), float(lr),
-                                              int(max_epochs))
+    b, epochs_run, converged, errors = kernel(X64, y64, w64, float(b), float(lr), int(max_epochs))
     if w64 is not w:
         w[...] = w64
     return float(b), int(epochs_run), bool(converged), errors
@@ -451,8 +477,9 @@ def warm_up() -> None:
             elif op == "sgd_update_":
                 kernel(x.copy(), x, np.zeros_like(x), 0.1, 0.9, 0.0, 0.0, False, True)
             elif op == "adam_update_":
-                kernel(x.copy(), x, np.zeros_like(x), np.zeros_like(x), 1, 1e-3, 0.9, 0.999,
-                       1e-8, 0.0)
+                kernel(
+                    x.copy(), x, np.zeros_like(x), np.zeros_like(x), 1, 1e-3, 0.9, 0.999, 1e-8, 0.0
+                )
             elif op.endswith("_backward"):
                 kernel(x, x, np.empty_like(x))
             else:

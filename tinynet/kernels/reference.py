@@ -92,9 +92,7 @@ _FORWARD = {
 }
 
 
-def bias_activation_forward(
-    z: np.ndarray, bias: np.ndarray | None, activation: str
-) -> np.ndarray:
+def bias_activation_forward(z: np.ndarray, bias: np.ndarray | None, activation: str) -> np.ndarray:
     """y = act(z + bias) for z (N, M) and bias (M,) or None; z is overwritten and returned.
 
     This is the tail of a dense layer: z is a fresh matmul result nobody else holds.
