@@ -92,6 +92,14 @@ def _blas_info() -> dict[str, Any]:
     return info
 
 
+def _load_average() -> float | None:
+    """The 1-minute load average: other work on the machine shows up in every timing."""
+    try:
+        return round(os.getloadavg()[0], 2)
+    except OSError:
+        return None
+
+
 def _git_revision() -> str:
     """The repository's commit, marked "+changes" when the work tree differs from it."""
     try:
@@ -127,6 +135,7 @@ def machine_info(torch: Any, tinynet_importable: bool) -> dict[str, Any]:
         "torch_threads": torch.get_num_threads() if torch is not None else None,
         "tinynet": tinynet_version,
         "platform": platform.platform(),
+        "load_average_at_start": _load_average(),
     }
 
 
@@ -141,6 +150,7 @@ def format_machine(info: dict[str, Any]) -> str:
         f"versions python {info['python']}, numpy {info['numpy']}, numba {info['numba']}, "
         f"torch {info['torch']} ({info['torch_threads']} threads), tinynet {info['tinynet']}",
         f"platform {info['platform']}",
+        f"load     {info['load_average_at_start']} (1-minute load average at start)",
     ]
     return "\n".join(lines)
 
@@ -228,7 +238,11 @@ def main(argv: list[str] | None = None) -> int:
         print(format_startup(startup), end="\n\n")
 
     elapsed = time.perf_counter() - started
-    print(f"total {elapsed:.0f} s ({'quick' if args.quick else 'full'} settings)")
+    load_at_end = _load_average()
+    print(
+        f"total {elapsed:.0f} s ({'quick' if args.quick else 'full'} settings); "
+        f"1-minute load average {info['load_average_at_start']} at start, {load_at_end} at end"
+    )
     if args.json:
         report = {
             "machine": info,
@@ -239,6 +253,7 @@ def main(argv: list[str] | None = None) -> int:
             "startup": startup,
             "failures": ctx.failures,
             "elapsed_s": elapsed,
+            "load_average_at_end": load_at_end,
         }
         args.json.write_text(json.dumps(report, indent=2))
         print(f"results written to {args.json}")
