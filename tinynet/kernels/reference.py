@@ -1,8 +1,9 @@
 """Plain-numpy twins of the compiled kernels: the textbook version of every fast path.
 
-Each function here has the same name, signature and result as its numba counterpart in
-`compiled.py` (which the dispatch in `tinynet.kernels` picks when it pays). Read these to learn
-the math; read `compiled.py` only to see how the same math runs in one pass.
+Each function here has the same name, signature and result as the dispatch function in
+`tinynet.kernels`, which runs either this twin or the numba kernel of the same name in
+`compiled.py` (that one also takes its output arrays). Read these to learn the math; read
+`compiled.py` only to see how the same math runs in one pass.
 
 Conventions:
 - results keep the input's floating dtype (float32 in, float32 out);
