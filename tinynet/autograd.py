@@ -473,7 +473,14 @@ def accumulate_grad(leaf: Tensor, grad: Any, create_graph: bool, owned: set[int]
         owned.add(id(_data(grad)))  # the hook may have kept it
     if create_graph:
         new = grad if isinstance(grad, Tensor) else Tensor._make(grad)
-        leaf.grad = new if leaf.grad is None else leaf.grad + new
+        if leaf.grad is not None:
+            leaf.grad = leaf.grad + new
+            return
+        # Same rule as below, with a differentiable copy: a later backward may add into it.
+        if id(new.data) in owned or not new.data.flags.owndata or not new.data.flags.writeable:
+            new = new.clone()
+        owned.add(id(new.data))
+        leaf.grad = new
         return
     array = _data(grad)
     if leaf.grad is None:
@@ -483,12 +490,14 @@ def accumulate_grad(leaf: Tensor, grad: Any, create_graph: bool, owned: set[int]
             array = array.copy()
         owned.add(id(array))
         leaf.grad = Tensor._make(array)
-    elif id(leaf.grad.data) in owned:
+    elif id(leaf.grad.data) in owned or leaf.grad.requires_grad:
         # Adopted earlier in this pass: the same array may still be waiting to be read by
         # another node (``a + b`` hands one array to ``a`` and to ``b``), so don't change it.
-        leaf.grad.data = leaf.grad.data + array
+        # A .grad from create_graph is part of a graph: it is replaced, never edited (PyTorch).
+        leaf.grad = Tensor._make(leaf.grad.data + array)
     else:
         leaf.grad.data += array
+        leaf.grad._version.value += 1  # a graph may have saved the old .grad
 
 
 def _run_hooks(hooks: list[Callable[[Any], Any]], grad: Any) -> Any:
