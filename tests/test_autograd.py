@@ -369,6 +369,36 @@ def test_a_hook_that_keeps_the_gradient_does_not_see_it_change() -> None:
     np.testing.assert_array_equal(x.grad.data, [2, 2])
 
 
+def test_create_graph_gives_each_leaf_its_own_gradient() -> None:
+    x, y = _leaf([1.0, 2.0]), _leaf([3.0, 4.0])
+    (x + y).sum().backward(create_graph=True)  # one (read-only, broadcast) array for both
+    assert x.grad is not y.grad and not np.shares_memory(x.grad.data, y.grad.data)
+    (x * 1).sum().backward()  # a plain backward afterwards adds to x.grad only
+    np.testing.assert_array_equal(x.grad.data, [2, 2])
+    np.testing.assert_array_equal(y.grad.data, [1, 1])
+
+
+def test_a_gradient_from_create_graph_is_replaced_not_edited() -> None:
+    x = _leaf([1.0, 2.0])
+    (x * x).sum().backward(create_graph=True)
+    first = x.grad
+    assert first.requires_grad  # 2x, itself differentiable
+    (x * 3).sum().backward()
+    np.testing.assert_array_equal(first.data, [2, 4])  # the graph's tensor is untouched
+    np.testing.assert_array_equal(x.grad.data, [5, 7])
+
+
+def test_in_place_accumulation_bumps_the_gradients_version() -> None:
+    x = _leaf([1.0, 2.0])
+    x.sum().backward()
+    w = _leaf([1.0, 1.0])
+    uses_grad = (w * x.grad).sum()  # saves x.grad for its backward
+    x.sum().backward()  # adds into x.grad in place
+    np.testing.assert_array_equal(x.grad.data, [2, 2])
+    with pytest.raises(GraphError, match="modified by an in-place operation"):
+        uses_grad.backward()
+
+
 # ---- autograd.grad, hooks, in-place checks ---------------------------------------------------
 
 
