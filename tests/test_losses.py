@@ -3,6 +3,8 @@ second derivatives, every target check, and dtype preservation."""
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 import tinynet as tn
 from tinynet import nn
@@ -327,3 +329,31 @@ def test_invalid_reduction_and_unsupported_options_raise():
 def test_integer_model_output_raises():
     with pytest.raises(tn.DTypeError, match="floating"):
         F.mse_loss(tn.tensor([1, 2]), [1, 2])
+
+
+# ---- properties over random shapes ---------------------------------------------------------
+
+
+@given(n=st.integers(1, 6), c=st.integers(1, 5), scale=st.floats(0.1, 50), seed=st.integers(0, 99))
+def test_cross_entropy_gradient_is_softmax_minus_onehot_over_n(n, c, scale, seed):
+    r = np.random.default_rng(seed)
+    x = _t(r.standard_normal((n, c)) * scale)
+    t = r.integers(0, c, n)
+    loss = F.cross_entropy(x, t)
+    loss.backward()
+    logp = _log_softmax(x.data, 1)
+    np.testing.assert_allclose(loss.item(), -logp[np.arange(n), t].mean(), rtol=1e-12,
+                               atol=1e-12)
+    expected = np.exp(logp)
+    expected[np.arange(n), t] -= 1
+    np.testing.assert_allclose(x.grad.data, expected / n, rtol=1e-10, atol=1e-14)
+
+
+@given(shape=st.lists(st.integers(1, 4), min_size=1, max_size=3), seed=st.integers(0, 99))
+def test_bce_with_logits_equals_bce_of_sigmoid_away_from_saturation(shape, seed):
+    r = np.random.default_rng(seed)
+    x = _t(r.uniform(-8, 8, shape))
+    t = r.uniform(0, 1, shape)
+    a = F.binary_cross_entropy_with_logits(x, t, reduction="none")
+    b = F.binary_cross_entropy(x.sigmoid(), t, reduction="none")
+    np.testing.assert_allclose(a.data, b.data, rtol=1e-9, atol=1e-12)

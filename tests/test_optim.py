@@ -355,3 +355,16 @@ def test_model_and_optimizer_state_round_trip_through_tn_save(make, tmp_path):
     _train(resumed, opt2, 4, seed=1)
     for key, value in resumed.state_dict().items():
         np.testing.assert_array_equal(value, expected[key])
+
+
+def test_load_state_dict_ignores_pytorchs_execution_switches_and_keeps_extra_keys():
+    model = _model()
+    opt = optim.Adam(model.parameters())
+    group = dict(opt.state_dict()["param_groups"][0], foreach=True, fused=None,
+                 amsgrad=False, maximize=False, initial_lr=0.001, betas=[0.5, 0.9])
+    opt.load_state_dict({"state": {}, "param_groups": [group]})
+    loaded = opt.param_groups[0]
+    assert "foreach" not in loaded and "amsgrad" not in loaded
+    assert loaded["initial_lr"] == 0.001 and loaded["betas"] == (0.5, 0.9)
+    with pytest.raises(nn.StateDictError, match="amsgrad"):
+        opt.load_state_dict({"state": {}, "param_groups": [dict(group, amsgrad=True)]})

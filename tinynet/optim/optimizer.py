@@ -205,20 +205,23 @@ class Optimizer:
 
     def _restore_options(self, group: dict[str, Any], saved: dict[str, Any],
                          i: int) -> dict[str, Any]:
-        """The saved group's options (with this group's params), checked. Options tinynet
-        does not implement (PyTorch's ``maximize``, ``amsgrad``, ``foreach``...) are dropped
-        when off and refused when on."""
+        """The saved group's options (with this group's params), checked. PyTorch's switches
+        for maths tinynet does not implement (``maximize``, ``amsgrad``...) are dropped when
+        off and refused when on; its execution switches (``foreach``, ``fused``...) are
+        dropped; other keys (a scheduler's ``initial_lr``, ``param_names``) are kept."""
         new = dict(group)
         for key, value in saved.items():
-            if key == "params":
+            if key == "params" or key in _EXECUTION_SWITCHES:
                 continue
-            if key in self.defaults:
-                new[key] = tuple(value) if isinstance(value, list) else value
-            elif value not in (None, False, 0):
-                raise StateDictError(
-                    f"{type(self).__name__}.load_state_dict: parameter group {i} uses "
-                    f"{key}={value!r}, which tinynet's {type(self).__name__} does not implement"
-                )
+            if key in _UNSUPPORTED_SWITCHES:
+                if value:
+                    raise StateDictError(
+                        f"{type(self).__name__}.load_state_dict: parameter group {i} uses "
+                        f"{key}={value!r}, which tinynet's {type(self).__name__} does not "
+                        "implement"
+                    )
+                continue
+            new[key] = tuple(value) if key == "betas" else value
         self._check_group(new)
         return new
 
@@ -244,6 +247,12 @@ class Optimizer:
                     lines.append(f"    {key}: {group[key]}")
         lines.append(")")
         return "\n".join(lines)
+
+
+# PyTorch options that change what a step computes and that tinynet's optimizers do not have,
+# and options that only choose how PyTorch runs the same step (ignored here).
+_UNSUPPORTED_SWITCHES = ("maximize", "amsgrad", "decoupled_weight_decay")
+_EXECUTION_SWITCHES = ("foreach", "fused", "capturable", "differentiable")
 
 
 def check_number(value: Any, what: str, optimizer: str) -> float:
