@@ -22,8 +22,8 @@ def activation_grad(grad: Any, y: Any, activation: str) -> Any:
 
     sigmoid: y (1 - y)   tanh: 1 - y^2   relu: [y > 0]   step: 0   identity: 1
     """
-    if isinstance(grad, np.ndarray):
-        return kernels.activation_backward(grad, y, activation)
+    if not isinstance(grad, Tensor):  # arrays (or numpy scalars): the fused kernel
+        return kernels.activation_backward(np.asarray(grad), y, activation)
     if activation == "sigmoid":
         return grad * y * (1 - y)
     if activation == "tanh":

@@ -84,10 +84,9 @@ class SoftmaxCrossEntropy(Function):
         n = len(ctx.target)
         if ctx.reduction == "mean":
             grad = grad * (1.0 / n)
-        if isinstance(grad, np.ndarray):
-            per_sample = np.broadcast_to(grad, (n,)).astype(ctx.output_dtype, copy=False)
+        if not ctx.differentiable:  # grad may be a numpy scalar here, not a 0-d array
             (probs,) = ctx.saved_tensors
-            return kernels.softmax_cross_entropy_backward(probs, ctx.target, per_sample), None
+            return kernels.softmax_cross_entropy_backward(probs, ctx.target, grad), None
         logits = ctx.parents[0]
         onehot = np.zeros(logits.shape, dtype=logits.dtype)
         onehot[np.arange(n), ctx.target] = 1
