@@ -13,7 +13,8 @@ import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from strategies import CASES, registered_ops, with_layouts
+from hypothesis.extra import numpy as hnp
+from strategies import CASES, registered_ops, shapes, with_layouts
 
 import tinynet as tn
 
@@ -82,6 +83,24 @@ def test_hessian_vector_product_of_linear_sigmoid_layer() -> None:
     curvature = s * (1 - s) * (1 - 2 * s)  # second derivative of sigmoid, per output unit
     expected = (curvature * (v @ x[0]))[:, None] * x  # row j: c_j (v_j . x) x
     np.testing.assert_allclose(hv.data, expected, rtol=1e-12, atol=1e-15)
+
+
+@pytest.mark.parametrize("surrogate", ["sigmoid", "straight_through"])
+@given(data=st.data())
+def test_step_surrogate_gradients_are_differentiable(surrogate: str, data: st.DataObject) -> None:
+    """The surrogate is not the derivative of the step, so gradgradcheck (which differentiates
+    the forward) does not apply; instead the surrogate gradient, as a function of x, is
+    checked against finite differences of itself. (Inputs stay off the kinks at |x| = 1.)"""
+    x = data.draw(hnp.arrays(np.float64, shapes(max_side=SIDE), elements=st.floats(-3, 3).filter(
+        lambda v: abs(abs(v) - 1) > 0.05)))
+
+    @tn.enable_grad()  # gradcheck evaluates finite differences under no_grad
+    def surrogate_gradient(t: tn.Tensor) -> tn.Tensor:
+        (g,) = tn.autograd.grad(tn.step(t, surrogate).sum(), t, create_graph=True)
+        return g
+
+    leaf = tn.tensor(x, requires_grad=True)
+    assert tn.gradcheck(surrogate_gradient, [leaf], atol=1e-7, rtol=1e-6)
 
 
 def test_create_graph_backward_of_cross_entropy_is_differentiable() -> None:

@@ -176,6 +176,16 @@ def test_step_sigmoid_surrogate_is_the_sigmoid_derivative(
     np.testing.assert_allclose(t.grad.data, upstream * s * (1 - s), rtol=1e-12, atol=1e-300)
 
 
+def test_fused_linear_step_has_exactly_zero_gradients() -> None:
+    rng = np.random.default_rng(0)
+    x = tn.tensor(rng.standard_normal((5, 3)), requires_grad=True)
+    w = tn.tensor(rng.standard_normal((2, 3)), requires_grad=True)
+    b = tn.tensor(rng.standard_normal(2), requires_grad=True)
+    tn.ops.linear(x, w, b, activation="step").backward(rng.standard_normal((5, 2)))
+    for t in (x, w, b):
+        np.testing.assert_array_equal(t.grad.data, np.zeros(t.shape))
+
+
 def test_step_rejects_an_unknown_surrogate() -> None:
     with pytest.raises(ValueError, match="surrogate"):
         tn.step(tn.tensor([1.0]), surrogate="tanh")
