@@ -33,7 +33,6 @@ import functools
 import os
 import sys
 import threading
-import traceback
 from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -275,7 +274,7 @@ class Function:
                 # A fresh handle on the output that routes gradients through this very node.
                 tensors.append(Tensor._make(array, self, self.output_version))
             else:
-                tensors.append(Tensor._make(array))
+                tensors.append(None if array is None else Tensor._make(array))
         return tuple(tensors)
 
     @property
@@ -699,9 +698,12 @@ _PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
 
 def _user_location() -> str:
     """``file:line`` of the innermost frame outside the tinynet package."""
-    for frame in reversed(traceback.extract_stack()):
-        if not os.path.abspath(frame.filename).startswith(_PACKAGE_DIR):
-            return f"{frame.filename}:{frame.lineno}"
+    frame = sys._getframe(1)
+    while frame is not None:
+        filename = frame.f_code.co_filename
+        if not os.path.abspath(filename).startswith(_PACKAGE_DIR + os.sep):
+            return f"{filename}:{frame.f_lineno}"
+        frame = frame.f_back
     return "<unknown>"
 
 
