@@ -594,10 +594,13 @@ def grad(
         )
     if retain_graph is None:
         retain_graph = create_graph
-    results = run_backward(outputs, seeds, retain_graph, create_graph, inputs)
-    assert results is not None
+    unique = list({id(x): x for x in inputs}.values())  # an input may be listed twice
+    gradients = run_backward(outputs, seeds, retain_graph, create_graph, unique)
+    assert gradients is not None
+    by_input = {id(x): g for x, g in zip(unique, gradients, strict=True)}
     final: list[Tensor | None] = []
-    for x, r in zip(inputs, results, strict=True):
+    for x in inputs:
+        r = by_input[id(x)]
         if r is None:
             if not allow_unused:
                 raise GraphError(
