@@ -418,6 +418,16 @@ def test_grad_with_respect_to_a_non_leaf_and_an_earlier_leaf() -> None:
     np.testing.assert_array_equal(gx.data, 8 * x.data)
 
 
+def test_grad_of_several_outputs_and_of_an_input_listed_twice() -> None:
+    x = _leaf([1.0, 2.0])
+    h = x * x
+    (g,) = tn.autograd.grad([h.sum(), (h * 3).sum()], [x], retain_graph=True)
+    np.testing.assert_array_equal(g.data, 8 * x.data)  # 2x + 6x
+    g1, g2 = tn.autograd.grad(h.sum(), [x, x])
+    np.testing.assert_array_equal(g1.data, 2 * x.data)
+    np.testing.assert_array_equal(g2.data, 2 * x.data)
+
+
 def test_grad_of_an_unused_input_raises_unless_allowed() -> None:
     x, unused = _leaf([1.0]), _leaf([1.0])
     with pytest.raises(GraphError, match="allow_unused=True"):
