@@ -1,0 +1,505 @@
+"""``python -m tinynet demo``: from the perceptron to deep networks, in the terminal.
+
+    python -m tinynet demo                 # the story as text (about 10 s)
+    python -m tinynet demo --plots DIR     # ... and PNG figures in DIR (needs matplotlib)
+
+The story, one section each:
+  1. the McCulloch-Pitts neuron (1943): fixed weights, a threshold, truth tables;
+  2. Rosenblatt's perceptron (1958) learns AND, OR and NAND by its learning rule;
+  3. ... and fails on XOR: no line separates XOR's classes, so the rule never settles;
+  4. two layers of threshold units compute XOR = AND(NAND, OR), with hand-set weights;
+  5. gradient descent cannot set those weights through a step (its derivative is 0), but
+     it can with a surrogate derivative -- or with a smooth activation instead:
+  6. a multi-layer perceptron with sigmoids learns XOR by backpropagation;
+  7. a deep network (two hidden layers) learns XOR and the two-moons data set.
+
+The training functions here (``train_xor_mlp``, ``train_step_network``, ``train_deep_moons``)
+are the recipes the tutorial documents and the tests measure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+import tinynet as tn
+from tinynet.perceptron import (
+    PERCEPTRON_GATES,
+    FitResult,
+    Perceptron,
+    format_truth_table,
+    mcp_gate,
+    truth_table,
+    xor_network,
+)
+
+Say = Callable[[str], None]
+
+# The documented budget for an MLP on XOR (docs/tutorial.md; measured in tests/test_story.py).
+XOR_RECIPE: dict[str, Any] = {
+    "hidden": 4,  # Linear(2, 4), Sigmoid(), Linear(4, 1), Sigmoid()
+    "lr": 1.0,  # SGD, full batch (all four points every step)
+    "momentum": 0.9,
+    "steps": 500,  # at most; most seeds are done in about 100
+    "target_loss": 0.05,  # "learned": all four points right and the mean BCE below this
+}
+PERCEPTRON_RECIPE: dict[str, Any] = {"lr": 0.1, "max_epochs": 100}
+MOONS_RECIPE: dict[str, Any] = {
+    "n_train": 200, "n_test": 1000, "noise": 0.15, "hidden": 16, "lr": 0.02, "steps": 300,
+}
+
+
+# ----------------------------------------------------------------------------- training
+
+
+@dataclass
+class Training:
+    """A trained model, its loss after each step, and how it did."""
+
+    model: Any
+    losses: list[float] = field(default_factory=list)
+    accuracy: float = 0.0
+    steps: int = 0
+    first_layer_change: float = float("nan")  # max |W_after - W_before| of the first Linear
+
+
+def binary_accuracy(scores: Any, target: Any, threshold: float = 0.5) -> float:
+    """Fraction of rows where (score >= threshold) equals the 0/1 target."""
+    s = np.asarray(scores.data if isinstance(scores, tn.Tensor) else scores).reshape(-1)
+    t = np.asarray(target.data if isinstance(target, tn.Tensor) else target).reshape(-1)
+    return float(np.mean((s >= threshold) == (t > 0.5)))
+
+
+def fit_full_batch(
+    model: Any,
+    X: tn.Tensor,
+    target: tn.Tensor,
+    loss_fn: Callable[[tn.Tensor, tn.Tensor], tn.Tensor],
+    optimizer: Any,
+    steps: int,
+    done: Callable[[tn.Tensor, float], bool] | None = None,
+    on_step: Callable[[int, float, tn.Tensor], None] | None = None,
+) -> list[float]:
+    """Gradient descent on the whole data set at once, ``steps`` times (or until ``done(output,
+    loss)`` says so). Each step: forward, loss, backward, update. Returns the losses."""
+    losses: list[float] = []
+    for step in range(1, steps + 1):
+        optimizer.zero_grad()
+        output = model(X)
+        loss = loss_fn(output, target)
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+        if on_step is not None:
+            on_step(step, losses[-1], output)
+        if done is not None and done(output, losses[-1]):
+            break
+    return losses
+
+
+def xor_tensors() -> tuple[tn.Tensor, tn.Tensor]:
+    """XOR's four inputs (4, 2) and targets as a column (4, 1), float32."""
+    X, y = tn.data.logic_gate("xor")
+    return tn.tensor(X.astype(np.float32)), tn.tensor(y.reshape(4, 1).astype(np.float32))
+
+
+def train_xor_mlp(
+    seed: int,
+    hidden: int = XOR_RECIPE["hidden"],
+    lr: float = XOR_RECIPE["lr"],
+    momentum: float = XOR_RECIPE["momentum"],
+    steps: int = XOR_RECIPE["steps"],
+    target_loss: float | None = None,
+    on_step: Callable[[int, float, tn.Tensor], None] | None = None,
+) -> Training:
+    """The documented XOR recipe: Sequential(Linear(2, h), Sigmoid(), Linear(h, 1), Sigmoid()),
+    binary cross-entropy, SGD with momentum, full batch. With ``target_loss`` it stops once all
+    four points are right and the loss is below it; otherwise it runs all ``steps``."""
+    nn, F = tn.nn, tn.nn.functional
+    X, t = xor_tensors()
+    tn.manual_seed(seed)
+    model = nn.Sequential(nn.Linear(2, hidden), nn.Sigmoid(), nn.Linear(hidden, 1), nn.Sigmoid())
+    optimizer = tn.optim.SGD(model.parameters(), lr=lr, momentum=momentum)
+
+    def done(output: tn.Tensor, loss: float) -> bool:
+        return target_loss is not None and loss < target_loss and binary_accuracy(output, t) == 1
+
+    losses = fit_full_batch(model, X, t, F.binary_cross_entropy, optimizer, steps, done, on_step)
+    with tn.no_grad():
+        accuracy = binary_accuracy(model(X), t)
+    return Training(model, losses, accuracy, len(losses))
+
+
+def train_step_network(
+    seed: int, surrogate: str | None, hidden: int = 4, lr: float = 1.0, steps: int = 300
+) -> Training:
+    """XOR with a hidden layer of step units, Linear(2, h), Step(surrogate), Linear(h, 1),
+    Sigmoid(), trained like the MLP. With ``surrogate=None`` the step's true derivative (0)
+    stops every gradient at the hidden layer: the first Linear never changes."""
+    nn, F = tn.nn, tn.nn.functional
+    X, t = xor_tensors()
+    tn.manual_seed(seed)
+    model = nn.Sequential(
+        nn.Linear(2, hidden), nn.Step(surrogate=surrogate), nn.Linear(hidden, 1), nn.Sigmoid()
+    )
+    optimizer = tn.optim.SGD(model.parameters(), lr=lr, momentum=0.9)
+    before = model[0].weight.detach().numpy().copy()
+    losses = fit_full_batch(model, X, t, F.binary_cross_entropy, optimizer, steps)
+    with tn.no_grad():
+        accuracy = binary_accuracy(model(X), t)
+    change = float(np.abs(model[0].weight.detach().numpy() - before).max())
+    return Training(model, losses, accuracy, len(losses), change)
+
+
+def deep_network(hidden: int, activation: Callable[[], Any] | None = None) -> Any:
+    """Two hidden layers: Linear(2, h), act, Linear(h, h), act, Linear(h, 1) -> a logit."""
+    nn = tn.nn
+    act = activation or nn.ReLU
+    return nn.Sequential(
+        nn.Linear(2, hidden), act(), nn.Linear(hidden, hidden), act(), nn.Linear(hidden, 1)
+    )
+
+
+def train_deep(
+    X: Any, y: Any, seed: int, hidden: int, lr: float, steps: int,
+    on_step: Callable[[int, float, tn.Tensor], None] | None = None,
+) -> Training:
+    """A deep network on (X (N, 2), y (N,) in {0, 1}): BCE on logits, Adam, full batch."""
+    F = tn.nn.functional
+    Xt = tn.tensor(np.asarray(X, dtype=np.float32))
+    t = tn.tensor(np.asarray(y, dtype=np.float32).reshape(-1, 1))
+    tn.manual_seed(seed)
+    model = deep_network(hidden)
+    optimizer = tn.optim.Adam(model.parameters(), lr=lr)
+    losses = fit_full_batch(
+        model, Xt, t, F.binary_cross_entropy_with_logits, optimizer, steps, on_step=on_step
+    )
+    with tn.no_grad():
+        accuracy = binary_accuracy(model(Xt), t, threshold=0.0)  # logit 0 = probability 0.5
+    return Training(model, losses, accuracy, len(losses))
+
+
+def predict_proba(model: Any, logits: bool = False) -> Callable[[np.ndarray], np.ndarray]:
+    """A (M, 2) array -> (M,) P(class 1) function for a 2-input model (for plots)."""
+
+    def f(points: np.ndarray) -> np.ndarray:
+        with tn.no_grad():
+            out = model(tn.tensor(np.asarray(points, dtype=np.float32)))
+        if logits:
+            out = out.sigmoid()
+        return out.numpy().reshape(-1)
+
+    return f
+
+
+# ----------------------------------------------------------------------------- the story
+
+
+def _header(say: Say, title: str) -> None:
+    say("")
+    say(title)
+    say("=" * len(title))
+
+
+def _progress(say: Say, steps: int, every: int) -> Callable[[int, float, tn.Tensor], None]:
+    def report(step: int, loss: float, output: tn.Tensor) -> None:
+        if step == 1 or step % every == 0 or step == steps:
+            say(f"  step {step:4d}/{steps}   loss {loss:.4f}")
+
+    return report
+
+
+def section_mcp(say: Say) -> None:
+    _header(say, "1. The McCulloch-Pitts neuron (1943)")
+    say("Binary inputs, fixed weights, a threshold: it fires (1) when sum_i w_i x_i >= theta.")
+    gates = {name: mcp_gate(name) for name in ("AND", "OR", "NAND")}
+    for name, neuron in gates.items():
+        say(f"  {name:4s} = MCPNeuron(weights={neuron.weights.astype(int).tolist()}, "
+            f"threshold={neuron.threshold:g})")
+    inputs, _ = truth_table(gates["AND"])
+    say(_indent(format_truth_table(inputs, {n: g(inputs) for n, g in gates.items()})))
+    say("Nothing here is learned: someone chose the weights and the threshold.")
+
+
+def section_perceptron(say: Say, seed: int) -> dict[str, tuple[Perceptron, FitResult]]:
+    _header(say, "2. Rosenblatt's perceptron (1958) learns AND, OR, NAND")
+    say("y_hat = step(w.x + b); after each sample: w += lr (y - y_hat) x,  b += lr (y - y_hat)")
+    lr, max_epochs = PERCEPTRON_RECIPE["lr"], PERCEPTRON_RECIPE["max_epochs"]
+    learned = {}
+    for name in ("AND", "OR", "NAND", "XOR"):
+        X, y = tn.data.logic_gate(name)
+        p = Perceptron(2, lr=lr, seed=seed)
+        result = p.fit(X, y, max_epochs=max_epochs)
+        learned[name] = (p, result)
+        if name == "XOR":
+            continue
+        say(f"\n  {name}: {result}")
+        say(f"    w = [{p.weight[0]:+.3f}, {p.weight[1]:+.3f}], b = {p.bias:+.3f};"
+            f"  the line w.x + b = 0: {p.decision_boundary()}")
+        say(f"    mistakes per epoch: {' '.join(map(str, result.errors_per_epoch))}")
+        say(_indent(format_truth_table(X, {"target": y, "learned": p.predict(X)}), 4))
+    return learned
+
+
+def section_xor_fails(say: Say, learned: dict[str, tuple[Perceptron, FitResult]]) -> None:
+    _header(say, "3. ... and fails on XOR")
+    X, y = tn.data.logic_gate("xor")
+    p, result = learned["XOR"]
+    wrong = int(np.sum(p.predict(X) != y))
+    say(f"  XOR: {result}.")
+    errors = result.errors_per_epoch
+    say(f"    mistakes per epoch: {' '.join(map(str, errors[:12]))} ... "
+        f"(never 0; min {errors.min()}, max {errors.max()})")
+    say(_indent(format_truth_table(X, {"target": y, "learned": p.predict(X)}), 4))
+    say(f"  {wrong} of 4 wrong. No line puts (0,1) and (1,0) on one side and (0,0) and (1,1)")
+    say("  on the other, so the rule corrects one mistake by making another, forever")
+    say("  (Minsky & Papert, 1969). fit() stops at max_epochs and reports converged=False.")
+
+
+def section_two_layers(say: Say) -> None:
+    _header(say, "4. Two layers of threshold units compute XOR")
+    say("XOR(a, b) = AND(NAND(a, b), OR(a, b)): a hidden layer (NAND, OR), an output (AND).")
+    for name in ("NAND", "OR", "AND"):
+        (w0, w1), b = PERCEPTRON_GATES[name]
+        say(f"  {name:4s}: w = [{w0:+g}, {w1:+g}], b = {b:+g}")
+    net = xor_network()
+    inputs, outputs = net.truth_table()
+    hidden = net.hidden_activations(inputs)
+    say(_indent(format_truth_table(inputs, {"XOR": outputs},
+                                   extra={"NAND": hidden[:, 0], "OR": hidden[:, 1]})))
+    say("The hidden layer maps the four points to (1,0), (1,1), (1,1), (0,1): there, one line")
+    say("(AND) separates them. But these weights were set by hand. Can they be learned?")
+
+
+def section_step(say: Say, seed: int) -> dict[str, Training]:
+    _header(say, "5. Why a step network cannot learn by gradient descent")
+    say("step'(z) = 0 wherever it exists, so backpropagation multiplies every gradient that")
+    say("reaches a step unit by 0: the layers below it receive nothing and never change.")
+    runs = {}
+    for surrogate in (None, "sigmoid"):
+        run = train_step_network(seed, surrogate)
+        runs[str(surrogate)] = run
+        say(f"  Linear(2, 4) -> Step(surrogate={surrogate!r}) -> Linear(4, 1) -> Sigmoid(), "
+            f"{run.steps} steps:")
+        say(f"    first layer moved by {run.first_layer_change:.3g} (max |change|), final loss "
+            f"{run.losses[-1]:.4f}, accuracy {run.accuracy:.0%}")
+    if runs["None"].accuracy == 1:
+        say("  (this seed's random first layer happened to separate XOR: only the last layer")
+        say("  learned, as in Rosenblatt's machine, whose first layer was fixed and random)")
+    say("A surrogate keeps the step in the forward pass but lets backward pretend it is a")
+    say("sigmoid: tn.step(x, surrogate='sigmoid'), nn.Step(surrogate='straight_through').")
+    say("The classic fix is simpler still: use the sigmoid itself.")
+    return runs
+
+
+def section_mlp(say: Say, seed: int) -> Training:
+    _header(say, "6. A multi-layer perceptron learns XOR by backpropagation")
+    r = XOR_RECIPE
+    say(f"Sequential(Linear(2, {r['hidden']}), Sigmoid(), Linear({r['hidden']}, 1), Sigmoid()); "
+        f"binary cross-entropy;")
+    say(f"SGD(lr={r['lr']}, momentum={r['momentum']}), all four points per step, "
+        f"{r['steps']} steps.")
+    run = train_xor_mlp(seed, on_step=_progress(say, r["steps"], 100))
+    X, t = xor_tensors()
+    with tn.no_grad():
+        p = run.model(X).numpy().reshape(-1)
+    say(_indent(format_truth_table(X.numpy(), {"target": t.numpy().reshape(-1), "p(1)": p,
+                                                "output": (p >= 0.5).astype(int)})))
+    say(f"  final loss {run.losses[-1]:.4f}, accuracy {run.accuracy:.0%}")
+    return run
+
+
+def section_deep(say: Say, seed: int) -> dict[str, Any]:
+    _header(say, "7. A deep network: two hidden layers")
+    r = MOONS_RECIPE
+    h = r["hidden"]
+    say(f"Sequential(Linear(2, {h}), ReLU(), Linear({h}, {h}), ReLU(), Linear({h}, 1));")
+    say(f"binary cross-entropy on the logits; Adam(lr={r['lr']}), full batch.")
+    X, y = tn.data.logic_gate("xor")
+    xor_run = train_deep(X, y, seed, hidden=8, lr=0.05, steps=200)
+    say(f"  XOR (width 8, lr 0.05, 200 steps): loss {xor_run.losses[-1]:.4f}, "
+        f"accuracy {xor_run.accuracy:.0%}")
+    X_train, y_train = tn.data.two_moons(r["n_train"], noise=r["noise"], seed=seed)
+    X_test, y_test = tn.data.two_moons(r["n_test"], noise=r["noise"], seed=seed + 1)
+    say(f"  two moons: {r['n_train']} training points (noise {r['noise']}), "
+        f"{r['steps']} full-batch steps")
+    run = train_deep(X_train, y_train, seed, h, r["lr"], r["steps"],
+                     on_step=_progress(say, r["steps"], 100))
+    with tn.no_grad():
+        test_accuracy = binary_accuracy(
+            run.model(tn.tensor(X_test.astype(np.float32))), y_test, threshold=0.0
+        )
+    say(f"  training accuracy {run.accuracy:.1%}; accuracy on {r['n_test']} new points "
+        f"{test_accuracy:.1%}")
+    return {"run": run, "xor": xor_run, "X": X_train, "y": y_train, "test_accuracy": test_accuracy}
+
+
+def _indent(text: str, n: int = 2) -> str:
+    return "\n".join(" " * n + line for line in text.splitlines())
+
+
+# ----------------------------------------------------------------------------- figures
+
+
+FIGURES = (
+    "step_vs_sigmoid.png",
+    "perceptron_gates.png",
+    "mlp_xor_regions.png",
+    "loss_curves.png",
+    "mlp_diagram.png",
+    "deep_moons_regions.png",
+)
+
+
+def write_figures(results: dict[str, Any], directory: str) -> list[str]:
+    """Draw the story's figures into ``directory``; returns the paths written."""
+    from tinynet import plotting
+
+    plotting.use_agg()
+    plt = plotting.pyplot()
+    os.makedirs(directory, exist_ok=True)
+    paths = []
+
+    def out(name: str) -> str:
+        return os.path.join(directory, name)
+
+    fig = plotting.plot_step_vs_sigmoid()
+    fig.suptitle("The perceptron's step and the sigmoid that replaced it", fontsize=11, y=1.02)
+    paths.append(plotting.save(fig, out("step_vs_sigmoid.png")))
+
+    fig, axes = plt.subplots(1, 4, figsize=(14, 4.2))
+    for ax, name in zip(axes, ("AND", "OR", "NAND", "XOR"), strict=True):
+        X, y = tn.data.logic_gate(name)
+        p, result = results["perceptrons"][name]
+        if result.converged:
+            plotting.plot_gate(X, y, p.decision_boundary(), ax=ax,
+                               title=f"{name}: learned in {result.epochs} epochs")
+        else:
+            plotting.plot_gate(X, y, ax=ax, title=f"{name}: no convergence in {result.epochs}",
+                               no_line_note="no line separates\nthe 0s from the 1s")
+    fig.suptitle("Perceptrons on the logic gates (0 white, 1 black)", fontsize=11)
+    paths.append(plotting.save(fig, out("perceptron_gates.png")))
+
+    mlp = results["mlp"]
+    X, y = tn.data.logic_gate("xor")
+    ax = plotting.plot_decision_regions(
+        predict_proba(mlp.model), X, y, margin=0.5,
+        title=f"MLP 2-{XOR_RECIPE['hidden']}-1 on XOR: P(1), 0.5 contour in black",
+    )
+    paths.append(plotting.save(ax.figure, out("mlp_xor_regions.png")))
+
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4))
+    plotting.plot_losses(
+        {name: r.errors_per_epoch for name, (_, r) in results["perceptrons"].items()},
+        ax=axes[0], title="perceptron: mistakes per epoch", xlabel="epoch", ylabel="mistakes",
+        log=False, markers=True,
+    )
+    axes[0].set(xlim=(0.5, 25.5), yticks=[0, 1, 2, 3, 4])
+    step = results["step"]
+    plotting.plot_losses(
+        {"MLP (sigmoid hidden layer)": mlp.losses,
+         "step hidden layer, true derivative": step["None"].losses,
+         "step hidden layer, sigmoid surrogate": step["sigmoid"].losses},
+        ax=axes[1], title="XOR: binary cross-entropy",
+    )
+    deep = results["deep"]
+    plotting.plot_losses(
+        {"deep net, two moons": deep["run"].losses, "deep net, XOR": deep["xor"].losses},
+        ax=axes[2], title="deep network (Adam): BCE on logits",
+    )
+    paths.append(plotting.save(fig, out("loss_curves.png")))
+
+    model, h = mlp.model, XOR_RECIPE["hidden"]
+    weights = [model[0].weight.detach().numpy(), model[2].weight.detach().numpy()]
+    ax = plotting.plot_network(
+        [2, h, 1], weights,
+        labels=["inputs\n$x_1, x_2$", f"hidden layer\nLinear(2, {h}) + Sigmoid",
+                f"output\nLinear({h}, 1) + Sigmoid"],
+        title="The trained XOR MLP (red: weight > 0, blue: < 0; width: |weight|)",
+    )
+    paths.append(plotting.save(ax.figure, out("mlp_diagram.png")))
+
+    ax = plotting.plot_decision_regions(
+        predict_proba(deep["run"].model, logits=True), deep["X"], deep["y"], margin=0.4,
+        title=f"Deep network on two moons (test accuracy {deep['test_accuracy']:.1%})",
+    )
+    paths.append(plotting.save(ax.figure, out("deep_moons_regions.png")))
+    return paths
+
+
+# ----------------------------------------------------------------------------- the command
+
+
+def run_demo(seed: int = 0, plots: str | None = None, say: Say = print) -> dict[str, Any]:
+    """Tell the whole story (see the module docstring); with ``plots``, write the figures."""
+    start = time.perf_counter()
+    if plots is not None and not _matplotlib_available():
+        from tinynet.plotting import INSTALL_HINT
+
+        say(f"--plots {plots}: {INSTALL_HINT}. Running the text demo without figures.")
+        plots = None
+    say("tinynet demo: from the perceptron to deep networks")
+    results: dict[str, Any] = {}
+    section_mcp(say)
+    results["perceptrons"] = section_perceptron(say, seed)
+    section_xor_fails(say, results["perceptrons"])
+    section_two_layers(say)
+    results["step"] = section_step(say, seed)
+    results["mlp"] = section_mlp(say, seed)
+    results["deep"] = section_deep(say, seed)
+    if plots is not None:
+        paths = write_figures(results, plots)
+        say("")
+        say(f"Wrote {len(paths)} figures to {plots}: {', '.join(map(os.path.basename, paths))}")
+    say("")
+    say(f"Done in {time.perf_counter() - start:.1f} s.")
+    return results
+
+
+def _matplotlib_available() -> bool:
+    from tinynet.plotting import matplotlib_available
+
+    return matplotlib_available()
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m tinynet",
+        description="tinynet: a from-scratch tensor framework with reverse-mode autograd.",
+    )
+    commands = parser.add_subparsers(dest="command", metavar="command", required=True)
+    demo = commands.add_parser(
+        "demo",
+        help="from the perceptron to deep networks, in the terminal",
+        description=(
+            "The classic story, run live: McCulloch-Pitts neurons, perceptrons learning AND, "
+            "OR and NAND and failing on XOR, a hand-built two-layer XOR, the step's zero "
+            "derivative, an MLP learning XOR by backpropagation, and a deep network on two "
+            "moons."
+        ),
+    )
+    demo.add_argument(
+        "--plots", metavar="DIR", default=None,
+        help="also write PNG figures into DIR (needs matplotlib: pip install -e \".[plot]\"; "
+             "without it the text demo still runs and a message says how to install it)",
+    )
+    demo.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.command == "demo":
+        run_demo(seed=args.seed, plots=args.plots)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
