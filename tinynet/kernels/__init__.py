@@ -18,9 +18,10 @@ numba is imported on the first call that wants a compiled kernel, never by `impo
 
 from __future__ import annotations
 
+import contextlib
 import os
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from types import ModuleType
 
 import numpy as np
@@ -31,6 +32,7 @@ __all__ = [
     "activation_backward",
     "adam_update_",
     "bias_activation_forward",
+    "dispatch_mode",
     "numba_enabled",
     "perceptron_fit",
     "relu_backward",
@@ -117,6 +119,38 @@ def _load() -> ModuleType | None:
 def numba_enabled() -> bool:
     """True if the compiled kernels are in use (numba importable and TINYNET_NUMBA != 0)."""
     return _load() is not None
+
+
+@contextlib.contextmanager
+def dispatch_mode(mode: str) -> Iterator[None]:
+    """For tests: run a block under one dispatch policy, then restore the previous one.
+
+    - ``"twin"``: every kernel runs its numpy twin, as with ``TINYNET_NUMBA=0``;
+    - ``"compiled"``: every eligible array (float32/float64, C-contiguous...) runs the numba
+      kernel, however small (the `_MIN_SIZE` floor is lifted); raises RuntimeError if numba is
+      unavailable or switched off;
+    - ``"auto"``: the normal policy.
+
+    It switches module globals, so it affects every thread: not for use while another thread
+    computes.
+
+        with kernels.dispatch_mode("twin"):
+            expected = model(x)
+    """
+    global _MIN_SIZE, _compiled, _numba_checked
+    if mode not in ("twin", "compiled", "auto"):
+        raise ValueError(f"dispatch_mode: mode must be 'twin', 'compiled' or 'auto', got {mode!r}")
+    if mode == "compiled" and _load() is None:
+        raise RuntimeError("dispatch_mode: the numba kernels are unavailable or switched off")
+    saved = _MIN_SIZE, _compiled, _numba_checked
+    if mode == "twin":
+        _compiled, _numba_checked = None, True  # _load() now answers "no numba"
+    elif mode == "compiled":
+        _MIN_SIZE = 0
+    try:
+        yield
+    finally:
+        _MIN_SIZE, _compiled, _numba_checked = saved
 
 
 def _pick_kernel(op: str, *arrays: np.ndarray) -> Callable | None:
