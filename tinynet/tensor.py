@@ -464,20 +464,46 @@ class Tensor:
     # ---- in-place operations (bump the version counter) ------------------------------------
 
     def add_(self, other: Any, alpha: float = 1.0) -> Tensor:
-        value = other.data if isinstance(other, Tensor) else other
-        return ops.inplace(self, "add_", lambda d: np.add(d, value * alpha if alpha != 1 else
-                                                           value, out=d, casting="unsafe"))
+        if alpha != 1:
+            other = (other.data if isinstance(other, Tensor) else np.asarray(other)) * alpha
+        return ops.inplace_arithmetic(self, "add_", np.add, other)
 
     def sub_(self, other: Any, alpha: float = 1.0) -> Tensor:
         return self.add_(other, -alpha)
 
     def mul_(self, other: Any) -> Tensor:
-        value = other.data if isinstance(other, Tensor) else other
-        return ops.inplace(self, "mul_", lambda d: np.multiply(d, value, out=d, casting="unsafe"))
+        return ops.inplace_arithmetic(self, "mul_", np.multiply, other)
 
     def div_(self, other: Any) -> Tensor:
-        value = other.data if isinstance(other, Tensor) else other
-        return ops.inplace(self, "div_", lambda d: np.divide(d, value, out=d, casting="unsafe"))
+        return ops.inplace_arithmetic(self, "div_", np.true_divide, other)
+
+    # ``x += y`` works in place, as in PyTorch (e.g. ``w -= lr * w.grad`` inside no_grad).
+    # tinynet does not record in-place ops in a graph, so while grad mode is on and either side
+    # requires grad, the result is computed out of place (same values and gradients; only
+    # other references to the old tensor don't see it). A leaf that requires grad is refused,
+    # as PyTorch refuses it.
+    def __iadd__(self, other: Any) -> Tensor:
+        return self._augmented(ops.add, "add_", other)
+
+    def __isub__(self, other: Any) -> Tensor:
+        return self._augmented(ops.sub, "sub_", other)
+
+    def __imul__(self, other: Any) -> Tensor:
+        return self._augmented(ops.mul, "mul_", other)
+
+    def __itruediv__(self, other: Any) -> Tensor:
+        return self._augmented(ops.div, "div_", other)
+
+    def _augmented(self, op: Callable[[Any, Any], Tensor], name: str, other: Any) -> Tensor:
+        in_graph = self._requires_grad or (isinstance(other, Tensor) and other._requires_grad)
+        if in_graph and autograd.is_grad_enabled():
+            if self.grad_fn is None and self._requires_grad:
+                raise GraphError(
+                    f"{name}: a leaf tensor that requires grad can't be modified in place while "
+                    "grad mode is on; do it inside `with tn.no_grad():` (as optimizers do)"
+                )
+            return op(self, other)
+        return getattr(self, name)(other)
 
     def zero_(self) -> Tensor:
         return ops.inplace(self, "zero_", lambda d: d.fill(0))

@@ -279,6 +279,37 @@ def inplace(x: Tensor, op: str, change: Any) -> Tensor:
     return x
 
 
+def inplace_arithmetic(x: Tensor, op: str, ufunc: Any, other: Any) -> Tensor:
+    """``x.add_(other)`` and friends: ``ufunc(x, other)`` written into x's memory.
+
+    Like PyTorch, refuses results x's dtype can't hold (``int_tensor.mul_(2.5)``) and shapes
+    that would need x to grow; an operand that requires grad can't flow into x unrecorded.
+    """
+    if isinstance(other, Tensor):
+        if other.requires_grad and autograd.is_grad_enabled():
+            raise GraphError(
+                f"{op}: the operand requires grad, and tinynet does not record in-place ops in "
+                "the graph; use the out-of-place op (x = x + y) instead"
+            )
+        other = other.data
+
+    def change(data: np.ndarray) -> None:
+        try:
+            ufunc(data, other, out=data, casting="same_kind")
+        except TypeError as e:  # numpy's UFuncTypeError
+            raise DTypeError(
+                f"{op}: the result can't be stored in place in a {data.dtype} tensor "
+                f"(operand dtype {np.result_type(other)}); convert the tensor first"
+            ) from e
+        except ValueError as e:
+            raise ShapeError(
+                f"{op}: shapes {data.shape} and {np.shape(other)}: the result must keep the "
+                f"tensor's shape {data.shape} ({e})"
+            ) from e
+
+    return inplace(x, op, change)
+
+
 def setitem_(x: Tensor, index: Any, value: Any) -> None:
     """``x[index] = value``, in place (bumps the version counter)."""
     source = value.data if isinstance(value, Tensor) else value
