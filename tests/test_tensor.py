@@ -445,3 +445,45 @@ def test_in_place_arithmetic_with_a_numpy_scalar_keeps_the_dtype() -> None:
     y.add_(np.float64(0.5))
     y.mul_(np.float64(2.0))
     assert y.dtype == np.float32 and y.tolist() == [3.0, 5.0]
+
+
+def test_augmented_assignment_updates_a_parameter_in_place_inside_no_grad() -> None:
+    w = tn.tensor([1.0, 2.0], requires_grad=True)
+    (w * w).sum().backward()
+    same = w
+    with tn.no_grad():
+        w -= 0.5 * w.grad
+        w *= 2.0
+    assert w is same and w.requires_grad and w.is_leaf
+    np.testing.assert_allclose(w.data, [0.0, 0.0])
+    assert w._version.value == 2
+
+
+def test_augmented_assignment_on_a_leaf_requiring_grad_in_grad_mode_raises() -> None:
+    w = tn.tensor([1.0], requires_grad=True)
+    with pytest.raises(GraphError, match="add_: a leaf tensor that requires grad"):
+        w += 1.0
+
+
+def test_augmented_assignment_in_a_graph_gives_the_out_of_place_result_and_gradient() -> None:
+    x = tn.tensor([1.0, 2.0], dtype=tn.float64, requires_grad=True)
+    acc = tn.zeros(2, dtype=tn.float64)
+    acc += x * x
+    acc *= 3.0
+    acc.sum().backward()
+    np.testing.assert_allclose(x.grad.data, [6.0, 12.0])
+
+
+def test_in_place_ops_refuse_what_the_tensor_cannot_hold() -> None:
+    ints = tn.tensor([1, 2])
+    with pytest.raises(DTypeError, match="mul_: the result can't be stored in place in a int64"):
+        ints.mul_(2.5)
+    assert ints.tolist() == [1, 2]
+    with pytest.raises(tn.ShapeError, match="add_: shapes \\(3,\\) and \\(2, 3\\)"):
+        tn.zeros(3).add_(np.ones((2, 3)))
+
+
+def test_in_place_op_with_an_operand_requiring_grad_raises_in_grad_mode() -> None:
+    b = tn.tensor([1.0], requires_grad=True)
+    with pytest.raises(GraphError, match="the operand requires grad"):
+        tn.zeros(1).add_(b)
