@@ -550,7 +550,10 @@ def backward(
         seed = seed.data
     if retain_graph is None:
         retain_graph = create_graph
-    with _tracing(_step_printer([], norms=True, file=None) if trace else None):
+    if trace:
+        with _tracing(_step_printer([], norms=True, file=None)):
+            run_backward([tensor], [seed], retain_graph, create_graph)
+    else:
         run_backward([tensor], [seed], retain_graph, create_graph)
 
 

@@ -10,7 +10,7 @@ Which one runs is decided in one place, `_pick_kernel`:
 - float16, integer or mixed dtypes, non-C-contiguous, read-only or misaligned arrays: the twin
   (numpy handles every layout and dtype correctly; the compiled kernels see only the layouts
   they were written for, so nothing is ever silently wrong or recompiled);
-- tiny arrays (under `_MIN_SIZE` elements) and ops numba does not speed up: the twin;
+- empty arrays (under `_MIN_SIZE` elements) and ops numba does not speed up: the twin;
 - everything else: the one-thread numba kernel.
 
 numba is imported on the first call that wants a compiled kernel, never by `import tinynet`.
@@ -52,10 +52,12 @@ ACTIVATIONS = reference.ACTIVATIONS
 
 # ----------------------------------------------------------------------------- the policy
 
-# Arrays with fewer elements than this use the twin. The kernels win from about 10 elements
-# on, but by 1-10 us a call at this size, which never repays numba's 0.4 s import and its
-# compile or cache load in a toy script (a perceptron on 4 samples, XOR).
-_MIN_SIZE = 32
+# Arrays with fewer elements than this use the twin: only empty ones. The compiled kernels
+# win at every size (sigmoid forward on 16 float32s: ~1.5 us against ~10 us for the stable
+# numpy twin), and tiny networks (XOR 2-4-1) are made of exactly such calls. The price is
+# numba's import (~0.4 s) and cache loads at the first kernel call of a process, paid back
+# within a few hundred training steps.
+_MIN_SIZE = 1
 
 # Ops that have a numba kernel (same name in `compiled`). Measured on the project machine
 # (2-core AMD EPYC, numpy 2.4, numba 0.68 without SVML), each beats its twin from ~10
