@@ -10,10 +10,12 @@ How a workload is timed:
    starting from a different implementation each round, so drift (thermal, frequency,
    other processes) hits all of them equally. The round count fills ``budget_s`` within
    ``[min_rounds, max_rounds]``.
-4. Before every sample the harness sleeps ``settle_s``. Thread pools spin-wait after their
-   work: OpenBLAS (numpy, tinynet) for ~0.1 s, OpenMP (torch) more briefly. Without the
-   pause those spinning threads steal cores from whichever library runs next; on two cores
-   that made torch's small-MLP step 2-3x slower when interleaved than when run alone.
+4. Before every sample the harness busy-waits ``settle_s``. Thread pools spin-wait after
+   their work: OpenBLAS (numpy, tinynet) for ~0.1 s, OpenMP (torch) more briefly. Without
+   the pause those spinning threads steal cores from whichever library runs next; on two
+   cores that made torch's small-MLP step 2-3x slower interleaved than alone. Busy-waiting
+   rather than sleeping keeps the timing thread's core awake: after a sleep the first
+   milliseconds of a sample ran measurably slower.
 5. The reported time is the median sample.
 """
 
@@ -48,7 +50,7 @@ class Settings:
     @classmethod
     def quick(cls) -> Settings:
         return cls(
-            warmup_s=0.1, sample_s=0.02, budget_s=1.0, min_rounds=3, max_rounds=7, settle_s=0.1
+            warmup_s=0.1, sample_s=0.02, budget_s=1.0, min_rounds=3, max_rounds=7, settle_s=0.15
         )
 
 
@@ -105,6 +107,13 @@ class _PlainBar:
 # --------------------------------------------------------------------------- timing
 
 
+def _settle(seconds: float) -> None:
+    """Busy-wait: let other thread pools' spinning workers time out (see module docstring)."""
+    end = time.perf_counter() + seconds
+    while time.perf_counter() < end:
+        pass
+
+
 def _time_calls(fn: Callable[[], object], count: int) -> float:
     """Seconds per call of ``fn`` over ``count`` back-to-back calls."""
     start = time.perf_counter()
@@ -120,7 +129,7 @@ def measure_interleaved(
     names = list(steps)
     per_call: dict[str, float] = {}
     for name in names:
-        time.sleep(settings.settle_s)
+        _settle(settings.settle_s)
         start = time.perf_counter()
         warmup: list[float] = []
         while len(warmup) < 2 or time.perf_counter() - start < settings.warmup_s:
@@ -138,7 +147,7 @@ def measure_interleaved(
         for r in range(rounds):
             for k in range(len(names)):
                 name = names[(r + k) % len(names)]
-                time.sleep(settings.settle_s)
+                _settle(settings.settle_s)
                 samples[name].append(_time_calls(steps[name], inner[name]))
             bar.update(1)
     finally:
