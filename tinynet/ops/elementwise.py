@@ -80,7 +80,8 @@ class Div(Function):
 
 
 class Pow(Function):
-    """d(a^b)/da = b a^(b-1), d(a^b)/db = a^b log(a) (taken as 0 where a <= 0)"""
+    """d(a^b)/da = b a^(b-1) (0 where b = 0, even at a = 0, as PyTorch),
+    d(a^b)/db = a^b log(a) (taken as 0 where a <= 0)"""
 
     shape_error = "cannot be broadcast"
 
@@ -100,6 +101,10 @@ class Pow(Function):
         with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
             if need_a:
                 grad_a = grad * b * a ** (b - 1)
+                # a^0 = 1 is constant even at a = 0, where b a^(b-1) is 0 * inf = nan
+                at_zero = (_values(b) == 0) & (_values(a) == 0)
+                if at_zero.any():
+                    grad_a = xp.where(at_zero, 0.0, grad_a)
             if need_b:
                 positive = a > 0
                 grad_b = grad * out * xp.log(xp.where(positive, a, 1)) * positive
@@ -401,6 +406,10 @@ def logical_not(x: Tensor) -> Tensor:
     if x.data.dtype == np.bool_:
         return Tensor._make(np.logical_not(x.data))
     return Tensor._make(np.invert(x.data))
+
+
+def _values(x: Any) -> np.ndarray:
+    return x.data if isinstance(x, Tensor) else np.asarray(x)
 
 
 def _kind(x: Any) -> str:
