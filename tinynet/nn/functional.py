@@ -258,17 +258,21 @@ def _probabilities(values: Any, what: str, op: str) -> None:
 
 
 def _weight_array(weight: Any, input: Tensor, op: str, name: str = "weight") -> Any:
-    """A rescaling weight as a constant array of the input's dtype, broadcastable to it."""
+    """A rescaling weight as a constant array of the input's dtype, broadcastable to it
+    (without making the result larger than the input, which would change what the loss
+    averages over: PyTorch refuses that too)."""
     if weight is None:
         return None
     array = weight.data if isinstance(weight, Tensor) else np.asarray(weight)
     try:
-        np.broadcast_shapes(array.shape, input.data.shape)
-    except ValueError as e:
+        fits = np.broadcast_shapes(array.shape, input.data.shape) == input.data.shape
+    except ValueError:
+        fits = False
+    if not fits:
         raise ShapeError(
             f"{op}: {name} of shape {tuple(array.shape)} cannot be broadcast to the input's "
             f"shape {tuple(input.data.shape)}"
-        ) from e
+        )
     return array.astype(input.data.dtype, copy=False)
 
 
