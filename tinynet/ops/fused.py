@@ -42,8 +42,9 @@ class LinearActivation(Function):
         if z.ndim == 2 and z.flags.c_contiguous:
             y = kernels.bias_activation_forward(z, bias, activation)
         else:
+            rows = int(np.prod(z.shape[:-1]))  # not -1: ambiguous when out_features is 0
             y = kernels.bias_activation_forward(
-                np.ascontiguousarray(z.reshape(-1, out_features)), bias, activation
+                np.ascontiguousarray(z.reshape(rows, out_features)), bias, activation
             ).reshape(z.shape)
         ctx.save_for_backward(x, weight, y)
         return y
@@ -54,8 +55,9 @@ class LinearActivation(Function):
         need_x, need_w, need_b = ctx.needs_input_grad
         dz = activation_grad(grad, y, ctx.activation)
         if dz.ndim != 2:  # batched input (..., in): fold the batch dims into rows
-            dz = dz.reshape(-1, weight.shape[0])
-            x = x.reshape(-1, weight.shape[1])
+            rows = int(np.prod(dz.shape[:-1]))  # not -1: ambiguous for a size-0 feature dim
+            dz = dz.reshape(rows, weight.shape[0])
+            x = x.reshape(rows, weight.shape[1])
         grad_x = dz @ weight if need_x else None
         if grad_x is not None and grad_x.shape != ctx.parents[0].shape:
             grad_x = grad_x.reshape(ctx.parents[0].shape)
