@@ -141,6 +141,7 @@ def machine_info(torch: Any, tinynet_importable: bool) -> dict[str, Any]:
 
 def format_machine(info: dict[str, Any]) -> str:
     cpu, blas = info["cpu"], info["blas"]
+    torch_threads = f" ({info['torch_threads']} threads)" if info["torch_threads"] else ""
     lines = [
         f"cpu      {cpu['model']}: {cpu['logical_cpus']} logical CPUs "
         f"({cpu['usable_cpus']} usable, {cpu['physical_cores']} physical cores), "
@@ -148,7 +149,7 @@ def format_machine(info: dict[str, Any]) -> str:
         f"blas     {blas.get('name', '?')} {blas.get('version', '')}, "
         f"{blas.get('threads', '?')} threads ({blas.get('config', '')})",
         f"versions python {info['python']}, numpy {info['numpy']}, numba {info['numba']}, "
-        f"torch {info['torch']} ({info['torch_threads']} threads), tinynet {info['tinynet']}",
+        f"torch {info['torch']}{torch_threads}, tinynet {info['tinynet']}",
         f"platform {info['platform']}",
         f"load     {info['load_average_at_start']} (1-minute load average at start)",
     ]
@@ -212,9 +213,15 @@ def main(argv: list[str] | None = None) -> int:
     print(format_machine(info))
     if torch_error:
         print(f"torch not importable: {torch_error} (torch columns skipped)")
+    parts_by_problem: dict[str, list[str]] = {}
     for part, problem in tinynet_problems.items():
         if problem:
-            print(f"tinynet not importable for the {part} workloads: {problem} (columns skipped)")
+            parts_by_problem.setdefault(problem, []).append(part)
+    for problem, parts in parts_by_problem.items():
+        print(
+            f"tinynet not importable: {problem} (tinynet columns of the {'/'.join(parts)} "
+            "workloads skipped)"
+        )
     print(flush=True)
 
     settings = Settings.quick() if args.quick else Settings.full()
