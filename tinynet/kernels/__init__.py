@@ -159,18 +159,23 @@ def _pick_kernel(op: str, *arrays: np.ndarray) -> Callable | None:
     """The whole dispatch policy: the numba kernel for `op` on these arrays, or None for the
     numpy twin. The arrays must share one dtype, float32 or float64, and be C-contiguous,
     aligned and writeable (any other layout would make numba compile a new specialisation);
-    the size that counts is the first array's."""
+    the size that counts is the first array's.
+
+    This runs on every kernel call, and tiny networks make thousands of calls per second, so
+    it is written to be cheap: ``flags.carray`` is numpy's one flag for "C-contiguous, aligned
+    and writeable", and numba is looked for only once.
+    """
+    module = _compiled if _numba_checked else _load()
+    if module is None or op not in _COMPILED_OPS:
+        return None
     first = arrays[0]
-    if op not in _COMPILED_OPS or first.size < _MIN_SIZE or first.dtype not in _FLOAT_DTYPES:
+    dtype = first.dtype
+    if first.size < _MIN_SIZE or dtype not in _FLOAT_DTYPES:
         return None
     for array in arrays:
-        flags = array.flags
-        if array.dtype != first.dtype or not (
-            flags.c_contiguous and flags.aligned and flags.writeable
-        ):
+        if array.dtype != dtype or not array.flags.carray:
             return None
-    module = _load()
-    return None if module is None else getattr(module, op)
+    return getattr(module, op)
 
 
 def _indices(array: np.ndarray) -> np.ndarray:
