@@ -43,6 +43,48 @@ def _sigmoid(v, one):
     return r if v >= 0 else e * r
 
 
+@njit(cache=True, error_model="numpy", inline="always")
+def _exp_nonpositive_f32(y, out, bits, i):
+    """exp(y) for a float32 y <= 0 (or NaN), without calling the C library.
+
+    numba has no vector math library here, so ``np.exp`` on float32 is one scalar call per
+    element (~5 ns). This is the Cephes expf recipe, plain arithmetic LLVM can vectorise
+    (measured ~6x faster, within 2 ulps of the exact value):
+        n = round(y / ln 2),  r = y - n ln 2  (ln 2 split in two for precision),
+        exp(r) = 1 + r + r^2 p(r)  (degree-5 polynomial),  exp(y) = exp(r) * 2^n.
+    2^n is built from its bit pattern, written through ``bits`` (an int32 view of the
+    float32 array ``out``) and read back from ``out[i]``, which the caller overwrites later.
+    n can go down to -150 (results below the smallest normal float32), so 2^n is applied as
+    two factors 2^(n/2), each a normal number. Below -104 the exact answer rounds to 0.
+    """
+    if y < np.float32(-104.0):  # not max(): NaN must stay NaN
+        y = np.float32(-104.0)
+    n = np.floor(y * np.float32(1.44269504) + np.float32(0.5))
+    r = y - n * np.float32(0.693359375) - n * np.float32(-2.12194440e-4)
+    p = np.float32(1.9875691500e-4)
+    p = p * r + np.float32(1.3981999507e-3)
+    p = p * r + np.float32(8.3334519073e-3)
+    p = p * r + np.float32(4.1665795894e-2)
+    p = p * r + np.float32(1.6666665459e-1)
+    p = p * r + np.float32(5.0000001201e-1)
+    p = p * r * r + r + np.float32(1.0)
+    whole = np.int32(n)
+    half = whole >> np.int32(1)  # floor(n / 2) without the branches of Python's //
+    bits[i] = (half + np.int32(127)) << np.int32(23)
+    p = p * out[i]
+    bits[i] = (whole - half + np.int32(127)) << np.int32(23)
+    return p * out[i]
+
+
+@njit(cache=True, error_model="numpy", inline="always")
+def _sigmoid_f32(v, out, bits, i):
+    """_sigmoid for float32 with the vectorisable exp: same sign split, same rounding order."""
+    one = np.float32(1.0)
+    e = _exp_nonpositive_f32(-np.abs(v), out, bits, i)
+    r = one / (one + e)
+    return r if v >= 0 else e * r
+
+
 @njit(cache=True, error_model="numpy")
 def _relu(v, zero):
     """max(v, 0) keeping NaN, like np.maximum."""
@@ -60,10 +102,26 @@ def _step(v, zero, one):
 
 @njit(cache=True, error_model="numpy")
 def sigmoid_forward(x, out):
-    """out = 1 / (1 + exp(-x)); x, out flat (n,)."""
+    """out = 1 / (1 + exp(-x)); x, out flat (n,). float32 takes the vectorisable exp (a
+    run-time test: both loops are compiled for each dtype, one of them never runs)."""
+    if x.itemsize == 4:
+        _sigmoid_forward_f32(x, out)
+    else:
+        _sigmoid_forward(x, out)
+
+
+@njit(cache=True, error_model="numpy")
+def _sigmoid_forward(x, out):
     one = x.dtype.type(1.0)
     for i in range(x.size):
         out[i] = _sigmoid(x[i], one)
+
+
+@njit(cache=True, error_model="numpy")
+def _sigmoid_forward_f32(x, out):
+    bits = out.view(np.int32)  # made here, not passed in: passed in, the loop ran 7x slower
+    for i in range(x.size):
+        out[i] = _sigmoid_f32(x[i], out, bits, i)
 
 
 @njit(cache=True, error_model="numpy")
@@ -120,11 +178,31 @@ def bias_identity_forward(z, bias):
 
 @njit(cache=True, error_model="numpy")
 def bias_sigmoid_forward(z, bias):
-    """z = sigmoid(z + bias); z (N, M), bias (M,)."""
+    """z = sigmoid(z + bias); z (N, M), bias (M,). float32 takes the vectorisable exp, as in
+    sigmoid_forward."""
+    if z.itemsize == 4:
+        _bias_sigmoid_forward_f32(z, bias)
+    else:
+        _bias_sigmoid_forward(z, bias)
+
+
+@njit(cache=True, error_model="numpy")
+def _bias_sigmoid_forward(z, bias):
     one = z.dtype.type(1.0)
     for i in range(z.shape[0]):
         for j in range(z.shape[1]):
             z[i, j] = _sigmoid(z[i, j] + bias[j], one)
+
+
+@njit(cache=True, error_model="numpy")
+def _bias_sigmoid_forward_f32(z, bias):
+    flat = z.reshape(-1)  # flat indexing only: with z[i, j] too the loop ran 7x slower
+    bits = flat.view(np.int32)
+    m = z.shape[1]
+    for i in range(z.shape[0]):
+        row = i * m
+        for j in range(m):
+            flat[row + j] = _sigmoid_f32(flat[row + j] + bias[j], flat, bits, row + j)
 
 
 @njit(cache=True, error_model="numpy")
