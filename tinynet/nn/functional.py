@@ -308,7 +308,8 @@ def _log_sigmoid(x: Any) -> Any:
     """log s(x) = min(x, 0) - log(1 + e^-|x|): no overflow for any x."""
     if isinstance(x, Tensor):
         return ops.minimum(x, 0) - ops.log(1 + ops.exp(-ops.abs(x)))
-    return np.minimum(x, 0) - np.log1p(np.exp(-np.abs(x)))
+    with np.errstate(under="ignore"):  # e^-|x| for large |x| is 0, which is the right answer
+        return np.minimum(x, 0) - np.log1p(np.exp(-np.abs(x)))
 
 
 class BinaryCrossEntropyWithLogits(Function):
