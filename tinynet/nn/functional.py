@@ -221,10 +221,10 @@ class BinaryCrossEntropy(Function):
         ctx.scale = _scale(reduction, x.size)
         ctx.save_for_backward(x, t)
         ctx.weight = w  # a constant: kept on ctx, not saved as a differentiable input
-        with np.errstate(divide="ignore"):
+        with np.errstate(divide="ignore", under="ignore"):  # log(0) = -inf, then clamped
             log_x = np.maximum(np.log(x), _LOG_FLOOR)
             log_1mx = np.maximum(np.log1p(-x), _LOG_FLOOR)
-        losses = (t - 1) * log_1mx - t * log_x
+            losses = (t - 1) * log_1mx - t * log_x
         if w is not None:
             losses = losses * w
         return np.asarray(_reduce(losses, reduction))
