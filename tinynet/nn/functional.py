@@ -210,7 +210,7 @@ _BCE_EPSILON = float(np.float32(1e-12))
 class BinaryCrossEntropy(Function):
     """l_i = -w_i [t_i log(x_i) + (1 - t_i) log(1 - x_i)]   (each log clamped at -100)
 
-    dl_i/dx_i = w_i (x_i - t_i) / max(x_i (1 - x_i), 1e-12)
+    dl_i/dx_i = w_i (x_i - t_i) / max(x_i (1 - x_i), 1e-12)   (float16: 6.1e-5, its tiny)
     dl_i/dt_i = w_i (log(1 - x_i) - log(x_i))
     """
 
@@ -240,7 +240,10 @@ class BinaryCrossEntropy(Function):
             g = g * w
         grad_x = grad_t = None
         if need_x:
-            grad_x = g * (x - t) / xp.maximum((1 - x) * x, _BCE_EPSILON)
+            # float16 cannot hold 1e-12 (it would round to 0 and give 0/0 = nan where x = t = 0):
+            # its smallest normal number is the floor there, which keeps the gradient finite
+            floor = max(_BCE_EPSILON, float(np.finfo(x.dtype).tiny))
+            grad_x = g * (x - t) / xp.maximum((1 - x) * x, floor)
         if need_t:
             with np.errstate(divide="ignore"):
                 grad_t = g * (xp.log(1 - x) - xp.log(x))
