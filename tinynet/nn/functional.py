@@ -210,7 +210,7 @@ _BCE_EPSILON = float(np.float32(1e-12))
 class BinaryCrossEntropy(Function):
     """l_i = -w_i [t_i log(x_i) + (1 - t_i) log(1 - x_i)]   (each log clamped at -100)
 
-    dl_i/dx_i = w_i (x_i - t_i) / max(x_i (1 - x_i), 1e-12)   (float16: 6.1e-5, its tiny)
+    dl_i/dx_i = w_i (x_i - t_i) / max(x_i (1 - x_i), 1e-12)
     dl_i/dt_i = w_i (log(1 - x_i) - log(x_i))
     """
 
@@ -240,14 +240,22 @@ class BinaryCrossEntropy(Function):
             g = g * w
         grad_x = grad_t = None
         if need_x:
-            # float16 cannot hold 1e-12 (it would round to 0 and give 0/0 = nan where x = t = 0):
-            # its smallest normal number is the floor there, which keeps the gradient finite
-            floor = max(_BCE_EPSILON, float(np.finfo(x.dtype).tiny))
-            grad_x = g * (x - t) / xp.maximum((1 - x) * x, floor)
+            grad_x = _bce_input_grad(g, x, t)
         if need_t:
             with np.errstate(divide="ignore"):
                 grad_t = g * (xp.log(1 - x) - xp.log(x))
         return grad_x, grad_t, None
+
+
+def _bce_input_grad(g: Any, x: Any, t: Any) -> Any:
+    """g (x - t) / max(x (1 - x), 1e-12). float16 cannot hold 1e-12 (0/0 = nan where x = t = 0),
+    so float16 arrays are computed in float32, as PyTorch does, then clipped to float16's finite
+    range (where PyTorch's float16 overflows to inf, at probabilities of exactly 0 or 1)."""
+    if isinstance(x, Tensor) or x.dtype != np.float16:
+        return g * (x - t) / namespace(x).maximum((1 - x) * x, _BCE_EPSILON)
+    grad = _bce_input_grad(*(np.asarray(a, dtype=np.float32) for a in (g, x, t)))
+    limit = np.finfo(np.float16).max
+    return np.clip(grad, -limit, limit).astype(np.float16)
 
 
 def _probabilities(values: Any, what: str, op: str) -> None:
