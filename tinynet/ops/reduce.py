@@ -59,11 +59,12 @@ class Mean(Function):
         ctx.input_shape, ctx.keepdims = x.shape, keepdims
         ctx.kept_shape = _kept_shape(x.shape, axis)
         total = np.add.reduce(x, axis=axis, keepdims=keepdims)
-        ctx.count = x.size // total.size if total.size else 1
+        count = x.size // total.size if total.size else 0  # elements in each mean
+        ctx.count = count or 1  # an empty input has an empty gradient: any factor will do
         if x.dtype == np.float16:  # accumulate half precision in float32, as numpy's mean does
             return np.mean(x, axis=axis, keepdims=keepdims)
         with np.errstate(invalid="ignore"):  # the mean of nothing is nan, as numpy says
-            return total / x.dtype.type(ctx.count if x.size else 0)
+            return total / x.dtype.type(count)
 
     @staticmethod
     def backward(ctx: Function, grad: Any) -> Any:
