@@ -58,13 +58,15 @@ class Mean(Function):
     def forward(ctx: Function, x: Any, axis: Any = None, keepdims: bool = False) -> np.ndarray:
         ctx.input_shape, ctx.keepdims = x.shape, keepdims
         ctx.kept_shape = _kept_shape(x.shape, axis)
-        total = np.add.reduce(x, axis=axis, keepdims=keepdims)
+        # Half precision accumulates in float32, as numpy's mean does: a float16 sum overflows
+        # (65504) long before the mean does.
+        wide = np.float32 if x.dtype == np.float16 else None
+        total = np.add.reduce(x, axis=axis, keepdims=keepdims, dtype=wide)
         count = x.size // total.size if total.size else 0  # elements in each mean
         ctx.count = count or 1  # an empty input has an empty gradient: any factor will do
-        if x.dtype == np.float16:  # accumulate half precision in float32, as numpy's mean does
-            return np.mean(x, axis=axis, keepdims=keepdims)
         with np.errstate(invalid="ignore"):  # the mean of nothing is nan, as numpy says
-            return total / x.dtype.type(count)
+            mean = total / total.dtype.type(count)
+        return np.asarray(mean).astype(x.dtype, copy=False)
 
     @staticmethod
     def backward(ctx: Function, grad: Any) -> Any:
