@@ -114,7 +114,8 @@ class Softmax(Function):
     @staticmethod
     def forward(ctx: Function, x: Any, dim: int = -1) -> np.ndarray:
         ctx.dim = dim
-        with np.errstate(under="ignore"):
+        # x - max overflows to -inf only below the dtype's range, where e^(x - max) is 0 anyway
+        with np.errstate(under="ignore", over="ignore"):
             e = np.exp(x - x.max(axis=dim, keepdims=True))
         out = e / e.sum(axis=dim, keepdims=True)
         ctx.save_for_backward(out)
