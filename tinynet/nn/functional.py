@@ -341,13 +341,14 @@ class BinaryCrossEntropyWithLogits(Function):
         ctx.scale = _scale(reduction, x.size)
         ctx.save_for_backward(x, t)
         ctx.weight, ctx.pos_weight = w, pos_weight  # constants, kept on ctx
-        log_s = _log_sigmoid(x)
-        if pos_weight is not None:
-            log_s = log_s * ((pos_weight - 1) * t + 1)
-        losses = (1 - t) * x - log_s
-        if w is not None:
-            losses = losses * w
-        return np.asarray(_reduce(losses, reduction))
+        with np.errstate(under="ignore"):  # tiny losses of confident logits may round to 0
+            log_s = _log_sigmoid(x)
+            if pos_weight is not None:
+                log_s = log_s * ((pos_weight - 1) * t + 1)
+            losses = (1 - t) * x - log_s
+            if w is not None:
+                losses = losses * w
+            return np.asarray(_reduce(losses, reduction))
 
     @staticmethod
     def backward(ctx: Function, grad: Any) -> tuple[Any, Any, None, None]:
@@ -358,18 +359,19 @@ class BinaryCrossEntropyWithLogits(Function):
         if w is not None:
             g = g * w
         grad_x = grad_t = None
-        if need_x:
-            s = _sigmoid(x)
-            if pos_weight is None:
-                grad_x = g * (s - t)
-            else:
-                pt = pos_weight * t
-                grad_x = g * ((pt + 1 - t) * s - pt)
-        if need_t:
-            if pos_weight is None:
-                grad_t = g * -x
-            else:
-                grad_t = g * (-x - (pos_weight - 1) * _log_sigmoid(x))
+        with np.errstate(under="ignore"):  # as in forward: tiny terms may round to 0
+            if need_x:
+                s = _sigmoid(x)
+                if pos_weight is None:
+                    grad_x = g * (s - t)
+                else:
+                    pt = pos_weight * t
+                    grad_x = g * ((pt + 1 - t) * s - pt)
+            if need_t:
+                if pos_weight is None:
+                    grad_t = g * -x
+                else:
+                    grad_t = g * (-x - (pos_weight - 1) * _log_sigmoid(x))
         return grad_x, grad_t, None, None
 
 
