@@ -239,10 +239,10 @@ class BinaryCrossEntropy(Function):
         if w is not None:
             g = g * w
         grad_x = grad_t = None
-        if need_x:
-            grad_x = _bce_input_grad(g, x, t)
-        if need_t:
-            with np.errstate(divide="ignore"):
+        with np.errstate(divide="ignore", under="ignore"):  # log(0); tiny products round to 0
+            if need_x:
+                grad_x = _bce_input_grad(g, x, t)
+            if need_t:
                 grad_t = g * (xp.log(1 - x) - xp.log(x))
         return grad_x, grad_t, None
 
