@@ -68,6 +68,7 @@ class Adam(Optimizer):
     def step(self, closure: Callable[[], Any] | None = None) -> Any:
         """Update every parameter that has a gradient; returns ``closure()`` if given."""
         loss = self._closure_loss(closure)
+        self._check_eps_fits()
         for group in self.param_groups:
             lr, (beta1, beta2) = group["lr"], group["betas"]
             eps, weight_decay = group["eps"], group["weight_decay"]
@@ -88,3 +89,20 @@ class Adam(Optimizer):
                                      eps, weight_decay)
                 p._version.value += 1  # changed in place: graphs that saved p must notice
         return loss
+
+    def _check_eps_fits(self) -> None:
+        """Refuse an eps that rounds to 0 in a parameter's dtype (float16 cannot hold the
+        default 1e-8): the update m / (sqrt(v) + eps) would be 0/0 = nan wherever a gradient has
+        been 0, silently (PyTorch gives those nans). Checked before any parameter changes."""
+        for group in self.param_groups:
+            eps = group["eps"]
+            if eps <= 0 or np.float16(eps) != 0:  # float16 is the only dtype that loses it
+                continue
+            for p in group["params"]:
+                if p.grad is not None and p.data.dtype.type(eps) == 0:
+                    raise ValueRangeError(
+                        f"Adam: eps={eps} rounds to 0 in {p.data.dtype} (a parameter of shape "
+                        f"{p.shape}), so the update m / (sqrt(v) + eps) would be 0/0 = nan "
+                        "wherever the gradient has been 0; use an eps the dtype can hold (e.g. "
+                        "eps=1e-4 for float16) or keep the parameters in float32"
+                    )
