@@ -151,25 +151,34 @@ def _keep(grad: np.ndarray, x: np.ndarray, axis: Any, keepdims: bool) -> np.ndar
 
 @dataclasses.dataclass(frozen=True)
 class RefOp:
-    """One op: ``forward(*arrays, **options)``, ``vjp(grad, out, needs, *arrays, **options)``
-    returning one gradient per array (None where ``needs`` is False; broadcast shapes are fine,
-    the evaluator sums them back), optional ``branches(*arrays, **options)``, and ``scale``:
-    per output element, the size of the terms its computation rounds (``|out|`` for one
-    correctly rounded operation), for error bounds."""
+    """One op.
+
+    - ``forward(*arrays, **options)``;
+    - ``vjp(grad, out, needs, *arrays, **options)``: one gradient per array (None where
+      ``needs`` is False; broadcast shapes are fine, the evaluator sums them back);
+    - ``branches(*arrays, **options)`` (ops with kinks): which side of each kink;
+    - ``scale(out, *arrays, **options)``: per output element, the size of the terms its
+      forward rounds (``|out|`` if None: one correctly rounded operation);
+    - ``terms(|grad|, out, needs, *arrays, **options)``: the same for the vjp, the sizes of
+      the terms each gradient element sums (``|vjp(|grad|, ...)|`` if None, right for every vjp
+      that is a single product; ops that subtract or sum inside their vjp say it themselves).
+    """
 
     forward: Callable[..., np.ndarray]
     vjp: Callable[..., tuple[Any, ...]]
     branches: Callable[..., np.ndarray] | None = None
     scale: Callable[..., np.ndarray] | None = None
+    terms: Callable[..., tuple[Any, ...]] | None = None
 
 
 OPS: dict[str, RefOp] = {}
 
 
 def op(name: str, vjp: Callable[..., tuple[Any, ...]], branches: Any = None,
-       scale: Any = None) -> Callable[[Callable[..., np.ndarray]], Callable[..., np.ndarray]]:
+       scale: Any = None, terms: Any = None
+       ) -> Callable[[Callable[..., np.ndarray]], Callable[..., np.ndarray]]:
     def register(forward: Callable[..., np.ndarray]) -> Callable[..., np.ndarray]:
-        OPS[name] = RefOp(forward, vjp, branches, scale)
+        OPS[name] = RefOp(forward, vjp, branches, scale, terms)
         return forward
 
     return register
@@ -190,8 +199,11 @@ op("exp", lambda g, out, needs, x: (g * out,))(np.exp)
 op("log", lambda g, out, needs, x: (g / x,), scale=lambda out, x: np.abs(out) + 1)(np.log)
 op("sqrt", lambda g, out, needs, x: (g / (2 * out),))(np.sqrt)
 op("abs", lambda g, out, needs, x: (g * np.sign(x),), lambda x: x > 0)(np.abs)
-op("sigmoid", lambda g, out, needs, x: (g * out * (1 - out),))(_sigmoid)
-op("tanh", lambda g, out, needs, x: (g * (1 - out * out),))(np.tanh)
+# s (1 - s) and 1 - t^2 from the rounded output subtract terms of size s and 1
+op("sigmoid", lambda g, out, needs, x: (g * out * (1 - out),),
+   terms=lambda g, out, needs, x: (g * (out + out * out),))(_sigmoid)
+op("tanh", lambda g, out, needs, x: (g * (1 - out * out),),
+   terms=lambda g, out, needs, x: (g * (1 + out * out),))(np.tanh)
 op("relu", lambda g, out, needs, x: (g * (x > 0),), lambda x: x > 0)(
     lambda x: np.where(x > 0, x, 0.0))
 op("step", lambda g, out, needs, x: (np.zeros_like(g),), lambda x: x >= 0)(
@@ -366,7 +378,9 @@ def _matmul_vjp(g: Any, out: Any, needs: Any, a: Any, b: Any) -> tuple[Any, Any]
     return grad_a, grad_b
 
 
-op("matmul", _matmul_vjp, scale=lambda out, a, b: np.abs(a) @ np.abs(b))(np.matmul)
+op("matmul", _matmul_vjp, scale=lambda out, a, b: np.abs(a) @ np.abs(b),
+   terms=lambda g, out, needs, a, b: _matmul_vjp(g, out, needs, np.abs(a), np.abs(b)))(
+    np.matmul)
 
 
 # ---- softmax --------------------------------------------------------------------------------
@@ -387,21 +401,33 @@ def _row_scale(out: Any, x: Any, axis: int) -> Any:
     return np.abs(out) + np.abs(x).max(axis=axis, keepdims=True) + 1
 
 
+def _softmax_scale(out: Any, x: Any, axis: int) -> Any:
+    """e^(x - max) magnifies the rounding of x - max by |x - max|."""
+    return np.abs(out) * (1 + np.abs(x - x.max(axis=axis, keepdims=True)))
+
+
 op("softmax", lambda g, out, needs, x, axis: (
-    out * (g - (g * out).sum(axis=axis, keepdims=True)),))(_softmax)
+    out * (g - (g * out).sum(axis=axis, keepdims=True)),), scale=_softmax_scale,
+   terms=lambda g, out, needs, x, axis: (out * (g + (g * out).sum(axis=axis, keepdims=True)),))(
+    _softmax)
 op("log_softmax", lambda g, out, needs, x, axis: (
-    g - np.exp(out) * g.sum(axis=axis, keepdims=True),), scale=_row_scale)(_log_softmax)
+    g - np.exp(out) * g.sum(axis=axis, keepdims=True),), scale=_row_scale,
+   terms=lambda g, out, needs, x, axis: (g + np.exp(out) * g.sum(axis=axis, keepdims=True),))(
+    _log_softmax)
 
 
 # ---- the fused linear layer: act(x @ W^T + b) -----------------------------------------------
 
-_ACTIVATIONS: dict[str, tuple[Callable[[Any], Any], Callable[[Any, Any], Any]]] = {
-    # name: (act(z), act'(z) written with z and y = act(z))
-    "identity": (lambda z: z, lambda z, y: np.ones_like(z)),
-    "sigmoid": (_sigmoid, lambda z, y: y * (1 - y)),
-    "tanh": (np.tanh, lambda z, y: 1 - y * y),
-    "relu": (lambda z: np.where(z > 0, z, 0.0), lambda z, y: (z > 0) * 1.0),
-    "step": (lambda z: (z >= 0) * 1.0, lambda z, y: np.zeros_like(z)),
+_ACTIVATIONS: dict[str, tuple[Callable[[Any], Any], Callable[[Any, Any], Any],
+                              Callable[[Any, Any], Any]]] = {
+    # name: (act(z), act'(z) written with z and y = act(z), the size of act'(z)'s terms)
+    "identity": (lambda z: z, lambda z, y: np.ones_like(z), lambda z, y: np.ones_like(z)),
+    "sigmoid": (_sigmoid, lambda z, y: y * (1 - y), lambda z, y: y + y * y),
+    "tanh": (np.tanh, lambda z, y: 1 - y * y, lambda z, y: 1 + y * y),
+    "relu": (lambda z: np.where(z > 0, z, 0.0), lambda z, y: (z > 0) * 1.0,
+             lambda z, y: (z > 0) * 1.0),
+    "step": (lambda z: (z >= 0) * 1.0, lambda z, y: np.zeros_like(z),
+             lambda z, y: np.zeros_like(z)),
 }
 
 
@@ -415,9 +441,11 @@ def _linear(x: Any, weight: Any, bias: Any = None, *, activation: str) -> Any:
 
 
 def _linear_vjp(g: Any, out: Any, needs: Any, x: Any, weight: Any, bias: Any = None, *,
-                activation: str) -> tuple[Any, ...]:
+                activation: str, terms: bool = False) -> tuple[Any, ...]:
     z = _pre_activation(x, weight, bias)
-    dz = g * _ACTIVATIONS[activation][1](z, out)
+    dz = g * _ACTIVATIONS[activation][2 if terms else 1](z, out)
+    if terms:
+        x, weight = np.abs(x), np.abs(weight)
     rows = int(np.prod(dz.shape[:-1], dtype=np.int64))
     rows_dz = dz.reshape(rows, weight.shape[0])
     rows_x = x.reshape(rows, weight.shape[1])
@@ -435,7 +463,7 @@ def _linear_scale(out: Any, x: Any, weight: Any, bias: Any = None, *, activation
 op("linear", _linear_vjp,
    lambda x, weight, bias=None, *, activation: _pre_activation(x, weight, bias) > 0
    if activation in ("relu", "step") else np.zeros((), bool),
-   _linear_scale)(_linear)
+   _linear_scale, lambda *args, **options: _linear_vjp(*args, **options, terms=True))(_linear)
 
 
 # ---- losses ---------------------------------------------------------------------------------
@@ -463,6 +491,8 @@ def _loss_scale(terms: Any, reduction: str) -> Any:
 op("mse_loss",
    lambda g, out, needs, a, b, reduction: (
        (lambda d: (d, -d))(2 * _reduce_grad(g, a.shape, reduction) * (a - b))),
+   terms=lambda g, out, needs, a, b, reduction: (
+       (lambda d: (d, d))(2 * _reduce_grad(g, a.shape, reduction) * (np.abs(a) + np.abs(b)))),
    scale=lambda out, a, b, reduction: _loss_scale((np.abs(a) + np.abs(b)) ** 2, reduction))(
     lambda a, b, reduction: _reduce((a - b) ** 2, reduction))
 
@@ -542,7 +572,15 @@ def _ce_scale(out: Any, x: Any, *, target: Any, weight: Any = None, ignore_index
     return np.asarray(total / w.sum() if reduction == "mean" else total)
 
 
-op("cross_entropy", _cross_entropy_vjp, scale=_ce_scale)(_cross_entropy)
+def _cross_entropy_terms(g: Any, out: Any, needs: Any, x: Any, **options: Any) -> tuple[Any]:
+    rows, flat, back = _class_rows(x, options["target"])
+    d_logp = np.abs(_picked_grad(g, rows.shape, flat, options.get("weight"),
+                                 options.get("ignore_index", -100), options["reduction"]))
+    return (back(d_logp + _softmax(rows, 1) * d_logp.sum(axis=1, keepdims=True)),)
+
+
+op("cross_entropy", _cross_entropy_vjp, scale=_ce_scale, terms=_cross_entropy_terms)(
+    _cross_entropy)
 
 
 def _nll_loss(x: Any, *, target: Any, weight: Any = None, ignore_index: int = -100,
@@ -582,7 +620,16 @@ def _bce_vjp(g: Any, out: Any, needs: Any, x: Any, t: Any, *, weight: Any = None
     return grad_x, grad_t
 
 
-op("binary_cross_entropy", _bce_vjp,
+def _bce_terms(g: Any, out: Any, needs: Any, x: Any, t: Any, *, weight: Any = None,
+               reduction: str) -> tuple[Any, Any]:
+    g = _reduce_grad(g, np.broadcast_shapes(x.shape, t.shape), reduction)
+    if weight is not None:
+        g = g * weight
+    return (g * (np.abs(x) + np.abs(t)) / np.maximum(x * (1 - x), _BCE_EPSILON),
+            g * (np.abs(np.log1p(-x)) + np.abs(np.log(x))))
+
+
+op("binary_cross_entropy", _bce_vjp, terms=_bce_terms,
    scale=lambda out, x, t, *, weight=None, reduction: _loss_scale(
        (np.abs(np.log(x)) + np.abs(np.log1p(-x)) + 1) * (1 if weight is None else weight),
        reduction))(_bce)
@@ -606,7 +653,18 @@ def _bce_logits_vjp(g: Any, out: Any, needs: Any, x: Any, t: Any, *, weight: Any
     return grad_x, grad_t
 
 
-op("binary_cross_entropy_with_logits", _bce_logits_vjp,
+def _bce_logits_terms(g: Any, out: Any, needs: Any, x: Any, t: Any, *, weight: Any = None,
+                      pos_weight: Any = None, reduction: str) -> tuple[Any, Any]:
+    p = 1.0 if pos_weight is None else pos_weight
+    g = _reduce_grad(g, np.broadcast_shapes(x.shape, t.shape), reduction)
+    if weight is not None:
+        g = g * weight
+    grad_x = g * ((1 + np.abs((p - 1) * t)) * _sigmoid(x) + np.abs(p * t))
+    grad_t = g * (np.abs(x) + np.abs((p - 1) * _log_sigmoid(x)))
+    return grad_x, grad_t
+
+
+op("binary_cross_entropy_with_logits", _bce_logits_vjp, terms=_bce_logits_terms,
    scale=lambda out, x, t, *, weight=None, pos_weight=None, reduction: _loss_scale(
        (2 * np.abs(x) + 1) * (1 if pos_weight is None else 1 + np.abs(pos_weight))
        * (1 if weight is None else weight), reduction))(_bce_logits)
@@ -638,6 +696,31 @@ def loss(program: Program, values: Sequence[np.ndarray]) -> float:
     return float(sum(np.sum(w * values[k]) for k, w in program.loss_weights.items()))
 
 
+def local_gradients(program: Program, index: int, values: Sequence[np.ndarray],
+                    grad: np.ndarray, terms: bool = False) -> list[tuple[int, np.ndarray]]:
+    """One reverse-mode step through step ``index``: (argument index, contribution to its
+    gradient) for each argument, given the gradient ``grad`` of the step's output ``values
+    [index]``. With ``terms``, the sizes of the terms each contribution sums instead (from
+    ``|grad|``), for error bounds."""
+    step = program.steps[index]
+    arrays = step.operands(values)
+    const_at = step.params.get("const_side") if "const" in step.params else None
+    needs = tuple(position != const_at for position in range(len(arrays)))
+    rule = OPS[step.op]
+    out = values[index]
+    with np.errstate(all="raise", under="ignore"):
+        if terms:
+            local = (rule.terms or rule.vjp)(np.abs(grad), out, needs, *arrays, **step.options())
+        else:
+            local = rule.vjp(grad, out, needs, *arrays, **step.options())
+    local = [g for position, g in enumerate(local) if position != const_at]
+    contributions = []
+    for arg, g in zip(step.args, local, strict=True):
+        if g is not None:
+            contributions.append((arg, sum_to(np.abs(g) if terms else g, values[arg].shape)))
+    return contributions
+
+
 def adjoints(program: Program, values: Sequence[np.ndarray]) -> list[np.ndarray]:
     """dL/dv for every value v of the program (reverse mode, one step at a time)."""
     grads = [np.zeros(v.shape) for v in values]
@@ -647,14 +730,8 @@ def adjoints(program: Program, values: Sequence[np.ndarray]) -> list[np.ndarray]
         step = program.steps[i]
         if step.op == "input" or not np.any(grads[i]):
             continue
-        arrays = step.operands(values)
-        const_at = step.params.get("const_side") if "const" in step.params else None
-        needs = tuple(position != const_at for position in range(len(arrays)))
-        with np.errstate(all="raise", under="ignore"):
-            local = OPS[step.op].vjp(grads[i], values[i], needs, *arrays, **step.options())
-        local = [g for position, g in enumerate(local) if position != const_at]
-        for arg, g in zip(step.args, local, strict=True):
-            grads[arg] = grads[arg] + sum_to(g, values[arg].shape)
+        for arg, contribution in local_gradients(program, i, values, grads[i]):
+            grads[arg] = grads[arg] + contribution
     return grads
 
 
