@@ -36,6 +36,12 @@ class FileFormatError(TinynetError, ValueError):
     """A weight file that is missing, truncated, corrupt or unsafe to load."""
 
 
+class ValueRangeError(TinynetError, ValueError):
+    """A value outside the range an operation accepts: a probability outside [0, 1] given to a
+    binary cross-entropy, a negative or NaN learning rate, a batch size of 0, an empty list of
+    tensors to concatenate... (Also ``tinynet.nn.ValueRangeError``.)"""
+
+
 def shape_str(*arrays_or_shapes: object) -> str:
     """Format shapes for messages: ``(2, 3) and (4, 5)``."""
     shapes = [getattr(a, "shape", a) for a in arrays_or_shapes]

@@ -3,12 +3,9 @@
 
 from __future__ import annotations
 
-from tinynet.errors import TinynetError
+from tinynet.errors import TinynetError, ValueRangeError
 
-
-class ValueRangeError(TinynetError, ValueError):
-    """A value outside the range an operation accepts: a probability outside [0, 1] given to a
-    binary cross-entropy, a negative learning rate, a beta outside [0, 1)..."""
+__all__ = ["ClassIndexError", "StateDictError", "ValueRangeError"]
 
 
 class ClassIndexError(ValueRangeError, IndexError):
