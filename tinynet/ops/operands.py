@@ -4,6 +4,7 @@ into what the ops' forward functions expect. One place, so every op agrees."""
 from __future__ import annotations
 
 import numbers
+import operator
 from typing import Any
 
 import numpy as np
@@ -56,8 +57,8 @@ def as_tensor(x: Any, op: str) -> Tensor:
 
 def normalize_dim(dim: Any, ndim: int, op: str) -> int:
     try:
-        d = int(dim)
-    except (TypeError, ValueError) as e:
+        d = operator.index(dim)  # not int(): a dim of 1.5 is a mistake, not dim 1
+    except TypeError as e:
         raise DTypeError(f"{op}: dim must be an integer, got {dim!r}") from e
     lo, hi = (-1, 0) if ndim == 0 else (-ndim, ndim - 1)
     if not lo <= d <= hi:
@@ -97,6 +98,6 @@ def shape_args(shape: tuple[Any, ...]) -> tuple[int, ...]:
     if len(shape) == 1 and isinstance(shape[0], tuple | list):
         shape = tuple(shape[0])
     try:
-        return tuple(int(s) for s in shape)
-    except (TypeError, ValueError) as e:
+        return tuple(operator.index(s) for s in shape)  # not int(): 2.5 must not become 2
+    except TypeError as e:
         raise DTypeError(f"shape must be integers, got {shape!r}") from e
