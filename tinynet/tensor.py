@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from tinynet import dtypes
-from tinynet.errors import DTypeError, GraphError, ShapeError
+from tinynet.errors import DTypeError, GraphError, ShapeError, ValueRangeError
 
 
 class VersionCounter:
@@ -509,14 +509,52 @@ class Tensor:
         return ops.inplace(self, "zero_", lambda d: d.fill(0))
 
     def fill_(self, value: Any) -> Tensor:
-        return ops.inplace(self, "fill_", lambda d: d.fill(value))
+        fill = ops.inplace_operand(value, "fill_")
+        if np.ndim(fill) != 0:
+            raise ShapeError(
+                f"fill_: the value must be a number or a 0-d tensor, got shape {np.shape(fill)}; "
+                "use copy_ to copy a tensor's values"
+            )
+        return ops.inplace(self, "fill_", lambda d: d.fill(fill))
 
     def copy_(self, source: Any) -> Tensor:
-        src = source.data if isinstance(source, Tensor) else np.asarray(source)
-        return ops.inplace(self, "copy_", lambda d: np.copyto(d, src, casting="unsafe"))
+        """Copy ``source``'s values in (broadcast to this tensor's shape, converted to its
+        dtype, as ``torch.Tensor.copy_``)."""
+        src = ops.inplace_operand(source, "copy_")
+
+        def copy(d: np.ndarray) -> None:
+            try:
+                np.copyto(d, src, casting="unsafe")
+            except ValueError as e:
+                raise ShapeError(
+                    f"copy_: a source of shape {np.shape(src)} cannot be broadcast to the "
+                    f"tensor's shape {d.shape}"
+                ) from e
+
+        return ops.inplace(self, "copy_", copy)
 
     def clamp_(self, min: Any = None, max: Any = None) -> Tensor:  # noqa: A002
-        return ops.inplace(self, "clamp_", lambda d: np.clip(d, min, max, out=d))
+        """Limit values to [min, max] in place; numbers or tensors that broadcast to this one."""
+        if min is None and max is None:
+            raise ValueRangeError("clamp_: at least one of min and max must be given")
+        low = None if min is None else ops.inplace_operand(min, "clamp_")
+        high = None if max is None else ops.inplace_operand(max, "clamp_")
+
+        def clamp(d: np.ndarray) -> None:
+            try:
+                result = np.clip(d, low, high)  # checked before anything is written
+            except ValueError as e:
+                raise ShapeError(f"clamp_: bounds of shapes {np.shape(low)} and "
+                                 f"{np.shape(high)} don't fit a tensor of shape {d.shape}") from e
+            if result.shape != d.shape:
+                raise ShapeError(f"clamp_: bounds of shapes {np.shape(low)} and "
+                                 f"{np.shape(high)} would grow the tensor's shape {d.shape}")
+            if not np.can_cast(result.dtype, d.dtype, "same_kind"):
+                raise DTypeError(f"clamp_: a {d.dtype} tensor can't hold {result.dtype} bounds "
+                                 "in place; convert the tensor first (e.g. x.float())")
+            np.copyto(d, result)
+
+        return ops.inplace(self, "clamp_", clamp)
 
     clip_ = clamp_
 

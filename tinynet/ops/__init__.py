@@ -44,6 +44,7 @@ from tinynet.ops.shape import (
     getitem,
     inplace,
     inplace_arithmetic,
+    inplace_operand,
     permute,
     reshape,
     setitem_,
@@ -66,8 +67,8 @@ def zeros_like(x: object) -> object:
 __all__ = [
     "abs", "activation_grad", "add", "argmax", "argmin", "broadcast_to", "cast", "cat", "clamp",
     "clip", "clone", "compare", "concatenate", "div", "exp", "expand", "flatten", "getitem",
-    "inplace", "inplace_arithmetic", "linear", "log", "log_softmax", "logical_not", "matmul",
-    "max", "maximum", "mean",
+    "inplace", "inplace_arithmetic", "inplace_operand", "linear", "log", "log_softmax",
+    "logical_not", "matmul", "max", "maximum", "mean",
     "min", "minimum", "mse_loss", "mul", "neg", "normalize_dim", "permute", "pow", "relu",
     "reshape", "setitem_", "sigmoid", "softmax", "softmax_cross_entropy", "sqrt", "squeeze",
     "stack", "step", "sub", "sum", "swapaxes", "tanh", "transpose", "unsqueeze", "view", "where",

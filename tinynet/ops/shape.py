@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from tinynet import autograd
+from tinynet import autograd, dtypes
 from tinynet.autograd import Function
 from tinynet.errors import DTypeError, GraphError, ShapeError
 from tinynet.ops.operands import as_tensor, normalize_dim, shape_args
@@ -237,7 +237,7 @@ def _clean_index(index: Any) -> Any:
         if isinstance(item, Tensor):
             item = item.data
         elif isinstance(item, list):
-            item = np.asarray(item)
+            item = dtypes.as_array(item, op="index")  # ragged or non-numeric: DTypeError
         if isinstance(item, np.ndarray):
             if item.dtype == np.bool_:
                 clean.extend(np.nonzero(item))
@@ -291,7 +291,7 @@ def inplace_arithmetic(x: Tensor, op: str, ufunc: Any, other: Any) -> Tensor:
                 f"{op}: the operand requires grad, and tinynet does not record in-place ops in "
                 "the graph; use the out-of-place op (x = x + y) instead"
             )
-        other = other.data
+    other = inplace_operand(other, op)
 
     def change(data: np.ndarray) -> None:
         try:
@@ -310,9 +310,20 @@ def inplace_arithmetic(x: Tensor, op: str, ufunc: Any, other: Any) -> Tensor:
     return inplace(x, op, change)
 
 
+def inplace_operand(value: Any, op: str) -> Any:
+    """The operand of an in-place op as numpy takes it: a Tensor's array, a real number, or
+    data ``dtypes.as_array`` accepts (strings, objects and ragged lists raise DTypeError here
+    instead of failing somewhere inside numpy)."""
+    if isinstance(value, Tensor):
+        return value.data
+    if isinstance(value, bool | int | float | np.bool_ | np.integer | np.floating):
+        return value
+    return dtypes.as_array(value, copy=False, op=op)
+
+
 def setitem_(x: Tensor, index: Any, value: Any) -> None:
     """``x[index] = value``, in place (bumps the version counter)."""
-    source = value.data if isinstance(value, Tensor) else value
+    source = inplace_operand(value, "setitem")
     if isinstance(value, Tensor) and value.requires_grad and autograd.is_grad_enabled():
         raise GraphError(
             "setitem: assigning a tensor that requires grad into another tensor is not "
