@@ -9,7 +9,7 @@ import numpy as np
 
 from tinynet import autograd, dtypes
 from tinynet.autograd import Function
-from tinynet.errors import DTypeError, GraphError, ShapeError
+from tinynet.errors import DTypeError, GraphError, ShapeError, ValueRangeError
 from tinynet.ops.operands import as_tensor, normalize_dim, shape_args
 from tinynet.tensor import Tensor
 
@@ -346,9 +346,12 @@ def setitem_(x: Tensor, index: Any, value: Any) -> None:
 def cat(tensors: Any, dim: int = 0, **aliases: Any) -> Tensor:
     """Concatenate along an existing dim (``dim``, alias ``axis``)."""
     dim = aliases.pop("axis", dim)
-    items = [as_tensor(t, "cat") for t in tensors]
-    if not items:
-        raise ValueError("cat: expected a non-empty sequence of tensors")
+    items = _sequence_of_tensors(tensors, "cat")
+    if any(t.ndim == 0 for t in items):
+        raise ShapeError(
+            f"cat: a 0-d tensor cannot be concatenated (shapes {[t.shape for t in items]}); "
+            "use stack to join numbers into a new dim"
+        )
     d = normalize_dim(dim, items[0].ndim, "cat")
     return Cat.apply(*items, dim=d)
 
@@ -359,8 +362,19 @@ concatenate = cat
 def stack(tensors: Any, dim: int = 0, **aliases: Any) -> Tensor:
     """Stack equal-shaped tensors along a new dim."""
     dim = aliases.pop("axis", dim)
-    items = [as_tensor(t, "stack") for t in tensors]
-    if not items:
-        raise ValueError("stack: expected a non-empty sequence of tensors")
+    items = _sequence_of_tensors(tensors, "stack")
     d = normalize_dim(dim, items[0].ndim + 1, "stack")
     return Stack.apply(*items, dim=d)
+
+
+def _sequence_of_tensors(tensors: Any, op: str) -> list[Tensor]:
+    """cat's and stack's argument: a non-empty list or tuple of tensors (or arrays). A single
+    tensor is refused, as in PyTorch, rather than silently split into its rows."""
+    if not isinstance(tensors, list | tuple):
+        raise DTypeError(
+            f"{op}: expected a list or tuple of tensors, got {type(tensors).__name__}; "
+            f"write {op}([a, b])"
+        )
+    if not tensors:
+        raise ValueRangeError(f"{op}: expected a non-empty sequence of tensors")
+    return [as_tensor(t, op) for t in tensors]
