@@ -11,7 +11,7 @@ import numpy as np
 
 from tinynet import kernels
 from tinynet.autograd import Function, namespace
-from tinynet.ops.operands import as_tensor, normalize_dim
+from tinynet.ops.operands import as_floating, normalize_dim
 from tinynet.tensor import Tensor
 
 ACTIVATIONS = ("identity", "sigmoid", "tanh", "relu", "step")
@@ -151,15 +151,15 @@ class LogSoftmax(Function):
 
 def sigmoid(x: Any) -> Tensor:
     """Logistic sigmoid, computed stably for any |x|."""
-    return Sigmoid.apply(_floating(x, "sigmoid"))
+    return Sigmoid.apply(as_floating(x, "sigmoid"))
 
 
 def tanh(x: Any) -> Tensor:
-    return Tanh.apply(_floating(x, "tanh"))
+    return Tanh.apply(as_floating(x, "tanh"))
 
 
 def relu(x: Any) -> Tensor:
-    return ReLU.apply(_floating(x, "relu"))
+    return ReLU.apply(as_floating(x, "relu"))
 
 
 def step(x: Any, surrogate: str | None = None) -> Tensor:
@@ -168,27 +168,17 @@ def step(x: Any, surrogate: str | None = None) -> Tensor:
         raise ValueError(
             f"step: surrogate must be None, 'straight_through' or 'sigmoid', got {surrogate!r}"
         )
-    return Step.apply(_floating(x, "step"), surrogate=surrogate)
+    return Step.apply(as_floating(x, "step"), surrogate=surrogate)
 
 
 def softmax(x: Any, dim: int = -1, **aliases: Any) -> Tensor:
     """Softmax along ``dim`` (alias ``axis``), stable for large inputs."""
-    x = _floating(x, "softmax")
+    x = as_floating(x, "softmax")
     d = normalize_dim(aliases.pop("axis", dim), x.ndim, "softmax")
     return Softmax.apply(x, dim=d if x.ndim else None)
 
 
 def log_softmax(x: Any, dim: int = -1, **aliases: Any) -> Tensor:
-    x = _floating(x, "log_softmax")
+    x = as_floating(x, "log_softmax")
     d = normalize_dim(aliases.pop("axis", dim), x.ndim, "log_softmax")
     return LogSoftmax.apply(x, dim=d if x.ndim else None)
-
-
-def _floating(x: Any, op: str) -> Tensor:
-    """Activations of integer tensors give the default float dtype (as PyTorch's do)."""
-    x = as_tensor(x, op)
-    if x.data.dtype.kind != "f":
-        from tinynet import dtypes
-
-        x = Tensor._make(x.data.astype(dtypes.get_default_dtype()))
-    return x

@@ -10,8 +10,8 @@ import numpy as np
 
 from tinynet import dtypes
 from tinynet.autograd import Function, namespace
-from tinynet.errors import ShapeError, shape_str
-from tinynet.ops.operands import as_tensor, operands
+from tinynet.errors import DTypeError, ShapeError, shape_str
+from tinynet.ops.operands import as_floating, as_tensor, operands
 from tinynet.tensor import Tensor
 
 
@@ -331,23 +331,33 @@ def minimum(a: Any, b: Any) -> Tensor:
 
 
 def neg(x: Any) -> Tensor:
-    return Neg.apply(as_tensor(x, "neg"))
+    return Neg.apply(_not_bool(as_tensor(x, "neg"), "neg"))
 
 
 def exp(x: Any) -> Tensor:
-    return Exp.apply(as_tensor(x, "exp"))
+    """e^x; integer tensors give the default float dtype."""
+    return Exp.apply(as_floating(x, "exp"))
 
 
 def log(x: Any) -> Tensor:
-    return Log.apply(as_tensor(x, "log"))
+    return Log.apply(as_floating(x, "log"))
 
 
 def sqrt(x: Any) -> Tensor:
-    return Sqrt.apply(as_tensor(x, "sqrt"))
+    return Sqrt.apply(as_floating(x, "sqrt"))
 
 
 def abs(x: Any) -> Tensor:  # noqa: A001 - PyTorch's name
-    return Abs.apply(as_tensor(x, "abs"))
+    return Abs.apply(_not_bool(as_tensor(x, "abs"), "abs"))
+
+
+def _not_bool(x: Tensor, op: str) -> Tensor:
+    if x.data.dtype == np.bool_:
+        raise DTypeError(
+            f"{op}: not defined for a bool tensor (as in PyTorch); use ~x to negate a mask, or "
+            "convert it first (e.g. x.float())"
+        )
+    return x
 
 
 def clip(x: Any, min: Any = None, max: Any = None) -> Tensor:  # noqa: A002

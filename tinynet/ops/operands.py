@@ -55,6 +55,15 @@ def as_tensor(x: Any, op: str) -> Tensor:
     return Tensor._make(dtypes.as_array(x, op=op))
 
 
+def as_floating(x: Any, op: str) -> Tensor:
+    """The input of a function whose result is never an integer (exp, log, sigmoid...): integer
+    and bool tensors give the default float dtype, as PyTorch's do (numpy would pick float64)."""
+    x = as_tensor(x, op)
+    if x.data.dtype.kind != "f":
+        x = Tensor._make(x.data.astype(dtypes.get_default_dtype()))
+    return x
+
+
 def normalize_dim(dim: Any, ndim: int, op: str) -> int:
     try:
         d = operator.index(dim)  # not int(): a dim of 1.5 is a mistake, not dim 1
