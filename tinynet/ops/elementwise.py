@@ -10,7 +10,7 @@ import numpy as np
 
 from tinynet import dtypes
 from tinynet.autograd import Function, namespace
-from tinynet.errors import DTypeError, ShapeError, shape_str
+from tinynet.errors import DTypeError, ShapeError, ValueRangeError, shape_str
 from tinynet.ops.operands import as_floating, as_tensor, operands
 from tinynet.tensor import Tensor
 
@@ -364,14 +364,22 @@ def clip(x: Any, min: Any = None, max: Any = None) -> Tensor:  # noqa: A002
     """Limit values to [min, max] (either may be None), as ``torch.clamp``."""
     x = as_tensor(x, "clip")
     if min is None and max is None:
-        raise ValueError("clip: at least one of min and max must be given")
-    if isinstance(min, Tensor) or isinstance(max, Tensor):
-        lower = x if min is None else maximum(x, min)
-        return lower if max is None else minimum(lower, max)
-    kind = float if x.data.dtype.kind == "f" else int
-    low = None if min is None else x.data.dtype.type(kind(min))
-    high = None if max is None else x.data.dtype.type(kind(max))
+        raise ValueRangeError("clip: at least one of min and max must be given")
+    bounds = [b for b in (min, max) if b is not None]
+    if not all(isinstance(b, bool | int | float | np.bool_ | np.integer | np.floating)
+               for b in bounds):  # tensors, arrays, lists: elementwise bounds
+        lower = x if min is None else maximum(x, _bound(min))
+        return lower if max is None else minimum(lower, _bound(max))
+    if x.data.dtype.kind != "f" and any(isinstance(b, float | np.floating) for b in bounds):
+        # an integer tensor clipped at 1.5 gives floats, as in PyTorch (not a bound of 1)
+        x = cast(x, dtypes.get_default_dtype())
+    low = None if min is None else x.data.dtype.type(min)
+    high = None if max is None else x.data.dtype.type(max)
     return Clip.apply(x, low=low, high=high)
+
+
+def _bound(bound: Any) -> Tensor:
+    return bound if isinstance(bound, Tensor) else as_tensor(bound, "clip")
 
 
 clamp = clip
@@ -379,7 +387,8 @@ clamp = clip
 
 def where(condition: Any, a: Any, b: Any) -> Tensor:
     """Elements of a where condition holds, else of b (condition is not differentiated)."""
-    cond = condition.data if isinstance(condition, Tensor) else np.asarray(condition)
+    cond = condition.data if isinstance(condition, Tensor) else dtypes.as_array(
+        condition, copy=False, op="where")
     if cond.dtype != np.bool_:
         cond = cond.astype(bool)
     if not isinstance(a, Tensor) and not isinstance(b, Tensor):
