@@ -102,11 +102,12 @@ def reduction_args(
     return axes, keepdim
 
 
-def shape_args(shape: tuple[Any, ...]) -> tuple[int, ...]:
+def shape_args(shape: tuple[Any, ...], op: str = "") -> tuple[int, ...]:
     """``reshape(2, 3)`` and ``reshape((2, 3))`` both mean the shape (2, 3)."""
     if len(shape) == 1 and isinstance(shape[0], tuple | list):
         shape = tuple(shape[0])
     try:
         return tuple(operator.index(s) for s in shape)  # not int(): 2.5 must not become 2
     except TypeError as e:
-        raise DTypeError(f"shape must be integers, got {shape!r}") from e
+        where = f"{op}: " if op else ""
+        raise DTypeError(f"{where}shape must be integers, got {shape!r}") from e

@@ -141,7 +141,7 @@ def _is_basic(index: Any) -> bool:
 def reshape(x: Any, *shape: Any) -> Tensor:
     """Same elements in a new shape (one entry may be -1)."""
     x = as_tensor(x, "reshape")
-    target = shape_args(shape)
+    target = shape_args(shape, "reshape")
     if target == x.shape:
         return x
     return Reshape.apply(x, shape=target)
@@ -161,7 +161,7 @@ def flatten(x: Any, start_dim: int = 0, end_dim: int = -1) -> Tensor:
 
 def permute(x: Any, *dims: Any) -> Tensor:
     x = as_tensor(x, "permute")
-    order = tuple(normalize_dim(d, x.ndim, "permute") for d in shape_args(dims))
+    order = tuple(normalize_dim(d, x.ndim, "permute") for d in shape_args(dims, "permute"))
     if sorted(order) != list(range(x.ndim)):
         raise ShapeError(
             f"permute: dims {dims} are not a permutation of the {x.ndim} dims of shape {x.shape}"
@@ -212,7 +212,7 @@ def unsqueeze(x: Any, dim: int) -> Tensor:
 
 def broadcast_to(x: Any, *shape: Any) -> Tensor:
     x = as_tensor(x, "broadcast_to")
-    target = shape_args(shape)
+    target = shape_args(shape, "broadcast_to")
     if target == x.shape:
         return x
     return BroadcastTo.apply(x, shape=target)
@@ -221,7 +221,7 @@ def broadcast_to(x: Any, *shape: Any) -> Tensor:
 def expand(x: Any, *sizes: Any) -> Tensor:
     """PyTorch's expand: like broadcast_to, and -1 keeps a dim's size."""
     x = as_tensor(x, "expand")
-    target = shape_args(sizes)
+    target = shape_args(sizes, "expand")
     lead = len(target) - x.ndim
     resolved = tuple(
         x.shape[i - lead] if n == -1 and i >= lead else n for i, n in enumerate(target)
