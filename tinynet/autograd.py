@@ -571,6 +571,10 @@ def grad(
     Hessian-vector products or gradient penalties); an input the outputs do not depend on raises
     unless ``allow_unused=True`` (then its gradient is None).
     """
+    for what, value in (("outputs", outputs), ("inputs", inputs)):
+        if not isinstance(value, Tensor | list | tuple):
+            raise GraphError(f"grad: {what} must be a Tensor or a sequence of Tensors, got "
+                             f"{type(value).__name__}")
     outputs = [outputs] if isinstance(outputs, Tensor) else list(outputs)
     inputs = [inputs] if isinstance(inputs, Tensor) else list(inputs)
     if grad_outputs is None or isinstance(grad_outputs, Tensor | np.ndarray):
@@ -617,7 +621,13 @@ def grad(
 
 
 def _as_gradient(gradient: Any, like: Tensor, op: str) -> Any:
-    g = gradient if isinstance(gradient, Tensor) else Tensor._make(np.asarray(gradient))
+    if not isinstance(gradient, Tensor):
+        from tinynet.dtypes import as_array  # strings, objects, ragged lists: DTypeError
+
+        gradient_array = as_array(gradient, copy=False, op=op)
+        if gradient_array.dtype.kind != "f":
+            gradient_array = gradient_array.astype(like.dtype)
+    g = gradient if isinstance(gradient, Tensor) else Tensor._make(gradient_array)
     if g.shape != like.shape:
         raise ShapeError(
             f"{op}: gradient has shape {g.shape} but the tensor has shape {like.shape}"
