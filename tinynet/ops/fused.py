@@ -20,7 +20,9 @@ import numpy as np
 
 from tinynet import kernels
 from tinynet.autograd import Function
+from tinynet.errors import ValueRangeError
 from tinynet.ops.activation import ACTIVATIONS, activation_grad
+from tinynet.ops.operands import as_tensor
 from tinynet.tensor import Tensor
 
 
@@ -141,7 +143,12 @@ def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None,
            activation: str = "identity") -> Tensor:
     """act(x @ weight^T + bias) in one node; ``weight`` is (out_features, in_features)."""
     if activation not in ACTIVATIONS:
-        raise ValueError(f"linear: activation must be one of {ACTIVATIONS}, got {activation!r}")
+        raise ValueRangeError(
+            f"linear: activation must be one of {ACTIVATIONS}, got {activation!r}"
+        )
+    x, weight = as_tensor(x, "linear"), as_tensor(weight, "linear")  # data, not strings
+    if bias is not None:
+        bias = as_tensor(bias, "linear")
     return LinearActivation.apply(x, weight, bias, activation=activation)
 
 
