@@ -81,7 +81,7 @@ _REDUCTIONS = ("mean", "sum", "none")
 
 def _check_reduction(reduction: str, op: str) -> None:
     if reduction not in _REDUCTIONS:
-        raise ValueError(
+        raise ValueRangeError(
             f"{op}: {reduction!r} is not a valid value for reduction; use 'mean', 'sum' or "
             "'none'"
         )
@@ -131,7 +131,7 @@ def _class_target(
     """Class indices for (C,), (N, C) or (N, C, d1, ...) scores: int64 of shape (), (N,) or
     (N, d1, ...), each in 0..C-1 or equal to ``ignore_index``. Returns the indices and whether
     any of them is ``ignore_index``."""
-    array = target.data if isinstance(target, Tensor) else np.asarray(target)
+    array = _data(target, op)
     if array.dtype.kind not in "iu":
         kind = "floating point" if array.dtype.kind == "f" else str(array.dtype)
         raise DTypeError(
@@ -169,6 +169,11 @@ def _class_target(
             f"must be in 0..{classes - 1} (or equal ignore_index={ignore_index})"
         )
     return array, bool(ignored_mask.any())
+
+
+def _data(value: Any, op: str) -> np.ndarray:
+    """A tensor's array, or user data as an array (ragged lists, strings: DTypeError)."""
+    return value.data if isinstance(value, Tensor) else dtypes.as_array(value, copy=False, op=op)
 
 
 def _reduce(losses: Any, reduction: str) -> Any:
@@ -274,7 +279,7 @@ def _weight_array(weight: Any, input: Tensor, op: str, name: str = "weight") -> 
     averages over: PyTorch refuses that too)."""
     if weight is None:
         return None
-    array = weight.data if isinstance(weight, Tensor) else np.asarray(weight)
+    array = _data(weight, op)
     try:
         fits = np.broadcast_shapes(array.shape, input.data.shape) == input.data.shape
     except ValueError:
@@ -416,7 +421,7 @@ def _rows(input: Tensor, target: np.ndarray) -> tuple[Tensor, np.ndarray]:
 def _class_weight(weight: Any, input: Tensor, op: str) -> np.ndarray | None:
     if weight is None:
         return None
-    array = weight.data if isinstance(weight, Tensor) else np.asarray(weight)
+    array = _data(weight, op)
     classes = input.shape[0] if input.ndim == 1 else input.shape[1]
     if array.shape != (classes,):
         raise ShapeError(
