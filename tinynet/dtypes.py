@@ -68,7 +68,9 @@ def as_array(data: Any, dtype: Any = None, copy: bool = True, op: str = "tensor"
     if isinstance(data, str | bytes):
         raise DTypeError(f"{op}: cannot make a tensor from a string ({data!r})")
     try:
-        array = np.array(data, copy=copy) if not from_python else np.array(data)
+        # copy=False means "no copy if avoidable": numpy 2 spells that None (False raises for
+        # numpy scalars, which always need a new array)
+        array = np.array(data, copy=copy or None) if not from_python else np.array(data)
     except (ValueError, TypeError) as e:
         raise DTypeError(
             f"{op}: cannot make a tensor from this data ({type(data).__name__}): "
