@@ -8,8 +8,9 @@ from typing import Any
 import numpy as np
 
 from tinynet import kernels
+from tinynet.errors import DTypeError
 from tinynet.nn.errors import ValueRangeError
-from tinynet.optim.optimizer import Optimizer, check_number
+from tinynet.optim.optimizer import Optimizer, check_gradient, check_number
 from tinynet.tensor import Tensor
 
 
@@ -38,7 +39,7 @@ class Adam(Optimizer):
     ) -> None:
         if amsgrad:
             raise NotImplementedError("Adam: amsgrad=True is not implemented in tinynet")
-        defaults = {"lr": lr, "betas": tuple(betas), "eps": eps, "weight_decay": weight_decay}
+        defaults = {"lr": lr, "betas": betas, "eps": eps, "weight_decay": weight_decay}
         self._check_group(defaults)
         super().__init__(params, defaults)
 
@@ -48,11 +49,12 @@ class Adam(Optimizer):
         weight_decay = check_number(group["weight_decay"], "weight_decay", "Adam")
         betas = group["betas"]
         if not isinstance(betas, tuple | list) or len(betas) != 2:
-            raise TypeError(f"Adam: betas must be a pair (beta1, beta2), got {betas!r}")
+            raise DTypeError(f"Adam: betas must be a pair (beta1, beta2), got {betas!r}")
         group["betas"] = tuple(betas)
-        if lr < 0:
+        # `not x >= 0` rather than `x < 0`: NaN fails every comparison and must be refused
+        if not lr >= 0:
             raise ValueRangeError(f"Adam: Invalid learning rate: {lr} (must be >= 0)")
-        if eps < 0:
+        if not eps >= 0:
             raise ValueRangeError(f"Adam: Invalid epsilon value: {eps} (must be >= 0)")
         for i, beta in enumerate(betas):
             beta = check_number(beta, f"betas[{i}]", "Adam")
@@ -60,7 +62,7 @@ class Adam(Optimizer):
                 raise ValueRangeError(
                     f"Adam: Invalid beta parameter at index {i}: {beta} (must be in [0, 1))"
                 )
-        if weight_decay < 0:
+        if not weight_decay >= 0:
             raise ValueRangeError(
                 f"Adam: Invalid weight_decay value: {weight_decay} (must be >= 0)"
             )
@@ -73,7 +75,7 @@ class Adam(Optimizer):
             lr, (beta1, beta2) = group["lr"], group["betas"]
             eps, weight_decay = group["eps"], group["weight_decay"]
             for p in group["params"]:
-                grad = p.grad
+                grad = check_gradient("Adam", p)
                 if grad is None:
                     continue
                 state = self.state.get(p)
@@ -84,7 +86,7 @@ class Adam(Optimizer):
                         "exp_avg_sq": Tensor._make(np.zeros_like(p.data)),
                     }
                 state["step"] += 1
-                kernels.adam_update_(p.data, grad.data, state["exp_avg"].data,
+                kernels.adam_update_(p.data, grad, state["exp_avg"].data,
                                      state["exp_avg_sq"].data, state["step"], lr, beta1, beta2,
                                      eps, weight_decay)
                 p._version.value += 1  # changed in place: graphs that saved p must notice

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from tinynet.autograd import enable_grad
-from tinynet.errors import DTypeError, ShapeError
+from tinynet.errors import DTypeError, GraphError, ShapeError, ValueRangeError
 from tinynet.nn.errors import StateDictError
 from tinynet.tensor import Tensor
 
@@ -47,16 +47,16 @@ class Optimizer:
         self.state: dict[Tensor, dict[str, Any]] = {}
         self.param_groups: list[dict[str, Any]] = []
         name = type(self).__name__
-        if isinstance(params, Tensor) or isinstance(params, dict):
-            raise TypeError(
+        if isinstance(params, Tensor | dict) or not hasattr(params, "__iter__"):
+            raise DTypeError(
                 f"{name}: params should be an iterable of Tensors or dicts (e.g. "
-                f"model.parameters()), got a single {type(params).__name__}"
+                f"model.parameters()), got {type(params).__name__}"
             )
         if isinstance(params, set):
-            raise TypeError(f"{name}: {_NO_SETS}")
+            raise DTypeError(f"{name}: {_NO_SETS}")
         groups = list(params)
         if not groups:
-            raise ValueError(f"{name}: optimizer got an empty parameter list")
+            raise ValueRangeError(f"{name}: optimizer got an empty parameter list")
         if not isinstance(groups[0], dict):
             groups = [{"params": groups}]
         for group in groups:
@@ -67,26 +67,29 @@ class Optimizer:
         give come from the optimizer's defaults. A parameter may belong to one group only."""
         name = type(self).__name__
         if not isinstance(param_group, dict):
-            raise TypeError(f"{name}: a param group must be a dict, got "
+            raise DTypeError(f"{name}: a param group must be a dict, got "
                             f"{type(param_group).__name__}")
         group = dict(param_group)
         params = group.get("params")
         if isinstance(params, Tensor):
             params = [params]
         elif isinstance(params, set):
-            raise TypeError(f"{name}: {_NO_SETS}")
+            raise DTypeError(f"{name}: {_NO_SETS}")
         elif params is None:
-            raise ValueError(f"{name}: a param group needs a 'params' entry")
+            raise ValueRangeError(f"{name}: a param group needs a 'params' entry")
         params = list(params)
         for p in params:
             if not isinstance(p, Tensor):
-                raise TypeError(
+                raise DTypeError(
                     f"{name}: optimizer can only optimize Tensors, but one of the params is "
                     f"{type(p).__name__}" + (" (pass model.parameters(), not "
                                              "named_parameters())" if isinstance(p, tuple) else "")
                 )
             if not p.is_leaf:
-                raise ValueError(f"{name}: can't optimize a non-leaf Tensor (shape {p.shape})")
+                raise ValueRangeError(
+                    f"{name}: can't optimize a non-leaf Tensor (shape {p.shape}); optimize the "
+                    "leaf it was computed from, or a detached copy"
+                )
             if p.data.dtype.kind != "f":
                 raise DTypeError(f"{name}: can only optimize floating point tensors, got "
                                  f"{p.data.dtype}")
@@ -100,7 +103,7 @@ class Optimizer:
         group["params"] = params
         for key, default in self.defaults.items():
             if default is required and key not in group:
-                raise ValueError(
+                raise ValueRangeError(
                     f"{name}: parameter group didn't specify a value of required optimization "
                     f"parameter {key}"
                 )
@@ -108,7 +111,9 @@ class Optimizer:
         self._check_group(group)
         existing = {id(p) for g in self.param_groups for p in g["params"]}
         if any(id(p) in existing for p in params):
-            raise ValueError(f"{name}: some parameters appear in more than one parameter group")
+            raise ValueRangeError(
+                f"{name}: some parameters appear in more than one parameter group"
+            )
         self.param_groups.append(group)
 
     def _check_group(self, group: dict[str, Any]) -> None:
@@ -258,5 +263,29 @@ _EXECUTION_SWITCHES = ("foreach", "fused", "capturable", "differentiable")
 def check_number(value: Any, what: str, optimizer: str) -> float:
     """A hyperparameter as a float, or a TypeError naming it."""
     if isinstance(value, bool) or not isinstance(value, int | float | np.floating | np.integer):
-        raise TypeError(f"{optimizer}: {what} must be a number, got {type(value).__name__}")
+        raise DTypeError(f"{optimizer}: {what} must be a number, got {type(value).__name__}")
     return float(value)
+
+
+def check_gradient(optimizer: str, p: Tensor) -> np.ndarray | None:
+    """The array of ``p.grad`` for an update, or None if there is none. ``.grad`` is a plain
+    attribute users may set, so it is checked here (as PyTorch checks on assignment): a tensor
+    of p's shape; and p's memory must be writable (a read-only array from tn.from_numpy)."""
+    grad = p.grad
+    if grad is None:
+        return None
+    if isinstance(grad, Tensor) and grad.data.shape == p.data.shape and p.data.flags.writeable:
+        return grad.data
+    if not isinstance(grad, Tensor):
+        raise DTypeError(
+            f"{optimizer}: a parameter's .grad must be a Tensor, got {type(grad).__name__}"
+        )
+    if grad.data.shape != p.data.shape:
+        raise ShapeError(
+            f"{optimizer}: a parameter of shape {p.shape} has a .grad of shape {grad.shape}; "
+            "they must be equal"
+        )
+    raise GraphError(
+        f"{optimizer}: a parameter of shape {p.shape} has read-only memory (e.g. made with "
+        "tn.from_numpy of a read-only array) and can't be updated in place; copy it first"
+    )

@@ -9,7 +9,7 @@ import numpy as np
 
 from tinynet import kernels
 from tinynet.nn.errors import ValueRangeError
-from tinynet.optim.optimizer import Optimizer, check_number
+from tinynet.optim.optimizer import Optimizer, check_gradient, check_number
 from tinynet.tensor import Tensor
 
 
@@ -46,11 +46,14 @@ class SGD(Optimizer):
         momentum = check_number(group["momentum"], "momentum", "SGD")
         dampening = check_number(group["dampening"], "dampening", "SGD")
         weight_decay = check_number(group["weight_decay"], "weight_decay", "SGD")
-        if lr < 0:
+        # `not x >= 0` rather than `x < 0`: NaN fails every comparison and must be refused
+        if not lr >= 0:
             raise ValueRangeError(f"SGD: Invalid learning rate: {lr} (must be >= 0)")
-        if momentum < 0:
+        if not momentum >= 0:
             raise ValueRangeError(f"SGD: Invalid momentum value: {momentum} (must be >= 0)")
-        if weight_decay < 0:
+        if not dampening == dampening:
+            raise ValueRangeError(f"SGD: Invalid dampening value: {dampening}")
+        if not weight_decay >= 0:
             raise ValueRangeError(
                 f"SGD: Invalid weight_decay value: {weight_decay} (must be >= 0)"
             )
@@ -67,7 +70,7 @@ class SGD(Optimizer):
             lr, momentum, dampening = group["lr"], group["momentum"], group["dampening"]
             weight_decay, nesterov = group["weight_decay"], group["nesterov"]
             for p in group["params"]:
-                grad = p.grad
+                grad = check_gradient("SGD", p)
                 if grad is None:
                     continue
                 buffer = None
@@ -81,7 +84,7 @@ class SGD(Optimizer):
                         first_step = True
                         buf = state["momentum_buffer"] = Tensor._make(np.empty_like(p.data))
                     buffer = buf.data
-                kernels.sgd_update_(p.data, grad.data, buffer, lr, momentum, dampening,
+                kernels.sgd_update_(p.data, grad, buffer, lr, momentum, dampening,
                                     weight_decay, nesterov, first_step)
                 p._version.value += 1  # changed in place: graphs that saved p must notice
         return loss
