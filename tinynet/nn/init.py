@@ -24,6 +24,7 @@ import numpy as np
 
 from tinynet import ops
 from tinynet.autograd import no_grad
+from tinynet.errors import DTypeError, ShapeError
 from tinynet.random import get_generator
 from tinynet.tensor import Tensor
 
@@ -58,8 +59,10 @@ def calculate_gain(nonlinearity: str, param: float | None = None) -> float:
 
 def _calculate_fan_in_and_fan_out(tensor: Tensor) -> tuple[int, int]:
     """(fan_in, fan_out): size(1) and size(0) times the receptive field (dims 2..)."""
+    if not isinstance(tensor, Tensor):
+        raise DTypeError(f"init: expected a Tensor, got {type(tensor).__name__}")
     if tensor.ndim < 2:
-        raise ValueError(
+        raise ShapeError(
             f"Fan in and fan out can not be computed for tensor with fewer than 2 dimensions "
             f"(this one has shape {tuple(tensor.shape)})"
         )
@@ -77,7 +80,7 @@ def _fan(tensor: Tensor, mode: str) -> int:
 def _fill(tensor: Tensor, name: str, make: Any) -> Tensor:
     """Write ``make(shape)`` (an array) into ``tensor`` in place, as one in-place op."""
     if not isinstance(tensor, Tensor):
-        raise TypeError(f"{name}: expected a Tensor, got {type(tensor).__name__}")
+        raise DTypeError(f"{name}: expected a Tensor, got {type(tensor).__name__}")
     with no_grad():
         ops.inplace(tensor, name,
                     lambda data: np.copyto(data, make(data.shape), casting="unsafe"))
