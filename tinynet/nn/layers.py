@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import math
+import operator
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 import numpy as np
 
 from tinynet import dtypes, ops
+from tinynet.errors import DTypeError, ValueRangeError
 from tinynet.nn import init
 from tinynet.nn.activations import ReLU, Sigmoid, Step, Tanh
 from tinynet.nn.module import Module
@@ -50,15 +52,22 @@ class Linear(Module):
         super().__init__()
         if device is not None and str(device).split(":")[0] != "cpu":
             raise ValueError(f"Linear: tinynet runs on the CPU only, got device {device!r}")
-        in_features, out_features = int(in_features), int(out_features)
+        try:  # operator.index, not int(): Linear(2.5, 3) is a mistake, not Linear(2, 3)
+            in_features, out_features = operator.index(in_features), operator.index(out_features)
+        except TypeError as e:
+            raise DTypeError(
+                f"Linear: in_features and out_features must be integers, got {in_features!r} "
+                f"and {out_features!r}"
+            ) from e
         if in_features < 0 or out_features < 0:
-            raise ValueError(
+            raise ValueRangeError(
                 f"Linear: in_features and out_features must be >= 0, got {in_features} and "
                 f"{out_features}"
             )
         dtype = dtypes.to_dtype(dtype)
         if dtype.kind != "f":
-            raise ValueError(f"Linear: dtype must be a floating dtype, got {dtype}")
+            # a ValueError, as it always was here (parameters require gradients: floats only)
+            raise ValueRangeError(f"Linear: dtype must be a floating dtype, got {dtype}")
         self.in_features = in_features
         self.out_features = out_features
         self.weight = Parameter(np.empty((out_features, in_features), dtype=dtype))
