@@ -27,7 +27,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from tinynet import dtypes
-from tinynet.errors import DTypeError, ShapeError
+from tinynet.errors import DTypeError, GraphError, ShapeError, ValueRangeError
 from tinynet.nn.errors import StateDictError
 from tinynet.nn.parameter import Parameter
 from tinynet.tensor import Tensor
@@ -380,27 +380,31 @@ class Module:
                 module._save_to(out, prefix + name + ".", keep_vars)
 
     def load_state_dict(
-        self, state_dict: Mapping[str, Any], strict: bool = True
+        self, state_dict: Mapping[str, Any], strict: bool = True, *,
+        allow_nonfinite: bool = False,
     ) -> IncompatibleKeys:
         """Copy values from ``state_dict`` (name -> array or tensor) into this module's
         parameters and buffers, in place.
 
         Everything is checked before anything changes: every key (with ``strict=True``,
         missing and unexpected keys are errors), every shape and every dtype (which must match
-        exactly: cast the model with ``model.double()`` or the arrays with ``.astype``). A
-        state dict that does not fit leaves the model untouched, and the error lists every
-        problem. Values may be numpy arrays, tinynet tensors or anything ``np.asarray`` takes
-        (a PyTorch state dict works directly). Returns the missing and unexpected keys.
+        exactly: cast the model with ``model.double()`` or the arrays with ``.astype``), and
+        every parameter's values, which must be finite: NaN or inf weights (a checkpoint of a
+        diverged run) are refused unless ``allow_nonfinite=True`` (PyTorch loads them
+        silently; buffers may hold them, e.g. -inf in a mask). A state dict that does not fit
+        leaves the model untouched, and the error lists every problem, naming each key. Values
+        may be numpy arrays, tinynet tensors or anything ``np.asarray`` takes (a PyTorch state
+        dict works directly). Returns the missing and unexpected keys.
         """
         if not isinstance(state_dict, Mapping):
-            raise TypeError(
+            raise DTypeError(
                 f"load_state_dict: expected a dict of name -> array, got "
                 f"{type(state_dict).__name__}"
             )
         own = self.state_dict(keep_vars=True)
         missing = [key for key in own if key not in state_dict]
         unexpected = [key for key in state_dict if key not in own]
-        shape_problems, dtype_problems = [], []
+        shape_problems, dtype_problems, value_problems, memory_problems = [], [], [], []
         arrays: dict[str, np.ndarray] = {}
         for key, tensor in own.items():
             if key not in state_dict:
@@ -416,6 +420,16 @@ class Module:
                     f"dtype mismatch for {key}: the model has {tensor.data.dtype}, the state "
                     f"dict has {array.dtype}"
                 )
+            elif (isinstance(tensor, Parameter) and not allow_nonfinite
+                  and array.dtype.kind == "f" and not np.isfinite(array).all()):
+                nans, infs = int(np.isnan(array).sum()), int(np.isinf(array).sum())
+                value_problems.append(
+                    f"non-finite values for {key}: {nans} nan and {infs} inf among its "
+                    f"{array.size} values (saved from a diverged run?)"
+                )
+            if not tensor.data.flags.writeable:
+                memory_problems.append(f"{key} is read-only memory (e.g. from tn.from_numpy of "
+                                       "a read-only array) and can't be loaded into")
             arrays[key] = array
         key_problems = []
         if strict and missing:
@@ -424,16 +438,21 @@ class Module:
             key_problems.append(
                 "Unexpected key(s) in state_dict: " + ", ".join(map(repr, unexpected))
             )
-        problems = key_problems + shape_problems + dtype_problems
+        problems = (key_problems + shape_problems + dtype_problems + value_problems
+                    + memory_problems)
         if problems:
             hint = ""
             if dtype_problems:
                 hint = (" (cast the model first, e.g. model.double() or model.float(), or the "
                         "arrays with .astype)")
+            elif value_problems:
+                hint = (" (load an earlier checkpoint, or pass allow_nonfinite=True to load "
+                        "them anyway)")
             message = (f"Error(s) in loading state_dict for {type(self).__name__}{hint}:\n\t"
                        + "\n\t".join(problems))
-            error = StateDictError if key_problems else ShapeError if shape_problems else (
-                DTypeError)
+            error = (StateDictError if key_problems else ShapeError if shape_problems else
+                     DTypeError if dtype_problems else ValueRangeError if value_problems else
+                     GraphError)
             raise error(message)
         for key, array in arrays.items():
             tensor = own[key]
