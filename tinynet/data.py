@@ -27,7 +27,7 @@ import numpy as np
 from tinynet import dtypes
 from tinynet.autograd import is_grad_enabled
 from tinynet.creation import as_tensor, from_numpy
-from tinynet.errors import DTypeError, ShapeError
+from tinynet.errors import DTypeError, ShapeError, ValueRangeError
 from tinynet.ops import stack
 from tinynet.random import get_generator
 from tinynet.tensor import Tensor
@@ -67,7 +67,9 @@ class TensorDataset(Dataset):
 
     def __init__(self, *tensors: Any) -> None:
         if not tensors:
-            raise ValueError("TensorDataset: give at least one tensor, e.g. TensorDataset(X, y)")
+            raise ValueRangeError(
+                "TensorDataset: give at least one tensor, e.g. TensorDataset(X, y)"
+            )
         self.tensors = tuple(as_tensor(t) for t in tensors)
         for position, t in enumerate(self.tensors):
             if t.ndim == 0:
@@ -102,6 +104,11 @@ def default_collate(samples: Sequence[Any]) -> Any:
       int64, floats float64 and bools bool (as in PyTorch); arrays and tensors keep their dtype;
     - strings -> a list of strings.
     """
+    if not isinstance(samples, Sequence) or isinstance(samples, str) or not samples:
+        raise ValueRangeError(
+            f"default_collate: expected a non-empty list of samples, got {type(samples).__name__}"
+            + (" of length 0" if isinstance(samples, Sequence) and not samples else "")
+        )
     first = samples[0]
     if isinstance(first, tuple | list):
         width = len(first)
@@ -177,20 +184,22 @@ class DataLoader:
         seed: int | None = None,
     ) -> None:
         if isinstance(batch_size, bool) or not isinstance(batch_size, int | np.integer):
-            raise TypeError(
+            raise DTypeError(
                 f"DataLoader: batch_size must be a positive int, got {type(batch_size).__name__}"
             )
         if batch_size < 1:
-            raise ValueError(f"DataLoader: batch_size must be a positive int, got {batch_size}")
+            raise ValueRangeError(
+                f"DataLoader: batch_size must be a positive int, got {batch_size}"
+            )
         if generator is not None and seed is not None:
-            raise ValueError("DataLoader: give generator or seed, not both")
+            raise ValueRangeError("DataLoader: give generator or seed, not both")
         if generator is not None and not isinstance(generator, np.random.Generator):
-            raise TypeError(
+            raise DTypeError(
                 f"DataLoader: generator must be a numpy.random.Generator, got "
                 f"{type(generator).__name__}; for an int use seed={generator!r}"
             )
         if not (hasattr(dataset, "__len__") and hasattr(dataset, "__getitem__")):
-            raise TypeError(
+            raise DTypeError(
                 f"DataLoader: the dataset must define __len__ and __getitem__ (a Dataset), got "
                 f"{type(dataset).__name__}"
             )
@@ -269,7 +278,7 @@ def logic_gate(name: str, as_tensors: bool = False) -> Any:
     """
     key = name.lower() if isinstance(name, str) else name
     if key not in _GATES:
-        raise ValueError(
+        raise ValueRangeError(
             f"logic_gate: unknown gate {name!r}; choose one of {', '.join(sorted(_GATES))}"
         )
     X = np.array([[0, 0], [0, 1], [1, 0], [1, 1]], dtype=np.float64)
@@ -281,11 +290,11 @@ def _check_counts(
     function: str, n: int, classes: int, spread: float, spread_name: str = "noise"
 ) -> None:
     if isinstance(n, bool) or not isinstance(n, int | np.integer) or n < classes:
-        raise ValueError(
+        raise ValueRangeError(
             f"{function}: n must be an int of at least {classes} (one point per class), got {n!r}"
         )
     if not spread >= 0:  # also refuses NaN
-        raise ValueError(
+        raise ValueRangeError(
             f"{function}: {spread_name} is a standard deviation and must be >= 0, got {spread}"
         )
 
@@ -339,7 +348,7 @@ def circles(
     """
     _check_counts("circles", n, 2, noise)
     if not 0 <= factor < 1:
-        raise ValueError(
+        raise ValueRangeError(
             f"circles: factor is the inner radius over the outer one and must be in [0, 1), "
             f"got {factor}"
         )
@@ -373,7 +382,7 @@ def spirals(
     shuffled. Returns ``X`` (n, 2) float64 and ``y`` (n,) int64 in ``0..classes-1``.
     """
     if isinstance(classes, bool) or not isinstance(classes, int | np.integer) or classes < 1:
-        raise ValueError(f"spirals: classes must be a positive int, got {classes!r}")
+        raise ValueRangeError(f"spirals: classes must be a positive int, got {classes!r}")
     _check_counts("spirals", n, classes, noise)
     rng = get_generator(seed)
     points, labels = [], []
@@ -405,7 +414,7 @@ def blobs(
     rng = get_generator(seed)
     if isinstance(centers, int | np.integer) and not isinstance(centers, bool):
         if centers < 1:
-            raise ValueError(
+            raise ValueRangeError(
                 f"blobs: centers must be a positive int or a (k, d) array, got {centers}"
             )
         _check_counts("blobs", n, int(centers), std, "std")

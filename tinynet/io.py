@@ -82,7 +82,7 @@ def save(obj: Any, path: PathLike) -> None:
 
 def _as_path(path: Any, function: str) -> str:
     if not isinstance(path, str | bytes | os.PathLike):
-        raise TypeError(
+        raise DTypeError(
             f"tinynet.{function}: path must be a str or os.PathLike, got {type(path).__name__}"
         )
     return os.fsdecode(os.fspath(path))
