@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
 import stat
 import tempfile
@@ -324,6 +325,7 @@ def _read_entries(zf: zipfile.ZipFile, path: str) -> dict[str, np.ndarray]:
         name = info.filename[: -len(".npy")]
         if name in arrays:
             raise FileFormatError(f"tinynet.load: {path!r} holds the entry {name!r} twice")
+        _check_declared_size(zf, info, name, path)
         try:
             with zf.open(info) as member:
                 arrays[name] = np.lib.format.read_array(member, allow_pickle=False)
@@ -340,6 +342,38 @@ def _read_entries(zf: zipfile.ZipFile, path: str) -> dict[str, np.ndarray]:
                 f"tinynet.load: entry {name!r} of {path!r} is corrupt or truncated ({e})"
             ) from e
     return arrays
+
+
+def _check_declared_size(zf: zipfile.ZipFile, info: zipfile.ZipInfo, name: str,
+                         path: str) -> None:
+    """Refuse an entry whose header declares more (or less) data than the entry holds, before
+    numpy allocates it: a 600-byte file claiming 10^11 floats would otherwise ask for 745 GiB.
+    (Object arrays are left to ``read_array``, which refuses them.)"""
+    try:
+        with zf.open(info) as member:
+            version = np.lib.format.read_magic(member)
+            if version == (1, 0):
+                shape, _, dtype = np.lib.format.read_array_header_1_0(member)
+            elif version == (2, 0):
+                shape, _, dtype = np.lib.format.read_array_header_2_0(member)
+            else:  # 3.0 adds only UTF-8 field names of structured dtypes: never written here
+                raise ValueError(f".npy format version {version} is not supported")
+            offset = member.tell()
+    except (ValueError, zipfile.BadZipFile, EOFError, OSError, zlib.error, NotImplementedError,
+            RuntimeError) as e:
+        raise FileFormatError(
+            f"tinynet.load: entry {name!r} of {path!r} has a corrupt or unsupported .npy header "
+            f"({e})"
+        ) from e
+    if dtype.hasobject:
+        return
+    declared = math.prod(shape) * dtype.itemsize
+    stored = info.file_size - offset
+    if declared != stored:
+        raise FileFormatError(
+            f"tinynet.load: entry {name!r} of {path!r} declares shape {shape} of {dtype} "
+            f"({declared} bytes) but holds {stored} bytes of data; the file is corrupt"
+        )
 
 
 def _read_manifest(entry: np.ndarray, path: str) -> dict[str, Any]:
