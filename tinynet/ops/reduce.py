@@ -161,7 +161,7 @@ def _arg(fn: Any, x: Any, dim: Any, keepdim: bool, aliases: dict[str, Any], op: 
     axes, keep = reduction_args(x, dim, keepdim, aliases, op)
     _refuse_empty(x, axes, op)
     if axes is not None and len(axes) > 1:
-        raise ValueError(f"{op}: dim must be a single dimension")
+        raise ShapeError(f"{op}: dim must be a single dimension, got {dim}")
     axis = None if axes is None or not axes else axes[0]
     return Tensor._make(np.asarray(fn(x.data, axis=axis, keepdims=keep), dtype=np.int64))
 
