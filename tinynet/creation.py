@@ -111,6 +111,9 @@ def arange(start: Any, end: Any = None, step: Any = 1, dtype: Any = None,
                         ((start, "start"), (end, "end"), (step, "step")))
     if step == 0:
         raise ValueRangeError("arange: step must be nonzero")
+    if not all(np.isfinite([start, end, step])):
+        raise ValueRangeError(f"arange: start, end and step must be finite, got {start}, "
+                              f"{end}, {step}")
     if dtype is None:
         is_float = any(isinstance(v, float | np.floating) for v in (start, end, step))
         dtype = dtypes.get_default_dtype() if is_float else dtypes.int64
