@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import threading
 import warnings
 from collections.abc import Callable, Iterator
 from types import ModuleType
@@ -93,14 +94,27 @@ _TWIN_FOR_FLOAT64 = frozenset({"tanh_forward", "bias_tanh_forward"})
 
 _compiled: ModuleType | None = None
 _numba_checked = False
+_load_lock = threading.Lock()
 
 
 def _load() -> ModuleType | None:
-    """Import `compiled` (and so numba) once; None if disabled or unavailable."""
+    """Import `compiled` (and so numba) once; None if disabled or unavailable.
+
+    Thread-safe: when two threads make their first kernel call at once, one imports while the
+    other waits, and `_numba_checked` turns True only after `_compiled` is set (a thread that
+    took "loading in progress" for "no numba" would run the twins for a while, with different
+    rounding)."""
     global _compiled, _numba_checked
     if _numba_checked:
         return _compiled
-    _numba_checked = True
+    with _load_lock:
+        if not _numba_checked:
+            _compiled = _import_compiled()
+            _numba_checked = True
+    return _compiled
+
+
+def _import_compiled() -> ModuleType | None:
     if os.environ.get("TINYNET_NUMBA", "1").strip().lower() in ("0", "false", "no", "off"):
         return None
     try:
@@ -115,11 +129,10 @@ def _load() -> ModuleType | None:
             "using the numpy kernels. If no cache folder is writable, point NUMBA_CACHE_DIR "
             "at one; set TINYNET_NUMBA=0 to silence this.",
             RuntimeWarning,
-            stacklevel=2,
+            stacklevel=4,
         )
         return None
-    _compiled = compiled
-    return _compiled
+    return compiled
 
 
 def numba_enabled() -> bool:
