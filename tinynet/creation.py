@@ -63,7 +63,9 @@ def _filled(fill: Any, shape: tuple[Any, ...], dtype: Any, requires_grad: bool,
         raise ShapeError(
             f"{op}: fill_value must be a number or a 0-d tensor, got shape {fill_array.shape}"
         )
-    array = np.full(_size(shape, op), fill_array, dtype=dtypes.to_dtype(dtype))
+    target = dtypes.to_dtype(dtype)
+    dtypes.check_storable(fill_array, target, op)
+    array = np.full(_size(shape, op), fill_array, dtype=target)
     return Tensor._make(array).requires_grad_(requires_grad)
 
 

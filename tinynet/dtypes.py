@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from tinynet.errors import DTypeError
+from tinynet.errors import DTypeError, ValueRangeError
 
 float16, float32, float64 = np.dtype(np.float16), np.dtype(np.float32), np.dtype(np.float64)
 int8, int16, int32, int64 = (np.dtype(t) for t in (np.int8, np.int16, np.int32, np.int64))
@@ -90,6 +90,15 @@ def as_array(data: Any, dtype: Any = None, copy: bool = True, op: str = "tensor"
     if array.dtype != target:
         array = array.astype(target)
     return array
+
+
+def check_storable(value: Any, dtype: np.dtype, op: str) -> None:
+    """Refuse NaN or inf written into an integer tensor: numpy would store garbage (INT_MIN)
+    with a warning, or raise deep inside ``fill``. (A bool tensor takes them as True.)"""
+    if dtype.kind in "iu":
+        array = np.asarray(value)
+        if array.dtype.kind == "f" and not np.isfinite(array).all():
+            raise ValueRangeError(f"{op}: NaN or inf cannot be stored in a {dtype} tensor")
 
 
 def scalar_dtype(tensor_dtype: np.dtype, value: Any) -> np.dtype:

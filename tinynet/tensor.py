@@ -515,6 +515,7 @@ class Tensor:
                 f"fill_: the value must be a number or a 0-d tensor, got shape {np.shape(fill)}; "
                 "use copy_ to copy a tensor's values"
             )
+        dtypes.check_storable(fill, self.data.dtype, "fill_")
         return ops.inplace(self, "fill_", lambda d: d.fill(fill))
 
     def copy_(self, source: Any) -> Tensor:

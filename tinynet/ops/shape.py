@@ -330,6 +330,7 @@ def setitem_(x: Tensor, index: Any, value: Any) -> None:
             "recorded by tinynet's autograd; build the result with where() or cat() instead"
         )
     clean = _clean_index(index)
+    dtypes.check_storable(source, x.data.dtype, "setitem")
 
     def assign(data: np.ndarray) -> None:
         try:
