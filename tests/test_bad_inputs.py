@@ -26,6 +26,7 @@ from __future__ import annotations
 import dataclasses
 import io
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -60,6 +61,12 @@ WORK = Path(os.environ.get("TMPDIR", "/tmp")) / f"tinynet-bad-inputs-{os.getpid(
 
 # Builtin exceptions kept for Python protocols (see the module docstring).
 PROTOCOL_ERRORS = (IndexError, FileNotFoundError)
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _remove_work_folder() -> Any:
+    yield
+    shutil.rmtree(WORK, ignore_errors=True)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1203,6 +1210,7 @@ def test_files_from_an_untrusted_source_cannot_run_code_or_exhaust_memory(tmp_pa
 def main() -> None:
     if sys.argv[1:] == ["--write-docs"]:
         ERRORS_DOC.write_text(render_errors_doc())
+        shutil.rmtree(WORK, ignore_errors=True)
         print(f"wrote {ERRORS_DOC.relative_to(REPO)} ({len(CATALOGUE)} catalogue cases)")
     else:
         print("usage: python tests/test_bad_inputs.py --write-docs")
