@@ -54,6 +54,7 @@ from tinynet.errors import (
     GraphError,
     ShapeError,
     TinynetError,
+    ValueRangeError,
 )
 from tinynet.gradcheck import gradcheck, gradgradcheck
 from tinynet.ops import (
@@ -116,7 +117,8 @@ __version__ = "0.1.0"
 
 __all__ = [
     "AnomalyError", "DTypeError", "FileFormatError", "GradcheckError", "GraphError",
-    "ShapeError", "Tensor", "TinynetError", "abs", "add", "arange", "argmax", "argmin",
+    "ShapeError", "Tensor", "TinynetError", "ValueRangeError", "abs", "add", "arange", "argmax",
+    "argmin",
     "as_tensor", "autograd", "bool_", "broadcast_to", "cat", "clamp", "clip", "concatenate",
     "div", "double", "empty", "enable_grad", "exp", "expand", "eye", "flatten", "float",
     "float16", "float32", "float64", "from_numpy", "full", "full_like", "get_default_dtype",
