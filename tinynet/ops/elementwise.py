@@ -186,10 +186,20 @@ class Abs(Function):
         return grad * sign
 
 
-class Maximum(Function):
-    """d max(a,b)/da = 1 where a > b, 1/2 where a == b (ties split evenly, as PyTorch), else 0"""
+class _Extreme(Function):
+    """Shared backward of maximum and minimum: forward saves share_a, the part of each
+    output element that came from a (1, 0, or 1/2 on ties); b gets the rest."""
 
     shape_error = "cannot be broadcast"
+
+    @staticmethod
+    def backward(ctx: Function, grad: Any) -> tuple[Any, Any]:
+        (share_a,) = ctx.saved_tensors
+        return grad * share_a, grad * (1 - share_a)
+
+
+class Maximum(_Extreme):
+    """d max(a,b)/da = 1 where a > b, 1/2 where a == b (ties split evenly, as PyTorch), else 0"""
 
     @staticmethod
     def forward(ctx: Function, a: Any, b: Any) -> np.ndarray:
@@ -198,16 +208,9 @@ class Maximum(Function):
         ctx.save_for_backward(share_a.astype(out.dtype, copy=False))
         return out
 
-    @staticmethod
-    def backward(ctx: Function, grad: Any) -> tuple[Any, Any]:
-        (share_a,) = ctx.saved_tensors
-        return grad * share_a, grad * (1 - share_a)
 
-
-class Minimum(Function):
+class Minimum(_Extreme):
     """d min(a,b)/da = 1 where a < b, 1/2 where a == b, else 0"""
-
-    shape_error = "cannot be broadcast"
 
     @staticmethod
     def forward(ctx: Function, a: Any, b: Any) -> np.ndarray:
@@ -215,11 +218,6 @@ class Minimum(Function):
         share_a = (a < b) + 0.5 * (a == b)
         ctx.save_for_backward(share_a.astype(out.dtype, copy=False))
         return out
-
-    @staticmethod
-    def backward(ctx: Function, grad: Any) -> tuple[Any, Any]:
-        (share_a,) = ctx.saved_tensors
-        return grad * share_a, grad * (1 - share_a)
 
 
 class Clip(Function):
