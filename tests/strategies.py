@@ -732,7 +732,7 @@ CASES: dict[str, Callable[..., st.SearchStrategy[Case]]] = {
     "Step": step_cases,
     "Softmax": softmax_cases,
     "LogSoftmax": log_softmax_cases,
-    "LinearActivation": linear_cases,
+    "Linear": linear_cases,
     "SoftmaxCrossEntropy": cross_entropy_cases,
     "MeanSquaredError": mse_cases,
     "BinaryCrossEntropy": nn_bce_cases,

@@ -257,12 +257,17 @@ def test_retain_grad_and_hooks_do_not_keep_the_graph_alive(gc_off: None) -> None
 
 def test_saved_values_are_freed_after_backward(gc_off: None) -> None:
     x = _leaf(np.linspace(-1, 1, 1000))
-    y = x.abs()  # saves sign(x), an array only the node holds
-    loss = tn.ops.softmax_cross_entropy(y.reshape(10, 100), np.zeros(10, dtype=np.int64))
-    saved = [weakref.ref(a) for node in (y.grad_fn, loss.grad_fn) for a in node.saved]
-    assert saved and all(r() is not None for r in saved)
+    y = x.exp()  # saves its output: an array the node holds for backward
+    loss = (y * x).sum()  # saves both inputs
+    nodes = (y.grad_fn, loss.grad_fn.parents[0].grad_fn)
+    assert all(node.saved for node in nodes)
+    output = weakref.ref(y.grad_fn.output)
+    del y
     loss.backward()
-    assert all(r() is None for r in saved)
+    assert all(node.saved is None for node in nodes)
+    assert output() is not None  # still the data of the tensor the product node consumed
+    del loss, nodes
+    assert output() is None  # and gone with the graph: nothing else held it
 
 
 def test_retain_graph_keeps_the_saved_values() -> None:
@@ -388,15 +393,18 @@ def test_a_gradient_from_create_graph_is_replaced_not_edited() -> None:
     np.testing.assert_array_equal(x.grad.data, [5, 7])
 
 
-def test_in_place_accumulation_bumps_the_gradients_version() -> None:
+def test_accumulation_makes_a_new_grad_so_a_graph_that_saved_the_old_one_still_works() -> None:
+    # As PyTorch when the old .grad is referenced elsewhere: accumulate out of place.
     x = _leaf([1.0, 2.0])
     x.sum().backward()
+    old = x.grad
     w = _leaf([1.0, 1.0])
     uses_grad = (w * x.grad).sum()  # saves x.grad for its backward
-    x.sum().backward()  # adds into x.grad in place
+    x.sum().backward()
     np.testing.assert_array_equal(x.grad.data, [2, 2])
-    with pytest.raises(GraphError, match="modified by an in-place operation"):
-        uses_grad.backward()
+    np.testing.assert_array_equal(old.data, [1, 1])  # whoever held the old .grad keeps it
+    uses_grad.backward()
+    np.testing.assert_array_equal(w.grad.data, [1, 1])
 
 
 # ---- autograd.grad, hooks, in-place checks ---------------------------------------------------

@@ -473,43 +473,43 @@ def test_sequential_from_an_ordered_dict_uses_its_names():
     assert [n for n, _ in m.named_parameters()] == ["hidden.weight", "hidden.bias"]
 
 
-def _unfused(model, x):
-    for module in model:
-        x = module(x)
-    return x
-
-
-@pytest.mark.parametrize("activation", [nn.Sigmoid, nn.Tanh, nn.ReLU, nn.Step, nn.Identity])
+@pytest.mark.parametrize(("activation", "name"), [(nn.Sigmoid, "sigmoid"), (nn.Tanh, "tanh"),
+                                             (nn.ReLU, "relu"), (nn.Step, "step")])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_fused_linear_activation_equals_the_unfused_modules(activation, dtype):
+def test_sequential_runs_what_you_wrote_and_the_explicit_fused_op_gives_the_same(
+        activation, name, dtype):
     tn.manual_seed(1)
     model = nn.Sequential(nn.Linear(5, 7, dtype=dtype), activation(),
                           nn.Linear(7, 3, dtype=dtype))
     x = np.random.default_rng(2).standard_normal((6, 5)).astype(dtype)
-    fused = model(tn.tensor(x))
-    assert fused.grad_fn.name == "LinearActivationBackward"
-    assert fused.grad_fn.parents[0].grad_fn.name == "LinearActivationBackward"  # one node
-    fused.sum().backward()
-    fused_grads = [p.grad.data.copy() for p in model.parameters()]
+    out = model(tn.tensor(x))
+    hidden = out.grad_fn.parents[0]
+    assert out.grad_fn.name == "LinearBackward"
+    assert hidden.grad_fn.name == type(model[1]).__name__ + "Backward"  # no silent fusion
+    out.sum().backward()
+    grads = [p.grad.data.copy() for p in model.parameters()]
     model.zero_grad()
-    plain = _unfused(model, tn.tensor(x))
-    plain.sum().backward()
-    np.testing.assert_array_equal(fused.data, plain.data)
-    for a, p in zip(fused_grads, model.parameters(), strict=True):
+    first, second = model[0], model[2]
+    fused = tn.ops.linear(tn.tensor(x), first.weight, first.bias, activation=name)
+    assert fused.grad_fn.name == "LinearBackward"  # one node, asked for explicitly
+    explicit = F.linear(fused, second.weight, second.bias)
+    explicit.sum().backward()
+    np.testing.assert_array_equal(out.data, explicit.data)
+    for a, p in zip(grads, model.parameters(), strict=True):
         np.testing.assert_array_equal(a, p.grad.data)
 
 
-def test_lone_linear_is_one_node_and_step_with_surrogate_is_not_fused():
+def test_step_with_surrogate_in_sequential_lets_a_gradient_through():
     model = nn.Sequential(nn.Linear(2, 2), nn.Step(surrogate="sigmoid"), nn.Linear(2, 1))
     x = tn.randn(3, 2)
     out = model(x)
-    assert out.grad_fn.name == "LinearActivationBackward"
+    assert out.grad_fn.name == "LinearBackward"
     assert out.grad_fn.parents[0].grad_fn.name == "StepBackward"
     out.sum().backward()
     assert model[0].weight.grad.data.any()  # the surrogate let a gradient through
 
 
-def test_fusion_plan_follows_changes_to_the_children():
+def test_sequential_follows_changes_to_the_children():
     model = nn.Sequential(nn.Linear(2, 2), nn.Sigmoid())
     x = tn.randn(3, 2)
     np.testing.assert_allclose(model(x).data, model[1](model[0](x)).data)
@@ -517,11 +517,11 @@ def test_fusion_plan_follows_changes_to_the_children():
     np.testing.assert_array_equal(model(x).data, np.maximum(model[0](x).data, 0))
     step = nn.Step()
     model[1] = step
-    step.surrogate = "sigmoid"  # no longer fusable: read at every call
+    step.surrogate = "sigmoid"
     assert model(x).grad_fn.name == "StepBackward"
 
 
-def test_subclass_of_linear_is_not_fused():
+def test_subclass_of_linear_runs_its_own_forward():
     class Doubled(nn.Linear):
         def forward(self, x):
             return super().forward(x) * 2

@@ -1258,7 +1258,7 @@ def test_every_tinynet_op_appears_in_the_program_generator() -> None:
         "Permute": "permute", "BroadcastTo": "broadcast_to", "GetItem": "getitem",
         "ScatterAdd": "getitem", "Cat": "cat", "Stack": "stack", "MatMul": "matmul",
         "Sigmoid": "sigmoid", "Tanh": "tanh", "ReLU": "relu", "Step": "step",
-        "Softmax": "softmax", "LogSoftmax": "log_softmax", "LinearActivation": "linear",
+        "Softmax": "softmax", "LogSoftmax": "log_softmax", "Linear": "linear",
         "SoftmaxCrossEntropy": "cross_entropy", "MeanSquaredError": "mse_loss",
         "BinaryCrossEntropy": "binary_cross_entropy",
         "BinaryCrossEntropyWithLogits": "binary_cross_entropy_with_logits",

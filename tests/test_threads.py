@@ -136,12 +136,12 @@ def test_grad_mode_switches_are_per_thread() -> None:
         with tn.autograd.detect_anomaly():
             switched.set()
             observed.wait(timeout=60)
-            seen["switcher"] = (tn.is_grad_enabled(), tn.autograd._state.anomaly)
+            seen["switcher"] = (tn.is_grad_enabled(), tn.autograd.is_anomaly_enabled())
 
     def observer() -> None:
         switched.wait(timeout=60)
         x = tn.ones(2, requires_grad=True)
-        seen["observer"] = (tn.is_grad_enabled(), tn.autograd._state.anomaly,
+        seen["observer"] = (tn.is_grad_enabled(), tn.autograd.is_anomaly_enabled(),
                             (x * 2).grad_fn is not None)
         observed.set()
 

@@ -5,12 +5,16 @@
     (x * x).sum().backward()
     x.grad  # tensor([[2., 4.]])
 
-Where to read: ``tensor.py`` (the Tensor), ``autograd.py`` (the engine), ``ops/`` (each op's
+Where to read: ``tensor.py`` (the Tensor), ``autograd/engine.py`` (the engine), ``ops/`` (each op's
 forward and backward), ``kernels/`` (the fast loops), ``nn/`` and ``optim/`` (training).
 """
 
-from tinynet.tensor import Tensor  # noqa: I001 - Tensor first: the other modules build on it
+from tinynet import tensor as _tensor_module  # noqa: I001 - Tensor first: the rest builds on it
+from tinynet.tensor import Tensor
 from tinynet import autograd, ops
+
+# The one place where Tensor meets the modules built on it (see the end of tensor.py).
+_tensor_module.ops, _tensor_module.autograd = ops, autograd
 from tinynet.autograd import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from tinynet.creation import (
     arange,
@@ -59,6 +63,7 @@ from tinynet.errors import (
 from tinynet.gradcheck import gradcheck, gradgradcheck
 from tinynet.ops import (
     abs,
+    add,
     argmax,
     argmin,
     broadcast_to,
@@ -66,6 +71,7 @@ from tinynet.ops import (
     clamp,
     clip,
     concatenate,
+    div,
     exp,
     expand,
     flatten,
@@ -77,6 +83,8 @@ from tinynet.ops import (
     mean,
     min,
     minimum,
+    mul,
+    neg,
     permute,
     pow,
     relu,
@@ -87,6 +95,7 @@ from tinynet.ops import (
     squeeze,
     stack,
     step,
+    sub,
     sum,
     swapaxes,
     tanh,
@@ -94,7 +103,6 @@ from tinynet.ops import (
     unsqueeze,
     where,
 )
-from tinynet.ops import add, div, mul, neg, sub
 from tinynet.random import manual_seed, seed
 
 float = float32  # noqa: A001 - PyTorch's alias: tn.float is float32

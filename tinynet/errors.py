@@ -46,3 +46,16 @@ def shape_str(*arrays_or_shapes: object) -> str:
     """Format shapes for messages: ``(2, 3) and (4, 5)``."""
     shapes = [getattr(a, "shape", a) for a in arrays_or_shapes]
     return " and ".join(str(tuple(s)) for s in shapes)
+
+
+def explain(op: type, arrays: list[object], error: ValueError) -> Exception:
+    """numpy's message from inside an op's forward names neither the op nor the user's shapes;
+    this one does both. ``op`` is the Function class (its ``op`` name and ``shape_error``)."""
+    if isinstance(error, TinynetError):
+        return error
+    text = str(error)
+    shapes = shape_str(*(a for a in arrays if hasattr(a, "shape")))
+    if any(word in text for word in ("broadcast", "mismatch", "shape", "dimension", "size")):
+        wrong = getattr(op, "shape_error", "are not compatible")
+        return ShapeError(f"{op.op}: shapes {shapes} {wrong} (numpy: {text})")  # type: ignore
+    return type(error)(f"{op.op}: {text} (input shapes {shapes})")  # type: ignore

@@ -7,7 +7,6 @@ that calls the op in ``tinynet.ops``; the maths and the derivatives live there.
 
 from __future__ import annotations
 
-import weakref
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -112,10 +111,6 @@ class Tensor:
     def mT(self) -> Tensor:  # noqa: N802 - PyTorch's name
         return ops.swapaxes(self, -1, -2)
 
-    @property
-    def _version_value(self) -> int:
-        return self._version.value
-
     def dim(self) -> int:
         return self.data.ndim
 
@@ -192,33 +187,15 @@ class Tensor:
     def register_hook(self, hook: Callable[[Tensor], Tensor | None]) -> Any:
         """Call ``hook(grad)`` when this tensor's gradient is computed; a returned Tensor
         replaces the gradient. Returns a handle whose ``remove()`` unregisters it."""
-        if not self._requires_grad:
-            raise GraphError("register_hook: cannot register a hook on a tensor that "
-                             "doesn't require grad")
-        if self.grad_fn is None:
-            if self._hooks is None:
-                self._hooks = []
-            hooks = self._hooks
-        else:
-            if self.grad_fn.hooks is None:
-                self.grad_fn.hooks = []
-            hooks = self.grad_fn.hooks
-        hooks.append(hook)
-        return _HookHandle(hooks, hook)
+        return autograd.hooks.register_hook(self, hook)
 
     def retain_grad(self) -> None:
         """Keep ``.grad`` for this non-leaf tensor too (leaves always keep it)."""
-        if self.grad_fn is None:
-            if not self._requires_grad:
-                raise GraphError("retain_grad: can't retain_grad on a tensor that doesn't "
-                                 "require grad")
-            return
-        self.grad_fn.retained = weakref.ref(self)
+        autograd.hooks.retain_grad(self)
 
     @property
     def retains_grad(self) -> bool:
-        node = self.grad_fn
-        return node is not None and node.retained is not None and node.retained() is self
+        return autograd.hooks.retains_grad(self)
 
     # ---- conversions -----------------------------------------------------------------------
 
@@ -560,14 +537,9 @@ class Tensor:
     clip_ = clamp_
 
 
-class _HookHandle:
-    def __init__(self, hooks: list[Any], hook: Any) -> None:
-        self._hooks, self._hook = hooks, hook
-
-    def remove(self) -> None:
-        if self._hook in self._hooks:
-            self._hooks.remove(self._hook)
-
-
-# Imported last: both modules use Tensor at run time.
-from tinynet import autograd, ops  # noqa: E402
+# Tensor's operators call tinynet.ops, and Tensor.backward calls tinynet.autograd; both of those
+# build Tensors, so they import this module. To keep imports one-way (tensor <- autograd <- ops),
+# this module leaves the two names empty; tinynet/__init__.py fills them in, once, right after
+# loading both. (Any ``import tinynet.<anything>`` runs tinynet/__init__.py first.)
+ops: Any = None
+autograd: Any = None

@@ -96,7 +96,7 @@ def to_dot(
         key = ("op", id(node))
         if key not in ids:
             label = [node.name]
-            if node.saved is None and getattr(node, "_saved_roles", None) is not None:
+            if getattr(node, "saved", ()) is None:
                 label.append("saved values freed")
             declare(key, "op", label)
             queue.append(node)

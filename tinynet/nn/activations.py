@@ -1,9 +1,4 @@
-"""Activation modules. Each wraps the op of the same name in ``tinynet.ops``.
-
-``fused_activation`` names the activation ``tinynet.ops.linear`` can apply itself, so that a
-``Sequential`` can run ``Linear`` + activation as one graph node (see ``Sequential``); None
-means the module must run on its own.
-"""
+"""Activation modules. Each wraps the op of the same name in ``tinynet.ops``."""
 
 from __future__ import annotations
 
@@ -18,7 +13,6 @@ from tinynet.tensor import Tensor
 class Sigmoid(Module):
     """y = 1 / (1 + e^-x), elementwise."""
 
-    fused_activation: str | None = "sigmoid"
 
     def forward(self, input: Tensor) -> Tensor:
         return ops.sigmoid(input)
@@ -27,7 +21,6 @@ class Sigmoid(Module):
 class Tanh(Module):
     """y = tanh(x), elementwise."""
 
-    fused_activation: str | None = "tanh"
 
     def forward(self, input: Tensor) -> Tensor:
         return ops.tanh(input)
@@ -36,7 +29,6 @@ class Tanh(Module):
 class ReLU(Module):
     """y = max(x, 0), elementwise."""
 
-    fused_activation: str | None = "relu"
 
     def __init__(self, inplace: bool = False) -> None:
         super().__init__()
@@ -66,10 +58,6 @@ class Step(Module):
                 f"{surrogate!r}"
             )
         self.surrogate = surrogate
-
-    @property
-    def fused_activation(self) -> str | None:  # the fused op has no surrogate gradients
-        return "step" if self.surrogate is None else None
 
     def forward(self, input: Tensor) -> Tensor:
         return ops.step(input, self.surrogate)

@@ -21,8 +21,8 @@ from typing import Any
 
 import numpy as np
 
-from tinynet import dtypes, kernels, ops
-from tinynet.autograd import Function, namespace
+from tinynet import dtypes, ops
+from tinynet.autograd import Function
 from tinynet.errors import DTypeError, ShapeError
 from tinynet.nn.activations import implicit_dim
 from tinynet.nn.errors import ClassIndexError, ValueRangeError
@@ -235,32 +235,29 @@ class BinaryCrossEntropy(Function):
         return np.asarray(_reduce(losses, reduction))
 
     @staticmethod
-    def backward(ctx: Function, grad: Any) -> tuple[Any, Any, None]:
+    def backward(ctx: Function, grad: Tensor) -> tuple[Any, Any, None]:
         x, t = ctx.saved_tensors
-        w = ctx.weight
         need_x, need_t = ctx.needs_input_grad[:2]
-        xp = namespace(x)
         g = grad * ctx.scale
-        if w is not None:
-            g = g * w
+        if ctx.weight is not None:
+            g = g * ctx.weight
         grad_x = grad_t = None
         with np.errstate(divide="ignore", under="ignore"):  # log(0); tiny products round to 0
             if need_x:
                 grad_x = _bce_input_grad(g, x, t)
             if need_t:
-                grad_t = g * (xp.log(1 - x) - xp.log(x))
+                grad_t = g * ((1 - x).log() - x.log())
         return grad_x, grad_t, None
 
 
-def _bce_input_grad(g: Any, x: Any, t: Any) -> Any:
+def _bce_input_grad(g: Tensor, x: Tensor, t: Tensor) -> Tensor:
     """g (x - t) / max(x (1 - x), 1e-12). float16 cannot hold 1e-12 (0/0 = nan where x = t = 0),
-    so float16 arrays are computed in float32, as PyTorch does, then clipped to float16's finite
-    range (where PyTorch's float16 overflows to inf, at probabilities of exactly 0 or 1)."""
-    if isinstance(x, Tensor) or x.dtype != np.float16:
-        return g * (x - t) / namespace(x).maximum((1 - x) * x, _BCE_EPSILON)
-    grad = _bce_input_grad(*(np.asarray(a, dtype=np.float32) for a in (g, x, t)))
-    limit = np.finfo(np.float16).max
-    return np.clip(grad, -limit, limit).astype(np.float16)
+    so float16 is computed in float32, as PyTorch does, then clipped to float16's finite range
+    (where PyTorch's float16 overflows to inf, at probabilities of exactly 0 or 1)."""
+    if x.dtype != np.float16:
+        return g * (x - t) / ops.maximum((1 - x) * x, _BCE_EPSILON)
+    limit = float(np.finfo(np.float16).max)
+    return _bce_input_grad(g.float(), x.float(), t.float()).clamp(-limit, limit).half()
 
 
 def _probabilities(values: Any, what: str, op: str) -> None:
@@ -315,17 +312,15 @@ def binary_cross_entropy(
 # ---------------------------------------------------------------------------------------------
 
 
-def _sigmoid(x: Any) -> Any:
-    """s(x) = 1 / (1 + e^-x), for an array (the stable kernel) or a Tensor (differentiable)."""
-    return ops.sigmoid(x) if isinstance(x, Tensor) else kernels.sigmoid_forward(x)
-
-
 def _log_sigmoid(x: Any) -> Any:
-    """log s(x) = min(x, 0) - log(1 + e^-|x|): no overflow for any x."""
-    if isinstance(x, Tensor):
-        return ops.minimum(x, 0) - ops.log(1 + ops.exp(-ops.abs(x)))
+    """log s(x) = min(x, 0) - log(1 + e^-|x|): no overflow for any x (arrays: forward)."""
     with np.errstate(under="ignore"):  # e^-|x| for large |x| is 0, which is the right answer
         return np.minimum(x, 0) - np.log1p(np.exp(-np.abs(x)))
+
+
+def _log_sigmoid_tensor(x: Tensor) -> Tensor:
+    """The same with differentiable ops (backward)."""
+    return ops.minimum(x, 0) - ops.log(1 + ops.exp(-ops.abs(x)))
 
 
 class BinaryCrossEntropyWithLogits(Function):
@@ -356,7 +351,7 @@ class BinaryCrossEntropyWithLogits(Function):
             return np.asarray(_reduce(losses, reduction))
 
     @staticmethod
-    def backward(ctx: Function, grad: Any) -> tuple[Any, Any, None, None]:
+    def backward(ctx: Function, grad: Tensor) -> tuple[Any, Any, None, None]:
         x, t = ctx.saved_tensors
         w, pos_weight = ctx.weight, ctx.pos_weight
         need_x, need_t = ctx.needs_input_grad[:2]
@@ -366,7 +361,7 @@ class BinaryCrossEntropyWithLogits(Function):
         grad_x = grad_t = None
         with np.errstate(under="ignore"):  # as in forward: tiny terms may round to 0
             if need_x:
-                s = _sigmoid(x)
+                s = x.sigmoid()
                 if pos_weight is None:
                     grad_x = g * (s - t)
                 else:
@@ -376,7 +371,7 @@ class BinaryCrossEntropyWithLogits(Function):
                 if pos_weight is None:
                     grad_t = g * -x
                 else:
-                    grad_t = g * (-x - (pos_weight - 1) * _log_sigmoid(x))
+                    grad_t = g * (-x - (pos_weight - 1) * _log_sigmoid_tensor(x))
         return grad_x, grad_t, None, None
 
 

@@ -12,7 +12,6 @@ import numpy as np
 from tinynet import dtypes, ops
 from tinynet.errors import DTypeError, ValueRangeError
 from tinynet.nn import init
-from tinynet.nn.activations import ReLU, Sigmoid, Step, Tanh
 from tinynet.nn.module import Module
 from tinynet.nn.parameter import Parameter
 from tinynet.tensor import Tensor
@@ -20,8 +19,6 @@ from tinynet.tensor import Tensor
 
 class Identity(Module):
     """y = x. Accepts and ignores any constructor arguments, as PyTorch's does."""
-
-    fused_activation: str | None = "identity"
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__()
@@ -108,28 +105,16 @@ class Flatten(Module):
         return f"start_dim={self.start_dim}, end_dim={self.end_dim}"
 
 
-# Modules Sequential may merge into the Linear before them. Exact types only: a subclass may
-# override forward, and then it must run as written.
-_FUSABLE = (Sigmoid, Tanh, ReLU, Step, Identity)
-
-
 class Sequential(Module):
     """Modules applied one after another: ``Sequential(Linear(2, 4), Sigmoid(), Linear(4, 1))``.
 
     Children are named ``0``, ``1``, ... (or by the keys of an ordered dict passed instead);
     ``model[0]``, ``model[-1]``, ``model[1:]`` (a new Sequential sharing the modules, keeping
     their names, as in PyTorch), ``len(model)``, iteration and ``append`` work as in PyTorch.
-
-    Speed: ``forward`` runs each ``Linear`` that is directly followed by ``Sigmoid``, ``Tanh``,
-    ``ReLU``, ``Step()`` (no surrogate) or ``Identity`` as a single ``tinynet.ops.linear(x, W,
-    b, activation)`` node: one graph node and one pass over the output instead of two. The
-    numbers are the same as running the two modules one by one. The plan of which modules pair
-    up is made once and remade whenever the children change.
     """
 
     def __init__(self, *args: Module | Mapping[str, Module]) -> None:
         super().__init__()
-        object.__setattr__(self, "_plan", None)
         if len(args) == 1 and isinstance(args[0], Mapping):
             for name, module in args[0].items():
                 self.add_module(name, module)
@@ -137,38 +122,12 @@ class Sequential(Module):
             for index, module in enumerate(args):
                 self.add_module(str(index), module)
 
-    def _modules_changed(self) -> None:
-        object.__setattr__(self, "_plan", None)
-
-    def _make_plan(self) -> list[tuple[Module, Module | None]]:
-        """(module, None) to run a module alone, (linear, activation) to run them fused."""
-        modules = [m for m in self._modules.values() if m is not None]
-        plan: list[tuple[Module, Module | None]] = []
-        i = 0
-        while i < len(modules):
-            module = modules[i]
-            following = modules[i + 1] if i + 1 < len(modules) else None
-            if type(module) is Linear and type(following) in _FUSABLE:
-                plan.append((module, following))
-                i += 2
-            else:
-                plan.append((module, None))
-                i += 1
-        object.__setattr__(self, "_plan", plan)
-        return plan
-
     def forward(self, input: Any) -> Any:
-        x = input
-        for module, activation in self._plan or self._make_plan():
-            if activation is None:
-                x = module(x)
-                continue
-            name = activation.fused_activation  # read each time: Step's depends on surrogate
-            if name is None:
-                x = activation(module(x))
-            else:
-                x = ops.linear(x, module.weight, module.bias, name)
-        return x
+        """Each module in turn: what you write is what runs (and what a trace shows)."""
+        for module in self._modules.values():
+            if module is not None:
+                input = module(input)
+        return input
 
     # ---- list-like access ------------------------------------------------------------------
 

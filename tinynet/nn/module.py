@@ -107,15 +107,10 @@ class Module:
                     else self._modules if name in self._modules else self._buffers)
         registry[name] = value
         object.__setattr__(self, name, value)
-        if registry is self._modules:
-            self._modules_changed()
 
     def __delattr__(self, name: str) -> None:
-        was_module = name in self.__dict__.get("_modules", ())
         self._forget(name)
         object.__delattr__(self, name)
-        if was_module:
-            self._modules_changed()
 
     def _check_name(self, name: Any, what: str) -> None:
         if "_parameters" not in self.__dict__:
@@ -145,7 +140,6 @@ class Module:
     def _register(self, name: str, value: Any, kind: str, persistent: bool = True) -> None:
         """Put ``value`` in the registry ``kind`` (and in no other) and in __dict__. A name
         that is already in that registry keeps its place in the order."""
-        was_module = name in self._modules
         registry = getattr(self, kind)
         if name not in registry:
             self._forget(name)
@@ -156,8 +150,6 @@ class Module:
             else:
                 self._non_persistent_buffers[name] = None
         object.__setattr__(self, name, value)
-        if was_module or kind == "_modules":
-            self._modules_changed()
 
     def register_parameter(self, name: str, param: Parameter | None) -> None:
         """Add a parameter (or None, a declared but absent one such as ``bias=False``)."""
@@ -191,9 +183,6 @@ class Module:
         self._register(name, module, "_modules")
 
     register_module = add_module
-
-    def _modules_changed(self) -> None:
-        """Called whenever a child is added, replaced or removed (Sequential re-plans)."""
 
     # ---- walking the tree ------------------------------------------------------------------
 

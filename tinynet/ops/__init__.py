@@ -32,6 +32,7 @@ from tinynet.ops.elementwise import (
     where,
 )
 from tinynet.ops.fused import linear, mse_loss, softmax_cross_entropy
+from tinynet.ops.inplace import inplace, inplace_arithmetic, inplace_operand, setitem_
 from tinynet.ops.linalg import matmul
 from tinynet.ops.operands import normalize_dim
 from tinynet.ops.reduce import argmax, argmin, max, mean, min, sum
@@ -42,12 +43,8 @@ from tinynet.ops.shape import (
     expand,
     flatten,
     getitem,
-    inplace,
-    inplace_arithmetic,
-    inplace_operand,
     permute,
     reshape,
-    setitem_,
     squeeze,
     stack,
     swapaxes,
@@ -55,14 +52,6 @@ from tinynet.ops.shape import (
     unsqueeze,
     view,
 )
-
-
-def zeros_like(x: object) -> object:
-    """A constant tensor of zeros shaped like ``x`` (used by backward rules via ``xp``)."""
-    from tinynet.creation import zeros_like as _zeros_like
-
-    return _zeros_like(x)
-
 
 __all__ = [
     "abs", "activation_grad", "add", "argmax", "argmin", "broadcast_to", "cast", "cat", "clamp",
@@ -72,5 +61,4 @@ __all__ = [
     "min", "minimum", "mse_loss", "mul", "neg", "normalize_dim", "permute", "pow", "relu",
     "reshape", "setitem_", "sigmoid", "softmax", "softmax_cross_entropy", "sqrt", "squeeze",
     "stack", "step", "sub", "sum", "swapaxes", "tanh", "transpose", "unsqueeze", "view", "where",
-    "zeros_like",
 ]

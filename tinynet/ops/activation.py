@@ -1,7 +1,6 @@
-"""Activation functions and softmax. The forward and backward passes of sigmoid, tanh, relu
-and step run through ``tinynet.kernels`` (fused numba loops with a plain-numpy twin); the
-formula beside each call is what the kernel computes, and is used as is when the backward must
-itself be differentiable (``create_graph=True``)."""
+"""Activation functions and softmax. Each backward is the derivative written with Tensors;
+sigmoid, tanh and relu also have a ``fast_backward`` computing the same on arrays in one
+compiled loop (``tinynet.kernels``), which the engine uses for a plain (first-order) backward."""
 
 from __future__ import annotations
 
@@ -10,26 +9,25 @@ from typing import Any
 import numpy as np
 
 from tinynet import kernels
-from tinynet.autograd import Function, namespace
+from tinynet.autograd import Function
+from tinynet.ops.elementwise import where
 from tinynet.ops.operands import as_floating, normalize_dim
 from tinynet.tensor import Tensor
 
 ACTIVATIONS = ("identity", "sigmoid", "tanh", "relu", "step")
 
 
-def activation_grad(grad: Any, y: Any, activation: str) -> Any:
+def activation_grad(grad: Tensor, y: Tensor, activation: str) -> Tensor:
     """dL/dz from dL/dy for y = act(z), written with the output y:
 
     sigmoid: y (1 - y)   tanh: 1 - y^2   relu: [y > 0]   step: 0   identity: 1
     """
-    if not isinstance(grad, Tensor):  # arrays (or numpy scalars): the fused kernel
-        return kernels.activation_backward(np.asarray(grad), y, activation)
     if activation == "sigmoid":
         return grad * y * (1 - y)
     if activation == "tanh":
         return grad * (1 - y * y)
     if activation == "relu":
-        return grad * (y > 0)
+        return where(y.data > 0, grad, 0.0)  # 0 where y = 0, even for an infinite gradient
     if activation == "step":
         return grad * 0
     return grad
@@ -45,9 +43,14 @@ class Sigmoid(Function):
         return out
 
     @staticmethod
-    def backward(ctx: Function, grad: Any) -> Any:
+    def backward(ctx: Function, grad: Tensor) -> Tensor:
         (s,) = ctx.saved_tensors
-        return activation_grad(grad, s, "sigmoid")
+        return grad * s * (1 - s)
+
+    @staticmethod
+    def fast_backward(ctx: Function, grad: np.ndarray) -> np.ndarray:
+        (s,) = ctx.saved_tensors
+        return kernels.sigmoid_backward(grad, s.data)
 
 
 class Tanh(Function):
@@ -60,9 +63,14 @@ class Tanh(Function):
         return out
 
     @staticmethod
-    def backward(ctx: Function, grad: Any) -> Any:
+    def backward(ctx: Function, grad: Tensor) -> Tensor:
         (t,) = ctx.saved_tensors
-        return activation_grad(grad, t, "tanh")
+        return grad * (1 - t * t)
+
+    @staticmethod
+    def fast_backward(ctx: Function, grad: np.ndarray) -> np.ndarray:
+        (t,) = ctx.saved_tensors
+        return kernels.tanh_backward(grad, t.data)
 
 
 class ReLU(Function):
@@ -75,9 +83,14 @@ class ReLU(Function):
         return out
 
     @staticmethod
-    def backward(ctx: Function, grad: Any) -> Any:
+    def backward(ctx: Function, grad: Tensor) -> Tensor:
         (y,) = ctx.saved_tensors
-        return activation_grad(grad, y, "relu")
+        return where(y.data > 0, grad, 0.0)
+
+    @staticmethod
+    def fast_backward(ctx: Function, grad: np.ndarray) -> np.ndarray:
+        (y,) = ctx.saved_tensors
+        return kernels.relu_backward(grad, y.data)
 
 
 class Step(Function):
@@ -93,19 +106,18 @@ class Step(Function):
     @staticmethod
     def forward(ctx: Function, x: Any, surrogate: str | None = None) -> np.ndarray:
         ctx.surrogate = surrogate
-        if surrogate is not None:
-            ctx.save_for_backward(x)
+        ctx.save_for_backward(x)
         return kernels.step_forward(x)
 
     @staticmethod
-    def backward(ctx: Function, grad: Any) -> Any:
+    def backward(ctx: Function, grad: Tensor) -> Tensor:
+        (x,) = ctx.saved_tensors
         if ctx.surrogate is None:
             return grad * 0
-        (x,) = ctx.saved_tensors
         if ctx.surrogate == "straight_through":
-            return grad * (abs(x) <= 1)
-        s = kernels.sigmoid_forward(x) if isinstance(x, np.ndarray) else x.sigmoid()
-        return activation_grad(grad, s, "sigmoid")
+            return where(abs(x.data) <= 1, grad, 0.0)
+        s = x.sigmoid()
+        return grad * s * (1 - s)
 
 
 class Softmax(Function):
@@ -122,9 +134,9 @@ class Softmax(Function):
         return out
 
     @staticmethod
-    def backward(ctx: Function, grad: Any) -> Any:
+    def backward(ctx: Function, grad: Tensor) -> Tensor:
         (s,) = ctx.saved_tensors
-        return s * (grad - (grad * s).sum(axis=ctx.dim, keepdims=True))
+        return s * (grad - (grad * s).sum(dim=ctx.dim, keepdim=True))
 
 
 class LogSoftmax(Function):
@@ -142,11 +154,10 @@ class LogSoftmax(Function):
         return out
 
     @staticmethod
-    def backward(ctx: Function, grad: Any) -> Any:
+    def backward(ctx: Function, grad: Tensor) -> Tensor:
         (y,) = ctx.saved_tensors
-        xp = namespace(grad)
         with np.errstate(under="ignore"):
-            return grad - xp.exp(y) * grad.sum(axis=ctx.dim, keepdims=True)
+            return grad - y.exp() * grad.sum(dim=ctx.dim, keepdim=True)
 
 
 def sigmoid(x: Any) -> Tensor:

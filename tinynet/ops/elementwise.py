@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from tinynet import dtypes
-from tinynet.autograd import Function, namespace
+from tinynet.autograd import Function
 from tinynet.errors import DTypeError, ShapeError, ValueRangeError, shape_str
 from tinynet.ops.operands import as_floating, as_tensor, operands
 from tinynet.tensor import Tensor
@@ -25,7 +25,7 @@ class Add(Function):
         return np.add(a, b)
 
     @staticmethod
-    def backward(ctx: Function, grad: Any) -> tuple[Any, Any]:
+    def backward(ctx: Function, grad: Tensor) -> tuple[Tensor, Tensor]:
         return grad, grad
 
 
@@ -39,7 +39,7 @@ class Sub(Function):
         return np.subtract(a, b)
 
     @staticmethod
-    def backward(ctx: Function, grad: Any) -> tuple[Any, Any]:
+    def backward(ctx: Function, grad: Tensor) -> tuple[Tensor, Tensor]:
         return grad, -grad
 
 
@@ -54,7 +54,7 @@ class Mul(Function):
         return np.multiply(a, b)
 
     @staticmethod
-    def backward(ctx: Function, grad: Any) -> tuple[Any, Any]:
+    def backward(ctx: Function, grad: Tensor) -> tuple[Any, Any]:
         a, b = ctx.saved_tensors
         need_a, need_b = ctx.needs_input_grad
         return (grad * b if need_a else None), (grad * a if need_b else None)
@@ -72,16 +72,18 @@ class Div(Function):
             return np.true_divide(a, b)
 
     @staticmethod
-    def backward(ctx: Function, grad: Any) -> tuple[Any, Any]:
+    def backward(ctx: Function, grad: Tensor) -> tuple[Any, Any]:
         a, b = ctx.saved_tensors
         need_a, need_b = ctx.needs_input_grad
-        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-            return (grad / b if need_a else None), (-(grad * a) / (b * b) if need_b else None)
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore", under="ignore"):
+            # -g a / b^2 as -g ((a / b) / b): b * b alone over- or underflows long before the
+            # result does (1e-30 / b at b = 1e-25 has gradient -1e20, not -inf)
+            return (grad / b if need_a else None), (-grad * ((a / b) / b) if need_b else None)
 
 
 class Pow(Function):
     """d(a^b)/da = b a^(b-1) (0 where b = 0, even at a = 0, as PyTorch),
-    d(a^b)/db = a^b log(a) (taken as 0 where a <= 0)"""
+    d(a^b)/db = a^b log(a) (taken as 0 where a <= 0; log taken in the result's dtype)"""
 
     shape_error = "cannot be broadcast"
 
@@ -93,21 +95,21 @@ class Pow(Function):
         return out
 
     @staticmethod
-    def backward(ctx: Function, grad: Any) -> tuple[Any, Any]:
+    def backward(ctx: Function, grad: Tensor) -> tuple[Any, Any]:
         a, b, out = ctx.saved_tensors
         need_a, need_b = ctx.needs_input_grad
-        xp = namespace(grad)
         grad_a = grad_b = None
-        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore", under="ignore"):
             if need_a:
                 grad_a = grad * b * a ** (b - 1)
                 # a^0 = 1 is constant even at a = 0, where b a^(b-1) is 0 * inf = nan
-                at_zero = (_values(b) == 0) & (_values(a) == 0)
+                at_zero = (b.data == 0) & (a.data == 0)
                 if at_zero.any():
-                    grad_a = xp.where(at_zero, 0.0, grad_a)
+                    grad_a = where(at_zero, 0.0, grad_a)
             if need_b:
-                positive = a > 0
-                grad_b = grad * out * xp.log(xp.where(positive, a, 1)) * positive
+                positive = a.data > 0
+                base = where(positive, a, 1).to(out.dtype)  # a float32 base, float64 exponent
+                grad_b = where(positive, grad * out * log(base), 0.0)
         return grad_a, grad_b
 
 
@@ -119,7 +121,7 @@ class Neg(Function):
         return np.negative(a)
 
     @staticmethod
-    def backward(ctx: Function, grad: Any) -> Any:
+    def backward(ctx: Function, grad: Tensor) -> Tensor:
         return -grad
 
 
@@ -134,7 +136,7 @@ class Exp(Function):
         return out
 
     @staticmethod
-    def backward(ctx: Function, grad: Any) -> Any:
+    def backward(ctx: Function, grad: Tensor) -> Tensor:
         (out,) = ctx.saved_tensors
         return grad * out
 
@@ -149,7 +151,7 @@ class Log(Function):
             return np.log(a)
 
     @staticmethod
-    def backward(ctx: Function, grad: Any) -> Any:
+    def backward(ctx: Function, grad: Tensor) -> Tensor:
         (a,) = ctx.saved_tensors
         with np.errstate(divide="ignore", invalid="ignore"):
             return grad / a
@@ -166,7 +168,7 @@ class Sqrt(Function):
         return out
 
     @staticmethod
-    def backward(ctx: Function, grad: Any) -> Any:
+    def backward(ctx: Function, grad: Tensor) -> Tensor:
         (out,) = ctx.saved_tensors
         with np.errstate(divide="ignore", invalid="ignore"):
             return grad / (2 * out)
@@ -177,25 +179,26 @@ class Abs(Function):
 
     @staticmethod
     def forward(ctx: Function, a: Any) -> np.ndarray:
-        ctx.save_for_backward(np.sign(a))
+        ctx.sign = np.sign(a)  # a constant (its own derivative is 0): a plain attribute
         return np.abs(a)
 
     @staticmethod
-    def backward(ctx: Function, grad: Any) -> Any:
-        (sign,) = ctx.saved_tensors
-        return grad * sign
+    def backward(ctx: Function, grad: Tensor) -> Tensor:
+        return where(ctx.sign == 0, 0.0, grad * ctx.sign)  # 0, not inf * 0, at a = 0
 
 
 class _Extreme(Function):
-    """Shared backward of maximum and minimum: forward saves share_a, the part of each
-    output element that came from a (1, 0, or 1/2 on ties); b gets the rest."""
+    """Shared backward of maximum and minimum: forward keeps share_a, the part of each
+    output element that came from a (1, 0, or 1/2 on ties); b gets the rest. An element that
+    gets none of the gradient gets 0, even where the gradient is infinite (not inf * 0)."""
 
     shape_error = "cannot be broadcast"
 
     @staticmethod
-    def backward(ctx: Function, grad: Any) -> tuple[Any, Any]:
-        (share_a,) = ctx.saved_tensors
-        return grad * share_a, grad * (1 - share_a)
+    def backward(ctx: Function, grad: Tensor) -> tuple[Any, Any]:
+        share_a = ctx.share_a
+        return (where(share_a == 0, 0.0, grad * share_a),
+                where(share_a == 1, 0.0, grad * (1 - share_a)))
 
 
 class Maximum(_Extreme):
@@ -204,8 +207,7 @@ class Maximum(_Extreme):
     @staticmethod
     def forward(ctx: Function, a: Any, b: Any) -> np.ndarray:
         out = np.maximum(a, b)
-        share_a = (a > b) + 0.5 * (a == b)
-        ctx.save_for_backward(share_a.astype(out.dtype, copy=False))
+        ctx.share_a = ((a > b) + 0.5 * (a == b)).astype(out.dtype, copy=False)
         return out
 
 
@@ -215,8 +217,7 @@ class Minimum(_Extreme):
     @staticmethod
     def forward(ctx: Function, a: Any, b: Any) -> np.ndarray:
         out = np.minimum(a, b)
-        share_a = (a < b) + 0.5 * (a == b)
-        ctx.save_for_backward(share_a.astype(out.dtype, copy=False))
+        ctx.share_a = ((a < b) + 0.5 * (a == b)).astype(out.dtype, copy=False)
         return out
 
 
@@ -230,13 +231,12 @@ class Clip(Function):
             inside &= a >= low
         if high is not None:
             inside &= a <= high
-        ctx.save_for_backward(inside)
+        ctx.inside = inside  # a constant mask: a plain attribute
         return np.clip(a, low, high)
 
     @staticmethod
-    def backward(ctx: Function, grad: Any) -> Any:
-        (inside,) = ctx.saved_tensors
-        return grad * inside
+    def backward(ctx: Function, grad: Tensor) -> Tensor:
+        return where(ctx.inside, grad, 0.0)  # 0 outside, even for an infinite gradient
 
 
 class Where(Function):
@@ -246,19 +246,16 @@ class Where(Function):
 
     @staticmethod
     def forward(ctx: Function, condition: Any, a: Any, b: Any) -> np.ndarray:
-        ctx.save_for_backward(condition)
+        ctx.condition = condition
         return np.where(condition, a, b)
 
     @staticmethod
-    def backward(ctx: Function, grad: Any) -> tuple[None, Any, Any]:
-        (condition,) = ctx.saved_tensors
-        xp = namespace(grad)
-        zero = xp.zeros_like(grad)
+    def backward(ctx: Function, grad: Tensor) -> tuple[None, Any, Any]:
         need = ctx.needs_input_grad
         return (
             None,
-            xp.where(condition, grad, zero) if need[1] else None,
-            xp.where(condition, zero, grad) if need[2] else None,
+            where(ctx.condition, grad, 0.0) if need[1] else None,
+            where(ctx.condition, 0.0, grad) if need[2] else None,
         )
 
 
@@ -270,7 +267,7 @@ class Cast(Function):
         return a.astype(dtype)
 
     @staticmethod
-    def backward(ctx: Function, grad: Any) -> Any:
+    def backward(ctx: Function, grad: Tensor) -> Tensor:
         return grad
 
 
@@ -282,7 +279,7 @@ class Clone(Function):
         return a.copy()
 
     @staticmethod
-    def backward(ctx: Function, grad: Any) -> Any:
+    def backward(ctx: Function, grad: Tensor) -> Tensor:
         return grad
 
 
@@ -423,10 +420,6 @@ def logical_not(x: Tensor) -> Tensor:
     if x.data.dtype == np.bool_:
         return Tensor._make(np.logical_not(x.data))
     return Tensor._make(np.invert(x.data))
-
-
-def _values(x: Any) -> np.ndarray:
-    return x.data if isinstance(x, Tensor) else np.asarray(x)
 
 
 def _kind(x: Any) -> str:

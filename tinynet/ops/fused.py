@@ -1,15 +1,14 @@
-"""Fused ops: several steps in one node, so the fast path makes fewer passes over memory.
+"""Ops that do several steps in one node: fewer passes over memory, fewer nodes to record.
 
-- ``LinearActivation``: y = act(x @ W^T + b). The matmul goes to BLAS; the bias add and the
-  activation run as one kernel pass over the result, and backward applies the activation's
-  derivative in one pass before the two gradient matmuls.
+- ``Linear``: y = act(x @ W^T + b). The matmul goes to BLAS; the bias add (and an optional
+  activation, when asked for explicitly) run as one kernel pass over the result.
 - ``SoftmaxCrossEntropy``: loss_i = logsumexp(z_i) - z_i[t_i]; its gradient is
   (softmax(z_i) - onehot(t_i)) * g_i, one kernel pass each way.
 - ``MeanSquaredError``: one node instead of three (sub, square, mean): tiny networks are
   dominated by per-node overhead, not arithmetic.
 
-With ``create_graph=True`` the backward rules use ordinary differentiable ops instead of the
-kernels, so second derivatives stay correct.
+Each has one backward written with Tensors (what ``create_graph=True`` differentiates again)
+and a ``fast_backward`` doing the same on arrays through the kernels.
 """
 
 from __future__ import annotations
@@ -26,8 +25,13 @@ from tinynet.ops.operands import as_tensor
 from tinynet.tensor import Tensor
 
 
-class LinearActivation(Function):
-    """y = act(x W^T + b);  dz = act'(y) * g;  dx = dz W;  dW = dz^T x;  db = sum_rows(dz)"""
+class Linear(Function):
+    """y = act(x W^T + b);  dz = act'(y) * g;  dx = dz W;  dW = dz^T x;  db = sum_rows(dz)
+
+    ``nn.Linear`` is this op with ``activation="identity"``. A named activation runs in the same
+    kernel pass as the bias add (what ``tn.compile`` generates; in eager mode write
+    ``tn.ops.linear(x, w, b, activation="sigmoid")`` to ask for it).
+    """
 
     op = "linear"
     shape_error = "are not aligned (x is (..., in_features), weight is (out_features, in_features))"
@@ -38,34 +42,42 @@ class LinearActivation(Function):
     ) -> np.ndarray:
         ctx.activation = activation
         z = np.matmul(x, weight.T)
-        out_features = weight.shape[0]
         if bias is not None and np.result_type(z, bias) != z.dtype:
             z = z.astype(np.result_type(z, bias))
-        if z.ndim == 2 and z.flags.c_contiguous:
-            y = kernels.bias_activation_forward(z, bias, activation)
-        else:
-            rows = int(np.prod(z.shape[:-1]))  # not -1: ambiguous when out_features is 0
-            y = kernels.bias_activation_forward(
-                np.ascontiguousarray(z.reshape(rows, out_features)), bias, activation
-            ).reshape(z.shape)
+        rows = int(np.prod(z.shape[:-1]))  # not -1: ambiguous when out_features is 0
+        flat = z if z.ndim == 2 and z.flags.c_contiguous else np.ascontiguousarray(
+            z.reshape(rows, weight.shape[0]))
+        y = kernels.bias_activation_forward(flat, bias, activation)
+        if y.shape != z.shape:
+            y = y.reshape(z.shape)
         ctx.save_for_backward(x, weight, y)
         return y
 
     @staticmethod
-    def backward(ctx: Function, grad: Any) -> tuple[Any, Any, Any]:
+    def backward(ctx: Function, grad: Tensor) -> tuple[Any, Any, Any]:
         x, weight, y = ctx.saved_tensors
-        need_x, need_w, need_b = ctx.needs_input_grad
         dz = activation_grad(grad, y, ctx.activation)
-        if dz.ndim != 2:  # batched input (..., in): fold the batch dims into rows
-            rows = int(np.prod(dz.shape[:-1]))  # not -1: ambiguous for a size-0 feature dim
-            dz = dz.reshape(rows, weight.shape[0])
-            x = x.reshape(rows, weight.shape[1])
-        grad_x = dz @ weight if need_x else None
-        if grad_x is not None and grad_x.shape != ctx.parents[0].shape:
-            grad_x = grad_x.reshape(ctx.parents[0].shape)
-        grad_w = dz.swapaxes(-1, -2) @ x if need_w else None
-        grad_b = dz.sum(axis=0) if need_b else None
-        return grad_x, grad_w, grad_b
+        return _linear_grads(ctx, dz, x, weight)
+
+    @staticmethod
+    def fast_backward(ctx: Function, grad: np.ndarray) -> tuple[Any, Any, Any]:
+        x, weight, y = (t.data for t in ctx.saved_tensors)
+        dz = kernels.activation_backward(np.asarray(grad), y, ctx.activation)
+        return _linear_grads(ctx, dz, x, weight)
+
+
+def _linear_grads(ctx: Function, dz: Any, x: Any, weight: Any) -> tuple[Any, Any, Any]:
+    """dx = dz W, dW = dz^T x, db = column sums of dz (Tensors or arrays alike)."""
+    need_x, need_w, need_b = ctx.needs_input_grad
+    x_shape = x.shape
+    if dz.ndim != 2:  # batched input (..., in): fold the batch dims into rows
+        rows = int(np.prod(dz.shape[:-1]))  # not -1: ambiguous for a size-0 feature dim
+        dz = dz.reshape(rows, weight.shape[0])
+        x = x.reshape(rows, weight.shape[1])
+    grad_x = (dz @ weight).reshape(x_shape) if need_x else None
+    grad_w = dz.T @ x if need_w else None
+    grad_b = dz.sum(0) if need_b else None
+    return grad_x, grad_w, grad_b
 
 
 class SoftmaxCrossEntropy(Function):
@@ -77,25 +89,30 @@ class SoftmaxCrossEntropy(Function):
     def forward(ctx: Function, logits: Any, target: Any, reduction: str = "mean") -> np.ndarray:
         ctx.reduction, ctx.target = reduction, target
         losses, probs = kernels.softmax_cross_entropy_forward(logits, target)
-        ctx.save_for_backward(probs)
+        ctx.probs = probs
+        ctx.save_for_backward(logits)
         if reduction == "none":
             return losses
         total = losses.sum(dtype=losses.dtype)
         return total / losses.dtype.type(len(losses)) if reduction == "mean" else total
 
     @staticmethod
-    def backward(ctx: Function, grad: Any) -> tuple[Any, None]:
+    def backward(ctx: Function, grad: Tensor) -> tuple[Any, None]:
+        (logits,) = ctx.saved_tensors
         n = len(ctx.target)
         if ctx.reduction == "mean":
             grad = grad * (1.0 / n)
-        if not ctx.differentiable:  # grad may be a numpy scalar here, not a 0-d array
-            (probs,) = ctx.saved_tensors
-            return kernels.softmax_cross_entropy_backward(probs, ctx.target, grad), None
-        logits = ctx.parents[0]
         onehot = np.zeros(logits.shape, dtype=logits.dtype)
         onehot[np.arange(n), ctx.target] = 1
         per_sample = grad.reshape(-1, 1) if grad.ndim == 1 else grad
         return (logits.softmax(dim=1) - onehot) * per_sample, None
+
+    @staticmethod
+    def fast_backward(ctx: Function, grad: np.ndarray) -> tuple[Any, None]:
+        ctx.saved_tensors  # noqa: B018 - checks the graph was not freed or edited in place
+        if ctx.reduction == "mean":
+            grad = grad * grad.dtype.type(1.0 / len(ctx.target))
+        return kernels.softmax_cross_entropy_backward(ctx.probs, ctx.target, grad), None
 
 
 class MeanSquaredError(Function):
@@ -108,8 +125,8 @@ class MeanSquaredError(Function):
     def forward(ctx: Function, a: Any, b: Any, reduction: str = "mean") -> np.ndarray:
         ctx.reduction = reduction
         diff = np.subtract(a, b)
-        ctx.count = diff.size  # kept as a number: under create_graph diff is a Tensor
-        ctx.save_for_backward(diff)
+        ctx.count = diff.size
+        ctx.save_for_backward(a, b)
         if reduction == "none":
             return diff * diff
         flat = diff.reshape(-1)
@@ -123,14 +140,10 @@ class MeanSquaredError(Function):
         return np.asarray(total / diff.dtype.type(diff.size), dtype=diff.dtype)
 
     @staticmethod
-    def backward(ctx: Function, grad: Any) -> tuple[Any, Any]:
-        if ctx.differentiable:  # (a - b) as a graph, so the gradient can be differentiated
-            a, b = ctx.parents
-            diff = a - b
-        else:
-            (diff,) = ctx.saved_tensors
+    def backward(ctx: Function, grad: Tensor) -> tuple[Any, Any]:
+        a, b = ctx.saved_tensors
         scale = 2.0 / ctx.count if ctx.reduction == "mean" else 2.0
-        grad_a = (grad * scale) * diff
+        grad_a = (grad * scale) * (a - b)
         return grad_a, -grad_a if ctx.needs_input_grad[1] else None
 
 
@@ -149,7 +162,7 @@ def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None,
     x, weight = as_tensor(x, "linear"), as_tensor(weight, "linear")  # data, not strings
     if bias is not None:
         bias = as_tensor(bias, "linear")
-    return LinearActivation.apply(x, weight, bias, activation=activation)
+    return Linear.apply(x, weight, bias, activation=activation)
 
 
 def softmax_cross_entropy(logits: Tensor, target: Any, reduction: str = "mean") -> Tensor:

@@ -28,22 +28,22 @@ class MatMul(Function):
         return np.matmul(a, b)
 
     @staticmethod
-    def backward(ctx: Function, grad: Any) -> tuple[Any, Any]:
+    def backward(ctx: Function, grad: Tensor) -> tuple[Any, Any]:
         a, b = ctx.saved_tensors
         need_a, need_b = ctx.needs_input_grad
         if a.ndim == 1 and b.ndim == 1:  # dot product: grad is a scalar
             return (grad * b if need_a else None), (grad * a if need_b else None)
         if a.ndim == 1:  # (k,) @ (..., k, n): a is a row vector
-            row = grad[..., None, :]
+            row = grad.unsqueeze(-2)
             return (
-                (row @ b.swapaxes(-1, -2))[..., 0, :] if need_a else None,
-                a[:, None] @ row if need_b else None,
+                (row @ b.swapaxes(-1, -2)).squeeze(-2) if need_a else None,
+                a.unsqueeze(1) @ row if need_b else None,
             )
         if b.ndim == 1:  # (..., m, k) @ (k,): b is a column vector
-            column = grad[..., None]
+            column = grad.unsqueeze(-1)
             return (
-                column @ b[None, :] if need_a else None,
-                (a.swapaxes(-1, -2) @ column)[..., 0] if need_b else None,
+                column @ b.unsqueeze(0) if need_a else None,
+                (a.swapaxes(-1, -2) @ column).squeeze(-1) if need_b else None,
             )
         return (
             grad @ b.swapaxes(-1, -2) if need_a else None,

@@ -13,22 +13,18 @@ from typing import Any
 import numpy as np
 
 from tinynet import dtypes
-from tinynet.autograd import Function, namespace
+from tinynet.autograd import Function
 from tinynet.errors import ShapeError
+from tinynet.ops.elementwise import where as ops_where
 from tinynet.ops.operands import as_tensor, reduction_args
 from tinynet.tensor import Tensor
 
 
-def _spread(grad: Any, ctx: Function) -> Any:
+def _spread(grad: Tensor, ctx: Function) -> Tensor:
     """Give the reduced gradient its size-1 axes back, then broadcast it to the input's shape."""
     if not ctx.keepdims:
         grad = grad.reshape(ctx.kept_shape)
-    if isinstance(grad, np.ndarray):
-        # Same as np.broadcast_to, but a writable array of our own and ~5x less call overhead.
-        spread = np.empty(ctx.input_shape, dtype=grad.dtype)
-        np.copyto(spread, grad)
-        return spread
-    return namespace(grad).broadcast_to(grad, ctx.input_shape)
+    return grad.broadcast_to(ctx.input_shape)
 
 
 def _kept_shape(shape: tuple[int, ...], axes: tuple[int, ...] | None) -> tuple[int, ...]:
@@ -47,7 +43,7 @@ class Sum(Function):
         return np.add.reduce(x, axis=axis, keepdims=keepdims)
 
     @staticmethod
-    def backward(ctx: Function, grad: Any) -> Any:
+    def backward(ctx: Function, grad: Tensor) -> Tensor:
         return _spread(grad, ctx)
 
 
@@ -69,48 +65,38 @@ class Mean(Function):
         return np.asarray(mean).astype(x.dtype, copy=False)
 
     @staticmethod
-    def backward(ctx: Function, grad: Any) -> Any:
+    def backward(ctx: Function, grad: Tensor) -> Tensor:
         return _spread(grad * (1.0 / ctx.count), ctx)
 
 
 class Max(Function):
-    """d/dx_i max(x) = 1/k for the k elements equal to the max, 0 elsewhere"""
+    """d/dx_i max(x) = 1/k for the k elements equal to the max, 0 elsewhere
+    (``Min`` is the same op with ``reduce = np.min``)."""
+
+    reduce = staticmethod(np.max)
+
+    @classmethod
+    def forward(cls, ctx: Function, x: Any, axis: Any = None, keepdims: bool = False) -> Any:
+        ctx.input_shape, ctx.keepdims = x.shape, keepdims
+        ctx.kept_shape = _kept_shape(x.shape, axis)
+        kept = cls.reduce(x, axis=axis, keepdims=True)
+        if x.dtype.kind == "f":  # each extreme's share of the gradient: a constant
+            hits = x == kept
+            ctx.share = hits / hits.sum(axis=axis, keepdims=True).astype(x.dtype)
+        if keepdims:
+            return kept
+        return kept.reshape(()) if axis is None else np.squeeze(kept, axis=axis)
 
     @staticmethod
-    def forward(ctx: Function, x: Any, axis: Any = None, keepdims: bool = False) -> np.ndarray:
-        return _extreme_forward(ctx, np.max, x, axis, keepdims)
-
-    @staticmethod
-    def backward(ctx: Function, grad: Any) -> Any:
-        (share,) = ctx.saved_tensors
-        return _spread(grad, ctx) * share
+    def backward(ctx: Function, grad: Tensor) -> Tensor:
+        spread = _spread(grad, ctx)
+        return ops_where(ctx.share == 0, 0.0, spread * ctx.share)  # 0, not inf * 0
 
 
-class Min(Function):
+class Min(Max):
     """d/dx_i min(x) = 1/k for the k elements equal to the min, 0 elsewhere"""
 
-    @staticmethod
-    def forward(ctx: Function, x: Any, axis: Any = None, keepdims: bool = False) -> np.ndarray:
-        return _extreme_forward(ctx, np.min, x, axis, keepdims)
-
-    @staticmethod
-    def backward(ctx: Function, grad: Any) -> Any:
-        (share,) = ctx.saved_tensors
-        return _spread(grad, ctx) * share
-
-
-def _extreme_forward(
-    ctx: Function, reduce: Any, x: np.ndarray, axis: Any, keepdims: bool
-) -> np.ndarray:
-    ctx.input_shape, ctx.keepdims = x.shape, keepdims
-    ctx.kept_shape = _kept_shape(x.shape, axis)
-    kept = reduce(x, axis=axis, keepdims=True)
-    if x.dtype.kind == "f":
-        hits = x == kept
-        ctx.save_for_backward(hits / hits.sum(axis=axis, keepdims=True).astype(x.dtype))
-    if keepdims:
-        return kept
-    return kept.reshape(()) if axis is None else np.squeeze(kept, axis=axis)
+    reduce = staticmethod(np.min)
 
 
 def sum(x: Any, dim: Any = None, keepdim: bool = False, **aliases: Any) -> Tensor:  # noqa: A001

@@ -7,9 +7,9 @@ from typing import Any
 
 import numpy as np
 
-from tinynet import autograd, dtypes
+from tinynet import dtypes
 from tinynet.autograd import Function
-from tinynet.errors import DTypeError, GraphError, ShapeError, ValueRangeError
+from tinynet.errors import DTypeError, ShapeError, ValueRangeError
 from tinynet.ops.operands import as_tensor, normalize_dim, shape_args
 from tinynet.tensor import Tensor
 
@@ -26,7 +26,7 @@ class Reshape(Function):
         return x.reshape(shape)
 
     @staticmethod
-    def backward(ctx: Function, grad: Any) -> Any:
+    def backward(ctx: Function, grad: Tensor) -> Tensor:
         return grad.reshape(ctx.input_shape)
 
 
@@ -41,7 +41,7 @@ class Permute(Function):
         return x.transpose(dims)
 
     @staticmethod
-    def backward(ctx: Function, grad: Any) -> Any:
+    def backward(ctx: Function, grad: Tensor) -> Tensor:
         return grad.transpose(ctx.inverse)
 
 
@@ -57,7 +57,7 @@ class BroadcastTo(Function):
         return np.broadcast_to(x, shape)
 
     @staticmethod
-    def backward(ctx: Function, grad: Any) -> Any:
+    def backward(ctx: Function, grad: Tensor) -> Tensor:
         return grad
 
 
@@ -74,8 +74,8 @@ class GetItem(Function):
         return x[index]
 
     @staticmethod
-    def backward(ctx: Function, grad: Any) -> Any:
-        return ScatterAdd.call(grad, shape=ctx.input_shape, index=ctx.index)
+    def backward(ctx: Function, grad: Tensor) -> Tensor:
+        return ScatterAdd.apply(grad, shape=ctx.input_shape, index=ctx.index)
 
 
 class ScatterAdd(Function):
@@ -93,7 +93,7 @@ class ScatterAdd(Function):
         return out
 
     @staticmethod
-    def backward(ctx: Function, grad: Any) -> Any:
+    def backward(ctx: Function, grad: Tensor) -> Tensor:
         return grad[ctx.index]
 
 
@@ -109,7 +109,7 @@ class Cat(Function):
         return np.concatenate(arrays, axis=dim)
 
     @staticmethod
-    def backward(ctx: Function, grad: Any) -> tuple[Any, ...]:
+    def backward(ctx: Function, grad: Tensor) -> tuple[Tensor, ...]:
         lead = (slice(None),) * ctx.dim
         b = ctx.bounds
         return tuple(grad[lead + (slice(b[i], b[i + 1]),)] for i in range(len(b) - 1))
@@ -126,7 +126,7 @@ class Stack(Function):
         return np.stack(arrays, axis=dim)
 
     @staticmethod
-    def backward(ctx: Function, grad: Any) -> tuple[Any, ...]:
+    def backward(ctx: Function, grad: Tensor) -> tuple[Tensor, ...]:
         lead = (slice(None),) * ctx.dim
         return tuple(grad[lead + (i,)] for i in range(ctx.count))
 
@@ -257,91 +257,6 @@ def getitem(x: Tensor, index: Any) -> Tensor:
         return GetItem.apply(x, index=_clean_index(index))
     except IndexError as e:
         raise IndexError(f"index: {e} (tensor of shape {x.shape})") from e
-
-
-def inplace(x: Tensor, op: str, change: Any) -> Tensor:
-    """Run ``change(x.data)`` in place and bump the version counter.
-
-    Refused for tensors in a graph while grad mode is on (optimizers update parameters inside
-    ``no_grad``, as in PyTorch).
-    """
-    if x.requires_grad and autograd.is_grad_enabled():
-        what = "a leaf tensor that requires grad" if x.grad_fn is None else (
-            "a tensor that is part of a graph")
-        raise GraphError(
-            f"{op}: {what} can't be modified in place while grad mode is on; do it inside "
-            "`with tn.no_grad():` (as optimizers do) or use the out-of-place op"
-        )
-    if not x.data.flags.writeable:
-        raise GraphError(f"{op}: this tensor's memory is read-only (e.g. a broadcast view)")
-    change(x.data)
-    x._version.value += 1
-    return x
-
-
-def inplace_arithmetic(x: Tensor, op: str, ufunc: Any, other: Any) -> Tensor:
-    """``x.add_(other)`` and friends: ``ufunc(x, other)`` written into x's memory.
-
-    Like PyTorch, refuses results x's dtype can't hold (``int_tensor.mul_(2.5)``) and shapes
-    that would need x to grow; an operand that requires grad can't flow into x unrecorded.
-    """
-    if isinstance(other, Tensor):
-        if other.requires_grad and autograd.is_grad_enabled():
-            raise GraphError(
-                f"{op}: the operand requires grad, and tinynet does not record in-place ops in "
-                "the graph; use the out-of-place op (x = x + y) instead"
-            )
-    other = inplace_operand(other, op)
-
-    def change(data: np.ndarray) -> None:
-        try:
-            ufunc(data, other, out=data, casting="same_kind")
-        except TypeError as e:  # numpy's UFuncTypeError
-            raise DTypeError(
-                f"{op}: the result can't be stored in place in a {data.dtype} tensor "
-                f"(operand dtype {np.result_type(other)}); convert the tensor first"
-            ) from e
-        except ValueError as e:
-            raise ShapeError(
-                f"{op}: shapes {data.shape} and {np.shape(other)}: the result must keep the "
-                f"tensor's shape {data.shape} ({e})"
-            ) from e
-
-    return inplace(x, op, change)
-
-
-def inplace_operand(value: Any, op: str) -> Any:
-    """The operand of an in-place op as numpy takes it: a Tensor's array, a real number, or
-    data ``dtypes.as_array`` accepts (strings, objects and ragged lists raise DTypeError here
-    instead of failing somewhere inside numpy)."""
-    if isinstance(value, Tensor):
-        return value.data
-    if isinstance(value, bool | int | float | np.bool_ | np.integer | np.floating):
-        return value
-    return dtypes.as_array(value, copy=False, op=op)
-
-
-def setitem_(x: Tensor, index: Any, value: Any) -> None:
-    """``x[index] = value``, in place (bumps the version counter)."""
-    source = inplace_operand(value, "setitem")
-    if isinstance(value, Tensor) and value.requires_grad and autograd.is_grad_enabled():
-        raise GraphError(
-            "setitem: assigning a tensor that requires grad into another tensor is not "
-            "recorded by tinynet's autograd; build the result with where() or cat() instead"
-        )
-    clean = _clean_index(index)
-    dtypes.check_storable(source, x.data.dtype, "setitem")
-
-    def assign(data: np.ndarray) -> None:
-        try:
-            data[clean] = source
-        except ValueError as e:
-            raise ShapeError(
-                f"setitem: value of shape {np.shape(source)} cannot be assigned to "
-                f"x[{index!r}] of a tensor with shape {data.shape} ({e})"
-            ) from e
-
-    inplace(x, "setitem", assign)
 
 
 def cat(tensors: Any, dim: int = 0, **aliases: Any) -> Tensor:

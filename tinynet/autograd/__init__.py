@@ -1,0 +1,29 @@
+"""tinynet's autograd. Start with ``engine.py``: it is the whole engine (grad mode, Function,
+saved tensors, topological order, the backward loop). Around it:
+
+- ``functional.py``: ``backward()`` and ``grad()``, the two ways in;
+- ``hooks.py``: ``register_hook`` and ``retain_grad``;
+- ``watch.py``: ``trace`` and ``detect_anomaly``, for watching the engine work.
+
+This file only re-exports.
+"""
+
+from tinynet.autograd import hooks, watch
+from tinynet.autograd.engine import (
+    Function,
+    enable_grad,
+    is_grad_enabled,
+    no_grad,
+    run_backward,
+    set_grad_enabled,
+    sum_to_shape,
+    topological_order,
+)
+from tinynet.autograd.functional import backward, grad
+from tinynet.autograd.watch import detect_anomaly, is_anomaly_enabled, trace
+
+__all__ = [
+    "Function", "backward", "detect_anomaly", "enable_grad", "grad", "hooks",
+    "is_anomaly_enabled", "is_grad_enabled", "no_grad", "run_backward", "set_grad_enabled",
+    "sum_to_shape", "topological_order", "trace", "watch",
+]

@@ -1,0 +1,338 @@
+"""The autograd engine, whole: how tinynet records a graph and runs it backwards.
+
+Read it top to bottom; it comes in five parts.
+
+1. **Grad mode.** A thread-local switch. When it is off (``tn.no_grad()``) ops still compute,
+   but nothing is recorded.
+2. **Function.** One op. ``forward(ctx, *arrays)`` computes the result with numpy;
+   ``backward(ctx, grad)`` returns the gradient for each input (the chain rule's local step).
+   ``Function.apply`` runs forward and, when an input requires grad, keeps ``ctx`` as the
+   output's ``grad_fn``: the context *is* the graph node, and its ``parents`` are the inputs.
+3. **Saved tensors.** ``ctx.save_for_backward`` keeps inputs or the output, as in PyTorch
+   (anything else is a plain attribute of ctx); ``ctx.saved_tensors`` hands them back, refusing
+   if they were freed or modified in place since.
+4. **Topological order.** An explicit-stack depth-first walk from the output puts every node
+   before the nodes that produced its inputs (no recursion: a 100,000-op chain is fine).
+5. **The backward loop.** Visit the nodes in that order; call each ``backward``; undo
+   broadcasting once, here (``sum_to_shape``); add up gradients that meet at a node; add the
+   leaves' gradients into ``.grad``; free what was saved.
+
+Backward rules receive and return Tensors, and there is one rule per op. For a plain
+``backward()`` grad mode is off while they run, so they record nothing; with
+``create_graph=True`` it stays on, the gradient is itself a graph, and it can be differentiated
+again. A few ops also name a ``fast_backward``: the same derivative on arrays through a compiled
+kernel, used for plain backward only.
+
+Graphs die by reference counting alone: a tensor points to its node, a node to its inputs, and
+nothing points back from a node to its output. The lines marked ``extra:`` are the only places
+where the engine calls out, to ``hooks.py`` (register_hook, retain_grad) and ``watch.py``
+(trace, detect_anomaly).
+"""
+
+from __future__ import annotations
+
+import functools
+import threading
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+from tinynet.autograd import hooks, watch
+from tinynet.errors import GraphError, explain
+from tinynet.tensor import Tensor
+
+# ---------------------------------------------------------------------------------------------
+# 1. Grad mode
+# ---------------------------------------------------------------------------------------------
+
+
+class _GradMode(threading.local):
+    enabled = True  # per thread: one thread's no_grad never affects another's training
+
+
+grad_mode = _GradMode()
+
+
+def is_grad_enabled() -> bool:
+    """Whether ops record a graph in this thread."""
+    return grad_mode.enabled
+
+
+class set_grad_enabled:  # noqa: N801 - PyTorch's name
+    """``with tn.set_grad_enabled(flag):`` sets grad mode for the block (and, as in PyTorch,
+    at once when called plainly)."""
+
+    def __init__(self, mode: bool) -> None:
+        self.mode = bool(mode)
+        self.previous = [grad_mode.enabled]
+        grad_mode.enabled = self.mode
+
+    def __enter__(self) -> None:
+        pass
+
+    def __exit__(self, *exc: object) -> None:
+        grad_mode.enabled = self.previous.pop()
+
+    def __call__(self, func: Callable[..., Any]) -> Callable[..., Any]:
+        """Use as a decorator: the mode applies while ``func`` runs, not now."""
+        if type(self) is set_grad_enabled:
+            grad_mode.enabled = self.previous.pop()
+        mode = self.mode
+
+        @functools.wraps(func)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            with set_grad_enabled(mode):
+                return func(*args, **kwargs)
+
+        return wrapper
+
+
+class no_grad(set_grad_enabled):  # noqa: N801 - PyTorch's name
+    """``with tn.no_grad():`` or ``@tn.no_grad()``: record no graph inside."""
+
+    mode = False
+
+    def __new__(cls, func: Callable[..., Any] | None = None) -> Any:
+        if callable(func):  # ``@tn.no_grad`` without parentheses
+            return cls()(func)
+        return super().__new__(cls)
+
+    def __init__(self, func: Callable[..., Any] | None = None) -> None:
+        self.previous = []
+
+    def __enter__(self) -> None:
+        self.previous.append(grad_mode.enabled)
+        grad_mode.enabled = self.mode
+
+
+class enable_grad(no_grad):  # noqa: N801 - PyTorch's name
+    """Record graphs again inside a ``no_grad`` block."""
+
+    mode = True
+
+
+# ---------------------------------------------------------------------------------------------
+# 2. Function: one op, forward and backward side by side; an instance is ctx and graph node
+# ---------------------------------------------------------------------------------------------
+
+
+class Function:
+    """Subclass it with two static methods::
+
+        forward(ctx, *arrays, **options) -> np.ndarray       # numpy in, numpy out
+        backward(ctx, grad) -> a Tensor (or None) per input  # Tensors in, Tensors out
+
+    ``backward`` returns gradients *before* broadcasting is undone; the engine sums each back
+    to its input's shape. Optionally ``fast_backward(ctx, grad_array)``: the same on arrays.
+    """
+
+    op = "function"  # the name in error messages; defaults to the class name, lower case
+    is_view = False  # the output may share input 0's memory (reshape, indexing...)
+    fast_backward: Callable[..., Any] | None = None
+    hooks: list[Callable[[Tensor], Any]] | None = None  # extra: hooks on the output tensor
+    registry: dict[str, type[Function]] = {}  # every op by name, so tests can visit each one
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls.op = cls.__dict__.get("op", cls.__name__.lower())
+        if not cls.__name__.startswith("_"):
+            Function.registry[cls.__name__] = cls
+
+    @classmethod
+    def apply(cls, *inputs: Any, **options: Any) -> Tensor:
+        """Run ``forward`` on the inputs' arrays and, if needed, record this node."""
+        ctx = cls()
+        ctx.to_save = ()
+        arrays = [x.data if isinstance(x, Tensor) else x for x in inputs]
+        try:
+            out = cls.forward(ctx, *arrays, **options)
+        except ValueError as e:
+            raise explain(cls, arrays, e) from e
+        # A view shares its input's version counter, so an in-place edit through either is seen.
+        shared = isinstance(inputs[0], Tensor) and cls.is_view and np.may_share_memory(
+            out, arrays[0])
+        version = inputs[0]._version if shared else None
+        ctx.needs_input_grad = tuple([isinstance(x, Tensor) and x.requires_grad for x in inputs])
+        record = grad_mode.enabled and True in ctx.needs_input_grad and out.dtype.kind == "f"
+        result = Tensor._make(out, ctx if record else None, version)
+        if record:
+            ctx.parents = inputs
+            ctx.saved = [ctx._saved_entry(a, arrays, out, result) for a in ctx.to_save]
+        if watch.state.on:  # extra: watch.py (detect_anomaly checks every output)
+            watch.forward(ctx, out, record)
+        return result
+
+    # ---- 3. saved tensors ------------------------------------------------------------------
+
+    def save_for_backward(self, *arrays: Any) -> None:
+        """Keep some of forward's inputs or its output for backward."""
+        self.to_save = arrays
+
+    def _saved_entry(self, array: Any, arrays: list[Any], out: Any, result: Tensor) -> tuple:
+        """(input index or None for the output, its version counter, the version now)."""
+        if array is out:
+            self.output = out
+            return None, result._version, result._version.value
+        for i, a in enumerate(arrays):
+            if a is array:
+                counter = getattr(self.parents[i], "_version", None)
+                return i, counter, counter and counter.value
+        raise GraphError(
+            f"{self.op}: save_for_backward accepts the op's inputs or its output only; keep "
+            "other values as attributes of ctx (ctx.mask = ...)"
+        )
+
+    @property
+    def saved_tensors(self) -> tuple[Tensor, ...]:
+        """What forward saved, as Tensors (connected to the graph under create_graph)."""
+        if self.saved is None:
+            raise GraphError(
+                f"{self.name}: trying to backward through the graph a second time (or after the "
+                "saved values were freed). Specify retain_graph=True on the first backward() "
+                "if you need to backward twice."
+            )
+        tensors = []
+        for index, counter, version in self.saved:
+            if counter is not None and counter.value != version:
+                raise GraphError(
+                    f"{self.name}: one of the tensors saved for its backward has been modified "
+                    f"by an in-place operation (it is at version {counter.value}; expected "
+                    f"version {version}). Don't modify tensors in place between forward and "
+                    "backward, or clone() them first."
+                )
+            if index is None:  # a fresh handle on the output, routing gradients to this node
+                tensors.append(Tensor._make(self.output, self, counter))
+            else:
+                x = self.parents[index]
+                tensors.append(x if isinstance(x, Tensor) else Tensor._make(x))
+        return tuple(tensors)
+
+    @property
+    def name(self) -> str:
+        """As shown in ``grad_fn`` and in messages: ``MulBackward``."""
+        return type(self).__name__ + "Backward"
+
+    def __repr__(self) -> str:
+        return f"<{self.name}>"
+
+    @staticmethod
+    def forward(ctx: Any, *arrays: Any, **options: Any) -> np.ndarray:
+        raise NotImplementedError
+
+    @staticmethod
+    def backward(ctx: Any, grad: Tensor) -> Any:
+        raise NotImplementedError
+
+
+# ---------------------------------------------------------------------------------------------
+# 4. Topological order, iteratively
+# ---------------------------------------------------------------------------------------------
+
+
+def topological_order(roots: Sequence[Tensor]) -> list[Function]:
+    """Every node that leads to ``roots``, each one before the nodes that made its inputs.
+
+    Depth-first with an explicit stack: a node is emitted once all its parents' nodes are
+    (post-order); reversed, that lists consumers before producers.
+    """
+    order: list[Function] = []
+    visited: set[int] = set()
+    stack = [iter(roots)]
+    nodes: list[Function | None] = [None]
+    while stack:
+        for parent in stack[-1]:
+            node = parent.grad_fn if isinstance(parent, Tensor) else None
+            if node is not None and id(node) not in visited:
+                visited.add(id(node))
+                stack.append(iter(node.parents))
+                nodes.append(node)
+                break
+        else:
+            stack.pop()
+            done = nodes.pop()
+            if done is not None:
+                order.append(done)
+    order.reverse()
+    return order
+
+
+# ---------------------------------------------------------------------------------------------
+# 5. The backward loop
+# ---------------------------------------------------------------------------------------------
+
+
+def sum_to_shape(grad: Tensor, shape: tuple[int, ...]) -> Tensor:
+    """Undo broadcasting: sum ``grad`` over the axes broadcasting added or stretched.
+    (d/dx of ``broadcast_to(x, s)`` is "add the copies back up".)"""
+    extra = grad.ndim - len(shape)
+    stretched = [extra + i for i, n in enumerate(shape) if n == 1 and grad.shape[extra + i] != 1]
+    axes = tuple(range(extra)) + tuple(stretched)
+    if axes:
+        grad = grad.sum(dim=axes, keepdim=True)
+    return grad.reshape(shape) if extra else grad
+
+
+def run_backward(
+    roots: Sequence[Tensor],
+    seeds: Sequence[Tensor],
+    retain_graph: bool,
+    create_graph: bool,
+    inputs: Sequence[Tensor] | None = None,
+) -> list[Tensor | None]:
+    """Backpropagate from ``roots``, seeded with ``seeds``. Without ``inputs``, add into the
+    leaves' ``.grad``; with them, return their gradients instead (``tn.autograd.grad``)."""
+    wanted = {id(x): i for i, x in enumerate(inputs or ())}
+    results: list[Tensor | None] = [None] * len(wanted)
+    grads: dict[Function, Tensor] = {}  # node -> gradient of its output, summed over uses
+
+    def deliver(tensor: Tensor, grad: Tensor) -> None:
+        if id(tensor) in wanted:
+            if tensor.grad_fn is None and tensor._hooks:  # extra: hooks.py (leaf hooks)
+                grad = hooks.run(tensor._hooks, grad)
+            i = wanted[id(tensor)]
+            results[i] = grad if results[i] is None else results[i] + grad
+        node = tensor.grad_fn
+        if node is not None:
+            grads[node] = grads[node] + grad if node in grads else grad
+        elif inputs is None:
+            accumulate_grad(tensor, grad)
+
+    with set_grad_enabled(create_graph):
+        for root, seed in zip(roots, seeds, strict=True):
+            deliver(root, seed)
+        for node in topological_order(roots):
+            grad = grads.pop(node, None)
+            if grad is None:
+                continue  # this branch does not lead to the roots
+            if node.hooks:  # extra: hooks.py (register_hook, retain_grad on non-leaves)
+                grad = hooks.run(node.hooks, grad)
+            if create_graph or node.fast_backward is None:
+                input_grads = node.backward(node, grad)
+            else:  # the named fast path: same derivative, arrays, a compiled kernel
+                input_grads = node.fast_backward(node, grad.data)
+            if type(input_grads) is not tuple:
+                input_grads = (input_grads,)
+            if watch.state.on:  # extra: watch.py (trace prints, detect_anomaly checks)
+                watch.backward_step(node, grad, input_grads)
+            for x, needed, g in zip(node.parents, node.needs_input_grad, input_grads,
+                                    strict=True):  # one gradient per input, or backward is wrong
+                if needed and g is not None:
+                    g = g if isinstance(g, Tensor) else Tensor._make(g)
+                    if g.shape != x.shape:
+                        g = sum_to_shape(g, x.shape)
+                    deliver(x, g if g.dtype == x.dtype else g.to(x.dtype))
+            if not retain_graph and node.saved:
+                node.saved = node.output = None
+    return results
+
+
+def accumulate_grad(leaf: Tensor, grad: Tensor) -> None:
+    """``leaf.grad += grad``, summed across backward calls until zeroed (as PyTorch).
+
+    A first gradient is copied (the same Tensor may reach several leaves: ``a + b`` hands one
+    to each); later ones make a new ``.grad``, so whoever holds the old one keeps its values.
+    """
+    if leaf._hooks:  # extra: hooks.py (register_hook on a leaf)
+        grad = hooks.run(leaf._hooks, grad)
+    leaf.grad = grad.clone() if leaf.grad is None else leaf.grad + grad
