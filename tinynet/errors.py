@@ -59,3 +59,29 @@ def explain(op: type, arrays: list[object], error: ValueError) -> Exception:
         wrong = getattr(op, "shape_error", "are not compatible")
         return ShapeError(f"{op.op}: shapes {shapes} {wrong} (numpy: {text})")  # type: ignore
     return type(error)(f"{op.op}: {text} (input shapes {shapes})")  # type: ignore
+
+
+# The autograd engine's three refusals, worded here so the engine reads as the algorithm.
+
+
+def freed(node: str) -> GraphError:
+    return GraphError(
+        f"{node}: trying to backward through the graph a second time (or after the saved "
+        "values were freed). Specify retain_graph=True on the first backward() if you need to "
+        "backward twice."
+    )
+
+
+def modified_in_place(node: str, now: int, expected: int) -> GraphError:
+    return GraphError(
+        f"{node}: one of the tensors saved for its backward has been modified by an in-place "
+        f"operation (it is at version {now}; expected version {expected}). Don't modify "
+        "tensors in place between forward and backward, or clone() them first."
+    )
+
+
+def not_savable(op: str) -> GraphError:
+    return GraphError(
+        f"{op}: save_for_backward accepts the op's inputs or its output only; keep other "
+        "values as attributes of ctx (ctx.mask = ...)"
+    )

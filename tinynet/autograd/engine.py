@@ -2,8 +2,8 @@
 
 Read it top to bottom; it comes in five parts.
 
-1. **Grad mode.** A thread-local switch. When it is off (``tn.no_grad()``) ops still compute,
-   but nothing is recorded.
+1. **Grad mode.** A thread-local switch. When it is off (``tn.no_grad()``, in grad_mode.py)
+   ops still compute, but nothing is recorded.
 2. **Function.** One op. ``forward(ctx, *arrays)`` computes the result with numpy;
    ``backward(ctx, grad)`` returns the gradient for each input (the chain rule's local step).
    ``Function.apply`` runs forward and, when an input requires grad, keeps ``ctx`` as the
@@ -31,15 +31,14 @@ where the engine calls out, to ``hooks.py`` (register_hook, retain_grad) and ``w
 
 from __future__ import annotations
 
-import functools
 import threading
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
 
+from tinynet import errors
 from tinynet.autograd import hooks, watch
-from tinynet.errors import GraphError, explain
 from tinynet.tensor import Tensor
 
 # ---------------------------------------------------------------------------------------------
@@ -55,61 +54,8 @@ grad_mode = _GradMode()
 
 
 def is_grad_enabled() -> bool:
-    """Whether ops record a graph in this thread."""
+    """Whether ops record a graph in this thread (``tn.no_grad()`` etc.: grad_mode.py)."""
     return grad_mode.enabled
-
-
-class set_grad_enabled:  # noqa: N801 - PyTorch's name
-    """``with tn.set_grad_enabled(flag):`` sets grad mode for the block (and, as in PyTorch,
-    at once when called plainly)."""
-
-    def __init__(self, mode: bool) -> None:
-        self.mode = bool(mode)
-        self.previous = [grad_mode.enabled]
-        grad_mode.enabled = self.mode
-
-    def __enter__(self) -> None:
-        pass
-
-    def __exit__(self, *exc: object) -> None:
-        grad_mode.enabled = self.previous.pop()
-
-    def __call__(self, func: Callable[..., Any]) -> Callable[..., Any]:
-        """Use as a decorator: the mode applies while ``func`` runs, not now."""
-        if type(self) is set_grad_enabled:
-            grad_mode.enabled = self.previous.pop()
-        mode = self.mode
-
-        @functools.wraps(func)
-        def wrapper(*args: Any, **kwargs: Any) -> Any:
-            with set_grad_enabled(mode):
-                return func(*args, **kwargs)
-
-        return wrapper
-
-
-class no_grad(set_grad_enabled):  # noqa: N801 - PyTorch's name
-    """``with tn.no_grad():`` or ``@tn.no_grad()``: record no graph inside."""
-
-    mode = False
-
-    def __new__(cls, func: Callable[..., Any] | None = None) -> Any:
-        if callable(func):  # ``@tn.no_grad`` without parentheses
-            return cls()(func)
-        return super().__new__(cls)
-
-    def __init__(self, func: Callable[..., Any] | None = None) -> None:
-        self.previous = []
-
-    def __enter__(self) -> None:
-        self.previous.append(grad_mode.enabled)
-        grad_mode.enabled = self.mode
-
-
-class enable_grad(no_grad):  # noqa: N801 - PyTorch's name
-    """Record graphs again inside a ``no_grad`` block."""
-
-    mode = True
 
 
 # ---------------------------------------------------------------------------------------------
@@ -148,7 +94,7 @@ class Function:
         try:
             out = cls.forward(ctx, *arrays, **options)
         except ValueError as e:
-            raise explain(cls, arrays, e) from e
+            raise errors.explain(cls, arrays, e) from e
         # A view shares its input's version counter, so an in-place edit through either is seen.
         shared = isinstance(inputs[0], Tensor) and cls.is_view and np.may_share_memory(
             out, arrays[0])
@@ -178,29 +124,17 @@ class Function:
             if a is array:
                 counter = getattr(self.parents[i], "_version", None)
                 return i, counter, counter and counter.value
-        raise GraphError(
-            f"{self.op}: save_for_backward accepts the op's inputs or its output only; keep "
-            "other values as attributes of ctx (ctx.mask = ...)"
-        )
+        raise errors.not_savable(self.op)
 
     @property
     def saved_tensors(self) -> tuple[Tensor, ...]:
         """What forward saved, as Tensors (connected to the graph under create_graph)."""
         if self.saved is None:
-            raise GraphError(
-                f"{self.name}: trying to backward through the graph a second time (or after the "
-                "saved values were freed). Specify retain_graph=True on the first backward() "
-                "if you need to backward twice."
-            )
+            raise errors.freed(self.name)
         tensors = []
         for index, counter, version in self.saved:
             if counter is not None and counter.value != version:
-                raise GraphError(
-                    f"{self.name}: one of the tensors saved for its backward has been modified "
-                    f"by an in-place operation (it is at version {counter.value}; expected "
-                    f"version {version}). Don't modify tensors in place between forward and "
-                    "backward, or clone() them first."
-                )
+                raise errors.modified_in_place(self.name, counter.value, version)
             if index is None:  # a fresh handle on the output, routing gradients to this node
                 tensors.append(Tensor._make(self.output, self, counter))
             else:
@@ -216,13 +150,6 @@ class Function:
     def __repr__(self) -> str:
         return f"<{self.name}>"
 
-    @staticmethod
-    def forward(ctx: Any, *arrays: Any, **options: Any) -> np.ndarray:
-        raise NotImplementedError
-
-    @staticmethod
-    def backward(ctx: Any, grad: Tensor) -> Any:
-        raise NotImplementedError
 
 
 # ---------------------------------------------------------------------------------------------
@@ -298,7 +225,8 @@ def run_backward(
         elif inputs is None:
             accumulate_grad(tensor, grad)
 
-    with set_grad_enabled(create_graph):
+    previous, grad_mode.enabled = grad_mode.enabled, create_graph  # rules record iff create_graph
+    try:
         for root, seed in zip(roots, seeds, strict=True):
             deliver(root, seed)
         for node in topological_order(roots):
@@ -324,6 +252,8 @@ def run_backward(
                     deliver(x, g if g.dtype == x.dtype else g.to(x.dtype))
             if not retain_graph and node.saved:
                 node.saved = node.output = None
+    finally:
+        grad_mode.enabled = previous
     return results
 
 
