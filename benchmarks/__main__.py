@@ -176,6 +176,33 @@ def summary_line(result: WorkloadResult) -> str:
     return f"{result.name}: {times}{skipped}"
 
 
+def build_report(
+    started_at: str,
+    info: dict[str, Any],
+    settings: Settings,
+    quick: bool,
+    ctx: Context,
+    results: list[WorkloadResult],
+    startup: dict[str, Any] | None,
+    elapsed: float,
+    load_at_end: float | None,
+) -> dict[str, Any]:
+    """The ``--json`` file's content (documented in docs/benchmarks.md, "The JSON file")."""
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "started_at": started_at,
+        "machine": info,
+        "settings": vars(settings),
+        "quick": quick,
+        "ceilings_gflops": ctx.ceilings,
+        "workloads": [r.to_json() for r in results],
+        "startup": startup,
+        "failures": ctx.failures,
+        "elapsed_s": elapsed,
+        "load_average_at_end": load_at_end,
+    }
+
+
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m benchmarks",
@@ -292,19 +319,9 @@ def run(argv: list[str]) -> int:
         f"total {elapsed:.0f} s ({'quick' if args.quick else 'full'} settings); "
         f"1-minute load average {info['load_average_at_start']} at start, {load_at_end} at end"
     )
-    report = {
-        "schema_version": SCHEMA_VERSION,
-        "started_at": started_at,
-        "machine": info,
-        "settings": vars(settings),
-        "quick": args.quick,
-        "ceilings_gflops": ctx.ceilings,
-        "workloads": [r.to_json() for r in results],
-        "startup": startup,
-        "failures": ctx.failures,
-        "elapsed_s": elapsed,
-        "load_average_at_end": load_at_end,
-    }
+    report = build_report(
+        started_at, info, settings, args.quick, ctx, results, startup, elapsed, load_at_end
+    )
     if args.json:
         args.json.write_text(json.dumps(report, indent=2))
         print(f"results written to {args.json}")

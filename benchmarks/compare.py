@@ -165,12 +165,23 @@ def _workloads(report: dict[str, Any]) -> dict[str, dict[str, Any]]:
 def _first_speed_vs(
     old: dict[str, Any], new: dict[str, Any], impl: str
 ) -> tuple[str, float | None, float | None] | None:
-    """Speed against the workload's first baseline in each run, e.g. tinynet vs numpy."""
-    old_vs = old["implementations"][impl].get("speed_vs") or {}
-    new_vs = new["implementations"][impl].get("speed_vs") or {}
-    for baseline in new_vs:
-        if baseline != impl and baseline in old_vs:
-            return baseline, old_vs[baseline], new_vs[baseline]
+    """Speed against the workload's first baseline in each run (e.g. tinynet vs numpy),
+    as the tables print it: the baseline's median time over this row's."""
+    baselines = new.get("baselines") or list(new["implementations"][impl].get("speed_vs") or {})
+    for baseline in baselines:
+        if baseline == impl:
+            continue
+        speeds = []
+        for run in (old, new):
+            impls = run["implementations"]
+            speeds.append(
+                statistics.median(impls[baseline]["times_s"])
+                / statistics.median(impls[impl]["times_s"])
+                if baseline in impls
+                else None
+            )
+        if speeds != [None, None]:
+            return baseline, speeds[0], speeds[1]
     return None
 
 
