@@ -212,7 +212,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--quick",
         action="store_true",
-        help="fewer, shorter repeats (whole suite in about two minutes)",
+        help="fewer, shorter repeats (the whole suite in a few minutes)",
     )
     parser.add_argument(
         "--only",

@@ -189,15 +189,19 @@ def compare_reports(
     old: dict[str, Any], new: dict[str, Any], threshold: float = 0.05, fail_above: float = 0.10
 ) -> Comparison:
     """Every (workload, implementation) measured in both runs, compared."""
-    old_flat, new_flat = flatten(old["machine"]), flatten(new["machine"])
+
+    def described(run: dict[str, Any]) -> dict[str, Any]:
+        return {
+            **flatten(run["machine"]),
+            **flatten({"quick": run.get("quick"), "settings": run.get("settings") or {}}),
+        }
+
+    old_flat, new_flat = described(old), described(new)
     changes = [
         (key, old_flat.get(key), new_flat.get(key))
         for key in dict.fromkeys([*old_flat, *new_flat])
         if key not in _EXPECTED_TO_DIFFER and old_flat.get(key) != new_flat.get(key)
     ]
-    for key in ("quick", "settings"):
-        if key in old and key in new and old[key] != new[key]:
-            changes.append((key, old[key], new[key]))
     old_w, new_w = _workloads(old), _workloads(new)
     rows: list[Row] = []
     only_old: list[str] = []

@@ -227,11 +227,14 @@ def test_machine_and_version_differences_are_printed_before_the_table(
     old = make_report(times)
     new = make_report(times, numpy="2.5.0", load_average_at_start=3.0)
     new["machine"]["cpu"]["model"] = "Other CPU"
+    new["quick"], new["settings"] = False, vars(Settings.full())
     run_compare(tmp_path, old, new)
     out = capsys.readouterr().out
     table = out.index("workload")
     assert -1 < out.index("numpy: 2.4.6 -> 2.5.0") < table
     assert -1 < out.index("cpu.model: Test CPU -> Other CPU") < table
+    assert -1 < out.index("quick: True -> False") < table
+    assert -1 < out.index("settings.min_rounds: 3 -> 7") < table
     assert "load_average_at_start:" not in out  # differs between any two runs: not a change
 
 
