@@ -138,6 +138,7 @@ class Comparison:
     only_new: list[str]
     threshold: float
     fail_above: float
+    startup: list[tuple[str, float, float]]
 
     @property
     def failing(self) -> list[Row]:
@@ -234,7 +235,24 @@ def compare_reports(
                     speed_vs=_first_speed_vs(old_w[name], new_w[name], impl),
                 )
             )
-    return Comparison(changes, rows, only_old, only_new, threshold, fail_above)
+    return Comparison(
+        changes, rows, only_old, only_new, threshold, fail_above, _startup_changes(old, new)
+    )
+
+
+def _startup_changes(old: dict[str, Any], new: dict[str, Any]) -> list[tuple[str, float, float]]:
+    """Start-up costs in both runs: (what, old seconds, new seconds)."""
+    a, b = old.get("startup") or {}, new.get("startup") or {}
+    found = []
+    for key, label in (("import_tinynet_s", "import tinynet"), ("import_numpy_s", "import numpy")):
+        if isinstance(a.get(key), float) and isinstance(b.get(key), float):
+            found.append((label, a[key], b[key]))
+    for key, label in (("cold_numba_cache", "cold cache"), ("warm_numba_cache", "warm cache")):
+        first_a = (a.get(key) or {}).get("first_step_s")
+        first_b = (b.get(key) or {}).get("first_step_s")
+        if isinstance(first_a, float) and isinstance(first_b, float):
+            found.append((f"first step, {label}", first_a, first_b))
+    return found
 
 
 # --------------------------------------------------------------------------- output
@@ -316,6 +334,14 @@ def format_comparison(
         lines.append(f"only in OLD (not compared): {', '.join(comparison.only_old)}")
     if comparison.only_new:
         lines.append(f"only in NEW (not compared): {', '.join(comparison.only_new)}")
+    if comparison.startup:
+        lines.append(
+            "start-up (one median of a few fresh interpreters each, so no interval or verdict): "
+            + "; ".join(
+                f"{what} {format_seconds(a)} -> {format_seconds(b)}"
+                for what, a, b in comparison.startup
+            )
+        )
     counts = {
         v: sum(r.verdict == v for r in comparison.rows)
         for v in ("slower", "faster", "no significant change", "too few samples")

@@ -262,6 +262,15 @@ def test_implementations_in_one_run_only_are_listed_not_compared(tmp_path: Path,
     assert "only in NEW (not compared): w/tinynet-compiled, added" in capsys.readouterr().out
 
 
+def test_start_up_costs_are_shown_without_a_verdict(tmp_path: Path, capsys) -> None:
+    old = make_report({"w": {"numpy": samples(1e-3, 0.05, 5, 1)}})
+    new = copy.deepcopy(old)
+    old["startup"] = {"import_numpy_s": 0.08, "import_tinynet_s": 0.14}
+    new["startup"] = {"import_numpy_s": 0.08, "import_tinynet_s": 0.30}
+    assert run_compare(tmp_path, old, new) == 0
+    assert "import tinynet 140 ms -> 300 ms" in capsys.readouterr().out
+
+
 def test_a_file_that_is_not_a_benchmark_run_exits_2_naming_the_problem(
     tmp_path: Path, capsys
 ) -> None:
