@@ -63,20 +63,32 @@ def plotted(report: dict[str, Any]) -> tuple[list[dict[str, Any]], list[str], li
     return workloads, impls, left_out
 
 
+def _ratio_label(ratio: float) -> str:
+    """Two decimals near 1 (so 1.03 does not print as "1"), two significant digits apart."""
+    return f"{ratio:.2f}x" if 0.1 <= ratio < 10 else f"{ratio:.2g}x"
+
+
 def caption(report: dict[str, Any], left_out: list[str]) -> str:
     """The machine and run the figure comes from, as lines under it."""
     m = report["machine"]
     cpu, blas = m.get("cpu", {}), m.get("blas", {})
     settings = "quick" if report.get("quick") else "full"
     noisy = report.get("settings", {}).get("noisy_spread")
+    ceiling = (report.get("ceilings_gflops") or {}).get("float32")
+    busy = f"load average {m.get('load_average_at_start', '?')} at start"
+    if report.get("load_average_at_end") is not None:
+        busy += f", {report['load_average_at_end']} at end"
+    if ceiling:
+        busy += f"; float32 matmul ceiling {ceiling:.3g} GFLOP/s"
     lines = [
         f"Machine: {cpu.get('model', '?')}, {cpu.get('logical_cpus', '?')} logical CPUs, "
         f"{blas.get('name', '?')} with {blas.get('threads', '?')} threads. "
         f"Python {m.get('python', '?')}, numpy {m.get('numpy', '?')}, torch {m.get('torch', '?')}, "
         f"tinynet {m.get('tinynet', '?')}.",
         f"Run {report.get('started_at', '(date not recorded)')}, {settings} settings, 1-minute "
-        f"load average {m.get('load_average_at_start', '?')} at start. Bars: median time ratio "
-        "(numpy / implementation) in this one interleaved run; whiskers: quartile range"
+        f"{busy}.",
+        "Bars: median time ratio (numpy / implementation) in this one interleaved run; "
+        "whiskers: quartile range"
         + (f"; hatched: spread > {100 * noisy:.0f}% (noisy)." if noisy else "."),
     ]
     if left_out:
@@ -151,7 +163,7 @@ def draw(report: dict[str, Any], path: Path | str) -> Path:
             if impl != BASELINE:
                 above = ratio >= 1
                 ax.annotate(
-                    f"{ratio:.2g}x",
+                    _ratio_label(ratio),
                     (x, high if above else low),
                     xytext=(0, 2 if above else -2),
                     textcoords="offset points",
@@ -174,7 +186,7 @@ def draw(report: dict[str, Any], path: Path | str) -> Path:
     # Room for the value labels below and above the whiskers, and for the legend on top.
     ax.set_ylim(min(extremes) / 1.6, max(extremes) * 3.0)
     fig.text(0.01, 0.01, caption(report, left_out), fontsize=7, va="bottom", ha="left", wrap=True)
-    fig.tight_layout(rect=(0, 0.11, 1, 1))
+    fig.tight_layout(rect=(0, 0.13, 1, 1))
     path = Path(path)
     fig.savefig(path, dpi=130)
     plt.close(fig)
