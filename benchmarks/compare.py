@@ -26,6 +26,12 @@ noise inside each run, and two runs taken at different times commonly differ by 
 percent with no code change (CPU frequency, other processes, memory layout). The exit
 status is 1 when some row is ``slower`` by more than ``--fail-above`` (10% by default), so
 the command can guard CI or a pre-merge check; 2 when a file cannot be read.
+
+Two runs on a machine whose speed changed between them (other load, another machine) differ
+everywhere, numpy included; the output warns when the code tinynet does not touch moved.
+``--relative-to numpy`` then compares each implementation's time divided by numpy's time in
+the same round (every round times every implementation, and the samples are stored in round
+order), which cancels what the whole machine did.
 """
 
 from __future__ import annotations
@@ -34,7 +40,7 @@ import argparse
 import math
 import statistics
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -139,6 +145,9 @@ class Comparison:
     threshold: float
     fail_above: float
     startup: list[tuple[str, float, float]]
+    relative_to: str | None = None
+    reference_drift: float | None = None  # see _reference_drift
+    without_baseline: list[str] = field(default_factory=list)  # relative_to: not compared
 
     @property
     def failing(self) -> list[Row]:
@@ -187,9 +196,18 @@ def _first_speed_vs(
 
 
 def compare_reports(
-    old: dict[str, Any], new: dict[str, Any], threshold: float = 0.05, fail_above: float = 0.10
+    old: dict[str, Any],
+    new: dict[str, Any],
+    threshold: float = 0.05,
+    fail_above: float = 0.10,
+    relative_to: str | None = None,
 ) -> Comparison:
-    """Every (workload, implementation) measured in both runs, compared."""
+    """Every (workload, implementation) measured in both runs, compared.
+
+    With ``relative_to`` (e.g. "numpy") each sample is first divided by that implementation's
+    sample of the same round, so what is compared is the time relative to the baseline
+    measured alongside it, and a machine that got slower or faster as a whole cancels out.
+    """
 
     def described(run: dict[str, Any]) -> dict[str, Any]:
         return {
@@ -207,6 +225,7 @@ def compare_reports(
     rows: list[Row] = []
     only_old: list[str] = []
     only_new: list[str] = []
+    without_baseline: list[str] = []
     for name in dict.fromkeys([*old_w, *new_w]):
         if name not in new_w:
             only_old.append(name)
@@ -215,20 +234,29 @@ def compare_reports(
             only_new.append(name)
             continue
         a, b = old_w[name]["implementations"], new_w[name]["implementations"]
+        if relative_to is not None and (relative_to not in a or relative_to not in b):
+            without_baseline.append(name)
+            continue
         for impl in dict.fromkeys([*a, *b]):
+            if impl == relative_to:
+                continue
             if impl not in b:
                 only_old.append(f"{name}/{impl}")
                 continue
             if impl not in a:
                 only_new.append(f"{name}/{impl}")
                 continue
-            estimate = time_ratio(a[impl]["times_s"], b[impl]["times_s"])
+            old_times, new_times = a[impl]["times_s"], b[impl]["times_s"]
+            if relative_to is not None:
+                old_times = relative_times(old_times, a[relative_to]["times_s"])
+                new_times = relative_times(new_times, b[relative_to]["times_s"])
+            estimate = time_ratio(old_times, new_times)
             rows.append(
                 Row(
                     workload=name,
                     impl=impl,
-                    old_median=statistics.median(a[impl]["times_s"]),
-                    new_median=statistics.median(b[impl]["times_s"]),
+                    old_median=statistics.median(old_times),
+                    new_median=statistics.median(new_times),
                     estimate=estimate,
                     verdict=verdict(estimate, threshold),
                     noisy=bool(a[impl].get("noisy") or b[impl].get("noisy")),
@@ -236,8 +264,41 @@ def compare_reports(
                 )
             )
     return Comparison(
-        changes, rows, only_old, only_new, threshold, fail_above, _startup_changes(old, new)
+        changes,
+        rows,
+        only_old,
+        only_new,
+        threshold,
+        fail_above,
+        _startup_changes(old, new),
+        relative_to,
+        None if relative_to is not None else _reference_drift(rows, threshold),
+        without_baseline,
     )
+
+
+def relative_times(times: list[float], baseline: list[float]) -> list[float]:
+    """Each sample over the baseline's sample of the same round (samples are stored in round
+    order and every round times every implementation), so a machine that is slower as a whole
+    cancels out. Runs of unequal length fall back to dividing by the baseline's median."""
+    if len(times) == len(baseline):
+        return [t / b for t, b in zip(times, baseline, strict=True)]
+    middle = statistics.median(baseline)
+    return [t / middle for t in times]
+
+
+def _reference_drift(rows: list[Row], threshold: float) -> float | None:
+    """How much slower the code tinynet does not touch (numpy, torch, the matmul ceiling, the
+    pure-Python perceptron) got, as the median of its rows' ratios; None within the threshold.
+
+    When that moved, the machine changed speed between the runs (load, frequency, another
+    machine) and the absolute verdicts mostly measure that.
+    """
+    reference = [r.estimate.ratio for r in rows if not r.impl.startswith("tinynet")]
+    if not reference:
+        return None
+    drift = statistics.median(reference)
+    return drift if not 1 / (1 + threshold) <= drift <= 1 + threshold else None
 
 
 def _startup_changes(old: dict[str, Any], new: dict[str, Any]) -> list[tuple[str, float, float]]:
@@ -289,16 +350,36 @@ def format_comparison(
         )
     else:
         lines.append("same machine, versions and settings in both runs")
+    rel = comparison.relative_to
+    if comparison.reference_drift is not None:
+        lines += [
+            "",
+            f"WARNING: code tinynet does not touch (numpy, torch, the matmul ceiling...) takes "
+            f"{comparison.reference_drift:.2f}x its OLD time in NEW (median over those rows):",
+            "the machine itself changed speed between the runs (load, frequency, another "
+            "machine), so the verdicts below mostly measure that.",
+            "`--relative-to numpy` compares each row's time relative to numpy's in the same "
+            "round instead, which cancels it.",
+        ]
+    what = "time ratio NEW/OLD" if rel is None else f"ratio NEW/OLD of the time relative to {rel}"
     lines += [
         "",
-        "new/old = time ratio NEW/OLD, <1x = NEW is faster; estimate: median of all pairwise "
+        f"new/old = {what}, <1x = NEW is faster; estimate: median of all pairwise "
         "sample ratios (Hodges-Lehmann),",
         f"interval: exact Mann-Whitney, at the confidence shown (aim {100 * CONFIDENCE:.0f}%); "
-        f"verdict: interval excludes 1 and change > {100 * comparison.threshold:.0f}%; "
-        f"`vs` = speed against that baseline in OLD -> NEW",
+        f"verdict: interval excludes 1 and change > {100 * comparison.threshold:.0f}%"
+        + ("; `vs` = speed against that baseline in OLD -> NEW" if rel is None else ""),
         "",
     ]
+    if rel is not None:
+        lines.insert(
+            -1,
+            f"old, new = speed against {rel} measured in the same rounds ({rel} time / "
+            "this time; >1x = faster than it)",
+        )
     header = ["workload", "impl", "old", "new", "new/old", "interval", "conf", "verdict", "vs"]
+    if rel is not None:
+        header = header[:-1]
     table = [header]
     for r in comparison.rows:
         e = r.estimate
@@ -307,19 +388,22 @@ def format_comparison(
         if r.speed_vs is not None:
             baseline, a, b = r.speed_vs
             vs = f"{baseline} {_ratio_text(a)} -> {_ratio_text(b)}"
-        table.append(
-            [
-                r.workload,
-                r.impl,
-                format_seconds(r.old_median),
-                format_seconds(r.new_median),
-                f"{e.ratio:.2f}x",
-                interval,
-                f"{100 * e.level:.0f}%",
-                _verdict_text(r),
-                vs,
-            ]
-        )
+        if rel is None:
+            old_text, new_text = format_seconds(r.old_median), format_seconds(r.new_median)
+        else:  # relative times: show them as the tables' speeds
+            old_text, new_text = f"{1 / r.old_median:.2f}x", f"{1 / r.new_median:.2f}x"
+        cells = [
+            r.workload,
+            r.impl,
+            old_text,
+            new_text,
+            f"{e.ratio:.2f}x",
+            interval,
+            f"{100 * e.level:.0f}%",
+            _verdict_text(r),
+            vs,
+        ]
+        table.append(cells[: len(header)])
     widths = [max(len(row[i]) for row in table) for i in range(len(header))]
     left = {0, 1, 7, 8}
     for j, row in enumerate(table):
@@ -334,6 +418,11 @@ def format_comparison(
         lines.append(f"only in OLD (not compared): {', '.join(comparison.only_old)}")
     if comparison.only_new:
         lines.append(f"only in NEW (not compared): {', '.join(comparison.only_new)}")
+    if comparison.without_baseline:
+        lines.append(
+            f"without a {rel} row in both runs (not compared): "
+            f"{', '.join(comparison.without_baseline)}"
+        )
     if comparison.startup:
         lines.append(
             "start-up (one median of a few fresh interpreters each, so no interval or verdict): "
@@ -374,6 +463,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="smallest change in percent reported as faster/slower (default 5)",
     )
     parser.add_argument(
+        "--relative-to",
+        metavar="IMPL",
+        help="compare each implementation's time relative to IMPL's (e.g. numpy) in the same "
+        "round: cancels a machine that is slower or faster as a whole",
+    )
+    parser.add_argument(
         "--fail-above",
         type=float,
         default=10.0,
@@ -390,7 +485,9 @@ def main(argv: list[str] | None = None) -> int:
     except ReportError as exc:
         print(f"compare: {exc}", file=sys.stderr)
         return 2
-    comparison = compare_reports(old, new, args.threshold / 100, args.fail_above / 100)
+    comparison = compare_reports(
+        old, new, args.threshold / 100, args.fail_above / 100, args.relative_to
+    )
     print(
         format_comparison(
             comparison, describe_run(old), describe_run(new), str(args.old), str(args.new)

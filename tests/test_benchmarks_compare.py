@@ -212,6 +212,54 @@ def test_fail_above_sets_the_margin_a_slowdown_must_exceed(tmp_path: Path) -> No
     assert run_compare(tmp_path, old, new, "--threshold", "20", "--fail-above", "5") == 0
 
 
+def machine_twice_as_slow() -> tuple[dict, dict]:
+    """NEW ran on a machine twice as slow; tinynet's code did not change."""
+    old = make_report(
+        {"mlp": {"numpy": samples(1e-3, 0.05, 7, 1), "tinynet": samples(2e-3, 0.05, 7, 2)}}
+    )
+    new = make_report(
+        {"mlp": {"numpy": samples(2e-3, 0.05, 7, 3), "tinynet": samples(4e-3, 0.05, 7, 4)}}
+    )
+    return old, new
+
+
+def test_a_machine_that_slowed_down_as_a_whole_is_called_out(tmp_path: Path, capsys) -> None:
+    old, new = machine_twice_as_slow()
+    comparison = compare.compare_reports(old, new)
+    assert comparison.reference_drift == pytest.approx(2.0, rel=0.1)
+    assert run_compare(tmp_path, old, new) == 1  # absolute times did get slower
+    out = capsys.readouterr().out
+    assert out.index("WARNING: code tinynet does not touch") < out.index("workload")
+    assert "--relative-to numpy" in out
+
+
+def test_relative_to_numpy_cancels_the_machine(tmp_path: Path, capsys) -> None:
+    old, new = machine_twice_as_slow()
+    comparison = compare.compare_reports(old, new, relative_to="numpy")
+    assert [(r.workload, r.impl) for r in comparison.rows] == [("mlp", "tinynet")]
+    assert comparison.rows[0].verdict == "no significant change"
+    assert comparison.reference_drift is None
+    assert run_compare(tmp_path, old, new, "--relative-to", "numpy") == 0
+    assert "WARNING" not in capsys.readouterr().out
+
+
+def test_relative_to_numpy_still_finds_a_tinynet_regression(tmp_path: Path, capsys) -> None:
+    old, _ = machine_twice_as_slow()
+    new = make_report(
+        {"mlp": {"numpy": samples(2e-3, 0.05, 7, 3), "tinynet": samples(6e-3, 0.05, 7, 4)}}
+    )
+    row_ = row(compare.compare_reports(old, new, relative_to="numpy"), "mlp", "tinynet")
+    assert row_.verdict == "slower"
+    assert row_.estimate.ratio == pytest.approx(1.5, rel=0.1)
+    assert run_compare(tmp_path, old, new, "--relative-to", "numpy") == 1
+    assert re.search(r"mlp\s+tinynet\s+0\.\d\dx\s+0\.3\dx", capsys.readouterr().out)
+
+
+def test_relative_samples_pair_up_by_round() -> None:
+    assert compare.relative_times([2.0, 6.0], [1.0, 3.0]) == [2.0, 2.0]
+    assert compare.relative_times([2.0, 6.0, 4.0], [1.0, 3.0]) == [1.0, 3.0, 2.0]
+
+
 def test_too_few_samples_give_no_verdict_and_never_fail(tmp_path: Path, capsys) -> None:
     old = make_report({"w": {"numpy": [1e-3]}})
     new = make_report({"w": {"numpy": [3e-3]}})
