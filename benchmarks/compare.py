@@ -49,6 +49,7 @@ from .harness import format_seconds
 from .report import ReportError, describe_run, flatten, load_report
 
 CONFIDENCE = 0.95
+EXACT_UP_TO = 2500  # n * m up to which the exact U distribution is computed (50 vs 50)
 LOWEST_USEFUL_LEVEL = 0.80  # below this an interval says nothing: too few samples
 
 # Machine keys that differ between any two runs and are shown with the runs, not as a change.
@@ -83,6 +84,8 @@ def _interval_rank(n: int, m: int, confidence: float) -> tuple[int, float]:
     largest k whose coverage is still >= ``confidence``, or k = 1 (the whole range of
     pairwise ratios) when even that falls short.
     """
+    if n * m > EXACT_UP_TO:
+        return _interval_rank_normal(n, m, confidence)
     counts = _u_counts(n, m)
     total = math.comb(n + m, n)
     k, below = 1, counts[0]  # below = #{U <= k - 1}
@@ -90,6 +93,15 @@ def _interval_rank(n: int, m: int, confidence: float) -> tuple[int, float]:
         below += counts[k]
         k += 1
     return k, 1 - 2 * below / total
+
+
+def _interval_rank_normal(n: int, m: int, confidence: float) -> tuple[int, float]:
+    """``_interval_rank`` for many samples: U is close to normal with mean nm/2 and variance
+    nm(n+m+1)/12 (the exact table would cost O(n^2 m^2) there)."""
+    mean, sd = n * m / 2, math.sqrt(n * m * (n + m + 1) / 12)
+    z = statistics.NormalDist().inv_cdf(1 - (1 - confidence) / 2)
+    k = max(1, math.floor(mean - z * sd))
+    return k, 1 - 2 * statistics.NormalDist(mean, sd).cdf(k - 0.5)
 
 
 @dataclass(frozen=True)

@@ -117,6 +117,16 @@ def test_interval_rank_matches_the_published_critical_value() -> None:
     assert level == pytest.approx(1 - 8 / 252)
 
 
+@pytest.mark.parametrize("n, m", [(25, 25), (20, 40), (50, 50)])
+def test_the_normal_approximation_for_many_samples_agrees_with_the_exact_table(
+    n: int, m: int
+) -> None:
+    k_exact, level_exact = compare._interval_rank(n, m, 0.95)
+    k_normal, level_normal = compare._interval_rank_normal(n, m, 0.95)
+    assert abs(k_exact - k_normal) <= 1
+    assert level_normal == pytest.approx(level_exact, abs=0.01)
+
+
 def test_three_samples_each_reach_ninety_percent_at_most() -> None:
     estimate = compare.time_ratio([1.0, 1.1, 0.9], [2.0, 2.2, 1.8])
     assert estimate.level == pytest.approx(0.9)
