@@ -1,7 +1,12 @@
-"""Command line: ``python -m benchmarks [--quick] [--only NAME ...] [--json FILE]``.
+"""Command line: ``python -m benchmarks [--quick] [--only NAME ...] [--json FILE] [--plot PNG]``.
 
-Prints the machine, then one table per workload as it finishes. Ratios are speeds relative to
-the named baseline measured in the same run (>1 means the row is faster).
+Prints the machine, then one table per workload. Ratios are speeds relative to the named
+baseline measured in the same run (>1x means the row is faster).
+
+Two more commands read saved runs:
+  python -m benchmarks compare OLD.json NEW.json [--threshold PCT] [--fail-above PCT]
+  python -m benchmarks plot RUN.json FILE.png
+(``python -m benchmarks compare --help`` says how the comparison is made.)
 """
 
 from __future__ import annotations
@@ -14,13 +19,15 @@ import platform
 import subprocess
 import sys
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from . import tinynet_impl, torch_ref
-from .harness import Progress, Settings, WorkloadResult, format_seconds, format_table
+from .harness import LEGEND, Progress, Settings, WorkloadResult, format_seconds, format_table
+from .report import SCHEMA_VERSION
 from .tinynet_impl import REQUIREMENTS
 from .workloads import (
     REPO_ROOT,
@@ -83,12 +90,14 @@ def _blas_info() -> dict[str, Any]:
         pass
     try:
         from threadpoolctl import threadpool_info
-
-        pools = [p for p in threadpool_info() if p.get("user_api") == "blas"]
-        if pools:
-            info["threads"] = pools[0].get("num_threads")
     except ImportError:
-        pass
+        info["threads"] = "unknown (threadpoolctl is not installed: pip install -e '.[bench]')"
+        return info
+    pools = [p for p in threadpool_info() if p.get("user_api") == "blas"]
+    if pools:
+        info["threads"] = pools[0].get("num_threads")
+    else:
+        info["threads"] = "unknown (threadpoolctl found no BLAS thread pool)"
     return info
 
 
@@ -142,12 +151,14 @@ def machine_info(torch: Any, tinynet_importable: bool) -> dict[str, Any]:
 def format_machine(info: dict[str, Any]) -> str:
     cpu, blas = info["cpu"], info["blas"]
     torch_threads = f" ({info['torch_threads']} threads)" if info["torch_threads"] else ""
+    threads = blas.get("threads")
+    threads = f"{threads} threads" if isinstance(threads, int) else f"threads {threads or '?'}"
     lines = [
         f"cpu      {cpu['model']}: {cpu['logical_cpus']} logical CPUs "
         f"({cpu['usable_cpus']} usable, {cpu['physical_cores']} physical cores), "
         f"{' '.join(cpu['simd'])}",
         f"blas     {blas.get('name', '?')} {blas.get('version', '')}, "
-        f"{blas.get('threads', '?')} threads ({blas.get('config', '')})",
+        f"{threads} ({blas.get('config', '')})",
         f"versions python {info['python']}, numpy {info['numpy']}, numba {info['numba']}, "
         f"torch {info['torch']}{torch_threads}, tinynet {info['tinynet']}",
         f"platform {info['platform']}",
@@ -165,6 +176,33 @@ def summary_line(result: WorkloadResult) -> str:
     return f"{result.name}: {times}{skipped}"
 
 
+def build_report(
+    started_at: str,
+    info: dict[str, Any],
+    settings: Settings,
+    quick: bool,
+    ctx: Context,
+    results: list[WorkloadResult],
+    startup: dict[str, Any] | None,
+    elapsed: float,
+    load_at_end: float | None,
+) -> dict[str, Any]:
+    """The ``--json`` file's content (documented in docs/benchmarks.md, "The JSON file")."""
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "started_at": started_at,
+        "machine": info,
+        "settings": vars(settings),
+        "quick": quick,
+        "ceilings_gflops": ctx.ceilings,
+        "workloads": [r.to_json() for r in results],
+        "startup": startup,
+        "failures": ctx.failures,
+        "elapsed_s": elapsed,
+        "load_average_at_end": load_at_end,
+    }
+
+
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m benchmarks",
@@ -174,7 +212,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--quick",
         action="store_true",
-        help="fewer, shorter repeats (whole suite in about two minutes)",
+        help="fewer, shorter repeats (the whole suite in a few minutes)",
     )
     parser.add_argument(
         "--only",
@@ -183,12 +221,34 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         default=[],
         help="run workloads whose name contains NAME (may repeat)",
     )
-    parser.add_argument("--json", type=Path, metavar="FILE", help="write results as JSON")
+    parser.add_argument(
+        "--json", type=Path, metavar="FILE", help="write every sample as JSON (for `compare`)"
+    )
+    parser.add_argument(
+        "--plot",
+        type=Path,
+        metavar="FILE.png",
+        help="draw speed relative to numpy per workload (needs matplotlib)",
+    )
     parser.add_argument("--list", action="store_true", help="list workload names and exit")
     return parser.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv and argv[0] == "compare":
+        from . import compare
+
+        return compare.main(argv[1:])
+    if argv and argv[0] == "plot":
+        from . import plot
+
+        return plot.main(argv[1:])
+    return run(argv)
+
+
+def run(argv: list[str]) -> int:
+    """Run the suite: see the module docstring."""
     args = parse_args(argv)
     workloads = all_workloads()
     names = [CEILING] + [w.name for w in workloads] + [STARTUP]
@@ -206,7 +266,15 @@ def main(argv: list[str] | None = None) -> int:
         print(f"no workload matches {args.only}; choose from: {', '.join(names)}", file=sys.stderr)
         return 2
 
+    if args.plot is not None:
+        try:
+            import matplotlib  # noqa: F401  (fail now, not after minutes of timing)
+        except ImportError:
+            print("--plot needs matplotlib: pip install -e '.[plot]'", file=sys.stderr)
+            return 2
+
     started = time.perf_counter()
+    started_at = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     torch, torch_error = _try_import(torch_ref.load_torch)
     tinynet_problems = {part: tinynet_impl.import_problem(part) for part in REQUIREMENTS}
     info = machine_info(torch, tinynet_problems["tensor"] is None)
@@ -237,6 +305,7 @@ def main(argv: list[str] | None = None) -> int:
     startup = measure_startup(ctx) if run_startup else None
 
     # Tables come last so "% ceiling" can use the better of the start and end ceilings.
+    print(LEGEND, end="\n\n")
     for result in results:
         if result.dtype is not None:
             result.ceiling_gflops = ctx.ceilings.get(result.dtype)
@@ -250,20 +319,19 @@ def main(argv: list[str] | None = None) -> int:
         f"total {elapsed:.0f} s ({'quick' if args.quick else 'full'} settings); "
         f"1-minute load average {info['load_average_at_start']} at start, {load_at_end} at end"
     )
+    report = build_report(
+        started_at, info, settings, args.quick, ctx, results, startup, elapsed, load_at_end
+    )
     if args.json:
-        report = {
-            "machine": info,
-            "settings": vars(settings),
-            "quick": args.quick,
-            "ceilings_gflops": ctx.ceilings,
-            "workloads": [r.to_json() for r in results],
-            "startup": startup,
-            "failures": ctx.failures,
-            "elapsed_s": elapsed,
-            "load_average_at_end": load_at_end,
-        }
         args.json.write_text(json.dumps(report, indent=2))
         print(f"results written to {args.json}")
+    if args.plot is not None:
+        from . import plot
+
+        try:
+            print(f"figure written to {plot.draw(report, args.plot)}")
+        except ValueError as exc:  # no workload with a numpy row, e.g. --only perceptron
+            print(f"no figure: {exc}", file=sys.stderr)
     if ctx.failures:
         print("\nCORRECTNESS FAILURES:", *ctx.failures, sep="\n  ", file=sys.stderr)
         return 1

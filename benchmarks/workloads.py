@@ -21,8 +21,8 @@ from typing import Any
 
 import numpy as np
 
-from . import numpy_ref, tinynet_impl, torch_ref
-from .harness import Measurement, Progress, Settings, WorkloadResult, measure_interleaved
+from . import numpy_ref, tinynet_compiled, tinynet_impl, torch_ref
+from .harness import Measurement, Progress, Settings, WorkloadResult, measure_steady
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 LR = 0.1
@@ -71,7 +71,12 @@ def _build(
     reason. A library that imports but cannot build the workload is a failure: the
     traceback is shown and the run will exit non-zero.
     """
-    unavailable = {"torch": ctx.torch_error, "tinynet": ctx.tinynet_problems[tinynet_part]}
+    tinynet_problem = ctx.tinynet_problems[tinynet_part]
+    unavailable = {
+        "torch": ctx.torch_error,
+        "tinynet": tinynet_problem,
+        tinynet_compiled.NAME: tinynet_problem,
+    }
     built: dict[str, Any] = {}
     for name, factory in factories.items():
         if unavailable.get(name):
@@ -104,10 +109,16 @@ def _check(
             del impls[name]
 
 
-def _time(result: WorkloadResult, ctx: Context, impls: dict[str, Any]) -> WorkloadResult:
-    steps = {name: impl.step for name, impl in impls.items()}
-    samples = measure_interleaved(steps, ctx.settings, ctx.progress, result.name)
+def _time(result: WorkloadResult, ctx: Context, steps: dict[str, Callable[[], object]]) -> None:
+    """Time ``steps`` interleaved (re-measuring a noisy workload) into ``result``."""
+    samples, attempt_spreads = measure_steady(steps, ctx.settings, ctx.progress, result.name)
     result.measurements = {name: Measurement(t) for name, t in samples.items()}
+    result.noisy_spread = ctx.settings.noisy_spread
+    result.attempt_spreads = attempt_spreads
+
+
+def _time_impls(result: WorkloadResult, ctx: Context, impls: dict[str, Any]) -> WorkloadResult:
+    _time(result, ctx, {name: impl.step for name, impl in impls.items()})
     return result
 
 
@@ -142,6 +153,7 @@ def mlp_workload(
                 "numpy": lambda: numpy_ref.NumpyMLP(spec, params, x, y, LR),
                 "torch": lambda: torch_ref.TorchMLP(spec, params, x, y, LR),
                 "tinynet": lambda: tinynet_impl.TinynetMLP(spec, params, x, y, LR),
+                **tinynet_compiled.mlp_factories(spec, params, x, y, LR),
             },
             "nn",
         )
@@ -169,7 +181,7 @@ def mlp_workload(
                 impl.check_dtypes()
 
         _check(result, ctx, impls, check)
-        return _time(result, ctx, impls)
+        return _time_impls(result, ctx, impls)
 
     return Workload(name, run, uses_ceiling=True)
 
@@ -201,6 +213,7 @@ def chain_workload(n: int, dtype: type[np.floating]) -> Workload:
                 "numpy": lambda: numpy_ref.NumpyChain(x, a, b),
                 "torch": lambda: torch_ref.TorchChain(x, a, b),
                 "tinynet": lambda: tinynet_impl.TinynetChain(x, a, b),
+                **tinynet_compiled.chain_factories(x, a, b),
             },
             "tensor",
         )
@@ -230,7 +243,7 @@ def chain_workload(n: int, dtype: type[np.floating]) -> Workload:
                 impl.check_dtypes()
 
         _check(result, ctx, impls, check)
-        return _time(result, ctx, impls)
+        return _time_impls(result, ctx, impls)
 
     return Workload(name, run)
 
@@ -315,7 +328,7 @@ def perceptron_workload() -> Workload:
             f"final weights {expected_w}, bias {expected_b} after {epochs_run} epoch(s), "
             f"identical (==) in {', '.join(impls)}"
         )
-        return _time(result, ctx, impls)
+        return _time_impls(result, ctx, impls)
 
     return Workload(name, run)
 
@@ -346,10 +359,8 @@ def measure_ceiling(ctx: Context, when: str) -> WorkloadResult:
     def matmul(a: np.ndarray, b: np.ndarray, out: np.ndarray) -> Callable[[], None]:
         return lambda: np.matmul(a, b, out=out)
 
-    steps = {name: matmul(*ops) for name, ops in operands.items()}
-    samples = measure_interleaved(steps, ctx.settings, ctx.progress, result.name)
-    result.measurements = {name: Measurement(t) for name, t in samples.items()}
-    for name in samples:
+    _time(result, ctx, {name: matmul(*ops) for name, ops in operands.items()})
+    for name in result.measurements:
         ctx.ceilings[name] = max(ctx.ceilings.get(name, 0.0), result.throughput(name))
     return result
 
