@@ -13,8 +13,6 @@ from tinynet import tensor as _tensor_module  # noqa: I001 - Tensor first: the r
 from tinynet.tensor import Tensor
 from tinynet import autograd, ops
 
-# The one place where Tensor meets the modules built on it (see the end of tensor.py).
-_tensor_module.ops, _tensor_module.autograd = ops, autograd
 from tinynet.autograd import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from tinynet.creation import (
     arange,
@@ -104,6 +102,9 @@ from tinynet.ops import (
     where,
 )
 from tinynet.random import manual_seed, seed
+
+# The one place where Tensor meets the modules built on it (see the end of tensor.py).
+_tensor_module.ops, _tensor_module.autograd = ops, autograd
 
 float = float32  # noqa: A001 - PyTorch's alias: tn.float is float32
 
