@@ -42,6 +42,17 @@ class ValueRangeError(TinynetError, ValueError):
     tensors to concatenate... (Also ``tinynet.nn.ValueRangeError``.)"""
 
 
+class ClassIndexError(ValueRangeError, IndexError):
+    """A class index outside 0..C-1 given to cross_entropy or nll_loss (PyTorch raises
+    IndexError here, so this is one too)."""
+
+
+class StateDictError(TinynetError, ValueError, RuntimeError):
+    """A state dict that does not fit: missing or unexpected keys, parameter groups of the
+    wrong size. PyTorch raises RuntimeError for modules and ValueError for optimizers; this is
+    both, so either ``except`` keeps working."""
+
+
 def shape_str(*arrays_or_shapes: object) -> str:
     """Format shapes for messages: ``(2, 3) and (4, 5)``."""
     shapes = [getattr(a, "shape", a) for a in arrays_or_shapes]
