@@ -50,10 +50,6 @@ def to_dtype(dtype: Any) -> np.dtype:
     return d
 
 
-def is_floating(dtype: np.dtype) -> bool:
-    return dtype.kind == "f"
-
-
 def as_array(data: Any, dtype: Any = None, copy: bool = True, op: str = "tensor") -> np.ndarray:
     """User data -> a numpy array of a supported dtype, with errors a user can act on.
 

@@ -31,8 +31,10 @@ def backward(
     seed = _seed(tensor, gradient, "backward")
     if retain_graph is None:
         retain_graph = create_graph
-    printer = watch.step_printer([], norms=True, file=None) if trace else None
-    with watch.tracing(printer):
+    if trace:
+        with watch.tracing(watch.step_printer([], norms=True, file=None)):
+            run_backward([tensor], [seed], retain_graph, create_graph)
+    else:
         run_backward([tensor], [seed], retain_graph, create_graph)
 
 

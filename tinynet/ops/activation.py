@@ -14,7 +14,7 @@ from tinynet.ops.elementwise import where
 from tinynet.ops.operands import as_floating, normalize_dim
 from tinynet.tensor import Tensor
 
-ACTIVATIONS = ("identity", "sigmoid", "tanh", "relu", "step")
+ACTIVATIONS = kernels.ACTIVATIONS  # the names ops.linear(..., activation=) accepts
 
 
 def activation_grad(grad: Tensor, y: Tensor, activation: str) -> Tensor:
