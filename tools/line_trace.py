@@ -23,17 +23,23 @@ import tinynet as tn  # noqa: E402
 PACKAGE = os.path.dirname(os.path.abspath(tn.__file__))
 
 
-def example() -> None:
+def inputs() -> tuple[tn.Tensor, tn.Tensor, tn.Tensor]:
     rng = np.random.default_rng(0)
     x = tn.tensor(rng.standard_normal((4, 3)))
     w = tn.tensor(rng.standard_normal((2, 3)), requires_grad=True)
     b = tn.tensor(rng.standard_normal(2), requires_grad=True)
+    return x, w, b
+
+
+def example(x: tn.Tensor, w: tn.Tensor, b: tn.Tensor) -> None:
+    """The forward and backward a learner follows (making the tensors is not part of it)."""
     y = (x @ w.T + b).sigmoid()
     ((y - 1.0) ** 2).mean().backward()
 
 
 def trace_lines() -> dict[str, set[int]]:
-    example()  # warm up: imports and caches are not part of the walk
+    example(*inputs())  # warm up: imports and caches are not part of the walk
+    x, w, b = inputs()
     seen: dict[str, set[int]] = collections.defaultdict(set)
 
     def tracer(frame, event, arg):  # noqa: ANN001, ANN202
@@ -46,7 +52,7 @@ def trace_lines() -> dict[str, set[int]]:
 
     sys.settrace(tracer)
     try:
-        example()
+        example(x, w, b)
     finally:
         sys.settrace(None)
     return seen
