@@ -207,11 +207,12 @@ def test_impossible_sizes_raise_a_tinynet_error_naming_the_function(name: str, n
     with pytest.raises(tn.ValueRangeError, match=name) as info:
         ours(n)
     message = str(info.value)
-    assert "int64" in message or "2**" in message or "memory" in message, message
+    assert "int64" in message or str(n) in message, message
 
 
 def test_a_size_with_no_memory_behind_it_keeps_numpys_memory_error_as_the_cause() -> None:
-    with pytest.raises(tn.ValueRangeError, match=r"not enough memory.*\(2\*\*40,\).*4 TiB") as info:
+    with pytest.raises(tn.ValueRangeError,
+                       match=r"not enough memory.*\(1099511627776,\).*4 TiB") as info:
         tn.zeros(2**40)
     assert isinstance(info.value.__cause__, MemoryError)
 

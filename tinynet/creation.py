@@ -64,23 +64,16 @@ def _allocate(op: str, shape: tuple[int, ...], dtype: np.dtype,
     nbytes = math.prod(shape) * np.dtype(dtype).itemsize
     if nbytes > MAX_BYTES or any(n > MAX_BYTES for n in shape):
         raise ValueRangeError(
-            f"{op}: a tensor of shape {_shape_str(shape)} and dtype {np.dtype(dtype)} would take "
-            f"{_bytes_str(nbytes)}, more than any array can hold (2**63 bytes); check the sizes"
+            f"{op}: a tensor of shape {shape} and dtype {np.dtype(dtype)} would take "
+            f"{_bytes_str(nbytes)}, more than any array can hold (8 EiB); check the sizes"
         )
     try:
         return make()
     except MemoryError as e:
         raise ValueRangeError(
-            f"{op}: not enough memory for a tensor of shape {_shape_str(shape)} and dtype "
+            f"{op}: not enough memory for a tensor of shape {shape} and dtype "
             f"{np.dtype(dtype)} ({_bytes_str(nbytes)}); use smaller sizes"
         ) from e
-
-
-def _shape_str(shape: tuple[int, ...]) -> str:
-    """``(1180591620717411303424, 3)`` reads better as ``(2**70, 3)``."""
-    parts = [f"2**{n.bit_length() - 1}" if n > 2**32 and n & (n - 1) == 0 else str(n)
-             for n in shape]
-    return "(" + ", ".join(parts) + ("," if len(parts) == 1 else "") + ")"
 
 
 def _bytes_str(nbytes: int) -> str:
@@ -285,8 +278,8 @@ def randint(low: int, high: int | None = None, size: Any = (), dtype: Any = None
         raise ValueRangeError(f"randint: low must be below high, got low={low}, high={high}")
     if low < -(2**63) or high > 2**63:
         raise ValueRangeError(
-            f"randint: low and high must fit in int64 (high may be 2**63), got low={low}, "
-            f"high={high}"
+            f"randint: low and high must fit in int64 (high itself may be one past the "
+            f"largest int64), got low={low}, high={high}"
         )
     target = dtypes.to_dtype(dtype or dtypes.int64)
     shape = _size((size,), "randint")

@@ -3,7 +3,6 @@ every initialiser reproducible."""
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import numpy as np
@@ -46,8 +45,8 @@ def check_seed(seed: Any, function: str) -> int:
         ) from e
     if not SEED_MIN <= value <= SEED_MAX:
         raise ValueRangeError(
-            f"{function}: the seed must fit in 64 bits, between -2**63 and 2**64 - 1 (as in "
-            f"torch.manual_seed), got {value} (about 2**{math.log2(abs(value)):.0f})"
+            f"{function}: the seed must fit in 64 bits, from {SEED_MIN} to {SEED_MAX} (as in "
+            f"torch.manual_seed), got {value}"
         )
     return value % 2**64
 
