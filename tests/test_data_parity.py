@@ -318,6 +318,11 @@ def test_random_split_follows_its_generator_and_manual_seed() -> None:
     assert indices() == first != indices()
 
 
+def test_a_torch_generator_is_refused_naming_what_to_pass_instead() -> None:
+    with pytest.raises(tn.DTypeError, match=r"random_split: generator.*Generator.*default_rng"):
+        random_split(range(10), [0.5, 0.5], generator=torch.Generator().manual_seed(42))
+
+
 def test_random_split_refuses_negative_lengths_where_torch_returns_overlapping_subsets() -> None:
     overlapping = tud.random_split(range(10), [-1, 11])
     assert [len(p) for p in overlapping] == [9, 1]  # torch's documented-nowhere answer

@@ -173,7 +173,7 @@ def random_split(dataset: Any, lengths: Sequence[int | float],
         raise ValueRangeError(
             f"random_split: the lengths {counts} sum to {sum(counts)}, not to len(dataset) = {n}"
         )
-    order = randperm(n, generator=generator).data.tolist()
+    order = randperm(n, generator=get_generator(generator, "random_split")).data.tolist()
     ends = list(itertools.accumulate(counts))
     return [Subset(dataset, order[end - count : end])
             for end, count in zip(ends, counts, strict=True)]

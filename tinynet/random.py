@@ -63,4 +63,11 @@ def get_generator(generator: np.random.Generator | int | None,
         return _generator[0]
     if isinstance(generator, np.random.Generator):
         return generator
-    return np.random.default_rng(check_seed(generator, function))
+    try:
+        return np.random.default_rng(check_seed(generator, function))
+    except DTypeError as e:  # e.g. a torch.Generator from a ported script
+        raise DTypeError(
+            f"{function}: generator must be a numpy.random.Generator, an int seed or None "
+            f"(tinynet draws its random numbers with numpy), got {type(generator).__name__}; "
+            "e.g. generator=np.random.default_rng(42) or generator=42"
+        ) from e
