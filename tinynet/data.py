@@ -411,7 +411,7 @@ class DataLoader:
         order = self._epoch_order()
         if self.batch_size is None:
             convert = self.collate_fn or default_convert
-            return (convert(self.dataset[i]) for i in order)
+            return (convert(self.dataset[int(i)]) for i in order)
         return self._batches(order)
 
     def _epoch_order(self) -> Iterable[int]:
@@ -419,26 +419,34 @@ class DataLoader:
             return self.sampler
         n = len(self.dataset)
         if not self.shuffle:
-            return range(n)
-        return get_generator(self.generator).permutation(n).tolist()
+            return np.arange(n)
+        return get_generator(self.generator).permutation(n)
 
     def _batches(self, order: Iterable[int]) -> Iterator[Any]:
+        size = self.batch_size
+        assert size is not None
+        if isinstance(order, np.ndarray):  # our own order: cut it in slices (fast)
+            n = len(order)
+            stop = n - n % size if self.drop_last else n
+            for start in range(0, stop, size):
+                yield self._fetch(order[start : start + size])
+            return
         batch: list[int] = []
-        for index in order:
+        for index in order:  # a sampler's order: any iterable, maybe without a length
             batch.append(index)
-            if len(batch) == self.batch_size:
+            if len(batch) == size:
                 yield self._fetch(batch)
                 batch = []
         if batch and not self.drop_last:
             yield self._fetch(batch)
 
-    def _fetch(self, indices: list[int]) -> Any:
+    def _fetch(self, indices: Sequence[int] | np.ndarray) -> Any:
         if self.collate_fn is None:
             rows = _tensor_rows(self.dataset, indices)
             if rows is not None:
                 return rows
-            return default_collate([self.dataset[i] for i in indices])
-        return self.collate_fn([self.dataset[i] for i in indices])
+            return default_collate([self.dataset[int(i)] for i in indices])
+        return self.collate_fn([self.dataset[int(i)] for i in indices])
 
 
 def _check_in_process_only(num_workers: Any, timeout: Any, multiprocessing_context: Any,
@@ -480,14 +488,14 @@ def _check_in_process_only(num_workers: Any, timeout: Any, multiprocessing_conte
         )
 
 
-def _tensor_rows(dataset: Any, indices: list[int]) -> list[Tensor] | None:
+def _tensor_rows(dataset: Any, indices: Sequence[int] | np.ndarray) -> list[Tensor] | None:
     """The batch ``default_collate`` would make of ``dataset[i] for i in indices``, cut with one
     fancy index per tensor, when ``dataset`` is a TensorDataset (through any Subsets); else
     None. Only when ``__getitem__`` is TensorDataset's (or Subset's) own: a subclass that
     transforms its samples must see every one of them."""
     positions: Any = indices
     while type(dataset).__getitem__ is Subset.__getitem__:
-        positions = [dataset.indices[i] for i in positions]
+        positions = [dataset.indices[i] for i in np.asarray(positions).tolist()]
         dataset = dataset.dataset
     if type(dataset).__getitem__ is not TensorDataset.__getitem__:
         return None
