@@ -8,6 +8,7 @@ batches must match in structure (list/tuple/dict/namedtuple), values, dtypes and
 from __future__ import annotations
 
 import collections
+import inspect
 import math
 import warnings
 from typing import Any
@@ -186,6 +187,15 @@ def test_loader_over_a_generic_dataset_matches_torch(name: str) -> None:
     ours = [plain(b) for b in DataLoader(ListDataset(samples), batch_size=3)]
     theirs = [plain(b) for b in tud.DataLoader(TorchListDataset(samples), batch_size=3)]
     assert ours == theirs
+
+
+def test_loader_has_every_parameter_of_torchs_with_its_kind_and_default() -> None:
+    ours = inspect.signature(DataLoader).parameters
+    for name, parameter in inspect.signature(tud.DataLoader).parameters.items():
+        assert name in ours, name
+        assert ours[name].kind == parameter.kind, name
+        assert ours[name].default == parameter.default, name
+    assert list(ours)[:13] == list(inspect.signature(tud.DataLoader).parameters)[:13]
 
 
 def test_positional_arguments_are_in_torchs_order() -> None:
