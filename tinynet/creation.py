@@ -198,18 +198,18 @@ def randn(*shape: Any, dtype: Any = None, requires_grad: bool = False,
     """Standard normal samples from tinynet's generator (``tn.manual_seed``).
 
     Drawn in float64 and rounded to ``dtype`` (float32 unless ``tn.set_default_dtype``)."""
-    return _random("randn", _size(shape, "randn"), dtype, requires_grad, generator)
+    return _random("randn", _size(shape, "randn"), dtype, requires_grad, generator, normal=True)
 
 
 def rand(*shape: Any, dtype: Any = None, requires_grad: bool = False,
          generator: Any = None) -> Tensor:
     """Uniform samples in [0, 1), drawn in float64 and rounded to ``dtype``."""
-    return _random("rand", _size(shape, "rand"), dtype, requires_grad, generator)
+    return _random("rand", _size(shape, "rand"), dtype, requires_grad, generator, normal=False)
 
 
 def _random(op: str, size: tuple[int, ...], dtype: Any, requires_grad: bool,
-            generator: Any) -> Tensor:
-    """``rand``/``randn`` of ``size``: uniform [0, 1) or standard normal, in a float dtype."""
+            generator: Any, normal: bool) -> Tensor:
+    """Standard normal (``normal``) or uniform [0, 1) samples of ``size``, in a float dtype."""
     target = dtypes.to_dtype(dtype)
     if not dtypes.is_floating(target):
         raise DTypeError(  # torch: "check_uniform_bounds" not implemented for 'Long'
@@ -217,8 +217,9 @@ def _random(op: str, size: tuple[int, ...], dtype: Any, requires_grad: bool,
             f"use randint for random integers"
         )
     rng = get_generator(generator, op)
-    draw = rng.standard_normal if op.startswith("randn") else rng.random
-    array = _allocate(op, size, np.dtype(np.float64), lambda: draw(size).astype(target, copy=False))
+    draw = rng.standard_normal if normal else rng.random
+    array = _allocate(op, size, np.dtype(np.float64),
+                      lambda: draw(size).astype(target, copy=False))
     return Tensor._make(array).requires_grad_(requires_grad)
 
 
@@ -227,14 +228,16 @@ def rand_like(input: Any, *, generator: Any = None, dtype: Any = None,
     """``rand`` with the shape of ``input`` and, unless ``dtype`` is given, its dtype (which
     must be a float dtype, as in PyTorch)."""
     like = _array(input, "rand_like")
-    return _random("rand_like", like.shape, dtype or like.dtype, requires_grad, generator)
+    dtype = like.dtype if dtype is None else dtype
+    return _random("rand_like", like.shape, dtype, requires_grad, generator, normal=False)
 
 
 def randn_like(input: Any, *, generator: Any = None, dtype: Any = None,
                requires_grad: bool = False) -> Tensor:
     """``randn`` with the shape of ``input`` and, unless ``dtype`` is given, its dtype."""
     like = _array(input, "randn_like")
-    return _random("randn_like", like.shape, dtype or like.dtype, requires_grad, generator)
+    dtype = like.dtype if dtype is None else dtype
+    return _random("randn_like", like.shape, dtype, requires_grad, generator, normal=True)
 
 
 def randperm(n: int, *, generator: Any = None, dtype: Any = dtypes.int64,
