@@ -25,7 +25,9 @@ from __future__ import annotations
 
 import dataclasses
 import io
+import json
 import os
+import pickle
 import shutil
 import signal
 import subprocess
@@ -673,6 +675,173 @@ CATALOGUE: list[Case] = [
 ]
 
 
+# ---- seeds, huge sizes, crafted files, PyTorch's loader/load arguments (issues 11 and 12) ----
+
+
+def _seed_draws(seed: Any) -> np.ndarray:
+    tn.manual_seed(seed)
+    return tn.randn(4, dtype=tn.float64).data
+
+
+def _crafted(root: Any, name: str = "crafted.npz") -> str:
+    """A tinynet file whose structure entry has ``root`` as its root node."""
+    path = _path(name)
+    tn.save({"w": np.ones(2)}, path)
+    structure = io.BytesIO()
+    text = json.dumps({"format": "tinynet", "version": 1, "root": root})
+    np.lib.format.write_array(structure, np.frombuffer(text.encode(), np.uint8))
+    _replace_entries(path, {tio.STRUCTURE_ENTRY + ".npy": structure.getvalue()})
+    return path
+
+
+def _deep_list(depth: int) -> Any:
+    value: Any = 1
+    for _ in range(depth):
+        value = [value]
+    return value
+
+
+def _deep_node(depth: int) -> dict[str, Any]:
+    node: dict[str, Any] = {"kind": "none"}
+    for _ in range(depth):
+        node = {"kind": "list", "items": [node]}
+    return node
+
+
+def _inflating(nbytes: int) -> str:
+    """An .npz as np.savez_compressed writes it: one entry of ``nbytes`` zero bytes."""
+    path = _path("inflating.npz")
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        with zf.open("w.npy", "w", force_zip64=True) as member:
+            np.lib.format.write_array_header_1_0(
+                member, {"descr": "|u1", "fortran_order": False, "shape": (nbytes,)})
+            for _ in range(nbytes // 2**20):
+                member.write(bytes(2**20))
+    return path
+
+
+def _saved_state() -> str:
+    path = _path("state.npz")
+    tn.save({"w": np.ones(2)}, path)
+    return path
+
+
+CATALOGUE += [
+    # ---- tn.manual_seed: what torch.manual_seed accepts and refuses -------------------------
+    Case("tn.manual_seed", "None", lambda: tn.manual_seed(None),
+         **raises(DTypeError, "manual_seed", "NoneType")),
+    Case("tn.manual_seed", "non-numeric string", lambda: tn.manual_seed("abc"),
+         **raises(ValueRangeError, "manual_seed", "'abc'")),
+    Case("tn.manual_seed", "NaN", lambda: tn.manual_seed(NAN),
+         **raises(ValueRangeError, "manual_seed", "nan")),
+    Case("tn.manual_seed", "infinity", lambda: tn.manual_seed(INF),
+         **raises(ValueRangeError, "manual_seed", "inf")),
+    Case("tn.manual_seed", "a list", lambda: tn.manual_seed([1, 2]),
+         **raises(DTypeError, "manual_seed", "list")),
+    Case("tn.manual_seed", "2^64 (beyond 64 bits)", lambda: tn.manual_seed(2**64),
+         **raises(ValueRangeError, "manual_seed", "64 bits", "18446744073709551616")),
+    Case("tn.manual_seed", "-1 (as in torch: the seed 2^64 - 1)",
+         lambda: _seed_draws(-1), **answers(_same_values(_seed_draws(2**64 - 1)))),
+    Case("tn.randn", "generator seed 'abc'", lambda: tn.randn(2, generator="abc"),
+         **raises(ValueRangeError, "randn", "seed", "'abc'")),
+    # ---- sizes no array can have, or no memory can hold ---------------------------------------
+    Case("tn.zeros", "size 2^70", lambda: tn.zeros(2**70),
+         **raises(ValueRangeError, "zeros", "(1180591620717411303424,)", "float32")),
+    Case("tn.zeros", "size 2^40 (4 TiB)", lambda: tn.zeros(2**40),
+         **raises(ValueRangeError, "zeros", "not enough memory", "4 TiB")),
+    Case("tn.empty", "sizes (2^31, 2^31)", lambda: tn.empty(2**31, 2**31),
+         **raises(ValueRangeError, "empty", "(2147483648, 2147483648)")),
+    Case("tn.full", "size 2^70", lambda: tn.full((2**70,), 1.0),
+         **raises(ValueRangeError, "full", "(1180591620717411303424,)")),
+    Case("tn.randn", "size 2^70", lambda: tn.randn(2**70),
+         **raises(ValueRangeError, "randn", "(1180591620717411303424,)")),
+    Case("tn.randint", "size 2^70", lambda: tn.randint(0, 5, (2**70,)),
+         **raises(ValueRangeError, "randint", "(1180591620717411303424,)")),
+    Case("tn.randint", "high 2^70", lambda: tn.randint(0, 2**70, (2,)),
+         **raises(ValueRangeError, "randint", "int64")),
+    Case("tn.eye", "n 2^70", lambda: tn.eye(2**70),
+         **raises(ValueRangeError, "eye", "(1180591620717411303424, 1180591620717411303424)")),
+    Case("tn.linspace", "2^70 steps", lambda: tn.linspace(0, 1, 2**70),
+         **raises(ValueRangeError, "linspace", "(1180591620717411303424,)")),
+    Case("tn.arange", "end 2^70", lambda: tn.arange(2**70),
+         **raises(ValueRangeError, "arange", "int64")),
+    Case("tn.arange", "step 1e-30 (10^30 values)", lambda: tn.arange(0, 1, 1e-30),
+         **raises(ValueRangeError, "arange", "float64")),
+    # ---- randperm, rand_like --------------------------------------------------------------
+    Case("tn.randperm", "n 2^70", lambda: tn.randperm(2**70),
+         **raises(ValueRangeError, "randperm", "(1180591620717411303424,)")),
+    Case("tn.randperm", "negative n", lambda: tn.randperm(-1),
+         **raises(ValueRangeError, "randperm", "-1")),
+    Case("tn.randperm", "float n", lambda: tn.randperm(3.0),
+         **raises(DTypeError, "randperm", "float")),
+    Case("tn.randperm", "dtype bool", lambda: tn.randperm(3, dtype=tn.bool_),
+         **raises(DTypeError, "randperm", "bool")),
+    Case("tn.randperm", "uint8 for n = 300", lambda: tn.randperm(300, dtype=tn.uint8),
+         **raises(ValueRangeError, "randperm", "uint8", "299")),
+    Case("tn.randperm", "n 0", lambda: tn.randperm(0), **equals(np.zeros(0), np.int64)),
+    Case("tn.rand_like", "an int64 tensor", lambda: tn.rand_like(tn.ones(2, dtype=tn.int64)),
+         **raises(DTypeError, "rand_like", "float dtype", "int64")),
+    # ---- tn.load: crafted structures, depth, inflation, PyTorch's arguments -----------------
+    Case("tn.load", "structure kind of the wrong JSON type (a list)",
+         lambda: tn.load(_crafted({"kind": ["array"], "entry": "w"})),
+         **raises(FileFormatError, "tinynet.load", "crafted.npz", "'kind' must be a string")),
+    Case("tn.load", "array entry name of the wrong JSON type",
+         lambda: tn.load(_crafted({"kind": "dict", "items": [["w", {"kind": "array",
+                                                                     "entry": ["w"]}]]})),
+         **raises(FileFormatError, "obj['w']", "'entry' must be a string")),
+    Case("tn.load", "dict items as a JSON object",
+         lambda: tn.load(_crafted({"kind": "dict", "items": {"w": 1}})),
+         **raises(FileFormatError, "'items' must be a JSON list")),
+    Case("tn.load", "dict key of the wrong JSON type",
+         lambda: tn.load(_crafted({"kind": "dict", "items": [[["w"], {"kind": "none"}]]})),
+         **raises(FileFormatError, "[key, node]", "str or int key")),
+    Case("tn.load", "structure nested 101 deep",
+         lambda: tn.load(_crafted(_deep_node(tio.MAX_DEPTH + 1), "deep.npz")),
+         **raises(FileFormatError, "deep.npz", "more than 100 containers")),
+    Case("tn.load", "compressed entry inflating 1000x (a zip bomb)",
+         lambda: tn.load(_inflating(100 * 2**20)),
+         **raises(FileFormatError, "inflating.npz", "104857728 bytes", "max_inflated_bytes")),
+    Case("tn.load", "map_location='cuda'", lambda: tn.load(_saved_state(), map_location="cuda"),
+         **raises(ValueRangeError, "tinynet.load", "CPU only", "map_location='cpu'")),
+    Case("tn.load", "map_location a function",
+         lambda: tn.load(_saved_state(), map_location=lambda storage, loc: storage),
+         **raises(DTypeError, "map_location", "function", "drop map_location")),
+    Case("tn.load", "pickle_module", lambda: tn.load(_saved_state(), pickle_module=pickle),
+         **raises(DTypeError, "pickle_module", "never")),
+    Case("tn.load", "map_location='cpu', weights_only=True (as torch.load)",
+         lambda: tn.load(_saved_state(), map_location="cpu", weights_only=True),
+         **answers(lambda r: np.testing.assert_array_equal(r["w"], np.ones(2)))),
+    Case("tn.save", "a list nested 1000 deep", lambda: tn.save(_deep_list(1000), _path("d.npz")),
+         **raises(ValueRangeError, "tinynet.save", "nested more than 100", "tn.load")),
+    Case("tn.save", "a list that contains itself",
+         lambda: (lambda x: (x.append(x), tn.save(x, _path("c.npz"))))([]),
+         **raises(ValueRangeError, "tinynet.save", "contains itself")),
+    # ---- DataLoader / random_split with PyTorch's arguments -------------------------------------
+    Case("data.DataLoader", "num_workers=2",
+         lambda: data.DataLoader(data.TensorDataset(tn.ones(3)), num_workers=2),
+         **raises(ValueRangeError, "DataLoader", "num_workers=2", "num_workers=0")),
+    Case("data.DataLoader", "sampler with shuffle",
+         lambda: data.DataLoader(data.TensorDataset(tn.ones(3)), sampler=[0], shuffle=True),
+         **raises(ValueRangeError, "DataLoader", "sampler", "shuffle")),
+    Case("data.DataLoader", "batch_sampler with batch_size",
+         lambda: data.DataLoader(data.TensorDataset(tn.ones(3)), batch_sampler=[[0]],
+                                 batch_size=2),
+         **raises(ValueRangeError, "DataLoader", "batch_sampler", "batch_size")),
+    Case("data.DataLoader", "collate_fn not callable",
+         lambda: data.DataLoader(data.TensorDataset(tn.ones(3)), collate_fn="stack"),
+         **raises(DTypeError, "DataLoader", "collate_fn", "str")),
+    Case("data.random_split", "lengths summing to 9 of 10",
+         lambda: data.random_split(range(10), [3, 6]),
+         **raises(ValueRangeError, "random_split", "sum to 9", "10")),
+    Case("data.random_split", "fraction above 1",
+         lambda: data.random_split(range(10), [1.5, -0.5]),
+         **raises(ValueRangeError, "random_split", "index 0", "1.5")),
+    Case("data.random_split", "negative length (torch returns overlapping subsets)",
+         lambda: data.random_split(range(10), [-1, 11]),
+         **raises(ValueRangeError, "random_split", "non-negative")),
+]
+
+
 def run_case(case: Case) -> BaseException | None:
     """Run one case; returns the exception it raised (None if it answered)."""
     try:
@@ -871,6 +1040,16 @@ SWEEP_PROTOCOL = {
     ("data.DataLoader(a)", "0-d"),  # len() of a 0-d tensor
 }
 
+
+SWEEP.update({  # issues 11 and 12: seeds, permutations, *_like, PyTorch's load/loader arguments
+    "tn.manual_seed(a)": lambda a: tn.manual_seed(a),
+    "tn.randperm(a)": lambda a: tn.randperm(a),
+    "tn.rand_like(a)": lambda a: tn.rand_like(a),
+    "tn.load(f, map_location=a)": lambda a: tn.load(_saved_state(), map_location=a),
+    "data.DataLoader(num_workers=a)": lambda a: data.DataLoader(
+        data.TensorDataset(tn.ones(3)), num_workers=a),
+    "data.random_split(d, a)": lambda a: data.random_split(range(3), a),
+})
 
 def sweep_outcomes() -> list[tuple[str, str, BaseException | None]]:
     outcomes = []

@@ -26,8 +26,11 @@ from tinynet.creation import (
     ones,
     ones_like,
     rand,
+    rand_like,
     randint,
     randn,
+    randn_like,
+    randperm,
     tensor,
     zeros,
     zeros_like,
@@ -110,6 +113,7 @@ float = float32  # noqa: A001 - PyTorch's alias: tn.float is float32
 
 # Submodules load on first use (``tn.nn``, ``tn.optim``...), keeping ``import tinynet`` fast.
 _SUBMODULES = {"nn", "optim", "data", "io", "viz", "perceptron", "kernels", "plotting"}
+_SUBMODULES |= {"utils"}  # tinynet.utils.data, as torch.utils.data
 _FROM_IO = {"save", "load"}
 
 
@@ -139,3 +143,4 @@ __all__ = [
     "swapaxes", "tanh", "tensor", "transpose", "uint8", "unsqueeze", "where", "zeros",
     "zeros_like",
 ]
+__all__ += ["rand_like", "randn_like", "randperm"]

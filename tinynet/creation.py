@@ -1,7 +1,15 @@
-"""Making tensors: from data, filled with constants, ranges, random numbers."""
+"""Making tensors: from data, filled with constants, ranges, random numbers.
+
+Sizes are checked before numpy allocates: a shape no array can have (more bytes than a 64-bit
+address, e.g. ``tn.zeros(2**70)``) raises ``ValueRangeError`` naming the shape, and so does a
+size the machine has no memory for (numpy's ``MemoryError``, kept as the cause).
+"""
 
 from __future__ import annotations
 
+import math
+import operator
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -43,6 +51,38 @@ def _size(shape: tuple[Any, ...], op: str) -> tuple[int, ...]:
     return size
 
 
+MAX_BYTES = np.iinfo(np.intp).max  # numpy's bound on one array's size in bytes (2**63 - 1)
+
+
+def _allocate(op: str, shape: tuple[int, ...], dtype: np.dtype,
+              make: Callable[[], np.ndarray]) -> np.ndarray:
+    """``make()``, which builds an array of ``shape`` and ``dtype``, after checking the size.
+
+    numpy's own refusals (``ValueError: Maximum allowed dimension exceeded``,
+    ``MemoryError: Unable to allocate 4.00 TiB``) name neither the function nor the fix.
+    """
+    nbytes = math.prod(shape) * np.dtype(dtype).itemsize
+    if nbytes > MAX_BYTES or any(n > MAX_BYTES for n in shape):
+        raise ValueRangeError(
+            f"{op}: a tensor of shape {shape} and dtype {np.dtype(dtype)} would take "
+            f"{_bytes_str(nbytes)}, more than any array can hold (8 EiB); check the sizes"
+        )
+    try:
+        return make()
+    except MemoryError as e:
+        raise ValueRangeError(
+            f"{op}: not enough memory for a tensor of shape {shape} and dtype "
+            f"{np.dtype(dtype)} ({_bytes_str(nbytes)}); use smaller sizes"
+        ) from e
+
+
+def _bytes_str(nbytes: int) -> str:
+    for unit, size in (("EiB", 2**60), ("TiB", 2**40), ("GiB", 2**30), ("MiB", 2**20)):
+        if nbytes >= size:
+            return f"{nbytes / size:.3g} {unit}"
+    return f"{nbytes} bytes"
+
+
 def _number(value: Any, op: str, name: str) -> Any:
     """A Python number from a number, a numpy scalar or a one-element tensor."""
     if isinstance(value, Tensor):
@@ -65,7 +105,8 @@ def _filled(fill: Any, shape: tuple[Any, ...], dtype: Any, requires_grad: bool,
         )
     target = dtypes.to_dtype(dtype)
     dtypes.check_storable(fill_array, target, op)
-    array = np.full(_size(shape, op), fill_array, dtype=target)
+    size = _size(shape, op)
+    array = _allocate(op, size, target, lambda: np.full(size, fill_array, dtype=target))
     return Tensor._make(array).requires_grad_(requires_grad)
 
 
@@ -113,13 +154,25 @@ def arange(start: Any, end: Any = None, step: Any = 1, dtype: Any = None,
                         ((start, "start"), (end, "end"), (step, "step")))
     if step == 0:
         raise ValueRangeError("arange: step must be nonzero")
-    if not all(np.isfinite([start, end, step])):
+    if not all(isinstance(v, int) or math.isfinite(v) for v in (start, end, step)):
         raise ValueRangeError(f"arange: start, end and step must be finite, got {start}, "
                               f"{end}, {step}")
+    is_float = any(isinstance(v, float) for v in (start, end, step))
+    if not is_float and not all(-(2**63) <= v < 2**63 for v in (start, end, step)):
+        raise ValueRangeError(
+            f"arange: integer start, end and step must fit in int64 (as in torch.arange), got "
+            f"{start}, {end}, {step}"
+        )
     if dtype is None:
-        is_float = any(isinstance(v, float | np.floating) for v in (start, end, step))
         dtype = dtypes.get_default_dtype() if is_float else dtypes.int64
-    array = np.arange(start, end, step).astype(dtypes.to_dtype(dtype))
+    target = dtypes.to_dtype(dtype)
+    # the length numpy will compute, ceil((end - start) / step), exactly for ints
+    count = -((start - end) // step) if not is_float else (end - start) / step
+    if not math.isfinite(count):
+        raise ValueRangeError(f"arange: ({end} - {start}) / {step} values is not a finite count")
+    count = max(0, math.ceil(count))
+    array = _allocate("arange", (count,), np.dtype(np.float64) if is_float else target,
+                      lambda: np.arange(start, end, step).astype(target))
     return Tensor._make(array).requires_grad_(requires_grad)
 
 
@@ -127,29 +180,95 @@ def linspace(start: float, end: float, steps: int, dtype: Any = None,
              requires_grad: bool = False) -> Tensor:
     (count,) = _size((steps,), "linspace")
     start, end = _number(start, "linspace", "start"), _number(end, "linspace", "end")
-    array = np.linspace(start, end, count).astype(dtypes.to_dtype(dtype))
+    target = dtypes.to_dtype(dtype)
+    array = _allocate("linspace", (count,), np.dtype(np.float64),
+                      lambda: np.linspace(start, end, count).astype(target))
     return Tensor._make(array).requires_grad_(requires_grad)
 
 
 def eye(n: int, m: int | None = None, dtype: Any = None, requires_grad: bool = False) -> Tensor:
     rows, cols = _size((n, n if m is None else m), "eye")
-    array = np.eye(rows, cols, dtype=dtypes.to_dtype(dtype))
+    target = dtypes.to_dtype(dtype)
+    array = _allocate("eye", (rows, cols), target, lambda: np.eye(rows, cols, dtype=target))
     return Tensor._make(array).requires_grad_(requires_grad)
 
 
 def randn(*shape: Any, dtype: Any = None, requires_grad: bool = False,
           generator: Any = None) -> Tensor:
-    """Standard normal samples from tinynet's generator (``tn.manual_seed``)."""
-    target = dtypes.to_dtype(dtype)
-    array = get_generator(generator).standard_normal(_size(shape, "randn")).astype(target)
-    return Tensor._make(array).requires_grad_(requires_grad)
+    """Standard normal samples from tinynet's generator (``tn.manual_seed``).
+
+    Drawn in float64 and rounded to ``dtype`` (float32 unless ``tn.set_default_dtype``)."""
+    return _random("randn", _size(shape, "randn"), dtype, requires_grad, generator, normal=True)
 
 
 def rand(*shape: Any, dtype: Any = None, requires_grad: bool = False,
          generator: Any = None) -> Tensor:
-    """Uniform samples in [0, 1)."""
+    """Uniform samples in [0, 1), drawn in float64 and rounded to ``dtype``."""
+    return _random("rand", _size(shape, "rand"), dtype, requires_grad, generator, normal=False)
+
+
+def _random(op: str, size: tuple[int, ...], dtype: Any, requires_grad: bool,
+            generator: Any, normal: bool) -> Tensor:
+    """Standard normal (``normal``) or uniform [0, 1) samples of ``size``, in a float dtype."""
     target = dtypes.to_dtype(dtype)
-    array = get_generator(generator).random(_size(shape, "rand")).astype(target)
+    if not dtypes.is_floating(target):
+        raise DTypeError(  # torch: "check_uniform_bounds" not implemented for 'Long'
+            f"{op}: samples of a continuous distribution need a float dtype, got {target}; "
+            f"use randint for random integers"
+        )
+    rng = get_generator(generator, op)
+    draw = rng.standard_normal if normal else rng.random
+    array = _allocate(op, size, np.dtype(np.float64),
+                      lambda: draw(size).astype(target, copy=False))
+    return Tensor._make(array).requires_grad_(requires_grad)
+
+
+def rand_like(input: Any, *, generator: Any = None, dtype: Any = None,
+              requires_grad: bool = False) -> Tensor:
+    """``rand`` with the shape of ``input`` and, unless ``dtype`` is given, its dtype (which
+    must be a float dtype, as in PyTorch)."""
+    like = _array(input, "rand_like")
+    dtype = like.dtype if dtype is None else dtype
+    return _random("rand_like", like.shape, dtype, requires_grad, generator, normal=False)
+
+
+def randn_like(input: Any, *, generator: Any = None, dtype: Any = None,
+               requires_grad: bool = False) -> Tensor:
+    """``randn`` with the shape of ``input`` and, unless ``dtype`` is given, its dtype."""
+    like = _array(input, "randn_like")
+    dtype = like.dtype if dtype is None else dtype
+    return _random("randn_like", like.shape, dtype, requires_grad, generator, normal=True)
+
+
+def randperm(n: int, *, generator: Any = None, dtype: Any = dtypes.int64,
+             requires_grad: bool = False) -> Tensor:
+    """A random permutation of ``0, 1, ..., n - 1`` (shape (n,), int64 unless ``dtype``), from
+    tinynet's generator (``tn.manual_seed``) or ``generator`` (a numpy Generator or a seed).
+
+    Any numeric dtype that holds ``n - 1`` exactly may be asked for, as in PyTorch (float32
+    up to n = 2**24 + 1); bool may not.
+    """
+    if isinstance(n, bool) or isinstance(n, Tensor):
+        raise DTypeError(f"randperm: n must be an int, got {type(n).__name__} {n!r}")
+    try:
+        count = operator.index(n)
+    except TypeError as e:
+        raise DTypeError(f"randperm: n must be an int, got {type(n).__name__} {n!r}") from e
+    if count < 0:
+        raise ValueRangeError(f"randperm: n must be non-negative, got {count}")
+    target = np.dtype(dtypes.int64) if dtype is None else dtypes.to_dtype(dtype)
+    if target == np.bool_:
+        raise DTypeError("randperm: a permutation cannot be bool; use an integer dtype")
+    largest = (np.iinfo(target).max if target.kind in "iu"
+               else 2 ** (np.finfo(target).nmant + 1))  # floats hold every int up to this
+    if count - 1 > largest and largest < np.iinfo(np.int64).max:  # beyond int64: too big
+        raise ValueRangeError(
+            f"randperm: {target} cannot hold every value up to n - 1 = {count - 1} exactly; "
+            "use int64 (the default)"
+        )
+    rng = get_generator(generator, "randperm")
+    array = _allocate("randperm", (count,), np.dtype(np.int64),
+                      lambda: rng.permutation(count).astype(target))
     return Tensor._make(array).requires_grad_(requires_grad)
 
 
@@ -160,8 +279,17 @@ def randint(low: int, high: int | None = None, size: Any = (), dtype: Any = None
     low, high = shape_args((low, high), "randint")  # integers, as the bounds of integers
     if low >= high:
         raise ValueRangeError(f"randint: low must be below high, got low={low}, high={high}")
-    array = get_generator(generator).integers(low, high, size=_size((size,), "randint"))
-    return Tensor._make(array.astype(dtypes.to_dtype(dtype or dtypes.int64)))
+    if low < -(2**63) or high > 2**63:
+        raise ValueRangeError(
+            f"randint: low and high must fit in int64 (high itself may be one past the "
+            f"largest int64), got low={low}, high={high}"
+        )
+    target = dtypes.to_dtype(dtype or dtypes.int64)
+    shape = _size((size,), "randint")
+    rng = get_generator(generator, "randint")
+    array = _allocate("randint", shape, np.dtype(np.int64),
+                      lambda: rng.integers(low, high, size=shape).astype(target))
+    return Tensor._make(array)
 
 
 def _array(x: Any, op: str) -> np.ndarray:

@@ -6,10 +6,11 @@
     for xb, yb in loader:  # Tensors (32, 2) float32 and (32,) int64; the last batch has 8 rows
         ...
 
-``Dataset`` / ``TensorDataset`` / ``DataLoader`` follow ``torch.utils.data``. The toy data sets
-(``logic_gate``, ``two_moons``, ``circles``, ``spirals``, ``blobs``) are computed from a seed, with
-no files and no network; the moons, circles and blobs use the same recipes as scikit-learn's
-``make_moons``, ``make_circles`` and ``make_blobs``.
+``Dataset`` / ``TensorDataset`` / ``Subset`` / ``random_split`` / ``DataLoader`` /
+``default_collate`` follow ``torch.utils.data`` (also importable as ``tinynet.utils.data``).
+The toy data sets (``logic_gate``, ``two_moons``, ``circles``, ``spirals``, ``blobs``) are
+computed from a seed, with no files and no network; the moons, circles and blobs use the same
+recipes as scikit-learn's ``make_moons``, ``make_circles`` and ``make_blobs``.
 
 Randomness: an int ``seed`` (or a ``numpy.random.Generator``) makes a result reproducible on its
 own; with neither, the numbers come from tinynet's global generator, so ``tn.manual_seed(n)``
@@ -18,25 +19,36 @@ makes them reproducible.
 
 from __future__ import annotations
 
+import copy
+import itertools
 import math
-from collections.abc import Iterator, Sequence
+import warnings
+from collections.abc import (
+    Callable,
+    Iterable,
+    Iterator,
+    Mapping,
+    MutableMapping,
+    MutableSequence,
+    Sequence,
+)
 from typing import Any
 
 import numpy as np
 
 from tinynet import dtypes
 from tinynet.autograd import is_grad_enabled
-from tinynet.creation import as_tensor, from_numpy
+from tinynet.creation import as_tensor, from_numpy, randperm
 from tinynet.errors import DTypeError, ShapeError, ValueRangeError
 from tinynet.ops import stack
-from tinynet.random import get_generator
+from tinynet.random import check_seed, get_generator
 from tinynet.tensor import Tensor
 
 Seed = int | np.random.Generator | None
 
 __all__ = [
-    "DataLoader", "Dataset", "TensorDataset", "blobs", "circles", "default_collate",
-    "logic_gate", "spirals", "to_tensors", "two_moons",
+    "DataLoader", "Dataset", "Subset", "TensorDataset", "blobs", "circles", "default_collate",
+    "default_convert", "logic_gate", "random_split", "spirals", "to_tensors", "two_moons",
 ]
 
 
@@ -92,39 +104,150 @@ class TensorDataset(Dataset):
         return self.tensors[0].shape[0]
 
 
+class Subset(Dataset):
+    """The samples of ``dataset`` at ``indices``, in that order (as ``torch.utils.data.Subset``):
+    ``subset[i]`` is ``dataset[indices[i]]``, and a list ``[i, j]`` asks ``dataset`` for
+    ``[indices[i], indices[j]]``."""
+
+    def __init__(self, dataset: Any, indices: Sequence[int]) -> None:
+        self.dataset = dataset
+        self.indices = indices
+
+    def __getitem__(self, index: Any) -> Any:
+        if isinstance(index, list):
+            return self.dataset[[self.indices[i] for i in index]]
+        return self.dataset[self.indices[index]]
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+
+def random_split(dataset: Any, lengths: Sequence[int | float],
+                 generator: np.random.Generator | int | None = None) -> list[Subset]:
+    """Split ``dataset`` into non-overlapping random ``Subset``s of the given lengths.
+
+    As ``torch.utils.data.random_split``: ``lengths`` are counts summing to ``len(dataset)``,
+    or fractions summing to 1 -- then split k gets ``floor(N * fraction_k)`` samples and the
+    ``N - sum`` left over go one each to splits 0, 1, 2, ... (round robin); an empty split
+    warns. (Like PyTorch, counts that sum to 1, such as ``[0, 1]``, are read as fractions.)
+    The order is ``randperm(N)`` from ``generator`` (a numpy Generator or a seed) or tinynet's
+    global generator. Unlike PyTorch, a negative length is refused (PyTorch returns
+    overlapping subsets).
+    """
+    if not (hasattr(dataset, "__len__") and hasattr(dataset, "__getitem__")):
+        raise DTypeError(
+            f"random_split: the dataset must define __len__ and __getitem__, got "
+            f"{type(dataset).__name__}"
+        )
+    if isinstance(lengths, str) or not isinstance(lengths, Sequence) or not all(
+        isinstance(x, int | float | np.integer | np.floating) and not isinstance(x, bool)
+        for x in lengths
+    ):
+        raise DTypeError(
+            f"random_split: lengths must be a list of ints (counts) or floats (fractions "
+            f"summing to 1), got {lengths!r}"
+        )
+    n = len(dataset)
+    if lengths and math.isclose(sum(lengths), 1) and sum(lengths) <= 1:
+        counts = []
+        for i, fraction in enumerate(lengths):
+            if not 0 <= fraction <= 1:
+                raise ValueRangeError(
+                    f"random_split: fraction at index {i} is not between 0 and 1: {fraction}"
+                )
+            counts.append(math.floor(n * fraction))
+        for i in range(n - sum(counts)):
+            counts[i % len(counts)] += 1
+        for i, count in enumerate(counts):
+            if count == 0:
+                warnings.warn(f"random_split: length of split at index {i} is 0. This might "
+                              "result in an empty dataset.", stacklevel=2)
+        lengths = counts
+    if any(not float(x).is_integer() for x in lengths) or any(x < 0 for x in lengths):
+        raise ValueRangeError(
+            f"random_split: lengths must be non-negative whole counts summing to "
+            f"len(dataset) = {n}, or fractions summing to 1; got {list(lengths)}"
+        )
+    counts = [int(x) for x in lengths]
+    if sum(counts) != n:
+        raise ValueRangeError(
+            f"random_split: the lengths {counts} sum to {sum(counts)}, not to len(dataset) = {n}"
+        )
+    order = randperm(n, generator=get_generator(generator, "random_split")).data.tolist()
+    ends = list(itertools.accumulate(counts))
+    return [Subset(dataset, order[end - count : end])
+            for end, count in zip(ends, counts, strict=True)]
+
+
 # ---- batching -------------------------------------------------------------------------------
 
 
 def default_collate(samples: Sequence[Any]) -> Any:
     """Turn a list of B samples into one batch, as PyTorch's ``default_collate``.
 
-    - tuples/lists of fields -> a tuple/list with one batch per field;
-    - dicts -> a dict with one batch per key;
+    - tuples of fields -> a list with one batch per field (PyTorch's choice, kept for
+      backward compatibility there); lists -> lists; namedtuples -> the same namedtuple;
+    - dicts (and other mappings) -> the same kind of mapping with one batch per key;
     - Tensors, arrays and numbers of shape S -> one Tensor of shape (B, *S). Python ints become
       int64, floats float64 and bools bool (as in PyTorch); arrays and tensors keep their dtype;
-    - strings -> a list of strings.
+    - strings and bytes -> the B values as they came (a list, or a tuple inside a tuple field).
     """
-    if not isinstance(samples, Sequence) or isinstance(samples, str) or not samples:
+    if not isinstance(samples, Sequence) or isinstance(samples, str | bytes) or not samples:
         raise ValueRangeError(
             f"default_collate: expected a non-empty list of samples, got {type(samples).__name__}"
             + (" of length 0" if isinstance(samples, Sequence) and not samples else "")
         )
     first = samples[0]
-    if isinstance(first, tuple | list):
+    if isinstance(first, Mapping):
+        fields = {key: default_collate([sample[key] for sample in samples]) for key in first}
+        return _like(first, fields)
+    if isinstance(first, str | bytes):
+        return samples
+    if isinstance(first, Sequence) and not isinstance(first, Tensor):
         width = len(first)
         for i, sample in enumerate(samples):
-            if not isinstance(sample, tuple | list) or len(sample) != width:
+            if not isinstance(sample, Sequence) or len(sample) != width:
                 raise ShapeError(
                     f"DataLoader: sample 0 has {width} fields but sample {i} of the batch is "
                     f"{_describe(sample)}; every sample must have the same number of fields"
                 )
-        fields = [default_collate([sample[k] for sample in samples]) for k in range(width)]
-        return tuple(fields) if isinstance(first, tuple) else fields
-    if isinstance(first, dict):
-        return {key: default_collate([sample[key] for sample in samples]) for key in first}
-    if isinstance(first, str):
-        return list(samples)
+        columns = [default_collate(column) for column in zip(*samples, strict=True)]
+        return _like(first, columns)
     return _stack(samples)
+
+
+def default_convert(sample: Any) -> Any:
+    """Arrays (and numpy scalars) in ``sample`` -> Tensors, the rest as it is: what
+    ``DataLoader(batch_size=None)`` does to each sample, as PyTorch's ``default_convert``.
+    Tuples become lists, as there; strings, numbers and Tensors stay."""
+    if isinstance(sample, Tensor | str | bytes):
+        return sample
+    if isinstance(sample, np.ndarray | np.generic):
+        return sample if sample.dtype.kind in "OSUV" else as_tensor(sample)
+    if isinstance(sample, Mapping):
+        return _like(sample, {key: default_convert(value) for key, value in sample.items()})
+    if isinstance(sample, Sequence):
+        return _like(sample, [default_convert(value) for value in sample])
+    return sample
+
+
+def _like(container: Any, values: Any) -> Any:
+    """``values`` (a dict or a list) in the container type of ``container``, as PyTorch's
+    collate rebuilds it: a namedtuple stays one, a plain tuple becomes a list, a dict
+    subclass (``OrderedDict``) or a list subclass is copied and filled."""
+    if isinstance(container, tuple):
+        return type(container)(*values) if hasattr(container, "_fields") else values
+    try:
+        if isinstance(container, MutableMapping | MutableSequence):
+            clone = copy.copy(container)
+            if isinstance(clone, MutableMapping):
+                clone.update(values)
+            else:
+                clone[:] = values
+            return clone
+        return type(container)(values)
+    except TypeError:
+        return values
 
 
 def _stack(values: Sequence[Any]) -> Tensor:
@@ -148,27 +271,38 @@ def _stack(values: Sequence[Any]) -> Tensor:
 
 
 def _describe(sample: Any) -> str:
-    if isinstance(sample, tuple | list):
+    if isinstance(sample, Sequence) and not isinstance(sample, str | bytes):
         return f"a {type(sample).__name__} of {len(sample)} fields"
     return f"a single {type(sample).__name__}"
 
 
 class DataLoader:
-    """Iterate over a dataset in batches, as ``torch.utils.data.DataLoader`` (single process).
+    """Iterate over a dataset in batches, as ``torch.utils.data.DataLoader``, in this process.
 
     Each iteration (epoch) visits every index once: in order, or in a fresh random order when
-    ``shuffle=True``. Batches have ``batch_size`` samples; the last one is smaller when
-    ``batch_size`` does not divide ``len(dataset)``, unless ``drop_last=True`` drops it.
-    ``len(loader)`` is the number of batches: ``ceil(N / batch_size)`` (``floor`` with
-    ``drop_last``).
+    ``shuffle=True``, or in the order ``sampler`` (any iterable of indices) gives. Batches have
+    ``batch_size`` samples; the last one is smaller when ``batch_size`` does not divide the
+    number of indices, unless ``drop_last=True`` drops it. ``batch_sampler`` (an iterable of
+    lists of indices) gives the batches itself instead. ``len(loader)`` is the number of
+    batches: ``ceil(N / batch_size)`` (``floor`` with ``drop_last``).
 
-    A ``TensorDataset`` yields a tuple of Tensors per batch, cut from its tensors with one numpy
-    fancy index each (fast). Any other dataset's samples are collated by ``default_collate``.
+    Each batch is ``collate_fn(list_of_samples)``, ``default_collate`` unless given: a
+    ``TensorDataset`` sample ``(x, y)`` gives the list ``[xb, yb]``, as in PyTorch. With
+    ``batch_size=None`` there is no batching: each sample is passed through ``collate_fn``
+    (default ``default_convert``) alone. A ``TensorDataset`` (or a ``Subset`` of one) with the
+    default collate is cut with one numpy fancy index per tensor, the same values, faster.
 
     Shuffling order comes from ``generator`` (a ``numpy.random.Generator``) if given, else from a
     generator created once from ``seed`` (so two loaders with the same seed give the same orders,
     epoch after epoch, and successive epochs differ), else from tinynet's global generator at the
     start of each epoch (so ``tn.manual_seed`` makes it reproducible).
+
+    The arguments are PyTorch's, in its order. tinynet loads in the main process only:
+    ``num_workers`` must be 0, and the options that only mean something with workers
+    (``multiprocessing_context``, ``prefetch_factor``, ``persistent_workers=True``) are refused
+    as PyTorch refuses them with ``num_workers=0``; ``timeout``, ``worker_init_fn`` and
+    ``in_order`` are accepted and, as there, unused without workers; ``pin_memory=True`` warns
+    (tinynet has no accelerator to pin for).
 
     Batches are new tensors: editing one never changes the dataset. Batches of data that requires
     grad keep their history (as PyTorch's stacking would).
@@ -177,19 +311,60 @@ class DataLoader:
     def __init__(
         self,
         dataset: Any,
-        batch_size: int = 1,
-        shuffle: bool = False,
+        batch_size: int | None = 1,
+        shuffle: bool | None = None,
+        sampler: Iterable[int] | None = None,
+        batch_sampler: Iterable[Sequence[int]] | None = None,
+        num_workers: int = 0,
+        collate_fn: Callable[[Any], Any] | None = None,
+        pin_memory: bool = False,
         drop_last: bool = False,
+        timeout: float = 0,
+        worker_init_fn: Callable[[int], None] | None = None,
+        multiprocessing_context: Any = None,
         generator: np.random.Generator | None = None,
+        *,
+        prefetch_factor: int | None = None,
+        persistent_workers: bool = False,
+        pin_memory_device: str = "",
+        in_order: bool = True,
         seed: int | None = None,
     ) -> None:
-        if isinstance(batch_size, bool) or not isinstance(batch_size, int | np.integer):
-            raise DTypeError(
-                f"DataLoader: batch_size must be a positive int, got {type(batch_size).__name__}"
-            )
-        if batch_size < 1:
+        if batch_size is not None:
+            if isinstance(batch_size, bool) or not isinstance(batch_size, int | np.integer):
+                raise DTypeError(
+                    f"DataLoader: batch_size must be a positive int (or None for no batching), "
+                    f"got {type(batch_size).__name__}"
+                )
+            if batch_size < 1:
+                raise ValueRangeError(
+                    f"DataLoader: batch_size must be a positive int, got {batch_size}"
+                )
+        _check_in_process_only(num_workers, timeout, multiprocessing_context, prefetch_factor,
+                               persistent_workers)
+        if pin_memory:
+            warnings.warn("DataLoader: pin_memory=True has no effect: tinynet runs on the CPU "
+                          "and has no accelerator to pin memory for", stacklevel=2)
+        if sampler is not None and shuffle:
             raise ValueRangeError(
-                f"DataLoader: batch_size must be a positive int, got {batch_size}"
+                "DataLoader: sampler option is mutually exclusive with shuffle (the sampler "
+                "chooses the order)"
+            )
+        if batch_sampler is not None:
+            if batch_size != 1 or shuffle or sampler is not None or drop_last:
+                raise ValueRangeError(
+                    "DataLoader: batch_sampler option is mutually exclusive with batch_size, "
+                    "shuffle, sampler, and drop_last (the batch sampler makes the batches)"
+                )
+            batch_size, drop_last = None, False
+        elif batch_size is None and drop_last:
+            raise ValueRangeError(
+                "DataLoader: batch_size=None option disables auto-batching and is mutually "
+                "exclusive with drop_last"
+            )
+        if collate_fn is not None and not callable(collate_fn):
+            raise DTypeError(
+                f"DataLoader: collate_fn must be callable, got {type(collate_fn).__name__}"
             )
         if generator is not None and seed is not None:
             raise ValueRangeError("DataLoader: give generator or seed, not both")
@@ -204,37 +379,128 @@ class DataLoader:
                 f"{type(dataset).__name__}"
             )
         self.dataset = dataset
-        self.batch_size = int(batch_size)
+        self.batch_size = None if batch_size is None else int(batch_size)
         self.shuffle = bool(shuffle)
+        self.sampler = sampler
+        self.batch_sampler = batch_sampler
+        self.num_workers = 0
+        self.collate_fn = collate_fn
+        self.pin_memory = bool(pin_memory)
         self.drop_last = bool(drop_last)
-        self.generator = generator if seed is None else np.random.default_rng(seed)
+        self.timeout = timeout
+        self.worker_init_fn = worker_init_fn
+        self.prefetch_factor = prefetch_factor
+        self.persistent_workers = persistent_workers
+        self.pin_memory_device = pin_memory_device
+        self.in_order = in_order
+        self.generator = (generator if seed is None
+                          else np.random.default_rng(check_seed(seed, "DataLoader")))
 
     def __len__(self) -> int:
-        n = len(self.dataset)
+        if self.batch_sampler is not None:
+            return len(self.batch_sampler)  # type: ignore[arg-type]
+        n = len(self.sampler) if self.sampler is not None else len(self.dataset)  # type: ignore[arg-type]
+        if self.batch_size is None:
+            return n
         return n // self.batch_size if self.drop_last else math.ceil(n / self.batch_size)
 
     def __iter__(self) -> Iterator[Any]:
         # The order is drawn now, when the epoch starts, not at the first next().
-        return self._batches(self._epoch_order())
+        if self.batch_sampler is not None:
+            return (self._fetch(list(batch)) for batch in self.batch_sampler)
+        order = self._epoch_order()
+        if self.batch_size is None:
+            convert = self.collate_fn or default_convert
+            return (convert(self.dataset[int(i)]) for i in order)
+        return self._batches(order)
 
-    def _epoch_order(self) -> np.ndarray:
+    def _epoch_order(self) -> Iterable[int]:
+        if self.sampler is not None:
+            return self.sampler
         n = len(self.dataset)
         if not self.shuffle:
             return np.arange(n)
         return get_generator(self.generator).permutation(n)
 
-    def _batches(self, order: np.ndarray) -> Iterator[Any]:
-        n = len(order)
-        stop = n - n % self.batch_size if self.drop_last else n
-        for start in range(0, stop, self.batch_size):
-            yield self._fetch(order[start : start + self.batch_size])
+    def _batches(self, order: Iterable[int]) -> Iterator[Any]:
+        size = self.batch_size
+        assert size is not None
+        if isinstance(order, np.ndarray):  # our own order: cut it in slices (fast)
+            n = len(order)
+            stop = n - n % size if self.drop_last else n
+            for start in range(0, stop, size):
+                yield self._fetch(order[start : start + size])
+            return
+        batch: list[int] = []
+        for index in order:  # a sampler's order: any iterable, maybe without a length
+            batch.append(index)
+            if len(batch) == size:
+                yield self._fetch(batch)
+                batch = []
+        if batch and not self.drop_last:
+            yield self._fetch(batch)
 
-    def _fetch(self, indices: np.ndarray) -> Any:
-        # The fast path only when __getitem__ is TensorDataset's own: a subclass that transforms
-        # its samples must see every one of them.
-        if type(self.dataset).__getitem__ is TensorDataset.__getitem__:
-            return tuple(_take_rows(t, indices) for t in self.dataset.tensors)
-        return default_collate([self.dataset[int(i)] for i in indices])
+    def _fetch(self, indices: Sequence[int] | np.ndarray) -> Any:
+        if self.collate_fn is None:
+            rows = _tensor_rows(self.dataset, indices)
+            if rows is not None:
+                return rows
+            return default_collate([self.dataset[int(i)] for i in indices])
+        return self.collate_fn([self.dataset[int(i)] for i in indices])
+
+
+def _check_in_process_only(num_workers: Any, timeout: Any, multiprocessing_context: Any,
+                           prefetch_factor: Any, persistent_workers: Any) -> None:
+    """Refuse the worker-process options (see ``DataLoader``)."""
+    if isinstance(num_workers, bool) or not isinstance(num_workers, int | np.integer):
+        raise DTypeError(f"DataLoader: num_workers must be an int, got "
+                         f"{type(num_workers).__name__}")
+    if num_workers < 0:
+        raise ValueRangeError(
+            f"DataLoader: num_workers option should be non-negative, got {num_workers}; use "
+            "num_workers=0 to disable multiprocessing"
+        )
+    if num_workers > 0:
+        raise ValueRangeError(
+            f"DataLoader: num_workers={num_workers} asks for worker processes, which tinynet "
+            "does not have: it loads every batch in the main process (a TensorDataset batch is "
+            "one numpy index, quicker than shipping it between processes, and tinynet never "
+            "pickles). Use num_workers=0 (the default)"
+        )
+    if isinstance(timeout, bool) or not isinstance(timeout, int | float) or not timeout >= 0:
+        raise ValueRangeError(
+            f"DataLoader: timeout option should be a non-negative number, got {timeout!r}"
+        )
+    if multiprocessing_context is not None:
+        raise ValueRangeError(
+            "DataLoader: multiprocessing_context can only be used with multi-process loading "
+            "(num_workers > 0), and tinynet loads in the main process (num_workers=0)"
+        )
+    if prefetch_factor is not None:
+        raise ValueRangeError(
+            "DataLoader: prefetch_factor only applies to worker processes (num_workers > 0), "
+            "which tinynet does not use; leave it None"
+        )
+    if persistent_workers:
+        raise ValueRangeError(
+            "DataLoader: persistent_workers option needs num_workers > 0, and tinynet loads in "
+            "the main process (num_workers=0); leave it False"
+        )
+
+
+def _tensor_rows(dataset: Any, indices: Sequence[int] | np.ndarray) -> list[Tensor] | None:
+    """The batch ``default_collate`` would make of ``dataset[i] for i in indices``, cut with one
+    fancy index per tensor, when ``dataset`` is a TensorDataset (through any Subsets); else
+    None. Only when ``__getitem__`` is TensorDataset's (or Subset's) own: a subclass that
+    transforms its samples must see every one of them."""
+    positions: Any = indices
+    while type(dataset).__getitem__ is Subset.__getitem__:
+        positions = [dataset.indices[i] for i in np.asarray(positions).tolist()]
+        dataset = dataset.dataset
+    if type(dataset).__getitem__ is not TensorDataset.__getitem__:
+        return None
+    rows = np.asarray(positions, dtype=np.int64)
+    return [_take_rows(t, rows) for t in dataset.tensors]
 
 
 def _take_rows(t: Tensor, indices: np.ndarray) -> Tensor:

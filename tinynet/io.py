@@ -25,10 +25,22 @@ The file format is numpy's ``.npz`` (a zip of ``.npy`` files) so any numpy can r
 flat dict ``{name: array}``.
 
 Nothing is ever unpickled: loading reads with ``allow_pickle=False`` and refuses object arrays,
-so a hostile file cannot run code. Saving writes a temporary file in the same folder, flushes
-and fsyncs it, then renames it over ``path`` in one step: a crash or an error mid-write leaves
-the previous file untouched, never half a file. ``path`` is used exactly as given (no ``.npz``
-is appended, unlike ``np.savez``).
+so a hostile file cannot run code. Nor can it exhaust memory by surprise: a header's declared
+size must match the bytes stored, and compressed entries (``np.savez_compressed``; ``tn.save``
+never compresses) may inflate to at most ``max_inflated_bytes`` (see ``load``). Structures nest
+at most ``MAX_DEPTH`` (100) containers deep, in both directions: ``save`` refuses deeper ones
+with the same limit ``load`` applies, instead of a RecursionError.
+
+Saving writes a temporary file in the same folder, flushes and fsyncs it, then renames it over
+``path`` in one step: a crash or an error mid-write leaves the previous file untouched, never
+half a file. ``path`` is used exactly as given (no ``.npz`` is appended, unlike ``np.savez``).
+
+The signatures are PyTorch's, ``tn.save(obj, f)`` and ``tn.load(f, map_location=None,
+pickle_module=None, *, weights_only=None, mmap=None)``, so ported scripts run unchanged: ``f``
+is a path or a binary file object (``io.BytesIO``; written in place, so not atomic),
+``map_location`` may only say "the CPU" (tinynet has no other device), and ``weights_only``
+(``True``, ``False`` or ``None``) changes nothing, because tinynet never unpickles: every load is
+as safe as ``torch.load(weights_only=True)``.
 """
 
 from __future__ import annotations
@@ -41,12 +53,12 @@ import stat
 import tempfile
 import zipfile
 import zlib
-from typing import IO, Any
+from typing import IO, Any, NoReturn
 from urllib.parse import quote
 
 import numpy as np
 
-from tinynet.errors import DTypeError, FileFormatError
+from tinynet.errors import DTypeError, FileFormatError, ValueRangeError
 from tinynet.tensor import Tensor
 
 STRUCTURE_ENTRY = "tinynet:structure"  # ':' is escaped in keys, so no array entry can clash
@@ -54,8 +66,12 @@ ROOT_ENTRY = "[root]"
 FORMAT_NAME = "tinynet"
 FORMAT_VERSION = 1
 ZIP_COMMENT = b"tinynet"  # marks our files, so a damaged one never passes for a plain .npz
+MAX_DEPTH = 100  # containers inside containers; a state dict is 2-4 deep
+INFLATE_FLOOR = 64 * 2**20  # compressed entries may always inflate to 64 MiB ...
+INFLATE_RATIO = 100  # ... or to 100 times the file's size, whichever is more
 
 PathLike = str | os.PathLike
+FileLike = PathLike | IO[bytes]
 
 __all__ = ["load", "save"]
 
@@ -63,14 +79,16 @@ __all__ = ["load", "save"]
 # ---- saving ---------------------------------------------------------------------------------
 
 
-def save(obj: Any, path: PathLike) -> None:
-    """Write ``obj`` (a state dict, see the module docstring) to ``path`` as an ``.npz`` file.
+def save(obj: Any, f: FileLike) -> None:
+    """Write ``obj`` (a state dict, see the module docstring) to ``f`` as an ``.npz`` file.
 
-    The file is written atomically (temp file + fsync + rename). Anything that would need pickle
-    (object arrays, arbitrary Python objects, keys other than str/int) raises ``DTypeError``
-    naming where it sits in ``obj``, before any file is touched.
+    ``f`` is a path, written atomically (temp file + fsync + rename), or a binary file object,
+    written from its current position. Anything that would need pickle (object arrays,
+    arbitrary Python objects, keys other than str/int) raises ``DTypeError``, and nesting
+    deeper than ``MAX_DEPTH`` containers ``ValueRangeError``, naming where it sits in ``obj``,
+    before any file is touched.
     """
-    path = _as_path(path, "save")
+    path = None if _is_file_object(f) else _as_path(f, "save")
     arrays: dict[str, np.ndarray] = {}
     root = _describe(obj, (), arrays, set())
     manifest = {"format": FORMAT_NAME, "version": FORMAT_VERSION, "root": root}
@@ -78,13 +96,21 @@ def save(obj: Any, path: PathLike) -> None:
     # surrogates); allow_nan keeps nan/inf, which Python's json reads back.
     text = json.dumps(manifest, ensure_ascii=True, allow_nan=True)
     arrays[STRUCTURE_ENTRY] = np.frombuffer(text.encode("ascii"), dtype=np.uint8)
-    _write_atomically(path, arrays)
+    if path is None:
+        _write_npz(f, arrays)  # type: ignore[arg-type]
+    else:
+        _write_atomically(path, arrays)
+
+
+def _is_file_object(f: Any) -> bool:
+    return hasattr(f, "write") or hasattr(f, "read")
 
 
 def _as_path(path: Any, function: str) -> str:
     if not isinstance(path, str | bytes | os.PathLike):
         raise DTypeError(
-            f"tinynet.{function}: path must be a str or os.PathLike, got {type(path).__name__}"
+            f"tinynet.{function}: f must be a path (str or os.PathLike) or a binary file object, "
+            f"got {type(path).__name__}"
         )
     return os.fsdecode(os.fspath(path))
 
@@ -122,7 +148,15 @@ def _describe(
         return {"kind": "str", "value": str(obj)}
     if isinstance(obj, dict | list | tuple):
         if id(obj) in open_ids:
-            raise ValueError(f"tinynet.save: {_where(where)} contains itself; cannot save a cycle")
+            raise ValueRangeError(
+                f"tinynet.save: {_where(where)} contains itself; cannot save a cycle"
+            )
+        if len(where) >= MAX_DEPTH:
+            raise ValueRangeError(
+                f"tinynet.save: {_where(where)} is a container nested more than {MAX_DEPTH} "
+                f"deep; tn.load refuses structures deeper than {MAX_DEPTH} containers (a state "
+                "dict is a few levels deep), so flatten it first"
+            )
         open_ids.add(id(obj))
         if isinstance(obj, dict):
             items = []
@@ -164,8 +198,12 @@ def _check_key(key: Any, where: tuple[Any, ...]) -> str | int:
 
 
 def _where(where: tuple[Any, ...]) -> str:
-    """``('state', 0, 'buf')`` -> ``obj['state'][0]['buf']``, for error messages."""
-    return "obj" + "".join(f"[{key!r}]" for key in where)
+    """``('state', 0, 'buf')`` -> ``obj['state'][0]['buf']``, for error messages (the middle of
+    a very deep path elided)."""
+    keys = [f"[{key!r}]" for key in where]
+    if len(keys) > 8:
+        keys = [*keys[:3], f"...({len(keys) - 6} more)...", *keys[-3:]]
+    return "obj" + "".join(keys)
 
 
 def _entry_name(where: tuple[Any, ...]) -> str:
@@ -261,18 +299,53 @@ def _fsync_folder(folder: str) -> None:
 # ---- loading --------------------------------------------------------------------------------
 
 
-def load(path: PathLike) -> Any:
+def load(
+    f: FileLike,
+    map_location: Any = None,
+    pickle_module: Any = None,
+    *,
+    weights_only: bool | None = None,
+    mmap: bool | None = None,
+    max_inflated_bytes: int | None = None,
+    **pickle_load_args: Any,
+) -> Any:
     """Read a file written by ``tn.save``; returns the saved structure with numpy arrays.
 
-    Arrays are fresh, writable copies (never memory-mapped). A plain ``.npz`` written by
-    ``np.savez`` (no tinynet structure entry) loads as a flat dict ``{name: array}``, like
-    ``dict(np.load(path))``. Raises ``FileNotFoundError`` for a missing file and
-    ``FileFormatError`` (a ValueError) naming the file when it is truncated, corrupt, not an
-    ``.npz``, or holds an object array -- which is refused, never unpickled.
+    ``f`` is a path or a binary file object. Arrays are fresh, writable copies (never
+    memory-mapped). A plain ``.npz`` written by ``np.savez`` (no tinynet structure entry) loads
+    as a flat dict ``{name: array}``, like ``dict(np.load(path))``. Raises
+    ``FileNotFoundError`` for a missing file and ``FileFormatError`` (a ValueError) naming the
+    file when it is truncated, corrupt, not an ``.npz``, holds an object array (refused, never
+    unpickled) or a structure tinynet does not understand (naming where in it).
+
+    PyTorch's arguments, for ported scripts: ``map_location`` may be None, ``"cpu"`` or a
+    device whose type is ``"cpu"`` (arrays load into main memory; there is no other device);
+    ``weights_only`` may be None, True or False and changes nothing, since nothing is ever
+    unpickled; ``mmap`` is accepted and ignored (arrays are always read into memory);
+    ``pickle_module`` and pickle's options are refused.
+
+    ``max_inflated_bytes`` bounds what compressed entries (written by ``np.savez_compressed``,
+    never by ``tn.save``) may inflate to, in total: by default ``max(64 MiB, 100 x the bytes
+    stored in the file)``, so a 1.5 MiB file cannot ask for 1.5 GiB; raise it for a
+    trusted file. Uncompressed entries need no limit: their declared size must match the bytes
+    the file really holds.
     """
-    path = _as_path(path, "load")
+    _check_torch_arguments(map_location, pickle_module, weights_only, mmap, pickle_load_args)
+    if max_inflated_bytes is not None and (
+        isinstance(max_inflated_bytes, bool) or not isinstance(max_inflated_bytes, int)
+        or max_inflated_bytes < 0
+    ):
+        raise ValueRangeError(
+            f"tinynet.load: max_inflated_bytes must be a non-negative int or None, got "
+            f"{max_inflated_bytes!r}"
+        )
+    if _is_file_object(f):
+        source: Any = f
+        path = f"<{type(f).__name__}>"
+    else:
+        source = path = _as_path(f, "load")
     try:
-        zf = zipfile.ZipFile(path)
+        zf = zipfile.ZipFile(source)
     except FileNotFoundError as e:
         raise FileNotFoundError(e.errno, "tinynet.load: no such file", path) from None
     except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, ValueError,
@@ -283,6 +356,7 @@ def load(path: PathLike) -> Any:
         ) from e
     with zf:
         written_by_tinynet = zf.comment == ZIP_COMMENT
+        _check_inflation(zf, path, max_inflated_bytes)
         arrays = _read_entries(zf, path)
     if STRUCTURE_ENTRY not in arrays:
         if written_by_tinynet:  # the zip directory itself is damaged: no checksum covers it
@@ -299,8 +373,8 @@ def load(path: PathLike) -> Any:
     manifest = _read_manifest(arrays.pop(STRUCTURE_ENTRY), path)
     used: set[str] = set()
     try:
-        result = _rebuild(manifest["root"], arrays, used, path)
-    except RecursionError:
+        result = _rebuild(manifest["root"], arrays, used, path, ())
+    except RecursionError:  # only from a caller already deep in recursion: MAX_DEPTH is small
         raise FileFormatError(
             f"tinynet.load: {path!r} has a structure nested too deeply to rebuild"
         ) from None
@@ -311,6 +385,59 @@ def load(path: PathLike) -> Any:
             f"{unused[:5]}; the file is corrupt or was edited by hand"
         )
     return result
+
+
+def _check_torch_arguments(map_location: Any, pickle_module: Any, weights_only: Any,
+                           mmap: Any, pickle_load_args: dict[str, Any]) -> None:
+    """Accept ``torch.load``'s arguments where they make sense for tinynet (see ``load``)."""
+    if map_location is not None:
+        if isinstance(map_location, str):
+            device = map_location
+        elif isinstance(getattr(map_location, "type", None), str):  # torch.device("cpu")
+            device = map_location.type
+        else:
+            raise DTypeError(
+                f"tinynet.load: map_location must be None, 'cpu' or a CPU device, got "
+                f"{type(map_location).__name__}; tinynet files hold numpy arrays that always "
+                "load into main memory, so there is nothing to remap: drop map_location"
+            )
+        if device.split(":")[0] != "cpu":
+            raise ValueRangeError(
+                f"tinynet.load: map_location={map_location!r}: tinynet runs on the CPU only; "
+                "use map_location='cpu' or leave it None"
+            )
+    if pickle_module is not None or pickle_load_args:
+        given = ["pickle_module"] * (pickle_module is not None) + sorted(pickle_load_args)
+        raise DTypeError(
+            f"tinynet.load: {', '.join(given)}: options of unpickling, which tinynet never does "
+            "(its files hold numpy arrays and JSON); drop them"
+        )
+    for name, value in (("weights_only", weights_only), ("mmap", mmap)):
+        if value is not None and not isinstance(value, bool):
+            raise DTypeError(
+                f"tinynet.load: {name} must be True, False or None, got {type(value).__name__}"
+            )
+
+
+def _check_inflation(zf: zipfile.ZipFile, path: str, limit: int | None) -> None:
+    """Refuse compressed entries that would inflate past ``limit`` bytes in total (the default
+    is ``max(INFLATE_FLOOR, INFLATE_RATIO * stored bytes)``), before inflating any.
+
+    A member's declared size bounds what reading it can produce (zipfile stops there and
+    checks the CRC), so checking the declared sizes is enough.
+    """
+    infos = zf.infolist()
+    stored = sum(info.compress_size for info in infos)
+    inflated = sum(info.file_size for info in infos if info.compress_type != zipfile.ZIP_STORED)
+    if limit is None:
+        limit = max(INFLATE_FLOOR, INFLATE_RATIO * stored)
+    if inflated > limit:
+        raise FileFormatError(
+            f"tinynet.load: {path!r} holds compressed entries that inflate to {inflated} bytes "
+            f"from {stored} stored ({inflated / max(stored, 1):.0f} times more), over the limit "
+            f"of {limit} bytes that guards against zip bombs; if you trust this file, pass "
+            f"max_inflated_bytes={inflated}"
+        )
 
 
 def _read_entries(zf: zipfile.ZipFile, path: str) -> dict[str, np.ndarray]:
@@ -398,33 +525,71 @@ def _read_manifest(entry: np.ndarray, path: str) -> dict[str, Any]:
     return manifest
 
 
-def _rebuild(node: Any, arrays: dict[str, np.ndarray], used: set[str], path: str) -> Any:
-    """The inverse of ``_describe``: a JSON node -> the saved value."""
-    kind = node.get("kind") if isinstance(node, dict) else None
+_VALUE_TYPES = {"bool": bool, "int": int, "float": float, "str": str}
+
+
+def _rebuild(node: Any, arrays: dict[str, np.ndarray], used: set[str], path: str,
+             where: tuple[Any, ...]) -> Any:
+    """The inverse of ``_describe``: a JSON node -> the saved value.
+
+    Every field is type-checked, so a crafted file gets a ``FileFormatError`` naming the node
+    (``obj['state'][0]``) and the field, never a ``TypeError`` from deep inside; ``where`` is
+    the node's path from the root, and containers nest at most ``MAX_DEPTH`` deep.
+    """
+    if not isinstance(node, dict):
+        _not_understood(path, where, node, "a node must be a JSON object with a 'kind'")
+    kind = node.get("kind")
+    if not isinstance(kind, str):
+        _not_understood(path, where, node, "its 'kind' must be a string")
     if kind in ("array", "numpy_scalar"):
         name = node.get("entry")
+        if not isinstance(name, str):
+            _not_understood(path, where, node, "its 'entry' must be a string naming an array")
         if name not in arrays:
             raise FileFormatError(
                 f"tinynet.load: {path!r} is missing the array entry {name!r} its structure "
-                "refers to; the file is corrupt"
+                f"refers to at {_where(where)}; the file is corrupt"
             )
         used.add(name)
-        return arrays[name] if kind == "array" else arrays[name][()]
-    value_types = {"bool": bool, "int": int, "float": float, "str": str}
-    if kind in value_types and type(node.get("value")) is value_types[kind]:
+        if kind == "array":
+            return arrays[name]
+        if arrays[name].ndim != 0:
+            _not_understood(path, where, node, f"a numpy_scalar's entry {name!r} must be 0-d, "
+                                               f"it has shape {arrays[name].shape}")
+        return arrays[name][()]
+    if kind in _VALUE_TYPES:
+        if type(node.get("value")) is not _VALUE_TYPES[kind]:
+            _not_understood(path, where, node, f"a {kind} node's 'value' must be a JSON {kind}")
         return node["value"]
     if kind == "none":
         return None
-    if kind == "dict" and isinstance(node.get("items"), list) and all(
-        _is_key_value_pair(item) for item in node["items"]
-    ):
-        return {key: _rebuild(value, arrays, used, path) for key, value in node["items"]}
-    if kind in ("list", "tuple") and isinstance(node.get("items"), list):
-        values = [_rebuild(item, arrays, used, path) for item in node["items"]]
-        return values if kind == "list" else tuple(values)
+    if kind not in ("dict", "list", "tuple"):
+        _not_understood(path, where, node, f"unknown kind {kind!r}")
+    if len(where) >= MAX_DEPTH:
+        raise FileFormatError(
+            f"tinynet.load: {path!r} has a structure nested more than {MAX_DEPTH} containers "
+            f"deep (at {_where(where)}); tn.save never writes one"
+        )
+    items = node.get("items")
+    if not isinstance(items, list):
+        _not_understood(path, where, node, f"a {kind} node's 'items' must be a JSON list")
+    if kind == "dict":
+        result = {}
+        for item in items:
+            if not _is_key_value_pair(item):
+                _not_understood(path, where, node, "each dict item must be [key, node] with a "
+                                                   f"str or int key, got {str(item)[:80]}")
+            key, value = item
+            result[key] = _rebuild(value, arrays, used, path, (*where, key))
+        return result
+    values = [_rebuild(item, arrays, used, path, (*where, i)) for i, item in enumerate(items)]
+    return values if kind == "list" else tuple(values)
+
+
+def _not_understood(path: str, where: tuple[Any, ...], node: Any, problem: str) -> NoReturn:
     raise FileFormatError(
-        f"tinynet.load: {path!r} has a structure node tinynet does not understand: "
-        f"{str(node)[:200]}"
+        f"tinynet.load: {path!r} has a structure node tinynet does not understand at "
+        f"{_where(where)}: {problem}; got {str(node)[:200]}"
     )
 
 
