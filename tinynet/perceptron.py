@@ -234,7 +234,7 @@ class FitResult:
             return f"converged after {self.epochs} epochs (the last one made no mistakes)"
         return (
             f"did not converge in {self.epochs} epochs "
-            f"({int(self.errors_per_epoch[-1])} mistakes in the last one)"
+            f"({int(self.errors_per_epoch[-1])} mistakes during the last one)"
         )
 
 
