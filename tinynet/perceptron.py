@@ -172,7 +172,7 @@ class MCPNeuron:
 
 
 def perceptron_rule(
-    X: np.ndarray, t: np.ndarray, w: np.ndarray, b: float, lr: float, max_epochs: int
+    X: np.ndarray, targets: np.ndarray, w: np.ndarray, b: float, lr: float, max_epochs: int
 ) -> tuple[float, int, bool, np.ndarray]:
     """Rosenblatt's learning rule (1958). For each sample x (a row of X) and its target t:
 
@@ -184,31 +184,32 @@ def perceptron_rule(
     One *epoch* is one pass over the samples in order. Training stops after the first epoch
     without a mistake (converged) or after ``max_epochs`` epochs.
 
-    Shapes: X (N, F) numbers, t (N,) 0s and 1s, w (F,) floats, overwritten with the learned
-    weights. Returns (b, epochs run, converged, mistakes per epoch (epochs run,) int64).
+    Shapes: X (N, F) numbers, targets (N,) 0s and 1s, w (F,) floats, overwritten with the
+    learned weights. Returns (b, epochs run, converged, mistakes per epoch (epochs run,) int64).
 
     This is also the twin of the numba kernel ``tinynet.kernels.compiled.perceptron_fit``:
     both work in float64 and sum w . x left to right, so they give the same weights to the
     last bit. (numpy's ``w @ x`` may add in another order, which is why the sum is spelled
     out in ``_dot``.)
     """
+    learned = w  # the caller's array, which receives the result at the end
+    w = np.array(w, dtype=np.float64)
     X = np.asarray(X, dtype=np.float64)
-    weights = np.array(w, dtype=np.float64)  # a float64 copy; w gets the result at the end
     mistakes_per_epoch: list[int] = []
     converged = False
     for _epoch in range(max_epochs):
         mistakes = 0
-        for x, target in zip(X, t, strict=True):
-            y = 1 if _dot(weights, x) + b >= 0 else 0  # step(w . x + b)
-            if y != target:
-                weights = weights + lr * (target - y) * x
-                b = b + lr * (target - y)
+        for x, t in zip(X, targets, strict=True):
+            y = 1 if _dot(w, x) + b >= 0 else 0  # step(w . x + b)
+            if y != t:
+                w = w + lr * (t - y) * x
+                b = b + lr * (t - y)
                 mistakes += 1
         mistakes_per_epoch.append(mistakes)
         if mistakes == 0:
             converged = True
             break
-    w[...] = weights
+    learned[...] = w
     return float(b), len(mistakes_per_epoch), converged, np.array(mistakes_per_epoch, np.int64)
 
 
