@@ -53,6 +53,14 @@ def test_demo_runs_the_whole_story_and_exits_0(tmp_path):
         assert title in out
     assert out.count("converged after") == 3  # AND, OR, NAND
     assert "XOR: did not converge in 100 epochs" in out
+    # The last epoch's mistake count and the final table are told apart, next to the table.
+    xor_part = out[out.index("3. ... and fails on XOR"):out.index("4. Two layers")]
+    table = xor_part[xor_part.index("a  b | target  learned"):]
+    rows = [line.split() for line in table.splitlines()[1:5]]
+    wrong = sum(row[3] != row[4] for row in rows)  # a b | target learned
+    assert f"{wrong} of 4 wrong now" in xor_part
+    assert "Mistakes are counted while an epoch runs" in xor_part
+    assert out.count("the input closest to the line:") == 3  # the margin is said, not hidden
     assert "a  b | NAND  OR | XOR" in out
     assert "first layer moved by 0 " in out  # the step's zero derivative, shown
     assert "final loss" in out and "accuracy 100%" in out

@@ -275,7 +275,7 @@ def section_xor_fails(say: Say, learned: dict[str, tuple[Perceptron, FitResult]]
     say(f"  XOR: {result}.")
     say(f"    mistakes per epoch: {' '.join(map(str, errors[:12]))} ... "
         f"(never 0; min {errors.min()}, max {errors.max()})")
-    say("  The table shows the weights fit() ended with, after the last epoch's corrections:")
+    say("  The table uses the weights fit() ended with, after the last epoch's corrections:")
     say(_indent(format_truth_table(X, {"target": y, "learned": p.predict(X)}), 4))
     say(f"  {wrong} of 4 wrong now. Mistakes are counted while an epoch runs, and each one moves")
     say("  the line at once, so an epoch's count and the final table need not agree:")
@@ -296,8 +296,9 @@ def section_two_layers(say: Say) -> None:
     hidden = net.hidden_activations(inputs)
     say(_indent(format_truth_table(inputs, {"XOR": outputs},
                                    extra={"NAND": hidden[:, 0], "OR": hidden[:, 1]})))
-    say("The hidden layer maps the four points to (1,0), (1,1), (1,1), (0,1): there, one line")
-    say("(AND) separates them. But these weights were set by hand. Can they be learned?")
+    say("The hidden layer maps the four inputs to (NAND, OR) = (1,0), (1,1), (1,1), (0,1):")
+    say("XOR's two 1s both land on (1,1), and one line (AND) separates them from the 0s.")
+    say("But these weights were set by hand. Can they be learned?")
 
 
 def section_step(say: Say, seed: int) -> dict[str, Training]:
@@ -309,7 +310,7 @@ def section_step(say: Say, seed: int) -> dict[str, Training]:
         run = train_step_network(seed, surrogate)
         runs[str(surrogate)] = run
         say(f"  Linear(2, 4) -> Step(surrogate={surrogate!r}) -> Linear(4, 1) -> Sigmoid(), "
-            f"{run.steps} steps:")
+            f"{run.steps} SGD steps:")
         say(f"    first layer moved by {run.first_layer_change:.3g} (its largest weight change), "
             f"final loss {run.losses[-1]:.4f}, accuracy {run.accuracy:.0%}")
     if runs["None"].accuracy == 1:
