@@ -53,6 +53,14 @@ def test_demo_runs_the_whole_story_and_exits_0(tmp_path):
         assert title in out
     assert out.count("converged after") == 3  # AND, OR, NAND
     assert "XOR: did not converge in 100 epochs" in out
+    # The last epoch's mistake count and the final table are told apart, next to the table.
+    xor_part = out[out.index("3. ... and fails on XOR"):out.index("4. Two layers")]
+    table = xor_part[xor_part.index("a  b | target  learned"):]
+    rows = [line.split() for line in table.splitlines()[1:5]]
+    wrong = sum(row[3] != row[4] for row in rows)  # a b | target learned
+    assert f"{wrong} of 4 wrong now" in xor_part
+    assert "Mistakes are counted while an epoch runs" in xor_part
+    assert out.count("the input closest to the line:") == 3  # the margin is said, not hidden
     assert "a  b | NAND  OR | XOR" in out
     assert "first layer moved by 0 " in out  # the step's zero derivative, shown
     assert "final loss" in out and "accuracy 100%" in out
@@ -118,10 +126,18 @@ def test_plotting_functions_draw_on_given_axes(tmp_path):
     y = np.array([0, 0, 0, 1])
     ax = plotting.plot_gate(X, y, perceptron_gate("AND").decision_boundary(), ax=axes[0])
     assert ax is axes[0] and len(ax.lines) == 1  # the line
+    legend = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert legend[:2] == ["target 0", "target 1"] and legend[2].startswith("outputs 1")
+    assert len(ax.collections) == 3  # the two point sets and the shaded half-plane
     plotting.plot_gate(X, [0, 1, 1, 0], ax=axes[1], no_line_note="none")
     assert len(axes[1].lines) == 0 and axes[1].texts[0].get_text() == "none"
+    assert len(axes[1].collections) == 2  # no line, nothing shaded
+    n_axes = len(fig.axes)
     plotting.plot_decision_regions(lambda g: (g.sum(axis=1) > 1).astype(float), X, y,
                                    ax=axes[2], resolution=20)
+    assert len(fig.axes) == n_axes + 1  # the colorbar
+    legend = [t.get_text() for t in axes[2].get_legend().get_texts()]
+    assert legend == ["P(class 1) = 0.5", "class 0", "class 1"]
     plotting.plot_network([2, 3, 1], [np.ones((3, 2)), -np.ones((1, 3))], ax=axes[3])
     assert len(axes[3].lines) == 2 * 3 + 3 * 1  # one line per weight
     path = plotting.save(fig, tmp_path / "sub" / "f.png")

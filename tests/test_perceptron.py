@@ -14,6 +14,7 @@ from tinynet.perceptron import (
     format_truth_table,
     mcp_gate,
     perceptron_gate,
+    perceptron_rule,
     truth_table,
     xor_network,
 )
@@ -105,14 +106,39 @@ def test_fit_gives_the_same_weights_as_pure_python_on_real_valued_data():
     np.testing.assert_array_equal(result.errors_per_epoch, errors)
 
 
-def test_kernel_twin_and_dispatch_agree_on_the_perceptron_rule():
-    w_fast, w_twin = np.array([0.2, -0.1]), np.array([0.2, -0.1])
-    y = GATES["NAND"].astype(np.int64)
-    fast = kernels.perceptron_fit(X4, y, w_fast, 0.05, 0.1, 100)
-    twin = kernels.reference.perceptron_fit(X4, y, w_twin, 0.05, 0.1, 100)
-    np.testing.assert_array_equal(w_fast, w_twin)
-    assert fast[:3] == twin[:3]
-    np.testing.assert_array_equal(fast[3], twin[3])
+@pytest.mark.parametrize("n_samples", [4, 600])
+def test_numba_kernel_and_the_readable_rule_agree_bit_for_bit(n_samples):
+    if not kernels.numba_enabled():
+        pytest.skip("numba kernels are disabled")
+    rng = np.random.default_rng(n_samples)
+    X = X4 if n_samples == 4 else rng.normal(size=(n_samples, 2))
+    y = GATES["NAND"] if n_samples == 4 else (X @ np.array([1.0, -2.0]) + 0.1 > 0).astype(int)
+    y = y.astype(np.int64)
+    w_fast, w_rule = np.array([0.2, -0.1]), np.array([0.2, -0.1])
+    with kernels.dispatch_mode("compiled"):  # the numba kernel, whatever the size
+        fast = kernels.perceptron_fit(X, y, w_fast, 0.05, 0.1, 100)
+    rule = perceptron_rule(X, y, w_rule, 0.05, 0.1, 100)
+    assert fast[1] > 1  # several epochs: there was something to learn
+    np.testing.assert_array_equal(w_fast, w_rule)
+    assert fast[:3] == rule[:3]
+    np.testing.assert_array_equal(fast[3], rule[3])
+
+
+def test_small_inputs_run_the_readable_rule_and_large_ones_the_kernel(monkeypatch):
+    calls = []
+
+    def spy(*args):
+        calls.append(np.shape(args[0]))
+        return perceptron_rule(*args)
+
+    monkeypatch.setattr("tinynet.perceptron.perceptron_rule", spy)
+    Perceptron(2, seed=0).fit(X4, GATES["AND"])
+    assert calls == [(4, 2)]  # the logic gates: the plain-Python rule
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(kernels._PERCEPTRON_MIN_SIZE, 2))
+    Perceptron(2, seed=0).fit(X, (X[:, 0] > 0).astype(int))
+    expected = [(4, 2)] if kernels.numba_enabled() else [(4, 2), X.shape]
+    assert calls == expected
 
 
 def test_perceptron_learns_separable_real_valued_data():

@@ -230,8 +230,11 @@ def section_mcp(say: Say) -> None:
 
 def section_perceptron(say: Say, seed: int) -> dict[str, tuple[Perceptron, FitResult]]:
     _header(say, "2. Rosenblatt's perceptron (1958) learns AND, OR, NAND")
-    say("y_hat = step(w.x + b); after each sample: w += lr (y - y_hat) x,  b += lr (y - y_hat)")
     lr, max_epochs = PERCEPTRON_RECIPE["lr"], PERCEPTRON_RECIPE["max_epochs"]
+    say("Its answer is y = step(w.x + b): 1 if w.x + b >= 0, else 0. For each input x with")
+    say("target t, in turn:  w <- w + lr (t - y) x,  b <- b + lr (t - y)  (no change when y = t).")
+    say(f"Random starting weights (seed {seed}), lr = {lr}; an epoch is one pass over the four")
+    say("inputs, and training stops after the first epoch without a mistake.")
     learned = {}
     for name in ("AND", "OR", "NAND", "XOR"):
         X, y = tn.data.logic_gate(name)
@@ -242,10 +245,25 @@ def section_perceptron(say: Say, seed: int) -> dict[str, tuple[Perceptron, FitRe
             continue
         say(f"\n  {name}: {result}")
         say(f"    w = [{p.weight[0]:+.3f}, {p.weight[1]:+.3f}], b = {p.bias:+.3f};"
-            f"  the line w.x + b = 0: {p.decision_boundary()}")
+            f"  the line w.x + b = 0: {_line_text(p)}")
         say(f"    mistakes per epoch: {' '.join(map(str, result.errors_per_epoch))}")
+        distance, nearest = closest_point(p, X)
+        say(f"    the input closest to the line: ({nearest[0]:g},{nearest[1]:g}), "
+            f"at distance {distance:.3f}")
         say(_indent(format_truth_table(X, {"target": y, "learned": p.predict(X)}), 4))
+    say("\n  The rule stops at the first line that gets all four right, however close it passes")
+    say("  to an input: nothing in it pushes the line away from the points. (A support vector")
+    say("  machine picks the line with the widest margin instead.)")
     return learned
+
+
+def closest_point(p: Perceptron, X: Any) -> tuple[float, np.ndarray]:
+    """The distance |w.x + b| / |w| from a perceptron's line to the nearest row of X, and
+    that row."""
+    X = np.asarray(X, dtype=np.float64)
+    distances = np.abs(p.decision_function(X)) / np.linalg.norm(p.weight)
+    i = int(np.argmin(distances))
+    return float(distances[i]), X[i]
 
 
 def section_xor_fails(say: Say, learned: dict[str, tuple[Perceptron, FitResult]]) -> None:
@@ -253,14 +271,18 @@ def section_xor_fails(say: Say, learned: dict[str, tuple[Perceptron, FitResult]]
     X, y = tn.data.logic_gate("xor")
     p, result = learned["XOR"]
     wrong = int(np.sum(p.predict(X) != y))
-    say(f"  XOR: {result}.")
     errors = result.errors_per_epoch
+    say(f"  XOR: {result}.")
     say(f"    mistakes per epoch: {' '.join(map(str, errors[:12]))} ... "
         f"(never 0; min {errors.min()}, max {errors.max()})")
+    say("  The table uses the weights fit() ended with, after the last epoch's corrections:")
     say(_indent(format_truth_table(X, {"target": y, "learned": p.predict(X)}), 4))
-    say(f"  {wrong} of 4 wrong. No line puts (0,1) and (1,0) on one side and (0,0) and (1,1)")
-    say("  on the other, so the rule corrects one mistake by making another, forever")
-    say("  (Minsky & Papert, 1969). fit() stops at max_epochs and reports converged=False.")
+    say(f"  {wrong} of 4 wrong now. Mistakes are counted while an epoch runs, and each one moves")
+    say("  the line at once, so an epoch's count and the final table need not agree:")
+    say(f"  here {errors[-1]} corrections during the last epoch left {wrong} wrong answers.")
+    say("  No line puts (0,1) and (1,0) on one side and (0,0) and (1,1) on the other, so the")
+    say("  rule corrects one mistake by making another, forever (Minsky & Papert, 1969).")
+    say("  fit() stops at max_epochs and reports converged=False.")
 
 
 def section_two_layers(say: Say) -> None:
@@ -274,8 +296,9 @@ def section_two_layers(say: Say) -> None:
     hidden = net.hidden_activations(inputs)
     say(_indent(format_truth_table(inputs, {"XOR": outputs},
                                    extra={"NAND": hidden[:, 0], "OR": hidden[:, 1]})))
-    say("The hidden layer maps the four points to (1,0), (1,1), (1,1), (0,1): there, one line")
-    say("(AND) separates them. But these weights were set by hand. Can they be learned?")
+    say("The hidden layer maps the four inputs to (NAND, OR) = (1,0), (1,1), (1,1), (0,1):")
+    say("XOR's two 1s both land on (1,1), and one line (AND) separates them from the 0s.")
+    say("But these weights were set by hand. Can they be learned?")
 
 
 def section_step(say: Say, seed: int) -> dict[str, Training]:
@@ -287,9 +310,9 @@ def section_step(say: Say, seed: int) -> dict[str, Training]:
         run = train_step_network(seed, surrogate)
         runs[str(surrogate)] = run
         say(f"  Linear(2, 4) -> Step(surrogate={surrogate!r}) -> Linear(4, 1) -> Sigmoid(), "
-            f"{run.steps} steps:")
-        say(f"    first layer moved by {run.first_layer_change:.3g} (max |change|), final loss "
-            f"{run.losses[-1]:.4f}, accuracy {run.accuracy:.0%}")
+            f"{run.steps} SGD steps:")
+        say(f"    first layer moved by {run.first_layer_change:.3g} (its largest weight change), "
+            f"final loss {run.losses[-1]:.4f}, accuracy {run.accuracy:.0%}")
     if runs["None"].accuracy == 1:
         say("  (this seed's random first layer happened to separate XOR: only the last layer")
         say("  learned, as in Rosenblatt's machine, whose first layer was fixed and random)")
@@ -310,6 +333,8 @@ def section_mlp(say: Say, seed: int) -> Training:
     X, t = xor_tensors()
     with tn.no_grad():
         p = run.model(X).numpy().reshape(-1)
+    say("  p(1) is the network's output, its probability that the answer is 1; output is")
+    say("  p(1) rounded at 0.5:")
     say(_indent(format_truth_table(X.numpy(), {"target": t.numpy().reshape(-1), "p(1)": p,
                                                 "output": (p >= 0.5).astype(int)})))
     say(f"  final loss {run.losses[-1]:.4f}, accuracy {run.accuracy:.0%}")
@@ -320,25 +345,40 @@ def section_deep(say: Say, seed: int) -> dict[str, Any]:
     _header(say, "7. A deep network: two hidden layers")
     r = MOONS_RECIPE
     h = r["hidden"]
-    say(f"Sequential(Linear(2, {h}), ReLU(), Linear({h}, {h}), ReLU(), Linear({h}, 1));")
-    say(f"binary cross-entropy on the logits; Adam(lr={r['lr']}), full batch.")
+    say("Sequential(Linear(2, h), ReLU(), Linear(h, h), ReLU(), Linear(h, 1)), h units per")
+    say("hidden layer. The last layer gives a logit z (sigmoid(z) = p(1), so z >= 0 means 1);")
+    say("binary cross-entropy on the logits, Adam, all the training points at every step.")
     X, y = tn.data.logic_gate("xor")
     xor_run = train_deep(X, y, seed, hidden=8, lr=0.05, steps=200)
-    say(f"  XOR (width 8, lr 0.05, 200 steps): loss {xor_run.losses[-1]:.4f}, "
+    say(f"  XOR, h = 8, Adam(lr=0.05), 200 steps: loss {xor_run.losses[-1]:.4f}, "
         f"accuracy {xor_run.accuracy:.0%}")
     X_train, y_train = tn.data.two_moons(r["n_train"], noise=r["noise"], seed=seed)
     X_test, y_test = tn.data.two_moons(r["n_test"], noise=r["noise"], seed=seed + 1)
-    say(f"  two moons: {r['n_train']} training points (noise {r['noise']}), "
-        f"{r['steps']} full-batch steps")
+    say(f"  two moons, h = {h}, Adam(lr={r['lr']}), {r['steps']} steps: {r['n_train']} training "
+        f"points (noise {r['noise']})")
     run = train_deep(X_train, y_train, seed, h, r["lr"], r["steps"],
                      on_step=_progress(say, r["steps"], 100))
     with tn.no_grad():
         test_accuracy = binary_accuracy(
             run.model(tn.tensor(X_test.astype(np.float32))), y_test, threshold=0.0
         )
-    say(f"  training accuracy {run.accuracy:.1%}; accuracy on {r['n_test']} new points "
-        f"{test_accuracy:.1%}")
-    return {"run": run, "xor": xor_run, "X": X_train, "y": y_train, "test_accuracy": test_accuracy}
+    say(f"  accuracy on the {r['n_train']} training points {run.accuracy:.1%}; accuracy on "
+        f"{r['n_test']} new points {test_accuracy:.1%}")
+    say("  (the new points come from the same two moons but were never used in training:")
+    say("  they measure how well the network generalises)")
+    return {"run": run, "xor": xor_run, "X": X_train, "y": y_train, "test_accuracy": test_accuracy,
+            "X_test": X_test, "y_test": y_test}
+
+
+def _line_text(p: Perceptron) -> str:
+    """A 2-input perceptron's line as "x2 = slope x1 + intercept" (or "x1 = c" if vertical)."""
+    line = p.decision_boundary()
+    if line is None:
+        return "none (w = 0)"
+    if line.vertical:
+        return f"x1 = {line.x_intercept:.4g}"
+    sign = "-" if line.intercept < 0 else "+"
+    return f"x2 = {line.slope:.4g} x1 {sign} {abs(line.intercept):.4g}"
 
 
 def _indent(text: str, n: int = 2) -> str:
@@ -374,24 +414,33 @@ def write_figures(results: dict[str, Any], directory: str) -> list[str]:
     fig.suptitle("The perceptron's step and the sigmoid that replaced it", fontsize=11, y=1.02)
     paths.append(plotting.save(fig, out("step_vs_sigmoid.png")))
 
-    fig, axes = plt.subplots(1, 4, figsize=(14, 4.2))
+    fig, axes = plt.subplots(1, 4, figsize=(14, 4.6))
     for ax, name in zip(axes, ("AND", "OR", "NAND", "XOR"), strict=True):
         X, y = tn.data.logic_gate(name)
         p, result = results["perceptrons"][name]
+        distance, _ = closest_point(p, X)
         if result.converged:
             plotting.plot_gate(X, y, p.decision_boundary(), ax=ax,
-                               title=f"{name}: learned in {result.epochs} epochs")
+                               title=f"{name}\nlearned in {result.epochs} epochs",
+                               line_label=f"its line; nearest input {distance:.2f} away")
         else:
-            plotting.plot_gate(X, y, ax=ax, title=f"{name}: no convergence in {result.epochs}",
-                               no_line_note="no line separates\nthe 0s from the 1s")
-    fig.suptitle("Perceptrons on the logic gates (0 white, 1 black)", fontsize=11)
+            wrong = int(np.sum(p.predict(X) != y))
+            plotting.plot_gate(X, y, p.decision_boundary(), ax=ax,
+                               title=f"{name}\nnot learned in {result.epochs} epochs",
+                               line_label=f"its line after {result.epochs} epochs: "
+                                          f"{wrong} of 4 wrong",
+                               no_line_note="no line separates the 0s from the 1s")
+    fig.suptitle(f"Perceptrons on the logic gates (seed {results['seed']}, lr "
+                 f"{PERCEPTRON_RECIPE['lr']}). The rule stops at the first line that gets all "
+                 "four right,\neven one that passes close to an input (OR): nothing in it "
+                 "pushes the line away from the points.", fontsize=11)
     paths.append(plotting.save(fig, out("perceptron_gates.png")))
 
     mlp = results["mlp"]
     X, y = tn.data.logic_gate("xor")
     ax = plotting.plot_decision_regions(
         predict_proba(mlp.model), X, y, margin=0.5,
-        title=f"MLP 2-{XOR_RECIPE['hidden']}-1 on XOR: P(1), 0.5 contour in black",
+        title=f"MLP 2-{XOR_RECIPE['hidden']}-1 on XOR: its output P(class 1)",
     )
     paths.append(plotting.save(ax.figure, out("mlp_xor_regions.png")))
 
@@ -426,11 +475,27 @@ def write_figures(results: dict[str, Any], directory: str) -> list[str]:
     )
     paths.append(plotting.save(ax.figure, out("mlp_diagram.png")))
 
-    ax = plotting.plot_decision_regions(
-        predict_proba(deep["run"].model, logits=True), deep["X"], deep["y"], margin=0.4,
-        title=f"Deep network on two moons (test accuracy {deep['test_accuracy']:.1%})",
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.6), sharey=True)
+    proba = predict_proba(deep["run"].model, logits=True)
+    X_all = np.concatenate([deep["X"], deep["X_test"]])
+    box = tuple(zip(X_all.min(axis=0) - 0.3, X_all.max(axis=0) + 0.3, strict=True))
+    n_train, n_test = len(deep["X"]), len(deep["X_test"])
+    plotting.plot_decision_regions(
+        proba, deep["X"], deep["y"], ax=axes[0], box=box, colorbar=False,
+        point_name="training point, class",
+        title=f"training data: {n_train} points it learned from\n"
+              f"training accuracy {deep['run'].accuracy:.1%}",
     )
-    paths.append(plotting.save(ax.figure, out("deep_moons_regions.png")))
+    plotting.plot_decision_regions(
+        proba, deep["X_test"], deep["y_test"], ax=axes[1], box=box, colorbar=list(axes),
+        point_name="test point, class",
+        title=f"test data: {n_test} new points, not trained on\n"
+              f"test accuracy {deep['test_accuracy']:.1%}",
+    )
+    axes[1].set_ylabel("")
+    fig.suptitle("A deep network (2-16-16-1, ReLU) on two moons: one model, its training data "
+                 "and new data", fontsize=11, y=1.03)
+    paths.append(plotting.save(fig, out("deep_moons_regions.png")))
     return paths
 
 
@@ -446,7 +511,7 @@ def run_demo(seed: int = 0, plots: str | None = None, say: Say = print) -> dict[
         say(f"--plots {plots}: {INSTALL_HINT}. Running the text demo without figures.")
         plots = None
     say("tinynet demo: from the perceptron to deep networks")
-    results: dict[str, Any] = {}
+    results: dict[str, Any] = {"seed": seed}
     section_mcp(say)
     results["perceptrons"] = section_perceptron(say, seed)
     section_xor_fails(say, results["perceptrons"])

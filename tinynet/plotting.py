@@ -6,7 +6,8 @@ so the pieces combine into any layout. Scripts that only write files call ``use_
 first, which selects matplotlib's file-only ``Agg`` backend (no window, no display needed).
 
 Conventions: class 0 points are white, class 1 points black (both outlined); a model's
-probability of class 1 is shaded from blue (0) to red (1), with its 0.5 contour drawn.
+probability of class 1 is shaded from blue (0) to red (1), with its 0.5 contour drawn and a
+colorbar; a perceptron's line is blue, and the side where it outputs 1 is shaded.
 """
 
 from __future__ import annotations
@@ -79,13 +80,15 @@ def save(fig: Any, path: str | os.PathLike[str], dpi: int = 110) -> str:
     return path
 
 
-def _scatter_classes(ax: Any, X: np.ndarray, y: np.ndarray, size: float = 90) -> None:
-    """Class 0 white, class 1 black, both with a black outline."""
+def _scatter_classes(
+    ax: Any, X: np.ndarray, y: np.ndarray, size: float = 90, name: str = "class"
+) -> None:
+    """Class 0 white, class 1 black, both with a black outline; legend labels "{name} 0/1"."""
     X, y = np.asarray(X), np.asarray(y).reshape(-1)
     for label, color in ((0, "white"), (1, "black")):
         pts = X[y == label]
         ax.scatter(pts[:, 0], pts[:, 1], s=size, c=color, edgecolors="black", linewidths=1.2,
-                   zorder=3, label=f"{label}")
+                   zorder=3, label=f"{name} {label}")
 
 
 # ----------------------------------------------------------------------------- activations
@@ -132,24 +135,34 @@ def plot_gate(
     title: str = "",
     ax: Any = None,
     no_line_note: str | None = None,
+    line_label: str | None = None,
 ) -> Any:
-    """The four points of a 2-input gate (0 white, 1 black) and a perceptron's line.
+    """The four points of a 2-input gate (target 0 white, 1 black) and a perceptron's line.
 
-    ``boundary`` is a ``tinynet.perceptron.DecisionBoundary`` (or None). ``no_line_note``, if
-    given, is written on the plot instead of a line (XOR: no line separates the classes).
+    ``boundary`` is a ``tinynet.perceptron.DecisionBoundary`` (or None): its line
+    w.x + b = 0 is drawn, and the half-plane w.x + b >= 0, where the perceptron outputs 1,
+    is shaded. ``line_label`` names the line in the legend (default: its equation).
+    ``no_line_note``, if given, is written in a box at the top of the plot (XOR: no line
+    separates the classes).
     """
     ax = _axes(ax)
     xlim = ylim = (-0.5, 1.5)
-    _scatter_classes(ax, np.asarray(X), np.asarray(y))
+    _scatter_classes(ax, np.asarray(X), np.asarray(y), name="target")
     if boundary is not None:
+        (w0, w1), b = boundary.weight, boundary.bias
+        gx, gy = np.meshgrid(np.linspace(*xlim, 401), np.linspace(*ylim, 401))
+        fires = (w0 * gx + w1 * gy + b >= 0).astype(float)
+        ax.contourf(gx, gy, fires, levels=[0.5, 1.5], colors=["tab:orange"], alpha=0.22)
+        ax.fill([], [], color="tab:orange", alpha=0.22, label="outputs 1 ($w.x + b \\geq 0$)")
         segment = boundary.segment(xlim, ylim)
         if segment is not None:
-            ax.plot(*segment, color="tab:blue", lw=2, label=f"w.x + b = 0: {boundary}")
-            ax.legend(loc="upper center", fontsize=7, bbox_to_anchor=(0.5, -0.12), frameon=False)
+            ax.plot(*segment, color="tab:blue", lw=2,
+                    label=line_label or f"$w.x + b = 0$: {boundary}")
     if no_line_note:
-        ax.text(0.5, 0.5, no_line_note, ha="center", va="center", fontsize=9,
+        ax.text(0.5, 0.97, no_line_note, ha="center", va="top", fontsize=9,
                 color="tab:red", transform=ax.transAxes,
                 bbox=dict(facecolor="white", edgecolor="tab:red", alpha=0.9))
+    ax.legend(loc="upper center", fontsize=8, bbox_to_anchor=(0.5, -0.14), frameon=False)
     ax.set(xlim=xlim, ylim=ylim, xticks=[0, 1], yticks=[0, 1], xlabel="$x_1$", ylabel="$x_2$",
            title=title, aspect="equal")
     return ax
@@ -166,23 +179,40 @@ def plot_decision_regions(
     title: str = "",
     resolution: int = 200,
     margin: float = 0.5,
+    colorbar: bool | Sequence[Any] = True,
+    point_name: str = "class",
+    box: Any = None,
 ) -> Any:
     """Shade a 2-D model's P(class 1) over the plane and draw its 0.5 contour, with the data.
 
     ``predict_proba`` maps a grid (M, 2) float array to M probabilities (any shape that
     reshapes to (M,)); wrap a Tensor model as
-    ``lambda g: model(tn.tensor(g)).detach().numpy()``.
+    ``lambda g: model(tn.tensor(g)).detach().numpy()``. The plotted area is X's range plus
+    ``margin`` on each side, or ``box`` ((x0, x1), (y0, y1)) if given (to draw two panels of
+    one model on the same area). ``colorbar`` adds a bar for P(class 1) beside ``ax`` (True),
+    or one bar shared by a list of axes (the figure's panels), or none (False). The legend
+    labels the points "{point_name} 0" and "{point_name} 1" and the contour.
     """
     ax = _axes(ax)
     X, y = np.asarray(X, dtype=np.float64), np.asarray(y).reshape(-1)
-    (x0, y0), (x1, y1) = X.min(axis=0) - margin, X.max(axis=0) + margin
+    if box is None:
+        (x0, y0), (x1, y1) = X.min(axis=0) - margin, X.max(axis=0) + margin
+    else:
+        (x0, x1), (y0, y1) = box
     gx, gy = np.meshgrid(np.linspace(x0, x1, resolution), np.linspace(y0, y1, resolution))
     grid = np.stack([gx.ravel(), gy.ravel()], axis=1)
     p = np.asarray(predict_proba(grid), dtype=np.float64).reshape(gx.shape)
-    ax.contourf(gx, gy, p, levels=np.linspace(0, 1, 11), cmap="coolwarm", alpha=0.45)
+    shading = ax.contourf(gx, gy, p, levels=np.linspace(0, 1, 11), cmap="coolwarm", alpha=0.45)
     ax.contour(gx, gy, p, levels=[0.5], colors="black", linewidths=1.5)
-    _scatter_classes(ax, X, y, size=90 if len(X) <= 10 else 14)
+    ax.plot([], [], color="black", lw=1.5, label="P(class 1) = 0.5")  # the contour's legend
+    size = 90 if len(X) <= 10 else (14 if len(X) <= 300 else 8)
+    _scatter_classes(ax, X, y, size=size, name=point_name)
     ax.set(xlim=(x0, x1), ylim=(y0, y1), title=title, xlabel="$x_1$", ylabel="$x_2$")
+    ax.legend(loc="lower left", fontsize=7, framealpha=0.85)
+    if colorbar is not False:
+        beside = ax if colorbar is True else list(colorbar)
+        ax.figure.colorbar(shading, ax=beside, label="P(class 1), the model's output",
+                           ticks=np.linspace(0, 1, 6))
     return ax
 
 

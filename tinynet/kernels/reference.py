@@ -245,41 +245,11 @@ def adam_update_(
 def perceptron_fit(
     X: np.ndarray, y: np.ndarray, w: np.ndarray, b: float, lr: float, max_epochs: int
 ) -> tuple[float, int, bool, np.ndarray]:
-    """Rosenblatt's online perceptron rule, sample by sample in order.
-
-    X (N, F), y (N,) in {0, 1}, w (F,) updated in place. For each sample:
-        activation = (w_0 x_0 + w_1 x_1 + ... + w_{F-1} x_{F-1}) + b   (summed left to right)
-        y_hat = 1 if activation >= 0 else 0
-        if y_hat != y:  w += lr (y - y_hat) x ;  b += lr (y - y_hat)
-    Stops after the first epoch without errors (converged) or after max_epochs. Arithmetic is
-    in Python floats (float64) and w is written back at the end, so float32 weights hold the
-    float64 result rounded once.
-    Returns (b, epochs_run, converged, errors_per_epoch (epochs_run,) int64).
+    """Rosenblatt's perceptron rule: this twin is the story's own readable version,
+    ``tinynet.perceptron.perceptron_rule`` (read it there). X (N, F), y (N,) in {0, 1}, w (F,)
+    updated in place; returns (b, epochs_run, converged, errors_per_epoch (epochs_run,) int64).
     """
-    rows = np.asarray(X, dtype=np.float64).tolist()
-    labels = np.asarray(y).astype(np.int64).tolist()
-    weights = np.asarray(w, dtype=np.float64).tolist()
-    b = float(b)
-    lr = float(lr)
-    errors: list[int] = []
-    converged = False
-    for _ in range(int(max_epochs)):
-        n_errors = 0
-        for x_i, y_i in zip(rows, labels, strict=True):
-            activation = 0.0
-            for w_j, x_j in zip(weights, x_i, strict=True):
-                activation += w_j * x_j
-            activation += b
-            y_hat = 1 if activation >= 0.0 else 0
-            if y_hat != y_i:
-                delta = lr * (y_i - y_hat)
-                for j, x_j in enumerate(x_i):
-                    weights[j] += delta * x_j
-                b += delta
-                n_errors += 1
-        errors.append(n_errors)
-        if n_errors == 0:
-            converged = True
-            break
-    w[...] = weights
-    return b, len(errors), converged, np.array(errors, dtype=np.int64)
+    # Imported here, not at the top: tinynet.perceptron imports tinynet.kernels.
+    from tinynet.perceptron import perceptron_rule
+
+    return perceptron_rule(X, y, w, b, lr, max_epochs)
