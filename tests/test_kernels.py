@@ -58,15 +58,20 @@ def assert_same(actual: np.ndarray, expected: np.ndarray) -> None:
 
 
 @pytest.fixture(params=["compiled", "twin"])
-def mode(request, monkeypatch):
-    """Run the test once with every eligible array compiled, once with numba off."""
-    if request.param == "compiled":
-        if not K.numba_enabled():
-            pytest.skip("numba kernels are disabled")
-        monkeypatch.setattr(K, "_MIN_SIZE", 0)
-    else:
-        monkeypatch.setattr(K, "_load", lambda: None)
-    return request.param
+def mode(request):
+    """Run the test once with every eligible array compiled, once through the numpy twins
+    (``dispatch_mode`` switches the module's state: replacing ``_load`` alone is not enough
+    once numba has loaded, since dispatch then reads the loaded module directly)."""
+    if request.param == "compiled" and not K.numba_enabled():
+        pytest.skip("numba kernels are disabled")
+    with K.dispatch_mode(request.param):
+        yield request.param
+
+
+def test_twin_mode_really_runs_the_twins():
+    x = np.zeros(4096, dtype=np.float32)
+    with K.dispatch_mode("twin"):
+        assert K._pick_kernel("sigmoid_forward", x) is None
 
 
 @st.composite
@@ -632,6 +637,7 @@ def test_missing_numba_falls_back_to_the_twins_quietly():
 
 
 def test_broken_numba_falls_back_to_the_twins_with_a_warning(monkeypatch):
+    monkeypatch.delenv("TINYNET_NUMBA", raising=False)  # the switch would skip numba's import
     monkeypatch.setitem(sys.modules, "numba", types.ModuleType("numba"))  # no njit inside
     monkeypatch.delitem(sys.modules, "tinynet.kernels.compiled", raising=False)
     monkeypatch.delattr(K, "compiled", raising=False)
