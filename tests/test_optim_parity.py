@@ -274,7 +274,8 @@ def test_adamw_keeps_decoupled_weight_decay_when_loading_a_state_without_it():
          "Invalid initial_accumulator_value value"),
         (lambda p: optim.AdamW(p, weight_decay=-1), lambda p: torch.optim.AdamW(p, weight_decay=-1),
          "Invalid weight_decay value"),
-        (lambda p: optim.AdamW(p, betas=(0.9, 1.0)), lambda p: torch.optim.AdamW(p, betas=(0.9, 1.0)),
+        (lambda p: optim.AdamW(p, betas=(0.9, 1.0)),
+         lambda p: torch.optim.AdamW(p, betas=(0.9, 1.0)),
          "Invalid beta parameter at index 1"),
     ],
 )
