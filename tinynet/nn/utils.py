@@ -72,7 +72,8 @@ def _number(value: Any, what: str, function: str) -> float:
 
 def _vector_norm(x: np.ndarray, norm_type: float, function: str) -> np.ndarray:
     """``torch.linalg.vector_norm(x, norm_type)`` of all elements, in x's dtype:
-    max |x| (inf), min |x| (-inf), the number of non-zeros (0), (sum |x|^p)^(1/p) otherwise."""
+    max |x| (inf), min |x| (-inf), the number of non-zeros (0), (sum |x|^p)^(1/p) otherwise,
+    computed as PyTorch does (without rescaling: 1e200 in float64 gives inf)."""
     a = np.abs(x)
     if math.isinf(norm_type):
         if a.size == 0:
@@ -81,6 +82,8 @@ def _vector_norm(x: np.ndarray, norm_type: float, function: str) -> np.ndarray:
         return a.max() if norm_type > 0 else a.min()
     if norm_type == 0:
         return np.count_nonzero(a).astype(x.dtype)
+    if a.size == 1:  # |x| exactly, as PyTorch: no x^2 to underflow (6e-278 stays 6e-278)
+        return a.reshape(())
     if norm_type == 1:
         return a.sum()
     if norm_type == 2:
@@ -109,8 +112,9 @@ def _total_norm(tensors: list[Tensor], norm_type: Any, error_if_nonfinite: bool,
     if not arrays:
         return Tensor._make(np.asarray(0.0, dtype=dtypes.get_default_dtype()))
     dtype = np.result_type(*arrays)
-    norms = np.array([_vector_norm(a, norm_type, function) for a in arrays], dtype=dtype)
-    total = np.asarray(_vector_norm(norms, norm_type, function), dtype=dtype)
+    with np.errstate(over="ignore", under="ignore", invalid="ignore"):  # inf/NaN as PyTorch's
+        norms = np.array([_vector_norm(a, norm_type, function) for a in arrays], dtype=dtype)
+        total = np.asarray(_vector_norm(norms, norm_type, function), dtype=dtype)
     if error_if_nonfinite and not np.isfinite(total):
         raise NonFiniteNormError(
             f"{function}: The total norm of order {norm_type} for gradients from `parameters` "
@@ -143,9 +147,10 @@ def _scale(grads: list[Tensor], max_norm: float, total_norm: Any, function: str)
     dt = norm.dtype.type
     # min(.., 1) with np.minimum, which keeps a NaN (a NaN norm makes every gradient NaN,
     # as in PyTorch; an infinite one makes them 0, and inf * 0 = NaN)
-    coef = np.minimum(dt(max_norm) / (norm + dt(1e-6)), dt(1.0))
-    for grad in grads:
-        grad.data *= grad.data.dtype.type(coef)
+    with np.errstate(invalid="ignore", over="ignore"):  # inf * 0: the NaN PyTorch gives
+        coef = np.minimum(dt(max_norm) / (norm + dt(1e-6)), dt(1.0))
+        for grad in grads:
+            grad.data *= grad.data.dtype.type(coef)
         grad._version.value += 1  # edited in place: a graph that saved it must notice
 
 
