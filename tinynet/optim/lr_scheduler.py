@@ -506,7 +506,7 @@ class ReduceLROnPlateau(LRScheduler):
         eps: float = 1e-8,
     ) -> None:
         name = "ReduceLROnPlateau"
-        self.factor = _factor(factor, f"{name}: factor")
+        self.factor = _factor(factor, name)
         if not isinstance(optimizer, Optimizer):
             raise DTypeError(f"{name}: {type(optimizer).__name__} is not an Optimizer")
         self.optimizer = optimizer

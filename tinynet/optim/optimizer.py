@@ -251,18 +251,19 @@ class Optimizer:
         writes (a state saved by another optimizer)."""
         name = type(self).__name__
         missing = [k for k in self._required_state(group) if k not in entry]
+        keeps = ", ".join(map(repr, self._STATE_KEYS))
         if missing:
             raise StateDictError(
-                f"{name}.load_state_dict: state[{index}] lacks {', '.join(map(repr, missing))} "
-                f"(a {name} state holds {', '.join(map(repr, self._STATE_KEYS))}); was it "
-                "saved by another optimizer or with other options?"
+                f"{name}.load_state_dict: state[{index}] lacks {', '.join(map(repr, missing))}, "
+                f"which {name}'s update needs ({name} keeps {keeps}); was it saved by another "
+                "optimizer or with other options?"
             )
         unknown = [k for k in entry if k not in self._STATE_KEYS]
         if unknown:
             raise StateDictError(
                 f"{name}.load_state_dict: state[{index}] has unexpected key(s) "
-                f"{', '.join(map(repr, unknown))} (a {name} state holds "
-                f"{', '.join(map(repr, self._STATE_KEYS))}); was it saved by another optimizer?"
+                f"{', '.join(map(repr, unknown))} ({name} keeps {keeps}); was it saved by "
+                "another optimizer?"
             )
 
     def _restore_options(self, group: dict[str, Any], saved: dict[str, Any],
