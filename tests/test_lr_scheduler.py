@@ -8,6 +8,8 @@ import warnings
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import tinynet as tn
 from tinynet import nn, optim
@@ -401,3 +403,63 @@ def test_constructor_arguments_are_checked(make, error, match):
     opt, _ = _optimizers()
     with pytest.raises(error, match=match):
         make(opt)
+
+
+@pytest.mark.parametrize("cls", ["StepLR", "MultiStepLR", "ExponentialLR", "CosineAnnealingLR",
+                                 "LambdaLR", "ReduceLROnPlateau"])
+def test_argument_names_and_defaults_are_pytorchs(cls):
+    import inspect
+
+    ours = inspect.signature(getattr(lr_scheduler, cls)).parameters
+    theirs = inspect.signature(getattr(torch.optim.lr_scheduler, cls)).parameters
+    assert [(n, p.default) for n, p in ours.items()] == [
+        (n, p.default) for n, p in theirs.items()]
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    options=st.fixed_dictionaries({
+        "mode": st.sampled_from(["min", "max"]),
+        "factor": st.sampled_from([0.1, 0.5, 0.9]),
+        "patience": st.integers(0, 4),
+        "threshold": st.sampled_from([0.0, 1e-4, 0.1, 0.5]),
+        "threshold_mode": st.sampled_from(["rel", "abs"]),
+        "cooldown": st.integers(0, 3),
+        "min_lr": st.sampled_from([0, 1e-3, [0.02, 0.0]]),
+        "eps": st.sampled_from([1e-8, 1e-3]),
+    }),
+    metrics=st.lists(st.integers(-3, 3).map(lambda i: i / 2), min_size=1, max_size=40),
+)
+def test_reduce_lr_on_plateau_matches_pytorch_on_drawn_metrics(options, metrics):
+    """Half-integer metrics: many exact ties with the best value."""
+    opt, torch_opt = _optimizers()
+    sched = lr_scheduler.ReduceLROnPlateau(opt, **options)
+    torch_sched = torch.optim.lr_scheduler.ReduceLROnPlateau(torch_opt, **options)
+    for metric in metrics:
+        sched.step(metric)
+        torch_sched.step(metric)
+        assert sched.get_last_lr() == torch_sched.get_last_lr()
+        assert (sched.best, sched.num_bad_epochs, sched.cooldown_counter) == (
+            torch_sched.best, torch_sched.num_bad_epochs, torch_sched.cooldown_counter)
+    assert sched.state_dict() == torch_sched.state_dict()
+
+
+@settings(max_examples=40, deadline=None)
+@given(step_size=st.integers(1, 6), milestones=st.lists(st.integers(0, 30), max_size=6),
+       gamma=st.floats(0.05, 1.5), t_max=st.integers(1, 12), eta_min=st.sampled_from([0.0, 0.01]))
+def test_drawn_schedules_match_pytorch(step_size, milestones, gamma, t_max, eta_min):
+    makers = [("StepLR", {"step_size": step_size, "gamma": gamma}),
+              ("MultiStepLR", {"milestones": milestones, "gamma": gamma}),
+              ("ExponentialLR", {"gamma": gamma}),
+              ("CosineAnnealingLR", {"T_max": t_max, "eta_min": eta_min})]
+    for cls, options in makers:
+        opt, torch_opt = _optimizers()
+        sched = getattr(lr_scheduler, cls)(opt, **options)
+        torch_sched = getattr(torch.optim.lr_scheduler, cls)(torch_opt, **options)
+        for _ in range(35):
+            opt.step()
+            torch_opt.step()
+            sched.step()
+            torch_sched.step()
+            assert sched.get_last_lr() == pytest.approx(torch_sched.get_last_lr(), rel=RTOL,
+                                                        abs=0), cls

@@ -155,13 +155,14 @@ class LRScheduler:
     ``base_lrs``, used by ``step(epoch)``)."""
 
     # option name -> check(value, label) used by load_state_dict; set by subclasses
-    _OPTIONS: dict[str, Callable[[Any, str], Any]] = {}
+    _OPTIONS: dict[str, Callable[..., Any]] = {}
     # bookkeeping PyTorch keeps in the state dict beside the options
-    _BOOKKEEPING: dict[str, Callable[[Any, str], Any]] = {
+    _BOOKKEEPING: dict[str, Callable[..., Any]] = {
         "base_lrs": _rates, "last_epoch": _epoch, "_step_count": _count,
         "_is_initial": _flag, "_get_lr_called_within_step": _flag, "_last_lr": _rates,
     }
     _REQUIRED: tuple[str, ...] = ("base_lrs", "last_epoch")  # beside the options
+    _OPTIONAL: tuple[str, ...] = ()  # options a state dict may lack
 
     def __init__(self, optimizer: Optimizer, last_epoch: int = -1) -> None:
         name = type(self).__name__
@@ -264,19 +265,13 @@ class LRScheduler:
                 )
             label = f"{where}: {key!r}"
             check = known[key]
-            if check is _rates:
-                checked[key] = _rates(value, label, groups)
-            elif check is _min_lrs:
-                checked[key] = _rates(value, label, groups)
-            else:
-                checked[key] = check(value, label)
+            # learning-rate lists must hold one number per parameter group
+            checked[key] = _rates(value, label, groups) if check is _rates else check(value, label)
         missing = [k for k in (*self._OPTIONS, *self._REQUIRED) if k not in state_dict
                    and k not in self._OPTIONAL]
         if missing:
             raise StateDictError(f"{where}: missing key(s) {', '.join(map(repr, missing))}")
         return checked
-
-    _OPTIONAL: tuple[str, ...] = ()
 
 
 _EPOCH_DEPRECATION = (
@@ -295,10 +290,6 @@ def _copy(value: Any) -> Any:
     if isinstance(value, dict):
         return {k: _copy(v) for k, v in value.items()}
     return value
-
-
-def _min_lrs(value: Any, label: str) -> list[Any]:  # a marker: checked against the groups
-    raise AssertionError("checked by _rates")
 
 
 class StepLR(LRScheduler):
@@ -484,7 +475,7 @@ class ReduceLROnPlateau(LRScheduler):
       smaller than ``eps`` is skipped.
     """
 
-    _OPTIONS = {"factor": _factor, "default_min_lr": _optional_number, "min_lrs": _min_lrs,
+    _OPTIONS = {"factor": _factor, "default_min_lr": _optional_number, "min_lrs": _rates,
                 "patience": _count, "cooldown": _count, "eps": _number,
                 "mode_worse": _number, "mode": _mode, "threshold": _number,
                 "threshold_mode": _threshold_mode, "best": _number,
