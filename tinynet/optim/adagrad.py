@@ -11,6 +11,7 @@ from tinynet.nn.errors import ValueRangeError
 from tinynet.optim.optimizer import (
     Optimizer,
     bump_version,
+    check_eps_fits,
     check_flag,
     check_gradient,
     check_number,
@@ -80,6 +81,8 @@ class Adagrad(Optimizer):
     def step(self, closure: Callable[[], Any] | None = None) -> Any:
         """Update every parameter that has a gradient; returns ``closure()`` if given."""
         loss = self._closure_loss(closure)
+        if self.defaults["initial_accumulator_value"] == 0:  # else sum > 0: no 0/0
+            check_eps_fits(self, "g / (sqrt(sum) + eps)")
         for group in self.param_groups:
             lr, lr_decay = group["lr"], group["lr_decay"]
             eps, weight_decay = group["eps"], group["weight_decay"]

@@ -15,6 +15,7 @@ from tinynet.nn.errors import ValueRangeError
 from tinynet.optim.optimizer import (
     Optimizer,
     bump_version,
+    check_eps_fits,
     check_flag,
     check_gradient,
     check_number,
@@ -98,7 +99,7 @@ class Adam(Optimizer):
         """Update every parameter that has a gradient; returns ``closure()`` if given."""
         loss = self._closure_loss(closure)
         name = type(self).__name__
-        self._check_eps_fits()
+        check_eps_fits(self, "m / (sqrt(v) + eps)")
         for group in self.param_groups:
             lr, (beta1, beta2) = group["lr"], group["betas"]
             eps, weight_decay = group["eps"], group["weight_decay"]
@@ -132,24 +133,6 @@ class Adam(Optimizer):
                                          beta2, eps, gradient_decay)
                 bump_version(p)
         return loss
-
-    def _check_eps_fits(self) -> None:
-        """Refuse an eps that rounds to 0 in a parameter's dtype (float16 cannot hold the
-        default 1e-8): the update m / (sqrt(v) + eps) would be 0/0 = nan wherever a gradient has
-        been 0, silently (PyTorch gives those nans). Checked before any parameter changes."""
-        name = type(self).__name__
-        for group in self.param_groups:
-            eps = group["eps"]
-            if eps <= 0 or np.float16(eps) != 0:  # float16 is the only dtype that loses it
-                continue
-            for p in group["params"]:
-                if p.grad is not None and p.data.dtype.type(eps) == 0:
-                    raise ValueRangeError(
-                        f"{name}: eps={eps} rounds to 0 in {p.data.dtype} (a parameter of shape "
-                        f"{p.shape}), so the update m / (sqrt(v) + eps) would be 0/0 = nan "
-                        "wherever the gradient has been 0; use an eps the dtype can hold (e.g. "
-                        "eps=1e-4 for float16) or keep the parameters in float32"
-                    )
 
 
 class AdamW(Adam):

@@ -380,6 +380,25 @@ def check_number(value: Any, what: str, optimizer: str) -> float:
     return float(value)
 
 
+def check_eps_fits(optimizer: Optimizer, update: str) -> None:
+    """Refuse an eps that rounds to 0 in a parameter's dtype (float16 cannot hold Adam's
+    default 1e-8): an update such as m / (sqrt(v) + eps) would be 0/0 = nan wherever a gradient
+    has been 0, silently (PyTorch gives those nans). Checked before any parameter changes."""
+    name = type(optimizer).__name__
+    for group in optimizer.param_groups:
+        eps = group["eps"]
+        if eps <= 0 or np.float16(eps) != 0:  # float16 is the only dtype that loses it
+            continue
+        for p in group["params"]:
+            if p.grad is not None and p.data.dtype.type(eps) == 0:
+                raise ValueRangeError(
+                    f"{name}: eps={eps} rounds to 0 in {p.data.dtype} (a parameter of shape "
+                    f"{p.shape}), so the update {update} would be 0/0 = nan wherever the "
+                    "gradient has been 0; use an eps the dtype can hold (e.g. eps=1e-4 for "
+                    "float16) or keep the parameters in float32"
+                )
+
+
 def check_flag(value: Any, what: str, optimizer: str) -> bool:
     """A switch (amsgrad, maximize, ...) as a bool, or a TypeError naming it (a string such as
     "no" would otherwise count as True)."""

@@ -12,6 +12,7 @@ from tinynet.nn.errors import ValueRangeError
 from tinynet.optim.optimizer import (
     Optimizer,
     bump_version,
+    check_eps_fits,
     check_flag,
     check_gradient,
     check_number,
@@ -74,6 +75,7 @@ class RMSprop(Optimizer):
     def step(self, closure: Callable[[], Any] | None = None) -> Any:
         """Update every parameter that has a gradient; returns ``closure()`` if given."""
         loss = self._closure_loss(closure)
+        check_eps_fits(self, "g / (sqrt(v) + eps)")
         for group in self.param_groups:
             lr, alpha, eps = group["lr"], group["alpha"], group["eps"]
             weight_decay, momentum = group["weight_decay"], group["momentum"]
