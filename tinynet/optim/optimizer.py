@@ -1,4 +1,5 @@
-"""Optimizer: the base class of SGD and Adam, with PyTorch's parameter groups and state.
+"""Optimizer: the base class of SGD, Adam, AdamW, RMSprop and Adagrad, with PyTorch's
+parameter groups and state.
 
 - ``param_groups``: a list of dicts, each ``{"params": [...], "lr": ..., ...}``: every
   parameter in a group is updated with that group's options (``defaults`` fill the gaps).
@@ -6,10 +7,13 @@
   Adam's moments and step count), created on the parameter's first update.
 - ``state_dict()`` uses PyTorch's layout: parameters become their position in the order of
   ``param_groups`` (0, 1, 2, ...), arrays become numpy copies, so it saves with ``tn.save``
-  and converts to and from a PyTorch optimizer's state dict.
+  and converts to and from a PyTorch optimizer's state dict. ``load_state_dict`` checks
+  everything (indices, state keys, shapes, dtypes, options) before it changes anything.
 
-Subclasses implement ``step`` (calling a kernel from ``tinynet.kernels`` per parameter) and
-``_check_group`` (hyperparameter validation).
+Subclasses implement ``step`` (SGD and Adam call a kernel from ``tinynet.kernels`` per
+parameter; RMSprop, Adagrad and AMSGrad are plain numpy, in PyTorch's order of operations),
+``_check_group`` (hyperparameter validation) and, for ``load_state_dict``, ``_STATE_KEYS``
+and ``_required_state`` (which state keys the update reads under a group's options).
 """
 
 from __future__ import annotations
