@@ -287,11 +287,32 @@ def test_invalid_hyperparameters_raise_valueerror_as_in_pytorch(make, torch_make
 
 
 @pytest.mark.parametrize("cls", ["RMSprop", "Adagrad", "Adam", "AdamW", "SGD"])
-def test_defaults_and_argument_names_are_pytorchs(cls):
+def test_argument_names_order_kinds_and_defaults_are_pytorchs(cls):
     import inspect
 
-    ours = inspect.signature(getattr(optim, cls))
-    theirs = inspect.signature(getattr(torch.optim, cls))
-    switches = {"foreach", "fused", "capturable", "differentiable"}
-    expected = {name: p.default for name, p in theirs.parameters.items() if name not in switches}
-    assert {name: p.default for name, p in ours.parameters.items()} == expected
+    ours = inspect.signature(getattr(optim, cls)).parameters.values()
+    theirs = inspect.signature(getattr(torch.optim, cls)).parameters.values()
+    assert [(p.name, p.kind, p.default) for p in ours] == [
+        (p.name, p.kind, p.default) for p in theirs]
+
+
+@pytest.mark.parametrize("cls", ["RMSprop", "Adagrad", "Adam", "AdamW", "SGD"])
+def test_execution_switches_are_accepted_and_change_nothing(cls):
+    """foreach/fused choose PyTorch's kernels: accepted, no effect, not stored."""
+    switches = {"foreach": True}
+    if cls != "RMSprop":
+        switches["fused"] = False
+    a, _ = _models(seed=12)
+    b, _ = _models(seed=12)
+    opt_a = getattr(optim, cls)(a.parameters(), lr=0.01)
+    opt_b = getattr(optim, cls)(b.parameters(), lr=0.01, **switches)
+    for x, y in _batches(3):
+        _step_ours(a, opt_a, x, y)
+        _step_ours(b, opt_b, x, y)
+    for key, value in a.state_dict().items():
+        np.testing.assert_array_equal(value, b.state_dict()[key])
+    assert opt_a.state_dict()["param_groups"] == opt_b.state_dict()["param_groups"]
+    with pytest.raises(tn.ValueRangeError, match="differentiable=True is not supported"):
+        getattr(optim, cls)(a.parameters(), differentiable=True)
+    with pytest.raises(tn.DTypeError, match="foreach must be None, True or False"):
+        getattr(optim, cls)(a.parameters(), foreach="yes")

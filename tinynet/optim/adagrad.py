@@ -12,6 +12,7 @@ from tinynet.optim.optimizer import (
     Optimizer,
     bump_version,
     check_eps_fits,
+    check_execution_switches,
     check_flag,
     check_gradient,
     check_number,
@@ -47,9 +48,13 @@ class Adagrad(Optimizer):
         weight_decay: float = 0,
         initial_accumulator_value: float = 0,
         eps: float = 1e-10,
+        foreach: bool | None = None,
         *,
         maximize: bool = False,
+        differentiable: bool = False,
+        fused: bool | None = None,
     ) -> None:
+        check_execution_switches("Adagrad", foreach, False, differentiable, fused)
         defaults = {"lr": lr, "lr_decay": lr_decay, "eps": eps, "weight_decay": weight_decay,
                     "initial_accumulator_value": initial_accumulator_value,
                     "maximize": maximize}

@@ -384,6 +384,25 @@ def check_number(value: Any, what: str, optimizer: str) -> float:
     return float(value)
 
 
+def check_execution_switches(optimizer: str, foreach: Any = None, capturable: Any = False,
+                             differentiable: Any = False, fused: Any = None) -> None:
+    """PyTorch's switches that choose how it runs the same maths (``foreach``: one kernel per
+    list of tensors, ``fused``: one kernel per step) are accepted so PyTorch scripts run
+    unchanged; tinynet has one implementation, so they change nothing and are not stored.
+    ``capturable`` (CUDA graphs) and ``differentiable`` (autograd through the step) are
+    refused when on: tinynet has neither."""
+    for what, value in (("capturable", capturable), ("differentiable", differentiable)):
+        if value:
+            raise ValueRangeError(
+                f"{optimizer}: {what}=True is not supported by tinynet (it runs on the CPU, "
+                "without CUDA graphs, and its optimizer steps are not recorded by autograd); "
+                f"leave {what}=False"
+            )
+    for what, value in (("foreach", foreach), ("fused", fused)):
+        if value is not None and not isinstance(value, bool):
+            raise DTypeError(f"{optimizer}: {what} must be None, True or False, got {value!r}")
+
+
 def check_eps_fits(optimizer: Optimizer, update: str) -> None:
     """Refuse an eps that rounds to 0 in a parameter's dtype (float16 cannot hold Adam's
     default 1e-8): an update such as m / (sqrt(v) + eps) would be 0/0 = nan wherever a gradient

@@ -13,6 +13,7 @@ from tinynet.optim.optimizer import (
     Optimizer,
     bump_version,
     check_eps_fits,
+    check_execution_switches,
     check_flag,
     check_gradient,
     check_number,
@@ -49,9 +50,12 @@ class RMSprop(Optimizer):
         weight_decay: float = 0,
         momentum: float = 0,
         centered: bool = False,
-        *,
+        capturable: bool = False,
+        foreach: bool | None = None,
         maximize: bool = False,
+        differentiable: bool = False,
     ) -> None:
+        check_execution_switches("RMSprop", foreach, capturable, differentiable)
         defaults = {"lr": lr, "momentum": momentum, "alpha": alpha, "eps": eps,
                     "centered": centered, "weight_decay": weight_decay, "maximize": maximize}
         self._check_group(defaults)

@@ -12,6 +12,7 @@ from tinynet.nn.errors import ValueRangeError
 from tinynet.optim.optimizer import (
     Optimizer,
     bump_version,
+    check_execution_switches,
     check_flag,
     check_gradient,
     check_number,
@@ -44,7 +45,11 @@ class SGD(Optimizer):
         nesterov: bool = False,
         *,
         maximize: bool = False,
+        foreach: bool | None = None,
+        differentiable: bool = False,
+        fused: bool | None = None,
     ) -> None:
+        check_execution_switches("SGD", foreach, False, differentiable, fused)
         defaults = {"lr": lr, "momentum": momentum, "dampening": dampening,
                     "weight_decay": weight_decay, "nesterov": nesterov, "maximize": maximize}
         self._check_group(defaults)
