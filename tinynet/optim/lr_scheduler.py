@@ -33,8 +33,8 @@ from tinynet.nn.errors import StateDictError
 from tinynet.optim.optimizer import Optimizer
 
 __all__ = [
-    "CosineAnnealingLR", "ExponentialLR", "LRScheduler", "LambdaLR", "MultiStepLR",
-    "ReduceLROnPlateau", "StepLR",
+    "CosineAnnealingLR", "ExponentialLR", "LRScheduler", "LambdaLR", "MissingInitialLrError",
+    "MultiStepLR", "ReduceLROnPlateau", "StepLR",
 ]
 
 
