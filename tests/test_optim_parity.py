@@ -4,6 +4,9 @@ optimizer state dicts move between tinynet and PyTorch in both directions."""
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
 
 import tinynet as tn
 from tinynet import nn, optim
@@ -316,3 +319,51 @@ def test_execution_switches_are_accepted_and_change_nothing(cls):
         getattr(optim, cls)(a.parameters(), differentiable=True)
     with pytest.raises(tn.DTypeError, match="foreach must be None, True or False"):
         getattr(optim, cls)(a.parameters(), foreach="yes")
+
+
+_DRAWN_OPTIONS = {
+    "RMSprop": st.fixed_dictionaries({
+        # alpha=0 with centered=True is left out: v - gm^2 = g^2 - g^2 cancels exactly and
+        # PyTorch's fused multiply-add turns the rounding of g^2 into a NaN (see RMSprop)
+        "lr": st.sampled_from([1e-3, 0.01, 0.1]), "alpha": st.sampled_from([0.3, 0.5, 0.99]),
+        "eps": st.sampled_from([0.0, 1e-8, 0.1]), "weight_decay": st.sampled_from([0, 0.1]),
+        "momentum": st.sampled_from([0, 0.5, 0.9]), "centered": st.booleans(),
+        "maximize": st.booleans()}),
+    "Adagrad": st.fixed_dictionaries({
+        "lr": st.sampled_from([1e-3, 0.1, 1.0]), "lr_decay": st.sampled_from([0, 0.1, 2.0]),
+        "weight_decay": st.sampled_from([0, 0.1]),
+        "initial_accumulator_value": st.sampled_from([0, 0.1, 3.0]),
+        "eps": st.sampled_from([1e-10, 0.0, 0.5]), "maximize": st.booleans()}),
+    "Adam": st.fixed_dictionaries({
+        "lr": st.sampled_from([1e-3, 0.1]),
+        "betas": st.sampled_from([(0.9, 0.999), (0.0, 0.5), (0.5, 0.0), (0.99, 0.9)]),
+        "eps": st.sampled_from([1e-8, 0.1]), "weight_decay": st.sampled_from([0, 0.3]),
+        "amsgrad": st.booleans(), "maximize": st.booleans(),
+        "decoupled_weight_decay": st.booleans()}),
+    "AdamW": st.fixed_dictionaries({
+        "lr": st.sampled_from([1e-3, 0.1]), "weight_decay": st.sampled_from([0, 0.01, 0.5]),
+        "amsgrad": st.booleans(), "maximize": st.booleans()}),
+}
+
+
+@settings(max_examples=80, deadline=None)
+@given(data=st.data(), cls=st.sampled_from(list(_DRAWN_OPTIONS)),
+       start=hnp.arrays(np.float64, st.integers(1, 5), elements=st.floats(-3, 3)),
+       zero_grad_steps=st.sets(st.integers(0, 9), max_size=3))
+def test_drawn_options_match_pytorch_for_ten_steps(data, cls, start, zero_grad_steps):
+    """Every option combination, including edge values (alpha=0, eps=0, beta=0) and steps
+    where the gradient is exactly 0; NaN where PyTorch gives NaN."""
+    options = data.draw(_DRAWN_OPTIONS[cls])
+    p = nn.Parameter(tn.tensor(start.copy()))
+    q = torch.nn.Parameter(torch.from_numpy(start.copy()))
+    opt = getattr(optim, cls)([p], **options)
+    torch_opt = getattr(torch.optim, cls)([q], **options)
+    weights = np.linspace(0.5, 2.0, start.size)
+    for step in range(10):
+        scale = 0.0 if step in zero_grad_steps else 1.0
+        p.grad = tn.tensor(scale * (weights * p.data - 1.0))
+        q.grad = torch.from_numpy(scale * (weights * q.detach().numpy() - 1.0))
+        with np.errstate(all="ignore"):
+            opt.step()
+        torch_opt.step()
+        np.testing.assert_allclose(p.data, q.detach().numpy(), rtol=1e-10, atol=1e-300)
