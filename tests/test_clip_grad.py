@@ -89,7 +89,7 @@ def test_float32_gradients_stay_float32_and_the_norm_is_float32():
     expected = torch.nn.utils.clip_grad_norm_(theirs, 1.0)
     assert total.dtype == np.float32 and expected.dtype == torch.float32
     assert total.item() == expected.item()
-    _assert_same_grads(ours, theirs, rtol=1e-6)
+    _assert_same_grads(ours, theirs, rtol=0)
 
 
 def test_an_infinite_norm_zeroes_finite_gradients_and_nans_infinite_ones_as_pytorch():
@@ -202,3 +202,15 @@ def test_bad_arguments_raise_tinynet_errors(call, error, match):
     with pytest.raises(error, match=match):
         call(p)
     np.testing.assert_array_equal(p.grad.data, [3.0, 4.0])
+
+
+@pytest.mark.parametrize("norm_type", [2.0, math.inf])
+def test_mixed_float32_and_float64_gradients_match_pytorch(norm_type):
+    p32, q32 = _pair([[3.0, 4.0, 0.1]], dtype=np.float32)
+    p64, q64 = _pair([[1.0, -2.0]], dtype=np.float64)
+    total = clip_grad_norm_(p32 + p64, 0.5, norm_type)
+    expected = torch.nn.utils.clip_grad_norm_(q32 + q64, 0.5, norm_type)
+    assert total.dtype == np.float64 and expected.dtype == torch.float64
+    np.testing.assert_allclose(total.item(), expected.item(), rtol=1e-14)
+    assert p32[0].grad.dtype == np.float32
+    _assert_same_grads(p32 + p64, q32 + q64, rtol=0)
