@@ -842,6 +842,182 @@ CATALOGUE += [
 ]
 
 
+def _sgd() -> optim.SGD:
+    return optim.SGD([nn.Parameter(tn.ones(2))], lr=0.1)
+
+
+def _step_lr() -> Any:
+    return optim.lr_scheduler.StepLR(_sgd(), step_size=2)
+
+
+def _adam_state(optimizer: Any = None, group: Any = None, **entry: Any) -> Any:
+    """Load into an Adam over one parameter of shape (2,) a state dict whose state[0] is a
+    valid Adam state with ``entry``'s changes (None: key removed)."""
+    opt = optimizer or optim.Adam([nn.Parameter(tn.ones(2))])
+    state = {"step": 3, "exp_avg": np.ones(2), "exp_avg_sq": np.ones(2)}
+    for key, value in entry.items():
+        if value is None:
+            state.pop(key)
+        else:
+            state[key] = value
+    group = group if group is not None else dict(opt.state_dict()["param_groups"][0])
+    return opt.load_state_dict({"state": {0: state}, "param_groups": [group]})
+
+
+def _two_params_state(params: list[int]) -> Any:
+    opt = optim.SGD([nn.Parameter(tn.ones(2)), nn.Parameter(tn.ones(3))], lr=0.1)
+    return opt.load_state_dict({"state": {}, "param_groups": [
+        dict(opt.state_dict()["param_groups"][0], params=params)]})
+
+
+def _scheduler_state(scheduler: Any, **changes: Any) -> Any:
+    state = scheduler.state_dict()
+    state.update(changes)
+    return scheduler.load_state_dict(state)
+
+
+def _plateau() -> Any:
+    return optim.lr_scheduler.ReduceLROnPlateau(_sgd())
+
+
+def _clip_nonfinite() -> Any:
+    return nn.utils.clip_grad_norm_([with_grad(nn.Parameter(tn.ones(2)), tn.tensor([1.0, INF]))],
+                                    1.0, error_if_nonfinite=True)
+
+
+# Optimizer and scheduler state dicts, new optimizers, schedulers, gradient clipping.
+CATALOGUE += [
+    Case("optim.Adam.load_state_dict", "state without exp_avg",
+         lambda: _adam_state(exp_avg=None),
+         **raises(StateDictError, "Adam.load_state_dict", "state[0]", "'exp_avg'")),
+    Case("optim.Adam.load_state_dict", "amsgrad group, state without max_exp_avg_sq",
+         lambda: _adam_state(group=dict(optim.Adam([nn.Parameter(tn.ones(2))], amsgrad=True)
+                                        .state_dict()["param_groups"][0])),
+         **raises(StateDictError, "Adam.load_state_dict", "'max_exp_avg_sq'")),
+    Case("optim.Adam.load_state_dict", "an SGD state (unexpected key)",
+         lambda: _adam_state(momentum_buffer=np.ones(2)),
+         **raises(StateDictError, "Adam.load_state_dict", "unexpected", "'momentum_buffer'")),
+    Case("optim.Adam.load_state_dict", "non-numeric state key",
+         lambda: optim.Adam([nn.Parameter(tn.ones(2))]).load_state_dict(
+             {"state": {"abc": {}}, "param_groups": [{"params": [0]}]}),
+         **raises(StateDictError, "Adam.load_state_dict", "'abc'", "parameter index")),
+    Case("optim.Adam.load_state_dict", "float parameter index",
+         lambda: optim.Adam([nn.Parameter(tn.ones(2))]).load_state_dict(
+             {"state": {}, "param_groups": [{"params": [0.5]}]}),
+         **raises(StateDictError, "Adam.load_state_dict", "0.5", "param_groups[0]['params']")),
+    Case("optim.Adam.load_state_dict", "string exp_avg", lambda: _adam_state(exp_avg="abc"),
+         **raises(DTypeError, "Adam.load_state_dict", "state[0]['exp_avg']", "<U3")),
+    Case("optim.Adam.load_state_dict", "ragged exp_avg_sq",
+         lambda: _adam_state(exp_avg_sq=[[1.0], [1.0, 2.0]]),
+         **raises(DTypeError, "Adam.load_state_dict", "state[0]['exp_avg_sq']")),
+    Case("optim.Adam.load_state_dict", "exp_avg of the wrong shape",
+         lambda: _adam_state(exp_avg=np.ones(3)),
+         **raises(ShapeError, "Adam.load_state_dict", "state[0]['exp_avg']", "(3,)", "(2,)")),
+    Case("optim.Adam.load_state_dict", "step not a number", lambda: _adam_state(step="abc"),
+         **raises(DTypeError, "Adam.load_state_dict", "state[0]['step']", "step count")),
+    Case("optim.Adam.load_state_dict", "negative or fractional step",
+         lambda: _adam_state(step=-2.5),
+         **raises(ValueRangeError, "Adam.load_state_dict", "state[0]['step']", "-2.5")),
+    Case("optim.Adam.load_state_dict", "state entry not a dict",
+         lambda: optim.Adam([nn.Parameter(tn.ones(2))]).load_state_dict(
+             {"state": {0: [1, 2]}, "param_groups": [{"params": [0]}]}),
+         **raises(StateDictError, "Adam.load_state_dict", "state[0]", "list")),
+    Case("optim.Adam.load_state_dict", "param_groups not a list",
+         lambda: optim.Adam([nn.Parameter(tn.ones(2))]).load_state_dict(
+             {"state": {}, "param_groups": {"lr": 0.1}}),
+         **raises(StateDictError, "Adam.load_state_dict", "'param_groups'", "list")),
+    Case("optim.SGD.load_state_dict", "params repeating an index",
+         lambda: _two_params_state([0, 0]),
+         **raises(StateDictError, "SGD.load_state_dict", "index 0 appears twice")),
+    Case("optim.SGD.load_state_dict", "state keys 0 and '0' for one parameter",
+         lambda: optim.SGD([nn.Parameter(tn.ones(2))], lr=0.1, momentum=0.9).load_state_dict(
+             {"state": {0: {"momentum_buffer": np.ones(2)}, "0": {"momentum_buffer": np.ones(2)}},
+              "param_groups": [{"params": [0]}]}),
+         **raises(StateDictError, "SGD.load_state_dict", "two state entries for parameter 0")),
+    Case("optim.RMSprop.load_state_dict", "centered group, state without grad_avg",
+         lambda: (lambda opt: opt.load_state_dict({
+             "state": {0: {"step": 1, "square_avg": np.ones(2)}},
+             "param_groups": opt.state_dict()["param_groups"]}))(
+             optim.RMSprop([nn.Parameter(tn.ones(2))], centered=True)),
+         **raises(StateDictError, "RMSprop.load_state_dict", "'grad_avg'")),
+    Case("optim.Adagrad.load_state_dict", "state without sum",
+         lambda: (lambda opt: opt.load_state_dict({
+             "state": {0: {"step": 1}}, "param_groups": opt.state_dict()["param_groups"]}))(
+             optim.Adagrad([nn.Parameter(tn.ones(2))])),
+         **raises(StateDictError, "Adagrad.load_state_dict", "'sum'")),
+    Case("optim.RMSprop", "negative alpha",
+         lambda: optim.RMSprop([nn.Parameter(tn.ones(2))], alpha=-0.5),
+         **raises(ValueRangeError, "RMSprop", "Invalid alpha value", "-0.5")),
+    Case("optim.Adagrad", "NaN lr_decay",
+         lambda: optim.Adagrad([nn.Parameter(tn.ones(2))], lr_decay=NAN),
+         **raises(ValueRangeError, "Adagrad", "Invalid lr_decay value", "nan")),
+    Case("optim.RMSprop.step", "float16 parameter, default eps",
+         lambda: optim.RMSprop([with_grad(nn.Parameter(tn.ones(2, dtype=tn.float16)),
+                                          tn.zeros(2, dtype=tn.float16))]).step(),
+         **raises(ValueRangeError, "RMSprop", "eps=1e-08", "float16", "g / (sqrt(v) + eps)")),
+    Case("optim.AdamW", "amsgrad as a string",
+         lambda: optim.AdamW([nn.Parameter(tn.ones(2))], amsgrad="no"),
+         **raises(DTypeError, "AdamW", "amsgrad must be True or False", "'no'")),
+    Case("lr_scheduler.StepLR", "step_size 0", lambda: optim.lr_scheduler.StepLR(_sgd(), 0),
+         **raises(ValueRangeError, "StepLR", "step_size", ">= 1")),
+    Case("lr_scheduler.StepLR", "a model instead of an optimizer",
+         lambda: optim.lr_scheduler.StepLR(model(), 2),
+         **raises(DTypeError, "StepLR", "Sequential is not an Optimizer")),
+    Case("lr_scheduler.StepLR", "resumed (last_epoch=3) without initial_lr",
+         lambda: optim.lr_scheduler.StepLR(_sgd(), 2, last_epoch=3),
+         **raises(optim.lr_scheduler.MissingInitialLrError, "StepLR", "'initial_lr'",
+                  "param_groups[0]", "load the optimizer")),
+    Case("lr_scheduler.ReduceLROnPlateau", "factor 1",
+         lambda: optim.lr_scheduler.ReduceLROnPlateau(_sgd(), factor=1.0),
+         **raises(ValueRangeError, "ReduceLROnPlateau", "Factor should be < 1.0")),
+    Case("lr_scheduler.ReduceLROnPlateau", "unknown mode",
+         lambda: optim.lr_scheduler.ReduceLROnPlateau(_sgd(), mode="lowest"),
+         **raises(ValueRangeError, "ReduceLROnPlateau", "'lowest'", "'min' or 'max'")),
+    Case("lr_scheduler.ReduceLROnPlateau.step", "a string metric",
+         lambda: _plateau().step("low"),
+         **raises(DTypeError, "ReduceLROnPlateau.step", "metrics", "str")),
+    Case("scheduler.load_state_dict", "unexpected key",
+         lambda: _scheduler_state(_step_lr(), surprise=1),
+         **raises(StateDictError, "StepLR.load_state_dict", "unexpected key 'surprise'")),
+    Case("scheduler.load_state_dict", "missing option",
+         lambda: _step_lr().load_state_dict({"base_lrs": [0.1], "last_epoch": 3}),
+         **raises(StateDictError, "StepLR.load_state_dict", "missing", "'step_size'",
+                  "'gamma'")),
+    Case("scheduler.load_state_dict", "base_lrs for another number of groups",
+         lambda: _scheduler_state(_step_lr(), base_lrs=[0.1, 0.2]),
+         **raises(ValueRangeError, "StepLR.load_state_dict", "'base_lrs'", "2 value(s)",
+                  "1 parameter group")),
+    Case("scheduler.load_state_dict", "last_epoch as text",
+         lambda: _scheduler_state(_step_lr(), last_epoch="3"),
+         **raises(DTypeError, "StepLR.load_state_dict", "'last_epoch'", "int", "'3'")),
+    Case("scheduler.load_state_dict", "ReduceLROnPlateau state with an unknown mode",
+         lambda: _scheduler_state(_plateau(), mode="median"),
+         **raises(ValueRangeError, "ReduceLROnPlateau.load_state_dict", "'median'")),
+    Case("scheduler.load_state_dict", "LambdaLR lr_lambdas of the wrong length",
+         lambda: _scheduler_state(optim.lr_scheduler.LambdaLR(_sgd(), lambda e: 1.0),
+                                  lr_lambdas=[None, None]),
+         **raises(StateDictError, "LambdaLR.load_state_dict", "'lr_lambdas'", "1 entries")),
+    Case("nn.utils.clip_grad_norm_", "infinite norm with error_if_nonfinite=True",
+         _clip_nonfinite,
+         **raises(nn.utils.NonFiniteNormError, "clip_grad_norm_", "non-finite", "inf",
+                  "error_if_nonfinite=False")),
+    Case("nn.utils.clip_grad_norm_", "max_norm as text",
+         lambda: nn.utils.clip_grad_norm_([nn.Parameter(tn.ones(2))], "1.0"),
+         **raises(DTypeError, "clip_grad_norm_", "max_norm", "str")),
+    Case("nn.utils.clip_grad_norm_", "a number instead of parameters",
+         lambda: nn.utils.clip_grad_norm_(1.0, 1.0),
+         **raises(DTypeError, "clip_grad_norm_", "iterable of Tensors", "float")),
+    Case("nn.utils.clip_grad_norm_", "NaN gradient (every gradient NaN, as PyTorch)",
+         lambda: (lambda p: (nn.utils.clip_grad_norm_([p], 1.0), p.grad)[1])(
+             with_grad(nn.Parameter(tn.ones(2)), tn.tensor([NAN, 1.0]))),
+         **equals([NAN, NAN], "float32")),
+    Case("nn.utils.clip_grad_value_", "NaN gradient (kept, as PyTorch)",
+         lambda: (lambda p: (nn.utils.clip_grad_value_([p], 0.5), p.grad)[1])(
+             with_grad(nn.Parameter(tn.ones(2)), tn.tensor([NAN, 3.0]))),
+         **equals([NAN, 0.5], "float32")),
+]
+
+
 def run_case(case: Case) -> BaseException | None:
     """Run one case; returns the exception it raised (None if it answered)."""
     try:
@@ -1031,6 +1207,33 @@ SWEEP: dict[str, Callable[[Any], Any]] = {
     "tn.gradcheck(f, [a])": lambda a: tn.gradcheck(lambda t: t * 2, [a]),
     "tn.set_default_dtype(a)": lambda a: tn.set_default_dtype(a),
 }
+
+# Optimizers, schedulers and gradient clipping (issues 11 and 12).
+SWEEP.update({
+    "optim.RMSprop(lr=a)": lambda a: optim.RMSprop([nn.Parameter(tn.ones(2))], lr=a),
+    "optim.RMSprop(alpha=a)": lambda a: optim.RMSprop([nn.Parameter(tn.ones(2))], alpha=a),
+    "optim.Adagrad(lr_decay=a)": lambda a: optim.Adagrad([nn.Parameter(tn.ones(2))],
+                                                         lr_decay=a),
+    "optim.AdamW(amsgrad=a)": lambda a: optim.AdamW([nn.Parameter(tn.ones(2))], amsgrad=a),
+    "RMSprop.step with .grad a": lambda a: optim.RMSprop(
+        [with_grad(nn.Parameter(tn.ones(3)), a)], momentum=0.9, centered=True).step(),
+    "Adagrad.step with .grad a": lambda a: optim.Adagrad(
+        [with_grad(nn.Parameter(tn.ones(3)), a)]).step(),
+    "Adam.load_state_dict(a)": lambda a: optim.Adam([nn.Parameter(tn.ones(2))]).load_state_dict(a),
+    "Adam.load_state_dict(exp_avg=a)": lambda a: _adam_state(exp_avg=a),
+    "Adam.load_state_dict(step=a)": lambda a: _adam_state(step=a),
+    "StepLR.load_state_dict(a)": lambda a: _step_lr().load_state_dict(a),
+    "StepLR.load_state_dict(base_lrs=a)": lambda a: _step_lr().load_state_dict(
+        dict(_step_lr().state_dict(), base_lrs=a)),
+    "lr_scheduler.StepLR(step_size=a)": lambda a: optim.lr_scheduler.StepLR(_sgd(), a),
+    "ReduceLROnPlateau.step(a)": lambda a: optim.lr_scheduler.ReduceLROnPlateau(_sgd()).step(a),
+    "clip_grad_norm_(a)": lambda a: nn.utils.clip_grad_norm_(a, 1.0),
+    "clip_grad_norm_(max_norm=a)": lambda a: nn.utils.clip_grad_norm_(
+        [with_grad(nn.Parameter(tn.ones(3)), tn.ones(3))], a),
+    "clip_grad_value_(a)": lambda a: nn.utils.clip_grad_value_(
+        [with_grad(nn.Parameter(tn.ones(3)), a)], 1.0),
+})
+
 
 # (function, bad value) pairs answered by a Python protocol's builtin exception, on purpose.
 SWEEP_PROTOCOL = {

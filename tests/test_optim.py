@@ -190,7 +190,7 @@ def test_parameter_in_two_groups_raises():
         (lambda p: optim.Adam(p, betas=(1.0, 0.999)), ValueError, "beta parameter at index 0"),
         (lambda p: optim.Adam(p, betas=(0.9, -0.1)), ValueError, "beta parameter at index 1"),
         (lambda p: optim.Adam(p, weight_decay=-0.1), ValueError, "Invalid weight_decay"),
-        (lambda p: optim.Adam(p, amsgrad=True), NotImplementedError, "amsgrad"),
+        (lambda p: optim.Adam(p, amsgrad="no"), TypeError, "amsgrad must be True or False"),
         (lambda p: optim.SGD([], lr=0.1), ValueError, "empty parameter list"),
         (lambda p: optim.SGD(p[0], lr=0.1), TypeError, "iterable of Tensors"),
         (lambda p: optim.SGD(set(p), lr=0.1), TypeError, "ordered collections"),
@@ -212,8 +212,8 @@ def test_hyperparameter_errors_are_tinynet_errors():
 def test_repr_lists_the_groups_like_pytorch():
     opt = optim.SGD([_param([1.0])], lr=0.1, momentum=0.9)
     assert repr(opt) == (
-        "SGD (\nParameter Group 0\n    dampening: 0\n    lr: 0.1\n    momentum: 0.9\n"
-        "    nesterov: False\n    weight_decay: 0\n)"
+        "SGD (\nParameter Group 0\n    dampening: 0\n    lr: 0.1\n    maximize: False\n"
+        "    momentum: 0.9\n    nesterov: False\n    weight_decay: 0\n)"
     )
 
 
@@ -312,9 +312,9 @@ def test_load_state_dict_that_does_not_fit_changes_nothing():
         opt.load_state_dict(wrong_size)
     with pytest.raises(nn.StateDictError, match="2 parameter group"):
         opt.load_state_dict(dict(good, param_groups=good["param_groups"] * 2))
-    with pytest.raises(ValueError, match="maximize"):
+    with pytest.raises(ValueError, match="amsgrad"):
         opt.load_state_dict(dict(good, param_groups=[dict(good["param_groups"][0],
-                                                          maximize=True)]))
+                                                          amsgrad=True)]))
     with pytest.raises(ValueError, match="Invalid learning rate"):
         opt.load_state_dict(dict(good, param_groups=[dict(good["param_groups"][0], lr=-1)]))
 
@@ -364,7 +364,9 @@ def test_load_state_dict_ignores_pytorchs_execution_switches_and_keeps_extra_key
                  amsgrad=False, maximize=False, initial_lr=0.001, betas=[0.5, 0.9])
     opt.load_state_dict({"state": {}, "param_groups": [group]})
     loaded = opt.param_groups[0]
-    assert "foreach" not in loaded and "amsgrad" not in loaded
+    assert "foreach" not in loaded and "fused" not in loaded and loaded["amsgrad"] is False
     assert loaded["initial_lr"] == 0.001 and loaded["betas"] == (0.5, 0.9)
+    sgd = optim.SGD(model.parameters(), lr=0.1)
     with pytest.raises(nn.StateDictError, match="amsgrad"):
-        opt.load_state_dict({"state": {}, "param_groups": [dict(group, amsgrad=True)]})
+        sgd.load_state_dict({"state": {}, "param_groups": [
+            dict(sgd.state_dict()["param_groups"][0], amsgrad=True)]})

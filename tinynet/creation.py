@@ -211,7 +211,7 @@ def _random(op: str, size: tuple[int, ...], dtype: Any, requires_grad: bool,
             generator: Any, normal: bool) -> Tensor:
     """Standard normal (``normal``) or uniform [0, 1) samples of ``size``, in a float dtype."""
     target = dtypes.to_dtype(dtype)
-    if not dtypes.is_floating(target):
+    if target.kind != "f":
         raise DTypeError(  # torch: "check_uniform_bounds" not implemented for 'Long'
             f"{op}: samples of a continuous distribution need a float dtype, got {target}; "
             f"use randint for random integers"

@@ -6,7 +6,7 @@ Where to read: ``module.py`` (how parameters are registered, named, saved and lo
 losses, forward and backward side by side), ``init.py`` (initialisation formulas).
 """
 
-from tinynet.nn import functional, init
+from tinynet.nn import functional, init, utils
 from tinynet.nn.activations import LogSoftmax, ReLU, Sigmoid, Softmax, Step, Tanh
 from tinynet.nn.errors import ClassIndexError, StateDictError, ValueRangeError
 from tinynet.nn.layers import Flatten, Identity, Linear, Sequential
@@ -18,5 +18,5 @@ __all__ = [
     "BCELoss", "BCEWithLogitsLoss", "ClassIndexError", "CrossEntropyLoss", "Flatten",
     "Identity", "IncompatibleKeys", "Linear", "LogSoftmax", "MSELoss", "Module", "NLLLoss",
     "Parameter", "ReLU", "Sequential", "Sigmoid", "Softmax", "StateDictError", "Step", "Tanh",
-    "ValueRangeError", "functional", "init",
+    "ValueRangeError", "functional", "init", "utils",
 ]

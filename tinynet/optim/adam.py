@@ -1,7 +1,9 @@
-"""Adam (Kingma & Ba, 2015), as ``torch.optim.Adam``."""
+"""Adam (Kingma & Ba, 2015) and AdamW (Loshchilov & Hutter, 2019), as ``torch.optim.Adam`` and
+``torch.optim.AdamW``, with AMSGrad (Reddi et al., 2018) and ``maximize``."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -9,24 +11,40 @@ import numpy as np
 
 from tinynet import kernels
 from tinynet.errors import DTypeError
-from tinynet.nn.errors import ValueRangeError
-from tinynet.optim.optimizer import Optimizer, check_gradient, check_number
+from tinynet.errors import ValueRangeError
+from tinynet.optim.optimizer import (
+    Optimizer,
+    bump_version,
+    check_eps_fits,
+    check_execution_switches,
+    check_flag,
+    check_gradient,
+    check_number,
+    lerp_,
+)
 from tinynet.tensor import Tensor
 
 
 class Adam(Optimizer):
-    """Adam with L2 weight decay (added to the gradient, as ``torch.optim.Adam``; not AdamW).
+    """Adam with L2 weight decay added to the gradient (or, with
+    ``decoupled_weight_decay=True``, applied to the weights: AdamW).
 
     For each parameter p with gradient g, at step t = 1, 2, ... (PyTorch's rule;
-    ``tinynet.kernels.adam_update_`` runs it in one pass, in place):
+    ``tinynet.kernels.adam_update_`` runs the common case in one pass, in place):
 
-        g = g + weight_decay * p                             (if weight_decay != 0)
+        g = -g                                               (if maximize)
+        p = p (1 - lr weight_decay)                          (if decoupled_weight_decay)
+        g = g + weight_decay * p                             (otherwise, if weight_decay != 0)
         m = beta1 m + (1 - beta1) g                          (first moment, "exp_avg")
         v = beta2 v + (1 - beta2) g^2                        (second moment, "exp_avg_sq")
-        p = p - lr / (1 - beta1^t) * m / (sqrt(v) / sqrt(1 - beta2^t) + eps)
+        v_max = max(v_max, v)                                (if amsgrad: "max_exp_avg_sq")
+        p = p - lr / (1 - beta1^t) * m / (sqrt(v or v_max) / sqrt(1 - beta2^t) + eps)
 
-    The two bias corrections undo the pull of m and v towards their zero start.
+    The two bias corrections undo the pull of m and v towards their zero start; AMSGrad's
+    running maximum keeps the step size from growing again when gradients shrink.
     """
+
+    _STATE_KEYS = ("step", "exp_avg", "exp_avg_sq", "max_exp_avg_sq")
 
     def __init__(
         self,
@@ -36,48 +54,68 @@ class Adam(Optimizer):
         eps: float = 1e-8,
         weight_decay: float = 0,
         amsgrad: bool = False,
+        *,
+        foreach: bool | None = None,
+        maximize: bool = False,
+        capturable: bool = False,
+        differentiable: bool = False,
+        fused: bool | None = None,
+        decoupled_weight_decay: bool = False,
     ) -> None:
-        if amsgrad:
-            raise NotImplementedError("Adam: amsgrad=True is not implemented in tinynet")
-        defaults = {"lr": lr, "betas": betas, "eps": eps, "weight_decay": weight_decay}
+        check_execution_switches(type(self).__name__, foreach, capturable, differentiable, fused)
+        defaults = {"lr": lr, "betas": betas, "eps": eps, "weight_decay": weight_decay,
+                    "amsgrad": amsgrad, "maximize": maximize,
+                    "decoupled_weight_decay": decoupled_weight_decay}
         self._check_group(defaults)
         super().__init__(params, defaults)
 
+    def _required_state(self, group: dict[str, Any]) -> tuple[str, ...]:
+        if group["amsgrad"]:
+            return self._STATE_KEYS
+        return ("step", "exp_avg", "exp_avg_sq")
+
     def _check_group(self, group: dict[str, Any]) -> None:
-        lr = check_number(group["lr"], "lr", "Adam")
-        eps = check_number(group["eps"], "eps", "Adam")
-        weight_decay = check_number(group["weight_decay"], "weight_decay", "Adam")
+        name = type(self).__name__
+        lr = check_number(group["lr"], "lr", name)
+        eps = check_number(group["eps"], "eps", name)
+        weight_decay = check_number(group["weight_decay"], "weight_decay", name)
+        for switch in ("amsgrad", "maximize", "decoupled_weight_decay"):
+            check_flag(group[switch], switch, name)
         betas = group["betas"]
         if not isinstance(betas, tuple | list) or len(betas) != 2:
-            raise DTypeError(f"Adam: betas must be a pair (beta1, beta2), got {betas!r}")
+            raise DTypeError(f"{name}: betas must be a pair (beta1, beta2), got {betas!r}")
         group["betas"] = tuple(betas)
         # `not x >= 0` rather than `x < 0`: NaN fails every comparison and must be refused
         if not lr >= 0:
-            raise ValueRangeError(f"Adam: Invalid learning rate: {lr} (must be >= 0)")
+            raise ValueRangeError(f"{name}: Invalid learning rate: {lr} (must be >= 0)")
         if not eps >= 0:
-            raise ValueRangeError(f"Adam: Invalid epsilon value: {eps} (must be >= 0)")
+            raise ValueRangeError(f"{name}: Invalid epsilon value: {eps} (must be >= 0)")
         for i, beta in enumerate(betas):
-            beta = check_number(beta, f"betas[{i}]", "Adam")
+            beta = check_number(beta, f"betas[{i}]", name)
             if not 0.0 <= beta < 1.0:
                 raise ValueRangeError(
-                    f"Adam: Invalid beta parameter at index {i}: {beta} (must be in [0, 1))"
+                    f"{name}: Invalid beta parameter at index {i}: {beta} (must be in [0, 1))"
                 )
         if not weight_decay >= 0:
             raise ValueRangeError(
-                f"Adam: Invalid weight_decay value: {weight_decay} (must be >= 0)"
+                f"{name}: Invalid weight_decay value: {weight_decay} (must be >= 0)"
             )
 
     def step(self, closure: Callable[[], Any] | None = None) -> Any:
         """Update every parameter that has a gradient; returns ``closure()`` if given."""
         loss = self._closure_loss(closure)
-        self._check_eps_fits()
+        name = type(self).__name__
+        check_eps_fits(self, "m / (sqrt(v) + eps)")
         for group in self.param_groups:
             lr, (beta1, beta2) = group["lr"], group["betas"]
             eps, weight_decay = group["eps"], group["weight_decay"]
+            decoupled = group["decoupled_weight_decay"]
             for p in group["params"]:
-                grad = check_gradient("Adam", p)
+                grad = check_gradient(name, p)
                 if grad is None:
                     continue
+                if group["maximize"]:
+                    grad = -grad
                 state = self.state.get(p)
                 if state is None:
                     state = self.state[p] = {
@@ -85,26 +123,81 @@ class Adam(Optimizer):
                         "exp_avg": Tensor._make(np.zeros_like(p.data)),
                         "exp_avg_sq": Tensor._make(np.zeros_like(p.data)),
                     }
+                    if group["amsgrad"]:
+                        state["max_exp_avg_sq"] = Tensor._make(np.zeros_like(p.data))
                 state["step"] += 1
-                kernels.adam_update_(p.data, grad, state["exp_avg"].data,
-                                     state["exp_avg_sq"].data, state["step"], lr, beta1, beta2,
-                                     eps, weight_decay)
-                p._version.value += 1  # changed in place: graphs that saved p must notice
+                if decoupled and weight_decay != 0:
+                    p.data *= p.data.dtype.type(1 - lr * weight_decay)
+                gradient_decay = 0 if decoupled else weight_decay
+                if group["amsgrad"]:
+                    amsgrad_update_(p.data, grad, state["exp_avg"].data,
+                                    state["exp_avg_sq"].data, state["max_exp_avg_sq"].data,
+                                    state["step"], lr, beta1, beta2, eps, gradient_decay)
+                else:
+                    kernels.adam_update_(p.data, grad, state["exp_avg"].data,
+                                         state["exp_avg_sq"].data, state["step"], lr, beta1,
+                                         beta2, eps, gradient_decay)
+                bump_version(p)
         return loss
 
-    def _check_eps_fits(self) -> None:
-        """Refuse an eps that rounds to 0 in a parameter's dtype (float16 cannot hold the
-        default 1e-8): the update m / (sqrt(v) + eps) would be 0/0 = nan wherever a gradient has
-        been 0, silently (PyTorch gives those nans). Checked before any parameter changes."""
-        for group in self.param_groups:
-            eps = group["eps"]
-            if eps <= 0 or np.float16(eps) != 0:  # float16 is the only dtype that loses it
-                continue
-            for p in group["params"]:
-                if p.grad is not None and p.data.dtype.type(eps) == 0:
-                    raise ValueRangeError(
-                        f"Adam: eps={eps} rounds to 0 in {p.data.dtype} (a parameter of shape "
-                        f"{p.shape}), so the update m / (sqrt(v) + eps) would be 0/0 = nan "
-                        "wherever the gradient has been 0; use an eps the dtype can hold (e.g. "
-                        "eps=1e-4 for float16) or keep the parameters in float32"
-                    )
+
+class AdamW(Adam):
+    """Adam with decoupled weight decay (Loshchilov & Hutter): the weights shrink by
+    ``lr * weight_decay`` each step, outside the moments, instead of the decay being added to
+    the gradient. ``Adam(..., decoupled_weight_decay=True)`` with a default weight_decay of
+    0.01, as ``torch.optim.AdamW``."""
+
+    def __init__(
+        self,
+        params: Iterable[Any],
+        lr: float = 1e-3,
+        betas: tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-8,
+        weight_decay: float = 1e-2,
+        amsgrad: bool = False,
+        *,
+        maximize: bool = False,
+        foreach: bool | None = None,
+        capturable: bool = False,
+        differentiable: bool = False,
+        fused: bool | None = None,
+    ) -> None:
+        super().__init__(params, lr, betas, eps, weight_decay, amsgrad, foreach=foreach,
+                         maximize=maximize, capturable=capturable,
+                         differentiable=differentiable, fused=fused,
+                         decoupled_weight_decay=True)
+
+    def _restore_options(self, group: dict[str, Any], saved: dict[str, Any],
+                         i: int) -> dict[str, Any]:
+        # PyTorch's AdamW always decays decoupled, whatever a loaded group says
+        new = super()._restore_options(group, saved, i)
+        new["decoupled_weight_decay"] = True
+        return new
+
+
+def amsgrad_update_(
+    param: np.ndarray,
+    grad: np.ndarray,
+    exp_avg: np.ndarray,
+    exp_avg_sq: np.ndarray,
+    max_exp_avg_sq: np.ndarray,
+    step: int,
+    lr: float,
+    beta1: float,
+    beta2: float,
+    eps: float,
+    weight_decay: float,
+) -> None:
+    """One step of torch.optim.Adam with amsgrad=True, in place, in PyTorch's order (the
+    ``kernels.adam_update_`` rule with v replaced by its running maximum in the denominator).
+    Scalars are rounded to param's dtype as PyTorch does, so float32 stays float32."""
+    dt = param.dtype.type
+    step_size = lr / (1 - beta1 ** float(step))
+    bias_correction2_sqrt = math.sqrt(1 - beta2 ** float(step))
+    g = grad + dt(weight_decay) * param if weight_decay != 0 else grad
+    lerp_(exp_avg, g, 1 - beta1)
+    exp_avg_sq *= dt(beta2)
+    exp_avg_sq += dt(1 - beta2) * g * g
+    np.maximum(max_exp_avg_sq, exp_avg_sq, out=max_exp_avg_sq)
+    denom = np.sqrt(max_exp_avg_sq) / dt(bias_correction2_sqrt) + dt(eps)
+    param += dt(-step_size) * (exp_avg / denom)

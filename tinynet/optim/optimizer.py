@@ -1,4 +1,5 @@
-"""Optimizer: the base class of SGD and Adam, with PyTorch's parameter groups and state.
+"""Optimizer: the base class of SGD, Adam, AdamW, RMSprop and Adagrad, with PyTorch's
+parameter groups and state.
 
 - ``param_groups``: a list of dicts, each ``{"params": [...], "lr": ..., ...}``: every
   parameter in a group is updated with that group's options (``defaults`` fill the gaps).
@@ -6,14 +7,18 @@
   Adam's moments and step count), created on the parameter's first update.
 - ``state_dict()`` uses PyTorch's layout: parameters become their position in the order of
   ``param_groups`` (0, 1, 2, ...), arrays become numpy copies, so it saves with ``tn.save``
-  and converts to and from a PyTorch optimizer's state dict.
+  and converts to and from a PyTorch optimizer's state dict. ``load_state_dict`` checks
+  everything (indices, state keys, shapes, dtypes, options) before it changes anything.
 
-Subclasses implement ``step`` (calling a kernel from ``tinynet.kernels`` per parameter) and
-``_check_group`` (hyperparameter validation).
+Subclasses implement ``step`` (SGD and Adam call a kernel from ``tinynet.kernels`` per
+parameter; RMSprop, Adagrad and AMSGrad are plain numpy, in PyTorch's order of operations),
+``_check_group`` (hyperparameter validation) and, for ``load_state_dict``, ``_STATE_KEYS``
+and ``_required_state`` (which state keys the update reads under a group's options).
 """
 
 from __future__ import annotations
 
+import math
 import warnings
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -22,7 +27,7 @@ import numpy as np
 
 from tinynet.autograd import enable_grad
 from tinynet.errors import DTypeError, GraphError, ShapeError, ValueRangeError
-from tinynet.nn.errors import StateDictError
+from tinynet.errors import StateDictError
 from tinynet.tensor import Tensor
 
 
@@ -162,63 +167,120 @@ class Optimizer:
                     }
         return {"state": state, "param_groups": groups}
 
+    # Keys a parameter's state may hold, and those it must hold under a group's options:
+    # overridden by each optimizer (SGD keeps an optional momentum buffer only).
+    _STATE_KEYS: tuple[str, ...] = ()
+
+    def _required_state(self, group: dict[str, Any]) -> tuple[str, ...]:
+        return ()
+
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         """Restore options and state saved by ``state_dict`` (this optimizer's or PyTorch's,
-        arrays as numpy arrays or tensors). Group sizes and array shapes are checked before
-        anything changes; state arrays are cast to their parameter's dtype, as PyTorch does.
-        The saved options (lr, ...) replace the current ones."""
+        arrays as numpy arrays or tensors). Everything is checked before anything changes:
+        group sizes; parameter indices (ints, or their text as some formats store keys; each
+        naming one parameter); each state entry's keys (all those the update needs, e.g. Adam's
+        ``exp_avg``, and no unknown ones), shapes and dtypes. State arrays are cast to their
+        parameter's dtype, as PyTorch does. The saved options (lr, ...) replace the current
+        ones; options the saved groups lack keep their current values."""
         name = type(self).__name__
+        where = f"{name}.load_state_dict"
         if not isinstance(state_dict, dict) or not {"state", "param_groups"} <= set(state_dict):
             raise StateDictError(
-                f"{name}.load_state_dict: expected a dict with 'state' and 'param_groups' (from "
+                f"{where}: expected a dict with 'state' and 'param_groups' (from "
                 "optimizer.state_dict())"
             )
-        saved_groups = list(state_dict["param_groups"])
+        saved_groups, saved_state = state_dict["param_groups"], state_dict["state"]
+        if not isinstance(saved_groups, list | tuple) or not all(
+                isinstance(g, dict) for g in saved_groups):
+            raise StateDictError(f"{where}: 'param_groups' must be a list of dicts, got "
+                                 f"{type(saved_groups).__name__}")
+        if not isinstance(saved_state, dict):
+            raise StateDictError(f"{where}: 'state' must be a dict from parameter index to "
+                                 f"that parameter's state, got {type(saved_state).__name__}")
         if len(saved_groups) != len(self.param_groups):
             raise StateDictError(
-                f"{name}.load_state_dict: loaded state dict has {len(saved_groups)} parameter "
+                f"{where}: loaded state dict has {len(saved_groups)} parameter "
                 f"group(s), this optimizer has {len(self.param_groups)}"
             )
-        by_index: dict[int, Tensor] = {}
+        by_index: dict[int, tuple[Tensor, int]] = {}  # saved index -> (parameter, group)
         new_groups = []
         for i, (group, saved) in enumerate(zip(self.param_groups, saved_groups, strict=True)):
-            saved_params = list(saved.get("params", []))
+            saved_params = saved.get("params")
+            if not isinstance(saved_params, list | tuple):
+                raise StateDictError(f"{where}: param_groups[{i}]['params'] must be a list of "
+                                     f"parameter indices, got {type(saved_params).__name__}")
             if len(saved_params) != len(group["params"]):
                 raise StateDictError(
-                    f"{name}.load_state_dict: loaded parameter group {i} has "
+                    f"{where}: loaded parameter group {i} has "
                     f"{len(saved_params)} parameters, this optimizer's has "
                     f"{len(group['params'])}"
                 )
             for saved_index, p in zip(saved_params, group["params"], strict=True):
-                by_index[int(saved_index)] = p
+                index = _parameter_index(saved_index, where, f"param_groups[{i}]['params']")
+                if index in by_index:
+                    raise StateDictError(
+                        f"{where}: parameter index {index} appears twice in the saved "
+                        f"param_groups (again in param_groups[{i}]['params']); each index must "
+                        "name one parameter"
+                    )
+                by_index[index] = (p, i)
             new_groups.append(self._restore_options(group, saved, i))
         new_state: dict[Tensor, dict[str, Any]] = {}
-        for key, entry in state_dict["state"].items():
-            index = int(key)  # int(...): a format that stores keys as text gives "0"
+        for key, entry in saved_state.items():
+            index = _parameter_index(key, where, "state")
             if index not in by_index:
                 raise StateDictError(
-                    f"{name}.load_state_dict: state for parameter {index}, which no group has"
+                    f"{where}: state for parameter {index}, which no group has"
                 )
-            p = by_index[index]
+            p, i = by_index[index]
+            if p in new_state:
+                raise StateDictError(f"{where}: two state entries for parameter {index} (keys "
+                                     "such as 0 and '0')")
+            if not isinstance(entry, dict):
+                raise StateDictError(f"{where}: state[{index}] must be a dict, got "
+                                     f"{type(entry).__name__}")
+            self._check_state_keys(entry, new_groups[i], index)
             new_state[p] = {k: self._restore_value(p, index, k, v) for k, v in entry.items()}
         for group, new in zip(self.param_groups, new_groups, strict=True):
             group.clear()
             group.update(new)
-        for p in by_index.values():
+        for p, _ in by_index.values():
             self.state.pop(p, None)
         self.state.update(new_state)
+
+    def _check_state_keys(self, entry: dict[str, Any], group: dict[str, Any],
+                          index: int) -> None:
+        """Refuse a state entry missing what this optimizer's update reads (e.g. an Adam state
+        without ``exp_avg``, which would fail later inside ``step``) or holding keys it never
+        writes (a state saved by another optimizer)."""
+        name = type(self).__name__
+        missing = [k for k in self._required_state(group) if k not in entry]
+        keeps = ", ".join(map(repr, self._STATE_KEYS))
+        if missing:
+            raise StateDictError(
+                f"{name}.load_state_dict: state[{index}] lacks {', '.join(map(repr, missing))}, "
+                f"which {name}'s update needs ({name} keeps {keeps}); was it saved by another "
+                "optimizer or with other options?"
+            )
+        unknown = [k for k in entry if k not in self._STATE_KEYS]
+        if unknown:
+            raise StateDictError(
+                f"{name}.load_state_dict: state[{index}] has unexpected key(s) "
+                f"{', '.join(map(repr, unknown))} ({name} keeps {keeps}); was it saved by "
+                "another optimizer?"
+            )
 
     def _restore_options(self, group: dict[str, Any], saved: dict[str, Any],
                          i: int) -> dict[str, Any]:
         """The saved group's options (with this group's params), checked. PyTorch's switches
-        for maths tinynet does not implement (``maximize``, ``amsgrad``...) are dropped when
-        off and refused when on; its execution switches (``foreach``, ``fused``...) are
-        dropped; other keys (a scheduler's ``initial_lr``, ``param_names``) are kept."""
+        for maths this optimizer does not implement are dropped when off and refused when on;
+        its execution switches (``foreach``, ``fused``...) are dropped; other keys (a
+        scheduler's ``initial_lr``, ``param_names``) are kept."""
         new = dict(group)
         for key, value in saved.items():
             if key == "params" or key in _EXECUTION_SWITCHES:
                 continue
-            if key in _UNSUPPORTED_SWITCHES:
+            if key in _MATH_SWITCHES and key not in self.defaults:
                 if value:
                     raise StateDictError(
                         f"{type(self).__name__}.load_state_dict: parameter group {i} uses "
@@ -226,20 +288,29 @@ class Optimizer:
                         "implement"
                     )
                 continue
-            new[key] = tuple(value) if key == "betas" else value
+            new[key] = tuple(value) if key == "betas" and isinstance(value, list) else value
         self._check_group(new)
         return new
 
     def _restore_value(self, p: Tensor, index: int, key: str, value: Any) -> Any:
+        where = f"{type(self).__name__}.load_state_dict: state[{index}][{key!r}]"
         if key == "step":
-            return int(float(np.asarray(value)))
-        if value is None:
+            return _step_count(value, where)
+        if value is None and key == "momentum_buffer":  # PyTorch's SGD before its first step
             return None
-        array = value.data if isinstance(value, Tensor) else np.asarray(value)
+        array = value.data if isinstance(value, Tensor) else value
+        try:
+            array = np.asarray(array)
+        except (ValueError, TypeError) as e:
+            raise DTypeError(f"{where} is not an array of numbers ({e})") from None
+        if array.dtype.kind not in "fiu":
+            raise DTypeError(
+                f"{where} has dtype {array.dtype}; optimizer state must be real numbers"
+            )
         if array.shape != p.data.shape:
             raise ShapeError(
-                f"{type(self).__name__}.load_state_dict: state[{index}][{key!r}] has shape "
-                f"{tuple(array.shape)} but its parameter has shape {tuple(p.data.shape)}"
+                f"{where} has shape {tuple(array.shape)} but its parameter has shape "
+                f"{tuple(p.data.shape)}"
             )
         return Tensor._make(np.array(array, dtype=p.data.dtype, copy=True))
 
@@ -254,10 +325,56 @@ class Optimizer:
         return "\n".join(lines)
 
 
-# PyTorch options that change what a step computes and that tinynet's optimizers do not have,
-# and options that only choose how PyTorch runs the same step (ignored here).
-_UNSUPPORTED_SWITCHES = ("maximize", "amsgrad", "decoupled_weight_decay")
+# PyTorch options that change what a step computes (refused when on if an optimizer lacks
+# them), and options that only choose how PyTorch runs the same step (ignored here).
+_MATH_SWITCHES = ("maximize", "amsgrad", "decoupled_weight_decay", "nesterov", "centered")
 _EXECUTION_SWITCHES = ("foreach", "fused", "capturable", "differentiable")
+
+
+def _parameter_index(key: Any, where: str, place: str) -> int:
+    """A saved parameter index as an int: an int, or its decimal text (formats that store dict
+    keys as text give "0"); anything else is refused, naming it."""
+    if isinstance(key, bool) or not isinstance(key, int | np.integer | str):
+        raise StateDictError(f"{where}: {place} holds {key!r} ({type(key).__name__}), which is "
+                             "not a parameter index (an int such as 0, or its text '0')")
+    if isinstance(key, str):
+        if not key.isdecimal():
+            raise StateDictError(f"{where}: {place} holds the key {key!r}, which is not a "
+                                 "parameter index (an int such as 0, or its text '0')")
+        return int(key)
+    if key < 0:
+        raise StateDictError(f"{where}: {place} holds the negative parameter index {key}")
+    return int(key)
+
+
+def _step_count(value: Any, where: str) -> int:
+    """A saved step count (an int, float or 0-d tensor, as PyTorch saves it) as an int."""
+    raw = value.data if isinstance(value, Tensor) else value
+    try:
+        array = np.asarray(raw)
+    except (ValueError, TypeError):
+        array = np.asarray(None)
+    if array.size != 1 or array.dtype.kind not in "fiu":
+        raise DTypeError(f"{where} must be a step count (a number), got {value!r}")
+    count = float(array.reshape(()))
+    if not (math.isfinite(count) and count >= 0 and count == int(count)):
+        raise ValueRangeError(f"{where} must be a whole number >= 0, got {count}")
+    return int(count)
+
+
+def lerp_(start: np.ndarray, end: np.ndarray, weight: float) -> None:
+    """``start += weight * (end - start)`` in place, computed as ``torch.lerp`` does:
+    ``start + w (end - start)`` when |w| < 0.5, ``end - (end - start)(1 - w)`` otherwise."""
+    w = start.dtype.type(weight)
+    if abs(w) < 0.5:
+        start += w * (end - start)
+    else:
+        start[...] = end - (end - start) * (start.dtype.type(1) - w)
+
+
+def bump_version(p: Tensor) -> None:
+    """Record that p's memory changed in place, so graphs that saved p notice."""
+    p._version.value += 1
 
 
 def check_number(value: Any, what: str, optimizer: str) -> float:
@@ -265,6 +382,52 @@ def check_number(value: Any, what: str, optimizer: str) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float | np.floating | np.integer):
         raise DTypeError(f"{optimizer}: {what} must be a number, got {type(value).__name__}")
     return float(value)
+
+
+def check_execution_switches(optimizer: str, foreach: Any = None, capturable: Any = False,
+                             differentiable: Any = False, fused: Any = None) -> None:
+    """PyTorch's switches that choose how it runs the same maths (``foreach``: one kernel per
+    list of tensors, ``fused``: one kernel per step) are accepted so PyTorch scripts run
+    unchanged; tinynet has one implementation, so they change nothing and are not stored.
+    ``capturable`` (CUDA graphs) and ``differentiable`` (autograd through the step) are
+    refused when on: tinynet has neither."""
+    for what, value in (("capturable", capturable), ("differentiable", differentiable)):
+        if value:
+            raise ValueRangeError(
+                f"{optimizer}: {what}=True is not supported by tinynet (it runs on the CPU, "
+                "without CUDA graphs, and its optimizer steps are not recorded by autograd); "
+                f"leave {what}=False"
+            )
+    for what, value in (("foreach", foreach), ("fused", fused)):
+        if value is not None and not isinstance(value, bool):
+            raise DTypeError(f"{optimizer}: {what} must be None, True or False, got {value!r}")
+
+
+def check_eps_fits(optimizer: Optimizer, update: str) -> None:
+    """Refuse an eps that rounds to 0 in a parameter's dtype (float16 cannot hold Adam's
+    default 1e-8): an update such as m / (sqrt(v) + eps) would be 0/0 = nan wherever a gradient
+    has been 0, silently (PyTorch gives those nans). Checked before any parameter changes."""
+    name = type(optimizer).__name__
+    for group in optimizer.param_groups:
+        eps = group["eps"]
+        if eps <= 0 or np.float16(eps) != 0:  # float16 is the only dtype that loses it
+            continue
+        for p in group["params"]:
+            if p.grad is not None and p.data.dtype.type(eps) == 0:
+                raise ValueRangeError(
+                    f"{name}: eps={eps} rounds to 0 in {p.data.dtype} (a parameter of shape "
+                    f"{p.shape}), so the update {update} would be 0/0 = nan wherever the "
+                    "gradient has been 0; use an eps the dtype can hold (e.g. eps=1e-4 for "
+                    "float16) or keep the parameters in float32"
+                )
+
+
+def check_flag(value: Any, what: str, optimizer: str) -> bool:
+    """A switch (amsgrad, maximize, ...) as a bool, or a TypeError naming it (a string such as
+    "no" would otherwise count as True)."""
+    if not isinstance(value, bool | np.bool_):
+        raise DTypeError(f"{optimizer}: {what} must be True or False, got {value!r}")
+    return bool(value)
 
 
 def check_gradient(optimizer: str, p: Tensor) -> np.ndarray | None:

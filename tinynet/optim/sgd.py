@@ -8,8 +8,15 @@ from typing import Any
 import numpy as np
 
 from tinynet import kernels
-from tinynet.nn.errors import ValueRangeError
-from tinynet.optim.optimizer import Optimizer, check_gradient, check_number
+from tinynet.errors import ValueRangeError
+from tinynet.optim.optimizer import (
+    Optimizer,
+    bump_version,
+    check_execution_switches,
+    check_flag,
+    check_gradient,
+    check_number,
+)
 from tinynet.tensor import Tensor
 
 
@@ -19,6 +26,7 @@ class SGD(Optimizer):
     For each parameter p with gradient g, PyTorch's rule (``tinynet.kernels.sgd_update_``
     runs it in one pass, in place):
 
+        g   = -g                                             (if maximize)
         g   = g + weight_decay * p                           (if weight_decay != 0)
         buf = g on the first step, else momentum * buf + (1 - dampening) * g
         g   = g + momentum * buf if nesterov else buf        (if momentum != 0)
@@ -35,13 +43,23 @@ class SGD(Optimizer):
         dampening: float = 0,
         weight_decay: float = 0,
         nesterov: bool = False,
+        *,
+        maximize: bool = False,
+        foreach: bool | None = None,
+        differentiable: bool = False,
+        fused: bool | None = None,
     ) -> None:
+        check_execution_switches("SGD", foreach, False, differentiable, fused)
         defaults = {"lr": lr, "momentum": momentum, "dampening": dampening,
-                    "weight_decay": weight_decay, "nesterov": nesterov}
+                    "weight_decay": weight_decay, "nesterov": nesterov, "maximize": maximize}
         self._check_group(defaults)
         super().__init__(params, defaults)
 
+    _STATE_KEYS = ("momentum_buffer",)  # optional: a missing buffer starts from the gradient
+
     def _check_group(self, group: dict[str, Any]) -> None:
+        check_flag(group["nesterov"], "nesterov", "SGD")
+        check_flag(group["maximize"], "maximize", "SGD")
         lr = check_number(group["lr"], "lr", "SGD")
         momentum = check_number(group["momentum"], "momentum", "SGD")
         dampening = check_number(group["dampening"], "dampening", "SGD")
@@ -73,6 +91,8 @@ class SGD(Optimizer):
                 grad = check_gradient("SGD", p)
                 if grad is None:
                     continue
+                if group["maximize"]:
+                    grad = -grad
                 buffer = None
                 first_step = False
                 if momentum != 0:
@@ -86,5 +106,5 @@ class SGD(Optimizer):
                     buffer = buf.data
                 kernels.sgd_update_(p.data, grad, buffer, lr, momentum, dampening,
                                     weight_decay, nesterov, first_step)
-                p._version.value += 1  # changed in place: graphs that saved p must notice
+                bump_version(p)
         return loss

@@ -1,0 +1,113 @@
+"""Adagrad (Duchi, Hazan & Singer, 2011), as ``torch.optim.Adagrad``."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import numpy as np
+
+from tinynet.errors import ValueRangeError
+from tinynet.optim.optimizer import (
+    Optimizer,
+    bump_version,
+    check_eps_fits,
+    check_execution_switches,
+    check_flag,
+    check_gradient,
+    check_number,
+)
+from tinynet.tensor import Tensor
+
+
+class Adagrad(Optimizer):
+    """Scale each coordinate's step by the root of the sum of all its squared gradients, so
+    often-updated coordinates slow down.
+
+    For each parameter p with gradient g, at step t = 1, 2, ... (PyTorch's rule and order):
+
+        g   = -g                                             (if maximize)
+        g   = g + weight_decay * p                           (if weight_decay != 0)
+        clr = lr / (1 + (t - 1) lr_decay)
+        s   = s + g^2                                        ("sum", starts at
+                                                              initial_accumulator_value)
+        p   = p - clr g / (sqrt(s) + eps)
+
+    As in PyTorch, the state of every parameter is created by the constructor (from its
+    ``initial_accumulator_value`` argument); parameters of groups added later start from the
+    optimizer's default.
+    """
+
+    _STATE_KEYS = ("step", "sum")
+
+    def __init__(
+        self,
+        params: Iterable[Any],
+        lr: float = 1e-2,
+        lr_decay: float = 0,
+        weight_decay: float = 0,
+        initial_accumulator_value: float = 0,
+        eps: float = 1e-10,
+        foreach: bool | None = None,
+        *,
+        maximize: bool = False,
+        differentiable: bool = False,
+        fused: bool | None = None,
+    ) -> None:
+        check_execution_switches("Adagrad", foreach, False, differentiable, fused)
+        defaults = {"lr": lr, "lr_decay": lr_decay, "eps": eps, "weight_decay": weight_decay,
+                    "initial_accumulator_value": initial_accumulator_value,
+                    "maximize": maximize}
+        self._check_group(defaults)
+        super().__init__(params, defaults)
+        for group in self.param_groups:
+            for p in group["params"]:
+                self.state[p] = self._fresh_state(p, initial_accumulator_value)
+
+    @staticmethod
+    def _fresh_state(p: Tensor, initial_accumulator_value: float) -> dict[str, Any]:
+        return {"step": 0,
+                "sum": Tensor._make(np.full_like(p.data, initial_accumulator_value))}
+
+    def _required_state(self, group: dict[str, Any]) -> tuple[str, ...]:
+        return self._STATE_KEYS
+
+    def _check_group(self, group: dict[str, Any]) -> None:
+        check_flag(group["maximize"], "maximize", "Adagrad")
+        # `not x >= 0` rather than `x < 0`: NaN fails every comparison and must be refused
+        for key, what in (("lr", "learning rate"), ("lr_decay", "lr_decay value"),
+                          ("weight_decay", "weight_decay value"),
+                          ("initial_accumulator_value", "initial_accumulator_value value"),
+                          ("eps", "epsilon value")):
+            value = check_number(group[key], key, "Adagrad")
+            if not value >= 0:
+                raise ValueRangeError(f"Adagrad: Invalid {what}: {value} (must be >= 0)")
+
+    def step(self, closure: Callable[[], Any] | None = None) -> Any:
+        """Update every parameter that has a gradient; returns ``closure()`` if given."""
+        loss = self._closure_loss(closure)
+        if self.defaults["initial_accumulator_value"] == 0:  # else sum > 0: no 0/0
+            check_eps_fits(self, "g / (sqrt(sum) + eps)")
+        for group in self.param_groups:
+            lr, lr_decay = group["lr"], group["lr_decay"]
+            eps, weight_decay = group["eps"], group["weight_decay"]
+            for p in group["params"]:
+                grad = check_gradient("Adagrad", p)
+                if grad is None:
+                    continue
+                param, dt = p.data, p.data.dtype.type
+                state = self.state.get(p)
+                if state is None:
+                    state = self.state[p] = self._fresh_state(
+                        p, self.defaults["initial_accumulator_value"])
+                state["step"] += 1
+                g = -grad if group["maximize"] else grad
+                if weight_decay != 0:
+                    g = g + dt(weight_decay) * param
+                clr = lr / (1 + (state["step"] - 1) * lr_decay)
+                total = state["sum"].data
+                total += g * g
+                std = np.sqrt(total) + dt(eps)
+                param += dt(-clr) * (g / std)
+                bump_version(p)
+        return loss

@@ -1,0 +1,124 @@
+"""RMSprop (Hinton's lecture 6e; the centered form from Graves, 2013), as
+``torch.optim.RMSprop``."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import numpy as np
+
+from tinynet.errors import ValueRangeError
+from tinynet.optim.optimizer import (
+    Optimizer,
+    bump_version,
+    check_eps_fits,
+    check_execution_switches,
+    check_flag,
+    check_gradient,
+    check_number,
+    lerp_,
+)
+from tinynet.tensor import Tensor
+
+
+class RMSprop(Optimizer):
+    """Divide each gradient by a running root mean square of its recent values.
+
+    For each parameter p with gradient g (PyTorch's rule and order, in plain numpy):
+
+        g   = -g                                             (if maximize)
+        g   = g + weight_decay * p                           (if weight_decay != 0)
+        v   = alpha v + (1 - alpha) g^2                      ("square_avg")
+        avg = sqrt(v) + eps, or, if centered,
+        gm  = alpha gm + (1 - alpha) g                       ("grad_avg")
+        avg = sqrt(v - gm^2) + eps                           (a running variance)
+        buf = momentum buf + g / avg;  p = p - lr buf        (if momentum > 0)
+        p   = p - lr g / avg                                 (otherwise)
+
+    The state also counts steps ("step"), as PyTorch's does. In the centered form v - gm^2
+    cancels when the gradient barely changes (always, with alpha=0): the square root then acts
+    on rounding noise, and PyTorch's fused multiply-add can make that noise negative (NaN)
+    where this plain numpy gives 0. Elsewhere the two agree to ~1e-15.
+    """
+
+    _STATE_KEYS = ("step", "square_avg", "momentum_buffer", "grad_avg")
+
+    def __init__(
+        self,
+        params: Iterable[Any],
+        lr: float = 1e-2,
+        alpha: float = 0.99,
+        eps: float = 1e-8,
+        weight_decay: float = 0,
+        momentum: float = 0,
+        centered: bool = False,
+        capturable: bool = False,
+        foreach: bool | None = None,
+        maximize: bool = False,
+        differentiable: bool = False,
+    ) -> None:
+        check_execution_switches("RMSprop", foreach, capturable, differentiable)
+        defaults = {"lr": lr, "momentum": momentum, "alpha": alpha, "eps": eps,
+                    "centered": centered, "weight_decay": weight_decay, "maximize": maximize}
+        self._check_group(defaults)
+        super().__init__(params, defaults)
+
+    def _required_state(self, group: dict[str, Any]) -> tuple[str, ...]:
+        return ("step", "square_avg") + (("momentum_buffer",) if group["momentum"] > 0 else ()) \
+            + (("grad_avg",) if group["centered"] else ())
+
+    def _check_group(self, group: dict[str, Any]) -> None:
+        check_flag(group["centered"], "centered", "RMSprop")
+        check_flag(group["maximize"], "maximize", "RMSprop")
+        # `not x >= 0` rather than `x < 0`: NaN fails every comparison and must be refused
+        for key, what in (("lr", "learning rate"), ("eps", "epsilon value"),
+                          ("momentum", "momentum value"), ("weight_decay", "weight_decay value"),
+                          ("alpha", "alpha value")):
+            value = check_number(group[key], key, "RMSprop")
+            if not value >= 0:
+                raise ValueRangeError(f"RMSprop: Invalid {what}: {value} (must be >= 0)")
+
+    def step(self, closure: Callable[[], Any] | None = None) -> Any:
+        """Update every parameter that has a gradient; returns ``closure()`` if given."""
+        loss = self._closure_loss(closure)
+        check_eps_fits(self, "g / (sqrt(v) + eps)")
+        for group in self.param_groups:
+            lr, alpha, eps = group["lr"], group["alpha"], group["eps"]
+            weight_decay, momentum = group["weight_decay"], group["momentum"]
+            for p in group["params"]:
+                grad = check_gradient("RMSprop", p)
+                if grad is None:
+                    continue
+                param, dt = p.data, p.data.dtype.type
+                state = self.state.get(p)
+                if state is None:
+                    state = self.state[p] = {"step": 0,
+                                             "square_avg": Tensor._make(np.zeros_like(param))}
+                    if momentum > 0:
+                        state["momentum_buffer"] = Tensor._make(np.zeros_like(param))
+                    if group["centered"]:
+                        state["grad_avg"] = Tensor._make(np.zeros_like(param))
+                state["step"] += 1
+                g = -grad if group["maximize"] else grad
+                if weight_decay != 0:
+                    g = g + dt(weight_decay) * param
+                square_avg = state["square_avg"].data
+                square_avg *= dt(alpha)
+                square_avg += dt(1 - alpha) * g * g
+                if group["centered"]:
+                    grad_avg = state["grad_avg"].data
+                    lerp_(grad_avg, g, 1 - alpha)
+                    avg = np.sqrt(square_avg - grad_avg * grad_avg)
+                else:
+                    avg = np.sqrt(square_avg)
+                avg += dt(eps)
+                if momentum > 0:
+                    buf = state["momentum_buffer"].data
+                    buf *= dt(momentum)
+                    buf += g / avg
+                    param += dt(-lr) * buf
+                else:
+                    param += dt(-lr) * (g / avg)
+                bump_version(p)
+        return loss
