@@ -10,8 +10,7 @@ from typing import Any
 import numpy as np
 
 from tinynet import kernels
-from tinynet.errors import DTypeError
-from tinynet.errors import ValueRangeError
+from tinynet.errors import DTypeError, ValueRangeError
 from tinynet.optim.optimizer import (
     Optimizer,
     bump_version,

@@ -28,8 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from tinynet.errors import DTypeError, ValueRangeError
-from tinynet.errors import StateDictError
+from tinynet.errors import DTypeError, StateDictError, ValueRangeError
 from tinynet.optim.optimizer import Optimizer
 
 __all__ = [

@@ -26,8 +26,7 @@ from typing import Any
 import numpy as np
 
 from tinynet.autograd import enable_grad
-from tinynet.errors import DTypeError, GraphError, ShapeError, ValueRangeError
-from tinynet.errors import StateDictError
+from tinynet.errors import DTypeError, GraphError, ShapeError, StateDictError, ValueRangeError
 from tinynet.tensor import Tensor
 
 
