@@ -96,10 +96,10 @@ class Function:
         except ValueError as e:
             raise errors.explain(cls, arrays, e) from e
         # A view shares its input's version counter, so an in-place edit through either is seen.
-        shared = isinstance(inputs[0], Tensor) and cls.is_view and np.may_share_memory(
+        shared = cls.is_view and isinstance(inputs[0], Tensor) and np.may_share_memory(
             out, arrays[0])
         version = inputs[0]._version if shared else None
-        ctx.needs_input_grad = tuple([isinstance(x, Tensor) and x.requires_grad for x in inputs])
+        ctx.needs_input_grad = tuple([isinstance(x, Tensor) and x._requires_grad for x in inputs])
         record = grad_mode.enabled and True in ctx.needs_input_grad and out.dtype.kind == "f"
         result = Tensor._make(out, ctx if record else None, version)
         if record:
@@ -261,8 +261,12 @@ def accumulate_grad(leaf: Tensor, grad: Tensor) -> None:
     """``leaf.grad += grad``, summed across backward calls until zeroed (as PyTorch).
 
     A first gradient is copied (the same Tensor may reach several leaves: ``a + b`` hands one
-    to each); later ones make a new ``.grad``, so whoever holds the old one keeps its values.
+    to each); the copy keeps the gradient's node, so under create_graph it stays
+    differentiable. Later ones make a new ``.grad``: whoever holds the old one keeps it.
     """
     if leaf._hooks:  # extra: hooks.py (register_hook on a leaf)
         grad = hooks.run(leaf._hooks, grad)
-    leaf.grad = grad.clone() if leaf.grad is None else leaf.grad + grad
+    if leaf.grad is None:
+        leaf.grad = Tensor._make(grad.data.copy(), grad.grad_fn)
+    else:
+        leaf.grad = leaf.grad + grad
