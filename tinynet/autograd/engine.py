@@ -32,7 +32,7 @@ where the engine calls out, to ``hooks.py`` (register_hook, retain_grad) and ``w
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -96,9 +96,8 @@ class Function:
         except ValueError as e:
             raise errors.explain(cls, arrays, e) from e
         # A view shares its input's version counter, so an in-place edit through either is seen.
-        shared = cls.is_view and isinstance(inputs[0], Tensor) and np.may_share_memory(
-            out, arrays[0])
-        version = inputs[0]._version if shared else None
+        view = cls.is_view and np.may_share_memory(out, arrays[0])
+        version = inputs[0]._version if view else None
         ctx.needs_input_grad = tuple([isinstance(x, Tensor) and x._requires_grad for x in inputs])
         record = grad_mode.enabled and True in ctx.needs_input_grad and out.dtype.kind == "f"
         result = Tensor._make(out, ctx if record else None, version)
@@ -165,21 +164,19 @@ def topological_order(roots: Sequence[Tensor]) -> list[Function]:
     """
     order: list[Function] = []
     visited: set[int] = set()
-    stack = [iter(roots)]
-    nodes: list[Function | None] = [None]
+    stack: list[tuple[Any, Iterator[Any]]] = [(None, iter(roots))]  # (node, its parents to visit)
     while stack:
-        for parent in stack[-1]:
-            node = parent.grad_fn if isinstance(parent, Tensor) else None
-            if node is not None and id(node) not in visited:
-                visited.add(id(node))
-                stack.append(iter(node.parents))
-                nodes.append(node)
+        node, parents = stack[-1]
+        for parent in parents:
+            child = parent.grad_fn if isinstance(parent, Tensor) else None
+            if child is not None and id(child) not in visited:
+                visited.add(id(child))
+                stack.append((child, iter(child.parents)))
                 break
-        else:
+        else:  # every parent done: the node itself is
             stack.pop()
-            done = nodes.pop()
-            if done is not None:
-                order.append(done)
+            if node is not None:
+                order.append(node)
     order.reverse()
     return order
 
@@ -200,13 +197,8 @@ def sum_to_shape(grad: Tensor, shape: tuple[int, ...]) -> Tensor:
     return grad.reshape(shape) if extra else grad
 
 
-def run_backward(
-    roots: Sequence[Tensor],
-    seeds: Sequence[Tensor],
-    retain_graph: bool,
-    create_graph: bool,
-    inputs: Sequence[Tensor] | None = None,
-) -> list[Tensor | None]:
+def run_backward(roots: Sequence[Tensor], seeds: Sequence[Tensor], retain_graph: bool,
+                 create_graph: bool, inputs: Sequence[Tensor] | None = None) -> list[Any]:
     """Backpropagate from ``roots``, seeded with ``seeds``. Without ``inputs``, add into the
     leaves' ``.grad``; with them, return their gradients instead (``tn.autograd.grad``)."""
     wanted = {id(x): i for i, x in enumerate(inputs or ())}
