@@ -389,16 +389,9 @@ def sgd_update_(
     nesterov: bool,
     first_step: bool,
 ) -> None:
-    """One torch.optim.SGD step in place (PyTorch's operation order, one pass):
-
-        d = grad + weight_decay * param                      (if weight_decay != 0)
-        buf = d on the first step, else momentum * buf + (1 - dampening) * d
-        d = d + momentum * buf if nesterov else buf          (if momentum != 0)
-        param -= lr * d
-
-    param, grad and momentum_buffer have one shape; momentum_buffer may be None when
-    momentum == 0.
-    """
+    """One ``tn.optim.SGD`` step in place, in one pass (the rule is in ``SGD``'s docstring;
+    ``reference.sgd_update_`` is the same in plain numpy). param, grad and momentum_buffer have
+    one shape; momentum_buffer may be None when momentum == 0."""
     lr, momentum, dampening = float(lr), float(momentum), float(dampening)
     weight_decay, nesterov, first_step = float(weight_decay), bool(nesterov), bool(first_step)
     if momentum != 0 and momentum_buffer is None:
@@ -446,14 +439,9 @@ def adam_update_(
     eps: float,
     weight_decay: float,
 ) -> None:
-    """One torch.optim.Adam step in place (amsgrad off, L2 weight decay); step is 1-based:
-
-        g = grad + weight_decay * param                      (if weight_decay != 0)
-        m = lerp(m, g, 1 - beta1);  v = beta2 v + (1 - beta2) g^2
-        param -= lr / (1 - beta1^step) * m / (sqrt(v) / sqrt(1 - beta2^step) + eps)
-
-    All four arrays have one shape; exp_avg (m) and exp_avg_sq (v) are updated in place.
-    """
+    """One ``tn.optim.Adam`` step in place (amsgrad off, L2 weight decay), in one pass; step
+    is 1-based (the rule is in ``Adam``'s docstring; ``reference.adam_update_`` is the same in
+    plain numpy)."""
     step = int(step)
     lr, beta1, beta2 = float(lr), float(beta1), float(beta2)
     eps, weight_decay = float(eps), float(weight_decay)

@@ -170,16 +170,10 @@ def sgd_update_(
     nesterov: bool,
     first_step: bool,
 ) -> None:
-    """One step of torch.optim.SGD, in place on param (and momentum_buffer):
-
-        d = grad + weight_decay * param                      (if weight_decay != 0)
-        buf = d on the first step, else momentum * buf + (1 - dampening) * d
-        d = d + momentum * buf if nesterov else buf          (if momentum != 0)
-        param = param - lr * d
-
-    Scalars are rounded to param's dtype and the operations run in PyTorch's order, so the
-    result matches PyTorch's single-tensor path up to its use of fused multiply-adds.
-    """
+    """One ``tn.optim.SGD`` step, in place on param (and momentum_buffer): the rule in
+    ``SGD``'s docstring, line by line. Scalars are rounded to param's dtype and the operations
+    run in PyTorch's order, so the result matches PyTorch's single-tensor path up to its use
+    of fused multiply-adds."""
     dt = param.dtype.type
     d = grad
     if weight_decay != 0:
@@ -209,16 +203,9 @@ def adam_update_(
     eps: float,
     weight_decay: float,
 ) -> None:
-    """One step of torch.optim.Adam (amsgrad off, L2 weight decay), in place; step is 1-based:
-
-        g = grad + weight_decay * param                      (if weight_decay != 0)
-        m = lerp(m, g, 1 - beta1)            = m + (1 - beta1) (g - m)
-        v = beta2 v + (1 - beta2) g^2
-        param = param - lr / (1 - beta1^step) * m / (sqrt(v) / sqrt(1 - beta2^step) + eps)
-
-    lerp(a, b, w) is computed as a + w (b - a) when |w| < 0.5 and b - (b - a)(1 - w)
-    otherwise, as torch.lerp does. Scalars are rounded to param's dtype as PyTorch does.
-    """
+    """One ``tn.optim.Adam`` step (amsgrad off, L2 weight decay), in place; step is 1-based:
+    the rule in ``Adam``'s docstring, line by line, in PyTorch's order. The first moment's
+    update is torch.lerp's: a + w (b - a) when |w| < 0.5, else b - (b - a)(1 - w)."""
     dt = param.dtype.type
     bias_correction1 = 1.0 - beta1 ** float(step)
     bias_correction2 = 1.0 - beta2 ** float(step)
