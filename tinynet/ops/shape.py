@@ -42,7 +42,7 @@ class Permute(Function):
 
     @staticmethod
     def backward(ctx: Function, grad: Tensor) -> Tensor:
-        return grad.transpose(ctx.inverse)
+        return grad.permute(ctx.inverse)
 
 
 class BroadcastTo(Function):
