@@ -499,7 +499,7 @@ def _nll(
 # ---- convolution, pooling and normalization (forward and backward in tinynet/ops/conv.py and
 # tinynet/ops/normalization.py; re-exported here under PyTorch's names) ---------------------
 
-from tinynet.ops.conv import (  # noqa: E402 - appended section
+from tinynet.ops.conv import (  # noqa: E402, F401 - appended re-exports
     adaptive_avg_pool2d,
     avg_pool2d,
     conv2d,
@@ -507,4 +507,4 @@ from tinynet.ops.conv import (  # noqa: E402 - appended section
     max_pool2d,
     unfold,
 )
-from tinynet.ops.normalization import batch_norm, layer_norm  # noqa: E402
+from tinynet.ops.normalization import batch_norm, layer_norm  # noqa: E402, F401
