@@ -1,6 +1,7 @@
-"""Convolution and pooling kernels: im2col, col2im and max pooling, each a numpy twin (read
-these to learn the math) and a numba kernel of the same name and signature in
-`conv_compiled.py` (the same loops, one pass over memory, no temporaries).
+"""Convolution and pooling kernels: im2col, col2im and max pooling. Each has a numpy twin
+(read these to learn the math); col2im and max pooling also have a numba kernel of the same
+name and signature in `conv_compiled.py` (one pass over memory, no temporaries). im2col has
+none: numpy's copy of a strided view is the fast way (measured, see `conv_compiled.py`).
 
 Shapes (N batch, C channels, H x W image, kh x kw kernel, OH x OW output positions):
 
@@ -56,6 +57,8 @@ def _pad(x: np.ndarray, cols_hw: Pair, kernel: Pair, stride: Pair, pad: Pair, di
     need_w = (cols_hw[1] - 1) * stride[1] + (kernel[1] - 1) * dilation[1] + 1
     after_h = max(need_h - pad[0] - x.shape[2], 0)
     after_w = max(need_w - pad[1] - x.shape[3], 0)
+    if pad == (0, 0) and after_h == after_w == 0:
+        return x  # nothing to add: no copy
     return np.pad(x, ((0, 0), (0, 0), (pad[0], after_h), (pad[1], after_w)),
                   constant_values=value)
 
@@ -161,12 +164,9 @@ def im2col(x: np.ndarray, kernel: Pair, stride: Pair, padding: tuple[int, int, i
     oh = output_size(h, kernel[0], stride[0], padding[0], padding[1], dilation[0])
     ow = output_size(w, kernel[1], stride[1], padding[2], padding[3], dilation[1])
     cols = np.empty((n, c, kernel[0], kernel[1], oh, ow), dtype=x.dtype)
-    args = (stride, (padding[0], padding[2]), dilation)
-    kernel_fn = _pick("im2col", x, cols)
-    if kernel_fn is None:
-        im2col_twin(x, cols, *args)
-    else:
-        kernel_fn(x, cols, *args)
+    # Always the twin: numpy's copy of the strided window view beat every numba loop tried
+    # (see conv_compiled.py), so there is no compiled im2col to dispatch to.
+    im2col_twin(x, cols, stride, (padding[0], padding[2]), dilation)
     return cols.reshape(n, c * kernel[0] * kernel[1], oh * ow)
 
 
