@@ -326,3 +326,43 @@ def test_ops_are_under_their_pytorch_names() -> None:
     x = tn.randn(1, 1, 4, 4, requires_grad=True)
     assert F.conv2d(x, tn.randn(1, 1, 2, 2)).grad_fn.name == "ConvolutionBackward"
     assert KC.output_size(28, 5, 1, 0, 0, 1) == 24
+
+
+# ---- Dropout2d ------------------------------------------------------------------------------
+
+
+def test_dropout2d_zeroes_whole_channels_with_probability_p_and_rescales_the_rest() -> None:
+    tn.manual_seed(0)
+    x = tn.ones(400, 50, 3, 2, requires_grad=True)
+    y = F.dropout2d(x, 0.3)
+    maps = y.data.reshape(400, 50, -1)
+    assert np.all(maps.min(axis=2) == maps.max(axis=2))  # a channel is dropped whole or kept
+    dropped = (maps[:, :, 0] == 0).mean()
+    assert abs(dropped - 0.3) < 0.015  # 20,000 channels: 4.5 standard deviations
+    np.testing.assert_allclose(np.unique(y.data), [0, 1 / 0.7], rtol=1e-6)
+    y.sum().backward()
+    np.testing.assert_array_equal(x.grad.data, y.data)  # d/dx = the same mask
+
+
+def test_dropout2d_is_reproducible_with_manual_seed_and_the_identity_in_eval() -> None:
+    x = tn.randn(4, 6, 5, 5)
+    tn.manual_seed(7)
+    a = F.dropout2d(x)
+    tn.manual_seed(7)
+    b = tn.nn.Dropout2d()(x)
+    np.testing.assert_array_equal(a.data, b.data)
+    layer = tn.nn.Dropout2d(0.9).eval()
+    assert layer(x) is x
+    assert F.dropout2d(x, 0.5, training=False) is x
+    assert np.all(F.dropout2d(x, 1.0).data == 0)
+    assert F.dropout2d(x, 0.5).dtype == np.float32
+    with pytest.raises(tn.ValueRangeError, match="between 0 and 1"):
+        tn.nn.Dropout2d(1.5)
+
+
+def test_dropout2d_inplace_and_unbatched() -> None:
+    tn.manual_seed(1)
+    x = tn.ones(8, 4, 4)  # (C, H, W)
+    y = F.dropout2d(x, 0.5, inplace=True)
+    assert y is x and y.shape == (8, 4, 4)
+    assert set(np.unique(x.data)) <= {0.0, 2.0}

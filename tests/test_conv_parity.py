@@ -263,3 +263,18 @@ def test_conv2d_weight_shapes_and_init_ranges_match_torch() -> None:
         assert np.abs(ours.weight.data).max() <= 1.05 * their_bound
         assert (ours.bias is None) == (theirs.bias is None)
         assert repr(ours) == repr(theirs)
+
+
+@pytest.mark.parametrize(("name", "args", "kwargs"), [
+    ("Conv2d", (1, 6, 5), {}),
+    ("Conv2d", (2, 4, (3, 2)), {"stride": 2, "padding": 1, "dilation": 2, "groups": 2,
+                                "bias": False}),
+    ("Conv2d", (2, 4, 3), {"padding": "same"}),
+    ("MaxPool2d", (2,), {}), ("MaxPool2d", (3, 1, 1), {"ceil_mode": True}),
+    ("AvgPool2d", (2,), {}), ("AdaptiveAvgPool2d", ((1, 1),), {}),
+    ("BatchNorm1d", (4,), {}), ("BatchNorm2d", (4,), {"momentum": None, "affine": False}),
+    ("LayerNorm", ((3, 4),), {}), ("Dropout2d", (0.3,), {}),
+])
+def test_modules_print_like_torch(name: str, args: tuple, kwargs: dict) -> None:
+    assert repr(getattr(tn.nn, name)(*args, **kwargs)) == repr(
+        getattr(torch.nn, name)(*args, **kwargs))

@@ -22,9 +22,9 @@ __all__ = [
 ]
 
 # Convolution, pooling and normalization layers (appended).
-from tinynet.nn.conv import Conv2d  # noqa: E402
+from tinynet.nn.conv import Conv2d, Dropout2d  # noqa: E402
 from tinynet.nn.normalization import BatchNorm1d, BatchNorm2d, LayerNorm  # noqa: E402
 from tinynet.nn.pooling import AdaptiveAvgPool2d, AvgPool2d, MaxPool2d  # noqa: E402
 
 __all__ += ["AdaptiveAvgPool2d", "AvgPool2d", "BatchNorm1d", "BatchNorm2d", "Conv2d",
-            "LayerNorm", "MaxPool2d"]
+            "Dropout2d", "LayerNorm", "MaxPool2d"]

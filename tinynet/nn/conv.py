@@ -1,5 +1,6 @@
 """Conv2d: a learned bank of filters slid over an image (``tn.nn.functional.conv2d``, which
-is im2col + one matrix product; see ``tinynet/ops/conv.py``)."""
+is im2col + one matrix product; see ``tinynet/ops/conv.py``), and Dropout2d, which drops
+whole feature maps."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from tinynet.errors import DTypeError, ValueRangeError
 from tinynet.nn import init
 from tinynet.nn.module import Module
 from tinynet.nn.parameter import Parameter
-from tinynet.ops.conv import _pair, conv2d
+from tinynet.ops.conv import _pair, conv2d, dropout2d
 from tinynet.tensor import Tensor
 
 
@@ -123,3 +124,22 @@ class Conv2d(Module):
         if self.bias is None:
             text += ", bias=False"
         return text
+
+
+class Dropout2d(Module):
+    """In training, zero each channel of each sample with probability ``p`` and scale the rest
+    by 1/(1-p) (see ``F.dropout2d``); in evaluation (``model.eval()``), the identity.
+    (N, C, H, W) or (C, H, W) in, the same shape out."""
+
+    def __init__(self, p: float = 0.5, inplace: bool = False) -> None:
+        super().__init__()
+        if not 0.0 <= p <= 1.0:
+            raise ValueRangeError(f"Dropout2d: dropout probability has to be between 0 and 1, "
+                                  f"but got {p}")
+        self.p, self.inplace = p, inplace
+
+    def forward(self, input: Tensor) -> Tensor:
+        return dropout2d(input, self.p, self.training, self.inplace)
+
+    def extra_repr(self) -> str:
+        return f"p={self.p}, inplace={self.inplace}"

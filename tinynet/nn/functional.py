@@ -503,6 +503,7 @@ from tinynet.ops.conv import (  # noqa: E402, F401 - appended re-exports
     adaptive_avg_pool2d,
     avg_pool2d,
     conv2d,
+    dropout2d,
     fold,
     max_pool2d,
     unfold,

@@ -37,8 +37,9 @@ def _float_dtype(dtype: Any, op: str) -> np.dtype:
 
 class _BatchNorm(Module):
     """Shared by BatchNorm1d and BatchNorm2d: parameters ``weight`` (ones) and ``bias``
-    (zeros, unless ``bias=False``) of shape (C,) if ``affine``; buffers ``running_mean`` (zeros), ``running_var``
-    (ones) and ``num_batches_tracked`` (int64 0) if ``track_running_stats``."""
+    (zeros, unless ``bias=False``) of shape (C,) if ``affine``; buffers ``running_mean``
+    (zeros), ``running_var`` (ones) and ``num_batches_tracked`` (int64 0) if
+    ``track_running_stats``."""
 
     input_dims: tuple[int, ...] = ()
 

@@ -39,6 +39,7 @@ from tinynet.errors import DTypeError, ShapeError, ValueRangeError
 from tinynet.kernels.conv import output_size as positions
 from tinynet.ops.operands import as_floating
 from tinynet.ops.shape import ScatterAdd
+from tinynet.random import get_generator
 from tinynet.tensor import Tensor
 
 Pair = tuple[int, int]
@@ -438,4 +439,35 @@ def adaptive_avg_pool2d(input: Any, output_size: Any) -> Tensor:
     else:
         rows, columns = _adaptive_windows(h, oh, x.dtype), _adaptive_windows(w, ow, x.dtype)
         out = Tensor._make(rows) @ x @ Tensor._make(np.ascontiguousarray(columns.T))
+    return out.squeeze(0) if unbatched else out
+
+
+# ---------------------------------------------------------------------------------------------
+# Channel dropout: zero whole feature maps
+# ---------------------------------------------------------------------------------------------
+
+
+def dropout2d(input: Any, p: float = 0.5, training: bool = True, inplace: bool = False
+              ) -> Tensor:
+    """Zero each channel (a whole H x W map) of each sample with probability p and scale the
+    kept ones by 1/(1-p), so the expected value is unchanged (PyTorch's ``F.dropout2d``).
+
+    Neighbouring pixels of a map are strongly correlated, so dropping single pixels (plain
+    dropout) hardly regularises a convolutional layer; dropping whole maps does (Tompson et
+    al., 2015). The mask, drawn from tinynet's generator (``tn.manual_seed``), is a constant:
+    the gradient is the same mask times the incoming gradient. Identity when not training.
+    """
+    if not 0.0 <= p <= 1.0:
+        raise ValueRangeError(f"dropout2d: dropout probability has to be between 0 and 1, "
+                              f"but got {p}")
+    x, unbatched = _image(input, "dropout2d")
+    if not training or p == 0.0:
+        return input if isinstance(input, Tensor) else x.squeeze(0) if unbatched else x
+    keep = get_generator(None).random(x.shape[:2] + (1, 1)) >= p
+    scale = 0.0 if p == 1.0 else 1.0 / (1.0 - p)
+    mask = (keep * scale).astype(x.dtype)
+    if inplace:  # x is input itself, or a view of it (unbatched): multiply through it
+        x.mul_(mask)
+        return input
+    out = x * mask
     return out.squeeze(0) if unbatched else out
