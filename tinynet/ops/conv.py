@@ -269,7 +269,6 @@ def fold(input: Any, output_size: Any, kernel_size: Any, dilation: Any = 1, padd
     return Col2Im.apply(cols, size=size, kernel=kernel, stride=st, padding=pads, dilation=dil)
 
 
-
 def _conv_padding(padding: Any, kernel: Pair, stride: Pair, dilation: Pair) -> Padding:
     """int, pair, "valid" (none) or "same" (output size = input size; stride 1 only). For an
     even kernel "same" pads one more at the bottom/right, as PyTorch."""
