@@ -366,3 +366,67 @@ def test_dropout2d_inplace_and_unbatched() -> None:
     y = F.dropout2d(x, 0.5, inplace=True)
     assert y is x and y.shape == (8, 4, 4)
     assert set(np.unique(x.data)) <= {0.0, 2.0}
+
+
+# ---- a sweep of bad arguments: every refusal is a tinynet error ---------------------------
+
+BAD = {
+    "string": lambda: "abc", "None": lambda: None, "dict": lambda: {"a": 1},
+    "list of strings": lambda: ["a", "b"], "ragged list": lambda: [[1.0, 2.0], [3.0]],
+    "int array": lambda: np.array([1, 2, 3]), "complex array": lambda: np.array([1j, 2.0]),
+    "NaN": lambda: float("nan"), "2.5": lambda: 2.5, "-2": lambda: -2,
+    "int tensor": lambda: tn.tensor([1, 2, 3]), "empty": lambda: tn.zeros(0),
+}
+
+
+def _x() -> tn.Tensor:
+    return tn.randn(2, 3, 6, 6)
+
+
+SWEEP = {
+    "conv2d(a, w)": lambda a: F.conv2d(a, tn.randn(4, 3, 3, 3)),
+    "conv2d(x, a)": lambda a: F.conv2d(_x(), a),
+    "conv2d(x, w, a)": lambda a: F.conv2d(_x(), tn.randn(4, 3, 3, 3), a),
+    "conv2d(stride=a)": lambda a: F.conv2d(_x(), tn.randn(4, 3, 3, 3), stride=a),
+    "conv2d(padding=a)": lambda a: F.conv2d(_x(), tn.randn(4, 3, 3, 3), padding=a),
+    "conv2d(dilation=a)": lambda a: F.conv2d(_x(), tn.randn(4, 3, 3, 3), dilation=a),
+    "conv2d(groups=a)": lambda a: F.conv2d(_x(), tn.randn(4, 3, 3, 3), groups=a),
+    "max_pool2d(a)": lambda a: F.max_pool2d(a, 2),
+    "max_pool2d(kernel_size=a)": lambda a: F.max_pool2d(_x(), a),
+    "max_pool2d(stride=a)": lambda a: F.max_pool2d(_x(), 2, a),
+    "avg_pool2d(a)": lambda a: F.avg_pool2d(a, 2),
+    "avg_pool2d(divisor_override=a)": lambda a: F.avg_pool2d(_x(), 2, divisor_override=a),
+    "adaptive_avg_pool2d(x, a)": lambda a: F.adaptive_avg_pool2d(_x(), a),
+    "batch_norm(a)": lambda a: F.batch_norm(a, tn.zeros(3), tn.ones(3), training=True),
+    "batch_norm(running_mean=a)": lambda a: F.batch_norm(_x(), a, tn.ones(3)),
+    "batch_norm(momentum=a)": lambda a: F.batch_norm(_x(), tn.zeros(3), tn.ones(3), True,
+                                                     momentum=a),
+    "layer_norm(a)": lambda a: F.layer_norm(a, 3),
+    "layer_norm(normalized_shape=a)": lambda a: F.layer_norm(_x(), a),
+    "layer_norm(weight=a)": lambda a: F.layer_norm(_x(), 6, a),
+    "dropout2d(p=a)": lambda a: F.dropout2d(_x(), a),
+    "unfold(a)": lambda a: F.unfold(a, 2),
+    "fold(a)": lambda a: F.fold(a, (4, 4), 2),
+    "nn.Conv2d(a, 2, 3)": lambda a: tn.nn.Conv2d(a, 2, 3),
+    "nn.Conv2d(3, 2, a)": lambda a: tn.nn.Conv2d(3, 2, a),
+    "nn.BatchNorm2d(a)": lambda a: tn.nn.BatchNorm2d(a),
+    "nn.BatchNorm2d(3)(a)": lambda a: tn.nn.BatchNorm2d(3)(a),
+    "nn.LayerNorm(a)": lambda a: tn.nn.LayerNorm(a),
+    "nn.AdaptiveAvgPool2d(a)(x)": lambda a: tn.nn.AdaptiveAvgPool2d(a)(_x()),
+    "nn.Dropout2d(a)": lambda a: tn.nn.Dropout2d(a),
+}
+
+
+def test_bad_arguments_never_escape_as_raw_python_or_numpy_errors() -> None:
+    escaped, refused = [], 0
+    with np.errstate(all="ignore"):
+        for function, call in SWEEP.items():
+            for bad, make in BAD.items():
+                try:
+                    call(make())
+                except tn.TinynetError:
+                    refused += 1
+                except Exception as e:  # noqa: BLE001 - what the test looks for
+                    escaped.append(f"{function} <- {bad}: {type(e).__name__}: {e}")
+    assert not escaped, "\n".join(escaped)
+    assert refused > 0.8 * len(SWEEP) * len(BAD)  # most are refused: the sweep has teeth

@@ -5,17 +5,16 @@ whole feature maps."""
 from __future__ import annotations
 
 import math
-import operator
 from typing import Any
 
 import numpy as np
 
 from tinynet import dtypes
-from tinynet.errors import DTypeError, ValueRangeError
+from tinynet.errors import ValueRangeError
 from tinynet.nn import init
 from tinynet.nn.module import Module
 from tinynet.nn.parameter import Parameter
-from tinynet.ops.conv import _pair, conv2d, dropout2d
+from tinynet.ops.conv import _integer, _pair, _real, conv2d, dropout2d
 from tinynet.tensor import Tensor
 
 
@@ -54,16 +53,9 @@ class Conv2d(Module):
                 f"Conv2d: padding_mode {padding_mode!r} is not supported; tinynet pads with "
                 "zeros (padding_mode='zeros')"
             )
-        try:
-            in_channels, out_channels = operator.index(in_channels), operator.index(out_channels)
-            groups = operator.index(groups)
-        except TypeError as e:
-            raise DTypeError(
-                f"Conv2d: in_channels, out_channels and groups must be integers, got "
-                f"{in_channels!r}, {out_channels!r}, {groups!r}"
-            ) from e
-        if groups <= 0:
-            raise ValueRangeError("Conv2d: groups must be a positive integer")
+        in_channels = _integer(in_channels, "in_channels", "Conv2d", minimum=1)
+        out_channels = _integer(out_channels, "out_channels", "Conv2d", minimum=1)
+        groups = _integer(groups, "groups", "Conv2d", minimum=1)
         if in_channels % groups or out_channels % groups:
             raise ValueRangeError(
                 f"Conv2d: in_channels ({in_channels}) and out_channels ({out_channels}) must "
@@ -133,10 +125,8 @@ class Dropout2d(Module):
 
     def __init__(self, p: float = 0.5, inplace: bool = False) -> None:
         super().__init__()
-        if not 0.0 <= p <= 1.0:
-            raise ValueRangeError(f"Dropout2d: dropout probability has to be between 0 and 1, "
-                                  f"but got {p}")
-        self.p, self.inplace = p, inplace
+        self.p = _real(p, "dropout probability", "Dropout2d", 0.0, 1.0)
+        self.inplace = inplace
 
     def forward(self, input: Tensor) -> Tensor:
         return dropout2d(input, self.p, self.training, self.inplace)

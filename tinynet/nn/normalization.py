@@ -14,17 +14,18 @@ The buffers are in ``state_dict()`` under PyTorch's names, so a checkpoint moves
 
 from __future__ import annotations
 
-import operator
 from typing import Any
 
 import numpy as np
 
 from tinynet import dtypes
 from tinynet.autograd import no_grad
-from tinynet.errors import DTypeError, ShapeError, ValueRangeError
+from tinynet.errors import ShapeError, ValueRangeError
 from tinynet.nn.module import Module
 from tinynet.nn.parameter import Parameter
+from tinynet.ops.conv import _integer, _real
 from tinynet.ops.normalization import batch_norm, layer_norm
+from tinynet.ops.operands import as_floating
 from tinynet.tensor import Tensor
 
 
@@ -50,13 +51,12 @@ class _BatchNorm(Module):
         name = type(self).__name__
         if device is not None and str(device).split(":")[0] != "cpu":
             raise ValueError(f"{name}: tinynet runs on the CPU only, got device {device!r}")
-        try:
-            num_features = operator.index(num_features)
-        except TypeError as e:
-            raise DTypeError(f"{name}: num_features must be an integer, got {num_features!r}"
-                             ) from e
+        num_features = _integer(num_features, "num_features", name, minimum=0)
         dtype = _float_dtype(dtype, name)
-        self.num_features, self.eps, self.momentum = num_features, eps, momentum
+        if momentum is not None:
+            _real(momentum, "momentum", name)
+        self.num_features, self.momentum = num_features, momentum
+        self.eps = _real(eps, "eps", name, 0.0)
         self.affine, self.track_running_stats = affine, track_running_stats
         if affine:
             self.weight = Parameter(np.ones(num_features, dtype=dtype))
@@ -84,6 +84,7 @@ class _BatchNorm(Module):
                 self.num_batches_tracked.zero_()
 
     def forward(self, input: Tensor) -> Tensor:
+        input = as_floating(input, type(self).__name__)
         if input.ndim not in self.input_dims:
             expected = " or ".join(f"{d}D" for d in self.input_dims)
             raise ShapeError(f"{type(self).__name__}: expected {expected} input (got "
@@ -133,7 +134,8 @@ class LayerNorm(Module):
             raise ValueError(f"LayerNorm: tinynet runs on the CPU only, got device {device!r}")
         shape = normalized_shape if isinstance(normalized_shape, tuple | list) else (
             normalized_shape,)
-        self.normalized_shape = tuple(operator.index(s) for s in shape)
+        self.normalized_shape = tuple(_integer(s, "normalized_shape", "LayerNorm", minimum=0)
+                                      for s in shape)
         self.eps, self.elementwise_affine = eps, elementwise_affine
         dtype = _float_dtype(dtype, "LayerNorm")
         if elementwise_affine:

@@ -28,6 +28,8 @@ pads one more pixel at the bottom/right, as PyTorch does.
 
 from __future__ import annotations
 
+import math
+import numbers
 import operator
 from typing import Any
 
@@ -215,6 +217,31 @@ def _pair(value: Any, name: str, op: str, minimum: int = 1) -> Pair:
     return pair  # type: ignore[return-value]
 
 
+def _integer(value: Any, name: str, op: str, minimum: int | None = None) -> int:
+    """An integer argument (not a float, not an array), >= ``minimum`` if given."""
+    try:
+        number = operator.index(value)  # not int(): 2.5 channels is a mistake, not 2
+    except TypeError as e:
+        raise DTypeError(f"{op}: {name} must be an integer, got {value!r}") from e
+    if minimum is not None and number < minimum:
+        raise ValueRangeError(f"{op}: {name} must be >= {minimum}, got {number}")
+    return number
+
+
+def _real(value: Any, name: str, op: str, low: float | None = None,
+          high: float | None = None) -> float:
+    """A real number argument (a Python or numpy scalar), finite, within [low, high]."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise DTypeError(f"{op}: {name} must be a number, got {value!r}")
+    number = float(value)
+    if not math.isfinite(number) or (low is not None and number < low) or (
+            high is not None and number > high):
+        where = f" between {low:g} and {high:g}" if high is not None else (
+            f" >= {low:g}" if low is not None else "")
+        raise ValueRangeError(f"{op}: {name} has to be a finite number{where}, but got {value}")
+    return number
+
+
 def _image(input: Any, op: str, min_ndim: int = 3) -> tuple[Tensor, bool]:
     """(N, C, H, W) input as a float Tensor, and whether a (C, H, W) one was batched here."""
     x = as_floating(input, op)
@@ -312,7 +339,7 @@ def conv2d(input: Any, weight: Tensor, bias: Tensor | None = None, stride: Any =
             f"{weight.dtype}" + (f", bias {bias.dtype}" if bias is not None else "")
             + "; cast one of them (.double() / .float())"
         )
-    groups = operator.index(groups)
+    groups = _integer(groups, "groups", "conv2d", minimum=1)
     out_channels, in_per_group, kh, kw = weight.shape
     if groups < 1 or out_channels % groups or x.shape[1] != in_per_group * groups:
         raise ShapeError(
@@ -337,7 +364,8 @@ def _pool_geometry(op: str, x: Tensor, kernel_size: Any, stride: Any, padding: A
     dilation. ``ceil_mode`` adds bottom/right padding so the last partial window counts
     (PyTorch's rule: a window must start inside the image or the left padding)."""
     kernel = _pair(kernel_size, "kernel_size", op)
-    st = kernel if stride is None or stride == () or stride == [] else _pair(stride, "stride", op)
+    no_stride = stride is None or (isinstance(stride, tuple | list) and len(stride) == 0)
+    st = kernel if no_stride else _pair(stride, "stride", op)
     ph, pw = _pair(padding, "padding", op, minimum=0)
     dil = _pair(dilation, "dilation", op)
     if ph > kernel[0] // 2 or pw > kernel[1] // 2:
@@ -392,7 +420,7 @@ def avg_pool2d(input: Any, kernel_size: Any, stride: Any = None, padding: Any = 
     oh = positions(h, kernel[0], st[0], pads[0], pads[1], 1)
     ow = positions(w, kernel[1], st[1], pads[2], pads[3], 1)
     if divisor_override is not None:
-        if operator.index(divisor_override) == 0:
+        if _integer(divisor_override, "divisor_override", "avg_pool2d") == 0:
             raise ValueRangeError("avg_pool2d: divisor_override must be non-zero")
         divisor: Any = np.asarray(divisor_override, dtype=x.dtype)
     else:
@@ -456,9 +484,7 @@ def dropout2d(input: Any, p: float = 0.5, training: bool = True, inplace: bool =
     al., 2015). The mask, drawn from tinynet's generator (``tn.manual_seed``), is a constant:
     the gradient is the same mask times the incoming gradient. Identity when not training.
     """
-    if not 0.0 <= p <= 1.0:
-        raise ValueRangeError(f"dropout2d: dropout probability has to be between 0 and 1, "
-                              f"but got {p}")
+    p = _real(p, "dropout probability", "dropout2d", 0.0, 1.0)
     x, unbatched = _image(input, "dropout2d")
     if not training or p == 0.0:
         return input if isinstance(input, Tensor) else x.squeeze(0) if unbatched else x

@@ -18,11 +18,11 @@ one (divided by n); in evaluation the running statistics normalise.
 
 from __future__ import annotations
 
-import operator
 from typing import Any
 
 from tinynet.autograd import no_grad
 from tinynet.errors import DTypeError, ShapeError, ValueRangeError
+from tinynet.ops.conv import _integer, _real
 from tinynet.ops.operands import as_floating
 from tinynet.tensor import Tensor
 
@@ -58,6 +58,8 @@ def batch_norm(input: Any, running_mean: Tensor | None, running_var: Tensor | No
     statistics. Then ``weight * x_hat + bias`` per channel, if given.
     """
     x = as_floating(input, "batch_norm")
+    momentum = _real(momentum, "momentum", "batch_norm")
+    eps = _real(eps, "eps", "batch_norm", low=0.0)
     if x.ndim < 2:
         raise ShapeError(f"batch_norm: expected an input of 2 or more dims (N, C, ...), got "
                          f"shape {x.shape}")
@@ -102,21 +104,24 @@ def layer_norm(input: Any, normalized_shape: Any, weight: Tensor | None = None,
     """Normalise over the last ``len(normalized_shape)`` dims of each sample (biased
     variance), then ``weight * x_hat + bias`` elementwise (both of ``normalized_shape``)."""
     x = as_floating(input, "layer_norm")
-    shape = (normalized_shape,) if not isinstance(normalized_shape, tuple | list) else tuple(
-        normalized_shape)
-    try:
-        shape = tuple(operator.index(s) for s in shape)
-    except TypeError as e:
-        raise DTypeError(f"layer_norm: normalized_shape must be ints, got {normalized_shape!r}"
-                         ) from e
+    eps = _real(eps, "eps", "layer_norm", low=0.0)
+    shape = tuple(normalized_shape) if isinstance(normalized_shape, tuple | list) else (
+        normalized_shape,)
+    shape = tuple(_integer(s, "normalized_shape", "layer_norm", minimum=1) for s in shape)
     k = len(shape)
-    if k == 0 or x.shape[x.ndim - k:] != shape or x.ndim < k:
+    if k == 0 or x.ndim < k or x.shape[x.ndim - k:] != shape:
         raise ShapeError(
             f"layer_norm: input of shape {x.shape} does not end with normalized_shape {shape}"
         )
+    affine = []
     for name, value in (("weight", weight), ("bias", bias)):
-        if value is not None and tuple(value.shape) != shape:
-            raise ShapeError(f"layer_norm: {name} must have shape {shape}, got {value.shape}")
+        if value is not None:
+            value = value if isinstance(value, Tensor) else as_floating(value, "layer_norm")
+            if tuple(value.shape) != shape:
+                raise ShapeError(f"layer_norm: {name} must have shape {shape}, got "
+                                 f"{value.shape}")
+        affine.append(value)
+    weight, bias = affine
     dims = tuple(range(x.ndim - k, x.ndim))
     centred = x - x.mean(dims, keepdim=True)
     var = (centred * centred).mean(dims, keepdim=True)
