@@ -103,10 +103,19 @@ def max_pool2d_forward_twin(x: np.ndarray, out: np.ndarray, argmax: np.ndarray, 
     inside = _windows(valid, kernel, stride, dilation, out_hw).reshape((1, 1) + out_hw + (-1,))
     with np.errstate(invalid="ignore"):
         best = np.where(inside, windows, -np.inf).max(axis=-1, keepdims=True)
-    first = np.argmax(inside & (windows == best), axis=-1)  # the first maximum wins a tie
+    hits = inside & (windows == best)
+    first = np.argmax(hits, axis=-1)  # the first maximum wins a tie
     nans = inside & np.isnan(windows)
     last_nan = nans.shape[-1] - 1 - np.argmax(nans[..., ::-1], axis=-1)  # NaN: the last one
-    tap = np.where(nans.any(axis=-1), last_nan, first)
+    # A window with no pixel inside the image (dilation + padding) gives -inf and, as in
+    # PyTorch, points at its first tap at row >= 0 and column >= 0 (past the image).
+    tap_rows = (np.arange(out_hw[0])[:, None, None] * stride[0] - pad[0]
+                + np.arange(kernel[0])[:, None] * dilation[0]).reshape(out_hw[0], 1, -1, 1)
+    tap_columns = (np.arange(out_hw[1])[:, None] * stride[1] - pad[1]
+                   + np.arange(kernel[1]) * dilation[1]).reshape(1, out_hw[1], 1, -1)
+    nonnegative = ((tap_rows >= 0) & (tap_columns >= 0)).reshape(out_hw + (-1,))
+    fallback = np.argmax(nonnegative, axis=-1)
+    tap = np.where(nans.any(axis=-1), last_nan, np.where(hits.any(axis=-1), first, fallback))
     rows = np.arange(out_hw[0])[:, None] * stride[0] - pad[0] + (tap // kernel[1]) * dilation[0]
     columns = np.arange(out_hw[1]) * stride[1] - pad[1] + (tap % kernel[1]) * dilation[1]
     argmax[...] = rows * w + columns
@@ -115,12 +124,15 @@ def max_pool2d_forward_twin(x: np.ndarray, out: np.ndarray, argmax: np.ndarray, 
 
 def max_pool2d_backward_twin(grad: np.ndarray, argmax: np.ndarray, grad_input: np.ndarray
                              ) -> None:
-    """grad_input (N, C, H, W) <- zeros plus each grad (N, C, OH, OW) at its argmax."""
+    """grad_input (N, C, H, W) <- zeros plus each grad (N, C, OH, OW) at its argmax (dropped
+    where the argmax lies past the image: a window with no pixel inside, as in PyTorch)."""
     n, c, h, w = grad_input.shape
     planes = np.arange(n * c).reshape(n, c, 1, 1) * (h * w)  # where each (n, c) plane starts
+    inside = argmax < h * w
     grad_input[...] = 0
     # np.add.at, not +=: windows that share a maximum must add up, not overwrite
-    np.add.at(grad_input.reshape(-1), (planes + argmax).reshape(-1), grad.reshape(-1))
+    np.add.at(grad_input.reshape(-1), (planes + np.where(inside, argmax, 0))[inside],
+              grad[inside])
 
 
 # ------------------------------------------------------------------------------ dispatch

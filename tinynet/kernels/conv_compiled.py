@@ -103,13 +103,18 @@ def max_pool2d_forward(x, out, argmax, kernel, stride, pad, dilation):
 
 @njit(cache=True, error_model="numpy")
 def max_pool2d_backward(grad, argmax, grad_input):
-    """grad_input = 0, then each output's gradient added at its argmax."""
+    """grad_input = 0, then each output's gradient added at its argmax. A window with no
+    pixel inside the image (possible with dilation and padding) has an argmax past the
+    plane, as in PyTorch, and its gradient is dropped, as PyTorch drops it."""
     n_, c_, h_, w_ = grad_input.shape
     oh, ow = grad.shape[2], grad.shape[3]
+    size = h_ * w_
     grad_input[...] = 0
     for n in range(n_):
         for c in range(c_):
-            plane = grad_input[n, c].reshape(h_ * w_)
+            plane = grad_input[n, c].reshape(size)
             for p in range(oh):
                 for q in range(ow):
-                    plane[argmax[n, c, p, q]] += grad[n, c, p, q]
+                    k = argmax[n, c, p, q]
+                    if k < size:
+                        plane[k] += grad[n, c, p, q]

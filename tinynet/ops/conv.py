@@ -188,9 +188,13 @@ class MaxPool(Function):
 
     @staticmethod
     def backward(ctx: Function, grad: Tensor) -> Tensor:
-        n, c, _, w = ctx.input_shape
+        n, c, h, w = ctx.input_shape
+        inside = ctx.argmax < h * w  # False only for a window with no pixel in the image
+        position = np.where(inside, ctx.argmax, 0)
         index = (np.arange(n).reshape(-1, 1, 1, 1), np.arange(c).reshape(1, -1, 1, 1),
-                 ctx.argmax // w, ctx.argmax % w)
+                 position // w, position % w)
+        if not inside.all():  # PyTorch drops those windows' gradients
+            grad = grad * inside.astype(grad.dtype)
         return ScatterAdd.apply(grad, shape=ctx.input_shape, index=index)
 
     @staticmethod
