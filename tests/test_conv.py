@@ -360,12 +360,17 @@ def test_dropout2d_is_reproducible_with_manual_seed_and_the_identity_in_eval() -
         tn.nn.Dropout2d(1.5)
 
 
-def test_dropout2d_inplace_and_unbatched() -> None:
+def test_dropout2d_inplace_and_3d_input_read_as_n_c_l_with_pytorchs_warning() -> None:
     tn.manual_seed(1)
-    x = tn.ones(8, 4, 4)  # (C, H, W)
+    x = tn.ones(8, 4, 5, 5)
     y = F.dropout2d(x, 0.5, inplace=True)
-    assert y is x and y.shape == (8, 4, 4)
+    assert y is x
     assert set(np.unique(x.data)) <= {0.0, 2.0}
+    with pytest.warns(UserWarning, match=r"interpreted as shape \(N, C, L\)"):
+        z = F.dropout2d(tn.ones(6, 40, 5), 0.5)
+    rows = z.data  # each (n, c) row of length L is dropped or kept whole, as in PyTorch
+    assert np.all(rows.min(axis=2) == rows.max(axis=2))
+    assert 0 < (rows[:, :, 0] == 0).mean() < 1
 
 
 # ---- a sweep of bad arguments: every refusal is a tinynet error ---------------------------

@@ -31,6 +31,7 @@ from __future__ import annotations
 import math
 import numbers
 import operator
+import warnings
 from typing import Any
 
 import numpy as np
@@ -487,16 +488,27 @@ def dropout2d(input: Any, p: float = 0.5, training: bool = True, inplace: bool =
     dropout) hardly regularises a convolutional layer; dropping whole maps does (Tompson et
     al., 2015). The mask, drawn from tinynet's generator (``tn.manual_seed``), is a constant:
     the gradient is the same mask times the incoming gradient. Identity when not training.
+    A 3-D input is read as (N, C, L), with a warning, exactly as PyTorch 2.x still does.
     """
     p = _real(p, "dropout probability", "dropout2d", 0.0, 1.0)
-    x, unbatched = _image(input, "dropout2d")
+    x = as_floating(input, "dropout2d")
+    if x.ndim not in (3, 4):
+        raise ShapeError(
+            f"dropout2d: expected a 4-D (N, C, H, W) input (or 3-D, read as (N, C, L)), got "
+            f"shape {x.shape}"
+        )
+    if x.ndim == 3:
+        warnings.warn(
+            "dropout2d: Received a 3D input to dropout2d and assuming that channel-wise 1D "
+            "dropout behavior is desired - input is interpreted as shape (N, C, L), where C is "
+            "the channel dim. This behavior will change in a future release to interpret the "
+            "input as one without a batch dimension, i.e. shape (C, H, W)", stacklevel=2)
     if not training or p == 0.0:
-        return input if isinstance(input, Tensor) else x.squeeze(0) if unbatched else x
-    keep = get_generator(None).random(x.shape[:2] + (1, 1)) >= p
+        return input if isinstance(input, Tensor) else x
+    keep = get_generator(None).random(x.shape[:2] + (1,) * (x.ndim - 2)) >= p
     scale = 0.0 if p == 1.0 else 1.0 / (1.0 - p)
     mask = (keep * scale).astype(x.dtype)
-    if inplace:  # x is input itself, or a view of it (unbatched): multiply through it
+    if inplace and x is input:
         x.mul_(mask)
-        return input
-    out = x * mask
-    return out.squeeze(0) if unbatched else out
+        return x
+    return x * mask
