@@ -746,3 +746,190 @@ def registered_ops() -> set[str]:
     import tinynet.nn.functional  # noqa: F401 - registers the element-wise losses
 
     return {name for name in tn.autograd.Function.registry if not name.startswith("_")}
+
+
+# ---- convolution and pooling (tinynet/ops/conv.py), checked against plain numpy loops -----
+
+
+def _taps_np(x: np.ndarray, kernel: tuple[int, int], stride: tuple[int, int],
+             pads: tuple[int, int, int, int], dilation: tuple[int, int]) -> np.ndarray:
+    """(N, C, kh, kw, OH, OW): tap (i, j) of every window, by slicing a zero-padded copy
+    (a different route from the kernels' strided views and loops)."""
+    n, c, h, w = x.shape
+    padded = np.zeros((n, c, h + pads[0] + pads[1], w + pads[2] + pads[3]))
+    padded[:, :, pads[0]:pads[0] + h, pads[2]:pads[2] + w] = x
+    oh = (padded.shape[2] - dilation[0] * (kernel[0] - 1) - 1) // stride[0] + 1
+    ow = (padded.shape[3] - dilation[1] * (kernel[1] - 1) - 1) // stride[1] + 1
+    taps = np.zeros((n, c, kernel[0], kernel[1], oh, ow))
+    for i in range(kernel[0]):
+        for j in range(kernel[1]):
+            r, s = i * dilation[0], j * dilation[1]
+            taps[:, :, i, j] = padded[:, :, r:r + stride[0] * (oh - 1) + 1:stride[0],
+                                      s:s + stride[1] * (ow - 1) + 1:stride[1]]
+    return taps
+
+
+def _col2im_np(cols: np.ndarray, size: tuple[int, int], kernel: tuple[int, int],
+               stride: tuple[int, int], pads: tuple[int, int, int, int],
+               dilation: tuple[int, int]) -> np.ndarray:
+    """The adjoint of ``_taps_np``, one element at a time."""
+    n, rows, _ = cols.shape
+    c = rows // (kernel[0] * kernel[1])
+    oh = (size[0] + pads[0] + pads[1] - dilation[0] * (kernel[0] - 1) - 1) // stride[0] + 1
+    ow = (size[1] + pads[2] + pads[3] - dilation[1] * (kernel[1] - 1) - 1) // stride[1] + 1
+    cols = cols.reshape(n, c, kernel[0], kernel[1], oh, ow)
+    out = np.zeros((n, c) + size)
+    for index in np.ndindex(cols.shape):
+        _, _, i, j, p, q = index
+        row = p * stride[0] - pads[0] + i * dilation[0]
+        column = q * stride[1] - pads[2] + j * dilation[1]
+        if 0 <= row < size[0] and 0 <= column < size[1]:
+            out[index[0], index[1], row, column] += cols[index]
+    return out
+
+
+def _smallest_side(kernel: int, dilation: int, padding: int) -> int:
+    """The smallest image side that one (dilated) window fits in, after padding."""
+    return max(1, dilation * (kernel - 1) + 1 - padding)
+
+
+@st.composite
+def _window_geometry(draw: Draw, max_side: int, max_kernel: int = 3) -> dict[str, Any]:
+    """Image size, kernel, stride, (top, bottom, left, right) padding and dilation such that
+    at least one window fits: odd and even sizes, strides and dilations of 1 and 2. (The
+    sides can reach ``max_side + 1``, or just fit a large dilated kernel.)"""
+    kernel = (draw(st.integers(1, max_kernel)), draw(st.integers(1, max_kernel)))
+    stride = (draw(st.integers(1, 2)), draw(st.integers(1, 2)))
+    dilation = (draw(st.integers(1, 2)), draw(st.integers(1, 2)))
+    pads = tuple(draw(st.integers(0, 1)) for _ in range(4))
+    smallest = [_smallest_side(kernel[a], dilation[a], pads[2 * a] + pads[2 * a + 1])
+                for a in (0, 1)]
+    size = tuple(draw(st.integers(low, max(low, max_side + 1))) for low in smallest)
+    return {"size": size, "kernel": kernel, "stride": stride, "padding": pads,
+            "dilation": dilation}
+
+
+@st.composite
+def im2col_cases(draw: Draw, max_side: int = MAX_SIDE) -> Case:
+    g = draw(_window_geometry(max_side))
+    n, c = draw(st.integers(1, 2)), draw(st.integers(1, 2))
+    x = draw(values((n, c) + g["size"]))
+    geometry = {k: v for k, v in g.items() if k != "size"}
+    taps = _taps_np(x, g["kernel"], g["stride"], g["padding"], g["dilation"])
+    expected = taps.reshape(n, -1, taps.shape[4] * taps.shape[5])
+    return Case(f"Im2Col(x {x.shape}, {geometry})", lambda t: Im2Col.apply(t, **geometry), [x],
+                expected)
+
+
+@st.composite
+def col2im_cases(draw: Draw, max_side: int = MAX_SIDE) -> Case:
+    g = draw(_window_geometry(max_side))
+    n, c = draw(st.integers(1, 2)), draw(st.integers(1, 2))
+    taps_shape = _taps_np(np.zeros((n, c) + g["size"]), g["kernel"], g["stride"],
+                          g["padding"], g["dilation"]).shape
+    cols = draw(values((n, c * g["kernel"][0] * g["kernel"][1],
+                        taps_shape[4] * taps_shape[5])))
+    return Case(f"Col2Im(cols {cols.shape}, {g})", lambda t: Col2Im.apply(t, **g), [cols],
+                _col2im_np(cols, g["size"], g["kernel"], g["stride"], g["padding"],
+                           g["dilation"]))
+
+
+def _conv2d_np(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, stride: tuple[int, int],
+               pads: tuple[int, int, int, int], dilation: tuple[int, int],
+               groups: int) -> np.ndarray:
+    """out[n, o, p, q] = b[o] + sum over c, i, j of w[o, c, i, j] * tap[n, c, i, j, p, q],
+    group by group."""
+    taps = _taps_np(x, w.shape[2:], stride, pads, dilation)
+    c_in, c_out = x.shape[1] // groups, w.shape[0] // groups
+    out = np.concatenate([
+        np.einsum("ncijpq,ocij->nopq", taps[:, k * c_in:(k + 1) * c_in],
+                  w[k * c_out:(k + 1) * c_out]) for k in range(groups)], axis=1)
+    return out if b is None else out + b.reshape(-1, 1, 1)
+
+
+@st.composite
+def convolution_cases(draw: Draw, max_side: int = MAX_SIDE) -> Case:
+    """F.conv2d: batch 1 or 2, groups 1 or 2, bias or none, padding as an int, a pair,
+    'same' (odd and even kernels: the extra pixel goes bottom/right) or 'valid'."""
+    g = draw(_window_geometry(max_side))
+    groups = draw(st.sampled_from([1, 1, 2]))
+    n = draw(st.integers(1, 2))
+    c, o = groups * draw(st.integers(1, 2)), groups * draw(st.integers(1, 2))
+    kernel, stride, dilation = g["kernel"], g["stride"], g["dilation"]
+    spelled: Any = draw(st.sampled_from(["int", "pair", "same", "valid"])
+                        if stride == (1, 1) else st.sampled_from(["int", "pair"]))
+    if spelled == "int":
+        spelled = draw(st.integers(0, 1))
+        pads = (spelled,) * 4
+    elif spelled == "pair":
+        spelled = (draw(st.integers(0, 1)), draw(st.integers(0, 1)))
+        pads = (spelled[0], spelled[0], spelled[1], spelled[1])
+    elif spelled == "valid":
+        pads = (0, 0, 0, 0)
+    else:
+        total = [d * (k - 1) for d, k in zip(dilation, kernel, strict=True)]
+        pads = (total[0] // 2, total[0] - total[0] // 2, total[1] // 2, total[1] - total[1] // 2)
+    size = tuple(max(side, _smallest_side(kernel[a], dilation[a], pads[2 * a] + pads[2 * a + 1]))
+                 for a, side in enumerate(g["size"]))
+    x = draw(values((n, c) + size))
+    w = draw(values((o, c // groups) + kernel))
+    b = draw(values((o,))) if draw(st.booleans()) else None
+    expected = _conv2d_np(x, w, b, stride, pads, dilation, groups)
+    where = (f"x {x.shape}, w {w.shape}, bias {b is not None}, stride={stride}, "
+             f"padding={spelled!r}, dilation={dilation}, groups={groups}")
+    conv = _functional().conv2d
+    if b is None:
+        return Case(f"conv2d({where})",
+                    lambda t, u: conv(t, u, None, stride, spelled, dilation, groups), [x, w],
+                    expected)
+    return Case(f"conv2d({where})",
+                lambda t, u, v: conv(t, u, v, stride, spelled, dilation, groups), [x, w, b],
+                expected)
+
+
+@st.composite
+def max_pool_cases(draw: Draw, max_side: int = MAX_SIDE) -> Case:
+    """F.max_pool2d on distinct values (no ties, so central differences see one maximum);
+    padding up to half the kernel, stride None (= kernel) or drawn, ceil_mode on or off."""
+    kernel = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
+    stride = draw(st.sampled_from([None, 1, 2, (1, 2)]))
+    padding = (draw(st.integers(0, kernel[0] // 2)), draw(st.integers(0, kernel[1] // 2)))
+    dilation = (draw(st.integers(1, 2)), draw(st.integers(1, 2)))
+    ceil_mode = draw(st.booleans())
+    n, c = draw(st.integers(1, 2)), draw(st.integers(1, 2))
+    smallest = [_smallest_side(kernel[a], dilation[a], 2 * padding[a]) for a in (0, 1)]
+    size = tuple(draw(st.integers(low, max(low, max_side + 1))) for low in smallest)
+    x = draw(distinct((n, c) + size))
+    st_pair = kernel if stride is None else (stride if isinstance(stride, tuple)
+                                             else (stride, stride))
+    extra = [0, 0]
+    for axis in (0, 1):  # ceil_mode: PyTorch's output size, as extra bottom/right padding
+        span = dilation[axis] * (kernel[axis] - 1) + 1
+        full = size[axis] + 2 * padding[axis]
+        count = (full - span) // st_pair[axis] + 1
+        if ceil_mode:
+            count = -(-(full - span) // st_pair[axis]) + 1
+            if (count - 1) * st_pair[axis] >= size[axis] + padding[axis]:
+                count -= 1
+        extra[axis] = max((count - 1) * st_pair[axis] + span - full, 0)
+    pads = (padding[0], padding[0] + extra[0], padding[1], padding[1] + extra[1])
+    taps = _taps_np(x, kernel, st_pair, pads, dilation)
+    inside = _taps_np(np.ones((1, 1) + size), kernel, st_pair, pads, dilation) > 0
+    # A window with no pixel in the image (dilation + padding) gives -inf, which finite
+    # differences cannot check; test_conv_parity.py compares that case with PyTorch.
+    assume(inside.any(axis=(2, 3)).all())
+    expected = np.where(inside, taps, -np.inf).max(axis=(2, 3))
+    return Case(f"max_pool2d(x {x.shape}, {kernel}, {stride}, {padding}, {dilation}, "
+                f"ceil_mode={ceil_mode})",
+                lambda t: _functional().max_pool2d(t, kernel, stride, padding, dilation,
+                                                   ceil_mode), [x], expected)
+
+
+from tinynet.ops.conv import Col2Im, Im2Col  # noqa: E402 - with the cases that use them
+
+CASES.update({
+    "Im2Col": im2col_cases,
+    "Col2Im": col2im_cases,
+    "Convolution": convolution_cases,
+    "MaxPool": max_pool_cases,
+})

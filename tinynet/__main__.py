@@ -385,6 +385,91 @@ def _indent(text: str, n: int = 2) -> str:
     return "\n".join(" " * n + line for line in text.splitlines())
 
 
+# ------------------------------------------------------- chapter 8: convolution, batch norm
+
+
+def _digit_images(seed: int) -> tuple[np.ndarray, ...] | None:
+    """scikit-learn's 8x8 digits as standardised float32 (N, 1, 8, 8) images, 20% held out;
+    None without scikit-learn. The file is read directly: importing sklearn.datasets (scipy
+    and all) costs about 2 s, more than the chapter's training."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("sklearn")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    path = os.path.join(spec.submodule_search_locations[0], "datasets", "data", "digits.csv.gz")
+    if not os.path.exists(path):
+        return None
+    table = np.loadtxt(path, delimiter=",")  # 1,797 rows: 64 pixels (0..16), then the label
+    x, y = table[:, :64].reshape(-1, 1, 8, 8), table[:, 64].astype(np.int64)
+    order = np.random.default_rng(seed).permutation(len(x))
+    test, train = order[:359], order[359:]
+    x = ((x - x[train].mean()) / x[train].std()).astype(np.float32)
+    return x[train], y[train], x[test], y[test]
+
+
+def section_cnn(say: Say, seed: int) -> dict[str, Any] | None:
+    """A small CNN on the digits (a few epochs; examples/08_cnn_digits.py trains it fully),
+    then a deep sigmoid MLP with and without batch norm."""
+    from tinynet import nn
+
+    _header(say, "8. Convolution and pooling read digits; batch norm trains a deep net")
+    data = _digit_images(seed)
+    if data is None:
+        say("  skipped: this chapter needs scikit-learn's digits (pip install scikit-learn)")
+        return None
+    x_train, y_train, x_test, y_test = data
+    say("Sequential(Conv2d(1, 8, 3, padding=1), ReLU(), MaxPool2d(2),")
+    say("           Conv2d(8, 16, 3, padding=1), ReLU(), MaxPool2d(2), Flatten(), Linear(64, 10))")
+    say("Each convolution is im2col (every 3x3 patch as a column) and one matrix product.")
+    tn.manual_seed(seed)
+    model = nn.Sequential(
+        nn.Conv2d(1, 8, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Conv2d(8, 16, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Flatten(), nn.Linear(64, 10),
+    )
+    optimizer = tn.optim.Adam(model.parameters(), lr=3e-3)
+    loss_fn = nn.CrossEntropyLoss()
+    rng = np.random.default_rng(seed)
+    for epoch in range(4):
+        order = rng.permutation(len(x_train))
+        for first in range(0, len(order), 32):
+            batch = order[first:first + 32]
+            optimizer.zero_grad()
+            loss = loss_fn(model(tn.tensor(x_train[batch])), y_train[batch])
+            loss.backward()
+            optimizer.step()
+        model.eval()
+        with tn.no_grad():
+            accuracy = float((model(tn.tensor(x_test)).data.argmax(1) == y_test).mean())
+        model.train()
+        say(f"  epoch {epoch + 1}: held-out accuracy {accuracy:.1%} ({len(y_test)} digits)")
+    say("Eight sigmoid layers, plain SGD (lr 0.5), with and without BatchNorm1d:")
+    curves = {}
+    for use_bn in (False, True):
+        tn.manual_seed(seed)
+        layers: list[Any] = []
+        for size in (64,) + (32,) * 7:
+            layers += [nn.Linear(size, 32)] + ([nn.BatchNorm1d(32)] if use_bn else [])
+            layers.append(nn.Sigmoid())
+        mlp = nn.Sequential(*layers, nn.Linear(32, 10))
+        sgd = tn.optim.SGD(mlp.parameters(), lr=0.5)
+        flat = x_train.reshape(len(x_train), -1)
+        losses = []
+        for _ in range(60):
+            batch = rng.choice(len(flat), 64, replace=False)
+            sgd.zero_grad()
+            loss = loss_fn(mlp(tn.tensor(flat[batch])), y_train[batch])
+            loss.backward()
+            sgd.step()
+            losses.append(loss.item())
+        name = "with batch norm" if use_bn else "without"
+        curves[name] = losses
+        say(f"  {name:15s} loss {np.mean(losses[:5]):.2f} -> {np.mean(losses[-5:]):.2f} "
+            "in 60 steps")
+    return {"model": model, "accuracy": accuracy, "curves": curves}
+
+
 # ----------------------------------------------------------------------------- figures
 
 
@@ -519,6 +604,7 @@ def run_demo(seed: int = 0, plots: str | None = None, say: Say = print) -> dict[
     results["step"] = section_step(say, seed)
     results["mlp"] = section_mlp(say, seed)
     results["deep"] = section_deep(say, seed)
+    results["cnn"] = section_cnn(say, seed)  # chapter 8: convolution, batch norm
     if plots is not None:
         paths = write_figures(results, plots)
         say("")

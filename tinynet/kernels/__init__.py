@@ -544,3 +544,16 @@ def warm_up() -> None:
                 kernel(x, x, np.empty_like(x))
             else:
                 kernel(x, np.empty_like(x))
+
+
+# ------------------------------------------------------------------ convolution and pooling
+# One family in a file of its own: twins and dispatch in conv.py, numba in conv_compiled.py,
+# with the same policy as above (conv._pick asks _load() and _MIN_SIZE).
+from tinynet.kernels.conv import (  # noqa: E402 - after the policy it depends on
+    col2im,
+    im2col,
+    max_pool2d_backward,
+    max_pool2d_forward,
+)
+
+__all__ += ["col2im", "im2col", "max_pool2d_backward", "max_pool2d_forward"]

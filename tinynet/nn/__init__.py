@@ -20,3 +20,11 @@ __all__ = [
     "Parameter", "ReLU", "Sequential", "Sigmoid", "Softmax", "StateDictError", "Step", "Tanh",
     "ValueRangeError", "functional", "init", "utils",
 ]
+
+# Convolution, pooling and normalization layers (appended).
+from tinynet.nn.conv import Conv2d, Dropout2d  # noqa: E402
+from tinynet.nn.normalization import BatchNorm1d, BatchNorm2d, LayerNorm  # noqa: E402
+from tinynet.nn.pooling import AdaptiveAvgPool2d, AvgPool2d, MaxPool2d  # noqa: E402
+
+__all__ += ["AdaptiveAvgPool2d", "AvgPool2d", "BatchNorm1d", "BatchNorm2d", "Conv2d",
+            "Dropout2d", "LayerNorm", "MaxPool2d"]

@@ -494,3 +494,18 @@ def _nll(
         return losses.sum()
     # The mean divides by the total weight of the counted samples (0/0 = nan if none count).
     return losses.sum() / w.sum(dtype=dtype)
+
+
+# ---- convolution, pooling and normalization (forward and backward in tinynet/ops/conv.py and
+# tinynet/ops/normalization.py; re-exported here under PyTorch's names) ---------------------
+
+from tinynet.ops.conv import (  # noqa: E402, F401 - appended re-exports
+    adaptive_avg_pool2d,
+    avg_pool2d,
+    conv2d,
+    dropout2d,
+    fold,
+    max_pool2d,
+    unfold,
+)
+from tinynet.ops.normalization import batch_norm, layer_norm  # noqa: E402, F401
