@@ -105,6 +105,13 @@ from tinynet.ops import (
 )
 from tinynet.random import manual_seed, seed
 
+# PyTorch parity (issue 11): more ops, and the CPU device
+from tinynet.ops import (  # noqa: E402, I001
+    all, amax, amin, any, chunk, cos, einsum, gather, logsumexp, masked_fill, mm, norm, sin,
+    sort, split, std, topk, var,
+)
+from tinynet.tensor import device  # noqa: E402
+
 float = float32  # noqa: A001 - PyTorch's alias: tn.float is float32
 
 # Submodules load on first use (``tn.nn``, ``tn.optim``...), keeping ``import tinynet`` fast.
@@ -137,4 +144,6 @@ __all__ = [
     "set_grad_enabled", "sigmoid", "softmax", "sqrt", "squeeze", "stack", "step", "sub", "sum",
     "swapaxes", "tanh", "tensor", "transpose", "uint8", "unsqueeze", "where", "zeros",
     "zeros_like",
+    "all", "amax", "amin", "any", "chunk", "cos", "device", "einsum", "gather", "logsumexp",
+    "masked_fill", "mm", "norm", "sin", "sort", "split", "std", "topk", "var",
 ]

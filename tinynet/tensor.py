@@ -17,12 +17,15 @@ from tinynet.errors import DTypeError, GraphError, ShapeError, ValueRangeError
 
 
 class VersionCounter:
-    """Counts in-place modifications of a tensor's memory (shared by views of it)."""
+    """Counts in-place modifications of a tensor's memory (shared by views of it).
+    ``has_views``: some view (``x[0]``, ``x.T``...) shares this memory, so an in-place op
+    recorded in a graph would have to rewrite the views' graphs too (tinynet refuses that)."""
 
-    __slots__ = ("value",)
+    __slots__ = ("value", "has_views")
 
     def __init__(self) -> None:
         self.value = 0
+        self.has_views = False
 
 
 class device:  # noqa: N801 - PyTorch's name
@@ -109,7 +112,11 @@ class Tensor:
         t.grad = None
         t.grad_fn = grad_fn
         t._requires_grad = grad_fn is not None
-        t._version = version if version is not None else VersionCounter()
+        if version is None:
+            version = VersionCounter()
+        elif grad_fn is None or grad_fn.is_view:  # a view op's output (not a saved output)
+            version.has_views = True
+        t._version = version
         t._hooks = None
         return t
 
@@ -211,7 +218,9 @@ class Tensor:
 
     def detach(self) -> Tensor:
         """The same data (shared memory and version counter), cut from the graph."""
-        return Tensor._make(self.data, None, self._version)
+        t = Tensor._make(self.data)
+        t._version = self._version  # not a view: in-place edits through it are plain edits
+        return t
 
     def detach_(self) -> Tensor:
         self.grad_fn = None
@@ -614,12 +623,15 @@ class Tensor:
     # ---- in-place operations (bump the version counter) ------------------------------------
 
     def add_(self, other: Any, alpha: float = 1.0) -> Tensor:
+        """``self += alpha * other``, in place."""
         if alpha != 1:
-            other = (other.data if isinstance(other, Tensor) else np.asarray(other)) * alpha
+            other = other * alpha if isinstance(other, Tensor) else np.asarray(other) * alpha
         return ops.inplace_arithmetic(self, "add_", np.add, other)
 
     def sub_(self, other: Any, alpha: float = 1.0) -> Tensor:
-        return self.add_(other, -alpha)
+        if alpha != 1:
+            other = other * alpha if isinstance(other, Tensor) else np.asarray(other) * alpha
+        return ops.inplace_arithmetic(self, "sub_", np.subtract, other)
 
     def mul_(self, other: Any) -> Tensor:
         return ops.inplace_arithmetic(self, "mul_", np.multiply, other)
@@ -627,33 +639,20 @@ class Tensor:
     def div_(self, other: Any) -> Tensor:
         return ops.inplace_arithmetic(self, "div_", np.true_divide, other)
 
-    # ``x += y`` works in place, as in PyTorch (e.g. ``w -= lr * w.grad`` inside no_grad).
-    # tinynet does not record in-place ops in a graph, so while grad mode is on and either side
-    # requires grad, the result is computed out of place (same values and gradients; only
-    # other references to the old tensor don't see it). A leaf that requires grad is refused,
-    # as PyTorch refuses it.
+    # ``x += y`` is ``x.add_(y)``: x's memory is written (views see it) and its version bumped,
+    # as in PyTorch; in a graph the op is recorded (ops/inplace.py), and a leaf that requires
+    # grad is refused in grad mode (do updates inside ``tn.no_grad()``).
     def __iadd__(self, other: Any) -> Tensor:
-        return self._augmented(ops.add, "add_", other)
+        return self.add_(other)
 
     def __isub__(self, other: Any) -> Tensor:
-        return self._augmented(ops.sub, "sub_", other)
+        return self.sub_(other)
 
     def __imul__(self, other: Any) -> Tensor:
-        return self._augmented(ops.mul, "mul_", other)
+        return self.mul_(other)
 
     def __itruediv__(self, other: Any) -> Tensor:
-        return self._augmented(ops.div, "div_", other)
-
-    def _augmented(self, op: Callable[[Any, Any], Tensor], name: str, other: Any) -> Tensor:
-        in_graph = self._requires_grad or (isinstance(other, Tensor) and other._requires_grad)
-        if in_graph and autograd.is_grad_enabled():
-            if self.grad_fn is None and self._requires_grad:
-                raise GraphError(
-                    f"{name}: a leaf tensor that requires grad can't be modified in place while "
-                    "grad mode is on; do it inside `with tn.no_grad():` (as optimizers do)"
-                )
-            return op(self, other)
-        return getattr(self, name)(other)
+        return self.div_(other)
 
     def zero_(self) -> Tensor:
         return ops.inplace(self, "zero_", lambda d: d.fill(0))

@@ -1,7 +1,13 @@
-"""In-place operations: ``x.add_(y)``, ``x[i] = v``, ``fill_``... They write into a tensor's
-memory and bump its version counter, so a graph that saved the old values refuses to run
-backward rather than give wrong gradients. tinynet does not record them in the graph: they are
-refused on tensors that require grad while grad mode is on (optimizers work under no_grad)."""
+"""In-place operations: ``x.add_(y)`` (``x += y``), ``x[i] = v``, ``fill_``... They write into
+a tensor's memory and bump its version counter, so a graph that saved the old values refuses to
+run backward rather than give wrong gradients.
+
+The arithmetic ones (``add_ sub_ mul_ div_``, so ``+= -= *= /=``) are recorded in the graph
+as PyTorch records them: ``h = a * 2; h += 1`` computes ``old_h + 1`` with the ordinary op,
+writes the result into h's memory and makes that op h's ``grad_fn``. ``old_h`` is a copy of
+the values before the write, so ops that need them for backward (``h *= b``: d/db = old h)
+still have them. The others (``fill_``, ``copy_``, ``x[i] = v``...) are refused on tensors in
+a graph while grad mode is on."""
 
 from __future__ import annotations
 
@@ -42,12 +48,9 @@ def inplace_arithmetic(x: Tensor, op: str, ufunc: Any, other: Any) -> Tensor:
     Like PyTorch, refuses results x's dtype can't hold (``int_tensor.mul_(2.5)``) and shapes
     that would need x to grow; an operand that requires grad can't flow into x unrecorded.
     """
-    if isinstance(other, Tensor):
-        if other.requires_grad and is_grad_enabled():
-            raise GraphError(
-                f"{op}: the operand requires grad, and tinynet does not record in-place ops in "
-                "the graph; use the out-of-place op (x = x + y) instead"
-            )
+    in_graph = x.requires_grad or (isinstance(other, Tensor) and other.requires_grad)
+    if in_graph and is_grad_enabled():
+        return recorded_inplace(x, op, ufunc, other)
     other = inplace_operand(other, op)
 
     def change(data: np.ndarray) -> None:
@@ -65,6 +68,45 @@ def inplace_arithmetic(x: Tensor, op: str, ufunc: Any, other: Any) -> Tensor:
             ) from e
 
     return inplace(x, op, change)
+
+
+def recorded_inplace(x: Tensor, op: str, ufunc: Any, other: Any) -> Tensor:
+    """``x.add_(other)`` in a graph: the out-of-place op on a copy of x's old values, written
+    back into x's memory; that op's node becomes x's ``grad_fn`` (PyTorch's rebase)."""
+    from tinynet import ops
+
+    if x.grad_fn is None and x.requires_grad:
+        raise GraphError(
+            f"{op}: a leaf tensor that requires grad can't be modified in place while grad "
+            "mode is on; do it inside `with tn.no_grad():` (as optimizers do), or compute a new "
+            "tensor (x = x + y)"
+        )
+    if x._version.has_views:
+        raise GraphError(
+            f"{op}: this tensor shares its memory with a view (x[...], x.T, reshape...), and "
+            "tinynet can't rewrite the views' graphs after an in-place op recorded in a graph "
+            "(PyTorch can); write it out of place (x = x + y), or clone() before taking views"
+        )
+    old = Tensor._make(x.data.copy(), x.grad_fn)  # the values before the write
+    fn = {np.add: ops.add, np.subtract: ops.sub, np.multiply: ops.mul,
+          np.true_divide: ops.div}[ufunc]
+    result = fn(old, other)
+    if result.shape != x.shape:
+        raise ShapeError(
+            f"{op}: shapes {x.shape} and {np.shape(other)}: the result {result.shape} must "
+            f"keep the tensor's shape {x.shape}"
+        )
+    if result.dtype != x.dtype:
+        if not np.can_cast(result.dtype, x.dtype, "same_kind"):
+            raise DTypeError(
+                f"{op}: the result ({result.dtype}) can't be stored in place in a {x.dtype} "
+                "tensor; convert the tensor first"
+            )
+        result = result.to(x.dtype)
+    np.copyto(x.data, result.data)
+    x._version.value += 1
+    x.grad_fn, x._requires_grad = result.grad_fn, result.requires_grad
+    return x
 
 
 def inplace_operand(value: Any, op: str) -> Any:
