@@ -10,7 +10,7 @@ forward and backward), ``kernels/`` (the fast loops), ``nn/`` and ``optim/`` (tr
 """
 
 from tinynet import tensor as _tensor_module  # noqa: I001 - Tensor first: the rest builds on it
-from tinynet.tensor import Tensor
+from tinynet.tensor import Tensor, device
 from tinynet import autograd, ops
 
 # The one place where Tensor meets the modules built on it (see the end of tensor.py).
@@ -64,53 +64,64 @@ from tinynet.gradcheck import gradcheck, gradgradcheck
 from tinynet.ops import (
     abs,
     add,
+    all,
+    amax,
+    amin,
+    any,
     argmax,
     argmin,
     broadcast_to,
     cat,
+    chunk,
     clamp,
     clip,
     concatenate,
+    cos,
     div,
+    einsum,
     exp,
     expand,
     flatten,
+    gather,
     log,
     log_softmax,
+    logsumexp,
+    masked_fill,
     matmul,
     max,
     maximum,
     mean,
     min,
     minimum,
+    mm,
     mul,
     neg,
+    norm,
     permute,
     pow,
     relu,
     reshape,
     sigmoid,
+    sin,
     softmax,
+    sort,
+    split,
     sqrt,
     squeeze,
     stack,
+    std,
     step,
     sub,
     sum,
     swapaxes,
     tanh,
+    topk,
     transpose,
     unsqueeze,
+    var,
     where,
 )
 from tinynet.random import manual_seed, seed
-
-# PyTorch parity (issue 11): more ops, and the CPU device
-from tinynet.ops import (  # noqa: E402, I001
-    all, amax, amin, any, chunk, cos, einsum, gather, logsumexp, masked_fill, mm, norm, sin,
-    sort, split, std, topk, var,
-)
-from tinynet.tensor import device  # noqa: E402
 
 float = float32  # noqa: A001 - PyTorch's alias: tn.float is float32
 

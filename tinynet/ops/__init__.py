@@ -54,7 +54,6 @@ from tinynet.ops.reduce import (
     var,
 )
 from tinynet.ops.select import chunk, gather, masked_fill, sort, split, topk
-from tinynet.ops.ufuncs import array_ufunc
 from tinynet.ops.shape import (
     broadcast_to,
     cat,
@@ -71,6 +70,7 @@ from tinynet.ops.shape import (
     unsqueeze,
     view,
 )
+from tinynet.ops.ufuncs import array_ufunc
 
 __all__ = [
     "abs", "activation_grad", "add", "argmax", "argmin", "broadcast_to", "cast", "cat", "clamp",
@@ -81,6 +81,6 @@ __all__ = [
     "reshape", "setitem_", "sigmoid", "softmax", "softmax_cross_entropy", "sqrt", "squeeze",
     "stack", "step", "sub", "sum", "swapaxes", "tanh", "transpose", "unsqueeze", "view", "where",
     # PyTorch parity (issue 11)
-    "all", "amax", "amin", "any", "array_ufunc", "chunk", "cos", "einsum", "gather", "logsumexp", "masked_fill", "mm", "norm",
-    "sin", "sort", "split", "std", "topk", "var",
+    "all", "amax", "amin", "any", "array_ufunc", "chunk", "cos", "einsum", "gather",
+    "logsumexp", "masked_fill", "mm", "norm", "sin", "sort", "split", "std", "topk", "var",
 ]
