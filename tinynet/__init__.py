@@ -53,6 +53,7 @@ from tinynet.dtypes import (
 from tinynet.errors import (
     AnomalyError,
     DTypeError,
+    DTypeMismatchError,
     FileFormatError,
     GradcheckError,
     GraphError,
@@ -142,7 +143,7 @@ def __getattr__(name: str) -> object:
 __version__ = "0.1.0"
 
 __all__ = [
-    "AnomalyError", "DTypeError", "FileFormatError", "GradcheckError", "GraphError",
+    "AnomalyError", "DTypeError", "DTypeMismatchError", "FileFormatError", "GradcheckError", "GraphError",
     "ShapeError", "Tensor", "TinynetError", "ValueRangeError", "abs", "add", "arange", "argmax",
     "argmin",
     "as_tensor", "autograd", "bool_", "broadcast_to", "cat", "clamp", "clip", "concatenate",

@@ -59,3 +59,8 @@ def explain(op: type, arrays: list[object], error: ValueError) -> Exception:
         wrong = getattr(op, "shape_error", "are not compatible")
         return ShapeError(f"{op.op}: shapes {shapes} {wrong} (numpy: {text})")  # type: ignore
     return type(error)(f"{op.op}: {text} (input shapes {shapes})")  # type: ignore
+
+
+class DTypeMismatchError(DTypeError, RuntimeError):
+    """Two tensors an op needs in one dtype arrive in two (``x_float64 @ w_float32``,
+    ``nn.Linear`` on an int input). PyTorch raises RuntimeError here, so this is one too."""

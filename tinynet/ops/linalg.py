@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from tinynet.autograd import Function
-from tinynet.errors import ShapeError
+from tinynet.errors import DTypeMismatchError, ShapeError
 from tinynet.ops.operands import operands
 from tinynet.tensor import Tensor
 
@@ -52,7 +52,13 @@ class MatMul(Function):
 
 
 def matmul(a: Any, b: Any) -> Tensor:
-    """Matrix product with numpy's rules (1-D, 2-D and broadcast batches)."""
+    """Matrix product with numpy's rules (1-D, 2-D and broadcast batches). Two tensors must
+    have one dtype, as in PyTorch (no silent float64 model)."""
+    if isinstance(a, Tensor) and isinstance(b, Tensor) and a.dtype != b.dtype:
+        raise DTypeMismatchError(
+            f"matmul: expected both operands to have the same dtype, got {a.dtype} and "
+            f"{b.dtype}; convert one first (e.g. x.to(w.dtype) or x.float())"
+        )
     a, b = operands(a, b, "matmul")
     if np.ndim(a.data if isinstance(a, Tensor) else a) == 0 or np.ndim(
         b.data if isinstance(b, Tensor) else b

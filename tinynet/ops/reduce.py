@@ -185,7 +185,7 @@ def _arg(fn: Any, x: Any, dim: Any, keepdim: bool, aliases: dict[str, Any], op: 
 
 
 def _refuse_empty(x: Tensor, axes: tuple[int, ...] | None, op: str) -> None:
-    if x.data.size == 0 and (axes is None or any(x.shape[a] == 0 for a in axes)):
+    if x.data.size == 0 and (axes is None or builtins.any(x.shape[a] == 0 for a in axes)):
         raise ShapeError(f"{op}: cannot reduce an empty tensor of shape {x.shape} (no identity)")
 
 
