@@ -67,11 +67,10 @@ _NOT_GIVEN: Any = object()
 class Tensor:
     """An n-dimensional array that can record the operations applied to it."""
 
-    __slots__ = ("data", "grad", "grad_fn", "_requires_grad", "_version", "_hooks", "__weakref__")
+    __slots__ = ("_data", "grad", "grad_fn", "_requires_grad", "_version", "_hooks", "__weakref__")
 
     __hash__ = object.__hash__  # == is elementwise, so hashing is by identity (as in PyTorch)
 
-    data: np.ndarray
     grad: Tensor | None
 
     def __init__(self, data: Any = _NOT_GIVEN, *sizes: Any, requires_grad: bool = False,
@@ -93,7 +92,7 @@ class Tensor:
                     "pass requires_grad and dtype by keyword"
                 )
             data = np.empty(tuple(int(n) for n in shape), dtype=dtypes.to_dtype(dtype))
-        self.data = dtypes.as_array(data, dtype, copy=True, op="Tensor")
+        self._data = dtypes.as_array(data, dtype, copy=True, op="Tensor")
         self.grad = None
         self.grad_fn = None
         self._requires_grad = False
@@ -108,7 +107,7 @@ class Tensor:
     ) -> Tensor:
         """Fast internal constructor: no copy, no validation."""
         t = object.__new__(cls)
-        t.data = array if type(array) is np.ndarray else np.asarray(array)
+        t._data = array if type(array) is np.ndarray else np.asarray(array)
         t.grad = None
         t.grad_fn = grad_fn
         t._requires_grad = grad_fn is not None
@@ -121,6 +120,32 @@ class Tensor:
         return t
 
     # ---- attributes ------------------------------------------------------------------------
+
+    @property
+    def data(self) -> np.ndarray:
+        """The numpy array holding the values (tinynet's storage; PyTorch's ``.data`` is a
+        detached Tensor instead, see the README). ``p.data -= lr * p.grad`` edits it in place,
+        outside the graph, as in PyTorch."""
+        return self._data
+
+    @data.setter
+    def data(self, value: Any) -> None:
+        """``t.data = other`` makes t hold other's values (sharing its memory when other is a
+        Tensor or an array), any shape, as in PyTorch; the graph never sees it."""
+        if isinstance(value, Tensor):
+            value = value._data
+        if not isinstance(value, np.ndarray):
+            raise DTypeError(
+                f"data: assign a Tensor or a numpy array, got {type(value).__name__}; "
+                "e.g. t.data = tn.tensor(values)"
+            )
+        if value.dtype.kind not in "biuf":
+            raise DTypeError(f"data: arrays of dtype {value.dtype} are not supported")
+        if self._requires_grad and value.dtype.kind != "f":
+            raise DTypeError(
+                f"data: this tensor requires grad, so it must hold floats; got {value.dtype}"
+            )
+        self._data = value
 
     @property
     def requires_grad(self) -> bool:

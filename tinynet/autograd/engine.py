@@ -38,7 +38,7 @@ from typing import Any
 
 import numpy as np
 
-from tinynet.autograd import hooks, watch
+from tinynet.autograd import checks, hooks, watch
 from tinynet.errors import GraphError, explain
 from tinynet.tensor import Tensor
 
@@ -138,6 +138,8 @@ class Function:
         cls.op = cls.__dict__.get("op", cls.__name__.lower())
         if not cls.__name__.startswith("_"):
             Function.registry[cls.__name__] = cls
+        if not cls.__module__.startswith("tinynet."):  # extra: checks.py (your own Functions)
+            checks.guard(cls)
 
     @classmethod
     def apply(cls, *inputs: Any, **options: Any) -> Tensor:
