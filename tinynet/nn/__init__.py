@@ -8,6 +8,8 @@ losses, forward and backward side by side), ``init.py`` (initialisation formulas
 
 from tinynet.nn import functional, init
 from tinynet.nn.activations import LogSoftmax, ReLU, Sigmoid, Softmax, Step, Tanh
+from tinynet.nn.container import ModuleDict, ModuleList
+from tinynet.nn.dropout import Dropout
 from tinynet.nn.errors import ClassIndexError, StateDictError, ValueRangeError
 from tinynet.nn.layers import Flatten, Identity, Linear, Sequential
 from tinynet.nn.loss import BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, MSELoss, NLLLoss
@@ -19,4 +21,5 @@ __all__ = [
     "Identity", "IncompatibleKeys", "Linear", "LogSoftmax", "MSELoss", "Module", "NLLLoss",
     "Parameter", "ReLU", "Sequential", "Sigmoid", "Softmax", "StateDictError", "Step", "Tanh",
     "ValueRangeError", "functional", "init",
+    "Dropout", "ModuleDict", "ModuleList",
 ]
