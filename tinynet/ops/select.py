@@ -118,7 +118,8 @@ def extreme_along(fn: Any, result: Any, x: Tensor, dim: int, keepdim: bool) -> A
     return result(values, Tensor._make(index))
 
 
-def sort(input: Any, dim: int = -1, descending: bool = False, stable: bool = False) -> Any:  # noqa: A002
+def sort(input: Any, dim: int = -1, descending: bool = False, *,  # noqa: A002
+         stable: bool = False) -> Any:
     """Sorted values along ``dim`` and where they came from: ``values, indices = sort(x)``.
 
     Equal elements keep their order (a stable sort) whether or not ``stable`` is asked for,
