@@ -19,12 +19,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
+from strategies import distinct, shapes, values
 
 import tinynet as tn
 from tinynet import nn
 from tinynet.errors import DTypeError, DTypeMismatchError, GraphError, ShapeError, ValueRangeError
-
-from strategies import distinct, shapes, values
 
 torch = pytest.importorskip("torch")
 TF = torch.nn.functional
@@ -573,3 +572,240 @@ def test_numpy_ufuncs_dispatch_to_tinynet() -> None:
         np.arctan2(x, x)
     with pytest.raises(DTypeError, match="out="):
         np.add(np.ones(2), np.ones(2), out=tn.zeros(2))
+
+
+# =============================================================================================
+# Part 2: real scripts, written once and run with ``lib`` = tinynet and ``lib`` = torch
+# =============================================================================================
+# Each script below is the published one, shortened, with ``torch`` replaced by ``lib``; the
+# same source runs on both libraries from the same initial weights, in float64, and must reach
+# the same losses. (The only tinynet-specific line in any of them: none.)
+
+STEPS = 60
+
+
+def _copy_weights(model: Any, torch_model: Any) -> None:
+    model.load_state_dict({k: tn.tensor(v.detach().numpy()) for k, v in
+                           torch_model.state_dict().items()})
+
+
+def _poly_data(lib: Any) -> tuple[Any, Any]:
+    x = lib.linspace(-math.pi, math.pi, 2000, dtype=lib.float64)
+    return x, lib.sin(x)
+
+
+POLY_INIT = [-0.3, 0.8, 0.05, -0.09]  # stands in for the tutorial's torch.randn draws
+
+
+def polynomial_with_tensors(lib: Any) -> list[float]:
+    """"Learning PyTorch with Examples", part 1: tensors and gradients written by hand."""
+    x, y = _poly_data(lib)
+    a, b, c, d = (lib.tensor(v, dtype=lib.float64) for v in POLY_INIT)
+    learning_rate = 1e-6
+    losses = []
+    for _ in range(STEPS):
+        y_pred = a + b * x + c * x ** 2 + d * x ** 3
+        losses.append((y_pred - y).pow(2).sum().item())
+        grad_y_pred = 2.0 * (y_pred - y)
+        grad_a = grad_y_pred.sum()
+        grad_b = (grad_y_pred * x).sum()
+        grad_c = (grad_y_pred * x ** 2).sum()
+        grad_d = (grad_y_pred * x ** 3).sum()
+        a -= learning_rate * grad_a
+        b -= learning_rate * grad_b
+        c -= learning_rate * grad_c
+        d -= learning_rate * grad_d
+    return losses
+
+
+def polynomial_with_autograd(lib: Any) -> list[float]:
+    """Part 2: autograd, updates inside no_grad, gradients reset to None."""
+    x, y = _poly_data(lib)
+    a, b, c, d = (lib.tensor(v, dtype=lib.float64, requires_grad=True) for v in POLY_INIT)
+    learning_rate = 1e-6
+    losses = []
+    for _ in range(STEPS):
+        y_pred = a + b * x + c * x ** 2 + d * x ** 3
+        loss = (y_pred - y).pow(2).sum()
+        losses.append(loss.item())
+        loss.backward()
+        with lib.no_grad():
+            a -= learning_rate * a.grad
+            b -= learning_rate * b.grad
+            c -= learning_rate * c.grad
+            d -= learning_rate * d.grad
+            a.grad = None
+            b.grad = None
+            c.grad = None
+            d.grad = None
+    return losses
+
+
+def polynomial_with_nn(lib: Any, torch_model: Any) -> list[float]:
+    """Part 3: nn.Sequential(Linear, Flatten), MSELoss(sum), parameters updated by hand."""
+    x, y = _poly_data(lib)
+    p = lib.tensor([1, 2, 3])
+    xx = x.unsqueeze(-1).pow(p)
+    model = lib.nn.Sequential(lib.nn.Linear(3, 1), lib.nn.Flatten(0, 1)).double()
+    _copy_weights(model, torch_model) if lib is tn else model.load_state_dict(
+        torch_model.state_dict())
+    loss_fn = lib.nn.MSELoss(reduction="sum")
+    learning_rate = 1e-6
+    losses = []
+    for _ in range(STEPS):
+        y_pred = model(xx)
+        loss = loss_fn(y_pred, y)
+        losses.append(loss.item())
+        model.zero_grad()
+        loss.backward()
+        with lib.no_grad():
+            for param in model.parameters():
+                param -= learning_rate * param.grad
+    return losses
+
+
+def polynomial_with_a_custom_function(lib: Any) -> list[float]:
+    """Part 4: a custom autograd Function, P3(x) = (5x^3 - 3x)/2."""
+
+    class LegendrePolynomial3(lib.autograd.Function):
+        @staticmethod
+        def forward(ctx: Any, input: Any) -> Any:  # noqa: A002
+            ctx.save_for_backward(input)
+            return 0.5 * (5 * input ** 3 - 3 * input)
+
+        @staticmethod
+        def backward(ctx: Any, grad_output: Any) -> Any:
+            (input,) = ctx.saved_tensors  # noqa: A001
+            return grad_output * 1.5 * (5 * input ** 2 - 1)
+
+    x, y = _poly_data(lib)
+    a = lib.full((), 0.0, dtype=lib.float64, requires_grad=True)
+    b = lib.full((), -1.0, dtype=lib.float64, requires_grad=True)
+    c = lib.full((), 0.0, dtype=lib.float64, requires_grad=True)
+    d = lib.full((), 0.3, dtype=lib.float64, requires_grad=True)
+    learning_rate = 5e-6
+    losses = []
+    for _ in range(STEPS):
+        P3 = LegendrePolynomial3.apply  # noqa: N806 - the tutorial's name
+        y_pred = a + b * P3(c + d * x)
+        loss = (y_pred - y).pow(2).sum()
+        losses.append(loss.item())
+        loss.backward()
+        with lib.no_grad():
+            for param in (a, b, c, d):
+                param -= learning_rate * param.grad
+                param.grad = None
+    return losses
+
+
+@pytest.mark.parametrize("script", [polynomial_with_tensors, polynomial_with_autograd,
+                                    polynomial_with_a_custom_function])
+def test_polynomial_fit_reaches_torch_loss(script: Callable[[Any], list[float]]) -> None:
+    got, want = script(tn), script(torch)
+    assert want[-1] < 0.9 * want[0]  # the script does learn
+    np.testing.assert_allclose(got, want, rtol=1e-10)
+
+
+def test_polynomial_fit_with_nn_reaches_torch_loss() -> None:
+    torch.manual_seed(0)
+    torch_model = torch.nn.Sequential(torch.nn.Linear(3, 1), torch.nn.Flatten(0, 1)).double()
+    want = polynomial_with_nn(torch, torch_model)
+    got = polynomial_with_nn(tn, torch_model)  # tinynet starts from torch's initial weights
+    np.testing.assert_allclose(got, want, rtol=1e-10)
+
+
+def digits_training(lib: Any, torch_model: Any, folder: Any) -> tuple[list[float], list[int]]:
+    """An MNIST-style loop on scikit-learn's 8x8 digits: mini-batches, SGD with momentum,
+    train()/eval(), the ``_, pred = max(out, 1)`` accuracy idiom, and a checkpoint per epoch
+    that is loaded back into a fresh model."""
+    datasets = pytest.importorskip("sklearn.datasets")
+    images, labels = datasets.load_digits(return_X_y=True)
+    images = images / 16.0
+    train_x, train_y = images[:600], labels[:600]
+    test_x, test_y = lib.tensor(images[600:800]), lib.tensor(labels[600:800])
+
+    def make_model() -> Any:
+        return lib.nn.Sequential(lib.nn.Linear(64, 32), lib.nn.ReLU(),
+                                 lib.nn.Linear(32, 10)).double()
+
+    model = make_model()
+    _copy_weights(model, torch_model) if lib is tn else model.load_state_dict(
+        torch_model.state_dict())
+    optimizer = lib.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    criterion = lib.nn.CrossEntropyLoss()
+    losses, correct = [], []
+    for epoch in range(2):
+        model.train()
+        for start in range(0, len(train_x), 64):
+            inputs = lib.tensor(train_x[start:start + 64])
+            targets = lib.tensor(train_y[start:start + 64])
+            outputs = model(inputs)
+            loss = criterion(outputs, targets)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            losses.append(loss.item())
+        model.eval()
+        with lib.no_grad():
+            outputs = model(test_x)
+            _, predicted = lib.max(outputs, 1)
+            correct.append((predicted == test_y).sum().item())
+        path = folder / f"{lib.__name__}-epoch{epoch}.pt"
+        lib.save(model.state_dict(), path)
+        restored = make_model()
+        restored.load_state_dict(lib.load(path))
+        restored.eval()
+        with lib.no_grad():
+            assert (restored(test_x) == outputs).all().item()
+    return losses, correct
+
+
+def test_digits_loop_with_accuracy_and_checkpoints_matches_torch(tmp_path: Any) -> None:
+    torch.manual_seed(0)
+    torch_model = torch.nn.Sequential(torch.nn.Linear(64, 32), torch.nn.ReLU(),
+                                      torch.nn.Linear(32, 10)).double()
+    got_losses, got_correct = digits_training(tn, torch_model, tmp_path)
+    want_losses, want_correct = digits_training(torch, torch_model, tmp_path)
+    assert want_correct[-1] > 120  # of 200 (chance: 20): the loop trains
+    assert got_correct == want_correct
+    np.testing.assert_allclose(got_losses, want_losses, rtol=1e-9)
+
+
+def moons_training(lib: Any, torch_model: Any) -> tuple[list[float], list[float]]:
+    """micrograd's demo: a 2-16-16-1 ReLU net on make_moons, max-margin (hinge) loss with L2
+    regularisation, lr decaying from 1.0, updates written as ``p.data -= lr * p.grad``."""
+    datasets = pytest.importorskip("sklearn.datasets")
+    features, labels = datasets.make_moons(n_samples=100, noise=0.1, random_state=1)
+    inputs, y = lib.tensor(features), lib.tensor(labels * 2.0 - 1)
+    model = lib.nn.Sequential(lib.nn.Linear(2, 16), lib.nn.ReLU(), lib.nn.Linear(16, 16),
+                              lib.nn.ReLU(), lib.nn.Linear(16, 1)).double()
+    _copy_weights(model, torch_model) if lib is tn else model.load_state_dict(
+        torch_model.state_dict())
+    losses, accuracies = [], []
+    for k in range(STEPS):
+        scores = model(inputs).squeeze(1)
+        data_loss = (1 + -y * scores).relu().mean()
+        alpha = 1e-4
+        reg_loss = alpha * sum((p * p).sum() for p in model.parameters())
+        total_loss = data_loss + reg_loss
+        accuracy = ((y > 0) == (scores > 0)).float().mean()
+        model.zero_grad()
+        total_loss.backward()
+        learning_rate = 1.0 - 0.9 * k / 100
+        for p in model.parameters():
+            p.data -= learning_rate * p.grad
+        losses.append(total_loss.item())
+        accuracies.append(accuracy.item())
+    return losses, accuracies
+
+
+def test_moons_hinge_loss_demo_matches_torch() -> None:
+    torch.manual_seed(1)
+    torch_model = torch.nn.Sequential(torch.nn.Linear(2, 16), torch.nn.ReLU(),
+                                      torch.nn.Linear(16, 16), torch.nn.ReLU(),
+                                      torch.nn.Linear(16, 1)).double()
+    got_losses, got_accuracy = moons_training(tn, torch_model)
+    want_losses, want_accuracy = moons_training(torch, torch_model)
+    assert want_losses[-1] < want_losses[0] / 2 and want_accuracy[-1] > 0.8
+    np.testing.assert_allclose(got_losses, want_losses, rtol=1e-9)
+    assert got_accuracy == want_accuracy

@@ -143,8 +143,8 @@ def __getattr__(name: str) -> object:
 __version__ = "0.1.0"
 
 __all__ = [
-    "AnomalyError", "DTypeError", "DTypeMismatchError", "FileFormatError", "GradcheckError", "GraphError",
-    "ShapeError", "Tensor", "TinynetError", "ValueRangeError", "abs", "add", "arange", "argmax",
+    "AnomalyError", "DTypeError", "DTypeMismatchError", "FileFormatError", "GradcheckError",
+    "GraphError", "ShapeError", "Tensor", "TinynetError", "ValueRangeError", "abs", "add", "arange", "argmax",
     "argmin",
     "as_tensor", "autograd", "bool_", "broadcast_to", "cat", "clamp", "clip", "concatenate",
     "div", "double", "empty", "enable_grad", "exp", "expand", "eye", "flatten", "float",
