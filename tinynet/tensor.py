@@ -361,7 +361,7 @@ class Tensor:
         if self.data.ndim == 0:
             return format(self.data.item(), spec)
         if spec:
-            raise TypeError(
+            raise DTypeError(
                 f"unsupported format string passed to Tensor.__format__ (a tensor of shape "
                 f"{self.shape}; format one element, e.g. f'{{x[0]:{spec}}}', or x.item())"
             )

@@ -250,7 +250,7 @@ def _correction(dim: Any, unbiased: Any, correction: Any, op: str) -> tuple[Any,
     if isinstance(dim, bool):  # x.var(False): the old positional unbiased
         dim, unbiased = None, dim
     if unbiased is not None and correction is not None:
-        raise TypeError(f"{op}(): give unbiased or correction, not both")
+        raise DTypeError(f"{op}(): give unbiased or correction, not both")
     if correction is None:
         correction = 1 if unbiased is None or unbiased else 0
     return dim, float(correction)
