@@ -680,7 +680,7 @@ def _recorded_in_place_on_a_view() -> None:
 
 
 def _custom_function(forward: Callable[..., Any], backward: Callable[..., Any]) -> Any:
-    return type("MyOp", (tn.autograd.Function,), {"forward": staticmethod(forward),
+    return type("_MyOp", (tn.autograd.Function,), {"forward": staticmethod(forward),
                                                   "backward": staticmethod(backward)})
 
 
@@ -749,14 +749,14 @@ CATALOGUE += [
     Case("Function.backward", "too few gradients", lambda: _custom_function(
         lambda ctx, x, y: x * y, lambda ctx, g: g).apply(
             tn.ones(2, requires_grad=True), tn.ones(2)).sum().backward(),
-         **raises(GraphError, "MyOp.backward", "1 gradient", "2 input")),
+         **raises(GraphError, "_MyOp.backward", "1 gradient", "2 input")),
     Case("Function.backward", "gradient of the wrong shape", lambda: _custom_function(
         lambda ctx, x: x.sum(), lambda ctx, g: tn.ones(3)).apply(
             tn.ones(2, requires_grad=True)).backward(),
-         **raises(ShapeError, "MyOp.backward", "(3,)", "(2,)")),
+         **raises(ShapeError, "_MyOp.backward", "(3,)", "(2,)")),
     Case("Function.forward", "returns a Tensor", lambda: _custom_function(
         lambda ctx, x: tn.tensor(x), lambda ctx, g: g).apply(tn.ones(2)),
-         **raises(GraphError, "MyOp.forward", "Tensor", "numpy array")),
+         **raises(GraphError, "_MyOp.forward", "Tensor", "numpy array")),
     Case("nn.Dropout", "p above 1", lambda: nn.Dropout(1.5),
          **raises(ValueRangeError, "Dropout", "between 0 and 1", "1.5")),
     Case("F.dropout", "p below 0", lambda: F.dropout(tn.ones(2), -0.1),

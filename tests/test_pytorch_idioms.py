@@ -249,6 +249,24 @@ def test_in_place_on_a_tensor_saved_for_backward_is_caught_as_torch() -> None:
         h.sum().backward()
 
 
+def test_in_place_on_a_tensor_another_op_already_read_is_refused_not_misrouted() -> None:
+    # torch: y's gradient goes to the old h (d/da = 2 + 4 = 6). tinynet's nodes point at the
+    # tensor h, so recording h *= 2 would send y's gradient through the new node: refused.
+    a, ta = tn.ones(2, requires_grad=True), torch.ones(2, requires_grad=True)
+    th = ta * 2
+    ty = th + 3
+    th *= 2
+    (ty + th).sum().backward()
+    assert ta.grad.tolist() == [6.0, 6.0]
+    h = a * 2
+    y = h + 3
+    with pytest.raises(GraphError, match=r"mul_: .* already used by another op.*out of place"):
+        h *= 2
+    h = h * 2  # the fix the message names
+    (y + h).sum().backward()
+    assert a.grad.tolist() == ta.grad.tolist()
+
+
 def test_in_place_in_a_graph_with_views_is_refused_with_the_fix() -> None:
     h = tn.ones(3, requires_grad=True) * 2
     h.T  # noqa: B018 - a view of h
@@ -363,7 +381,7 @@ def test_device_idioms() -> None:
 
 
 def test_custom_function_mistakes_name_the_function() -> None:
-    class TwoInputsOneGrad(tn.autograd.Function):
+    class _TwoInputsOneGrad(tn.autograd.Function):
         @staticmethod
         def forward(ctx: Any, x: Any, y: Any) -> Any:
             return x * y
@@ -372,12 +390,12 @@ def test_custom_function_mistakes_name_the_function() -> None:
         def backward(ctx: Any, grad: Any) -> Any:
             return grad
 
-    class ReturnsAList(tn.autograd.Function):
+    class _ReturnsAList(tn.autograd.Function):
         @staticmethod
         def forward(ctx: Any, x: Any) -> Any:
             return [1.0, 2.0]
 
-    class WrongShape(tn.autograd.Function):
+    class _WrongShape(tn.autograd.Function):
         @staticmethod
         def forward(ctx: Any, x: Any) -> Any:
             return x.sum()
@@ -387,12 +405,12 @@ def test_custom_function_mistakes_name_the_function() -> None:
             return tn.ones(5)
 
     a = tn.ones(2, requires_grad=True)
-    with pytest.raises(GraphError, match="TwoInputsOneGrad.backward returned 1 gradient.*2"):
-        TwoInputsOneGrad.apply(a, a).sum().backward()
-    with pytest.raises(GraphError, match="ReturnsAList.forward returned list"):
-        ReturnsAList.apply(a)
-    with pytest.raises(ShapeError, match=r"WrongShape.backward .* shape \(5,\) .* \(2,\)"):
-        WrongShape.apply(a).backward()
+    with pytest.raises(GraphError, match="_TwoInputsOneGrad.backward returned 1 gradient.*2"):
+        _TwoInputsOneGrad.apply(a, a).sum().backward()
+    with pytest.raises(GraphError, match="_ReturnsAList.forward returned list"):
+        _ReturnsAList.apply(a)
+    with pytest.raises(ShapeError, match=r"_WrongShape.backward .* shape \(5,\) .* \(2,\)"):
+        _WrongShape.apply(a).backward()
 
 
 # ---- containers and dropout ------------------------------------------------------------------
@@ -667,7 +685,7 @@ def polynomial_with_nn(lib: Any, torch_model: Any) -> list[float]:
 def polynomial_with_a_custom_function(lib: Any) -> list[float]:
     """Part 4: a custom autograd Function, P3(x) = (5x^3 - 3x)/2."""
 
-    class LegendrePolynomial3(lib.autograd.Function):
+    class _LegendrePolynomial3(lib.autograd.Function):
         @staticmethod
         def forward(ctx: Any, input: Any) -> Any:  # noqa: A002
             ctx.save_for_backward(input)
@@ -686,7 +704,7 @@ def polynomial_with_a_custom_function(lib: Any) -> list[float]:
     learning_rate = 5e-6
     losses = []
     for _ in range(STEPS):
-        P3 = LegendrePolynomial3.apply  # noqa: N806 - the tutorial's name
+        P3 = _LegendrePolynomial3.apply  # noqa: N806 - the tutorial's name
         y_pred = a + b * P3(c + d * x)
         loss = (y_pred - y).pow(2).sum()
         losses.append(loss.item())

@@ -18,8 +18,8 @@ from tinynet.errors import DTypeError, GraphError, ShapeError, ValueRangeError
 
 class VersionCounter:
     """Counts in-place modifications of a tensor's memory (shared by views of it).
-    ``has_views``: some view (``x[0]``, ``x.T``...) shares this memory, so an in-place op
-    recorded in a graph would have to rewrite the views' graphs too (tinynet refuses that)."""
+    ``has_views``: some view (``x[0]``, ``x.T``...) shares this memory; an in-place op recorded
+    in a graph would have to rewrite the views' graphs too, which tinynet refuses to do."""
 
     __slots__ = ("value", "has_views")
 
@@ -67,7 +67,8 @@ _NOT_GIVEN: Any = object()
 class Tensor:
     """An n-dimensional array that can record the operations applied to it."""
 
-    __slots__ = ("_data", "grad", "grad_fn", "_requires_grad", "_version", "_hooks", "__weakref__")
+    __slots__ = ("_data", "grad", "grad_fn", "_used", "_requires_grad", "_version", "_hooks",
+                 "__weakref__")
 
     __hash__ = object.__hash__  # == is elementwise, so hashing is by identity (as in PyTorch)
 
@@ -97,6 +98,7 @@ class Tensor:
         self.grad_fn = None
         self._requires_grad = False
         self._version = VersionCounter()
+        self._used = False
         self._hooks: list[Callable[[Tensor], Any]] | None = None
         if requires_grad:
             self.requires_grad = True
@@ -113,9 +115,10 @@ class Tensor:
         t._requires_grad = grad_fn is not None
         if version is None:
             version = VersionCounter()
-        elif grad_fn is None or grad_fn.is_view:  # a view op's output (not a saved output)
+        elif grad_fn is None or grad_fn.is_view:  # a view (not the handle on a saved output)
             version.has_views = True
         t._version = version
+        t._used = False
         t._hooks = None
         return t
 
@@ -149,6 +152,11 @@ class Tensor:
 
     @property
     def requires_grad(self) -> bool:
+        # Function.apply reads this for each input, so the read also marks the tensor as used
+        # by a graph node. An in-place op recorded in a graph checks it (ops/inplace.py): a
+        # node points at its input *tensor*, so giving that tensor a new grad_fn afterwards
+        # would reroute the node's gradient.
+        self._used = True
         return self._requires_grad
 
     @requires_grad.setter

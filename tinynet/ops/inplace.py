@@ -6,8 +6,9 @@ The arithmetic ones (``add_ sub_ mul_ div_``, so ``+= -= *= /=``) are recorded i
 as PyTorch records them: ``h = a * 2; h += 1`` computes ``old_h + 1`` with the ordinary op,
 writes the result into h's memory and makes that op h's ``grad_fn``. ``old_h`` is a copy of
 the values before the write, so ops that need them for backward (``h *= b``: d/db = old h)
-still have them. The others (``fill_``, ``copy_``, ``x[i] = v``...) are refused on tensors in
-a graph while grad mode is on."""
+still have them. This is refused once another op has read x, or when x shares its memory with
+a view (see ``recorded_inplace``). The others (``fill_``, ``copy_``, ``x[i] = v``...) are
+refused on tensors in a graph while grad mode is on."""
 
 from __future__ import annotations
 
@@ -28,7 +29,7 @@ def inplace(x: Tensor, op: str, change: Any) -> Tensor:
     Refused for tensors in a graph while grad mode is on (optimizers update parameters inside
     ``no_grad``, as in PyTorch).
     """
-    if x.requires_grad and is_grad_enabled():
+    if x._requires_grad and is_grad_enabled():
         what = "a leaf tensor that requires grad" if x.grad_fn is None else (
             "a tensor that is part of a graph")
         raise GraphError(
@@ -48,7 +49,7 @@ def inplace_arithmetic(x: Tensor, op: str, ufunc: Any, other: Any) -> Tensor:
     Like PyTorch, refuses results x's dtype can't hold (``int_tensor.mul_(2.5)``) and shapes
     that would need x to grow; an operand that requires grad can't flow into x unrecorded.
     """
-    in_graph = x.requires_grad or (isinstance(other, Tensor) and other.requires_grad)
+    in_graph = x._requires_grad or (isinstance(other, Tensor) and other._requires_grad)
     if in_graph and is_grad_enabled():
         return recorded_inplace(x, op, ufunc, other)
     other = inplace_operand(other, op)
@@ -71,26 +72,33 @@ def inplace_arithmetic(x: Tensor, op: str, ufunc: Any, other: Any) -> Tensor:
 
 
 def recorded_inplace(x: Tensor, op: str, ufunc: Any, other: Any) -> Tensor:
-    """``x.add_(other)`` in a graph: the out-of-place op on a copy of x's old values, written
-    back into x's memory; that op's node becomes x's ``grad_fn`` (PyTorch's rebase)."""
+    """``x.add_(other)`` in a graph, as PyTorch records it: the out-of-place op runs on a copy
+    of x's old values, its result is written into x's memory, and its node becomes x's
+    ``grad_fn``. x keeps its identity, its memory and its version counter (bumped).
+
+    tinynet's graph nodes point at their input tensors (PyTorch's point at nodes), so this is
+    only correct while no node reads x yet; otherwise, or when x shares memory with a view, it
+    is refused with the out-of-place spelling to use instead.
+    """
     from tinynet import ops
 
-    if x.grad_fn is None and x.requires_grad:
+    if x.grad_fn is None and x._requires_grad:
         raise GraphError(
             f"{op}: a leaf tensor that requires grad can't be modified in place while grad "
             "mode is on; do it inside `with tn.no_grad():` (as optimizers do), or compute a new "
             "tensor (x = x + y)"
         )
-    if x._version.has_views:
+    if x._used or x._version.has_views:
+        what = ("shares its memory with a view (x[...], x.T, reshape...)"
+                if x._version.has_views else "was already used by another op in the graph")
         raise GraphError(
-            f"{op}: this tensor shares its memory with a view (x[...], x.T, reshape...), and "
-            "tinynet can't rewrite the views' graphs after an in-place op recorded in a graph "
-            "(PyTorch can); write it out of place (x = x + y), or clone() before taking views"
+            f"{op}: this tensor {what}, so recording the in-place op would change what that "
+            "op sees; write it out of place (x = x + y), or clone() first"
         )
     old = Tensor._make(x.data.copy(), x.grad_fn)  # the values before the write
     fn = {np.add: ops.add, np.subtract: ops.sub, np.multiply: ops.mul,
           np.true_divide: ops.div}[ufunc]
-    result = fn(old, other)
+    result = fn(old, old if other is x else other)  # h += h: both sides are the old h
     if result.shape != x.shape:
         raise ShapeError(
             f"{op}: shapes {x.shape} and {np.shape(other)}: the result {result.shape} must "
@@ -105,7 +113,7 @@ def recorded_inplace(x: Tensor, op: str, ufunc: Any, other: Any) -> Tensor:
         result = result.to(x.dtype)
     np.copyto(x.data, result.data)
     x._version.value += 1
-    x.grad_fn, x._requires_grad = result.grad_fn, result.requires_grad
+    x.grad_fn, x._requires_grad = result.grad_fn, result._requires_grad
     return x
 
 
