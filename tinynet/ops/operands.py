@@ -56,12 +56,12 @@ def operands(a: Any, b: Any, op: str) -> tuple[Any, Any]:
 def promoted(a: Any, b: Any) -> tuple[Any, Any]:
     """Both operands in PyTorch's result dtype (``dtypes.result_type``); tensors are cast with
     the differentiable ``cast``, so gradients come back in each one's own dtype."""
-    from tinynet.ops.elementwise import cast
-
     x = a.data if isinstance(a, Tensor) else a
     y = b.data if isinstance(b, Tensor) else b
     if x.dtype == y.dtype:
         return a, b
+    from tinynet.ops.elementwise import cast  # (elementwise imports this module)
+
     target = dtypes.result_type(x, y)
 
     def convert(t: Any) -> Any:
