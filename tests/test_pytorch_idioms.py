@@ -122,6 +122,19 @@ def test_zero_dim_max_over_dim_0() -> None:
     assert result.indices.item() == expected.indices.item() and result.indices.ndim == 0
 
 
+def test_nan_counts_as_the_extreme_in_max_min_sort_and_topk_as_torch() -> None:
+    x = np.array([[1.0, np.nan, 3.0, np.nan], [2.0, 5.0, 1.0, 0.0]])
+    for name in ("max", "min"):
+        got, want = getattr(tn.tensor(x), name)(1), getattr(torch.tensor(x), name)(1)
+        np.testing.assert_array_equal(got.values.data, want.values.numpy())
+        assert got.indices.tolist() == want.indices.tolist()
+    for descending in (False, True):
+        got = tn.tensor(x).sort(1, descending)
+        want = torch.sort(torch.tensor(x), dim=1, descending=descending, stable=True)
+        assert got.indices.tolist() == want.indices.tolist()
+    assert tn.tensor(x).topk(2, 1).indices.tolist() == torch.tensor(x).topk(2, 1).indices.tolist()
+
+
 # ---- sort / topk / gather --------------------------------------------------------------------
 
 
@@ -291,6 +304,23 @@ def test_promotion_of_tensors_with_and_without_dims_matches_torch_result_type() 
             else:
                 got = (x + y).dtype
             assert got == _numpy_dtype(expected), (a, shape_a, b, shape_b)
+
+
+@EXAMPLES
+@given(st.data())
+def test_promotion_with_numbers_and_shapes_matches_torch(data: Any) -> None:
+    a, b = (data.draw(st.sampled_from(DTYPES)) for _ in range(2))
+    shape_a, shape_b = (data.draw(shapes(max_dims=2, max_side=2)) for _ in range(2))
+    number = data.draw(st.sampled_from([2, 2.5, True]))
+    x, y = tn.ones(shape_a, dtype=a), tn.ones(shape_b, dtype=b)
+    tx = torch.ones(shape_a, dtype=_torch_dtype(a))
+    ty = torch.ones(shape_b, dtype=_torch_dtype(b))
+    if not (a == b == tn.bool_):
+        got, want = x + y, tx + ty
+        assert got.dtype == _numpy_dtype(want.dtype) and got.shape == tuple(want.shape)
+    if a != tn.bool_:
+        assert (x * number).dtype == _numpy_dtype((tx * number).dtype), (a, number)
+    assert (x < y).dtype == np.bool_
 
 
 def test_float32_models_stay_float32() -> None:
