@@ -3,8 +3,8 @@
 
 Where to read: ``module.py`` (how parameters are registered, named, saved and loaded),
 ``layers.py`` (Linear, and how Sequential fuses Linear + activation), ``functional.py`` (the
-losses, forward and backward side by side), ``init.py`` (initialisation formulas), ``container.py`` (ModuleList,
-ModuleDict), ``dropout.py`` (Dropout and F.dropout).
+losses, forward and backward side by side), ``init.py`` (initialisation formulas),
+``container.py`` (ModuleList, ModuleDict), ``dropout.py`` (Dropout and F.dropout).
 """
 
 from tinynet.nn import functional, init
