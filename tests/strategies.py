@@ -816,6 +816,25 @@ def einsum_cases(draw: Draw, max_side: int = MAX_SIDE) -> Case:
                 lambda x, y: tn.einsum(equation, x, y), [a, b], np.einsum(equation, a, b))
 
 
+@st.composite
+def copy_slices_cases(draw: Draw, max_side: int = MAX_SIDE) -> Case:
+    """CopySlices (an in-place op through a view): base with the elements at ``positions``
+    (distinct flat positions) replaced by ``values``."""
+    from tinynet.ops.inplace import CopySlices
+
+    shape = draw(shapes(min_dims=1, max_side=max_side))
+    base = draw(values(shape))
+    size = int(np.prod(shape))
+    count = draw(st.integers(1, size))
+    positions = np.array(draw(st.permutations(range(size)))[:count], dtype=np.int64)
+    replaced = draw(values((count,)))
+    expected = base.copy().reshape(-1)
+    expected[positions] = replaced
+    return Case(f"copy_slices(base {shape}, positions {positions.tolist()})",
+                lambda b, v: CopySlices.apply(b, v, positions=positions), [base, replaced],
+                expected.reshape(shape))
+
+
 # Every differentiable op -> the strategy of its cases. Keys are the op classes' names, as in
 # ``tinynet.autograd.Function.registry``; tests fail if the two ever disagree.
 CASES: dict[str, Callable[..., st.SearchStrategy[Case]]] = {
@@ -864,6 +883,7 @@ CASES: dict[str, Callable[..., st.SearchStrategy[Case]]] = {
     "ScatterAddAlong": scatter_add_along_cases,
     "Norm": norm_cases,
     "Einsum": einsum_cases,
+    "CopySlices": copy_slices_cases,
 }
 
 

@@ -674,9 +674,10 @@ CATALOGUE: list[Case] = [
 ]
 
 
-def _recorded_in_place_on_a_view() -> None:
+def _recorded_in_place_after_a_read() -> None:
     h = tn.ones(3, requires_grad=True) * 2
-    h[:2] += 1
+    h + 3  # noqa: B018 - an op reads h
+    h *= 2
 
 
 def _custom_function(forward: Callable[..., Any], backward: Callable[..., Any]) -> Any:
@@ -730,8 +731,9 @@ CATALOGUE += [
     Case("Tensor.__iadd__", "leaf that requires grad", lambda: tn.ones(2, requires_grad=True
                                                                        ).__iadd__(1),
          **raises(GraphError, "add_", "leaf", "no_grad")),
-    Case("Tensor.__iadd__", "view of a tensor in a graph", _recorded_in_place_on_a_view,
-         **raises(GraphError, "add_", "view", "out of place")),
+    Case("Tensor.__imul__", "tensor another op already read, in a graph",
+         _recorded_in_place_after_a_read,
+         **raises(GraphError, "mul_", "already used", "out of place")),
     Case("Tensor.__imul__", "int tensor times a float", lambda: tn.ones(2, dtype=tn.int64
                                                                       ).__imul__(1.5),
          **raises(DTypeError, "mul_", "int64")),

@@ -7,6 +7,7 @@ that calls the op in ``tinynet.ops``; the maths and the derivatives live there.
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -18,14 +19,22 @@ from tinynet.errors import DTypeError, GraphError, ShapeError, ValueRangeError
 
 class VersionCounter:
     """Counts in-place modifications of a tensor's memory (shared by views of it).
-    ``has_views``: some view (``x[0]``, ``x.T``...) shares this memory; an in-place op recorded
-    in a graph would have to rewrite the views' graphs too, which tinynet refuses to do."""
 
-    __slots__ = ("value", "has_views")
+    It also keeps what an in-place op recorded in a graph needs to know (ops/inplace.py):
+    ``views``, the views of this memory made in a graph (held weakly; their ``grad_fn`` is
+    rewritten after such an op); ``has_views``, a view made outside any graph exists (it can't
+    be rewritten, so such an op is refused); ``reads``, how many times ops read a tensor of this
+    memory as an input, and ``view_reads``, how many of those made the views. When the two
+    differ, some other op reads this memory and the in-place op is refused.
+    """
+
+    __slots__ = ("value", "has_views", "views", "reads", "view_reads")
 
     def __init__(self) -> None:
         self.value = 0
         self.has_views = False
+        self.views: weakref.WeakSet[Tensor] | None = None
+        self.reads = self.view_reads = 0
 
 
 class device:  # noqa: N801 - PyTorch's name
@@ -67,7 +76,7 @@ _NOT_GIVEN: Any = object()
 class Tensor:
     """An n-dimensional array that can record the operations applied to it."""
 
-    __slots__ = ("_data", "grad", "grad_fn", "_used", "_requires_grad", "_version", "_hooks",
+    __slots__ = ("_data", "grad", "grad_fn", "_requires_grad", "_version", "_hooks",
                  "__weakref__")
 
     __hash__ = object.__hash__  # == is elementwise, so hashing is by identity (as in PyTorch)
@@ -98,7 +107,6 @@ class Tensor:
         self.grad_fn = None
         self._requires_grad = False
         self._version = VersionCounter()
-        self._used = False
         self._hooks: list[Callable[[Tensor], Any]] | None = None
         if requires_grad:
             self.requires_grad = True
@@ -115,10 +123,14 @@ class Tensor:
         t._requires_grad = grad_fn is not None
         if version is None:
             version = VersionCounter()
-        elif grad_fn is None or grad_fn.is_view:  # a view (not the handle on a saved output)
+        elif grad_fn is None:  # a view made outside a graph
             version.has_views = True
+        elif grad_fn.is_view:  # a view in a graph (not the handle on a saved output)
+            if version.views is None:
+                version.views = weakref.WeakSet()
+            version.views.add(t)
+            version.view_reads += 1
         t._version = version
-        t._used = False
         t._hooks = None
         return t
 
@@ -152,11 +164,11 @@ class Tensor:
 
     @property
     def requires_grad(self) -> bool:
-        # Function.apply reads this for each input, so the read also marks the tensor as used
-        # by a graph node. An in-place op recorded in a graph checks it (ops/inplace.py): a
-        # node points at its input *tensor*, so giving that tensor a new grad_fn afterwards
-        # would reroute the node's gradient.
-        self._used = True
+        # Function.apply reads this for each input, so the read is counted: an in-place op
+        # recorded in a graph (ops/inplace.py) must know whether some node reads this memory,
+        # since a node points at its input *tensor*, and giving that tensor a new grad_fn
+        # afterwards would reroute the node's gradient.
+        self._version.reads += 1
         return self._requires_grad
 
     @requires_grad.setter

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from tinynet import dtypes
-from tinynet.autograd import is_grad_enabled
+from tinynet.autograd import Function, is_grad_enabled
 from tinynet.errors import DTypeError, GraphError, ShapeError
 from tinynet.ops.shape import _clean_index
 from tinynet.tensor import Tensor
@@ -72,13 +72,18 @@ def inplace_arithmetic(x: Tensor, op: str, ufunc: Any, other: Any) -> Tensor:
 
 
 def recorded_inplace(x: Tensor, op: str, ufunc: Any, other: Any) -> Tensor:
-    """``x.add_(other)`` in a graph, as PyTorch records it: the out-of-place op runs on a copy
-    of x's old values, its result is written into x's memory, and its node becomes x's
-    ``grad_fn``. x keeps its identity, its memory and its version counter (bumped).
+    """``x.add_(other)`` in a graph, as PyTorch records it.
 
-    tinynet's graph nodes point at their input tensors (PyTorch's point at nodes), so this is
-    only correct while no node reads x yet; otherwise, or when x shares memory with a view, it
-    is refused with the out-of-place spelling to use instead.
+    The out-of-place op runs on a copy of x's old values, its result is written into x's
+    memory, and its node becomes x's ``grad_fn``; x keeps its identity, memory and version
+    counter (bumped). When x is a view (``h[:2] += 1``), the tensor owning the memory gets a
+    ``CopySlices`` node instead: its old graph with x's elements replaced. Then every view of
+    that memory made in the graph re-reads its elements from the owner (``rebase_views``), so
+    views and owner agree in values and gradients, as in PyTorch.
+
+    tinynet's nodes point at their input *tensors* (PyTorch's at nodes), so this is only
+    correct while no op other than those views reads the memory; otherwise it is refused, with
+    the out-of-place spelling to use instead.
     """
     from tinynet import ops
 
@@ -88,14 +93,27 @@ def recorded_inplace(x: Tensor, op: str, ufunc: Any, other: Any) -> Tensor:
             "mode is on; do it inside `with tn.no_grad():` (as optimizers do), or compute a new "
             "tensor (x = x + y)"
         )
-    if x._used or x._version.has_views:
-        what = ("shares its memory with a view (x[...], x.T, reshape...)"
-                if x._version.has_views else "was already used by another op in the graph")
+    counter = x._version
+    root = _memory_owner(x)
+    problem = (
+        "shares its memory with a view made outside the graph (under no_grad, or before "
+        "the graph reached it)" if counter.has_views
+        else "was already used by another op in the graph" if counter.reads != counter.view_reads
+        else "is a strided or read-only view" if not (
+            x.data.flags.writeable and root.data.flags.c_contiguous)
+        else "is added to a view of itself" if isinstance(other, Tensor) and other is not x
+        and other._version is counter else None
+    )
+    if problem:
         raise GraphError(
-            f"{op}: this tensor {what}, so recording the in-place op would change what that "
-            "op sees; write it out of place (x = x + y), or clone() first"
+            f"{op}: this tensor {problem}, so recording the in-place op would change what "
+            "other ops see; write it out of place (x = x + y), or clone() first"
         )
-    old = Tensor._make(x.data.copy(), x.grad_fn)  # the values before the write
+    if root is x:
+        old = Tensor._make(x.data.copy(), x.grad_fn)  # the values before the write
+    else:  # x's old values, read from the owner's old graph (not from the tensor x)
+        root_old = Tensor._make(root.data.copy(), root.grad_fn)
+        old = root_old.reshape(-1)[_positions(x, root)]
     fn = {np.add: ops.add, np.subtract: ops.sub, np.multiply: ops.mul,
           np.true_divide: ops.div}[ufunc]
     result = fn(old, old if other is x else other)  # h += h: both sides are the old h
@@ -112,9 +130,76 @@ def recorded_inplace(x: Tensor, op: str, ufunc: Any, other: Any) -> Tensor:
             )
         result = result.to(x.dtype)
     np.copyto(x.data, result.data)
-    x._version.value += 1
-    x.grad_fn, x._requires_grad = result.grad_fn, result._requires_grad
+    counter.value += 1
+    if root is x:
+        x.grad_fn, x._requires_grad = result.grad_fn, result._requires_grad
+    elif result._requires_grad:
+        merged = CopySlices.apply(root_old, result, positions=_positions(x, root))
+        root.grad_fn, root._requires_grad = merged.grad_fn, True
+    rebase_views(root)
     return x
+
+
+def _memory_owner(x: Tensor) -> Tensor:
+    """The tensor whose memory x views: follow view ops back while the input shares x's
+    version counter (x itself when it is no view)."""
+    node = x.grad_fn
+    while node is not None and node.is_view:
+        parent = node.parents[0]
+        if not isinstance(parent, Tensor) or parent._version is not x._version:
+            break
+        x, node = parent, parent.grad_fn
+    return x
+
+
+def _positions(view: Tensor, root: Tensor) -> np.ndarray:
+    """For each element of ``view``, its flat position in ``root``'s C-contiguous memory: the
+    view's own offset and strides, applied to 0, 1, 2, ... instead of to the values."""
+    base = root.data
+    start = view.data.__array_interface__["data"][0] - base.__array_interface__["data"][0]
+    flat = np.arange(base.size, dtype=np.int64)
+    steps = tuple(s // base.itemsize * flat.itemsize for s in view.data.strides)
+    return np.lib.stride_tricks.as_strided(flat[start // base.itemsize:], view.shape,
+                                           steps).copy()
+
+
+def rebase_views(root: Tensor) -> None:
+    """After an in-place op recorded in a graph, each view of root's memory made in the graph
+    reads its elements from root's new graph (PyTorch regenerates views the same way). The
+    old view nodes are then read by nobody, so the read counts start again from the views."""
+    counter = root._version
+    views = list(counter.views or ())  # listed before ``flat``, itself a view, joins them
+    if views and root.grad_fn is not None:
+        flat = root.reshape(-1)
+        for view in views:
+            if view is not root and view.grad_fn is not None:
+                fresh = flat[_positions(view, root)]
+                view.grad_fn, view._requires_grad = fresh.grad_fn, True
+    counter.reads = counter.view_reads
+
+
+class CopySlices(Function):
+    """A tensor with some elements replaced: out = base; out.flat[positions] = values. The
+    gradient goes to the base except at those positions, and from there to the values
+    (PyTorch's node for an in-place op through a view)."""
+
+    @staticmethod
+    def forward(ctx: Function, base: Any, values: Any, positions: Any = None) -> np.ndarray:
+        ctx.positions = positions
+        replaced = np.zeros(base.size, dtype=bool)
+        replaced[positions.ravel()] = True
+        ctx.replaced = replaced.reshape(base.shape)
+        out = base.copy()
+        out.reshape(-1)[positions.ravel()] = values.ravel()
+        return out
+
+    @staticmethod
+    def backward(ctx: Function, grad: Tensor) -> tuple[Any, Any]:
+        from tinynet.ops.elementwise import where
+
+        need_base, need_values = ctx.needs_input_grad
+        return (where(ctx.replaced, 0.0, grad) if need_base else None,
+                grad.reshape(-1)[ctx.positions] if need_values else None)
 
 
 def inplace_operand(value: Any, op: str) -> Any:
