@@ -6,9 +6,11 @@ The arithmetic ones (``add_ sub_ mul_ div_``, so ``+= -= *= /=``) are recorded i
 as PyTorch records them: ``h = a * 2; h += 1`` computes ``old_h + 1`` with the ordinary op,
 writes the result into h's memory and makes that op h's ``grad_fn``. ``old_h`` is a copy of
 the values before the write, so ops that need them for backward (``h *= b``: d/db = old h)
-still have them. This is refused once another op has read x, or when x shares its memory with
-a view (see ``recorded_inplace``). The others (``fill_``, ``copy_``, ``x[i] = v``...) are
-refused on tensors in a graph while grad mode is on."""
+still have them. Through a view (``h[:2] += 1``) the owner of the memory gets a
+``CopySlices`` node, and views made in the graph re-read their elements from the owner
+afterwards. It is refused once an op other than those views has read the memory (see
+``recorded_inplace``). The others (``fill_``, ``copy_``, ``x[i] = v``...) are refused on
+tensors in a graph while grad mode is on."""
 
 from __future__ import annotations
 
@@ -47,7 +49,8 @@ def inplace_arithmetic(x: Tensor, op: str, ufunc: Any, other: Any) -> Tensor:
     """``x.add_(other)`` and friends: ``ufunc(x, other)`` written into x's memory.
 
     Like PyTorch, refuses results x's dtype can't hold (``int_tensor.mul_(2.5)``) and shapes
-    that would need x to grow; an operand that requires grad can't flow into x unrecorded.
+    that would need x to grow. In grad mode, when x or the operand requires grad, the op is
+    recorded in the graph (``recorded_inplace``).
     """
     in_graph = x._requires_grad or (isinstance(other, Tensor) and other._requires_grad)
     if in_graph and is_grad_enabled():
