@@ -209,6 +209,10 @@ op("relu", lambda g, out, needs, x: (g * (x > 0),), lambda x: x > 0)(
 op("step", lambda g, out, needs, x: (np.zeros_like(g),), lambda x: x >= 0)(
     lambda x: (x >= 0).astype(np.float64))
 op("clone", lambda g, out, needs, x: (g,))(lambda x: x.copy())
+op("sin", lambda g, out, needs, x: (g * np.cos(x),), scale=lambda out, x: np.abs(out) + EPS)(
+    np.sin)
+op("cos", lambda g, out, needs, x: (-g * np.sin(x),), scale=lambda out, x: np.abs(out) + EPS)(
+    np.cos)
 
 
 @op("clip", lambda g, out, needs, x, low, high: (
@@ -303,6 +307,33 @@ for _name, _reduce in (("max", np.max), ("min", np.min)):
     _vjp, _branches = _extreme(_reduce)
     op(_name, _vjp, _branches)(
         lambda x, axis, keepdims, _reduce=_reduce: _reduce(x, axis=axis, keepdims=keepdims))
+
+
+op("norm", lambda g, out, needs, x, axis, keepdims: (
+    _keep(g, x, axis, keepdims) * x / _keep(out, x, axis, keepdims),))(
+    lambda x, axis, keepdims: np.sqrt(np.sum(x * x, axis=axis, keepdims=keepdims)))
+
+
+def _einsum_vjp(g: Any, out: Any, needs: Any, *arrays: Any, equation: str) -> tuple[Any, ...]:
+    """d/d(operand i) of einsum: the output's gradient contracted with the other operands onto
+    operand i's letters, broadcast over the letters only operand i had."""
+    inputs, output = equation.split("->")
+    subs = inputs.split(",")
+    grads = []
+    for i, letters in enumerate(subs):
+        others = [a for j, a in enumerate(arrays) if j != i]
+        other_subs = [t for j, t in enumerate(subs) if j != i]
+        known = set(output).union(*other_subs)
+        kept = "".join(c for c in letters if c in known)
+        part = np.einsum(",".join([output, *other_subs]) + "->" + kept, g, *others)
+        shape = [n if c in known else 1 for c, n in zip(letters, arrays[i].shape, strict=True)]
+        grads.append(np.broadcast_to(np.reshape(part, shape), arrays[i].shape))
+    return tuple(grads)
+
+
+op("einsum", _einsum_vjp, scale=lambda out, *arrays, equation: np.einsum(
+    equation, *(np.abs(a) for a in arrays)))(
+    lambda *arrays, equation: np.einsum(equation, *arrays))
 
 
 # ---- moving elements around -----------------------------------------------------------------

@@ -393,8 +393,32 @@ def _reduction(
 
 sum_cases = _reduction("sum", np.sum, values)
 mean_cases = _reduction("mean", np.mean, values)
-max_cases = _reduction("max", np.max, distinct)
-min_cases = _reduction("min", np.min, distinct)
+def _extreme_reduction(name: str, np_fn: Callable[..., np.ndarray]) -> Callable[..., Any]:
+    """max/min: over everything (a tensor), over one dim (``.values`` of the named tuple, gathered
+    at the index), or over several dims (``amax``/``amin``, numpy's ``axis=(...)`` spelling)."""
+
+    @st.composite
+    def cases(draw: Draw, max_side: int = MAX_SIDE) -> Case:
+        shape = draw(shapes(max_side=max_side))
+        x = draw(distinct(shape))
+        dim, keep, kwargs, spelled = draw(_reduction_args(len(shape)))
+        axis = tuple(d % len(shape) for d in dim) if isinstance(dim, tuple) else dim
+        expected = np_fn(x, axis=axis, keepdims=keep)
+        if isinstance(dim, int):
+            return Case(f"x.{name}({spelled}).values, shape {shape}",
+                        lambda t: getattr(t, name)(**kwargs).values, [x], expected)
+        if isinstance(dim, tuple) and draw(st.booleans()):
+            return Case(f"x.a{name}({dim}, {keep}), shape {shape}",
+                        lambda t: getattr(t, "a" + name)(dim, keep), [x], expected)
+        return Case(f"x.{name}({spelled}), shape {shape}",
+                    lambda t: getattr(t, name)(**kwargs), [x], expected)
+
+    cases.__name__ = name
+    return cases
+
+
+max_cases = _extreme_reduction("max", np.max)
+min_cases = _extreme_reduction("min", np.min)
 
 
 @st.composite
@@ -695,6 +719,122 @@ def nn_bce_with_logits_cases(draw: Draw, max_side: int = MAX_SIDE) -> Case:
     )
 
 
+# ---- PyTorch-parity ops (issue 11) ------------------------------------------------------------
+
+sin_cases = _unary("sin", tn.sin, np.sin, -4.0, 4.0)
+cos_cases = _unary("cos", lambda x: x.cos(), np.cos, -4.0, 4.0)
+
+
+@st.composite
+def _index_along(draw: Draw, shape: tuple[int, ...], dim: int, max_side: int) -> np.ndarray:
+    """An int64 index for gather along ``dim``: any length there, at most the input's
+    elsewhere, repeats allowed."""
+    index_shape = tuple(draw(st.integers(1, max_side)) if d == dim else
+                        draw(st.integers(1, n)) for d, n in enumerate(shape))
+    return draw(hnp.arrays(np.int64, index_shape, elements=st.integers(0, shape[dim] - 1)))
+
+
+@st.composite
+def gather_cases(draw: Draw, max_side: int = MAX_SIDE) -> Case:
+    shape = draw(shapes(min_dims=1, max_side=max_side))
+    x = draw(values(shape))
+    dim = draw(st.integers(-len(shape), len(shape) - 1))
+    index = draw(_index_along(shape, dim % len(shape), max_side))
+    crop = tuple(slice(0, n) for n in index.shape)
+    expected = np.take_along_axis(x[tuple(slice(None) if d == dim % len(shape) else c
+                                          for d, c in enumerate(crop))], index, dim)
+    form = draw(st.sampled_from(["gather", "sort", "topk"]))
+    if form == "sort":
+        x = draw(distinct(shape))
+        descending = draw(st.booleans())
+        order = np.argsort(-x if descending else x, axis=dim)
+        return Case(f"x.sort({dim}, descending={descending}).values, shape {shape}",
+                    lambda t: t.sort(dim, descending).values, [x],
+                    np.take_along_axis(x, order, dim))
+    if form == "topk":
+        x = draw(distinct(shape))
+        k = draw(st.integers(0, shape[dim]))
+        largest = draw(st.booleans())
+        order = np.argsort(-x if largest else x, axis=dim)
+        picked = np.take(order, np.arange(k), axis=dim)
+        return Case(f"x.topk({k}, {dim}, largest={largest}).values, shape {shape}",
+                    lambda t: t.topk(k, dim, largest).values, [x],
+                    np.take_along_axis(x, picked, dim))
+    return Case(f"x.gather({dim}, index {index.tolist()}), shape {shape}",
+                lambda t: t.gather(dim, tn.tensor(index)), [x], expected)
+
+
+@st.composite
+def scatter_add_along_cases(draw: Draw, max_side: int = MAX_SIDE) -> Case:
+    """ScatterAddAlong (the gradient of gather) as an op of its own."""
+    from tinynet.ops.select import ScatterAddAlong
+
+    shape = draw(shapes(min_dims=1, max_side=max_side))
+    dim = draw(st.integers(0, len(shape) - 1))
+    index = draw(_index_along(shape, dim, max_side))
+    g = draw(values(index.shape))
+    expected = np.zeros(shape)
+    grids = np.indices(index.shape, sparse=True)
+    np.add.at(expected, tuple(index if d == dim else gr for d, gr in enumerate(grids)), g)
+    return Case(f"scatter_add_along(g, {shape}, dim={dim}, {index.tolist()})",
+                lambda t: ScatterAddAlong.apply(t, shape=shape, dim=dim, index=index), [g],
+                expected)
+
+
+@st.composite
+def norm_cases(draw: Draw, max_side: int = MAX_SIDE) -> Case:
+    """The 2-norm (and std, built on it) away from 0, where its gradient has a kink."""
+    shape = draw(shapes(max_side=max_side))
+    x = draw(values(shape, away_from_zero=0.3))
+    dim, keep, _, spelled = draw(_reduction_args(len(shape)))
+    axis = tuple(d % len(shape) for d in dim) if isinstance(dim, tuple) else dim
+    if draw(st.booleans()) or x.size < 2:
+        return Case(f"x.norm(dim={dim}, keepdim={keep}), shape {shape}",
+                    lambda t: t.norm(dim=dim, keepdim=keep), [x],
+                    np.sqrt((x * x).sum(axis=axis, keepdims=keep)))
+    n = x.size // np.asarray(x.sum(axis=axis)).size
+    assume(n >= 2 and np.all(np.asarray(x.std(axis=axis)) > 0.1))
+    return Case(f"x.std(dim={dim}, keepdim={keep}), shape {shape}",
+                lambda t: t.std(dim=dim, keepdim=keep), [x],
+                np.asarray(x.std(axis=axis, keepdims=keep, ddof=1)))
+
+
+@st.composite
+def einsum_cases(draw: Draw, max_side: int = MAX_SIDE) -> Case:
+    """Two operands with random letters from 'ijkl': contractions, outer products, traces
+    over one operand's own letters, and a random output order."""
+    letters = "ijkl"
+    sizes = {c: draw(st.integers(1, max_side)) for c in letters}
+    a_sub = "".join(draw(st.permutations(letters))[:draw(st.integers(0, 3))])
+    b_sub = "".join(draw(st.permutations(letters))[:draw(st.integers(0, 3))])
+    used = sorted(set(a_sub + b_sub))
+    out = "".join(c for c in draw(st.permutations(used)) if draw(st.booleans()))
+    a = draw(values(tuple(sizes[c] for c in a_sub)))
+    b = draw(values(tuple(sizes[c] for c in b_sub)))
+    equation = f"{a_sub},{b_sub}->{out}"
+    return Case(f"einsum({equation!r}), shapes {a.shape}, {b.shape}",
+                lambda x, y: tn.einsum(equation, x, y), [a, b], np.einsum(equation, a, b))
+
+
+@st.composite
+def copy_slices_cases(draw: Draw, max_side: int = MAX_SIDE) -> Case:
+    """CopySlices (an in-place op through a view): base with the elements at ``positions``
+    (distinct flat positions) replaced by ``values``."""
+    from tinynet.ops.inplace import CopySlices
+
+    shape = draw(shapes(min_dims=1, max_side=max_side))
+    base = draw(values(shape))
+    size = int(np.prod(shape))
+    count = draw(st.integers(1, size))
+    positions = np.array(draw(st.permutations(range(size)))[:count], dtype=np.int64)
+    replaced = draw(values((count,)))
+    expected = base.copy().reshape(-1)
+    expected[positions] = replaced
+    return Case(f"copy_slices(base {shape}, positions {positions.tolist()})",
+                lambda b, v: CopySlices.apply(b, v, positions=positions), [base, replaced],
+                expected.reshape(shape))
+
+
 # Every differentiable op -> the strategy of its cases. Keys are the op classes' names, as in
 # ``tinynet.autograd.Function.registry``; tests fail if the two ever disagree.
 CASES: dict[str, Callable[..., st.SearchStrategy[Case]]] = {
@@ -737,6 +877,13 @@ CASES: dict[str, Callable[..., st.SearchStrategy[Case]]] = {
     "MeanSquaredError": mse_cases,
     "BinaryCrossEntropy": nn_bce_cases,
     "BinaryCrossEntropyWithLogits": nn_bce_with_logits_cases,
+    "Sin": sin_cases,
+    "Cos": cos_cases,
+    "Gather": gather_cases,
+    "ScatterAddAlong": scatter_add_along_cases,
+    "Norm": norm_cases,
+    "Einsum": einsum_cases,
+    "CopySlices": copy_slices_cases,
 }
 
 

@@ -49,6 +49,7 @@ import tinynet.nn.functional as F
 from tinynet import data, nn, optim
 from tinynet.errors import (
     DTypeError,
+    DTypeMismatchError,
     FileFormatError,
     GraphError,
     ShapeError,
@@ -1015,6 +1016,98 @@ CATALOGUE += [
          lambda: (lambda p: (nn.utils.clip_grad_value_([p], 0.5), p.grad)[1])(
              with_grad(nn.Parameter(tn.ones(2)), tn.tensor([NAN, 3.0]))),
          **equals([NAN, 0.5], "float32")),
+]
+
+
+def _recorded_in_place_after_a_read() -> None:
+    h = tn.ones(3, requires_grad=True) * 2
+    h + 3  # noqa: B018 - an op reads h
+    h *= 2
+
+
+def _custom_function(forward: Callable[..., Any], backward: Callable[..., Any]) -> Any:
+    return type("_MyOp", (tn.autograd.Function,), {"forward": staticmethod(forward),
+                                                  "backward": staticmethod(backward)})
+
+
+# PyTorch-parity idioms (issue 11)
+CATALOGUE += [
+    Case("tn.max", "tuple of tensors as dim", lambda: tn.max(tn.ones(2, 2), (0, 1.5)),
+         **raises(DTypeError, "max", "dim must be an integer")),
+    Case("tn.topk", "k larger than the dim", lambda: tn.topk(tn.ones(3), 4),
+         **raises(ValueRangeError, "topk", "k (4)", "size 3")),
+    Case("tn.gather", "float index", lambda: tn.gather(tn.ones(2, 2), 1, tn.ones(2, 1)),
+         **raises(DTypeError, "gather", "int64", "float32")),
+    Case("tn.gather", "index out of range",
+         lambda: tn.gather(tn.ones(2, 2), 1, tn.tensor([[2]])),
+         **raises(ValueRangeError, "gather", "out of range", "size 2")),
+    Case("tn.gather", "index larger than input",
+         lambda: tn.gather(tn.ones(2, 2), 1, tn.zeros(3, 1, dtype=tn.int64)),
+         **raises(ShapeError, "gather", "(3, 1)", "(2, 2)")),
+    Case("Tensor.masked_fill", "float mask", lambda: tn.ones(2).masked_fill(tn.ones(2), 0.0),
+         **raises(DTypeError, "masked_fill", "bool")),
+    Case("tn.split", "sizes not adding up", lambda: tn.split(tn.ones(5), [2, 2]),
+         **raises(ShapeError, "split", "[2, 2]", "5")),
+    Case("tn.chunk", "0 chunks", lambda: tn.chunk(tn.ones(5), 0),
+         **raises(ValueRangeError, "chunk", "positive")),
+    Case("tn.norm", "nuclear norm", lambda: tn.norm(tn.ones(2, 2), "nuc"),
+         **raises(ValueRangeError, "norm", "'nuc'")),
+    Case("tn.norm", "integer tensor", lambda: tn.norm(tn.ones(2, dtype=tn.int64)),
+         **raises(DTypeError, "norm", "int64", "float")),
+    Case("tn.var", "unbiased and correction", lambda: tn.var(tn.ones(3), 0, True,
+                                                              correction=1),
+         **raises(DTypeError, "var", "not both")),
+    Case("tn.mm", "a vector", lambda: tn.mm(tn.ones(2), tn.ones(2, 2)),
+         **raises(ShapeError, "mm", "2-D", "(2,)")),
+    Case("tn.einsum", "ellipsis", lambda: tn.einsum("...i->i", tn.ones(2, 2)),
+         **raises(ShapeError, "einsum", "ellipsis")),
+    Case("tn.einsum", "too few operands", lambda: tn.einsum("ij,jk->ik", tn.ones(2, 2)),
+         **raises(ShapeError, "einsum", "2 operand")),
+    Case("tn.einsum", "subscripts and dims disagree", lambda: tn.einsum("ijk->i", tn.ones(2)),
+         **raises(ShapeError, "einsum", "'ijk'", "(2,)")),
+    Case("Tensor.t", "3-d tensor", lambda: tn.ones(2, 2, 2).t(),
+         **raises(ShapeError, "t", "<= 2", "(2, 2, 2)")),
+    Case("tn.matmul", "float32 @ float64 tensors",
+         lambda: tn.ones(2, 2) @ tn.ones(2, 2, dtype=tn.float64),
+         **raises(DTypeMismatchError, "matmul", "float32", "float64")),
+    Case("nn.Linear(2, 2)(x)", "float64 input", lambda: nn.Linear(2, 2)(tn.ones(1, 2,
+                                                                               dtype=tn.float64)),
+         **raises(DTypeMismatchError, "Linear", "float64", "float32")),
+    Case("Tensor.__iadd__", "leaf that requires grad", lambda: tn.ones(2, requires_grad=True
+                                                                       ).__iadd__(1),
+         **raises(GraphError, "add_", "leaf", "no_grad")),
+    Case("Tensor.__imul__", "tensor another op already read, in a graph",
+         _recorded_in_place_after_a_read,
+         **raises(GraphError, "mul_", "already used", "out of place")),
+    Case("Tensor.__imul__", "int tensor times a float", lambda: tn.ones(2, dtype=tn.int64
+                                                                      ).__imul__(1.5),
+         **raises(DTypeError, "mul_", "int64")),
+    Case("Tensor.data", "assigned a list", lambda: setattr(tn.ones(2), "data", [1.0, 2.0]),
+         **raises(DTypeError, "data", "Tensor or a numpy array", "list")),
+    Case("Tensor.__format__", "format spec on a vector", lambda: f"{tn.ones(2):.3f}",
+         **raises(DTypeError, "unsupported format string", "(2,)")),
+    Case("tn.Tensor", "float size", lambda: tn.Tensor(2, 2.5),
+         **raises(DTypeError, "Tensor", "sizes", "tn.empty")),
+    Case("Tensor.to", "cuda", lambda: tn.ones(2).to("cuda"),
+         **raises(ValueRangeError, "device", "CPU only", "cuda")),
+    Case("np.arctan2(tensor, tensor)", "ufunc without a tinynet op",
+         lambda: np.arctan2(tn.ones(2), tn.ones(2)),
+         **raises(DTypeError, "np.arctan2", "no op")),
+    Case("Function.backward", "too few gradients", lambda: _custom_function(
+        lambda ctx, x, y: x * y, lambda ctx, g: g).apply(
+            tn.ones(2, requires_grad=True), tn.ones(2)).sum().backward(),
+         **raises(GraphError, "_MyOp.backward", "1 gradient", "2 input")),
+    Case("Function.backward", "gradient of the wrong shape", lambda: _custom_function(
+        lambda ctx, x: x.sum(), lambda ctx, g: tn.ones(3)).apply(
+            tn.ones(2, requires_grad=True)).backward(),
+         **raises(ShapeError, "_MyOp.backward", "(3,)", "(2,)")),
+    Case("Function.forward", "returns a Tensor", lambda: _custom_function(
+        lambda ctx, x: tn.tensor(x), lambda ctx, g: g).apply(tn.ones(2)),
+         **raises(GraphError, "_MyOp.forward", "Tensor", "numpy array")),
+    Case("nn.Dropout", "p above 1", lambda: nn.Dropout(1.5),
+         **raises(ValueRangeError, "Dropout", "between 0 and 1", "1.5")),
+    Case("F.dropout", "p below 0", lambda: F.dropout(tn.ones(2), -0.1),
+         **raises(ValueRangeError, "dropout", "between 0 and 1")),
 ]
 
 

@@ -202,8 +202,12 @@ def test_in_place_on_a_tensor_in_a_graph_names_no_grad() -> None:
     x = tn.zeros(2, requires_grad=True)
     with pytest.raises(GraphError, match=r"add_: a leaf tensor that requires grad .*no_grad"):
         x.add_(1)
-    with pytest.raises(GraphError, match=r"mul_: a tensor that is part of a graph"):
-        (x * 2).mul_(2)
+    with pytest.raises(GraphError, match=r"fill_: a tensor that is part of a graph"):
+        (x * 2).fill_(2)
+    y = x * 2
+    (y + 1).sum()
+    with pytest.raises(GraphError, match=r"mul_: this tensor was already used by another op"):
+        y.mul_(2)  # the Add node reads y: rebinding y's grad_fn would reroute its gradient
     with pytest.raises(GraphError, match="setitem: assigning a tensor that requires grad"):
         tn.zeros(2)[0] = x[0]
 

@@ -91,9 +91,17 @@ def test_lay_out_of_a_matrix_stored_transposed_with_gaps_and_reversed() -> None:
 # ---- kinks and ties, by hand -------------------------------------------------------------------
 
 
-def test_max_ties_split_the_gradient_evenly() -> None:
+def test_max_over_a_dim_sends_the_gradient_to_the_first_maximum_as_torch() -> None:
     x = tn.tensor([[1.0, 3.0, 3.0], [2.0, 2.0, 2.0]], dtype=tn.float64, requires_grad=True)
-    x.max(dim=1).sum().backward()
+    values, indices = x.max(dim=1)
+    assert indices.tolist() == [1, 0]
+    values.sum().backward()
+    np.testing.assert_array_equal(x.grad.data, [[0, 1, 0], [1, 0, 0]])
+
+
+def test_amax_ties_split_the_gradient_evenly() -> None:
+    x = tn.tensor([[1.0, 3.0, 3.0], [2.0, 2.0, 2.0]], dtype=tn.float64, requires_grad=True)
+    x.amax(dim=1).sum().backward()
     np.testing.assert_array_equal(x.grad.data, [[0, 0.5, 0.5], [1 / 3, 1 / 3, 1 / 3]])
 
     y = tn.tensor([[1.0, 3.0], [3.0, 0.0]], dtype=tn.float64, requires_grad=True)
@@ -101,9 +109,12 @@ def test_max_ties_split_the_gradient_evenly() -> None:
     np.testing.assert_array_equal(y.grad.data, [[0, 0.5], [0.5, 0]])
 
 
-def test_min_ties_split_the_gradient_evenly() -> None:
+def test_min_ties_over_a_dim_pick_the_first_and_amin_splits() -> None:
     x = tn.tensor([[5.0, -1.0, -1.0, 0.0]], dtype=tn.float64, requires_grad=True)
-    (x.min(dim=-1, keepdim=True) * 4).sum().backward()
+    (x.min(dim=-1, keepdim=True).values * 4).sum().backward()
+    np.testing.assert_array_equal(x.grad.data, [[0, 4, 0, 0]])
+    x.grad = None
+    (x.amin(dim=-1, keepdim=True) * 4).sum().backward()
     np.testing.assert_array_equal(x.grad.data, [[0, 2, 2, 0]])
 
 

@@ -278,6 +278,7 @@ DOMAINS: dict[str, Callable[[Step, list[np.ndarray]], bool]] = {
     "clip": _clip_domain,
     "max": _extreme_domain,
     "min": _extreme_domain,
+    "norm": lambda s, a: bool(np.all(np.sqrt(np.sum(a[0] * a[0], axis=s.params["axis"])) > POLE)),
     "linear": _linear_domain,
     "binary_cross_entropy": _bce_domain,
 }
@@ -627,6 +628,39 @@ def make_matmul(b: Builder) -> list[Step] | None:
             Step("matmul", (x, leaf) if on_left else (leaf, x), form=form)]
 
 
+def make_norm(b: Builder) -> list[Step] | None:
+    ch = b.ch
+    x = b.pick()
+    dim = _dims(ch, b.values[x].ndim)
+    return [Step("norm", (x,), {"axis": dim, "keepdims": ch.boolean()},
+                 form=ch.choice(["method", "function"]))]
+
+
+def make_einsum(b: Builder) -> list[Step] | None:
+    """x's dims get letters; the other operand (a new input or a constant array) shares some
+    of them and has its own; the output keeps a random subset in a random order."""
+    ch = b.ch
+    x = b.pick(lambda v: v.ndim <= 3)
+    if x is None:
+        return None
+    shape = b.values[x].shape
+    mine = "ijk"[:len(shape)]
+    theirs = "".join(c for c in mine if ch.boolean()) + "lm"[:ch.integer(0, 2)]
+    sizes = dict(zip(mine, shape, strict=True)) | {"l": ch.integer(1, 3), "m": ch.integer(1, 3)}
+    letters = [c for c in sorted(set(mine + theirs)) if ch.boolean()]
+    output = ""
+    while letters:  # a random order
+        output += letters.pop(ch.integer(0, len(letters) - 1))
+    other_shape = tuple(sizes[c] for c in theirs)
+    equation = f"{mine},{theirs}->{output}"
+    if ch.boolean():
+        return [Step("einsum", (x,), {"equation": equation, "const": ch.floats(
+            other_shape, -1.0, 1.0), "const_side": 1})]
+    leaf = len(b.steps)
+    return [b.new_input(other_shape, -1.0, 1.0),
+            Step("einsum", (x, leaf), {"equation": equation})]
+
+
 def make_softmax(name: str) -> Callable[[Builder], list[Step] | None]:
     def make(b: Builder) -> list[Step] | None:
         ch = b.ch
@@ -749,6 +783,10 @@ MAKERS: dict[str, Callable[[Builder], list[Step] | None]] = {
     "relu": make_unary("relu", ["method", "function", "F", "module"]),
     "step": make_unary("step", ["method", "function", "F", "module"]),
     "clone": make_unary("clone", ["method"]),
+    "sin": make_unary("sin", ["method", "function", "numpy"]),
+    "cos": make_unary("cos", ["method", "function", "numpy"]),
+    "norm": make_norm,
+    "einsum": make_einsum,
     **{name: make_binary(name) for name in _BINARY_FORMS},
     "where": make_where,
     "clip": make_clip,
@@ -816,6 +854,8 @@ def _unary(step: Step, x: tn.Tensor) -> tn.Tensor:
         return getattr(x, name)()
     if form == "function":
         return getattr(tn, name)(x)
+    if form == "numpy":  # np.sin(tensor) dispatches to tn.sin (Tensor.__array_ufunc__)
+        return getattr(np, name)(x)
     if form == "F":
         return getattr(F, name)(x)
     module = {"sigmoid": nn.Sigmoid, "tanh": nn.Tanh, "relu": nn.ReLU, "step": nn.Step}[name]
@@ -833,10 +873,12 @@ def _binary(step: Step, a: Any, b: Any) -> tn.Tensor:
 def _reduce(step: Step, x: tn.Tensor) -> tn.Tensor:
     dim, keep = step.params["_dim"], step.params["keepdims"]
     if step.form == "method dim":
-        return getattr(x, step.op)(dim=dim, keepdim=keep)
-    if step.form == "method axis":
-        return getattr(x, step.op)(axis=dim, keepdims=keep)
-    return getattr(tn, step.op)(x, dim, keep)
+        out = getattr(x, step.op)(dim=dim, keepdim=keep)
+    elif step.form == "method axis":
+        out = getattr(x, step.op)(axis=dim, keepdims=keep)
+    else:
+        out = getattr(tn, step.op)(x, dim, keep)
+    return out.values if isinstance(out, tuple) else out  # max/min over one dim, as torch
 
 
 def _where(step: Step, a: Any, b: Any) -> tn.Tensor:
@@ -980,6 +1022,11 @@ TINYNET: dict[str, Callable[..., tn.Tensor]] = {
     **{name: _unary for name in ("neg", "exp", "log", "sqrt", "abs", "sigmoid", "tanh", "relu",
                                   "step")},
     "clone": lambda step, x: x.clone(),
+    "sin": _unary, "cos": _unary,
+    "norm": lambda step, x: (x.norm(dim=step.params["axis"], keepdim=step.params["keepdims"])
+                             if step.form == "method" else
+                             tn.norm(x, 2, step.params["axis"], step.params["keepdims"])),
+    "einsum": lambda step, *xs: tn.einsum(step.params["equation"], *xs),
     **{name: _binary for name in _BINARY_FORMS},
     "where": _where, "clip": _clip,
     **{name: _reduce for name in ("sum", "mean", "max", "min")},
@@ -1266,6 +1313,9 @@ def test_every_tinynet_op_appears_in_the_program_generator() -> None:
         # image ops (N, C, H, W): not generated here; checked in strategies.CASES,
         # test_conv.py and test_conv_parity.py
         "Im2Col": None, "Col2Im": None, "Convolution": None, "MaxPool": None,
+        "CopySlices": None,  # in-place through views: test_pytorch_idioms.py, against torch
+        "Sin": "sin", "Cos": "cos", "Norm": "norm", "Einsum": "einsum",
+        "Gather": "max", "ScatterAddAlong": "max",  # max over one dim gathers at its index
     }
     registered = {n for n in tn.autograd.Function.registry if not n.startswith("_")}
     assert registered == set(reached), registered ^ set(reached)

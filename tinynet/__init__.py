@@ -10,7 +10,7 @@ forward and backward), ``kernels/`` (the fast loops), ``nn/`` and ``optim/`` (tr
 """
 
 from tinynet import tensor as _tensor_module  # noqa: I001 - Tensor first: the rest builds on it
-from tinynet.tensor import Tensor
+from tinynet.tensor import Tensor, device
 from tinynet import autograd, ops
 
 from tinynet.autograd import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
@@ -54,6 +54,7 @@ from tinynet.dtypes import (
 from tinynet.errors import (
     AnomalyError,
     DTypeError,
+    DTypeMismatchError,
     FileFormatError,
     GradcheckError,
     GraphError,
@@ -65,43 +66,61 @@ from tinynet.gradcheck import gradcheck, gradgradcheck
 from tinynet.ops import (
     abs,
     add,
+    all,
+    amax,
+    amin,
+    any,
     argmax,
     argmin,
     broadcast_to,
     cat,
+    chunk,
     clamp,
     clip,
     concatenate,
+    cos,
     div,
+    einsum,
     exp,
     expand,
     flatten,
+    gather,
     log,
     log_softmax,
+    logsumexp,
+    masked_fill,
     matmul,
     max,
     maximum,
     mean,
     min,
     minimum,
+    mm,
     mul,
     neg,
+    norm,
     permute,
     pow,
     relu,
     reshape,
     sigmoid,
+    sin,
     softmax,
+    sort,
+    split,
     sqrt,
     squeeze,
     stack,
+    std,
     step,
     sub,
     sum,
     swapaxes,
     tanh,
+    topk,
     transpose,
     unsqueeze,
+    var,
     where,
 )
 from tinynet.random import manual_seed, seed
@@ -129,9 +148,9 @@ def __getattr__(name: str) -> object:
 __version__ = "0.1.0"
 
 __all__ = [
-    "AnomalyError", "DTypeError", "FileFormatError", "GradcheckError", "GraphError",
-    "ShapeError", "Tensor", "TinynetError", "ValueRangeError", "abs", "add", "arange", "argmax",
-    "argmin",
+    "AnomalyError", "DTypeError", "DTypeMismatchError", "FileFormatError", "GradcheckError",
+    "GraphError", "ShapeError", "Tensor", "TinynetError", "ValueRangeError", "abs", "add",
+    "arange", "argmax", "argmin",
     "as_tensor", "autograd", "bool_", "broadcast_to", "cat", "clamp", "clip", "concatenate",
     "div", "double", "empty", "enable_grad", "exp", "expand", "eye", "flatten", "float",
     "float16", "float32", "float64", "from_numpy", "full", "full_like", "get_default_dtype",
@@ -142,5 +161,7 @@ __all__ = [
     "set_grad_enabled", "sigmoid", "softmax", "sqrt", "squeeze", "stack", "step", "sub", "sum",
     "swapaxes", "tanh", "tensor", "transpose", "uint8", "unsqueeze", "where", "zeros",
     "zeros_like",
+    "all", "amax", "amin", "any", "chunk", "cos", "device", "einsum", "gather", "logsumexp",
+    "masked_fill", "mm", "norm", "sin", "sort", "split", "std", "topk", "var",
 ]
 __all__ += ["rand_like", "randn_like", "randperm"]

@@ -98,7 +98,10 @@ def _number(value: Any, op: str, name: str) -> Any:
 
 def _filled(fill: Any, shape: tuple[Any, ...], dtype: Any, requires_grad: bool,
             op: str = "full") -> Tensor:
-    fill_array = dtypes.as_array(fill, copy=False, op=op)
+    # a Python float keeps all its digits (as_array would round it to the default float32
+    # first: full((), 0.3, dtype=float64) must be 0.3, not 0.30000001192)
+    fill_array = (np.asarray(fill) if isinstance(fill, float) else
+                  dtypes.as_array(fill, copy=False, op=op))
     if fill_array.ndim != 0:
         raise ShapeError(
             f"{op}: fill_value must be a number or a 0-d tensor, got shape {fill_array.shape}"

@@ -2,7 +2,14 @@
 
 tinynet follows PyTorch where numpy 2 would surprise: a Python or numpy *scalar* never changes a
 tensor's dtype (float32 tensor * np.float64(2.0) stays float32). Two tensors (or a tensor and a
-numpy array with at least one dimension) promote as numpy does.
+numpy array with at least one dimension) promote as PyTorch's ``torch.result_type`` does:
+
+- by category, bool < integer < float: a float tensor and an int tensor give the float
+  tensor's dtype (float32 * int64 -> float32, where numpy says float64); within a category the
+  wider dtype wins (float32 + float64 -> float64, int32 + int64 -> int64, uint8 + int8 -> int16);
+- a 0-d tensor counts only when it is of a higher category than the tensors with dimensions
+  (a 0-d float64 with a float32 vector gives float32; a 0-d float64 with an int32 vector gives
+  float64), as PyTorch treats 0-d tensors.
 """
 
 from __future__ import annotations
@@ -115,3 +122,38 @@ def scalar_dtype(tensor_dtype: np.dtype, value: Any) -> np.dtype:
             return int64
         return tensor_dtype
     raise DTypeError(f"cannot combine a tensor with {type(value).__name__}")
+
+
+def _category(dtype: np.dtype) -> int:
+    return {"b": 0, "i": 1, "u": 1}.get(dtype.kind, 2)
+
+
+def promote_types(a: np.dtype, b: np.dtype) -> np.dtype:
+    """PyTorch's ``torch.promote_types``: the higher category wins outright (float16 + int64 ->
+    float16); within a category, numpy's promotion (int32 + int64 -> int64)."""
+    if a == b:
+        return a
+    ca, cb = _category(a), _category(b)
+    if ca != cb:
+        return a if ca > cb else b
+    return np.promote_types(a, b)
+
+
+def result_type(*arrays: Any) -> np.dtype:
+    """PyTorch's ``torch.result_type`` for arrays (tensors' data): arrays with dimensions set
+    the dtype; 0-d arrays take part only from a higher category (see the module docstring)."""
+    dims = [a.dtype for a in arrays if np.ndim(a) > 0]
+    zeros = [a.dtype for a in arrays if np.ndim(a) == 0]
+    if not dims or not zeros:
+        found = dims or zeros
+        result = found[0]
+        for d in found[1:]:
+            result = promote_types(result, d)
+        return result
+    high, low = result_type(*(a for a in arrays if np.ndim(a) > 0)), result_type(
+        *(a for a in arrays if np.ndim(a) == 0))
+    if high.kind == "f":
+        return high
+    if high.kind == "b" or low.kind == "f":
+        return promote_types(high, low)
+    return high

@@ -72,6 +72,11 @@ def explain(op: type, arrays: list[object], error: ValueError) -> Exception:
     return type(error)(f"{op.op}: {text} (input shapes {shapes})")  # type: ignore
 
 
+class DTypeMismatchError(DTypeError, RuntimeError):
+    """Two tensors an op needs in one dtype arrive in two (``x_float64 @ w_float32``,
+    ``nn.Linear`` on an int input). PyTorch raises RuntimeError here, so this is one too."""
+
+
 # The autograd engine's three refusals, worded here so the engine reads as the algorithm.
 
 

@@ -7,6 +7,7 @@ that calls the op in ``tinynet.ops``; the maths and the derivatives live there.
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -17,28 +18,91 @@ from tinynet.errors import DTypeError, GraphError, ShapeError, ValueRangeError
 
 
 class VersionCounter:
-    """Counts in-place modifications of a tensor's memory (shared by views of it)."""
+    """Counts in-place modifications of a tensor's memory (shared by views of it).
 
-    __slots__ = ("value",)
+    It also keeps what an in-place op recorded in a graph needs to know (ops/inplace.py):
+    ``views``, the views of this memory made in a graph (held weakly; their ``grad_fn`` is
+    rewritten after such an op); ``has_views``, a view made outside any graph exists (it can't
+    be rewritten, so such an op is refused); ``reads``, how many times ops read a tensor of this
+    memory as an input, and ``view_reads``, how many of those made the views. When the two
+    differ, some other op reads this memory and the in-place op is refused.
+    """
+
+    __slots__ = ("value", "has_views", "views", "reads", "view_reads")
 
     def __init__(self) -> None:
         self.value = 0
+        self.has_views = False
+        self.views: weakref.WeakSet[Tensor] | None = None
+        self.reads = self.view_reads = 0
+
+
+class device:  # noqa: N801 - PyTorch's name
+    """Where a tensor lives. tinynet runs on the CPU only, so there is one: ``tn.device("cpu")``
+    (``str`` gives "cpu", as ``torch.device``)."""
+
+    __slots__ = ("type",)
+
+    def __init__(self, type: Any = "cpu", index: int | None = None) -> None:  # noqa: A002
+        name = type.type if isinstance(type, device) else str(type)
+        if name.split(":")[0] != "cpu" or index not in (None, 0):
+            raise ValueRangeError(
+                f"device: tinynet runs on the CPU only, got {name!r}; drop .to(device) or use "
+                "'cpu'"
+            )
+        self.type = "cpu"
+
+    @property
+    def index(self) -> None:
+        return None
+
+    def __str__(self) -> str:
+        return self.type
+
+    def __repr__(self) -> str:
+        return f"device(type='{self.type}')"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, device) and other.type == self.type
+
+    def __hash__(self) -> int:
+        return hash(self.type)
+
+
+CPU = device("cpu")
+_NOT_GIVEN: Any = object()
 
 
 class Tensor:
     """An n-dimensional array that can record the operations applied to it."""
 
-    __slots__ = ("data", "grad", "grad_fn", "_requires_grad", "_version", "_hooks", "__weakref__")
+    __slots__ = ("_data", "grad", "grad_fn", "_requires_grad", "_version", "_hooks",
+                 "__weakref__")
 
-    # Make numpy hand ``ndarray + tensor`` over to Tensor.__radd__ instead of looping over us.
-    __array_ufunc__ = None
     __hash__ = object.__hash__  # == is elementwise, so hashing is by identity (as in PyTorch)
 
-    data: np.ndarray
     grad: Tensor | None
 
-    def __init__(self, data: Any, requires_grad: bool = False, dtype: Any = None) -> None:
-        self.data = dtypes.as_array(data, dtype, copy=True, op="Tensor")
+    def __init__(self, data: Any = _NOT_GIVEN, *sizes: Any, requires_grad: bool = False,
+                 dtype: Any = None) -> None:
+        """``Tensor(data)`` copies data, as ``tn.tensor``. ``Tensor(2, 3)`` (two or more sizes)
+        is an uninitialised float tensor of that shape, as ``torch.Tensor(2, 3)``; prefer
+        ``tn.empty(2, 3)``. (``Tensor(3)`` is the number 3, not a tensor of size 3.)"""
+        if len(sizes) == 1 and isinstance(sizes[0], bool):  # the old Tensor(data, True)
+            requires_grad, sizes = sizes[0], ()
+        if data is _NOT_GIVEN:
+            data = np.empty((0,), dtype=dtypes.to_dtype(dtype))
+        elif sizes:
+            shape = (data, *sizes)
+            if not all(isinstance(n, int | np.integer) and not isinstance(n, bool) and n >= 0
+                       for n in shape):
+                raise DTypeError(
+                    f"Tensor: Tensor(*sizes) takes non-negative integer sizes, got {shape!r}; "
+                    "for data use tn.tensor(data), for an empty tensor tn.empty(*sizes), and "
+                    "pass requires_grad and dtype by keyword"
+                )
+            data = np.empty(tuple(int(n) for n in shape), dtype=dtypes.to_dtype(dtype))
+        self._data = dtypes.as_array(data, dtype, copy=True, op="Tensor")
         self.grad = None
         self.grad_fn = None
         self._requires_grad = False
@@ -53,15 +117,50 @@ class Tensor:
     ) -> Tensor:
         """Fast internal constructor: no copy, no validation."""
         t = object.__new__(cls)
-        t.data = array if type(array) is np.ndarray else np.asarray(array)
+        t._data = array if type(array) is np.ndarray else np.asarray(array)
         t.grad = None
         t.grad_fn = grad_fn
         t._requires_grad = grad_fn is not None
-        t._version = version if version is not None else VersionCounter()
+        if version is None:
+            version = VersionCounter()
+        elif grad_fn is None:  # a view made outside a graph
+            version.has_views = True
+        elif grad_fn.is_view:  # a view in a graph (not the handle on a saved output)
+            if version.views is None:
+                version.views = weakref.WeakSet()
+            version.views.add(t)
+            version.view_reads += 1
+        t._version = version
         t._hooks = None
         return t
 
     # ---- attributes ------------------------------------------------------------------------
+
+    @property
+    def data(self) -> np.ndarray:
+        """The numpy array holding the values (tinynet's storage; PyTorch's ``.data`` is a
+        detached Tensor instead, see the README). ``p.data -= lr * p.grad`` edits it in place,
+        outside the graph, as in PyTorch."""
+        return self._data
+
+    @data.setter
+    def data(self, value: Any) -> None:
+        """``t.data = other`` makes t hold other's values (sharing its memory when other is a
+        Tensor or an array), any shape, as in PyTorch; the graph never sees it."""
+        if isinstance(value, Tensor):
+            value = value._data
+        if not isinstance(value, np.ndarray):
+            raise DTypeError(
+                f"data: assign a Tensor or a numpy array, got {type(value).__name__}; "
+                "e.g. t.data = tn.tensor(values)"
+            )
+        if value.dtype.kind not in "biuf":
+            raise DTypeError(f"data: arrays of dtype {value.dtype} are not supported")
+        if self._requires_grad and value.dtype.kind != "f":
+            raise DTypeError(
+                f"data: this tensor requires grad, so it must hold floats; got {value.dtype}"
+            )
+        self._data = value
 
     @property
     def requires_grad(self) -> bool:
@@ -111,6 +210,18 @@ class Tensor:
     def mT(self) -> Tensor:  # noqa: N802 - PyTorch's name
         return ops.swapaxes(self, -1, -2)
 
+    @property
+    def device(self) -> device:
+        """Always ``device(type='cpu')``: tinynet runs on the CPU."""
+        return CPU
+
+    @property
+    def is_cuda(self) -> bool:
+        return False
+
+    def cpu(self) -> Tensor:
+        return self
+
     def dim(self) -> int:
         return self.data.ndim
 
@@ -147,7 +258,9 @@ class Tensor:
 
     def detach(self) -> Tensor:
         """The same data (shared memory and version counter), cut from the graph."""
-        return Tensor._make(self.data, None, self._version)
+        t = Tensor._make(self.data)
+        t._version = self._version  # not a view: in-place edits through it are plain edits
+        return t
 
     def detach_(self) -> Tensor:
         self.grad_fn = None
@@ -202,8 +315,29 @@ class Tensor:
     def astype(self, dtype: Any) -> Tensor:
         return ops.cast(self, dtype)
 
-    def to(self, dtype: Any) -> Tensor:
-        return ops.cast(self, dtype)
+    def to(self, *args: Any, **kwargs: Any) -> Tensor:
+        """``to(dtype)``, ``to("cpu")``, ``to("cpu", dtype)``, ``to(other_tensor)`` (its dtype),
+        keywords ``device=``, ``dtype=``, ``copy=``, ``non_blocking=`` (ignored), as PyTorch.
+        Returns this tensor itself when nothing changes (unless ``copy=True``)."""
+        copy = kwargs.pop("copy", False)
+        kwargs.pop("non_blocking", None)
+        dtype, place = kwargs.pop("dtype", None), kwargs.pop("device", None)
+        if kwargs:
+            raise TypeError(f"to() got unexpected keyword argument(s) {sorted(kwargs)}")
+        for arg in args:
+            if isinstance(arg, Tensor):
+                dtype = arg.dtype
+            elif isinstance(arg, device) or (isinstance(arg, str) and arg.split(":")[0] in (
+                    "cpu", "cuda", "mps", "meta", "xpu")):
+                place = arg
+            elif isinstance(arg, bool):  # to(dtype, non_blocking, copy) positional flags
+                continue
+            else:
+                dtype = arg
+        if place is not None:
+            device(place)  # refuses anything but the CPU
+        out = self if dtype is None else ops.cast(self, dtype)
+        return out.clone() if copy and out is self else out
 
     def type(self, dtype: Any) -> Tensor:
         return ops.cast(self, dtype)
@@ -237,6 +371,17 @@ class Tensor:
             raise DTypeError("only integer tensors of a single element can be used as an index")
         return int(self.data.item())
 
+    def __format__(self, spec: str) -> str:
+        """``f"{loss:.4f}"`` formats a 0-d tensor as its number, as in PyTorch."""
+        if self.data.ndim == 0:
+            return format(self.data.item(), spec)
+        if spec:
+            raise DTypeError(
+                f"unsupported format string passed to Tensor.__format__ (a tensor of shape "
+                f"{self.shape}; format one element, e.g. f'{{x[0]:{spec}}}', or x.item())"
+            )
+        return str(self)
+
     def __bool__(self) -> bool:
         if self.data.size != 1:
             raise GraphError(
@@ -257,6 +402,12 @@ class Tensor:
 
     def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
         return self.data if dtype is None else self.data.astype(dtype)
+
+    def __array_ufunc__(self, ufunc: Any, method: str, *inputs: Any, **kwargs: Any) -> Any:
+        """numpy functions on tensors: ``np.sin(t)`` is ``tn.sin(t)`` (recorded, differentiable)
+        and ``array + t`` is ``t.__radd__(array)``. ``array -= t`` writes t's values into the
+        array. A ufunc tinynet has no op for raises, naming the tensor method to use."""
+        return ops.array_ufunc(ufunc, method, inputs, kwargs)
 
     # ---- arithmetic operators (numbers and arrays on either side) --------------------------
 
@@ -341,10 +492,11 @@ class Tensor:
     def mean(self, dim: Any = None, keepdim: bool = False, **aliases: Any) -> Tensor:
         return ops.mean(self, dim, keepdim, **aliases)
 
-    def max(self, dim: Any = None, keepdim: bool = False, **aliases: Any) -> Tensor:
+    def max(self, dim: Any = None, keepdim: bool = False, **aliases: Any) -> Any:
+        """The max (a tensor), or ``(values, indices)`` over an int ``dim``, as torch.max."""
         return ops.max(self, dim, keepdim, **aliases)
 
-    def min(self, dim: Any = None, keepdim: bool = False, **aliases: Any) -> Tensor:
+    def min(self, dim: Any = None, keepdim: bool = False, **aliases: Any) -> Any:
         return ops.min(self, dim, keepdim, **aliases)
 
     def argmax(self, dim: Any = None, keepdim: bool = False, **aliases: Any) -> Tensor:
@@ -353,11 +505,72 @@ class Tensor:
     def argmin(self, dim: Any = None, keepdim: bool = False, **aliases: Any) -> Tensor:
         return ops.argmin(self, dim, keepdim, **aliases)
 
-    def all(self) -> Tensor:
-        return Tensor._make(np.asarray(self.data.all()))
+    def amax(self, dim: Any = (), keepdim: bool = False) -> Tensor:
+        return ops.amax(self, dim, keepdim)
 
-    def any(self) -> Tensor:
-        return Tensor._make(np.asarray(self.data.any()))
+    def amin(self, dim: Any = (), keepdim: bool = False) -> Tensor:
+        return ops.amin(self, dim, keepdim)
+
+    def all(self, dim: Any = None, keepdim: bool = False) -> Tensor:
+        return ops.all(self, dim, keepdim)
+
+    def any(self, dim: Any = None, keepdim: bool = False) -> Tensor:
+        return ops.any(self, dim, keepdim)
+
+    def std(self, dim: Any = None, unbiased: Any = None, keepdim: bool = False, *,
+            correction: Any = None) -> Tensor:
+        return ops.std(self, dim, unbiased, keepdim, correction=correction)
+
+    def var(self, dim: Any = None, unbiased: Any = None, keepdim: bool = False, *,
+            correction: Any = None) -> Tensor:
+        return ops.var(self, dim, unbiased, keepdim, correction=correction)
+
+    def norm(self, p: Any = "fro", dim: Any = None, keepdim: bool = False,
+             dtype: Any = None) -> Tensor:
+        return ops.norm(self, p, dim, keepdim, dtype)
+
+    def logsumexp(self, dim: Any, keepdim: bool = False) -> Tensor:
+        return ops.logsumexp(self, dim, keepdim)
+
+    def sort(self, dim: int = -1, descending: bool = False, *, stable: bool = False) -> Any:
+        return ops.sort(self, dim, descending, stable=stable)
+
+    def topk(self, k: int, dim: int = -1, largest: bool = True, sorted: bool = True) -> Any:
+        return ops.topk(self, k, dim, largest, sorted)
+
+    def gather(self, dim: int, index: Tensor) -> Tensor:
+        return ops.gather(self, dim, index)
+
+    def masked_fill(self, mask: Tensor, value: Any) -> Tensor:
+        return ops.masked_fill(self, mask, value)
+
+    def split(self, split_size: Any, dim: int = 0) -> tuple[Tensor, ...]:
+        return ops.split(self, split_size, dim)
+
+    def chunk(self, chunks: int, dim: int = 0) -> tuple[Tensor, ...]:
+        return ops.chunk(self, chunks, dim)
+
+    def eq(self, other: Any) -> Tensor:
+        return ops.compare(np.equal, self, other)
+
+    def ne(self, other: Any) -> Tensor:
+        return ops.compare(np.not_equal, self, other)
+
+    def t(self) -> Tensor:
+        """Transpose a matrix (a tensor of at most 2 dims is returned as is or swapped)."""
+        if self.ndim > 2:
+            raise ShapeError(f"t: expects a tensor with <= 2 dimensions, got shape {self.shape}; "
+                             "use transpose(d0, d1) or mT")
+        return self if self.ndim < 2 else ops.swapaxes(self, 0, 1)
+
+    def view_as(self, other: Tensor) -> Tensor:
+        return ops.reshape(self, other.shape)
+
+    def reshape_as(self, other: Tensor) -> Tensor:
+        return ops.reshape(self, other.shape)
+
+    def expand_as(self, other: Tensor) -> Tensor:
+        return ops.expand(self, other.shape)
 
     def reshape(self, *shape: Any) -> Tensor:
         return ops.reshape(self, *shape)
@@ -393,6 +606,12 @@ class Tensor:
 
     def exp(self) -> Tensor:
         return ops.exp(self)
+
+    def sin(self) -> Tensor:
+        return ops.sin(self)
+
+    def cos(self) -> Tensor:
+        return ops.cos(self)
 
     def log(self) -> Tensor:
         return ops.log(self)
@@ -438,15 +657,21 @@ class Tensor:
     def matmul(self, other: Any) -> Tensor:
         return ops.matmul(self, other)
 
+    def mm(self, mat2: Any) -> Tensor:
+        return ops.mm(self, mat2)
+
     # ---- in-place operations (bump the version counter) ------------------------------------
 
     def add_(self, other: Any, alpha: float = 1.0) -> Tensor:
+        """``self += alpha * other``, in place."""
         if alpha != 1:
-            other = (other.data if isinstance(other, Tensor) else np.asarray(other)) * alpha
+            other = other * alpha if isinstance(other, Tensor) else np.asarray(other) * alpha
         return ops.inplace_arithmetic(self, "add_", np.add, other)
 
     def sub_(self, other: Any, alpha: float = 1.0) -> Tensor:
-        return self.add_(other, -alpha)
+        if alpha != 1:
+            other = other * alpha if isinstance(other, Tensor) else np.asarray(other) * alpha
+        return ops.inplace_arithmetic(self, "sub_", np.subtract, other)
 
     def mul_(self, other: Any) -> Tensor:
         return ops.inplace_arithmetic(self, "mul_", np.multiply, other)
@@ -454,33 +679,20 @@ class Tensor:
     def div_(self, other: Any) -> Tensor:
         return ops.inplace_arithmetic(self, "div_", np.true_divide, other)
 
-    # ``x += y`` works in place, as in PyTorch (e.g. ``w -= lr * w.grad`` inside no_grad).
-    # tinynet does not record in-place ops in a graph, so while grad mode is on and either side
-    # requires grad, the result is computed out of place (same values and gradients; only
-    # other references to the old tensor don't see it). A leaf that requires grad is refused,
-    # as PyTorch refuses it.
+    # ``x += y`` is ``x.add_(y)``: x's memory is written (views see it) and its version bumped,
+    # as in PyTorch; in a graph the op is recorded (ops/inplace.py), and a leaf that requires
+    # grad is refused in grad mode (do updates inside ``tn.no_grad()``).
     def __iadd__(self, other: Any) -> Tensor:
-        return self._augmented(ops.add, "add_", other)
+        return self.add_(other)
 
     def __isub__(self, other: Any) -> Tensor:
-        return self._augmented(ops.sub, "sub_", other)
+        return self.sub_(other)
 
     def __imul__(self, other: Any) -> Tensor:
-        return self._augmented(ops.mul, "mul_", other)
+        return self.mul_(other)
 
     def __itruediv__(self, other: Any) -> Tensor:
-        return self._augmented(ops.div, "div_", other)
-
-    def _augmented(self, op: Callable[[Any, Any], Tensor], name: str, other: Any) -> Tensor:
-        in_graph = self._requires_grad or (isinstance(other, Tensor) and other._requires_grad)
-        if in_graph and autograd.is_grad_enabled():
-            if self.grad_fn is None and self._requires_grad:
-                raise GraphError(
-                    f"{name}: a leaf tensor that requires grad can't be modified in place while "
-                    "grad mode is on; do it inside `with tn.no_grad():` (as optimizers do)"
-                )
-            return op(self, other)
-        return getattr(self, name)(other)
+        return self.div_(other)
 
     def zero_(self) -> Tensor:
         return ops.inplace(self, "zero_", lambda d: d.fill(0))

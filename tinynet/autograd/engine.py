@@ -38,7 +38,7 @@ from typing import Any
 import numpy as np
 
 from tinynet import errors
-from tinynet.autograd import hooks, watch
+from tinynet.autograd import checks, hooks, watch
 from tinynet.tensor import Tensor
 
 # ---------------------------------------------------------------------------------------------
@@ -84,6 +84,8 @@ class Function:
         cls.op = cls.__dict__.get("op", cls.__name__.lower())
         if not cls.__name__.startswith("_"):
             Function.registry[cls.__name__] = cls
+        if not cls.__module__.startswith("tinynet."):  # extra: checks.py (your own Functions)
+            checks.guard(cls)
 
     @classmethod
     def apply(cls, *inputs: Any, **options: Any) -> Tensor:
@@ -104,6 +106,9 @@ class Function:
         if record:
             ctx.parents = inputs
             ctx.saved = [ctx._saved_entry(a, arrays, out, result) for a in ctx.to_save]
+            for x in inputs:  # extra: ops/inplace.py (an in-place op needs to know who read x)
+                if isinstance(x, Tensor):
+                    x._version.reads += 1
         if watch.state.on:  # extra: watch.py (detect_anomaly checks every output)
             watch.forward(ctx, out, record)
         return result

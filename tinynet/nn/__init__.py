@@ -3,11 +3,14 @@
 
 Where to read: ``module.py`` (how parameters are registered, named, saved and loaded),
 ``layers.py`` (Linear, and how Sequential fuses Linear + activation), ``functional.py`` (the
-losses, forward and backward side by side), ``init.py`` (initialisation formulas).
+losses, forward and backward side by side), ``init.py`` (initialisation formulas),
+``container.py`` (ModuleList, ModuleDict), ``dropout.py`` (Dropout and F.dropout).
 """
 
 from tinynet.nn import functional, init, utils
 from tinynet.nn.activations import LogSoftmax, ReLU, Sigmoid, Softmax, Step, Tanh
+from tinynet.nn.container import ModuleDict, ModuleList
+from tinynet.nn.dropout import Dropout
 from tinynet.nn.errors import ClassIndexError, StateDictError, ValueRangeError
 from tinynet.nn.layers import Flatten, Identity, Linear, Sequential
 from tinynet.nn.loss import BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, MSELoss, NLLLoss
@@ -19,6 +22,7 @@ __all__ = [
     "Identity", "IncompatibleKeys", "Linear", "LogSoftmax", "MSELoss", "Module", "NLLLoss",
     "Parameter", "ReLU", "Sequential", "Sigmoid", "Softmax", "StateDictError", "Step", "Tanh",
     "ValueRangeError", "functional", "init", "utils",
+    "Dropout", "ModuleDict", "ModuleList",
 ]
 
 # Convolution, pooling and normalization layers (appended).

@@ -25,6 +25,7 @@ from tinynet import dtypes, ops
 from tinynet.autograd import Function
 from tinynet.errors import DTypeError, ShapeError
 from tinynet.nn.activations import implicit_dim
+from tinynet.nn.dropout import dropout  # noqa: F401 - F.dropout (written beside nn.Dropout)
 from tinynet.nn.errors import ClassIndexError, ValueRangeError
 from tinynet.tensor import Tensor
 

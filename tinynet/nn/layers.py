@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from tinynet import dtypes, ops
-from tinynet.errors import DTypeError, ValueRangeError
+from tinynet.errors import DTypeError, DTypeMismatchError, ValueRangeError
 from tinynet.nn import init
 from tinynet.nn.module import Module
 from tinynet.nn.parameter import Parameter
@@ -83,6 +83,13 @@ class Linear(Module):
             init.uniform_(self.bias, -bound, bound)
 
     def forward(self, input: Tensor) -> Tensor:
+        dtype = input.dtype if isinstance(input, Tensor) else None
+        if dtype is not None and dtype != self.weight.dtype:  # PyTorch refuses too
+            raise DTypeMismatchError(
+                f"Linear: the input is {dtype} but the weight is {self.weight.dtype} (mat1 and "
+                f"mat2 must have the same dtype); convert the input (x.to({self.weight.dtype})"
+                f" or x.float()) or the layer (model.double())"
+            )
         return ops.linear(input, self.weight, self.bias)
 
     def extra_repr(self) -> str:

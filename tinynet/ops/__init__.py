@@ -18,6 +18,7 @@ from tinynet.ops.elementwise import (
     clip,
     clone,
     compare,
+    cos,
     div,
     exp,
     log,
@@ -27,15 +28,32 @@ from tinynet.ops.elementwise import (
     mul,
     neg,
     pow,
+    sin,
     sqrt,
     sub,
     where,
 )
 from tinynet.ops.fused import linear, mse_loss, softmax_cross_entropy
 from tinynet.ops.inplace import inplace, inplace_arithmetic, inplace_operand, setitem_
-from tinynet.ops.linalg import matmul
+from tinynet.ops.linalg import einsum, matmul, mm
 from tinynet.ops.operands import normalize_dim
-from tinynet.ops.reduce import argmax, argmin, max, mean, min, sum
+from tinynet.ops.reduce import (
+    all,
+    amax,
+    amin,
+    any,
+    argmax,
+    argmin,
+    logsumexp,
+    max,
+    mean,
+    min,
+    norm,
+    std,
+    sum,
+    var,
+)
+from tinynet.ops.select import chunk, gather, masked_fill, sort, split, topk
 from tinynet.ops.shape import (
     broadcast_to,
     cat,
@@ -52,6 +70,7 @@ from tinynet.ops.shape import (
     unsqueeze,
     view,
 )
+from tinynet.ops.ufuncs import array_ufunc
 
 __all__ = [
     "abs", "activation_grad", "add", "argmax", "argmin", "broadcast_to", "cast", "cat", "clamp",
@@ -61,4 +80,7 @@ __all__ = [
     "min", "minimum", "mse_loss", "mul", "neg", "normalize_dim", "permute", "pow", "relu",
     "reshape", "setitem_", "sigmoid", "softmax", "softmax_cross_entropy", "sqrt", "squeeze",
     "stack", "step", "sub", "sum", "swapaxes", "tanh", "transpose", "unsqueeze", "view", "where",
+    # PyTorch parity (issue 11)
+    "all", "amax", "amin", "any", "array_ufunc", "chunk", "cos", "einsum", "gather",
+    "logsumexp", "masked_fill", "mm", "norm", "sin", "sort", "split", "std", "topk", "var",
 ]

@@ -424,3 +424,40 @@ def logical_not(x: Tensor) -> Tensor:
 
 def _kind(x: Any) -> str:
     return (x.data if isinstance(x, Tensor) else x).dtype.kind
+
+
+class Sin(Function):
+    """d/da sin(a) = cos(a)"""
+
+    @staticmethod
+    def forward(ctx: Function, a: Any) -> np.ndarray:
+        ctx.save_for_backward(a)
+        return np.sin(a)
+
+    @staticmethod
+    def backward(ctx: Function, grad: Tensor) -> Tensor:
+        (a,) = ctx.saved_tensors
+        return grad * cos(a)
+
+
+class Cos(Function):
+    """d/da cos(a) = -sin(a)"""
+
+    @staticmethod
+    def forward(ctx: Function, a: Any) -> np.ndarray:
+        ctx.save_for_backward(a)
+        return np.cos(a)
+
+    @staticmethod
+    def backward(ctx: Function, grad: Tensor) -> Tensor:
+        (a,) = ctx.saved_tensors
+        return -grad * sin(a)
+
+
+def sin(x: Any) -> Tensor:
+    """sin(x), elementwise; integer tensors give the default float dtype."""
+    return Sin.apply(as_floating(x, "sin"))
+
+
+def cos(x: Any) -> Tensor:
+    return Cos.apply(as_floating(x, "cos"))

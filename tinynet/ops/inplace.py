@@ -1,7 +1,16 @@
-"""In-place operations: ``x.add_(y)``, ``x[i] = v``, ``fill_``... They write into a tensor's
-memory and bump its version counter, so a graph that saved the old values refuses to run
-backward rather than give wrong gradients. tinynet does not record them in the graph: they are
-refused on tensors that require grad while grad mode is on (optimizers work under no_grad)."""
+"""In-place operations: ``x.add_(y)`` (``x += y``), ``x[i] = v``, ``fill_``... They write into
+a tensor's memory and bump its version counter, so a graph that saved the old values refuses to
+run backward rather than give wrong gradients.
+
+The arithmetic ones (``add_ sub_ mul_ div_``, so ``+= -= *= /=``) are recorded in the graph
+as PyTorch records them: ``h = a * 2; h += 1`` computes ``old_h + 1`` with the ordinary op,
+writes the result into h's memory and makes that op h's ``grad_fn``. ``old_h`` is a copy of
+the values before the write, so ops that need them for backward (``h *= b``: d/db = old h)
+still have them. Through a view (``h[:2] += 1``) the owner of the memory gets a
+``CopySlices`` node, and views made in the graph re-read their elements from the owner
+afterwards. It is refused once an op other than those views has read the memory (see
+``recorded_inplace``). The others (``fill_``, ``copy_``, ``x[i] = v``...) are refused on
+tensors in a graph while grad mode is on."""
 
 from __future__ import annotations
 
@@ -10,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from tinynet import dtypes
-from tinynet.autograd import is_grad_enabled
+from tinynet.autograd import Function, is_grad_enabled
 from tinynet.errors import DTypeError, GraphError, ShapeError
 from tinynet.ops.shape import _clean_index
 from tinynet.tensor import Tensor
@@ -22,7 +31,7 @@ def inplace(x: Tensor, op: str, change: Any) -> Tensor:
     Refused for tensors in a graph while grad mode is on (optimizers update parameters inside
     ``no_grad``, as in PyTorch).
     """
-    if x.requires_grad and is_grad_enabled():
+    if x._requires_grad and is_grad_enabled():
         what = "a leaf tensor that requires grad" if x.grad_fn is None else (
             "a tensor that is part of a graph")
         raise GraphError(
@@ -40,14 +49,12 @@ def inplace_arithmetic(x: Tensor, op: str, ufunc: Any, other: Any) -> Tensor:
     """``x.add_(other)`` and friends: ``ufunc(x, other)`` written into x's memory.
 
     Like PyTorch, refuses results x's dtype can't hold (``int_tensor.mul_(2.5)``) and shapes
-    that would need x to grow; an operand that requires grad can't flow into x unrecorded.
+    that would need x to grow. In grad mode, when x or the operand requires grad, the op is
+    recorded in the graph (``recorded_inplace``).
     """
-    if isinstance(other, Tensor):
-        if other.requires_grad and is_grad_enabled():
-            raise GraphError(
-                f"{op}: the operand requires grad, and tinynet does not record in-place ops in "
-                "the graph; use the out-of-place op (x = x + y) instead"
-            )
+    in_graph = x._requires_grad or (isinstance(other, Tensor) and other._requires_grad)
+    if in_graph and is_grad_enabled():
+        return recorded_inplace(x, op, ufunc, other)
     other = inplace_operand(other, op)
 
     def change(data: np.ndarray) -> None:
@@ -65,6 +72,137 @@ def inplace_arithmetic(x: Tensor, op: str, ufunc: Any, other: Any) -> Tensor:
             ) from e
 
     return inplace(x, op, change)
+
+
+def recorded_inplace(x: Tensor, op: str, ufunc: Any, other: Any) -> Tensor:
+    """``x.add_(other)`` in a graph, as PyTorch records it.
+
+    The out-of-place op runs on a copy of x's old values, its result is written into x's
+    memory, and its node becomes x's ``grad_fn``; x keeps its identity, memory and version
+    counter (bumped). When x is a view (``h[:2] += 1``), the tensor owning the memory gets a
+    ``CopySlices`` node instead: its old graph with x's elements replaced. Then every view of
+    that memory made in the graph re-reads its elements from the owner (``rebase_views``), so
+    views and owner agree in values and gradients, as in PyTorch.
+
+    tinynet's nodes point at their input *tensors* (PyTorch's at nodes), so this is only
+    correct while no op other than those views reads the memory; otherwise it is refused, with
+    the out-of-place spelling to use instead.
+    """
+    from tinynet import ops
+
+    if x.grad_fn is None and x._requires_grad:
+        raise GraphError(
+            f"{op}: a leaf tensor that requires grad can't be modified in place while grad "
+            "mode is on; do it inside `with tn.no_grad():` (as optimizers do), or compute a new "
+            "tensor (x = x + y)"
+        )
+    counter = x._version
+    root = _memory_owner(x)
+    problem = (
+        "shares its memory with a view made outside the graph (under no_grad, or before "
+        "the graph reached it)" if counter.has_views
+        else "was already used by another op in the graph" if counter.reads != counter.view_reads
+        else "is a strided or read-only view" if not (
+            x.data.flags.writeable and root.data.flags.c_contiguous)
+        else "is added to a view of itself" if isinstance(other, Tensor) and other is not x
+        and other._version is counter else None
+    )
+    if problem:
+        raise GraphError(
+            f"{op}: this tensor {problem}, so recording the in-place op would change what "
+            "other ops see; write it out of place (x = x + y), or clone() first"
+        )
+    if root is x:
+        old = Tensor._make(x.data.copy(), x.grad_fn)  # the values before the write
+    else:  # x's old values, read from the owner's old graph (not from the tensor x)
+        root_old = Tensor._make(root.data.copy(), root.grad_fn)
+        old = root_old.reshape(-1)[_positions(x, root)]
+    fn = {np.add: ops.add, np.subtract: ops.sub, np.multiply: ops.mul,
+          np.true_divide: ops.div}[ufunc]
+    result = fn(old, old if other is x else other)  # h += h: both sides are the old h
+    if result.shape != x.shape:
+        raise ShapeError(
+            f"{op}: shapes {x.shape} and {np.shape(other)}: the result {result.shape} must "
+            f"keep the tensor's shape {x.shape}"
+        )
+    if result.dtype != x.dtype:
+        if not np.can_cast(result.dtype, x.dtype, "same_kind"):
+            raise DTypeError(
+                f"{op}: the result ({result.dtype}) can't be stored in place in a {x.dtype} "
+                "tensor; convert the tensor first"
+            )
+        result = result.to(x.dtype)
+    np.copyto(x.data, result.data)
+    counter.value += 1
+    if root is x:
+        x.grad_fn, x._requires_grad = result.grad_fn, result._requires_grad
+    elif result._requires_grad:
+        merged = CopySlices.apply(root_old, result, positions=_positions(x, root))
+        root.grad_fn, root._requires_grad = merged.grad_fn, True
+    rebase_views(root)
+    return x
+
+
+def _memory_owner(x: Tensor) -> Tensor:
+    """The tensor whose memory x views: follow view ops back while the input shares x's
+    version counter (x itself when it is no view)."""
+    node = x.grad_fn
+    while node is not None and node.is_view:
+        parent = node.parents[0]
+        if not isinstance(parent, Tensor) or parent._version is not x._version:
+            break
+        x, node = parent, parent.grad_fn
+    return x
+
+
+def _positions(view: Tensor, root: Tensor) -> np.ndarray:
+    """For each element of ``view``, its flat position in ``root``'s C-contiguous memory: the
+    view's own offset and strides, applied to 0, 1, 2, ... instead of to the values."""
+    base = root.data
+    start = view.data.__array_interface__["data"][0] - base.__array_interface__["data"][0]
+    flat = np.arange(base.size, dtype=np.int64)
+    steps = tuple(s // base.itemsize * flat.itemsize for s in view.data.strides)
+    return np.lib.stride_tricks.as_strided(flat[start // base.itemsize:], view.shape,
+                                           steps).copy()
+
+
+def rebase_views(root: Tensor) -> None:
+    """After an in-place op recorded in a graph, each view of root's memory made in the graph
+    reads its elements from root's new graph (PyTorch regenerates views the same way). The
+    old view nodes are then read by nobody, so the read counts start again from the views."""
+    counter = root._version
+    views = list(counter.views or ())  # listed before ``flat``, itself a view, joins them
+    if views and root.grad_fn is not None:
+        flat = root.reshape(-1)
+        for view in views:
+            if view is not root and view.grad_fn is not None:
+                fresh = flat[_positions(view, root)]
+                view.grad_fn, view._requires_grad = fresh.grad_fn, True
+    counter.reads = counter.view_reads
+
+
+class CopySlices(Function):
+    """A tensor with some elements replaced: out = base; out.flat[positions] = values. The
+    gradient goes to the base except at those positions, and from there to the values
+    (PyTorch's node for an in-place op through a view)."""
+
+    @staticmethod
+    def forward(ctx: Function, base: Any, values: Any, positions: Any = None) -> np.ndarray:
+        ctx.positions = positions
+        replaced = np.zeros(base.size, dtype=bool)
+        replaced[positions.ravel()] = True
+        ctx.replaced = replaced.reshape(base.shape)
+        out = base.copy()
+        out.reshape(-1)[positions.ravel()] = values.ravel()
+        return out
+
+    @staticmethod
+    def backward(ctx: Function, grad: Tensor) -> tuple[Any, Any]:
+        from tinynet.ops.elementwise import where
+
+        need_base, need_values = ctx.needs_input_grad
+        return (where(ctx.replaced, 0.0, grad) if need_base else None,
+                grad.reshape(-1)[ctx.positions] if need_values else None)
 
 
 def inplace_operand(value: Any, op: str) -> Any:

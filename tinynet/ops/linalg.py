@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from tinynet.autograd import Function
-from tinynet.errors import ShapeError
+from tinynet.errors import DTypeMismatchError, ShapeError
 from tinynet.ops.operands import operands
 from tinynet.tensor import Tensor
 
@@ -52,7 +52,13 @@ class MatMul(Function):
 
 
 def matmul(a: Any, b: Any) -> Tensor:
-    """Matrix product with numpy's rules (1-D, 2-D and broadcast batches)."""
+    """Matrix product with numpy's rules (1-D, 2-D and broadcast batches). Two tensors must
+    have one dtype, as in PyTorch (no silent float64 model)."""
+    if isinstance(a, Tensor) and isinstance(b, Tensor) and a.dtype != b.dtype:
+        raise DTypeMismatchError(
+            f"matmul: expected both operands to have the same dtype, got {a.dtype} and "
+            f"{b.dtype}; convert one first (e.g. x.to(w.dtype) or x.float())"
+        )
     a, b = operands(a, b, "matmul")
     if np.ndim(a.data if isinstance(a, Tensor) else a) == 0 or np.ndim(
         b.data if isinstance(b, Tensor) else b
@@ -63,3 +69,84 @@ def matmul(a: Any, b: Any) -> Tensor:
             "least one dimension (use * for scalars)"
         )
     return MatMul.apply(a, b)
+
+
+def mm(input: Any, mat2: Any) -> Tensor:  # noqa: A002 - PyTorch's names
+    """Matrix product of two 2-D tensors (no broadcasting, as torch.mm)."""
+    a, b = operands(input, mat2, "mm")
+    shapes = [np.shape(t.data if isinstance(t, Tensor) else t) for t in (a, b)]
+    if any(len(s) != 2 for s in shapes):
+        raise ShapeError(f"mm: both operands must be 2-D matrices, got shapes {shapes[0]} and "
+                         f"{shapes[1]}; use matmul (@) for batches or vectors")
+    return matmul(a, b)
+
+
+class Einsum(Function):
+    """einsum("ij,jk->ik", A, B). The gradient of operand i is einsum again: the output's
+    gradient contracted with the other operands, onto operand i's letters (then broadcast over
+    the letters only operand i had, which were summed away)."""
+
+    shape_error = "do not fit the subscripts"
+
+    @staticmethod
+    def forward(ctx: Function, *arrays: Any, inputs: tuple[str, ...] = (),
+                output: str = "") -> np.ndarray:
+        ctx.inputs, ctx.output, ctx.shapes = inputs, output, [a.shape for a in arrays]
+        ctx.save_for_backward(*arrays)
+        return np.asarray(np.einsum(",".join(inputs) + "->" + output, *arrays))
+
+    @staticmethod
+    def backward(ctx: Function, grad: Tensor) -> tuple[Any, ...]:
+        operands_ = ctx.saved_tensors
+        grads: list[Any] = []
+        for i, letters in enumerate(ctx.inputs):
+            if not ctx.needs_input_grad[i]:
+                grads.append(None)
+                continue
+            others = [t for j, t in enumerate(operands_) if j != i]
+            other_letters = [s for j, s in enumerate(ctx.inputs) if j != i]
+            known = set(ctx.output).union(*other_letters)
+            kept = "".join(c for c in letters if c in known)
+            g = Einsum.apply(grad, *others, inputs=(ctx.output, *other_letters), output=kept)
+            # letters only this operand had were summed: their gradient is the same everywhere
+            shape = tuple(n if c in known else 1 for c, n in zip(letters, ctx.shapes[i],
+                                                                  strict=True))
+            grads.append(g.reshape(shape).broadcast_to(ctx.shapes[i]))
+        return tuple(grads)
+
+
+def einsum(equation: str, *operands_: Any) -> Tensor:
+    """Einstein summation, as torch.einsum: ``einsum("bij,bjk->bik", a, b)``.
+
+    Letters name dims; a letter missing from the output (after ``->``, or, without an arrow,
+    every letter that appears once, in alphabetical order) is summed over. Operands may also be
+    given as one list. Supported: letters only (no ``...``), and each letter at most once per
+    operand.
+    """
+    if len(operands_) == 1 and isinstance(operands_[0], list | tuple):
+        operands_ = tuple(operands_[0])
+    tensors = [t if isinstance(t, Tensor) else Tensor._make(np.asarray(t)) for t in operands_]
+    equation = equation.replace(" ", "")
+    left, arrow, output = equation.partition("->")
+    inputs = tuple(left.split(","))
+    if "." in equation:
+        raise ShapeError(f"einsum: '...' (ellipsis) is not supported in {equation!r}; name every "
+                         "dim with a letter")
+    if not all(s.isalpha() for s in inputs + (output,) if s):
+        raise ShapeError(f"einsum: subscripts must be letters, got {equation!r}")
+    if not arrow:
+        letters = "".join(inputs)
+        output = "".join(sorted(c for c in set(letters) if letters.count(c) == 1))
+    if len(inputs) != len(tensors):
+        raise ShapeError(f"einsum: {equation!r} names {len(inputs)} operand(s), got "
+                         f"{len(tensors)}")
+    for s, t in zip(inputs, tensors, strict=True):
+        if len(s) != t.ndim:
+            raise ShapeError(f"einsum: subscripts {s!r} name {len(s)} dims, but the operand has "
+                             f"shape {t.shape}")
+        if len(set(s)) != len(s):
+            raise ShapeError(f"einsum: a letter repeated within one operand ({s!r}, a diagonal) "
+                             "is not supported")
+    dtype = np.result_type(*(t.dtype for t in tensors))
+    tensors = [t if t.dtype == dtype else t.to(dtype) for t in tensors]
+    return Einsum.apply(*tensors, inputs=inputs, output=output)

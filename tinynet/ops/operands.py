@@ -36,17 +36,40 @@ def operands(a: Any, b: Any, op: str) -> tuple[Any, Any]:
     """
     if isinstance(a, Tensor):
         if isinstance(b, Tensor):
-            return a, b
+            return promoted(a, b)
         b = constant(b, a, op)
+        if b.ndim:  # an array with dims promotes like a tensor
+            return promoted(a, b)
         if b.ndim == 0 and b.dtype != a.data.dtype and a.data.dtype.kind != "f":
             a = Tensor._make(a.data.astype(b.dtype))
         return a, b
     if not isinstance(b, Tensor):
         raise DTypeError(f"{op}: expected a Tensor operand")
     a = constant(a, b, op)
+    if a.ndim:
+        return promoted(a, b)
     if a.ndim == 0 and a.dtype != b.data.dtype and b.data.dtype.kind != "f":
         b = Tensor._make(b.data.astype(a.dtype))
     return a, b
+
+
+def promoted(a: Any, b: Any) -> tuple[Any, Any]:
+    """Both operands in PyTorch's result dtype (``dtypes.result_type``); tensors are cast with
+    the differentiable ``cast``, so gradients come back in each one's own dtype."""
+    x = a.data if isinstance(a, Tensor) else a
+    y = b.data if isinstance(b, Tensor) else b
+    if x.dtype == y.dtype:
+        return a, b
+    from tinynet.ops.elementwise import cast  # (elementwise imports this module)
+
+    target = dtypes.result_type(x, y)
+
+    def convert(t: Any) -> Any:
+        if t.dtype == target:
+            return t
+        return cast(t, target) if isinstance(t, Tensor) else t.astype(target)
+
+    return convert(a), convert(b)
 
 
 def as_tensor(x: Any, op: str) -> Tensor:

@@ -1,20 +1,25 @@
-"""Reductions: sum, mean, max, min (and argmax/argmin, which are not differentiable).
+"""Reductions: sum, mean, max, min, amax, amin (and argmax/argmin, not differentiable).
 
 Backward of a reduction spreads the incoming gradient back over the reduced axes:
 ``sum`` copies it to every element, ``mean`` also divides by the count, and ``max``/``min``
 send it to the elements that attained the extreme value. Ties split the gradient evenly
 (as PyTorch's ``amax``/``amin`` and full ``max()`` do), so the rule is symmetric.
+``max(x, dim)`` is different: it returns (values, indices) and gathers the values at the
+indices (ops/select.py), so the gradient goes to the one element picked, as in PyTorch.
 """
 
 from __future__ import annotations
 
+import builtins
 from typing import Any
 
 import numpy as np
 
 from tinynet import dtypes
 from tinynet.autograd import Function
-from tinynet.errors import ShapeError
+from tinynet.errors import DTypeError, ShapeError, ValueRangeError
+from tinynet.ops import select
+from tinynet.ops.elementwise import maximum, minimum
 from tinynet.ops.elementwise import where as ops_where
 from tinynet.ops.operands import as_tensor, reduction_args
 from tinynet.tensor import Tensor
@@ -116,21 +121,48 @@ def mean(x: Any, dim: Any = None, keepdim: bool = False, **aliases: Any) -> Tens
     return Mean.apply(x, axis=axes, keepdims=keep)
 
 
-def max(x: Any, dim: Any = None, keepdim: bool = False, **aliases: Any) -> Tensor:  # noqa: A001
-    """Largest value over ``dim``; ties share the gradient evenly. (Unlike ``torch.max(x, dim)``
-    this returns only the values; use ``argmax`` for the indices.)"""
-    x = as_tensor(x, "max")
-    axes, keep = reduction_args(x, dim, keepdim, aliases, "max")
-    _refuse_empty(x, axes, "max")
-    return Max.apply(x, axis=axes, keepdims=keep)
+def max(x: Any, dim: Any = None, keepdim: bool = False, **aliases: Any) -> Any:  # noqa: A001
+    """``max(x)``: the largest value (ties share the gradient evenly, as PyTorch).
+    ``max(x, dim)``: a named tuple ``(values, indices)`` over that dim, as ``torch.max``; the
+    first index of the largest value, which alone gets the gradient.
+    ``max(x, other_tensor)``: the elementwise ``maximum``. A tuple of dims (numpy's
+    ``axis=(0, 1)``) gives the values only, as ``amax``."""
+    return _extreme(Max, np.argmax, select.max_result, x, dim, keepdim, aliases, "max")
 
 
-def min(x: Any, dim: Any = None, keepdim: bool = False, **aliases: Any) -> Tensor:  # noqa: A001
-    """Smallest value over ``dim``; ties share the gradient evenly."""
-    x = as_tensor(x, "min")
-    axes, keep = reduction_args(x, dim, keepdim, aliases, "min")
-    _refuse_empty(x, axes, "min")
-    return Min.apply(x, axis=axes, keepdims=keep)
+def min(x: Any, dim: Any = None, keepdim: bool = False, **aliases: Any) -> Any:  # noqa: A001
+    """Smallest value(s): as ``max`` (``values, indices = min(x, dim)``)."""
+    return _extreme(Min, np.argmin, select.min_result, x, dim, keepdim, aliases, "min")
+
+
+def amax(x: Any, dim: Any = (), keepdim: bool = False) -> Tensor:
+    """Largest values over one or several dims (all when ``dim=()``, as torch.amax); ties
+    share the gradient evenly."""
+    return _reduce_extreme(Max, x, dim, keepdim, "amax")
+
+
+def amin(x: Any, dim: Any = (), keepdim: bool = False) -> Tensor:
+    """Smallest values over one or several dims (torch.amin)."""
+    return _reduce_extreme(Min, x, dim, keepdim, "amin")
+
+
+def _reduce_extreme(cls: Any, x: Any, dim: Any, keepdim: bool, op: str) -> Tensor:
+    x = as_tensor(x, op)
+    axes, keep = reduction_args(x, None if dim == () else dim, keepdim, {}, op)
+    _refuse_empty(x, axes, op)
+    return cls.apply(x, axis=axes, keepdims=keep)
+
+
+def _extreme(cls: Any, arg: Any, result: Any, x: Any, dim: Any, keepdim: bool,
+             aliases: dict[str, Any], op: str) -> Any:
+    if isinstance(dim, Tensor):  # torch.max(a, b): elementwise
+        return (maximum if cls is Max else minimum)(x, dim)
+    x = as_tensor(x, op)
+    axes, keep = reduction_args(x, dim, keepdim, aliases, op)
+    _refuse_empty(x, axes, op)
+    if axes is None or isinstance(aliases.get("axis", dim), tuple | list):
+        return cls.apply(x, axis=axes, keepdims=keep)
+    return select.extreme_along(arg, result, x, axes[0] if axes else 0, keep)
 
 
 def argmax(x: Any, dim: Any = None, keepdim: bool = False, **aliases: Any) -> Tensor:
@@ -153,5 +185,136 @@ def _arg(fn: Any, x: Any, dim: Any, keepdim: bool, aliases: dict[str, Any], op: 
 
 
 def _refuse_empty(x: Tensor, axes: tuple[int, ...] | None, op: str) -> None:
-    if x.data.size == 0 and (axes is None or any(x.shape[a] == 0 for a in axes)):
+    if x.data.size == 0 and (axes is None or builtins.any(x.shape[a] == 0 for a in axes)):
         raise ShapeError(f"{op}: cannot reduce an empty tensor of shape {x.shape} (no identity)")
+
+
+class Norm(Function):
+    """The 2-norm sqrt(sum x^2) over ``axis``: d/dx = x / norm, taken as 0 where the norm is 0
+    (as PyTorch: the norm of a zero vector has gradient 0, not 0/0)."""
+
+    @staticmethod
+    def forward(ctx: Function, x: Any, axis: Any = None, keepdims: bool = False) -> Any:
+        ctx.input_shape, ctx.keepdims = x.shape, keepdims
+        ctx.kept_shape = _kept_shape(x.shape, axis)
+        out = np.asarray(np.sqrt(np.add.reduce(x * x, axis=axis, keepdims=keepdims)))
+        ctx.save_for_backward(x, out)
+        return out
+
+    @staticmethod
+    def backward(ctx: Function, grad: Tensor) -> Tensor:
+        x, out = ctx.saved_tensors
+        norm = _spread(out, ctx)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return ops_where(norm.data == 0, 0.0, _spread(grad, ctx) * x / norm)
+
+
+def norm(input: Any, p: Any = "fro", dim: Any = None, keepdim: bool = False,  # noqa: A002
+         dtype: Any = None) -> Tensor:
+    """The vector p-norm over ``dim`` (all elements when None), as ``torch.norm``:
+
+        p = 2 or 'fro': sqrt(sum |x|^2)   p = 1: sum |x|    p = inf: max |x|   p = -inf: min |x|
+        p = 0: the number of nonzero elements    other p > 0: (sum |x|^p)^(1/p)
+
+    Gradients are PyTorch's: 0 where the norm is 0; ties at the max split evenly for inf.
+    """
+    x = as_tensor(input, "norm")
+    if dtype is not None:
+        x = x.to(dtype)
+    if x.data.dtype.kind != "f":
+        raise DTypeError(f"norm: expected a floating point tensor, got {x.dtype}; convert it "
+                         "first (e.g. x.float())")
+    if p == "fro" or p == 2:
+        axes, keep = reduction_args(x, dim, keepdim, {}, "norm")
+        return Norm.apply(x, axis=axes, keepdims=keep)
+    if isinstance(p, str) or not isinstance(p, int | float | np.integer | np.floating):
+        raise ValueRangeError(f"norm: p must be a number or 'fro', got {p!r} (the nuclear "
+                              "norm 'nuc' is not implemented)")
+    axes, keep = reduction_args(x, dim, keepdim, {}, "norm")
+    magnitude = x.abs()
+    if p == np.inf:
+        return _reduce_extreme(Max, magnitude, () if axes is None else axes, keep, "norm")
+    if p == -np.inf:
+        return _reduce_extreme(Min, magnitude, () if axes is None else axes, keep, "norm")
+    if p == 0:
+        return Tensor._make(np.asarray(np.add.reduce(x.data != 0, axis=axes, keepdims=keep),
+                                       dtype=x.dtype))
+    if p < 0:
+        raise ValueRangeError(f"norm: p must be >= 0, inf or -inf, got {p}")
+    return (magnitude ** float(p)).sum(axes, keep) ** (1.0 / float(p))
+
+
+def _correction(dim: Any, unbiased: Any, correction: Any, op: str) -> tuple[Any, float]:
+    """PyTorch's two spellings: ``var(dim, unbiased)`` (and ``var(False)``) or
+    ``var(dim, correction=c)``; the default correction is 1 (Bessel's)."""
+    if isinstance(dim, bool):  # x.var(False): the old positional unbiased
+        dim, unbiased = None, dim
+    if unbiased is not None and correction is not None:
+        raise DTypeError(f"{op}(): give unbiased or correction, not both")
+    if correction is None:
+        correction = 1 if unbiased is None or unbiased else 0
+    return dim, float(correction)
+
+
+def var(input: Any, dim: Any = None, unbiased: Any = None, keepdim: bool = False, *,  # noqa: A002
+        correction: Any = None) -> Tensor:
+    """Variance over ``dim``: sum (x - mean)^2 / max(0, n - correction), with n the number of
+    elements reduced; correction 1 (Bessel) by default, ``unbiased=False`` means 0."""
+    x = _floating(input, "var")
+    dim, c = _correction(dim, unbiased, correction, "var")
+    axes, keep = reduction_args(x, dim, keepdim, {}, "var")
+    centred = x - x.mean(axes, keepdim=True)
+    n = x.data.size // builtins.max(np.add.reduce(x.data, axis=axes, keepdims=keep).size, 1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return (centred * centred).sum(axes, keep) / x.dtype.type(builtins.max(0.0, n - c))
+
+
+def std(input: Any, dim: Any = None, unbiased: Any = None, keepdim: bool = False, *,  # noqa: A002
+        correction: Any = None) -> Tensor:
+    """Standard deviation: sqrt(var) = ||x - mean|| / sqrt(max(0, n - correction)); its
+    gradient is 0 where all the values are equal, as in PyTorch."""
+    x = _floating(input, "std")
+    dim, c = _correction(dim, unbiased, correction, "std")
+    axes, keep = reduction_args(x, dim, keepdim, {}, "std")
+    centred = x - x.mean(axes, keepdim=True)
+    n = x.data.size // builtins.max(np.add.reduce(x.data, axis=axes, keepdims=keep).size, 1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return Norm.apply(centred, axis=axes, keepdims=keep) / x.dtype.type(
+            np.sqrt(builtins.max(0.0, n - c)))
+
+
+def logsumexp(input: Any, dim: Any, keepdim: bool = False) -> Tensor:  # noqa: A002
+    """log(sum(exp(x))) over ``dim``, computed as m + log(sum(exp(x - m))) with m the max
+    (no overflow); d/dx = softmax(x). All -inf gives -inf, as in PyTorch."""
+    x = _floating(input, "logsumexp")
+    axes, keep = reduction_args(x, dim, keepdim, {}, "logsumexp")
+    shift = np.max(x.data, axis=axes, keepdims=True) if x.data.size else np.zeros(())
+    shift = np.where(np.isfinite(shift), shift, 0).astype(x.dtype)  # a constant
+    with np.errstate(divide="ignore"):
+        total = (x - shift).exp().sum(axes, keepdim=True).log() + shift
+    return total if keep else total.squeeze(axes if axes is not None else None)
+
+
+def _floating(x: Any, op: str) -> Tensor:
+    x = as_tensor(x, op)
+    if x.data.dtype.kind != "f":
+        x = Tensor._make(x.data.astype(dtypes.get_default_dtype()))
+    return x
+
+
+
+
+def all(x: Any, dim: Any = None, keepdim: bool = False) -> Tensor:  # noqa: A001
+    """Whether every element (over ``dim``, or all) is nonzero: a bool tensor."""
+    return _logical(np.all, x, dim, keepdim, "all")
+
+
+def any(x: Any, dim: Any = None, keepdim: bool = False) -> Tensor:  # noqa: A001
+    """Whether some element (over ``dim``, or all) is nonzero: a bool tensor."""
+    return _logical(np.any, x, dim, keepdim, "any")
+
+
+def _logical(fn: Any, x: Any, dim: Any, keepdim: bool, op: str) -> Tensor:
+    x = as_tensor(x, op)
+    axes, keep = reduction_args(x, dim, keepdim, {}, op)
+    return Tensor._make(np.asarray(fn(x.data, axis=axes, keepdims=keep)))

@@ -1,0 +1,79 @@
+"""Checks on Functions written outside tinynet (your own ``class MyOp(tn.autograd.Function)``).
+
+tinynet's own ops are trusted; a user's Function is wrapped once, when the class is defined
+(``Function.__init_subclass__`` calls ``guard``), so that its mistakes are reported by name:
+forward returning something other than a numpy array, backward returning the wrong number of
+gradients or gradients of a shape that can't belong to their input.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+import numpy as np
+
+from tinynet.errors import GraphError, ShapeError
+from tinynet.tensor import Tensor
+
+
+def guard(cls: type) -> None:
+    """Wrap ``cls.forward`` and ``cls.backward`` with the checks below."""
+    forward, backward = cls.__dict__.get("forward"), cls.__dict__.get("backward")
+    if isinstance(forward, staticmethod):
+        cls.forward = staticmethod(_checked_forward(cls, forward.__func__))  # type: ignore
+    if isinstance(backward, staticmethod):
+        cls.backward = staticmethod(_checked_backward(cls, backward.__func__))  # type: ignore
+
+
+def _checked_forward(cls: type, forward: Any) -> Any:
+    @functools.wraps(forward)
+    def run(ctx: Any, *arrays: Any, **options: Any) -> Any:
+        out = forward(ctx, *arrays, **options)
+        if isinstance(out, np.ndarray | np.generic):
+            return out
+        if isinstance(out, bool | int | float):
+            return np.asarray(out, dtype=np.result_type(*arrays) if arrays else None)
+        hint = ("return out.data (forward receives and returns numpy arrays)"
+                if isinstance(out, Tensor) else
+                "a tinynet Function has exactly one output" if isinstance(out, tuple | list)
+                else "return a numpy array")
+        raise GraphError(
+            f"{cls.__name__}.forward returned {type(out).__name__}, not a numpy array; {hint}"
+        )
+
+    return run
+
+
+def _checked_backward(cls: type, backward: Any) -> Any:
+    @functools.wraps(backward)
+    def run(ctx: Any, grad: Any) -> Any:
+        grads = backward(ctx, grad)
+        given = grads if type(grads) is tuple else (grads,)
+        inputs = ctx.parents
+        if len(given) != len(inputs):
+            raise GraphError(
+                f"{cls.__name__}.backward returned {len(given)} gradient(s) for "
+                f"{len(inputs)} input(s) of forward; return one per input, None for inputs "
+                "that need none"
+            )
+        for i, (g, x) in enumerate(zip(given, inputs, strict=True)):
+            if g is None:
+                continue
+            if not isinstance(g, Tensor | np.ndarray | np.generic | int | float):
+                raise GraphError(f"{cls.__name__}.backward returned a {type(g).__name__} as "
+                                 f"gradient {i}; return Tensors (or None)")
+            shape, target = np.shape(g.data if isinstance(g, Tensor) else g), np.shape(
+                x.data if isinstance(x, Tensor) else x)
+            try:
+                fits = np.broadcast_shapes(shape, target) == shape
+            except ValueError:
+                fits = False
+            if not fits:
+                raise ShapeError(
+                    f"{cls.__name__}.backward returned a gradient of shape {shape} for input "
+                    f"{i} of shape {target}; the gradient must have the input's shape"
+                )
+        return grads
+
+    return run
