@@ -1535,6 +1535,43 @@ SWEEP.update({  # issues 11 and 12: seeds, permutations, *_like, PyTorch's load/
     "data.random_split(d, a)": lambda a: data.random_split(range(3), a),
 })
 
+# Convolution, pooling, normalization and channel dropout (issue 14): each bad value as the
+# input and as each size-like argument.
+SWEEP.update({
+    "F.conv2d(a, w)": lambda a: F.conv2d(a, _filters()),
+    "F.conv2d(x, a)": lambda a: F.conv2d(_image(1, 3, 5, 5), a),
+    "F.conv2d(x, w, a)": lambda a: F.conv2d(_image(1, 3, 5, 5), _filters(), a),
+    "F.conv2d(stride=a)": lambda a: F.conv2d(_image(1, 3, 5, 5), _filters(), stride=a),
+    "F.conv2d(padding=a)": lambda a: F.conv2d(_image(1, 3, 5, 5), _filters(), padding=a),
+    "F.conv2d(dilation=a)": lambda a: F.conv2d(_image(1, 3, 5, 5), _filters(), dilation=a),
+    "F.conv2d(groups=a)": lambda a: F.conv2d(_image(1, 3, 5, 5), _filters(), groups=a),
+    "nn.Conv2d(a, 2, 3)": lambda a: nn.Conv2d(a, 2, 3),
+    "nn.Conv2d(3, 2, a)": lambda a: nn.Conv2d(3, 2, a),
+    "nn.Conv2d(3, 2, 3)(a)": lambda a: nn.Conv2d(3, 2, 3)(a),
+    "F.max_pool2d(a, 2)": lambda a: F.max_pool2d(a, 2),
+    "F.max_pool2d(x, a)": lambda a: F.max_pool2d(_image(1, 1, 4, 4), a),
+    "F.max_pool2d(stride=a)": lambda a: F.max_pool2d(_image(1, 1, 4, 4), 2, stride=a),
+    "F.avg_pool2d(a, 2)": lambda a: F.avg_pool2d(a, 2),
+    "F.avg_pool2d(x, a)": lambda a: F.avg_pool2d(_image(1, 1, 4, 4), a),
+    "F.avg_pool2d(padding=a)": lambda a: F.avg_pool2d(_image(1, 1, 4, 4), 2, padding=a),
+    "F.adaptive_avg_pool2d(a, 2)": lambda a: F.adaptive_avg_pool2d(a, 2),
+    "F.adaptive_avg_pool2d(x, a)": lambda a: F.adaptive_avg_pool2d(_image(1, 1, 4, 4), a),
+    "F.batch_norm(a, training)": lambda a: F.batch_norm(a, None, None, training=True),
+    "F.batch_norm(x, a, a)": lambda a: F.batch_norm(_image(2, 3), a, a),
+    "F.batch_norm(eps=a)": lambda a: F.batch_norm(_image(2, 3), None, None, True, eps=a),
+    "nn.BatchNorm1d(a)": lambda a: nn.BatchNorm1d(a),
+    "nn.BatchNorm1d(3)(a)": lambda a: nn.BatchNorm1d(3)(a),
+    "nn.BatchNorm2d(3)(a)": lambda a: nn.BatchNorm2d(3)(a),
+    "F.layer_norm(a, 3)": lambda a: F.layer_norm(a, 3),
+    "F.layer_norm(x, a)": lambda a: F.layer_norm(_image(2, 3), a),
+    "F.layer_norm(x, 3, a)": lambda a: F.layer_norm(_image(2, 3), 3, a),
+    "nn.LayerNorm(a)": lambda a: nn.LayerNorm(a),
+    "nn.LayerNorm(3)(a)": lambda a: nn.LayerNorm(3)(a),
+    "F.dropout2d(a)": lambda a: F.dropout2d(a),
+    "F.dropout2d(x, a)": lambda a: F.dropout2d(_image(1, 2, 3, 3), a),
+    "nn.Dropout2d(a)": lambda a: nn.Dropout2d(a),
+})
+
 def sweep_outcomes() -> list[tuple[str, str, BaseException | None]]:
     outcomes = []
     default = tn.get_default_dtype()
