@@ -259,7 +259,11 @@ def run(argv: list[str]) -> int:
     def selected(name: str) -> bool:
         return not args.only or any(part in name for part in args.only)
 
-    chosen = [w for w in workloads if selected(w.name)]
+    chosen = [
+        w
+        for w in workloads
+        if selected(w.name) and (w.in_quick or not args.quick or w.name in args.only)
+    ]
     run_startup = selected(STARTUP)
     run_ceiling = bool(args.only) and selected(CEILING)
     if not chosen and not run_startup and not run_ceiling:

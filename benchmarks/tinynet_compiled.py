@@ -16,6 +16,11 @@ the workloads already know how to check and time):
   ``tanh(sigmoid(x * a + b)).sum()`` and its backward; ``loss_value() -> float``;
   ``grad_value() -> np.ndarray`` is ``x.grad`` as an array; optional ``check_dtypes()``.
 
+The conv workloads (``conv-lenet-*``) have no compiled implementation: none is offered until
+``tn.compile`` is known to run a convolutional step and the workload's check (loss and every
+gradient against numpy) passes for it; add a ``lenet_factories`` here and call it from
+``workloads.conv_workload`` then.
+
 The compiled step is the eager step written as the function ``tn.compile`` takes (the
 ``@tn.compile def train_step(x, y)`` form of its issue): it reads the model and optimizer
 from its scope, so the module, parameters and optimizer state stay the eager ones.

@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from .numpy_conv import LENET_INDEX, LeNetSpec
 from .numpy_ref import MLPSpec, Params
 
 # What each kind of workload uses, as dotted paths below the ``tinynet`` package.
@@ -27,6 +28,17 @@ REQUIREMENTS = {
         "optim.SGD",
     ),
     "perceptron": ("perceptron.Perceptron",),
+    "conv": (
+        "tensor",
+        "nn.Sequential",
+        "nn.Conv2d",
+        "nn.MaxPool2d",
+        "nn.ReLU",
+        "nn.Flatten",
+        "nn.Linear",
+        "nn.functional.cross_entropy",
+        "optim.SGD",
+    ),
 }
 
 
@@ -165,6 +177,73 @@ class TinynetChain:
 
     def grad_value(self) -> np.ndarray:
         return np.asarray(self.x.grad.data)
+
+
+class TinynetLeNet:
+    """The LeNet step of ``numpy_conv``: nn.Sequential of Conv2d/ReLU/MaxPool2d/Flatten/Linear,
+    F.cross_entropy, tn.optim.SGD(lr)."""
+
+    def __init__(
+        self,
+        spec: LeNetSpec,
+        weights: dict[str, np.ndarray],
+        x: np.ndarray,
+        y: np.ndarray,
+        lr: float,
+    ) -> None:
+        tn = _tinynet()
+        nn = tn.nn
+        self.F = nn.functional
+        self.dtype = np.dtype(spec.dtype)
+        self.layers = [
+            nn.Conv2d(1, 6, 5), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Conv2d(6, 16, 5), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
+            nn.Linear(spec.shapes["fc1"][1], 120), nn.ReLU(),
+            nn.Linear(120, 84), nn.ReLU(), nn.Linear(84, spec.classes),
+        ]  # fmt: skip
+        self.model = nn.Sequential(*self.layers)
+        if self.dtype == np.float64:
+            self.model.double()
+        self.names = {}  # "conv1.weight" -> the Sequential's "0.weight"
+        for key in weights:
+            layer, kind = key.split(".")
+            self.names[key] = f"{LENET_INDEX[layer]}.{kind}"
+        self.model.load_state_dict({self.names[k]: v.copy() for k, v in weights.items()})
+        self.parameters = dict(self.model.named_parameters())
+        self.x = tn.tensor(x)
+        self.y = tn.tensor(y)
+        self.opt = tn.optim.SGD(self.model.parameters(), lr=lr)
+        self.loss: Any = None
+
+    def step(self) -> None:
+        self.opt.zero_grad()
+        loss = self.F.cross_entropy(self.model(self.x), self.y)
+        loss.backward()
+        self.opt.step()
+        self.loss = loss
+
+    def loss_value(self) -> float:
+        return float(np.asarray(self.loss.data))
+
+    def grads(self) -> dict[str, np.ndarray]:
+        return {
+            key: np.asarray(self.parameters[name].grad.data) for key, name in self.names.items()
+        }
+
+    def check_dtypes(self) -> None:
+        """Input, every activation, the loss, every parameter and gradient keep the dtype."""
+        h = self.x
+        _expect_dtype("input", h.data, self.dtype)
+        for i, layer in enumerate(self.layers):
+            h = layer(h)
+            _expect_dtype(
+                f"activation after layer {i} ({type(layer).__name__})", h.data, self.dtype
+            )
+        self.step()
+        _expect_dtype("loss", self.loss.data, self.dtype)
+        for name, p in self.parameters.items():
+            _expect_dtype(f"parameter {name}", p.data, self.dtype)
+            _expect_dtype(f"grad of parameter {name}", p.grad.data, self.dtype)
 
 
 def perceptron_initial(n_inputs: int, lr: float, seed: int) -> tuple[np.ndarray, float]:

@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 
+from .numpy_conv import LENET_INDEX, LeNetSpec
 from .numpy_ref import MLPSpec, Params
 
 TORCH_THREADS = 2
@@ -88,3 +89,50 @@ class TorchChain:
 
     def grad_value(self) -> np.ndarray:
         return self.x.grad.numpy()
+
+
+class TorchLeNet:
+    """The LeNet step of ``numpy_conv`` in PyTorch (its oneDNN convolutions: the upper anchor)."""
+
+    def __init__(
+        self,
+        spec: LeNetSpec,
+        weights: dict[str, np.ndarray],
+        x: np.ndarray,
+        y: np.ndarray,
+        lr: float,
+    ) -> None:
+        torch = load_torch()
+        nn = torch.nn
+        self.model = nn.Sequential(
+            nn.Conv2d(1, 6, 5), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Conv2d(6, 16, 5), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
+            nn.Linear(spec.shapes["fc1"][1], 120), nn.ReLU(),
+            nn.Linear(120, 84), nn.ReLU(), nn.Linear(84, spec.classes),
+        ).to(_torch_dtype(torch, spec.dtype))  # fmt: skip
+        self.names = {}
+        for key in weights:
+            layer, kind = key.split(".")
+            self.names[key] = f"{LENET_INDEX[layer]}.{kind}"
+        self.model.load_state_dict(
+            {self.names[k]: torch.from_numpy(v.copy()) for k, v in weights.items()}
+        )
+        self.parameters = dict(self.model.named_parameters())
+        self.F = torch.nn.functional
+        self.x = torch.from_numpy(x)
+        self.y = torch.from_numpy(y)
+        self.opt = torch.optim.SGD(self.model.parameters(), lr=lr)
+        self.loss: Any = None
+
+    def step(self) -> None:
+        self.opt.zero_grad()
+        loss = self.F.cross_entropy(self.model(self.x), self.y)
+        loss.backward()
+        self.opt.step()
+        self.loss = loss
+
+    def loss_value(self) -> float:
+        return float(self.loss.item())
+
+    def grads(self) -> dict[str, np.ndarray]:
+        return {key: self.parameters[name].grad.numpy() for key, name in self.names.items()}

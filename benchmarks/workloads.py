@@ -15,13 +15,13 @@ import sys
 import tempfile
 import traceback
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from . import numpy_ref, tinynet_compiled, tinynet_impl, torch_ref
+from . import numpy_conv, numpy_ref, tinynet_compiled, tinynet_impl, torch_ref
 from .harness import Measurement, Progress, Settings, WorkloadResult, measure_steady
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -29,6 +29,9 @@ LR = 0.1
 F32 = np.dtype(np.float32)
 F64 = np.dtype(np.float64)
 LOSS_RTOL = {F32: 1e-4, F64: 1e-9}
+# Gradients: the largest difference relative to the largest entry of each gradient.
+GRAD_RTOL = {F32: 1e-4, F64: 1e-9}
+CONV_LR = 0.01
 
 
 @dataclass
@@ -53,6 +56,7 @@ class Workload:
     name: str
     run: Callable[[Context], WorkloadResult]
     uses_ceiling: bool = False
+    in_quick: bool = True  # False: --quick leaves it out unless --only names it in full
 
 
 def _dtype_tag(dtype: np.dtype) -> str:
@@ -246,6 +250,94 @@ def chain_workload(n: int, dtype: type[np.floating]) -> Workload:
         return _time_impls(result, ctx, impls)
 
     return Workload(name, run)
+
+
+# --------------------------------------------------------------------------- conv: LeNet step
+
+
+def conv_workload(name: str, batch: int, side: int, dtype: type[np.floating]) -> Workload:
+    """One SGD step of a LeNet-sized CNN (see ``numpy_conv``): numpy im2col, torch, tinynet.
+
+    Checked before timing: after one step from the same weights on the same batch, every
+    implementation's loss and all ten gradients agree with the numpy reference's; the loss
+    after a second step agrees too; tinynet keeps every array in the workload's dtype.
+    """
+    spec = numpy_conv.LeNetSpec(name, batch, side, np.dtype(dtype))
+
+    def run(ctx: Context) -> WorkloadResult:
+        weights = numpy_conv.initial_weights(spec)
+        x, y = numpy_conv.make_images(spec)
+        c1, p1, c2, p2 = spec.sides
+        result = WorkloadResult(
+            name=name,
+            title=(
+                f"{name}: LeNet (conv5x5 1->6, relu, maxpool2, conv5x5 6->16, relu, maxpool2, "
+                f"{spec.shapes['fc1'][1]}-120-84-10), batch {batch} x 1x{side}x{side}, "
+                f"softmax-CE, {spec.dtype} (one SGD step)"
+            ),
+            unit="samples/s",
+            work_per_step=batch,
+            baselines=["numpy", "torch"],
+            flops_per_step=spec.flops_per_step,
+            dtype=str(spec.dtype),
+        )
+        impls = _build(
+            result,
+            ctx,
+            {
+                "numpy": lambda: numpy_conv.NumpyLeNet(spec, weights, x, y, CONV_LR),
+                "torch": lambda: torch_ref.TorchLeNet(spec, weights, x, y, CONV_LR),
+                "tinynet": lambda: tinynet_impl.TinynetLeNet(spec, weights, x, y, CONV_LR),
+                # tinynet_compiled offers no conv implementation (see its docstring).
+            },
+            "conv",
+        )
+        reference = impls["numpy"]
+        reference.step()
+        first, first_grads = reference.loss_value(), reference.grads()
+        first_grads = {k: v.copy() for k, v in first_grads.items()}
+        reference.step()
+        second = reference.loss_value()
+        for array in reference.arrays():
+            assert array.dtype == spec.dtype, f"numpy reference array is {array.dtype}"
+        rtol, grad_rtol = LOSS_RTOL[spec.dtype], GRAD_RTOL[spec.dtype]
+
+        def check(impl_name: str, impl: Any) -> None:
+            if impl is reference:
+                return
+            impl.step()
+            got = impl.loss_value()
+            if not _relative_difference(got, first) <= rtol:
+                raise AssertionError(
+                    f"loss after step 1 is {got!r}, numpy says {first!r} (rel tol {rtol:g})"
+                )
+            for key, grad in impl.grads().items():
+                expected = first_grads[key]
+                if grad.dtype != spec.dtype:
+                    raise AssertionError(f"{key} grad is {grad.dtype}, expected {spec.dtype}")
+                worst = float(np.max(np.abs(grad - expected)))
+                if not worst <= grad_rtol * float(np.max(np.abs(expected))):
+                    raise AssertionError(
+                        f"{key} grad differs from numpy's by up to {worst:.3g} "
+                        f"(tol {grad_rtol:g} x its largest entry)"
+                    )
+            impl.step()
+            got = impl.loss_value()
+            if not _relative_difference(got, second) <= rtol:
+                raise AssertionError(
+                    f"loss after step 2 is {got!r}, numpy says {second!r} (rel tol {rtol:g})"
+                )
+            if hasattr(impl, "check_dtypes"):
+                impl.check_dtypes()
+
+        _check(result, ctx, impls, check)
+        result.notes.append(
+            f"feature maps {side}->{c1} (conv)->{p1} (pool)->{c2} (conv)->{p2} (pool); "
+            "checked first: loss after steps 1 and 2 and every gradient against numpy"
+        )
+        return _time_impls(result, ctx, impls)
+
+    return Workload(name, run, uses_ceiling=True)
 
 
 # --------------------------------------------------------------------------- perceptron
@@ -500,4 +592,7 @@ def all_workloads() -> list[Workload]:
     for dtype in (np.float32, np.float64):
         workloads += [chain_workload(10**6, dtype), chain_workload(10**7, dtype)]
     workloads.append(perceptron_workload())
+    workloads.append(conv_workload("conv-lenet-f32", 64, 28, np.float32))
+    # float64 convolution says little more than float32 and costs seconds: full runs only.
+    workloads.append(replace(conv_workload("conv-lenet-f64", 64, 28, np.float64), in_quick=False))
     return workloads

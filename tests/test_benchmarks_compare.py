@@ -601,3 +601,46 @@ def test_a_real_run_writes_a_valid_report_whose_every_key_is_documented(monkeypa
     }
     missing = keys - documented_keys()
     assert not missing, f"docs/benchmarks.md does not document {sorted(missing)}"
+
+
+# --------------------------------------------------------------------------- the conv workload
+
+
+def test_the_conv_workloads_are_listed_and_quick_runs_float32_only(capsys) -> None:
+    assert cli.run(["--list"]) == 0
+    listed = capsys.readouterr().out.split()
+    assert {"conv-lenet-f32", "conv-lenet-f64"} <= set(listed)
+    quick = {w.name: w.in_quick for w in workloads.all_workloads()}
+    assert quick["conv-lenet-f32"] and not quick["conv-lenet-f64"]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_a_tiny_conv_workload_passes_its_check_and_is_timed(monkeypatch, dtype) -> None:
+    """Batch 4 of 1x16x16 images (16 -> 12 -> 6 -> 2 -> 1): numpy and tinynet agree."""
+    monkeypatch.delattr(tinynet, "compile", raising=False)
+    ctx = workloads.Context(
+        TINY, harness.Progress(), "left out of this test (slow to import)", {"conv": None}
+    )
+    result = workloads.conv_workload("conv-tiny", 4, 16, dtype).run(ctx)
+    assert ctx.failures == []
+    assert list(result.measurements) == ["numpy", "tinynet"]
+    assert result.dtype == str(np.dtype(dtype))
+    assert result.to_json()["implementations"]["tinynet"]["times_s"]
+
+
+def test_a_conv_step_with_a_wrong_gradient_fails_the_check(monkeypatch) -> None:
+    from benchmarks import tinynet_impl
+
+    real_grads = tinynet_impl.TinynetLeNet.grads
+
+    def grads_off_by_a_little(self):  # the conv2 bias gradient 1% too large
+        out = real_grads(self)
+        out["conv2.bias"] = out["conv2.bias"] * np.float32(1.01)
+        return out
+
+    monkeypatch.setattr(tinynet_impl.TinynetLeNet, "grads", grads_off_by_a_little)
+    ctx = workloads.Context(TINY, harness.Progress(), "left out", {"conv": None})
+    result = workloads.conv_workload("conv-tiny", 4, 16, np.float32).run(ctx)
+    assert "tinynet" not in result.measurements
+    (failure,) = ctx.failures
+    assert "conv2.bias grad differs" in failure

@@ -435,3 +435,23 @@ def test_bad_arguments_never_escape_as_raw_python_or_numpy_errors() -> None:
                     escaped.append(f"{function} <- {bad}: {type(e).__name__}: {e}")
     assert not escaped, "\n".join(escaped)
     assert refused > 0.8 * len(SWEEP) * len(BAD)  # most are refused: the sweep has teeth
+
+
+@pytest.mark.parametrize("numba", [True, False], ids=["numba", "twins"])
+def test_an_empty_batch_runs_forward_and_backward_with_empty_gradients(numba: bool) -> None:
+    """PyTorch answers an empty batch with empty outputs and zero weight gradients; numpy
+    cannot infer a reshape's -1 from size 0, so every reshape names its sizes."""
+    if numba and not K.numba_enabled():
+        pytest.skip("numba is not available")
+    with K.dispatch_mode("compiled" if numba else "twin"):
+        x = tn.ones(0, 4, 6, 6, requires_grad=True)
+        weight = tn.ones(6, 2, 3, 3, requires_grad=True)
+        bias = tn.ones(6, requires_grad=True)
+        y = F.conv2d(x, weight, bias, groups=2)
+        assert y.shape == (0, 6, 4, 4) and y.dtype == np.float32
+        pooled = F.max_pool2d(y, 2) + F.avg_pool2d(y, 2)
+        assert pooled.shape == (0, 6, 2, 2)
+        pooled.sum().backward()
+    assert x.grad.shape == (0, 4, 6, 6)
+    np.testing.assert_array_equal(weight.grad.data, np.zeros((6, 2, 3, 3), np.float32))
+    np.testing.assert_array_equal(bias.grad.data, np.zeros(6, np.float32))

@@ -624,6 +624,17 @@ def test_warm_up_compiles_every_kernel_for_both_float_dtypes():
         assert len(signatures) >= wanted, (op, signatures)
 
 
+
+@needs_numba
+def test_warm_up_compiles_the_convolution_kernels_too():
+    from tinynet.kernels import conv_compiled
+
+    K.warm_up()
+    for name in ("col2im", "max_pool2d_forward", "max_pool2d_backward"):
+        dtypes = {str(signature[0].dtype) for signature in getattr(conv_compiled, name).signatures}
+        assert {"float32", "float64"} <= dtypes, (name, dtypes)
+
+
 def test_missing_numba_falls_back_to_the_twins_quietly():
     code = (
         "import sys, warnings, numpy as np\n"

@@ -514,11 +514,14 @@ def warm_up() -> None:
     """Compile (or load from numba's disk cache) every kernel for float32 and float64.
 
     Benchmarks call this to separate cold start from steady state; it does nothing when the
-    compiled kernels are off.
+    compiled kernels are off. The convolution and pooling kernels (`conv.py`) are warmed too.
     """
     module = _load()
     if module is None:
         return
+    from tinynet.kernels import conv  # imported at the end of this file; named here for clarity
+
+    conv.warm_up()
     for dtype in (np.float32, np.float64):
         x = np.linspace(-2, 2, 6, dtype=dtype)
         z = x.reshape(2, 3)

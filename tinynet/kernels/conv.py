@@ -99,7 +99,8 @@ def max_pool2d_forward_twin(x: np.ndarray, out: np.ndarray, argmax: np.ndarray, 
     out_hw = out.shape[2:]
     padded = _pad(x, out_hw, kernel, stride, pad, dilation, -np.inf)
     valid = _pad(np.ones((1, 1, h, w), dtype=bool), out_hw, kernel, stride, pad, dilation, 0)
-    windows = _windows(padded, kernel, stride, dilation, out_hw).reshape(out.shape + (-1,))
+    taps = kernel[0] * kernel[1]  # not -1: numpy cannot infer it for an empty batch
+    windows = _windows(padded, kernel, stride, dilation, out_hw).reshape(out.shape + (taps,))
     inside = _windows(valid, kernel, stride, dilation, out_hw).reshape((1, 1) + out_hw + (-1,))
     with np.errstate(invalid="ignore"):
         best = np.where(inside, windows, -np.inf).max(axis=-1, keepdims=True)

@@ -99,6 +99,11 @@ class Col2Im(Function):
 # ---------------------------------------------------------------------------------------------
 
 
+def rows_per_group(weight: Any) -> int:
+    """K = C/groups * kh * kw: the length of one im2col column within a group."""
+    return weight.shape[1] * weight.shape[2] * weight.shape[3]
+
+
 class Convolution(Function):
     """out = W @ im2col(x) + b, per group (see the module docstring for the shapes).
 
@@ -119,8 +124,9 @@ class Convolution(Function):
         oh = positions(h, kh, stride[0], padding[0], padding[1], dilation[0])
         ow = positions(w, kw, stride[1], padding[2], padding[3], dilation[1])
         cols = kernels.im2col(x, (kh, kw), stride, padding, dilation)  # (N, C*kh*kw, L)
-        cols = cols.reshape(n, groups, -1, oh * ow)                     # (N, G, K, L)
-        rows = weight.reshape(groups, out_channels // groups, -1)       # (G, O/G, K)
+        # explicit sizes, not -1: numpy cannot infer a dim of an empty (N = 0) batch
+        cols = cols.reshape(n, groups, cols.shape[1] // groups, oh * ow)  # (N, G, K, L)
+        rows = weight.reshape(groups, out_channels // groups, rows_per_group(weight))  # (G, O/G, K)
         out = np.matmul(rows, cols).reshape(n, out_channels, oh, ow)    # BLAS
         if bias is not None:
             out += bias.reshape(-1, 1, 1)
@@ -133,15 +139,18 @@ class Convolution(Function):
         x, weight = ctx.saved_tensors
         need_x, need_weight, need_bias = ctx.needs_input_grad
         n, out_channels, groups = grad.shape[0], grad.shape[1], ctx.groups
-        g = grad.reshape(n, groups, out_channels // groups, -1)         # (N, G, O/G, L)
+        positions_out = grad.shape[2] * grad.shape[3]
+        g = grad.reshape(n, groups, out_channels // groups, positions_out)  # (N, G, O/G, L)
         dx = dw = db = None
         if need_x:
-            rows = weight.reshape(groups, out_channels // groups, -1)   # (G, O/G, K)
+            rows = weight.reshape(groups, out_channels // groups, rows_per_group(weight))
             dcols = rows.transpose(1, 2) @ g                            # (N, G, K, L)
-            dx = Col2Im.apply(dcols.reshape(n, -1, g.shape[-1]), size=ctx.size,
+            dx = Col2Im.apply(dcols.reshape(n, x.shape[1] * weight.shape[2] * weight.shape[3],
+                                            g.shape[-1]), size=ctx.size,
                               **ctx.geometry)
         if need_weight:
-            cols = Im2Col.apply(x, **ctx.geometry).reshape(n, groups, -1, g.shape[-1])
+            cols = Im2Col.apply(x, **ctx.geometry).reshape(n, groups, rows_per_group(weight),
+                                                           g.shape[-1])
             dw = (g @ cols.transpose(2, 3)).sum(0).reshape(weight.shape)
         if need_bias:
             db = grad.sum((0, 2, 3))
@@ -153,12 +162,13 @@ class Convolution(Function):
         x, weight = ctx.saved_tensors
         need_x, need_weight, need_bias = ctx.needs_input_grad
         n, out_channels, groups = grad.shape[0], grad.shape[1], ctx.groups
-        g = grad.reshape(n, groups, out_channels // groups, -1)
+        g = grad.reshape(n, groups, out_channels // groups, grad.shape[2] * grad.shape[3])
         dx = dw = db = None
         if need_x:
-            rows = weight.data.reshape(groups, out_channels // groups, -1)
+            rows = weight.data.reshape(groups, out_channels // groups, rows_per_group(weight))
             dcols = np.matmul(rows.transpose(0, 2, 1), g)
-            dx = kernels.col2im(dcols.reshape(n, -1, g.shape[-1]), ctx.size,
+            dx = kernels.col2im(dcols.reshape(n, x.shape[1] * weight.shape[2] * weight.shape[3],
+                                              g.shape[-1]), ctx.size,
                                 **ctx.geometry)
         if need_weight:
             dw = np.matmul(g, ctx.cols.transpose(0, 1, 3, 2)).sum(0).reshape(weight.shape)
@@ -345,6 +355,9 @@ def conv2d(input: Any, weight: Tensor, bias: Tensor | None = None, stride: Any =
             + "; cast one of them (.double() / .float())"
         )
     groups = _integer(groups, "groups", "conv2d", minimum=1)
+    if 0 in weight.shape:  # PyTorch refuses an empty filter bank too
+        raise ShapeError(f"conv2d: weight {weight.shape} is empty; it needs at least one output "
+                         "channel, one input channel and a kernel of at least 1x1")
     out_channels, in_per_group, kh, kw = weight.shape
     if groups < 1 or out_channels % groups or x.shape[1] != in_per_group * groups:
         raise ShapeError(
@@ -464,6 +477,11 @@ def adaptive_avg_pool2d(input: Any, output_size: Any) -> Tensor:
         raise ShapeError(f"adaptive_avg_pool2d: output_size must be an int or a pair, got "
                          f"{output_size!r}")
     h, w = x.shape[2:]
+    if h == 0 or w == 0:  # no pixel to average: PyTorch refuses too
+        raise ShapeError(
+            f"adaptive_avg_pool2d: expected an input with non-zero height and width, got shape "
+            f"{x.shape[1:] if unbatched else x.shape}"
+        )
     oh, ow = (h if sizes[0] is None else sizes[0]), (w if sizes[1] is None else sizes[1])
     oh, ow = _pair((oh, ow), "output_size", "adaptive_avg_pool2d")
     if (oh, ow) == (1, 1):

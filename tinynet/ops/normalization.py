@@ -120,6 +120,9 @@ def layer_norm(input: Any, normalized_shape: Any, weight: Tensor | None = None,
             if tuple(value.shape) != shape:
                 raise ShapeError(f"layer_norm: {name} must have shape {shape}, got "
                                  f"{value.shape}")
+            if value.dtype != x.dtype:  # PyTorch refuses too; numpy would upcast float32
+                raise DTypeError(f"layer_norm: {name} is {value.dtype} but the input is "
+                                 f"{x.dtype}; cast one of them (.float() / .double())")
         affine.append(value)
     weight, bias = affine
     dims = tuple(range(x.ndim - k, x.ndim))
