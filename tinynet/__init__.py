@@ -138,3 +138,9 @@ __all__ = [
     "swapaxes", "tanh", "tensor", "transpose", "uint8", "unsqueeze", "where", "zeros",
     "zeros_like",
 ]
+
+# tn.compile (issue 13): trace a step function once, replay it as generated code.
+from tinynet.compile import compile  # noqa: E402, A004 - PyTorch's name
+from tinynet.errors import CompileError  # noqa: E402
+
+__all__ += ["CompileError", "compile"]

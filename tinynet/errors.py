@@ -59,3 +59,9 @@ def explain(op: type, arrays: list[object], error: ValueError) -> Exception:
         wrong = getattr(op, "shape_error", "are not compatible")
         return ShapeError(f"{op.op}: shapes {shapes} {wrong} (numpy: {text})")  # type: ignore
     return type(error)(f"{op.op}: {text} (input shapes {shapes})")  # type: ignore
+
+
+class CompileError(TinynetError, RuntimeError):
+    """``tn.compile`` cannot trace a function: it reads a tensor's value while tracing
+    (``.item()``, ``bool(t)``, ``print``), branches on data, or edits an outside tensor in place.
+    The message names the function and the line."""

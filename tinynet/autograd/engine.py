@@ -39,6 +39,7 @@ from typing import Any
 import numpy as np
 
 from tinynet.autograd import hooks, watch
+from tinynet.compile import recorder
 from tinynet.errors import GraphError, explain
 from tinynet.tensor import Tensor
 
@@ -161,6 +162,8 @@ class Function:
             ctx.saved = [ctx._saved_entry(a, arrays, out, result) for a in ctx.to_save]
         if watch.state.on:  # extra: watch.py (detect_anomaly checks every output)
             watch.forward(ctx, out, record)
+        if recorder.state.on:  # extra: compile/recorder.py (tn.compile traces every op)
+            recorder.apply(cls, ctx, inputs, options, out, result)
         return result
 
     # ---- 3. saved tensors ------------------------------------------------------------------

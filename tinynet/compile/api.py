@@ -1,0 +1,198 @@
+"""``tn.compile``: guards pick a program for each call; a miss traces a new one.
+
+A call goes like this:
+
+1. Build the guard key: grad mode, TINYNET_NUMBA, each argument's shape/dtype/requires_grad,
+   and for every outside tensor its array's identity and shape, whether it has a ``.grad``,
+   and the optimizers' groups and state. Anything that changes what the step does to arrays
+   is in the key; learning rates are not (they are read at every replay).
+2. A known key replays its program (``codegen.py``'s compiled code, or ``interpret.py``);
+   an unknown one runs the function eagerly while tracing (``trace.py``), so the first call
+   of each kind returns eager results, and keeps the program for next time.
+3. After a replay the world looks as after an eager call: parameters and optimizer state
+   updated in place, version counters bumped, ``.grad`` set (or None), fresh returned tensors.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from collections import OrderedDict
+from typing import Any
+
+import numpy as np
+
+from tinynet import kernels
+from tinynet.autograd import is_grad_enabled
+from tinynet.compile import interpret, recorder
+from tinynet.compile.ir import Program, Ref, Returned
+from tinynet.compile.trace import Tracer, World, function_codes, tracing
+from tinynet.errors import CompileError
+from tinynet.tensor import Tensor
+
+MAX_PROGRAMS = 8  # programs kept per function (e.g. full batches and the last, smaller one)
+
+
+class CompiledFunction:
+    """What ``tn.compile(fn)`` returns: call it like ``fn``; ``explain()`` shows the work."""
+
+    def __init__(self, fn: Any, backend: str = "auto") -> None:
+        if not callable(fn):
+            raise CompileError(f"tn.compile: expected a function or a Module, got "
+                               f"{type(fn).__name__}")
+        if backend not in ("auto", "interpret"):
+            raise CompileError(f"tn.compile: backend must be 'auto' or 'interpret', got "
+                               f"{backend!r}")
+        self.fn = fn
+        self.backend = backend
+        self.name = getattr(fn, "__qualname__", None) or type(fn).__name__
+        self.codes = function_codes(fn)
+        self.world: World | None = None
+        self.programs: OrderedDict[tuple, Entry] = OrderedDict()
+        self.last: Entry | None = None
+        self.traces = 0  # how many times the function ran eagerly under the tracer
+        self.replays = 0
+        functools.update_wrapper(self, fn, updated=()) if hasattr(fn, "__name__") else None
+
+    # ---- calling ---------------------------------------------------------------------------
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        if recorder.state.on:  # called from inside another trace: just part of that one
+            return self.fn(*args, **kwargs)
+        if kwargs:
+            raise CompileError(f"tn.compile({self.name}): pass arguments positionally "
+                               f"(got keywords {sorted(kwargs)})")
+        if self.world is None or not self.world.roots_unchanged():
+            self.world = World(self.fn)
+            self.programs.clear()
+        key = self.guard_key(args)
+        entry = self.programs.get(key)
+        if entry is None:
+            return self._trace(key, args)
+        self.programs.move_to_end(key)
+        if entry.program is None:  # this kind of call cannot be replayed (a first step)
+            return self.fn(*args)
+        self.replays += 1
+        return entry.run(args)
+
+    def guard_key(self, args: tuple) -> tuple:
+        """Everything a program's validity depends on, as one hashable tuple."""
+        key: list[Any] = [is_grad_enabled(), kernels.numba_enabled(), self.backend]
+        for a in args:
+            if isinstance(a, Tensor):
+                key.append((a.data.shape, a.data.dtype, a._requires_grad))
+            elif isinstance(a, np.ndarray):
+                key.append(("array", a.shape, a.dtype))
+            elif a is None or isinstance(a, bool | int | float | str):
+                key.append(("literal", type(a), a))
+            else:
+                key.append(("object", id(a)))
+        world = self.world
+        for t in world.tensors:
+            grad = t.grad
+            key.append((id(t.data), t.data.shape, t._requires_grad,
+                        None if grad is None else (type(grad), getattr(grad, "shape", None),
+                                                   getattr(getattr(grad, "data", None), "dtype",
+                                                           None))))
+        for opt in world.optimizers:
+            for group in opt.param_groups:
+                key.append(tuple((k, _frozen(v)) for k, v in group.items() if k != "lr"))
+                for p in group["params"]:
+                    state = opt.state.get(p)
+                    key.append(None if state is None else tuple(
+                        (k, id(v.data), v.data.shape) if isinstance(v, Tensor) else k
+                        for k, v in state.items()))
+        return tuple(key)
+
+    def _trace(self, key: tuple, args: tuple) -> Any:
+        tracer = Tracer(self.name, self.codes, args, self.world)
+        with tracing(tracer):
+            returned = self.fn(*args)
+        program = tracer.finish(returned)
+        self.traces += 1
+        entry = Entry(None if tracer.fresh_state else program, self.backend, self.name)
+        self.programs[key] = entry
+        if len(self.programs) > MAX_PROGRAMS:
+            self.programs.popitem(last=False)
+        self.last = entry
+        if os.environ.get("TINYNET_COMPILE_DEBUG", "0") not in ("", "0"):
+            print(entry.explain(program))
+        return returned
+
+    # ---- showing the work ------------------------------------------------------------------
+
+    def explain(self) -> str:
+        """Print (and return) the last trace, fused IR, buffer plan and generated source."""
+        if self.last is None:
+            text = f"tn.compile({self.name}): not traced yet; call it once first"
+        else:
+            text = self.last.explain(self.last.program)
+        print(text)
+        return text
+
+    def __repr__(self) -> str:
+        return (f"<compiled {self.name}: {len(self.programs)} program(s), {self.traces} "
+                f"trace(s), {self.replays} replay(s)>")
+
+
+def _frozen(value: Any) -> Any:
+    if isinstance(value, list):
+        return tuple(id(v) for v in value)
+    if isinstance(value, tuple):
+        return value
+    return value
+
+
+class Entry:
+    """One traced program and the code that replays it."""
+
+    def __init__(self, program: Program | None, backend: str, name: str) -> None:
+        self.program = program
+        self.name = name
+        self.runner: Any = None
+        if program is not None:
+            self.runner = _make_runner(program, backend)
+
+    def run(self, args: tuple) -> Any:
+        env = self.runner(args)
+        program = self.program
+        for t, ref in program.final_grads:
+            t.grad = None if ref is None else Tensor._make(env[ref.value])
+        return _build(program.result, env)
+
+    def explain(self, program: Program | None) -> str:
+        if program is None:
+            return (f"tn.compile({self.name}): this call created optimizer state (a first "
+                    "step), so it runs eagerly; the next call is traced and replayed")
+        parts = [f"== tn.compile({self.name}): trace", program.describe()]
+        describe = getattr(self.runner, "describe", None)
+        if describe is not None:
+            parts.append(describe())
+        else:
+            parts.append("== replay: step by step (interpret.py)")
+        return "\n".join(parts)
+
+
+def _make_runner(program: Program, backend: str) -> Any:
+    if backend == "auto":
+        from tinynet.compile import codegen
+
+        runner = codegen.build(program)
+        if runner is not None:
+            return runner
+    return functools.partial(interpret.run, program)
+
+
+def _build(result: Any, env: list[Any]) -> Any:
+    """The returned structure with fresh tensors (copies: buffers are reused next call)."""
+    if isinstance(result, Ref):
+        return Tensor._make(np.array(env[result.value], copy=True))
+    if isinstance(result, Returned):
+        if result.tensor is not None:
+            return result.tensor
+        return Tensor._make(result.constant.copy())
+    if isinstance(result, tuple | list):
+        return type(result)(_build(v, env) for v in result)
+    if isinstance(result, dict):
+        return {k: _build(v, env) for k, v in result.items()}
+    return result
