@@ -80,9 +80,10 @@ class CompiledFunction:
         key: list[Any] = [is_grad_enabled(), kernels.numba_enabled(), self.backend]
         for a in args:
             if isinstance(a, Tensor):
-                key.append((a.data.shape, a.data.dtype, a._requires_grad))
+                key.append((a.data.shape, a.data.dtype, a._requires_grad,
+                            a.data.flags.c_contiguous))
             elif isinstance(a, np.ndarray):
-                key.append(("array", a.shape, a.dtype))
+                key.append(("array", a.shape, a.dtype, a.flags.c_contiguous))
             elif a is None or isinstance(a, bool | int | float | str):
                 key.append(("literal", type(a), a))
             else:

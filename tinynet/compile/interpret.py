@@ -25,8 +25,8 @@ def bind(value: Value, args: tuple) -> np.ndarray:
     if value.kind == "input":
         if isinstance(value.source, tuple):  # converted inside the function: convert again
             i, dtype = value.source
-            return np.asarray(_array(args[i])).astype(dtype)
-        return _array(args[value.source])
+            return np.asarray(bind_input(args[i])).astype(dtype)
+        return bind_input(args[value.source])
     if value.kind == "param":
         return value.source.data
     if value.kind == "grad":
@@ -39,7 +39,8 @@ def bind(value: Value, args: tuple) -> np.ndarray:
     raise AssertionError(value.kind)
 
 
-def _array(arg: Any) -> np.ndarray:
+def bind_input(arg: Any) -> np.ndarray:
+    """A call argument's array."""
     return arg.data if isinstance(arg, Tensor) else np.asarray(arg)
 
 

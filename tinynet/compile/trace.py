@@ -143,8 +143,8 @@ def _root_resolvers(fn: Any) -> list[Any]:
     code = getattr(target, "__code__", None)
     if code is None:  # a callable object: look at its __call__ and its attributes
         resolvers.append(lambda: fn)
-        return resolvers + _root_resolvers(type(fn).__call__) if hasattr(
-            type(fn), "__call__") and hasattr(type(fn).__call__, "__code__") else resolvers
+        call = getattr(type(fn), "__call__", None)  # noqa: B004 - the method, not callable()
+        return resolvers + (_root_resolvers(call) if hasattr(call, "__code__") else [])
     names: list[str] = []
     for c in _code_objects(code):
         names += [n for n in c.co_names if n not in names]
@@ -174,8 +174,8 @@ def function_codes(fn: Any) -> set[Any]:
     if isinstance(fn, Module):
         return {c for m in fn.modules() for c in _code_objects(type(m).forward.__code__)}
     target = getattr(fn, "__func__", fn)
-    code = getattr(target, "__code__", None) or getattr(
-        getattr(type(fn), "__call__", None), "__code__", None)
+    call = type(fn).__dict__.get("__call__")
+    code = getattr(target, "__code__", None) or getattr(call, "__code__", None)
     return set(_code_objects(code)) if code is not None else set()
 
 
