@@ -43,6 +43,8 @@ class CompiledFunction:
         if backend not in ("auto", "interpret"):
             raise CompileError(f"tn.compile: backend must be 'auto' or 'interpret', got "
                                f"{backend!r}")
+        if isinstance(fn, CompiledFunction):  # tn.compile(tn.compile(f)) compiles f
+            fn = fn.fn
         self.fn = fn
         self.backend = backend
         self.name = getattr(fn, "__qualname__", None) or type(fn).__name__
@@ -81,7 +83,7 @@ class CompiledFunction:
         for a in args:
             if isinstance(a, Tensor):
                 key.append((a.data.shape, a.data.dtype, a._requires_grad,
-                            a.data.flags.c_contiguous))
+                            a.data.flags.c_contiguous, a.grad is None))
             elif isinstance(a, np.ndarray):
                 key.append(("array", a.shape, a.dtype, a.flags.c_contiguous))
             elif a is None or isinstance(a, bool | int | float | str):
@@ -157,7 +159,8 @@ class Entry:
     def run(self, args: tuple) -> Any:
         env = self.runner(args)
         program = self.program
-        for t, ref in program.final_grads:
+        for owner, ref in program.final_grads:
+            t = interpret.grad_owner(owner, args)
             t.grad = None if ref is None else Tensor._make(env[ref.value])
         return _build(program.result, env)
 

@@ -280,6 +280,13 @@ class Source:
                     f"    total += v{losses}[i]",
                     f"v{loss}[0] = total / {dt}({n})" if k.attrs["mean"] else
                     f"v{loss}[0] = total"]
+        if k.kind == "colsum":
+            rows, cols = self._shape(a[0])
+            return [f"src = {self._flat(a[0])}",
+                    f"v{o[0]}[:] = {dt}(0.0)",
+                    f"for i in range({rows}):",
+                    f"    for j in range({cols}):",
+                    f"        v{o[0]}[j] += src[i * {cols} + j]"]
         if k.kind in ("sgd", "adam"):
             u = self.updates.index(k)
             p, g = self._flat(a[0]), self._flat(a[1])
@@ -304,8 +311,6 @@ class Source:
         flat = {v: f"f{i}" for i, v in enumerate(dict.fromkeys(
             [x for x in a + o if x is not None]))}
         for v, name in flat.items():
-            if self._size(v) == 1 and len(self._shape(v)) == 0:
-                continue
             pre.append(f"{name} = {self._flat(v)}")
         expr: list[str] = []
         outs = o[:-1] if sums else o
@@ -398,7 +403,8 @@ class Source:
                                  f"args[{v.source}])")
             elif v.kind == "grad":
                 n = self.grads.index(v.index)
-                lines.append(f"        v{v.index} = env[{v.index}] = grad_source{n}.grad.data")
+                lines.append(f"        v{v.index} = env[{v.index}] = interpret.grad_owner("
+                             f"grad_source{n}, args).grad.data")
         for u, k in enumerate(self.updates):
             lines.append(f"        lr{u} = float(group{u}['lr'])")
             if k.kind == "adam":

@@ -30,6 +30,17 @@ import numpy as np
 from tinynet.compile.ir import Program, Ref, Step, Value
 
 ACTS = ("sigmoid", "tanh", "relu")
+
+# Every op registered with the engine, by how compile runs it (a test checks the two tables
+# cover ``Function.registry``, so a new op must be placed in one of them):
+# lowered to generated loops (under the conditions in ``Lowering._op_ok``, else opaque) ...
+LOWERED = {"Linear", "Sigmoid", "Tanh", "ReLU", "MeanSquaredError", "SoftmaxCrossEntropy",
+           "Clone", "Add"}
+# ... or run as opaque steps: the op's own forward and backward, as in eager mode.
+OPAQUE = {"Abs", "BinaryCrossEntropy", "BinaryCrossEntropyWithLogits", "BroadcastTo", "Cast",
+          "Cat", "Clip", "Div", "Exp", "GetItem", "Log", "LogSoftmax", "MatMul", "Max",
+          "Maximum", "Mean", "Min", "Minimum", "Mul", "Neg", "Permute", "Pow", "Reshape",
+          "ScatterAdd", "Softmax", "Sqrt", "Stack", "Step", "Sub", "Sum", "Where"}
 FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
 
 
@@ -141,7 +152,7 @@ class Lowering:
             return s.fast
         if s.name == "mse_loss":
             return not s.fast
-        return s.name in ("clone", "add")
+        return False  # clone/add lower only as gradient plumbing, where nothing differentiates
 
     def _lower_op(self, s: Step) -> list[Kernel]:
         out = s.outputs[0].value
@@ -293,7 +304,8 @@ class Lowering:
             if k.kind == "colsum":
                 src = k.args[0]
                 producer = next((p for p in ks if src in p.outs and p.kind in (
-                    "act_back", "mse_act_back", "ce_back") and "sums" not in p.attrs), None)
+                    "act_back", "mse_act_back", "mse_back", "ce_back") and "sums" not in p.attrs),
+                    None)
                 if producer is not None and len(self.values[src].shape) == 2:
                     producer.outs.append(k.outs[0])
                     producer.attrs["sums"] = True

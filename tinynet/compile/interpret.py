@@ -30,13 +30,18 @@ def bind(value: Value, args: tuple) -> np.ndarray:
     if value.kind == "param":
         return value.source.data
     if value.kind == "grad":
-        return value.source.grad.data
+        return grad_owner(value.source, args).grad.data
     if value.kind == "state":
         opt, param, key = value.source
         return opt.state[param][key].data
     if value.kind == "const":
         return value.source
     raise AssertionError(value.kind)
+
+
+def grad_owner(source: Any, args: tuple) -> Tensor:
+    """The tensor whose .grad a value is: an outside tensor, or argument i (("arg", i))."""
+    return args[source[1]] if isinstance(source, tuple) else source
 
 
 def bind_input(arg: Any) -> np.ndarray:

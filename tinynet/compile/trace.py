@@ -218,6 +218,15 @@ class Tracer:
         self.updated: list[Tensor] = []
         self.written: set[int] = set()  # optimizer state arrays the updates write
         self.inputs: list[tuple[int, np.ndarray]] = []
+        # Tensor arguments are outside tensors too, for their .grad (the object changes per
+        # call, so they are named by position: ("arg", i)).
+        self.arg_tensors = [(("arg", i), a) for i, a in enumerate(args)
+                            if isinstance(a, Tensor) and a.requires_grad]
+        self.start_arg_grads = [t.grad for _, t in self.arg_tensors]
+        for where, t in self.arg_tensors:
+            if isinstance(t.grad, Tensor):
+                self.slots.setdefault(id(t.grad.data), ("grad", where))
+                self.snapshot.setdefault(id(t.grad.data), t.grad.data.copy())
         for i, arg in enumerate(args):
             array = arg.data if isinstance(arg, Tensor) else arg
             if isinstance(array, np.ndarray) and id(array) not in self.by_id:
@@ -389,16 +398,18 @@ class Tracer:
                 self.fail(f"modifies an outside tensor of shape {t.shape} in place; do it "
                           "outside the compiled function")
         final_grads: list[tuple[Any, Any]] = []
-        for t, start in zip(self.world.tensors, self.start_grads, strict=True):
+        owners = [(t, t) for t in self.world.tensors] + self.arg_tensors
+        for (where, t), start in zip(owners, self.start_grads + self.start_arg_grads,
+                                     strict=True):
             if t.grad is start:
                 continue
             if t.grad is None:
-                final_grads.append((t, None))
+                final_grads.append((where, None))
             elif not isinstance(t.grad, Tensor) or id(t.grad.data) not in self.by_id:
                 self.fail(f"sets .grad of a tensor of shape {t.shape} to something no "
                           "recorded op made")
             else:
-                final_grads.append((t, Ref(self.by_id[id(t.grad.data)])))
+                final_grads.append((where, Ref(self.by_id[id(t.grad.data)])))
         result = self._result(returned)
         return Program(self.values, self.steps, result, final_grads, self.updated, self.name)
 
