@@ -1,9 +1,10 @@
-"""The workloads under ``tn.compile``: tinynet_impl's code, with the step compiled.
+"""The workloads under ``tn.compile``: tinynet_impl's code with the step compiled.
 
 Same interface as ``tinynet_impl`` (``CompiledMLP``/``CompiledChain`` mirror ``TinynetMLP``/
 ``TinynetChain``): build, ``step()``, ``loss_value()``, ``check_dtypes()``. The first two
 steps run eagerly while tracing (the first with no ``.grad`` yet, the second with), so they are
-the harness's correctness check; from the third on, steps replay compiled code. ``import_problem`` says whether ``tn.compile`` imports.
+the harness's correctness check; from the third on, steps replay compiled code.
+``import_problem`` says whether ``tn.compile`` imports.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import numpy as np
 
 from . import tinynet_impl
 from .numpy_ref import MLPSpec, Params
+
 
 def import_problem(part: str) -> str | None:
     problem = tinynet_impl.import_problem(part)
