@@ -490,3 +490,36 @@ def test_explain_shows_trace_ir_plan_source_and_cache_path(capsys: Any) -> None:
         assert part in text, part
     assert step.last.runner.path.exists()
     assert capsys.readouterr().out.strip() == text.strip()
+
+
+def test_docs_compile_md_quotes_current_output(capsys: Any) -> None:
+    """docs/compile.md quotes explain() for its XOR example; this keeps the quotes current."""
+    import pathlib
+
+    tn.manual_seed(0)
+    model = tn.nn.Sequential(tn.nn.Linear(2, 4), tn.nn.Sigmoid(), tn.nn.Linear(4, 1),
+                             tn.nn.Sigmoid())
+    opt = tn.optim.SGD(model.parameters(), lr=0.5, momentum=0.9)
+    x = tn.tensor([[0.0, 0.0], [0.0, 1.0], [1.0, 0.0], [1.0, 1.0]])
+    y = tn.tensor([[0.0], [1.0], [1.0], [0.0]])
+
+    def train_step(x: Any, y: Any) -> Any:
+        opt.zero_grad()
+        loss = F.mse_loss(model(x), y)
+        loss.backward()
+        opt.step()
+        return loss
+
+    compiled = tn.compile(train_step)
+    for _ in range(3):
+        compiled(x, y)
+    text = compiled.explain().replace("compile(test_docs_compile_md_quotes_current_output."
+                                      "<locals>.train_step)", "compile(train_step)")
+    capsys.readouterr()
+    doc = (pathlib.Path(__file__).parent.parent / "docs" / "compile.md").read_text()
+    for start, end in (("== tn.compile(train_step): trace", "== IR after"),
+                       ("== IR after", "== buffer plan"), ("== buffer plan", "== generated"),
+                       ("@njit(cache=True", "def make_replay")):
+        a = text.index(start)
+        quoted = text[a:text.index(end, a)].rstrip()
+        assert quoted in doc, f"docs/compile.md is out of date from {start!r}"

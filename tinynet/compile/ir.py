@@ -106,9 +106,8 @@ class Step:
             opt, group = self.options["optimizer"], self.options["group"]
             number = next(i for i, g in enumerate(opt.param_groups) if g is group)
             state = [k for k in self.options["state"] if k is not None]
-            hyper = ", ".join(f"{k}=group[{k!r}]" for k in group if k != "params")
             return (f"{outs} = {self.name}({ins}{''.join(', ' + k[1] for k in state)}; "
-                    f"{type(opt).__name__}.param_groups[{number}]: {hyper})")
+                    f"hyperparameters from {type(opt).__name__}.param_groups[{number}])")
         return f"{outs} = {self.name}({ins}{opts})"
 
 
