@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from tinynet import kernels
-from tinynet.autograd import is_grad_enabled
+from tinynet.autograd.engine import grad_mode
 from tinynet.compile import interpret, recorder
 from tinynet.compile.ir import Program, Ref, Returned
 from tinynet.compile.trace import Tracer, World, function_codes, tracing
@@ -71,40 +71,45 @@ class CompiledFunction:
         entry = self.programs.get(key)
         if entry is None:
             return self._trace(key, args)
-        self.programs.move_to_end(key)
         if entry.program is None:  # this kind of call cannot be replayed (a first step)
             return self.fn(*args)
+        if not entry.still_bound():  # optimizer state replaced (e.g. load_state_dict)
+            del self.programs[key]
+            return self._trace(key, args)
         self.replays += 1
         return entry.run(args)
 
     def guard_key(self, args: tuple) -> tuple:
-        """Everything a program's validity depends on, as one hashable tuple."""
-        key: list[Any] = [is_grad_enabled(), kernels.numba_enabled(), self.backend]
+        """Everything a program's validity depends on, as one hashable tuple. Written flat and
+        plain: it runs at every call, and for a small network it is most of the call's time."""
+        key: list[Any] = [grad_mode.enabled, kernels.numba_enabled(), self.backend]
+        append = key.append
         for a in args:
             if isinstance(a, Tensor):
-                key.append((a.data.shape, a.data.dtype, a._requires_grad,
-                            a.data.flags.c_contiguous, a.grad is None))
+                d = a.data
+                append((d.shape, d.dtype.char, a._requires_grad, d.flags.c_contiguous,
+                        a.grad is None))
             elif isinstance(a, np.ndarray):
-                key.append(("array", a.shape, a.dtype, a.flags.c_contiguous))
+                append(("array", a.shape, a.dtype.char, a.flags.c_contiguous))
             elif a is None or isinstance(a, bool | int | float | str):
-                key.append(("literal", type(a), a))
+                append(("literal", type(a), a))
             else:
-                key.append(("object", id(a)))
-        world = self.world
-        for t in world.tensors:
-            grad = t.grad
-            key.append((id(t.data), t.data.shape, t._requires_grad,
-                        None if grad is None else (type(grad), getattr(grad, "shape", None),
-                                                   getattr(getattr(grad, "data", None), "dtype",
-                                                           None))))
-        for opt in world.optimizers:
+                append(("object", id(a)))
+        for t in self.world.tensors:
+            d, g = t.data, t.grad
+            append(id(d))
+            append(d.shape)
+            append(t._requires_grad)
+            append(None if g is None else (g.data.shape, g.data.dtype.char)
+                   if isinstance(g, Tensor) else ("object", type(g)))
+        for opt in self.world.optimizers:
+            append(len(opt.state))  # which state exists: the programs check its identity
             for group in opt.param_groups:
-                key.append(tuple((k, _frozen(v)) for k, v in group.items() if k != "lr"))
-                for p in group["params"]:
-                    state = opt.state.get(p)
-                    key.append(None if state is None else tuple(
-                        (k, id(v.data), v.data.shape) if isinstance(v, Tensor) else k
-                        for k, v in state.items()))
+                params = group["params"]
+                append(id(params))
+                append(len(params))
+                append(tuple([(k, _frozen(v)) for k, v in group.items()
+                              if k != "lr" and k != "params"]))
         return tuple(key)
 
     def _trace(self, key: tuple, args: tuple) -> Any:
@@ -153,16 +158,29 @@ class Entry:
         self.program = program
         self.name = name
         self.runner: Any = None
+        self.grads: list[tuple[Any, int | None]] = []
         if program is not None:
+            self.grads = [(owner, None if ref is None else ref.value)
+                          for owner, ref in program.final_grads]
             self.runner = _make_runner(program, backend)
+
+    def still_bound(self) -> bool:
+        """The optimizer state arrays the generated code was bound to are still the state."""
+        for state, key, array in getattr(self.runner, "bound_state", ()):
+            entry = state.get(key)
+            if entry is None or entry.data is not array:
+                return False
+        return True
 
     def run(self, args: tuple) -> Any:
         env = self.runner(args)
-        program = self.program
-        for owner, ref in program.final_grads:
-            t = interpret.grad_owner(owner, args)
-            t.grad = None if ref is None else Tensor._make(env[ref.value])
-        return _build(program.result, env)
+        for owner, index in self.grads:
+            t = args[owner[1]] if type(owner) is tuple else owner
+            t.grad = None if index is None else Tensor._make(env[index])
+        result = self.program.result
+        if type(result) is Ref:
+            return Tensor._make(env[result.value].copy())
+        return _build(result, env)
 
     def explain(self, program: Program | None) -> str:
         if program is None:

@@ -30,6 +30,7 @@ import numpy as np
 from tinynet.compile.fuse import Kernel, Lowering
 from tinynet.compile.ir import Program, Ref, Value
 from tinynet.compile.plan import Plan, _tag
+from tinynet.tensor import Tensor
 
 SMALL_MATMUL = 16384  # multiply-adds up to which a matmul is a loop inside a segment
 _BLAS = {"matmul_nt": "np.matmul({a}, {b}.T, out={o})",
@@ -89,6 +90,12 @@ class Runner:
                 env[v.index] = interpret.bind(v, ())
         ws = [workspaces[d] for d in sorted(workspaces, key=lambda d: np.dtype(d).name)]
         updates = [k for k in self.kernels if k.kind in ("sgd", "adam")]
+        self.bound_state = []  # (state dict, key, array): checked before every replay
+        for k in updates:
+            state = k.attrs["optimizer"].state.get(k.attrs["param"])
+            for key in ("momentum_buffer", "exp_avg", "exp_avg_sq"):
+                if state is not None and isinstance(state.get(key), Tensor):
+                    self.bound_state.append((state, key, state[key].data))
         opaque = [k.step for k in self.kernels if k.kind == "opaque"]
         return (env, ws, [k.attrs["group"] for k in updates],
                 [k.attrs["optimizer"].state.get(k.attrs["param"]) for k in updates],
