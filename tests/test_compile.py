@@ -363,6 +363,22 @@ def test_optimizer_state_guard_miss_retraces() -> None:
     assert_same_world(models, opts, 1e-12)
 
 
+def test_loading_optimizer_state_retraces() -> None:
+    models, opts, eager_step, step, x, y = _warm()
+    for o in opts:
+        o.load_state_dict(o.state_dict())  # same values, new state arrays
+    _check_retrace(step, eager_step, models, opts, x, y)
+
+
+def test_debug_env_prints_each_compile(monkeypatch: Any, capsys: Any) -> None:
+    monkeypatch.setenv("TINYNET_COMPILE_DEBUG", "1")
+    _, _, _, step = training_pair([2, 3, 1], "sigmoid", "mse", np.float64, "sgd", {"lr": 0.1})
+    x, y = data([2, 3, 1], "mse", 4, np.float64, 0)
+    step(x, y)
+    step(x, y)
+    assert capsys.readouterr().out.count("== tn.compile(") == 2
+
+
 def test_hyperparameter_guard_miss_retraces_but_lr_does_not() -> None:
     models, opts, eager_step, step, x, y = _warm()
     for o in opts:

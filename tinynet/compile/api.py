@@ -166,10 +166,13 @@ class Entry:
 
     def still_bound(self) -> bool:
         """The optimizer state arrays the generated code was bound to are still the state."""
-        for state, key, array in getattr(self.runner, "bound_state", ()):
-            entry = state.get(key)
-            if entry is None or entry.data is not array:
+        for opt, param, state, arrays in getattr(self.runner, "bound_state", ()):
+            if opt.state.get(param) is not state:
                 return False
+            for key, array in arrays:
+                entry = state.get(key)
+                if entry is None or entry.data is not array:
+                    return False
         return True
 
     def run(self, args: tuple) -> Any:

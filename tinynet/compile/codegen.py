@@ -90,12 +90,14 @@ class Runner:
                 env[v.index] = interpret.bind(v, ())
         ws = [workspaces[d] for d in sorted(workspaces, key=lambda d: np.dtype(d).name)]
         updates = [k for k in self.kernels if k.kind in ("sgd", "adam")]
-        self.bound_state = []  # (state dict, key, array): checked before every replay
+        self.bound_state = []  # (optimizer, param, its state dict, [(key, array)]): checked
+        # before every replay
         for k in updates:
-            state = k.attrs["optimizer"].state.get(k.attrs["param"])
-            for key in ("momentum_buffer", "exp_avg", "exp_avg_sq"):
-                if state is not None and isinstance(state.get(key), Tensor):
-                    self.bound_state.append((state, key, state[key].data))
+            opt, param = k.attrs["optimizer"], k.attrs["param"]
+            state = opt.state.get(param)
+            self.bound_state.append((opt, param, state, [
+                (key, state[key].data) for key in ("momentum_buffer", "exp_avg", "exp_avg_sq")
+                if state is not None and isinstance(state.get(key), Tensor)]))
         opaque = [k.step for k in self.kernels if k.kind == "opaque"]
         return (env, ws, [k.attrs["group"] for k in updates],
                 [k.attrs["optimizer"].state.get(k.attrs["param"]) for k in updates],
