@@ -62,7 +62,7 @@ class CompiledChain(tinynet_impl.TinynetChain):
             loss.backward()
             return loss
 
-        self.chain_step = self.tn.compile(chain_step)
+        self.chain_step = tinynet_impl._tinynet().compile(chain_step)
 
     def step(self) -> None:
         self.loss = self.chain_step()
