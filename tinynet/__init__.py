@@ -165,3 +165,9 @@ __all__ = [
     "masked_fill", "mm", "norm", "sin", "sort", "split", "std", "topk", "var",
 ]
 __all__ += ["rand_like", "randn_like", "randperm"]
+
+# tn.compile (issue 13): trace a step function once, replay it as generated code.
+from tinynet.compile import compile  # noqa: E402, A004 - PyTorch's name
+from tinynet.errors import CompileError  # noqa: E402
+
+__all__ += ["CompileError", "compile"]

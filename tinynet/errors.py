@@ -77,6 +77,12 @@ class DTypeMismatchError(DTypeError, RuntimeError):
     ``nn.Linear`` on an int input). PyTorch raises RuntimeError here, so this is one too."""
 
 
+class CompileError(TinynetError, RuntimeError):
+    """``tn.compile`` cannot trace a function: it reads a tensor's value while tracing
+    (``.item()``, ``bool(t)``, ``print``), branches on data, or edits an outside tensor in place.
+    The message names the function and the line."""
+
+
 # The autograd engine's three refusals, worded here so the engine reads as the algorithm.
 
 

@@ -39,6 +39,7 @@ import numpy as np
 
 from tinynet import errors
 from tinynet.autograd import checks, hooks, watch
+from tinynet.compile import recorder
 from tinynet.tensor import Tensor
 
 # ---------------------------------------------------------------------------------------------
@@ -111,6 +112,8 @@ class Function:
                     x._version.reads += 1
         if watch.state.on:  # extra: watch.py (detect_anomaly checks every output)
             watch.forward(ctx, out, record)
+        if recorder.state.on:  # extra: compile/recorder.py (tn.compile traces every op)
+            recorder.apply(cls, ctx, inputs, options, out, result)
         return result
 
     # ---- 3. saved tensors ------------------------------------------------------------------

@@ -1,0 +1,544 @@
+"""tn.compile: a compiled step leaves the world exactly as the eager step does.
+
+Each test builds two identical models (same seed), trains one eagerly and one through
+``tn.compile``, and compares losses, parameters, gradients, optimizer state and version
+counters after every step. Generated code is cached under a per-session directory.
+"""
+
+from __future__ import annotations
+
+import gc
+import tracemalloc
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import tinynet as tn
+import tinynet.nn.functional as F
+from tinynet import kernels
+from tinynet.autograd import Function
+from tinynet.compile import fuse
+
+TOL = {np.float32: 1e-5, np.float64: 1e-10}
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    mp = pytest.MonkeyPatch()
+    mp.setenv("TINYNET_CACHE_DIR", str(tmp_path_factory.mktemp("tn-compile-cache")))
+    yield
+    mp.undo()
+
+
+# ---------------------------------------------------------------------------------------------
+# helpers
+# ---------------------------------------------------------------------------------------------
+
+
+def make_model(sizes: list[int], act: str, dtype: Any, seed: int,
+               final: str | None = None) -> tn.nn.Module:
+    tn.manual_seed(seed)
+    layers: list[Any] = []
+    for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:], strict=True)):
+        layers.append(tn.nn.Linear(a, b))
+        last = i == len(sizes) - 2
+        kind = final if last else act
+        if kind == "sigmoid":
+            layers.append(tn.nn.Sigmoid())
+        elif kind == "tanh":
+            layers.append(tn.nn.Tanh())
+        elif kind == "relu":
+            layers.append(tn.nn.ReLU())
+        elif kind == "step":
+            layers.append(tn.nn.Step(surrogate="sigmoid"))
+    model = tn.nn.Sequential(*layers)
+    return model.double() if dtype == np.float64 else model.float()
+
+
+def make_optimizer(kind: str, params: Any, options: dict[str, Any]) -> Any:
+    if kind == "sgd":
+        return tn.optim.SGD(params, **options)
+    return tn.optim.Adam(params, **options)
+
+
+def loss_fn(loss: str) -> Callable[[Any, Any], Any]:
+    return {"mse": F.mse_loss, "cross_entropy": F.cross_entropy,
+            "bce": F.binary_cross_entropy}[loss]
+
+
+def data(sizes: list[int], loss: str, batch: int, dtype: Any, seed: int) -> tuple[Any, Any]:
+    rng = np.random.default_rng(seed)
+    x = tn.tensor(rng.standard_normal((batch, sizes[0])).astype(dtype))
+    if loss == "cross_entropy":
+        y = tn.tensor(rng.integers(0, sizes[-1], batch))
+    elif loss == "bce":
+        y = tn.tensor(rng.uniform(0, 1, (batch, sizes[-1])).astype(dtype))
+    else:
+        y = tn.tensor(rng.standard_normal((batch, sizes[-1])).astype(dtype))
+    return x, y
+
+
+def training_pair(sizes: list[int], act: str, loss: str, dtype: Any, opt_kind: str,
+                  options: dict[str, Any], seed: int = 0) -> tuple[Any, ...]:
+    final = "sigmoid" if loss == "bce" else None
+    models = [make_model(sizes, act, dtype, seed, final) for _ in range(2)]
+    opts = [make_optimizer(opt_kind, m.parameters(), options) for m in models]
+    criterion = loss_fn(loss)
+
+    def eager_step(x: Any, y: Any) -> Any:
+        opts[0].zero_grad()
+        out = criterion(models[0](x), y)
+        out.backward()
+        opts[0].step()
+        return out
+
+    def step(x: Any, y: Any) -> Any:
+        opts[1].zero_grad()
+        out = criterion(models[1](x), y)
+        out.backward()
+        opts[1].step()
+        return out
+
+    return models, opts, eager_step, tn.compile(step)
+
+
+def assert_same_world(models: list[Any], opts: list[Any], rtol: float) -> None:
+    for p, q in zip(models[0].parameters(), models[1].parameters(), strict=True):
+        np.testing.assert_allclose(q.data, p.data, rtol=rtol, atol=rtol)
+        assert q.data.dtype == p.data.dtype
+        assert (p.grad is None) == (q.grad is None)
+        if p.grad is not None:
+            np.testing.assert_allclose(q.grad.data, p.grad.data, rtol=rtol, atol=rtol)
+            assert q.grad.data.dtype == p.grad.data.dtype
+        assert p._version.value == q._version.value
+        s, t = opts[0].state.get(p, {}), opts[1].state.get(q, {})
+        assert s.keys() == t.keys()
+        for key in s:
+            if isinstance(s[key], tn.Tensor):
+                np.testing.assert_allclose(t[key].data, s[key].data, rtol=rtol, atol=rtol)
+            else:
+                assert s[key] == t[key]
+
+
+def run_pair(sizes: list[int], act: str, loss: str, dtype: Any, opt_kind: str,
+             options: dict[str, Any], steps: int = 50, batches: list[int] | None = None,
+             lr_schedule: bool = False) -> Any:
+    models, opts, eager_step, step = training_pair(sizes, act, loss, dtype, opt_kind, options)
+    rtol = TOL[dtype]
+    batches = batches or [8]
+    for i in range(steps):
+        x, y = data(sizes, loss, batches[i % len(batches)], dtype, seed=i)
+        if lr_schedule:
+            for o in opts:
+                o.param_groups[0]["lr"] = 0.05 / (1 + i)
+        a, b = eager_step(x, y), step(x, y)
+        np.testing.assert_allclose(b.data, a.data, rtol=rtol, atol=rtol)
+        assert b.data.dtype == a.data.dtype
+        assert_same_world(models, opts, rtol)
+    assert step.replays > 0
+    return step
+
+
+# ---------------------------------------------------------------------------------------------
+# eager and compiled agree
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_xor_mlp_with_momentum_matches_eager_over_50_steps(dtype: Any) -> None:
+    step = run_pair([2, 4, 1], "sigmoid", "mse", dtype, "sgd", {"lr": 0.5, "momentum": 0.9})
+    assert step.traces == 2  # first step (makes momentum buffers), then the steady state
+
+
+def test_benchmark_small_mlp_matches_eager() -> None:
+    run_pair([64, 128, 128, 10], "sigmoid", "cross_entropy", np.float32, "sgd", {"lr": 0.1},
+             steps=12, batches=[64])
+
+
+@settings(max_examples=6, deadline=None, suppress_health_check=list(HealthCheck))
+@given(
+    widths=st.lists(st.integers(1, 64), min_size=2, max_size=5),
+    act=st.sampled_from(["sigmoid", "tanh", "relu", "step"]),
+    loss=st.sampled_from(["mse", "cross_entropy", "bce"]),
+    dtype=st.sampled_from([np.float32, np.float64]),
+    optimizer=st.sampled_from([
+        ("sgd", {"lr": 0.05}),
+        ("sgd", {"lr": 0.05, "momentum": 0.9, "dampening": 0.1, "weight_decay": 1e-3}),
+        ("sgd", {"lr": 0.05, "momentum": 0.8, "nesterov": True}),
+        ("adam", {"lr": 1e-2}),
+        ("adam", {"lr": 1e-2, "weight_decay": 1e-2, "betas": (0.8, 0.99)}),
+    ]),
+)
+def test_hypothesis_mlps_match_eager(widths: list[int], act: str, loss: str, dtype: Any,
+                                     optimizer: tuple[str, dict]) -> None:
+    if loss == "cross_entropy" and widths[-1] < 2:
+        widths = [*widths[:-1], 2]
+    run_pair(widths, act, loss, dtype, optimizer[0], optimizer[1], steps=50,
+             lr_schedule=True, batches=[7, 7, 3])
+
+
+def test_changing_lr_between_steps_is_read_at_every_replay() -> None:
+    run_pair([3, 5, 2], "tanh", "mse", np.float64, "adam", {"lr": 1e-2}, steps=20,
+             lr_schedule=True)
+
+
+def test_smaller_last_batch_gets_its_own_program() -> None:
+    step = run_pair([4, 6, 3], "relu", "cross_entropy", np.float64, "sgd",
+                    {"lr": 0.1, "momentum": 0.5}, steps=20, batches=[16, 16, 16, 5])
+    assert step.traces == 3  # the first step, full batches, the last small batch
+    assert len(step.programs) == 3
+
+
+def test_interpreter_backend_matches_eager() -> None:
+    models, opts, eager_step, _ = training_pair([3, 4, 2], "sigmoid", "mse", np.float64,
+                                                "sgd", {"lr": 0.1})
+    step = tn.compile(_, backend="interpret")
+    for i in range(6):
+        x, y = data([3, 4, 2], "mse", 5, np.float64, i)
+        np.testing.assert_allclose(step(x, y).data, eager_step(x, y).data, rtol=1e-12)
+        assert_same_world(models, opts, 1e-12)
+    assert step.replays == 4
+
+
+def test_numba_off_runs_the_same_program_through_numpy() -> None:
+    with kernels.dispatch_mode("twin"):
+        assert not kernels.numba_enabled()
+        step = run_pair([3, 4, 2], "tanh", "mse", np.float64, "sgd", {"lr": 0.1}, steps=6)
+        assert "interpret.py" in step.last.explain(step.last.program)
+
+
+def test_inference_compile_of_a_model() -> None:
+    model = make_model([5, 7, 3], "relu", np.float32, 1)
+    predict = tn.compile(model)
+    for i in range(4):
+        x, _ = data([5, 7, 3], "mse", 6, np.float32, i)
+        with tn.no_grad():
+            np.testing.assert_allclose(predict(x).data, model(x).data, rtol=1e-5, atol=1e-6)
+        out = predict(x)  # grad mode on: another program, same numbers
+        np.testing.assert_allclose(out.data, model(x).data, rtol=1e-5, atol=1e-6)
+    assert predict.replays >= 4
+
+
+def test_returned_tensors_are_fresh_objects() -> None:
+    _, _, _, step = training_pair([2, 3, 1], "sigmoid", "mse", np.float64, "sgd", {"lr": 0.1})
+    x, y = data([2, 3, 1], "mse", 4, np.float64, 0)
+    losses = [step(x, y) for _ in range(5)]
+    values = [float(loss.data) for loss in losses]
+    assert len({id(loss) for loss in losses}) == 5
+    assert len({id(loss.data) for loss in losses}) == 5
+    assert [float(loss.data) for loss in losses] == values  # nothing overwritten later
+
+
+def test_gradients_of_arguments_land_in_their_grad() -> None:
+    def f(x: Any, w: Any) -> Any:
+        loss = ((x * w).sigmoid() * 3.0).sum()
+        loss.backward()
+        return loss
+
+    compiled = tn.compile(f)
+    for i in range(3):
+        rng = np.random.default_rng(i)
+        x, w = rng.standard_normal((3, 4)), rng.standard_normal(4)
+        xs = [tn.tensor(x, requires_grad=True) for _ in range(2)]
+        ws = [tn.tensor(w, requires_grad=True) for _ in range(2)]
+        f(xs[0], ws[0])
+        compiled(xs[1], ws[1])
+        np.testing.assert_allclose(xs[1].grad.data, xs[0].grad.data, rtol=1e-12)
+        np.testing.assert_allclose(ws[1].grad.data, ws[0].grad.data, rtol=1e-12)
+    assert compiled.replays == 2
+
+
+# ---------------------------------------------------------------------------------------------
+# every op has a compile path
+# ---------------------------------------------------------------------------------------------
+
+
+def test_every_registered_op_has_a_compile_path() -> None:
+    """Fused ops are listed in fuse.LOWERED; every other op runs as an opaque step, which
+    needs its forward and backward as the engine calls them. A new op must be listed in one
+    of the two tables (and so be thought about)."""
+    for name, cls in Function.registry.items():
+        assert name in fuse.LOWERED or name in fuse.OPAQUE, f"{name}: no compile path"
+        assert callable(cls.forward) and callable(cls.backward)
+
+
+def test_random_ops_agree_eager_and_compiled() -> None:
+    """Every op case of the gradient tests (tests/strategies.py), as a compiled function:
+    forward values and gradients agree with eager mode, and the third call replays."""
+    import strategies
+    from hypothesis import find
+
+    for name, strategy in sorted(strategies.CASES.items()):
+        case = find(strategy(), lambda _: True, settings=settings(database=None))
+
+        def f(*xs: Any, case: Any = case) -> Any:
+            out = case.fn(*xs)
+            weights = np.linspace(0.5, 1.5, max(out.data.size, 1)).reshape(out.shape)
+            total = (out * weights).sum()
+            total.backward()
+            return out
+
+        # Ops that lower run generated code; the others run as opaque steps, whose replay is
+        # interpret.py's (generated code calls the same functions for them), which saves a
+        # numba compile per op.
+        compiled = tn.compile(f, backend="auto" if name in fuse.LOWERED else "interpret")
+        for _ in range(3):
+            eager_in = [tn.tensor(a.copy(), requires_grad=True) for a in case.inputs]
+            comp_in = [tn.tensor(a.copy(), requires_grad=True) for a in case.inputs]
+            expected = f(*eager_in)
+            got = compiled(*comp_in)
+            np.testing.assert_allclose(got.data, expected.data, rtol=1e-10,
+                                       err_msg=f"{name}: {case.description}")
+            for a, b in zip(eager_in, comp_in, strict=True):
+                assert (a.grad is None) == (b.grad is None), name
+                if a.grad is not None:
+                    np.testing.assert_allclose(b.grad.data, a.grad.data, rtol=1e-10,
+                                               atol=1e-12, err_msg=name)
+        assert compiled.replays == 2, name
+
+
+# ---------------------------------------------------------------------------------------------
+# guards: every miss retraces, nothing replays on a mismatch
+# ---------------------------------------------------------------------------------------------
+
+
+def _warm(sizes: list[int] = [3, 4, 2]) -> tuple[Any, ...]:  # noqa: B006 - read only
+    models, opts, eager_step, step = training_pair(sizes, "sigmoid", "mse", np.float64, "sgd",
+                                                   {"lr": 0.1, "momentum": 0.9})
+    x, y = data(sizes, "mse", 5, np.float64, 0)
+    for _ in range(3):
+        eager_step(x, y)
+        step(x, y)
+    assert step.traces == 2 and step.replays == 1
+    return models, opts, eager_step, step, x, y
+
+
+def _check_retrace(step: Any, eager_step: Any, models: Any, opts: Any, x: Any, y: Any) -> None:
+    traces = step.traces
+    np.testing.assert_allclose(step(x, y).data, eager_step(x, y).data, rtol=1e-12)
+    assert step.traces == traces + 1
+    assert_same_world(models, opts, 1e-12)
+
+
+@pytest.mark.parametrize("change", ["shape", "dtype", "requires_grad", "layout"])
+def test_input_guard_miss_retraces(change: str) -> None:
+    models, opts, eager_step, step, x, y = _warm()
+    if change == "shape":
+        x, y = data([3, 4, 2], "mse", 9, np.float64, 1)
+    elif change == "dtype":  # float32 data into a float64 model: promoted, another program
+        x = tn.tensor(x.data.astype(np.float32))
+    elif change == "requires_grad":
+        x = tn.tensor(x.data, requires_grad=True)
+    else:
+        x = tn.tensor(np.asfortranarray(x.data))
+    _check_retrace(step, eager_step, models, opts, x, y)
+
+
+def test_grad_mode_guard_miss_retraces() -> None:
+    model = make_model([3, 2], "tanh", np.float64, 0)
+    predict = tn.compile(model)
+    x, _ = data([3, 2], "mse", 4, np.float64, 0)
+    predict(x)
+    with tn.no_grad():
+        predict(x)
+    assert predict.traces == 2
+
+
+def test_parameter_identity_guard_miss_retraces() -> None:
+    models, opts, eager_step, step, x, y = _warm()
+    for m in models:
+        first = next(iter(m.parameters()))
+        first.data = first.data.copy()  # same values, a new array: programs hold the old one
+    _check_retrace(step, eager_step, models, opts, x, y)
+
+
+def test_optimizer_state_guard_miss_retraces() -> None:
+    models, opts, eager_step, step, x, y = _warm()
+    for o in opts:
+        o.state.clear()
+    traces = step.traces
+    np.testing.assert_allclose(step(x, y).data, eager_step(x, y).data, rtol=1e-12)
+    assert step.traces == traces + 1
+    assert_same_world(models, opts, 1e-12)
+
+
+def test_loading_optimizer_state_retraces() -> None:
+    models, opts, eager_step, step, x, y = _warm()
+    for o in opts:
+        o.load_state_dict(o.state_dict())  # same values, new state arrays
+    _check_retrace(step, eager_step, models, opts, x, y)
+
+
+def test_debug_env_prints_each_compile(monkeypatch: Any, capsys: Any) -> None:
+    monkeypatch.setenv("TINYNET_COMPILE_DEBUG", "1")
+    _, _, _, step = training_pair([2, 3, 1], "sigmoid", "mse", np.float64, "sgd", {"lr": 0.1})
+    x, y = data([2, 3, 1], "mse", 4, np.float64, 0)
+    step(x, y)
+    step(x, y)
+    assert capsys.readouterr().out.count("== tn.compile(") == 2
+
+
+def test_hyperparameter_guard_miss_retraces_but_lr_does_not() -> None:
+    models, opts, eager_step, step, x, y = _warm()
+    for o in opts:
+        o.param_groups[0]["lr"] = 0.01
+    traces = step.traces
+    np.testing.assert_allclose(step(x, y).data, eager_step(x, y).data, rtol=1e-12)
+    assert step.traces == traces
+    for o in opts:
+        o.param_groups[0]["momentum"] = 0.5
+    _check_retrace(step, eager_step, models, opts, x, y)
+
+
+def test_numba_guard_miss_retraces() -> None:
+    models, opts, eager_step, step, x, y = _warm()
+    with kernels.dispatch_mode("twin"):
+        _check_retrace(step, eager_step, models, opts, x, y)
+
+
+def test_rebinding_a_global_retraces() -> None:
+    global _MODEL  # noqa: PLW0603
+    _MODEL = make_model([2, 2], "sigmoid", np.float64, 0)
+
+    def predict(x: Any) -> Any:
+        return _MODEL(x)
+
+    compiled = tn.compile(predict)
+    x = tn.tensor(np.ones((1, 2)))
+    compiled(x)
+    compiled(x)
+    _MODEL = make_model([2, 2], "sigmoid", np.float64, 5)
+    np.testing.assert_allclose(compiled(x).data, _MODEL(x).data, rtol=1e-12)
+    assert compiled.traces == 2
+
+
+# ---------------------------------------------------------------------------------------------
+# replay allocates nothing that stays
+# ---------------------------------------------------------------------------------------------
+
+
+def test_replay_memory_is_flat() -> None:
+    _, _, _, step = training_pair([2, 4, 1], "sigmoid", "mse", np.float32, "sgd",
+                                  {"lr": 0.5, "momentum": 0.9})
+    x, y = data([2, 4, 1], "mse", 4, np.float32, 0)
+    for _ in range(50):
+        step(x, y)
+    gc.collect()
+    tracemalloc.start()
+    try:
+        for _ in range(500):
+            step(x, y)
+        gc.collect()
+        first, _ = tracemalloc.get_traced_memory()
+        for _ in range(3000):
+            step(x, y)
+        gc.collect()
+        second, _ = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert second - first < 4096, (first, second)
+
+
+# ---------------------------------------------------------------------------------------------
+# what cannot be traced
+# ---------------------------------------------------------------------------------------------
+
+
+def _reads(kind: str) -> Callable[[Any], Any]:
+    def item(x: Any) -> Any:
+        return x * x.sum().item()
+
+    def branch(x: Any) -> Any:
+        if x.sum() > 0:
+            return x * 2
+        return x
+
+    def printing(x: Any) -> Any:
+        print(x)
+        return x * 2
+
+    def numpy(x: Any) -> Any:
+        return x * float(x.detach().numpy().sum())
+
+    return {"item": item, "branch": branch, "print": printing, "numpy": numpy}[kind]
+
+
+@pytest.mark.parametrize("kind", ["item", "branch", "print", "numpy"])
+def test_reading_values_while_tracing_raises_compile_error(kind: str) -> None:
+    fn = _reads(kind)
+    compiled = tn.compile(fn)
+    with pytest.raises(tn.CompileError, match=rf"tn.compile\({fn.__qualname__}\).*"
+                                              r"test_compile.py:\d+"):
+        compiled(tn.tensor(np.ones(3)))
+    assert isinstance(tn.CompileError("x"), RuntimeError)
+    assert str(tn.tensor([1.0, 2.0]))  # printing works again after the trace
+
+
+def test_in_place_edit_of_an_outside_tensor_raises_compile_error() -> None:
+    w = tn.tensor(np.ones(3))
+
+    def f(x: Any) -> Any:
+        w.add_(1.0)
+        return x * w
+
+    with pytest.raises(tn.CompileError, match="in place"):
+        tn.compile(f)(tn.tensor(np.ones(3)))
+
+
+def test_double_backward_raises_compile_error() -> None:
+    def f(x: Any) -> Any:
+        (g,) = tn.autograd.grad((x * x).sum(), [x], create_graph=True)
+        return g
+
+    with pytest.raises(tn.CompileError, match="create_graph"):
+        tn.compile(f)(tn.tensor(np.ones(3), requires_grad=True))
+
+
+def test_explain_shows_trace_ir_plan_source_and_cache_path(capsys: Any) -> None:
+    _, _, _, step = training_pair([2, 4, 1], "sigmoid", "mse", np.float32, "sgd", {"lr": 0.5})
+    x, y = data([2, 4, 1], "mse", 4, np.float32, 0)
+    for _ in range(3):
+        step(x, y)
+    text = step.explain()
+    for part in ("== tn.compile(", "steps (", "== IR after lowering and fusion",
+                 "act_back", "== buffer plan", "@njit(cache=True", "def make_replay"):
+        assert part in text, part
+    assert step.last.runner.path.exists()
+    assert capsys.readouterr().out.strip() == text.strip()
+
+
+def test_docs_compile_md_quotes_current_output(capsys: Any) -> None:
+    """docs/compile.md quotes explain() for its XOR example; this keeps the quotes current."""
+    import pathlib
+
+    tn.manual_seed(0)
+    model = tn.nn.Sequential(tn.nn.Linear(2, 4), tn.nn.Sigmoid(), tn.nn.Linear(4, 1),
+                             tn.nn.Sigmoid())
+    opt = tn.optim.SGD(model.parameters(), lr=0.5, momentum=0.9)
+    x = tn.tensor([[0.0, 0.0], [0.0, 1.0], [1.0, 0.0], [1.0, 1.0]])
+    y = tn.tensor([[0.0], [1.0], [1.0], [0.0]])
+
+    def train_step(x: Any, y: Any) -> Any:
+        opt.zero_grad()
+        loss = F.mse_loss(model(x), y)
+        loss.backward()
+        opt.step()
+        return loss
+
+    compiled = tn.compile(train_step)
+    for _ in range(3):
+        compiled(x, y)
+    text = compiled.explain().replace("compile(test_docs_compile_md_quotes_current_output."
+                                      "<locals>.train_step)", "compile(train_step)")
+    capsys.readouterr()
+    doc = (pathlib.Path(__file__).parent.parent / "docs" / "compile.md").read_text()
+    for start, end in (("== tn.compile(train_step): trace", "== IR after"),
+                       ("== IR after", "== buffer plan"), ("== buffer plan", "== generated"),
+                       ("@njit(cache=True", "def make_replay")):
+        a = text.index(start)
+        quoted = text[a:text.index(end, a)].rstrip()
+        assert quoted in doc, f"docs/compile.md is out of date from {start!r}"

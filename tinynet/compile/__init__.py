@@ -1,0 +1,34 @@
+"""``tn.compile``: trace a step function once, replay it as generated code.
+
+The pipeline, one module each (read them in this order):
+
+1. ``recorder.py`` + ``trace.py``: run the function eagerly once while recording every op
+   ``Function.apply`` runs, every backward rule the engine calls and every optimizer update,
+   as a list of steps over arrays (``ir.py``).
+2. ``fuse.py``: rewrite the steps into a few kinds of loops, fusing elementwise chains.
+3. ``plan.py``: give every intermediate array a buffer, reusing buffers whose values are dead.
+4. ``codegen.py``: write Python source (numba ``@njit`` or plain numpy) for the program.
+5. ``api.py``: guards (which program fits this call), replay, and ``explain()``.
+``interpret.py`` replays the trace step by step instead (ops without a fusion rule).
+
+This package is imported by the engine (for ``recorder``) before the rest of tinynet exists,
+so it imports its modules lazily.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tinynet.errors import CompileError
+
+__all__ = ["CompileError", "compile"]
+
+
+def compile(fn: Any = None, **options: Any) -> Any:  # noqa: A001 - PyTorch's name
+    """Compile ``fn`` (a function of tensors, or a Module): ``@tn.compile`` or
+    ``tn.compile(model)``. See ``tinynet/compile/api.py`` and docs/compile.md."""
+    from tinynet.compile.api import CompiledFunction
+
+    if fn is None:  # @tn.compile(...) with options
+        return lambda f: CompiledFunction(f, **options)
+    return CompiledFunction(fn, **options)

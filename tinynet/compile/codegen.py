@@ -1,0 +1,452 @@
+"""Code generation: the fused kernels become Python source, compiled by numba and cached.
+
+The generated module has two parts (``explain()`` prints it):
+
+- ``segment0``, ``segment1``...: ``@njit(cache=True)`` functions, each a run of kernels
+  between two things numba should not do: an opaque step (run the eager way by
+  ``interpret.py``) or a large matmul (numpy's BLAS is faster than any loop we could write;
+  small ones are loops inside the segment, ``SMALL_MATMUL``). Every value is a slice of a
+  workspace array or an argument; loops have their sizes written in as constants.
+- ``make_replay(...)``: plain Python that binds this call's inputs, reads the learning rates
+  from the optimizers' ``param_groups``, counts Adam's steps, calls the segments, the BLAS
+  matmuls and the opaque steps in order, and bumps the parameters' version counters.
+
+The source is written to ``<cache dir>/<hash>.py`` (``TINYNET_CACHE_DIR``, default
+``~/.cache/tinynet/compile``), the hash being of the source itself, so a program seen before,
+in any process, loads numba's compiled machine code from the cache next to it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from tinynet.compile.fuse import Kernel, Lowering
+from tinynet.compile.ir import Program, Ref, Value
+from tinynet.compile.plan import Plan, _tag
+from tinynet.tensor import Tensor
+
+SMALL_MATMUL = 16384  # multiply-adds up to which a matmul is a loop inside a segment
+_BLAS = {"matmul_nt": "np.matmul({a}, {b}.T, out={o})",
+         "matmul_tn": "np.matmul({a}.T, {b}, out={o})",
+         "matmul_nn": "np.matmul({a}, {b}, out={o})"}
+
+
+def cache_dir() -> Path:
+    root = os.environ.get("TINYNET_CACHE_DIR") or os.path.join(
+        os.path.expanduser("~"), ".cache", "tinynet")
+    return Path(root) / "compile"
+
+
+def build(program: Program) -> Any:
+    """A runner for ``program`` (generated, compiled code), or None to interpret it."""
+    from tinynet import kernels
+
+    if not kernels.numba_enabled():
+        return None
+    lowering = Lowering(program)
+    lowering.lower()
+    fused = lowering.fuse()
+    if all(k.kind == "opaque" for k in fused):
+        return None
+    for v in lowering.values:  # compiled code sees C-contiguous arrays only
+        if v.kind in ("param", "state", "const") and isinstance(v.source, np.ndarray) and \
+                not v.source.flags.c_contiguous:
+            return None
+    plan = Plan(fused, lowering.values, lowering.pinned())
+    return Runner(program, lowering, fused, plan)
+
+
+class Runner:
+    """Holds the generated module and calls its replay function."""
+
+    def __init__(self, program: Program, lowering: Lowering, kernels: list[Kernel],
+                 plan: Plan) -> None:
+        self.program, self.lowering, self.kernels, self.plan = program, lowering, kernels, plan
+        self.values = lowering.values
+        self.source = Source(program, self.values, kernels, plan).text()
+        digest = hashlib.sha256(self.source.encode()).hexdigest()[:20]
+        self.path = cache_dir() / f"tn_{digest}.py"
+        module = _load(self.path, self.source, f"tinynet_compiled_{digest}")
+        self.replay = module.make_replay(*self._bindings())
+
+    def _bindings(self) -> tuple:
+        from tinynet.compile import interpret
+
+        env: list[Any] = [None] * len(self.values)
+        workspaces = {d: np.zeros(n, dtype=d) for d, n in self.plan.sizes.items()}
+        for v in self.values:
+            slot = self.plan.slots.get(v.index)
+            if slot is not None:
+                flat = workspaces[slot.dtype][slot.offset:slot.offset + slot.size]
+                env[v.index] = flat.reshape(v.shape)
+            elif v.kind in ("param", "state", "const"):
+                env[v.index] = interpret.bind(v, ())
+        ws = [workspaces[d] for d in sorted(workspaces, key=lambda d: np.dtype(d).name)]
+        updates = [k for k in self.kernels if k.kind in ("sgd", "adam")]
+        self.bound_state = []  # (optimizer, param, its state dict, [(key, array)]): checked
+        # before every replay
+        for k in updates:
+            opt, param = k.attrs["optimizer"], k.attrs["param"]
+            state = opt.state.get(param)
+            self.bound_state.append((opt, param, state, [
+                (key, state[key].data) for key in ("momentum_buffer", "exp_avg", "exp_avg_sq")
+                if state is not None and isinstance(state.get(key), Tensor)]))
+        opaque = [k.step for k in self.kernels if k.kind == "opaque"]
+        return (env, ws, [k.attrs["group"] for k in updates],
+                [k.attrs["optimizer"].state.get(k.attrs["param"]) for k in updates],
+                [k.attrs["param"] for k in updates], opaque, self.grad_sources(),
+                interpret)
+
+    def grad_sources(self) -> list[Any]:
+        return [v.source for v in self.values if v.kind == "grad"]
+
+    def __call__(self, args: tuple) -> list[Any]:
+        return self.replay(args)
+
+    def describe(self) -> str:
+        parts = ["== IR after lowering and fusion (kernels)"]
+        parts += ["  " + k.describe() for k in self.kernels]
+        parts += ["== buffer plan", self.plan.describe(self.values)]
+        parts += [f"== generated source ({self.path})", self.source]
+        return "\n".join(parts)
+
+
+def _load(path: Path, source: str, name: str) -> Any:
+    """Import the generated module from its cache file (writing it first if new)."""
+    if name in sys.modules:
+        return sys.modules[name]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if not path.exists() or path.read_text() != source:
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_text(source)
+        os.replace(tmp, path)  # atomic: another process never reads half a file
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+# ---------------------------------------------------------------------------------------------
+# Writing the source
+# ---------------------------------------------------------------------------------------------
+
+
+class Source:
+    """Builds the module text: segments first, then ``make_replay``."""
+
+    def __init__(self, program: Program, values: list[Value], kernels: list[Kernel],
+                 plan: Plan) -> None:
+        self.program, self.values, self.kernels, self.plan = program, values, kernels, plan
+        self.updates = [k for k in kernels if k.kind in ("sgd", "adam")]
+        self.opaque = [k for k in kernels if k.kind == "opaque"]
+        self.grads = [v.index for v in values if v.kind == "grad"]
+
+    def text(self) -> str:
+        head = [
+            f'"""tn.compile program {self.program.name}: generated by '
+            'tinynet/compile/codegen.py (do not edit)."""',
+            "import numpy as np",
+            "from numba import njit",
+            "from tinynet.compile.runtime import mm_nn, mm_nt, mm_tn",
+            "from tinynet.kernels.compiled import (",
+            "    adam_update_, bias_identity_forward, bias_relu_forward, bias_sigmoid_forward,",
+            "    bias_tanh_forward, relu_forward, sgd_update_, sigmoid_forward,",
+            "    softmax_cross_entropy_forward, tanh_forward,",
+            ")",
+            "",
+        ]
+        segments: list[list[Kernel]] = [[]]
+        driver_items: list[Any] = []  # ("segment", n) / ("blas", kernel) / ("opaque", kernel)
+        for k in self.kernels:
+            if k.kind == "opaque" or self._large(k):
+                if segments[-1]:
+                    driver_items.append(("segment", len(segments) - 1))
+                    segments.append([])
+                driver_items.append(("opaque" if k.kind == "opaque" else "blas", k))
+            else:
+                segments[-1].append(k)
+        if segments[-1]:
+            driver_items.append(("segment", len(segments) - 1))
+        else:
+            segments.pop()
+        body: list[str] = []
+        self.segment_args: list[list[str]] = []
+        for n, seg in enumerate(segments):
+            body += self._segment(n, seg) + ["", ""]
+        body += self._driver(driver_items)
+        return "\n".join(head + body) + "\n"
+
+    # ---- helpers ---------------------------------------------------------------------------
+
+    def _large(self, k: Kernel) -> bool:
+        if not k.kind.startswith("matmul"):
+            return False
+        a, b = (self.values[i].shape for i in k.args)
+        macs = a[0] * a[1] * (b[1] if k.kind != "matmul_nt" else b[0])
+        return macs > SMALL_MATMUL
+
+    def _dt(self, v: int) -> str:
+        return f"np.{self.values[v].dtype.name}"
+
+    def _shape(self, v: int) -> tuple[int, ...]:
+        return self.values[v].shape
+
+    def _size(self, v: int) -> int:
+        return int(np.prod(self._shape(v)))
+
+    def _ws(self, dtype: np.dtype) -> str:
+        return f"w{_tag(dtype)}"
+
+    def _scalar_args(self, seg: list[Kernel]) -> list[str]:
+        names = []
+        for k in seg:
+            if k.kind in ("sgd", "adam"):
+                u = self.updates.index(k)
+                names.append(f"lr{u}")
+                if k.kind == "adam":
+                    names.append(f"step{u}")
+        return names
+
+    def _segment(self, n: int, seg: list[Kernel]) -> list[str]:
+        used: list[int] = []
+        for k in seg:
+            for v in k.args + k.outs:
+                if v is not None and v not in used:
+                    used.append(v)
+        planned = [v for v in used if v in self.plan.slots]
+        passed = [v for v in used if v not in self.plan.slots]
+        workspaces = sorted({self.plan.slots[v].dtype for v in planned},
+                            key=lambda d: np.dtype(d).name)
+        states = []
+        for k in seg:
+            if k.kind == "sgd" and k.attrs["momentum"] != 0:
+                states.append(f"buf{self.updates.index(k)}")
+            if k.kind == "adam":
+                u = self.updates.index(k)
+                states += [f"m{u}", f"s{u}"]
+        args = ([f"v{v}" for v in passed] + [self._ws(d) for d in workspaces] + states
+                + self._scalar_args(seg))
+        self.segment_args.append(args)
+        origins = " ".join(k.origin for k in seg)
+        lines = ["@njit(cache=True, error_model=\"numpy\")",
+                 f"def segment{n}({', '.join(args)}):",
+                 f"    # trace steps {origins}"]
+        for v in planned:
+            slot = self.plan.slots[v]
+            shape = self._shape(v)
+            view = f"{self._ws(slot.dtype)}[{slot.offset}:{slot.offset + slot.size}]"
+            if len(shape) > 1:
+                view += f".reshape({shape})"
+            lines.append(f"    v{v} = {view}")
+        for k in seg:
+            lines.append(f"    # {k.describe()}")
+            lines += ["    " + line for line in self._kernel(k)]
+        return lines
+
+    def _flat(self, v: int) -> str:
+        return f"v{v}" if len(self._shape(v)) <= 1 else f"v{v}.reshape(-1)"
+
+    def _kernel(self, k: Kernel) -> list[str]:
+        o = k.outs
+        a = k.args
+        if k.kind.startswith("matmul"):
+            fn = {"matmul_nt": "mm_nt", "matmul_tn": "mm_tn", "matmul_nn": "mm_nn"}[k.kind]
+            return [f"{fn}(v{a[0]}, v{a[1]}, v{o[0]})"]
+        if k.kind == "bias_act":
+            act = k.attrs["act"]
+            if a[1] is not None:
+                return [f"bias_{act}_forward(v{o[0]}, v{a[1]})"]
+            if act == "identity":
+                return []
+            return [f"{act}_forward({self._flat(o[0])}, {self._flat(o[0])})"]
+        if k.kind == "act":
+            return [f"{k.attrs['act']}_forward({self._flat(a[0])}, {self._flat(o[0])})"]
+        if k.kind in ("act_back", "mse_act_back", "ce_back", "mse_back", "copy", "add"):
+            return self._elementwise(k)
+        dt = self._dt(o[0])
+        if k.kind == "mse":
+            n = self._size(a[0])
+            return [f"x, t = {self._flat(a[0])}, {self._flat(a[1])}",
+                    f"total = {dt}(0.0)",
+                    f"for i in range({n}):",
+                    "    d = x[i] - t[i]",
+                    "    total += d * d",
+                    f"v{o[0]}[0] = total / {dt}({k.attrs['divisor']})"]
+        if k.kind == "ce":
+            loss, probs, losses = o
+            n = self._shape(a[0])[0]
+            return [f"softmax_cross_entropy_forward(v{a[0]}, v{a[1]}, v{losses}, v{probs})",
+                    f"total = {dt}(0.0)",
+                    f"for i in range({n}):",
+                    f"    total += v{losses}[i]",
+                    f"v{loss}[0] = total / {dt}({n})" if k.attrs["mean"] else
+                    f"v{loss}[0] = total"]
+        if k.kind == "colsum":
+            rows, cols = self._shape(a[0])
+            return [f"src = {self._flat(a[0])}",
+                    f"v{o[0]}[:] = {dt}(0.0)",
+                    f"for i in range({rows}):",
+                    f"    for j in range({cols}):",
+                    f"        v{o[0]}[j] += src[i * {cols} + j]"]
+        if k.kind in ("sgd", "adam"):
+            u = self.updates.index(k)
+            p, g = self._flat(a[0]), self._flat(a[1])
+            if k.kind == "sgd":
+                buf = f"buf{u}.reshape(-1)" if k.attrs["momentum"] != 0 else p
+                return [f"sgd_update_({p}, {g}, {buf}, lr{u}, {k.attrs['momentum']!r}, "
+                        f"{k.attrs['dampening']!r}, {k.attrs['weight_decay']!r}, "
+                        f"{k.attrs['nesterov']!r}, False)"]
+            return [f"adam_update_({p}, {g}, m{u}.reshape(-1), s{u}.reshape(-1), step{u}, "
+                    f"lr{u}, {k.attrs['beta1']!r}, {k.attrs['beta2']!r}, {k.attrs['eps']!r}, "
+                    f"{k.attrs['weight_decay']!r})"]
+        raise AssertionError(k.kind)
+
+    def _elementwise(self, k: Kernel) -> list[str]:
+        """One loop over the elements (rows x columns when it also sums columns)."""
+        o, a = k.outs, k.args
+        dt = self._dt(o[0])
+        sums = k.attrs.get("sums", False)
+        shape = self._shape(o[0])
+        rows, cols = (shape[0], shape[1]) if sums else (1, self._size(o[0]))
+        pre: list[str] = [f"one = {dt}(1.0)", f"zero = {dt}(0.0)"]
+        flat = {v: f"f{i}" for i, v in enumerate(dict.fromkeys(
+            [x for x in a + o if x is not None]))}
+        for v, name in flat.items():
+            pre.append(f"{name} = {self._flat(v)}")
+        expr: list[str] = []
+        outs = o[:-1] if sums else o
+        if k.kind == "act_back" or k.kind == "mse_act_back":
+            if k.kind == "act_back":
+                g = f"{flat[a[0]]}[e]"
+                y = f"{flat[a[1]]}[e]"
+            else:
+                pre.append(f"gs = v{a[0]}[0] * {dt}({k.attrs['scale']!r})")
+                expr.append(f"d = gs * ({flat[a[1]]}[e] - {flat[a[2]]}[e])")
+                g, y = "d", f"{flat[a[3]]}[e]"
+            act = k.attrs["act"]
+            value = {"sigmoid": f"{g} * {y} * (one - {y})", "tanh": f"{g} * (one - {y} * {y})",
+                     "relu": f"{g} if {y} > zero else zero"}[act]
+            expr.append(f"{flat[outs[0]]}[e] = r = {value}")
+        elif k.kind == "mse_back":
+            pre.append(f"gs = v{a[0]}[0] * {dt}({k.attrs['scale']!r})")
+            expr.append(f"{flat[outs[0]]}[e] = r = gs * ({flat[a[1]]}[e] - {flat[a[2]]}[e])")
+            if len(outs) > 1:
+                expr.append(f"{flat[outs[1]]}[e] = -r")
+        elif k.kind == "ce_back":
+            g, probs, target = a
+            c = self._shape(probs)[1]
+            rows, cols = self._shape(probs)
+            scale = f" * {dt}({1.0 / rows!r})" if k.attrs["mean"] else ""
+            pre.append(f"gs = v{g}[0]{scale}")
+            lines = pre[:]
+            if sums:
+                lines.append(f"{flat[o[-1]]}[:] = zero")
+            lines += [f"for i in range({rows}):",
+                      f"    t = v{target}[i]",
+                      f"    if t < 0 or t >= {c}:",
+                      "        raise IndexError('cross_entropy: target index out of range')",
+                      f"    for j in range({cols}):",
+                      f"        e = i * {cols} + j",
+                      f"        p = {flat[probs]}[e]",
+                      "        r = (p - one) * gs if j == t else p * gs",
+                      f"        {flat[o[0]]}[e] = r"]
+            if sums:
+                lines.append(f"        {flat[o[-1]]}[j] += r")
+            return lines
+        elif k.kind == "copy":
+            expr.append(f"{flat[o[0]]}[e] = r = {flat[a[0]]}[e]")
+        elif k.kind == "add":
+            expr.append(f"{flat[o[0]]}[e] = r = {flat[a[0]]}[e] + {flat[a[1]]}[e]")
+        lines = pre[:]
+        if sums:
+            lines.append(f"{flat[o[-1]]}[:] = zero")
+        lines += [f"for i in range({rows}):", f"    for j in range({cols}):",
+                  f"        e = i * {cols} + j"]
+        lines += ["        " + line for line in expr]
+        if sums:
+            lines.append(f"        {flat[o[-1]]}[j] += r")
+        return lines
+
+    # ---- the driver ------------------------------------------------------------------------
+
+    def _driver(self, items: list[Any]) -> list[str]:
+        lines = [
+            "def make_replay(env, workspaces, groups, states, params, opaque, grad_sources,",
+            "                interpret):",
+            '    """Bind what stays the same across calls; return the per-call function."""',
+        ]
+        static = [v for v in self.values if v.index in self.plan.slots or v.kind in (
+            "param", "state", "const")]
+        for v in static:
+            lines.append(f"    v{v.index} = env[{v.index}]")
+        for d in sorted(self.plan.sizes, key=lambda d: np.dtype(d).name):
+            i = sorted(self.plan.sizes, key=lambda d: np.dtype(d).name).index(d)
+            lines.append(f"    {self._ws(d)} = workspaces[{i}]")
+        for u, k in enumerate(self.updates):
+            lines.append(f"    group{u}, param{u} = groups[{u}], params[{u}]")
+            if k.kind == "sgd" and k.attrs["momentum"] != 0:
+                lines.append(f"    buf{u} = states[{u}]['momentum_buffer'].data")
+            if k.kind == "adam":
+                lines += [f"    state{u} = states[{u}]",
+                          f"    m{u} = state{u}['exp_avg'].data",
+                          f"    s{u} = state{u}['exp_avg_sq'].data"]
+        for n in range(len(self.grads)):
+            lines.append(f"    grad_source{n} = grad_sources[{n}]")
+        lines += ["", "    def replay(args):", "        nodes = {}"]
+        for v in self.values:
+            if v.kind == "input":
+                if isinstance(v.source, tuple):
+                    i, dtype = v.source
+                    lines.append(f"        v{v.index} = env[{v.index}] = np.asarray(interpret."
+                                 f"bind_input(args[{i}])).astype(np.{np.dtype(dtype).name})")
+                else:
+                    lines.append(f"        v{v.index} = env[{v.index}] = interpret.bind_input("
+                                 f"args[{v.source}])")
+            elif v.kind == "grad":
+                n = self.grads.index(v.index)
+                lines.append(f"        v{v.index} = env[{v.index}] = interpret.grad_owner("
+                             f"grad_source{n}, args).grad.data")
+        for u, k in enumerate(self.updates):
+            lines.append(f"        lr{u} = float(group{u}['lr'])")
+            if k.kind == "adam":
+                lines += [f"        state{u}['step'] += 1", f"        step{u} = state{u}['step']"]
+        n_opaque = 0
+        for kind, item in items:
+            if kind == "segment":
+                args = [self._scalar_arg(a) for a in self.segment_args[item]]
+                lines.append(f"        segment{item}({', '.join(args)})")
+            elif kind == "blas":
+                a, b = item.args
+                lines.append("        " + _BLAS[item.kind].format(a=f"v{a}", b=f"v{b}",
+                                                                  o=f"v{item.outs[0]}"))
+            else:
+                step = item.step
+                runner = {"op": "run_op", "backward": "run_backward",
+                          "update": "run_update"}[step.kind]
+                extra = ", nodes" if step.kind != "update" else ""
+                lines.append(f"        # opaque: s{step.index} {step.describe()[:60]}")
+                lines.append(f"        interpret.{runner}(opaque[{n_opaque}], env{extra})")
+                for out in step.outputs:
+                    if isinstance(out, Ref):
+                        lines.append(f"        v{out.value} = env[{out.value}]")
+                n_opaque += 1
+        for u in range(len(self.updates)):
+            lines.append(f"        param{u}._version.value += 1")
+        lines += ["        return env", "", "    return replay"]
+        return lines
+
+    def _scalar_arg(self, name: str) -> str:
+        """Segments index scalars as v[0]: pass 0-d arrays as 1-element views."""
+        if name.startswith("v"):
+            v = int(name[1:])
+            if self.values[v].shape == () and v not in self.plan.slots:
+                return f"{name}.reshape(1)"
+        return name

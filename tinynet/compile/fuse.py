@@ -1,0 +1,325 @@
+"""Lowering and fusion: trace steps become a short list of loops ("kernels").
+
+Lowering rewrites each traced step into kernels that say exactly what happens to memory:
+
+    s0  v4 = linear(v0, v2, v3, activation='identity')   ->  matmul_nt v4 <- v0, v2
+                                                              bias_act  v4 <- v4, v3 (identity)
+    s1  v5 = sigmoid(v4)                                  ->  act       v5 <- v4 (sigmoid)
+
+Fusion then merges neighbours that touch the same elements, so each element is loaded once:
+
+- ``linear`` + activation: the matmul writes straight into the activation's output and one
+  pass adds the bias and applies the activation (``bias_act``);
+- loss gradient + activation backward: ``mse_back`` then ``act_back`` is one loop;
+- activation backward + bias gradient: ``act_back`` (or ``ce_back``) also sums its rows into
+  the bias gradient in the same loop;
+- ``clone`` of a value nobody else reads (a leaf's first gradient) writes in place of the copy.
+
+A step with no lowering rule stays an ``opaque`` kernel: at replay ``interpret.py`` runs it the
+eager way. If an op's forward is opaque its backward is too (the backward needs the node the
+forward made), and the other way round.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from tinynet.compile.ir import Program, Ref, Step, Value
+
+ACTS = ("sigmoid", "tanh", "relu")
+
+# Every op registered with the engine, by how compile runs it (a test checks the two tables
+# cover ``Function.registry``, so a new op must be placed in one of them):
+# lowered to generated loops (under the conditions in ``Lowering._op_ok``, else opaque) ...
+LOWERED = {"Linear", "Sigmoid", "Tanh", "ReLU", "MeanSquaredError", "SoftmaxCrossEntropy",
+           "Clone", "Add"}
+# ... or run as opaque steps: the op's own forward and backward, as in eager mode.
+OPAQUE = {"Abs", "BinaryCrossEntropy", "BinaryCrossEntropyWithLogits", "BroadcastTo", "Cast",
+          "Cat", "Clip", "Div", "Exp", "GetItem", "Log", "LogSoftmax", "MatMul", "Max",
+          "Maximum", "Mean", "Min", "Minimum", "Mul", "Neg", "Permute", "Pow", "Reshape",
+          "ScatterAdd", "Softmax", "Sqrt", "Stack", "Step", "Sub", "Sum", "Where"}
+FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+@dataclass
+class Kernel:
+    """One lowered operation: writes ``outs`` (value indices) from ``args``."""
+
+    kind: str
+    outs: list[int]
+    args: list[int | None]
+    attrs: dict[str, Any] = field(default_factory=dict)
+    step: Step | None = None  # opaque kernels: the trace step to run eagerly
+    origin: str = ""  # which trace steps it came from: "s0+s1"
+
+    def describe(self) -> str:
+        outs = ", ".join(f"v{o}" for o in self.outs) or "-"
+        args = ", ".join("_" if a is None else f"v{a}" for a in self.args)
+        attrs = "".join(f" {k}={v}" for k, v in self.attrs.items()
+                        if k not in ("group", "optimizer", "param"))
+        return f"{self.origin:<10} {self.kind:<15} {outs} <- {args}{attrs}"
+
+
+def _val(x: Any) -> int | None:
+    return x.value if isinstance(x, Ref) else None
+
+
+class Lowering:
+    """Turns a program's steps into kernels (``lower``), then fuses them (``fuse``)."""
+
+    def __init__(self, program: Program) -> None:
+        self.program = program
+        self.values: list[Value] = list(program.values)
+        self.kernels: list[Kernel] = []
+        self.nodes: dict[int, dict[str, Any]] = {}  # op step -> what its backward needs
+
+    def new_value(self, shape: tuple[int, ...], dtype: np.dtype, producer: int) -> int:
+        value = Value(len(self.values), "temp", tuple(shape), np.dtype(dtype),
+                      producer=producer)
+        self.values.append(value)
+        return value.index
+
+    def v(self, x: Any) -> Value | None:
+        i = _val(x)
+        return None if i is None else self.values[i]
+
+    # ---- lowering --------------------------------------------------------------------------
+
+    def lower(self) -> list[Kernel]:
+        lowerable = {s.index for s in self.program.steps if s.kind == "op" and self._op_ok(s)}
+        for s in self.program.steps:  # a node whose backward cannot lower stays opaque whole
+            if s.kind == "backward" and (s.node not in lowerable or not self._backward_ok(s)):
+                lowerable.discard(s.node)
+        for s in self.program.steps:
+            made = None
+            if s.kind == "op" and s.index in lowerable:
+                made = self._lower_op(s)
+            elif s.kind == "backward" and s.node in lowerable:
+                made = self._lower_backward(s)
+            elif s.kind == "update":
+                made = self._lower_update(s)
+            if made is None:
+                made = [Kernel("opaque", [o.value for o in s.outputs if isinstance(o, Ref)],
+                               [_val(x) for x in s.inputs if isinstance(x, Ref)], step=s)]
+            for k in made:
+                k.origin = k.origin or f"s{s.index}"
+            self.kernels += made
+        return self.kernels
+
+    def _float2d(self, x: Any) -> bool:
+        v = self.v(x)
+        return v is not None and len(v.shape) == 2 and v.dtype in FLOATS
+
+    def _op_ok(self, s: Step) -> bool:
+        ins = s.inputs
+        out = self.v(s.outputs[0])
+        if out is None or out.kind != "temp" or out.dtype not in FLOATS:
+            return False
+        if s.name == "linear":
+            x, w, b = (ins + [None])[:3]
+            bv = self.v(b)
+            return (self._float2d(x) and self._float2d(w) and self.v(x).dtype == out.dtype
+                    and self.v(w).dtype == out.dtype
+                    and (b is None or (bv is not None and bv.shape == (self.v(w).shape[0],)
+                                       and bv.dtype == out.dtype))
+                    and s.options.get("activation", "identity") in ("identity", *ACTS))
+        if s.name in ACTS:
+            return len(ins) == 1 and self.v(ins[0]) is not None and not s.options
+        if s.name == "mse_loss":
+            a, b = self.v(ins[0]), self.v(ins[1])
+            return (a is not None and b is not None and a.shape == b.shape
+                    and a.dtype == b.dtype == out.dtype
+                    and s.options.get("reduction", "mean") in ("mean", "sum") and a.shape != ()
+                    and int(np.prod(a.shape)) > 0)
+        if s.name == "cross_entropy":
+            z, t = self.v(ins[0]), self.v(ins[1])
+            return (self._float2d(ins[0]) and t is not None and t.dtype == np.int64
+                    and t.shape == (z.shape[0],) and z.shape[0] > 0 and z.shape[1] > 0
+                    and s.options.get("reduction", "mean") in ("mean", "sum"))
+        if s.name == "clone":
+            return self.v(ins[0]) is not None and self.v(ins[0]).dtype == out.dtype
+        if s.name == "add":
+            a, b = self.v(ins[0]), self.v(ins[1])
+            return (a is not None and b is not None and a.shape == b.shape == out.shape
+                    and a.dtype == b.dtype == out.dtype)
+        return False
+
+    def _backward_ok(self, s: Step) -> bool:
+        if s.name in ("linear", "cross_entropy", *ACTS):
+            return s.fast
+        if s.name == "mse_loss":
+            return not s.fast
+        return False  # clone/add lower only as gradient plumbing, where nothing differentiates
+
+    def _lower_op(self, s: Step) -> list[Kernel]:
+        out = s.outputs[0].value
+        ins = [_val(x) for x in s.inputs]
+        if s.name == "linear":
+            x, w = ins[0], ins[1]
+            b = ins[2] if len(ins) > 2 else None
+            act = s.options.get("activation", "identity")
+            self.nodes[s.index] = {"x": x, "w": w, "y": out, "act": act}
+            return [Kernel("matmul_nt", [out], [x, w]),
+                    Kernel("bias_act", [out], [out, b], {"act": act})]
+        if s.name in ACTS:
+            self.nodes[s.index] = {"y": out}
+            return [Kernel("act", [out], [ins[0]], {"act": s.name})]
+        if s.name == "mse_loss":
+            a, b = ins[0], ins[1]
+            n = int(np.prod(self.values[a].shape))
+            self.nodes[s.index] = {"a": a, "b": b, "n": n,
+                                   "reduction": s.options.get("reduction", "mean")}
+            divisor = n if s.options.get("reduction", "mean") == "mean" else 1
+            return [Kernel("mse", [out], [a, b], {"divisor": divisor})]
+        if s.name == "cross_entropy":
+            z, t = ins[0], ins[1]
+            zv = self.values[z]
+            probs = self.new_value(zv.shape, zv.dtype, s.index)
+            losses = self.new_value((zv.shape[0],), zv.dtype, s.index)
+            mean = s.options.get("reduction", "mean") == "mean"
+            self.nodes[s.index] = {"probs": probs, "t": t, "mean": mean}
+            return [Kernel("ce", [out, probs, losses], [z, t], {"mean": mean})]
+        if s.name == "clone":
+            return [Kernel("copy", [out], [ins[0]])]
+        if s.name == "add":
+            return [Kernel("add", [out], [ins[0], ins[1]])]
+        raise AssertionError(s.name)
+
+    def _lower_backward(self, s: Step) -> list[Kernel] | None:
+        node = self.nodes.get(s.node)
+        if node is None:
+            return None
+        g = _val(s.inputs[0])
+        if g is None:
+            return None
+        outs = [_val(o) for o in s.outputs]
+        if s.name == "linear":
+            dx, dw, db = (outs + [None, None, None])[:3]
+            kernels = []
+            dz = g
+            if node["act"] != "identity":
+                gv = self.values[g]
+                dz = self.new_value(gv.shape, gv.dtype, s.index)
+                kernels.append(Kernel("act_back", [dz], [g, node["y"]], {"act": node["act"]}))
+            if db is not None:
+                kernels.append(Kernel("colsum", [db], [dz]))
+            if dw is not None:
+                kernels.append(Kernel("matmul_tn", [dw], [dz, node["x"]]))
+            if dx is not None:
+                kernels.append(Kernel("matmul_nn", [dx], [dz, node["w"]]))
+            return kernels
+        if s.name in ACTS:
+            return [Kernel("act_back", [outs[0]], [g, node["y"]], {"act": s.name})]
+        if s.name == "mse_loss":
+            da, db = (outs + [None, None])[:2]
+            if da is None:
+                return None
+            scale = 2.0 / node["n"] if node["reduction"] == "mean" else 2.0
+            return [Kernel("mse_back", [da] + ([db] if db is not None else []),
+                           [g, node["a"], node["b"]], {"scale": scale})]
+        if s.name == "cross_entropy":
+            if outs[0] is None:
+                return None
+            return [Kernel("ce_back", [outs[0]], [g, node["probs"], node["t"]],
+                           {"mean": node["mean"]})]
+        return None
+
+    def _lower_update(self, s: Step) -> list[Kernel] | None:
+        p, g = self.v(s.inputs[0]), self.v(s.inputs[1])
+        if p is None or g is None or p.dtype not in FLOATS or g.dtype != p.dtype or (
+                g.shape != p.shape):
+            return None
+        group = s.options["group"]
+        attrs: dict[str, Any] = {"group": group, "optimizer": s.options["optimizer"],
+                                 "param": s.options["param"]}
+        if s.name == "sgd_update_":
+            for key in ("momentum", "dampening", "weight_decay"):
+                attrs[key] = float(group[key])
+            attrs["nesterov"] = bool(group["nesterov"])
+            return [Kernel("sgd", [p.index], [p.index, g.index], attrs)]
+        beta1, beta2 = group["betas"]
+        attrs.update(beta1=float(beta1), beta2=float(beta2), eps=float(group["eps"]),
+                     weight_decay=float(group["weight_decay"]))
+        return [Kernel("adam", [p.index], [p.index, g.index], attrs)]
+
+    # ---- fusion ----------------------------------------------------------------------------
+
+    def readers(self, value: int) -> list[Kernel]:
+        return [k for k in self.kernels if value in k.args and value not in k.outs]
+
+    def pinned(self) -> set[int]:
+        """Values the caller sees after the call (returned, or left in a ``.grad``)."""
+        found = {ref.value for _, ref in self.program.final_grads if ref is not None}
+
+        def walk(x: Any) -> None:
+            if isinstance(x, Ref):
+                found.add(x.value)
+            elif isinstance(x, tuple | list):
+                for item in x:
+                    walk(item)
+            elif isinstance(x, dict):
+                for item in x.values():
+                    walk(item)
+
+        walk(self.program.result)
+        return found
+
+    def fuse(self) -> list[Kernel]:
+        pinned = self.pinned()
+        ks = self.kernels
+
+        def only_reader(value: int, kernel: Kernel) -> bool:
+            return value not in pinned and self.readers(value) == [kernel]
+
+        # linear + activation: matmul into the activation's output, bias and act in one pass
+        for i, k in enumerate(ks):
+            if k.kind == "bias_act" and k.attrs["act"] == "identity":
+                y = k.outs[0]
+                nxt = self.readers(y)
+                if len(nxt) == 1 and nxt[0].kind == "act" and y not in pinned:
+                    act = nxt[0]
+                    mm = ks[i - 1]
+                    mm.outs = [act.outs[0]]
+                    k.outs, k.args = [act.outs[0]], [act.outs[0], k.args[1]]
+                    k.attrs["act"] = act.attrs["act"]
+                    k.origin = mm.origin = f"{k.origin}+{act.origin}"
+                    ks.remove(act)
+        # loss gradient + activation backward in one loop
+        for k in list(ks):
+            if k.kind == "mse_back" and len(k.outs) == 1:
+                nxt = self.readers(k.outs[0])
+                if len(nxt) == 1 and nxt[0].kind == "act_back" and only_reader(k.outs[0],
+                                                                                nxt[0]):
+                    back = nxt[0]
+                    back.kind = "mse_act_back"
+                    back.args = k.args + [back.args[1]]
+                    back.attrs["scale"] = k.attrs["scale"]
+                    back.origin = f"{k.origin}+{back.origin}"
+                    ks.remove(k)
+        # activation backward (or CE backward) + the bias gradient's column sums
+        for k in list(ks):
+            if k.kind == "colsum":
+                src = k.args[0]
+                producer = next((p for p in ks if src in p.outs and p.kind in (
+                    "act_back", "mse_act_back", "mse_back", "ce_back") and "sums" not in p.attrs),
+                    None)
+                if producer is not None and len(self.values[src].shape) == 2:
+                    producer.outs.append(k.outs[0])
+                    producer.attrs["sums"] = True
+                    producer.origin = f"{producer.origin}+{k.origin}"
+                    ks.remove(k)
+        # clone of a value nobody else reads: write the clone's output in its place
+        for k in list(ks):
+            if k.kind == "copy":
+                src = k.args[0]
+                producer = next((p for p in ks if src in p.outs), None)
+                if (producer is not None and producer.kind != "opaque"
+                        and self.values[src].kind == "temp" and only_reader(src, k)
+                        and producer.outs.count(src) == 1 and src not in producer.args):
+                    producer.outs[producer.outs.index(src)] = k.outs[0]
+                    producer.origin = f"{producer.origin}+{k.origin}"
+                    ks.remove(k)
+        return ks

@@ -1,0 +1,140 @@
+"""The program a trace produces: values (arrays) and the steps that read and write them.
+
+A ``Value`` is one array the step function touches. Where it comes from is its ``kind``:
+
+- ``input``: the array of positional argument ``source`` (bound anew at every call);
+- ``param``: the ``.data`` of an outside tensor (a parameter): the same array at every call,
+  checked by the guards, updated in place by the optimizer steps;
+- ``grad``: the ``.grad`` an outside tensor had when the call began (read at every call);
+- ``state``: an optimizer's state array (a momentum buffer, Adam's moments);
+- ``const``: an array made during the trace that depends on no input (the ``ones`` that seeds
+  ``backward()``, a ``tn.ones`` in the function): captured once;
+- ``temp``: made by a step.
+
+A ``Step`` is one of:
+
+- ``op``: one ``Function.apply`` (a forward op, or an op the engine ran for gradient plumbing:
+  accumulation ``+``, ``clone``, undoing broadcasting);
+- ``backward``: the engine calling an op's backward rule (``fast`` if it took the array path);
+  ``node`` is the index of the ``op`` step that made the graph node;
+- ``update``: an optimizer's in-place kernel (``sgd_update_``/``adam_update_``) on one parameter.
+
+This is the "trace" and the input of everything after it: fusion (``fuse.py``), buffer
+planning (``plan.py``), code generation (``codegen.py``) and the interpreter (``interpret.py``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+
+@dataclass
+class Value:
+    """One array of the program: ``v<index>`` in printed programs."""
+
+    index: int
+    kind: str  # input / param / grad / state / const / temp
+    shape: tuple[int, ...]
+    dtype: np.dtype
+    source: Any = None  # input position, the outside Tensor, (optimizer, param, key), the const
+    producer: int | None = None  # index of the step that writes it (temps)
+
+    @property
+    def name(self) -> str:
+        return f"v{self.index}"
+
+    def describe(self) -> str:
+        where = {
+            "input": lambda: f"argument {self.source}",
+            "param": lambda: "outside tensor .data",
+            "grad": lambda: "outside tensor .grad at call start",
+            "state": lambda: f"optimizer state {self.source[2]!r}",
+            "const": lambda: "constant captured at trace",
+            "temp": lambda: f"made by step {self.producer}",
+        }[self.kind]()
+        shape = "x".join(map(str, self.shape)) or "scalar"
+        return f"{self.name}: {self.dtype} {shape:<12} {self.kind:<6} ({where})"
+
+
+@dataclass
+class Ref:
+    """An argument of a step that is a program value (the rest are Python literals)."""
+
+    value: int
+
+    def __repr__(self) -> str:
+        return f"v{self.value}"
+
+
+@dataclass
+class Returned:
+    """A returned tensor that is not a program value: an outside tensor (returned as itself)
+    or a constant (returned as a fresh copy)."""
+
+    tensor: Any = None
+    constant: Any = None
+
+
+@dataclass
+class Step:
+    """One recorded call. ``inputs``/``outputs`` hold Refs (or literals / None)."""
+
+    index: int
+    kind: str  # "op", "backward", "update"
+    name: str  # op name (``linear``), or kernel name for updates
+    inputs: list[Any]
+    outputs: list[Any]
+    options: dict[str, Any] = field(default_factory=dict)
+    cls: Any = None  # the Function subclass (op / backward)
+    node: int | None = None  # backward: the op step whose graph node it differentiates
+    fast: bool = False  # backward: the engine took the array path (fast_backward)
+    needs_input_grad: tuple[bool, ...] = ()  # op: which inputs required grad
+    differentiated: bool = False  # op: a later backward step uses this op's node
+    line: str = ""  # where in the user's code the trace saw it
+
+    def describe(self) -> str:
+        ins = ", ".join(repr(x) if isinstance(x, Ref) else _short(x) for x in self.inputs)
+        outs = ", ".join("_" if x is None else repr(x) for x in self.outputs)
+        opts = "".join(f", {k}={_short(v)}" for k, v in self.options.items())
+        if self.kind == "backward":
+            head = f"{self.name}.{'fast_backward' if self.fast else 'backward'}"
+            return f"{outs} = {head}(node=s{self.node}, grad={ins})"
+        if self.kind == "update":
+            opt, group = self.options["optimizer"], self.options["group"]
+            number = next(i for i, g in enumerate(opt.param_groups) if g is group)
+            state = [k for k in self.options["state"] if k is not None]
+            return (f"{outs} = {self.name}({ins}{''.join(', ' + k[1] for k in state)}; "
+                    f"hyperparameters from {type(opt).__name__}.param_groups[{number}])")
+        return f"{outs} = {self.name}({ins}{opts})"
+
+
+def _short(x: Any) -> str:
+    if isinstance(x, np.ndarray):
+        return f"array{list(x.shape)}"
+    if isinstance(x, tuple | list):
+        return "(" + ", ".join(_short(v) for v in x) + ")"
+    if isinstance(x, Ref):
+        return repr(x)
+    return repr(x)
+
+
+@dataclass
+class Program:
+    """A traced step function: values, steps, what it returns and leaves behind."""
+
+    values: list[Value]
+    steps: list[Step]
+    result: Any  # the returned structure with Refs in place of tensors
+    final_grads: list[tuple[Any, Any]]  # (outside tensor, Ref | None | "keep") after the call
+    updated: list[Any]  # outside tensors whose version counter each update bumps (in order)
+    name: str = "fn"
+
+    def describe(self) -> str:
+        lines = [f"values ({len(self.values)}):"]
+        lines += ["  " + v.describe() for v in self.values]
+        lines.append(f"steps ({len(self.steps)}):")
+        lines += [f"  s{s.index:<3} {s.describe()}" for s in self.steps]
+        return "\n".join(lines)

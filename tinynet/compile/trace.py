@@ -1,0 +1,494 @@
+"""Tracing: run the step function eagerly once and write down everything it did to arrays.
+
+What is recorded (see ``ir.py`` for the result):
+
+- every ``Function.apply`` (forward ops, and the ops the engine itself runs: ``+`` to add
+  gradients up, ``clone`` for a leaf's first gradient, ``sum``/``reshape`` to undo
+  broadcasting, ``cast``);
+- every backward rule the engine calls, as one opaque step (the ops inside it are not recorded:
+  at replay the rule runs again on the replayed node, so masks, targets and everything else it
+  keeps on ``ctx`` are recomputed from the new inputs);
+- every optimizer kernel call (``sgd_update_``/``adam_update_``) with the parameter group it
+  belongs to, so learning rates are read at every replay, not baked in.
+
+Arrays are named by identity (``id``) while the trace runs; the tracer keeps each one alive so
+an id is never reused. An array the tracer has not seen before is an outside tensor's data or
+gradient or optimizer state (found by ``World`` before the call), a function input, or else a
+constant made inside the function (the ``ones`` seeding ``backward()``).
+
+What cannot be traced raises ``CompileError`` naming the function and the line: reading values
+(``.item()``, ``bool(t)``, ``float(t)``, ``.numpy()``, ``.tolist()``, printing a tensor),
+double backward, hooks, and writing into tensors behind the recorder's back.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+
+from tinynet.compile import recorder
+from tinynet.compile.ir import Program, Ref, Returned, Step, Value
+from tinynet.errors import CompileError
+from tinynet.tensor import Tensor
+
+_TINYNET_DIR = __file__.rsplit("/compile/", 1)[0]
+
+
+# ---------------------------------------------------------------------------------------------
+# The world: outside tensors, modules and optimizers the function uses
+# ---------------------------------------------------------------------------------------------
+
+
+class World:
+    """The outside objects a step function reads: found by looking at the names its code uses
+    (globals, closure cells, defaults, ``self``), one level into lists, dicts and objects.
+
+    ``roots`` re-resolve those names at every call (a rebound global is a guard miss);
+    ``tensors`` are the outside tensors (module parameters and buffers, optimizer parameters,
+    tensors named directly); ``optimizers`` the optimizers.
+    """
+
+    def __init__(self, fn: Any) -> None:
+        from tinynet.nn import Module
+        from tinynet.optim.optimizer import Optimizer
+
+        self.roots: list[tuple[Any, Any]] = []  # (resolver, object it gave at trace time)
+        self.tensors: list[Tensor] = []
+        self.optimizers: list[Any] = []
+        seen: set[int] = set()
+
+        def add(obj: Any, depth: int) -> None:
+            if id(obj) in seen:
+                return
+            seen.add(id(obj))
+            if isinstance(obj, Tensor):
+                self.tensors.append(obj)
+            elif isinstance(obj, Module):
+                for t in list(obj.parameters()) + [b for _, b in obj.named_buffers()]:
+                    add(t, 0)
+            elif isinstance(obj, Optimizer):
+                self.optimizers.append(obj)
+                for group in obj.param_groups:
+                    for p in group["params"]:
+                        add(p, 0)
+            elif depth > 0 and isinstance(obj, list | tuple):
+                for item in obj:
+                    add(item, depth - 1)
+            elif depth > 0 and isinstance(obj, dict):
+                for item in obj.values():
+                    add(item, depth - 1)
+            elif depth > 0 and hasattr(obj, "__dict__") and not isinstance(obj, type) and not (
+                    type(obj).__module__ == "module"):
+                for item in list(vars(obj).values()):
+                    add(item, depth - 1)
+
+        for resolve in _root_resolvers(fn):
+            try:
+                obj = resolve()
+            except (KeyError, ValueError, AttributeError):
+                continue
+            self.roots.append((resolve, obj))
+            add(obj, 2)
+
+    def roots_unchanged(self) -> bool:
+        for resolve, obj in self.roots:
+            try:
+                if resolve() is not obj:
+                    return False
+            except (KeyError, ValueError, AttributeError):
+                return False
+        return True
+
+    def slots(self) -> dict[int, tuple]:
+        """id(array) -> where it lives: ("param", t), ("grad", t), ("state", opt, p, key)."""
+        found: dict[int, tuple] = {}
+        for t in self.tensors:
+            found.setdefault(id(t.data), ("param", t))
+            if isinstance(t.grad, Tensor):
+                found.setdefault(id(t.grad.data), ("grad", t))
+        for opt in self.optimizers:
+            for p, entries in opt.state.items():
+                for key, v in entries.items():
+                    if isinstance(v, Tensor):
+                        found.setdefault(id(v.data), ("state", opt, p, key))
+        return found
+
+    def arrays(self) -> list[np.ndarray]:
+        out = []
+        for t in self.tensors:
+            out.append(t.data)
+            if isinstance(t.grad, Tensor):
+                out.append(t.grad.data)
+        for opt in self.optimizers:
+            for entries in opt.state.values():
+                out += [v.data for v in entries.values() if isinstance(v, Tensor)]
+        return out
+
+
+def _root_resolvers(fn: Any) -> list[Any]:
+    """Functions that look up, at call time, each outside object ``fn``'s code names."""
+    from tinynet.nn import Module
+
+    resolvers: list[Any] = []
+    if isinstance(fn, Module):
+        return [lambda: fn]
+    target = getattr(fn, "__func__", fn)
+    if hasattr(fn, "__self__"):
+        owner = fn.__self__
+        resolvers.append(lambda: owner)
+    code = getattr(target, "__code__", None)
+    if code is None:  # a callable object: look at its __call__ and its attributes
+        resolvers.append(lambda: fn)
+        call = getattr(type(fn), "__call__", None)  # noqa: B004 - the method, not callable()
+        return resolvers + (_root_resolvers(call) if hasattr(call, "__code__") else [])
+    names: list[str] = []
+    for c in _code_objects(code):
+        names += [n for n in c.co_names if n not in names]
+    globals_ = target.__globals__
+    for name in names:
+        if name in globals_:
+            resolvers.append(lambda name=name: globals_[name])
+    for cell in target.__closure__ or ():
+        resolvers.append(lambda cell=cell: cell.cell_contents)
+    for default in target.__defaults__ or ():
+        resolvers.append(lambda default=default: default)
+    return resolvers
+
+
+def _code_objects(code: Any) -> list[Any]:
+    found = [code]
+    for const in code.co_consts:
+        if hasattr(const, "co_names"):
+            found += _code_objects(const)
+    return found
+
+
+def function_codes(fn: Any) -> set[Any]:
+    """The code objects that count as "the user's function" when naming a line."""
+    from tinynet.nn import Module
+
+    if isinstance(fn, Module):
+        return {c for m in fn.modules() for c in _code_objects(type(m).forward.__code__)}
+    target = getattr(fn, "__func__", fn)
+    call = type(fn).__dict__.get("__call__")
+    code = getattr(target, "__code__", None) or getattr(call, "__code__", None)
+    return set(_code_objects(code)) if code is not None else set()
+
+
+def user_line(codes: set[Any]) -> str:
+    """file:line of the innermost frame in the traced function (or else outside tinynet)."""
+    frame = sys._getframe(1)
+    fallback = None
+    while frame is not None:
+        if frame.f_code in codes:
+            return f"{frame.f_code.co_filename}:{frame.f_lineno}"
+        if fallback is None and not frame.f_code.co_filename.startswith(_TINYNET_DIR):
+            fallback = f"{frame.f_code.co_filename}:{frame.f_lineno}"
+        frame = frame.f_back
+    return fallback or "?"
+
+
+# ---------------------------------------------------------------------------------------------
+# The tracer
+# ---------------------------------------------------------------------------------------------
+
+
+class Tracer:
+    """Collects values and steps while the function runs once, eagerly."""
+
+    def __init__(self, name: str, codes: set[Any], args: tuple, world: World) -> None:
+        self.name = name
+        self.codes = codes
+        self.world = world
+        self.values: list[Value] = []
+        self.steps: list[Step] = []
+        self.by_id: dict[int, int] = {}  # id(array) -> value index
+        self.keep: list[Any] = []  # arrays and nodes held so their ids stay unique
+        self.node_step: dict[int, int] = {}  # id(graph node) -> the op step that made it
+        self.slots = world.slots()
+        self.snapshot = {i: a.copy() for i, a in
+                         ((id(a), a) for a in world.arrays())}
+        self.start_versions = [t._version.value for t in world.tensors]
+        self.start_grads = [t.grad for t in world.tensors]
+        self.fresh_state = False  # an update created optimizer state: never replay this one
+        self.updated: list[Tensor] = []
+        self.written: set[int] = set()  # optimizer state arrays the updates write
+        self.inputs: list[tuple[int, np.ndarray]] = []
+        # Tensor arguments are outside tensors too, for their .grad (the object changes per
+        # call, so they are named by position: ("arg", i)).
+        self.arg_tensors = [(("arg", i), a) for i, a in enumerate(args)
+                            if isinstance(a, Tensor) and a.requires_grad]
+        self.start_arg_grads = [t.grad for _, t in self.arg_tensors]
+        for where, t in self.arg_tensors:
+            if isinstance(t.grad, Tensor):
+                self.slots.setdefault(id(t.grad.data), ("grad", where))
+                self.snapshot.setdefault(id(t.grad.data), t.grad.data.copy())
+        for i, arg in enumerate(args):
+            array = arg.data if isinstance(arg, Tensor) else arg
+            if isinstance(array, np.ndarray) and id(array) not in self.by_id:
+                self.inputs.append((i, array))
+                self._new(array, "input", i)
+
+    # ---- values ----------------------------------------------------------------------------
+
+    def _new(self, array: np.ndarray, kind: str, source: Any = None,
+             producer: int | None = None) -> Ref:
+        value = Value(len(self.values), kind, tuple(array.shape), array.dtype, source, producer)
+        self.values.append(value)
+        self.by_id[id(array)] = value.index
+        self.keep.append(array)
+        return Ref(value.index)
+
+    def ref(self, x: Any) -> Any:
+        """A Ref for a Tensor or array the step reads; literals for anything else."""
+        if isinstance(x, Tensor):
+            array = x.data
+        elif isinstance(x, np.ndarray):
+            array = x
+        elif isinstance(x, tuple | list):
+            return type(x)(self.ref(v) for v in x)
+        else:
+            return x
+        index = self.by_id.get(id(array))
+        if index is not None:
+            return Ref(index)
+        slot = self.slots.get(id(array))
+        if slot is not None:
+            if not _same(array, self.snapshot[id(array)]):
+                self.fail("reads an outside tensor that was modified in place earlier in the "
+                          "call, outside the ops tn.compile records")
+            kind = slot[0]
+            return self._new(array, kind, slot[1] if kind != "state" else slot[1:])
+        if isinstance(x, Tensor) and x.requires_grad and x.grad_fn is None:
+            self.fail(
+                f"uses a tensor of shape {x.shape} that requires grad but is not reachable from "
+                "the names the function uses (its globals, closure, defaults, self); refer to "
+                "its module or optimizer in the function, or pass it as an argument"
+            )
+        for i, given in self.inputs:  # an input converted inside (dtype or layout): cast again
+            if given.shape == array.shape and array.dtype != given.dtype and np.array_equal(
+                    given.astype(array.dtype), array):
+                return self._new(array, "input", (i, array.dtype))
+        return self._new(array.copy(), "const", array.copy())
+
+    def produce(self, x: Any, step: int) -> Any:
+        if x is None:
+            return None
+        array = x.data if isinstance(x, Tensor) else np.asarray(x)
+        index = self.by_id.get(id(array))
+        if index is not None and self.values[index].kind != "temp":
+            return Ref(index)  # an op handed back an outside array unchanged (a no-op view)
+        return self._new(array, "temp", producer=step)
+
+    # ---- hooks called by recorder.py -------------------------------------------------------
+
+    def on_apply(self, cls: type, ctx: Any, inputs: tuple, options: dict, out: Any,
+                 result: Tensor) -> None:
+        index = len(self.steps)
+        step = Step(index, "op", cls.op, [self.ref(x) for x in inputs], [],
+                    {k: self.ref(v) for k, v in options.items()}, cls=cls,
+                    needs_input_grad=tuple(isinstance(x, Tensor) and x.requires_grad
+                                           for x in inputs),
+                    line=user_line(self.codes))
+        step.outputs = [self.produce(result, index)]
+        self.steps.append(step)
+        if result.grad_fn is ctx:  # a graph node: its backward rule is recorded when it runs
+            self.node_step[id(ctx)] = index
+            self.keep.append(ctx)
+            ctx.backward = self._backward_recorder(cls, index, fast=False)
+            if cls.fast_backward is not None:
+                ctx.fast_backward = self._backward_recorder(cls, index, fast=True)
+
+    def _backward_recorder(self, cls: type, node_step: int, fast: bool) -> Any:
+        rule = cls.fast_backward if fast else cls.backward
+
+        def recorded_backward(ctx: Any, grad: Any) -> Any:
+            from tinynet.autograd import is_grad_enabled
+
+            if is_grad_enabled():
+                self.fail("backward(create_graph=True) (double backward) cannot be compiled")
+            if ctx.hooks:
+                self.fail("tensor hooks (register_hook, retain_grad) cannot be compiled")
+            grad_ref = self.ref(grad)
+            recorder.state.on = False  # the rule's own ops are not recorded: it reruns whole
+            try:
+                grads = rule(ctx, grad)
+            finally:
+                recorder.state.on = True
+            index = len(self.steps)
+            listed = grads if type(grads) is tuple else (grads,)
+            self.steps.append(Step(
+                index, "backward", cls.op, [grad_ref],
+                [self.produce(g, index) for g in listed], cls=cls, node=node_step, fast=fast,
+                line=user_line(self.codes)))
+            self.steps[node_step].differentiated = True
+            return grads
+
+        return recorded_backward
+
+    def on_update(self, kernel: str, args: tuple) -> None:
+        param_array, grad_array = args[0], args[1]
+        slot = self.slots.get(id(param_array))
+        if slot is None or slot[0] != "param":
+            self.fail(f"{kernel}: updates an array that is not an outside parameter")
+        param = slot[1]
+        opt, group = self._group_of(param)
+        index = len(self.steps)
+        state_keys = ("momentum_buffer",) if kernel == "sgd_update_" else ("exp_avg",
+                                                                             "exp_avg_sq")
+        state_refs: list[Any] = []
+        for key, array in zip(state_keys, args[2:2 + len(state_keys)], strict=True):
+            if array is None:
+                state_refs.append(None)
+                continue
+            if id(array) not in self.slots:
+                self.fresh_state = True  # made during this call: a first step
+            self.written.add(id(array))
+            state_refs.append(("state", key))
+        if kernel == "sgd_update_":
+            expected = {"lr": args[3], "momentum": args[4], "dampening": args[5],
+                        "weight_decay": args[6], "nesterov": args[7]}
+            if args[8]:
+                self.fresh_state = True
+        else:
+            expected = {"lr": args[5], "betas": (args[6], args[7]), "eps": args[8],
+                        "weight_decay": args[9]}
+            if args[4] != opt.state[param].get("step"):
+                self.fail("adam_update_: the step count does not match the optimizer's state")
+        for key, value in expected.items():
+            if key not in group or _hyper(group[key]) != _hyper(value):
+                self.fail(f"{kernel}: hyperparameter {key}={value!r} is not the parameter "
+                          "group's value; tn.compile reads it from param_groups at every call")
+        param_ref = self.ref(param_array)
+        self.steps.append(Step(index, "update", kernel, [param_ref, self.ref(grad_array)],
+                               [param_ref], {"optimizer": opt, "group": group, "param": param,
+                                             "state": state_refs},
+                               line=user_line(self.codes)))
+        self.updated.append(param)
+
+    def _group_of(self, param: Tensor) -> tuple[Any, dict]:
+        for opt in self.world.optimizers:
+            for group in opt.param_groups:
+                if any(p is param for p in group["params"]):
+                    return opt, group
+        self.fail("an optimizer the function uses is not reachable from its names (globals, "
+                  "closure, defaults, self)")
+        raise AssertionError  # unreachable
+
+    # ---- the end ---------------------------------------------------------------------------
+
+    def finish(self, returned: Any) -> Program:
+        """Check nothing changed behind the recorder's back; describe what the call leaves."""
+        written = self.written | {id(p.data) for p in self.updated}
+        for array in self.world.arrays():
+            if id(array) in self.snapshot and id(array) not in written and not _same(
+                    array, self.snapshot[id(array)]):
+                self.fail("modifies an outside tensor in place (tn.compile records ops, not "
+                          "writes into arrays); use out-of-place ops, or do it outside the "
+                          "compiled function")
+        counts: dict[int, int] = {}
+        for p in self.updated:
+            counts[id(p)] = counts.get(id(p), 0) + 1
+        for t, start in zip(self.world.tensors, self.start_versions, strict=True):
+            if t._version.value != start + counts.get(id(t), 0):
+                self.fail(f"modifies an outside tensor of shape {t.shape} in place; do it "
+                          "outside the compiled function")
+        final_grads: list[tuple[Any, Any]] = []
+        owners = [(t, t) for t in self.world.tensors] + self.arg_tensors
+        for (where, t), start in zip(owners, self.start_grads + self.start_arg_grads,
+                                     strict=True):
+            if t.grad is start:
+                continue
+            if t.grad is None:
+                final_grads.append((where, None))
+            elif not isinstance(t.grad, Tensor) or id(t.grad.data) not in self.by_id:
+                self.fail(f"sets .grad of a tensor of shape {t.shape} to something no "
+                          "recorded op made")
+            else:
+                final_grads.append((where, Ref(self.by_id[id(t.grad.data)])))
+        result = self._result(returned)
+        return Program(self.values, self.steps, result, final_grads, self.updated, self.name)
+
+    def _result(self, value: Any) -> Any:
+        if isinstance(value, Tensor):
+            for t in self.world.tensors:
+                if value is t:
+                    return Returned(tensor=t)
+            index = self.by_id.get(id(value.data))
+            if index is None:
+                return Returned(constant=value.data.copy())
+            return Ref(index)
+        if isinstance(value, tuple | list):
+            return type(value)(self._result(v) for v in value)
+        if isinstance(value, dict):
+            return {k: self._result(v) for k, v in value.items()}
+        if value is None or isinstance(value, bool | int | float | str):
+            return value
+        self.fail(f"returns a {type(value).__name__}; a compiled function returns tensors, "
+                  "numbers, None, or tuples/lists/dicts of them")
+        raise AssertionError  # unreachable
+
+    def fail(self, what: str, line: str | None = None) -> None:
+        raise CompileError(f"tn.compile({self.name}): line {line or user_line(self.codes)} "
+                           f"{what}")
+
+
+def _hyper(value: Any) -> Any:
+    return tuple(float(v) for v in value) if isinstance(value, tuple | list) else float(value)
+
+
+def _same(a: np.ndarray, b: np.ndarray) -> bool:
+    return a.shape == b.shape and np.array_equal(a, b, equal_nan=a.dtype.kind in "fc")
+
+
+# ---------------------------------------------------------------------------------------------
+# Reading values while tracing is refused
+# ---------------------------------------------------------------------------------------------
+
+_READERS = {
+    "item": ".item() reads a value",
+    "numpy": ".numpy() hands out the array",
+    "tolist": ".tolist() reads the values",
+    "__bool__": "bool(tensor) (an `if` or `while` on a tensor) branches on data",
+    "__float__": "float(tensor) reads a value",
+    "__int__": "int(tensor) reads a value",
+    "__index__": "using a tensor as an index reads a value",
+    "__repr__": "printing a tensor reads its values",
+    "__format__": "formatting a tensor reads its values",
+    "__array__": "converting a tensor to a numpy array reads its values",
+}
+
+_HOW = ("; the trace records ops, not values, so a replay could not repeat it. Return the "
+        "tensor and read it after the call (loss = step(x, y); print(loss.item())), keep "
+        "data-dependent branches outside the compiled function, or compute with tensor ops "
+        "(tn.where instead of if)")
+
+
+@contextlib.contextmanager
+def tracing(tracer: Tracer) -> Iterator[None]:
+    """Turn the recorder on for this thread and refuse value reads while it is on."""
+    originals = {name: Tensor.__dict__[name] for name in _READERS if name in Tensor.__dict__}
+    for name, original in originals.items():
+        setattr(Tensor, name, _refusing(name, original))
+    recorder.state.tracer, recorder.state.on = tracer, True
+    try:
+        yield
+    finally:
+        recorder.state.tracer, recorder.state.on = None, False
+        for name, original in originals.items():
+            setattr(Tensor, name, original)
+
+
+def _refusing(name: str, original: Any) -> Any:
+    def method(self: Tensor, *args: Any, **kwargs: Any) -> Any:
+        if recorder.state.on:  # only the tracing thread, outside backward rules
+            tracer = recorder.state.tracer
+            tracer.fail(_READERS[name] + _HOW)
+        return original(self, *args, **kwargs)
+
+    method.__name__ = name
+    return method
