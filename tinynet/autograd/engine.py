@@ -261,12 +261,9 @@ def accumulate_grad(leaf: Tensor, grad: Tensor) -> None:
     """``leaf.grad += grad``, summed across backward calls until zeroed (as PyTorch).
 
     A first gradient is copied (the same Tensor may reach several leaves: ``a + b`` hands one
-    to each); the copy keeps the gradient's node, so under create_graph it stays
-    differentiable. Later ones make a new ``.grad``: whoever holds the old one keeps it.
+    to each); later ones make a new ``.grad``, so whoever holds the old one keeps its values.
+    Both are ordinary ops: recorded under create_graph, and seen by ``tn.compile``'s trace.
     """
     if leaf._hooks:  # extra: hooks.py (register_hook on a leaf)
         grad = hooks.run(leaf._hooks, grad)
-    if leaf.grad is None:
-        leaf.grad = Tensor._make(grad.data.copy(), grad.grad_fn)
-    else:
-        leaf.grad = leaf.grad + grad
+    leaf.grad = grad.clone() if leaf.grad is None else leaf.grad + grad
