@@ -56,6 +56,7 @@ from tinynet.errors import (
     FileFormatError,
     GradcheckError,
     GraphError,
+    IndexShapeError,
     ShapeError,
     TinynetError,
     ValueRangeError,
@@ -125,6 +126,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "AnomalyError", "DTypeError", "FileFormatError", "GradcheckError", "GraphError",
+    "IndexShapeError",
     "ShapeError", "Tensor", "TinynetError", "ValueRangeError", "abs", "add", "arange", "argmax",
     "argmin",
     "as_tensor", "autograd", "bool_", "broadcast_to", "cat", "clamp", "clip", "concatenate",

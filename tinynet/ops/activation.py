@@ -126,6 +126,10 @@ class Softmax(Function):
     @staticmethod
     def forward(ctx: Function, x: Any, dim: int = -1) -> np.ndarray:
         ctx.dim = dim
+        if x.size == 0:  # nothing to normalise (and max() of nothing has no value)
+            out = x.copy()
+            ctx.save_for_backward(out)
+            return out
         # x - max overflows to -inf only below the dtype's range, where e^(x - max) is 0 anyway
         with np.errstate(under="ignore", over="ignore"):
             e = np.exp(x - x.max(axis=dim, keepdims=True))
@@ -147,6 +151,10 @@ class LogSoftmax(Function):
     @staticmethod
     def forward(ctx: Function, x: Any, dim: int = -1) -> np.ndarray:
         ctx.dim = dim
+        if x.size == 0:  # nothing to normalise (and max() of nothing has no value)
+            out = x.copy()
+            ctx.save_for_backward(out)
+            return out
         shifted = x - x.max(axis=dim, keepdims=True)
         with np.errstate(under="ignore"):
             out = shifted - np.log(np.exp(shifted).sum(axis=dim, keepdims=True))

@@ -184,7 +184,7 @@ class Abs(Function):
 
     @staticmethod
     def backward(ctx: Function, grad: Tensor) -> Tensor:
-        return where(ctx.sign == 0, 0.0, grad * ctx.sign)  # 0, not inf * 0, at a = 0
+        return where(ctx.sign == 0, 0.0, grad) * ctx.sign  # 0, not inf * 0, at a = 0
 
 
 class _Extreme(Function):
@@ -197,8 +197,9 @@ class _Extreme(Function):
     @staticmethod
     def backward(ctx: Function, grad: Tensor) -> tuple[Any, Any]:
         share_a = ctx.share_a
-        return (where(share_a == 0, 0.0, grad * share_a),
-                where(share_a == 1, 0.0, grad * (1 - share_a)))
+        # (masked before multiplying: inf * 0 would be nan, and a numpy warning)
+        return (where(share_a == 0, 0.0, grad) * share_a,
+                where(share_a == 1, 0.0, grad) * (1 - share_a))
 
 
 class Maximum(_Extreme):
@@ -222,21 +223,40 @@ class Minimum(_Extreme):
 
 
 class Clip(Function):
-    """d/da clip(a, lo, hi) = 1 where lo <= a <= hi, else 0 (PyTorch's clamp)"""
+    """clip(a, lo, hi) = min(max(a, lo), hi), PyTorch's clamp (lo, hi: numbers or tensors):
+
+    d/da = 1 where lo <= a <= hi, else 0 (a keeps the gradient at a tie with a bound)
+    d/dlo = 1 where a < lo and lo < hi;  d/dhi = 1 where a > hi or hi < lo (PyTorch's rule:
+    with crossed bounds the result is hi, and hi gets the gradient)
+    """
+
+    shape_error = "cannot be broadcast"
 
     @staticmethod
     def forward(ctx: Function, a: Any, low: Any = None, high: Any = None) -> np.ndarray:
-        inside = np.ones(a.shape, dtype=bool)
+        inside = True
+        out = a
         if low is not None:
-            inside &= a >= low
+            inside = inside & (a >= low)
+            out = np.maximum(out, low)
         if high is not None:
-            inside &= a <= high
-        ctx.inside = inside  # a constant mask: a plain attribute
-        return np.clip(a, low, high)
+            inside = inside & (a <= high)
+            out = np.minimum(out, high)
+        ctx.inside = inside  # constant masks: plain attributes
+        if isinstance(low, np.ndarray):  # a tensor bound may get a gradient too
+            ctx.below = (a < low) & (True if high is None else low < high)
+        if isinstance(high, np.ndarray):
+            ctx.above = (a > high) | (False if low is None else high < low)
+        return out
 
     @staticmethod
-    def backward(ctx: Function, grad: Tensor) -> Tensor:
-        return where(ctx.inside, grad, 0.0)  # 0 outside, even for an infinite gradient
+    def backward(ctx: Function, grad: Tensor) -> tuple[Any, Any, Any]:
+        need_a, need_low, need_high = ctx.needs_input_grad
+        return (  # 0 where no gradient flows, even for an infinite gradient (not inf * 0)
+            where(ctx.inside, grad, 0.0) if need_a else None,
+            where(ctx.below, grad, 0.0) if need_low else None,
+            where(ctx.above, grad, 0.0) if need_high else None,
+        )
 
 
 class Where(Function):
@@ -294,7 +314,14 @@ def add(a: Any, b: Any) -> Tensor:
 
 
 def sub(a: Any, b: Any) -> Tensor:
-    return binary(Sub, a, b)
+    a, b = operands(a, b, "sub")
+    if _kind(a) == "b" and _kind(b) == "b":
+        raise DTypeError(
+            "sub: subtraction, the `-` operator, with two bool tensors is not supported (as in "
+            "PyTorch); for a logical xor write `a != b`, to count convert first (a.float() - "
+            "b.float())"
+        )
+    return Sub.apply(a, b)
 
 
 def mul(a: Any, b: Any) -> Tensor:
@@ -356,21 +383,23 @@ def _not_bool(x: Tensor, op: str) -> Tensor:
 
 
 def clip(x: Any, min: Any = None, max: Any = None) -> Tensor:  # noqa: A002
-    """Limit values to [min, max] (either may be None), as ``torch.clamp``."""
+    """Limit values to [min, max] (either may be None), as ``torch.clamp``: numbers, or
+    tensors/arrays broadcast against x (elementwise bounds, differentiable too)."""
     x = as_tensor(x, "clip")
     if min is None and max is None:
         raise ValueRangeError("clip: at least one of min and max must be given")
     bounds = [b for b in (min, max) if b is not None]
     if not all(isinstance(b, bool | int | float | np.bool_ | np.integer | np.floating)
                for b in bounds):  # tensors, arrays, lists: elementwise bounds
-        lower = x if min is None else maximum(x, _bound(min))
-        return lower if max is None else minimum(lower, _bound(max))
+        low = None if min is None else _bound(min)
+        high = None if max is None else _bound(max)
+        return Clip.apply(x, low, high)
     if x.data.dtype.kind != "f" and any(isinstance(b, float | np.floating) for b in bounds):
         # an integer tensor clipped at 1.5 gives floats, as in PyTorch (not a bound of 1)
         x = cast(x, dtypes.get_default_dtype())
     low = None if min is None else x.data.dtype.type(min)
     high = None if max is None else x.data.dtype.type(max)
-    return Clip.apply(x, low=low, high=high)
+    return Clip.apply(x, low, high)
 
 
 def _bound(bound: Any) -> Tensor:

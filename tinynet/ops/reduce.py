@@ -90,7 +90,7 @@ class Max(Function):
     @staticmethod
     def backward(ctx: Function, grad: Tensor) -> Tensor:
         spread = _spread(grad, ctx)
-        return ops_where(ctx.share == 0, 0.0, spread * ctx.share)  # 0, not inf * 0
+        return ops_where(ctx.share == 0, 0.0, spread) * ctx.share  # 0, not inf * 0
 
 
 class Min(Max):
