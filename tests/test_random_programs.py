@@ -770,7 +770,8 @@ def make_class_loss(name: str) -> Callable[[Builder], list[Step] | None]:
             counted = flat != ignored
             if not counted.any() and not ch.wild:
                 return None
-        form = ch.choice(["F", "module"]) + " " + ch.choice(["array", "tensor", "list"])
+        kinds = ["array", "tensor", "list"] if target.size else ["array"]  # [] is no int list
+        form = ch.choice(["F", "module"]) + " " + ch.choice(kinds)
         return [Step(name, (x,), params, form=form)]
 
     return make

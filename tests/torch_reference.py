@@ -26,11 +26,11 @@ def as_torch(array: Any) -> torch.Tensor:
 
 
 def _constant(value: Any, like: torch.Tensor) -> Any:
-    """A constant as PyTorch code would spell it: numbers stay numbers, arrays become tensors
-    (0-d ones too: like tinynet's constants, they take the other operand's floating dtype)."""
-    if isinstance(value, np.ndarray):
+    """A constant as PyTorch code would spell it: numbers stay numbers (they take the tensor's
+    floating dtype), arrays become tensors."""
+    if isinstance(value, np.ndarray) and value.ndim:
         return as_torch(value)
-    return float(value)
+    return float(value)  # numbers, numpy scalars and 0-d arrays: numbers in tinynet too
 
 
 def operands(step: Step, arrays: Sequence[np.ndarray]) -> tuple[list[Any], list[torch.Tensor]]:
@@ -117,8 +117,14 @@ def _squeeze(step: Step, x: torch.Tensor) -> torch.Tensor:
 
 _ACTIVATIONS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
     "identity": lambda z: z, "sigmoid": torch.sigmoid, "tanh": torch.tanh,
-    "relu": torch.relu, "step": lambda z: (z >= 0).to(z.dtype) + 0 * z,
+    "relu": torch.relu, "step": lambda z: _step(z),
 }
+
+
+def _step(z: torch.Tensor) -> torch.Tensor:
+    """Heaviside (1 where z >= 0), with a gradient of exactly 0 (even at inf and NaN)."""
+    never = torch.zeros(z.shape, dtype=torch.bool)
+    return torch.where(never, z, (z.detach() >= 0).to(z.dtype))
 
 
 def _linear(step: Step, x: torch.Tensor, weight: torch.Tensor, bias: Any = None
@@ -142,16 +148,26 @@ def _class_loss(step: Step, x: torch.Tensor) -> torch.Tensor:
 
 def _bce(step: Step, x: torch.Tensor, t: Any) -> torch.Tensor:
     options = step.options()
-    t = t.to(x.dtype) if isinstance(t, torch.Tensor) else t
+    t = t.to(x.dtype) if isinstance(t, torch.Tensor) else torch.tensor(t, dtype=x.dtype)
     options["weight"] = _like(options.get("weight"), x)
     if "pos_weight" in options:
         options["pos_weight"] = _like(options["pos_weight"], x)
     return getattr(TF, step.op)(x, t, **options)
 
 
+def _matmul(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """PyTorch's matmul refuses mixed float32/float64 operands; tinynet (like numpy) promotes
+    them, and so does this reference (a deliberate difference: an answer, not a refusal)."""
+    dtype = torch.promote_types(a.dtype, b.dtype)
+    return torch.matmul(a.to(dtype), b.to(dtype))
+
+
 def _mse(step: Step, a: Any, b: Any) -> torch.Tensor:
-    return TF.mse_loss(a, b.to(a.dtype) if isinstance(b, torch.Tensor) else b,
-                       reduction=step.params["reduction"])
+    if not isinstance(b, torch.Tensor):  # a 0-d target (tinynet.ops.mse_loss: numpy's dtype)
+        b = torch.tensor(b, dtype=a.dtype if step.form != "ops" else torch.float64)
+    elif step.form != "ops":
+        b = b.to(a.dtype)  # F.mse_loss and MSELoss cast the target; tinynet.ops.mse_loss not
+    return TF.mse_loss(a, b, reduction=step.params["reduction"])
 
 
 TORCH: dict[str, Callable[..., torch.Tensor]] = {
@@ -176,7 +192,7 @@ TORCH: dict[str, Callable[..., torch.Tensor]] = {
     "getitem": _getitem,
     "cat": lambda step, *xs: torch.cat(xs, dim=step.params["axis"]),
     "stack": lambda step, *xs: torch.stack(xs, dim=step.params["axis"]),
-    "matmul": lambda step, a, b: torch.matmul(a, b),
+    "matmul": lambda step, a, b: _matmul(a, b),
     "softmax": lambda step, x: torch.softmax(x, step.params["_dim"]),
     "log_softmax": lambda step, x: torch.log_softmax(x, step.params["_dim"]),
     "linear": _linear, "mse_loss": _mse,

@@ -27,7 +27,8 @@ def activation_grad(grad: Tensor, y: Tensor, activation: str) -> Tensor:
     if activation == "tanh":
         return grad * (1 - y * y)
     if activation == "relu":
-        return where(y.data > 0, grad, 0.0)  # 0 where y = 0, even for an infinite gradient
+        # 0 where y = 0, even for an infinite gradient; a NaN output passes it (PyTorch)
+        return where(y.data <= 0, 0.0, grad)
     if activation == "step":
         return grad * 0
     return grad
@@ -85,7 +86,7 @@ class ReLU(Function):
     @staticmethod
     def backward(ctx: Function, grad: Tensor) -> Tensor:
         (y,) = ctx.saved_tensors
-        return where(y.data > 0, grad, 0.0)
+        return where(y.data <= 0, 0.0, grad)  # (at a NaN output the gradient passes, as PyTorch)
 
     @staticmethod
     def fast_backward(ctx: Function, grad: np.ndarray) -> np.ndarray:

@@ -83,7 +83,7 @@ class Div(Function):
 
 class Pow(Function):
     """d(a^b)/da = b a^(b-1) (0 where b = 0, even at a = 0, as PyTorch),
-    d(a^b)/db = a^b log(a) (taken as 0 where a <= 0; log taken in the result's dtype)"""
+    d(a^b)/db = a^b log(a) (0 where a = 0 and b >= 0; nan where a < 0, as PyTorch)"""
 
     shape_error = "cannot be broadcast"
 
@@ -106,10 +106,11 @@ class Pow(Function):
                 at_zero = (b.data == 0) & (a.data == 0)
                 if at_zero.any():
                     grad_a = where(at_zero, 0.0, grad_a)
-            if need_b:
-                positive = a.data > 0
-                base = where(positive, a, 1).to(out.dtype)  # a float32 base, float64 exponent
-                grad_b = where(positive, grad * out * log(base), 0.0)
+            if need_b:  # (log in the result's dtype: a float32 base, float64 exponent)
+                grad_b = grad * (out * log(a.to(out.dtype)))  # nan where a < 0, as PyTorch
+                constant = (a.data == 0) & (b.data >= 0)  # 0^b is constant (0 or 1) for b >= 0
+                if constant.any():
+                    grad_b = where(constant, 0.0, grad_b)
         return grad_a, grad_b
 
 
@@ -175,11 +176,13 @@ class Sqrt(Function):
 
 
 class Abs(Function):
-    """d/da |a| = sign(a) (0 at a = 0, as PyTorch)"""
+    """d/da |a| = sign(a) (0 at a = 0 and at NaN, as PyTorch)"""
 
     @staticmethod
     def forward(ctx: Function, a: Any) -> np.ndarray:
-        ctx.sign = np.sign(a)  # a constant (its own derivative is 0): a plain attribute
+        # a constant (its own derivative is 0): a plain attribute; sign(NaN) taken as 0, as
+        # PyTorch's sgn, so a NaN input gets no gradient
+        ctx.sign = np.sign(np.where(np.isnan(a), 0, a)) if a.dtype.kind == "f" else np.sign(a)
         return np.abs(a)
 
     @staticmethod
@@ -188,18 +191,24 @@ class Abs(Function):
 
 
 class _Extreme(Function):
-    """Shared backward of maximum and minimum: forward keeps share_a, the part of each
-    output element that came from a (1, 0, or 1/2 on ties); b gets the rest. An element that
-    gets none of the gradient gets 0, even where the gradient is infinite (not inf * 0)."""
+    """Shared backward of maximum and minimum: forward keeps share_a and share_b, the part of
+    each output element's gradient that goes to a and to b (1 and 0 where one wins, 1/2 each
+    on a tie, 1 each where either is NaN: PyTorch's rule). An element that gets none of the
+    gradient gets 0, even where the gradient is infinite (not inf * 0)."""
 
     shape_error = "cannot be broadcast"
 
     @staticmethod
     def backward(ctx: Function, grad: Tensor) -> tuple[Any, Any]:
-        share_a = ctx.share_a
         # (masked before multiplying: inf * 0 would be nan, and a numpy warning)
-        return (where(share_a == 0, 0.0, grad) * share_a,
-                where(share_a == 1, 0.0, grad) * (1 - share_a))
+        return (where(ctx.share_a == 0, 0.0, grad) * ctx.share_a,
+                where(ctx.share_b == 0, 0.0, grad) * ctx.share_b)
+
+    @staticmethod
+    def shares(a_wins: Any, b_wins: Any, tie: Any, dtype: Any) -> tuple[Any, Any]:
+        """a's share: 1 unless b wins, 1/2 on a tie; b's likewise."""
+        return ((1 - b_wins - 0.5 * tie).astype(dtype, copy=False),
+                (1 - a_wins - 0.5 * tie).astype(dtype, copy=False))
 
 
 class Maximum(_Extreme):
@@ -208,7 +217,7 @@ class Maximum(_Extreme):
     @staticmethod
     def forward(ctx: Function, a: Any, b: Any) -> np.ndarray:
         out = np.maximum(a, b)
-        ctx.share_a = ((a > b) + 0.5 * (a == b)).astype(out.dtype, copy=False)
+        ctx.share_a, ctx.share_b = _Extreme.shares(a > b, a < b, a == b, out.dtype)
         return out
 
 
@@ -218,7 +227,7 @@ class Minimum(_Extreme):
     @staticmethod
     def forward(ctx: Function, a: Any, b: Any) -> np.ndarray:
         out = np.minimum(a, b)
-        ctx.share_a = ((a < b) + 0.5 * (a == b)).astype(out.dtype, copy=False)
+        ctx.share_a, ctx.share_b = _Extreme.shares(a < b, a > b, a == b, out.dtype)
         return out
 
 

@@ -14,7 +14,7 @@ import numpy as np
 
 from tinynet import dtypes
 from tinynet.autograd import Function
-from tinynet.errors import ShapeError
+from tinynet.errors import IndexShapeError, ShapeError
 from tinynet.ops.elementwise import where as ops_where
 from tinynet.ops.operands import as_tensor, reduction_args
 from tinynet.tensor import Tensor
@@ -154,4 +154,5 @@ def _arg(fn: Any, x: Any, dim: Any, keepdim: bool, aliases: dict[str, Any], op: 
 
 def _refuse_empty(x: Tensor, axes: tuple[int, ...] | None, op: str) -> None:
     if x.data.size == 0 and (axes is None or any(x.shape[a] == 0 for a in axes)):
-        raise ShapeError(f"{op}: cannot reduce an empty tensor of shape {x.shape} (no identity)")
+        raise IndexShapeError(  # a ShapeError, and the IndexError PyTorch raises here
+            f"{op}: cannot reduce an empty tensor of shape {x.shape} (no identity)")
