@@ -856,7 +856,9 @@ def make_bad_index(b: Builder) -> list[Step] | None:
     """(Wild programs) an index PyTorch refuses: a mask one element too long or short, an
     integer or integer array out of range; the step is kept aside as a refusal."""
     ch = b.ch
-    x = b.pick(_has_dims)
+    # (not into an empty tensor: PyTorch skips the bounds check when nothing is selected, numpy
+    # and tinynet refuse an index out of range all the same)
+    x = b.pick(lambda v: v.ndim >= 1 and v.size > 0)
     if x is None:
         return None
     shape = b.values[x].shape
@@ -1363,15 +1365,15 @@ def _disagreement(got: np.ndarray, expected: np.ndarray, scale: np.ndarray, eps:
 
 def _deliberate_zero(step: Step, x: np.ndarray, grad: np.ndarray, theirs: np.ndarray
                      ) -> np.ndarray:
-    """Where tinynet and PyTorch differ on purpose: with an infinite upstream gradient,
+    """Where tinynet and PyTorch differ on purpose: with an infinite or NaN upstream gradient,
     PyTorch's abs (at 0) and amax/amin (at the elements that are not the extreme) give
-    inf * 0 = nan; tinynet gives 0, as its clamp, maximum, relu and where do and PyTorch's
-    do too (issue 12, item 3: no gradient flows there, so none arrives)."""
-    if step.op not in ("abs", "max", "min") or not np.isinf(grad).any():
+    inf * 0 or NaN * 0 = NaN; tinynet gives 0, as its clamp, maximum, relu and where do and
+    PyTorch's do too (issue 12, item 3: no gradient flows there, so none arrives)."""
+    if step.op not in ("abs", "max", "min") or np.isfinite(grad).all():
         return theirs
     with np.errstate(all="ignore"):
         if step.op == "abs":
-            silent = x == 0
+            silent = (x == 0) | np.isnan(x)  # sign taken as 0 at NaN too, as PyTorch
         else:
             axes = R._axes(step.params["axis"], x.ndim)
             extreme = (np.max if step.op == "max" else np.min)(x, axis=axes, keepdims=True)

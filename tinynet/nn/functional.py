@@ -333,7 +333,7 @@ class BinaryCrossEntropyWithLogits(Function):
 
     l_i = w_i [(1 - t_i) x_i - a_i log s(x_i)]         (= -w [t log s + (1 - t) log(1 - s)])
     dl_i/dx_i = w_i [a_i s(x_i) - p t_i]               (= w (s - t) without pos_weight)
-    dl_i/dt_i = w_i [-x_i - (p - 1) log s(x_i)]
+    dl_i/dt_i = w_i [-x_i - (p - 1) log s(x_i)] = w_i [log s(-x_i) - p log s(x_i)]
     """
 
     op = "binary_cross_entropy_with_logits"
@@ -375,8 +375,8 @@ class BinaryCrossEntropyWithLogits(Function):
             if need_t:
                 if pos_weight is None:
                     grad_t = g * -x
-                else:
-                    grad_t = g * (-x - (pos_weight - 1) * _log_sigmoid_tensor(x))
+                else:  # = -x - (p - 1) log s(x), written without inf - inf at x = -inf
+                    grad_t = g * (_log_sigmoid_tensor(-x) - pos_weight * _log_sigmoid_tensor(x))
         return grad_x, grad_t, None, None
 
 

@@ -30,8 +30,13 @@ def activation_grad(grad: Tensor, y: Tensor, activation: str) -> Tensor:
         # 0 where y = 0, even for an infinite gradient; a NaN output passes it (PyTorch)
         return where(y.data <= 0, 0.0, grad)
     if activation == "step":
-        return grad * 0
+        return _no_gradient(grad)
     return grad
+
+
+def _no_gradient(grad: Tensor) -> Tensor:
+    """Zeros shaped like grad, even where grad is infinite or NaN (grad * 0 would be NaN)."""
+    return where(np.zeros(grad.shape, dtype=bool), grad, 0.0)
 
 
 class Sigmoid(Function):
@@ -114,7 +119,7 @@ class Step(Function):
     def backward(ctx: Function, grad: Tensor) -> Tensor:
         (x,) = ctx.saved_tensors
         if ctx.surrogate is None:
-            return grad * 0
+            return _no_gradient(grad)
         if ctx.surrogate == "straight_through":
             return where(abs(x.data) <= 1, grad, 0.0)
         s = x.sigmoid()

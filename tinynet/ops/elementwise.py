@@ -101,7 +101,7 @@ class Pow(Function):
         grad_a = grad_b = None
         with np.errstate(divide="ignore", invalid="ignore", over="ignore", under="ignore"):
             if need_a:
-                grad_a = grad * b * a ** (b - 1)
+                grad_a = grad * (b * a ** (b - 1))  # local derivative first: g b may overflow
                 # a^0 = 1 is constant even at a = 0, where b a^(b-1) is 0 * inf = nan
                 at_zero = (b.data == 0) & (a.data == 0)
                 if at_zero.any():
