@@ -1381,6 +1381,15 @@ def _deliberate_zero(step: Step, x: np.ndarray, grad: np.ndarray, theirs: np.nda
     return np.where(np.isnan(theirs) & silent, 0.0, theirs)
 
 
+def _zero_d_promotion(step: Step, snapshots: Sequence[np.ndarray]) -> bool:
+    """A known difference, left to the type-promotion work of the PyTorch-parity issue: a 0-d
+    float64 tensor meeting a float32 tensor with dims gives float64 in tinynet (numpy's rule)
+    and float32 in PyTorch (whose 0-d tensors do not promote tensors with dims)."""
+    args = [snapshots[j] for j in step.args]
+    dtypes = {a.dtype for a in args if a.dtype.kind == "f"}
+    return len(dtypes) > 1 and any(a.ndim == 0 for a in args) and any(a.ndim for a in args)
+
+
 def check_against_torch(program: Program, values: Sequence[tn.Tensor],
                         snapshots: Sequence[np.ndarray], adjoint: Sequence[np.ndarray]
                         ) -> None:
@@ -1404,6 +1413,12 @@ def check_against_torch(program: Program, values: Sequence[tn.Tensor],
         eps = float(np.finfo(snapshots[i].dtype).eps)
         out, contributions = T.vjp(step, snapshots, adjoint[i])
         got = snapshots[i]
+        looser = 1.0  # (PyTorch rounds a promoted step in float32, tinynet in float64)
+        if _zero_d_promotion(step, snapshots) and got.dtype != out.dtype:
+            COUNTS["0-d promotion"] = COUNTS.get("0-d promotion", 0) + 1
+            looser = float(np.finfo(np.float32).eps) / eps
+            eps = float(np.finfo(np.float32).eps)
+            out = out.astype(got.dtype)
         assert (got.dtype, got.shape) == (out.dtype, out.shape), _describe(
             program, i, f"tinynet {got.dtype} {got.shape}, PyTorch {out.dtype} {out.shape}")
         scale = _larger(np.abs(out.astype(np.float64)), _quietly(
@@ -1427,7 +1442,7 @@ def check_against_torch(program: Program, values: Sequence[tn.Tensor],
             size = _larger(np.abs(g.astype(np.float64)), (by_terms or {}).get(arg))
             if by_abs is not None:
                 size = _larger(size, by_abs[n][1])
-            terms[canonical[arg]] = terms[canonical[arg]] + size
+            terms[canonical[arg]] = terms[canonical[arg]] + size * looser
     for j, v in enumerate(values):
         if canonical[j] != j or not v.requires_grad:
             continue

@@ -102,15 +102,15 @@ class Pow(Function):
         with np.errstate(divide="ignore", invalid="ignore", over="ignore", under="ignore"):
             if need_a:
                 grad_a = grad * (b * a ** (b - 1))  # local derivative first: g b may overflow
-                # a^0 = 1 is constant even at a = 0, where b a^(b-1) is 0 * inf = nan
-                at_zero = (b.data == 0) & (a.data == 0)
-                if at_zero.any():
-                    grad_a = where(at_zero, 0.0, grad_a)
-            if need_b:  # (log in the result's dtype: a float32 base, float64 exponent)
-                grad_b = grad * (out * log(a.to(out.dtype)))  # nan where a < 0, as PyTorch
-                constant = (a.data == 0) & (b.data >= 0)  # 0^b is constant (0 or 1) for b >= 0
+                constant = b.data == 0  # a^0 = 1: no gradient, even at a = 0 or a NaN grad
                 if constant.any():
-                    grad_b = where(constant, 0.0, grad_b)
+                    grad_a = where(constant, 0.0, grad_a)
+            if need_b:  # (log in the result's dtype: a float32 base, float64 exponent)
+                local = out * log(a.to(out.dtype))  # nan where a < 0, as PyTorch
+                constant = (a.data == 0) & (b.data >= 0)  # 0^b is constant (0 or 1) for b >= 0
+                if constant.any():  # (PyTorch's rule: the local derivative is 0 there)
+                    local = where(constant, 0.0, local)
+                grad_b = grad * local
         return grad_a, grad_b
 
 
