@@ -71,7 +71,7 @@ NIGHTLY = os.environ.get("TINYNET_NIGHTLY") == "1" or (
 CI_PROGRAMS = 150
 PROGRAMS = int(os.environ.get("TINYNET_PROGRAMS", 5000 if NIGHTLY else CI_PROGRAMS))
 SEEDED_PROGRAMS = int(os.environ.get("TINYNET_PROGRAMS", 5000 if NIGHTLY else 100))
-WILD_PROGRAMS = int(os.environ.get("TINYNET_WILD_PROGRAMS", 5000 if NIGHTLY else 200))
+WILD_PROGRAMS = int(os.environ.get("TINYNET_WILD_PROGRAMS", 5000 if NIGHTLY else 300))
 
 MAX_INPUTS, MAX_STEPS = 4, 30
 MAX_DIMS, MAX_SIDE, MAX_SIZE = 3, 4, 96
@@ -454,6 +454,10 @@ def make_clip(b: Builder) -> list[Step] | None:
     ch = b.ch
     x = b.pick()
     low, high = sorted(float(v) for v in ch.floats((2,), -2.0, 2.0))
+    if ch.wild and ch.integer(0, 2) == 0:  # elementwise bounds, maybe crossed (low > high)
+        shape = b.values[x].shape
+        low, high = (ch.floats(_compatible_shape(ch, shape, grow=False), -2.0, 2.0)
+                     for _ in range(2))
     which = ch.choice(["both", "min", "max"])
     params = {"low": None if which == "max" else low, "high": None if which == "min" else high}
     return [Step("clip", (x,), params, form=ch.choice(["method clip", "method clamp",

@@ -158,7 +158,12 @@ def _step(z: torch.Tensor) -> torch.Tensor:
 
 def _linear(step: Step, x: torch.Tensor, weight: torch.Tensor, bias: Any = None
             ) -> torch.Tensor:
-    return _ACTIVATIONS[step.params["activation"]](TF.linear(x, weight, bias))
+    dtype = torch.promote_types(x.dtype, weight.dtype)  # (tinynet promotes, as _matmul)
+    if bias is not None:
+        dtype = torch.promote_types(dtype, bias.dtype)
+        bias = bias.to(dtype)
+    return _ACTIVATIONS[step.params["activation"]](TF.linear(x.to(dtype), weight.to(dtype),
+                                                             bias))
 
 
 def _like(value: Any, x: torch.Tensor) -> Any:
@@ -168,10 +173,37 @@ def _like(value: Any, x: torch.Tensor) -> Any:
     return as_torch(value).to(x.dtype)
 
 
+class _FusedCrossEntropy(torch.autograd.Function):
+    """PyTorch's cross_entropy value, with the gradient (softmax(x) - onehot(t)) g of the one
+    fused node tinynet uses for (N, C) scores without weights or ignored targets. PyTorch
+    differentiates log_softmax and nll_loss apart, so an infinite upstream gradient meets
+    -inf + inf = nan at the target; the fused form gives (p - 1) inf = -inf there, the
+    limit (a deliberate difference)."""
+
+    @staticmethod
+    def forward(ctx: Any, x: torch.Tensor, target: torch.Tensor, reduction: str) -> Any:
+        ctx.save_for_backward(x, target)
+        ctx.reduction = reduction
+        return TF.cross_entropy(x, target, reduction=reduction)
+
+    @staticmethod
+    def backward(ctx: Any, grad: torch.Tensor) -> tuple[Any, None, None]:
+        x, target = ctx.saved_tensors
+        if ctx.reduction == "mean":
+            grad = grad / len(target)
+        per_row = grad.reshape(-1, 1) if grad.ndim == 1 else grad
+        onehot = TF.one_hot(target, x.shape[1]).to(x.dtype)
+        return (torch.softmax(x, dim=1) - onehot) * per_row, None, None
+
+
 def _class_loss(step: Step, x: torch.Tensor) -> torch.Tensor:
     options = step.options()
     target = torch.from_numpy(np.array(options.pop("target"), dtype=np.int64))
     weight = _like(options.pop("weight", None), x)
+    ignore_index = options.get("ignore_index", -100)
+    if (step.op == "cross_entropy" and x.ndim == 2 and weight is None and target.numel()
+            and not (target == ignore_index).any()):
+        return _FusedCrossEntropy.apply(x, target, options["reduction"])
     return getattr(TF, step.op)(x, target, weight=weight, **options)
 
 
@@ -210,7 +242,9 @@ TORCH: dict[str, Callable[..., torch.Tensor]] = {
                                         "minimum")},
     "where": lambda step, a, b: torch.where(
         torch.from_numpy(np.array(step.params["condition"])), a, b),
-    "clip": lambda step, x: torch.clamp(x, step.params["low"], step.params["high"]),
+    "clip": lambda step, x: torch.clamp(x, *(None if b is None else _constant(b, x)
+                                            for b in (step.params["low"],
+                                                      step.params["high"]))),
     **{name: _reduce(name) for name in ("sum", "mean", "max", "min")},
     "reshape": lambda step, x: x.reshape(step.params["shape"]),
     "flatten": _flatten, "squeeze": _squeeze,

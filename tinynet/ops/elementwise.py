@@ -11,7 +11,7 @@ import numpy as np
 from tinynet import dtypes
 from tinynet.autograd import Function
 from tinynet.errors import DTypeError, ShapeError, ValueRangeError, shape_str
-from tinynet.ops.operands import as_floating, as_tensor, operands
+from tinynet.ops.operands import as_floating, as_tensor, constant, operands
 from tinynet.tensor import Tensor
 
 
@@ -400,8 +400,8 @@ def clip(x: Any, min: Any = None, max: Any = None) -> Tensor:  # noqa: A002
     bounds = [b for b in (min, max) if b is not None]
     if not all(isinstance(b, bool | int | float | np.bool_ | np.integer | np.floating)
                for b in bounds):  # tensors, arrays, lists: elementwise bounds
-        low = None if min is None else _bound(min)
-        high = None if max is None else _bound(max)
+        low = None if min is None else _bound(min, x)
+        high = None if max is None else _bound(max, x)
         return Clip.apply(x, low, high)
     if x.data.dtype.kind != "f" and any(isinstance(b, float | np.floating) for b in bounds):
         # an integer tensor clipped at 1.5 gives floats, as in PyTorch (not a bound of 1)
@@ -411,8 +411,15 @@ def clip(x: Any, min: Any = None, max: Any = None) -> Tensor:  # noqa: A002
     return Clip.apply(x, low, high)
 
 
-def _bound(bound: Any) -> Tensor:
-    return bound if isinstance(bound, Tensor) else as_tensor(bound, "clip")
+def _bound(bound: Any, x: Tensor) -> Any:
+    """A tensor bound as it is; other data as an array, where a 0-d one takes x's floating
+    dtype, as a number would (and as constants do in binary ops)."""
+    if isinstance(bound, Tensor):
+        return bound
+    array = as_tensor(bound, "clip").data
+    if array.ndim == 0 and x.data.dtype.kind == "f":
+        return constant(array, x, "clip")
+    return array
 
 
 clamp = clip
