@@ -173,6 +173,14 @@ def _like(value: Any, x: torch.Tensor) -> Any:
     return as_torch(value).to(x.dtype)
 
 
+def _clamp(x: torch.Tensor, low: Any, high: Any) -> torch.Tensor:
+    bounds = [None if b is None else _constant(b, x) for b in (low, high)]
+    if any(isinstance(b, torch.Tensor) for b in bounds):  # clamp takes two numbers or tensors
+        bounds = [b if b is None or isinstance(b, torch.Tensor) else torch.tensor(b, dtype=x.dtype)
+                  for b in bounds]
+    return torch.clamp(x, *bounds)
+
+
 class _FusedCrossEntropy(torch.autograd.Function):
     """PyTorch's cross_entropy value, with the gradient (softmax(x) - onehot(t)) g of the one
     fused node tinynet uses for (N, C) scores without weights or ignored targets. PyTorch
@@ -242,9 +250,7 @@ TORCH: dict[str, Callable[..., torch.Tensor]] = {
                                         "minimum")},
     "where": lambda step, a, b: torch.where(
         torch.from_numpy(np.array(step.params["condition"])), a, b),
-    "clip": lambda step, x: torch.clamp(x, *(None if b is None else _constant(b, x)
-                                            for b in (step.params["low"],
-                                                      step.params["high"]))),
+    "clip": lambda step, x: _clamp(x, step.params["low"], step.params["high"]),
     **{name: _reduce(name) for name in ("sum", "mean", "max", "min")},
     "reshape": lambda step, x: x.reshape(step.params["shape"]),
     "flatten": _flatten, "squeeze": _squeeze,
