@@ -1,4 +1,4 @@
-"""Random-program differential tests: tinynet against a plain-numpy reference.
+"""Random-program differential tests: tinynet against a plain-numpy reference and PyTorch.
 
 Each example draws a random *program* (``reference_evaluator.Program``): 1-4 inputs of random
 broadcasting shapes, in random memory layouts (transposed, strided, reversed, read-only), then
@@ -30,15 +30,36 @@ Then, for every program:
    subprocess started with ``TINYNET_NUMBA=0`` gives the in-process twins' loss and gradients
    bit for bit.
 
+6. **PyTorch as a second oracle** (when torch is installed, as in CI): each step's value,
+   recomputed by PyTorch from tinynet's own inputs of that step, and the inputs' gradient
+   contributions PyTorch's backward gives from tinynet's gradients of the steps that read them,
+   summed, against tinynet's (``check_against_torch``; NaN-aware, dtypes and shapes equal,
+   ``TORCH_ULPS`` rounding units of the terms). ``tests/torch_reference.py`` maps each op to
+   the PyTorch call a user would write.
+
+**Wild programs** (``WildChooser``, ``test_wild_programs_agree_with_torch``) go where the
+numpy reference and finite differences cannot: values at ties (half-integers), kinks (exact
+zeros, the ends of a range, clamp bounds, crossed elementwise clamp bounds), huge and tiny
+magnitudes (1e+-200 in float64, 1e+-30 in float32), infinities and NaN, size-0 dims, float32
+programs, every target of a class loss ignored, 0-d bool and empty-list indices, and invalid
+masks and indices. PyTorch computes their values while they are generated; a step PyTorch
+refuses is kept aside and tinynet must refuse it too (with an IndexError where PyTorch's is
+one). They are checked against PyTorch only, op by op, values and gradients. Where tinynet
+differs from PyTorch on purpose, ``torch_reference.py`` and ``_deliberate_zero`` say so
+(a gradient of 0 rather than inf * 0 = NaN where none flows; a divisor's gradient that does
+not overflow; the fused cross-entropy's limit at an infinite upstream gradient; numpy's
+promotion of mixed-precision matmul; a 0-d float64 tensor promoting a float32 one, left to
+the PyTorch-parity issue).
+
 The generator keeps each program where finite differences are meaningful: values stay within
 ``VALUE_LIMIT``, log/sqrt/div/pow keep ``POLE`` away from their singularity, and kinks (relu,
 abs, step, max/min ties, clip bounds) stay ``KINK`` away; a step that would break this is
 replaced by ``tanh`` of its first operand. Each FD direction is also checked not to cross a
 kink (``reference_evaluator.branches``).
 
-Sizes: CI runs ``CI_PROGRAMS`` hypothesis programs plus a seeded batch; set
-``TINYNET_NIGHTLY=1`` (or ``HYPOTHESIS_PROFILE=nightly``) for the nightly size, or
-``TINYNET_PROGRAMS=n`` for any other count.
+Sizes: CI runs ``CI_PROGRAMS`` hypothesis programs plus a seeded batch and 300 wild programs;
+set ``TINYNET_NIGHTLY=1`` (or ``HYPOTHESIS_PROFILE=nightly``) for the nightly size, or
+``TINYNET_PROGRAMS=n`` / ``TINYNET_WILD_PROGRAMS=n`` for any other count.
 """
 
 from __future__ import annotations
@@ -1373,6 +1394,13 @@ def _deliberate_zero(step: Step, x: np.ndarray, grad: np.ndarray, theirs: np.nda
     PyTorch's abs (at 0) and amax/amin (at the elements that are not the extreme) give
     inf * 0 or NaN * 0 = NaN; tinynet gives 0, as its clamp, maximum, relu and where do and
     PyTorch's do too (issue 12, item 3: no gradient flows there, so none arrives)."""
+    if (step.op == "pow" and step.params.get("const_side") == 1 and np.ndim(
+            step.params["const"]) == 0 and float(step.params["const"]) == 0.5):
+        # PyTorch computes x^-0.5 as rsqrt(x): -inf at -0.0 and NaN at -inf, where IEEE pow
+        # (numpy's, tinynet's) gives +inf and 0; d/dx x^0.5 = 0.5 x^-0.5 takes IEEE's values
+        with np.errstate(all="ignore"):
+            ieee = grad * (0.5 * np.power(x, -0.5))
+        return np.where((x == 0) & np.signbit(x) | (x == -np.inf), ieee, theirs)
     if step.op not in ("abs", "max", "min") or np.isfinite(grad).all():
         return theirs
     with np.errstate(all="ignore"):
