@@ -384,3 +384,20 @@ def test_a_view_to_the_same_shape_is_a_new_tensor_sharing_memory(make: str) -> N
     assert out is not leaf and out.grad_fn is not None and not out.is_leaf
     with pytest.raises(tn.GraphError):
         out.requires_grad_(False)
+
+
+# ---- non-finite inputs: PyTorch's numbers, and no numpy warning from inside an op --------------
+
+
+@pytest.mark.parametrize("name", ["max", "softmax", "log_softmax"])
+def test_nan_and_inf_inputs_give_torchs_values_and_gradients_without_warnings(name: str) -> None:
+    rows = [[np.nan, 1.0, 2.0], [np.inf, 1.0, -np.inf], [0.5, 0.5, -1.0]]
+    x, tx = t64(rows, requires_grad=True)
+    weights = np.random.default_rng(3).standard_normal((3, 3))
+    with np.errstate(all="raise"):
+        ours = x.max(1) if name == "max" else getattr(F, name)(x, dim=1)
+        (ours * (weights[:, 0] if name == "max" else weights)).sum().backward()
+    theirs = tx.amax(1) if name == "max" else getattr(TF, name)(tx, dim=1)
+    (theirs * torch.tensor(weights[:, 0] if name == "max" else weights)).sum().backward()
+    same(ours, theirs)
+    same(x.grad, tx.grad)

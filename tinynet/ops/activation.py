@@ -136,8 +136,9 @@ class Softmax(Function):
             out = x.copy()
             ctx.save_for_backward(out)
             return out
-        # x - max overflows to -inf only below the dtype's range, where e^(x - max) is 0 anyway
-        with np.errstate(under="ignore", over="ignore"):
+        # x - max overflows to -inf only below the dtype's range, where e^(x - max) is 0 anyway;
+        # an infinite input gives NaN (inf - inf), as in PyTorch, without numpy's warning
+        with np.errstate(under="ignore", over="ignore", invalid="ignore"):
             e = np.exp(x - x.max(axis=dim, keepdims=True))
         out = e / e.sum(axis=dim, keepdims=True)
         ctx.save_for_backward(out)
@@ -161,8 +162,8 @@ class LogSoftmax(Function):
             out = x.copy()
             ctx.save_for_backward(out)
             return out
-        shifted = x - x.max(axis=dim, keepdims=True)
-        with np.errstate(under="ignore"):
+        with np.errstate(under="ignore", invalid="ignore"):  # (inf - inf = NaN, as PyTorch)
+            shifted = x - x.max(axis=dim, keepdims=True)
             out = shifted - np.log(np.exp(shifted).sum(axis=dim, keepdims=True))
         ctx.save_for_backward(out)
         return out

@@ -82,7 +82,11 @@ class Max(Function):
         kept = cls.reduce(x, axis=axis, keepdims=True)
         if x.dtype.kind == "f":  # each extreme's share of the gradient: a constant
             hits = x == kept
-            ctx.share = hits / hits.sum(axis=axis, keepdims=True).astype(x.dtype)
+            count = hits.sum(axis=axis, keepdims=True).astype(x.dtype)
+            # a group whose extreme is NaN has no hits: its share is 0/0 = NaN (as PyTorch's
+            # amax gradient), without numpy's warning
+            ctx.share = np.divide(hits, count, out=np.full(hits.shape, np.nan, x.dtype),
+                                  where=count != 0)
         if keepdims:
             return kept
         return kept.reshape(()) if axis is None else np.squeeze(kept, axis=axis)
