@@ -481,8 +481,16 @@ def make_clip(b: Builder) -> list[Step] | None:
                      for _ in range(2))
     which = ch.choice(["both", "min", "max"])
     params = {"low": None if which == "max" else low, "high": None if which == "min" else high}
-    return [Step("clip", (x,), params, form=ch.choice(["method clip", "method clamp",
-                                                       "function"]))]
+    form = ch.choice(["method clip", "method clamp", "function"])
+    if ch.wild and ch.integer(0, 3) == 0:  # bounds that are values: they get gradients too
+        fits = _broadcasts_with(b.values[x].shape)
+        bounds = [b.pick(fits) for _ in range(2 if which == "both" else 1)]
+        if None in bounds:
+            return None
+        params = {"low": "value" if which != "max" else None,
+                  "high": "value" if which != "min" else None}
+        return [Step("clip", (x, *bounds), params, form=form)]
+    return [Step("clip", (x,), params, form=form)]
 
 
 def _dims(ch: Chooser, ndim: int) -> Any:
@@ -980,8 +988,12 @@ def _where(step: Step, a: Any, b: Any) -> tn.Tensor:
     return tn.where(condition, a, b)
 
 
-def _clip(step: Step, x: tn.Tensor) -> tn.Tensor:
+def _clip(step: Step, x: tn.Tensor, *values: tn.Tensor) -> tn.Tensor:
     low, high = step.params["low"], step.params["high"]
+    if values:  # (wild programs) bounds that are values of the program, in args order
+        given = iter(values)
+        low = None if low is None else next(given)
+        high = None if high is None else next(given)
     if step.form == "method clip":
         return x.clip(low, high)
     if step.form == "method clamp":

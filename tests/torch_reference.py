@@ -173,11 +173,24 @@ def _like(value: Any, x: torch.Tensor) -> Any:
     return as_torch(value).to(x.dtype)
 
 
+def _bounds(step: Step, values: Sequence[torch.Tensor]) -> tuple[Any, Any]:
+    """clamp's bounds: constants in params, or (wild programs) values of the program."""
+    low, high = step.params["low"], step.params["high"]
+    if values:
+        given = iter(values)
+        low = None if low is None else next(given)
+        high = None if high is None else next(given)
+    return low, high
+
+
 def _clamp(x: torch.Tensor, low: Any, high: Any) -> torch.Tensor:
-    bounds = [None if b is None else _constant(b, x) for b in (low, high)]
+    bounds = [b if b is None or isinstance(b, torch.Tensor) else _constant(b, x)
+              for b in (low, high)]
     if any(isinstance(b, torch.Tensor) for b in bounds):  # clamp takes two numbers or tensors
         bounds = [b if b is None or isinstance(b, torch.Tensor) else torch.tensor(b, dtype=x.dtype)
                   for b in bounds]
+        # PyTorch's clamp backward fails when the bounds broadcast x to a larger shape
+        x = x.expand(torch.broadcast_shapes(x.shape, *(b.shape for b in bounds if b is not None)))
     return torch.clamp(x, *bounds)
 
 
@@ -250,7 +263,7 @@ TORCH: dict[str, Callable[..., torch.Tensor]] = {
                                         "minimum")},
     "where": lambda step, a, b: torch.where(
         torch.from_numpy(np.array(step.params["condition"])), a, b),
-    "clip": lambda step, x: _clamp(x, step.params["low"], step.params["high"]),
+    "clip": lambda step, x, *values: _clamp(x, *_bounds(step, values)),
     **{name: _reduce(name) for name in ("sum", "mean", "max", "min")},
     "reshape": lambda step, x: x.reshape(step.params["shape"]),
     "flatten": _flatten, "squeeze": _squeeze,

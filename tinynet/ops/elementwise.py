@@ -102,10 +102,11 @@ class Pow(Function):
         with np.errstate(divide="ignore", invalid="ignore", over="ignore", under="ignore"):
             if need_a:
                 grad_a = grad * (b * a ** (b - 1))  # local derivative first: g b may overflow
-                # a^0 = 1: no gradient, even at a = 0 (0 * inf) or for an infinite or NaN
-                # upstream gradient (PyTorch's where); elsewhere b a^(b-1) is already 0 at b = 0,
-                # and stays differentiable in b (second derivatives)
-                constant = (b.data == 0) & ((a.data == 0) | ~np.isfinite(grad.data))
+                # a^0 = 1: no gradient, even at a = 0 (0 * inf), a = NaN or for an infinite or
+                # NaN upstream gradient (PyTorch's where); elsewhere b a^(b-1) is already 0 at
+                # b = 0, and stays differentiable in b (second derivatives)
+                constant = (b.data == 0) & ((a.data == 0) | np.isnan(a.data)
+                                            | ~np.isfinite(grad.data))
                 if constant.any():
                     grad_a = where(constant, 0.0, grad_a)
             if need_b:  # (log in the result's dtype: a float32 base, float64 exponent)
