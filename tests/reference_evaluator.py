@@ -87,6 +87,8 @@ class Program:
     steps: list[Step]
     # sink value index -> the fixed weight array of the loss term sum(weight * value)
     loss_weights: dict[int, np.ndarray]
+    # steps that must be refused (wild programs: PyTorch refuses them), not part of the program
+    refusals: list[Step] = dataclasses.field(default_factory=list)
 
     def leaves(self) -> list[int]:
         """Value indices of the ``input`` steps, in order."""
@@ -104,6 +106,7 @@ class Program:
                 lines.append(f"v{i} = {step}")
         terms = " + ".join(f"sum(w{k} * v{k})" for k in self.loss_weights)
         lines.append(f"loss = {terms}")
+        lines += [f"refused: {step}" for step in self.refusals]
         return "\n".join(lines)
 
 

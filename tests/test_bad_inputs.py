@@ -1722,6 +1722,8 @@ _CLASSES = [
     ("ValueRangeError", "ValueError", "values outside what a function accepts (probabilities "
                                       "outside [0, 1], NaN learning rates, empty lists...)"),
     ("ClassIndexError", "ValueRangeError, IndexError", "class indices outside 0..C-1"),
+    ("IndexShapeError", "ShapeError, IndexError", "boolean masks of the wrong shape, max/min "
+                                                   "over an empty dim"),
     ("GraphError", "RuntimeError", "misuse of the autograd graph, in-place changes tinynet "
                                    "can't allow, read-only memory"),
     ("StateDictError", "ValueError, RuntimeError", "state dicts with missing or unexpected "

@@ -1,4 +1,4 @@
-"""Random-program differential tests: tinynet against a plain-numpy reference.
+"""Random-program differential tests: tinynet against a plain-numpy reference and PyTorch.
 
 Each example draws a random *program* (``reference_evaluator.Program``): 1-4 inputs of random
 broadcasting shapes, in random memory layouts (transposed, strided, reversed, read-only), then
@@ -30,19 +30,42 @@ Then, for every program:
    subprocess started with ``TINYNET_NUMBA=0`` gives the in-process twins' loss and gradients
    bit for bit.
 
+6. **PyTorch as a second oracle** (when torch is installed, as in CI): each step's value,
+   recomputed by PyTorch from tinynet's own inputs of that step, and the inputs' gradient
+   contributions PyTorch's backward gives from tinynet's gradients of the steps that read them,
+   summed, against tinynet's (``check_against_torch``; NaN-aware, dtypes and shapes equal,
+   ``TORCH_ULPS`` rounding units of the terms). ``tests/torch_reference.py`` maps each op to
+   the PyTorch call a user would write.
+
+**Wild programs** (``WildChooser``, ``test_wild_programs_agree_with_torch``) go where the
+numpy reference and finite differences cannot: values at ties (half-integers), kinks (exact
+zeros, the ends of a range, clamp bounds, crossed elementwise clamp bounds), huge and tiny
+magnitudes (1e+-200 in float64, 1e+-30 in float32), infinities and NaN, size-0 dims, float32
+programs, every target of a class loss ignored, 0-d bool and empty-list indices, and invalid
+masks and indices. PyTorch computes their values while they are generated; a step PyTorch
+refuses is kept aside and tinynet must refuse it too (with an IndexError where PyTorch's is
+one). They are checked against PyTorch only, op by op, values and gradients. Where tinynet
+differs from PyTorch on purpose, ``torch_reference.py`` and ``_deliberate_zero`` say so
+(a gradient of 0 rather than inf * 0 = NaN where none flows; a divisor's gradient that does
+not overflow; the fused cross-entropy's limit at an infinite upstream gradient; numpy's
+promotion of mixed-precision matmul; a 0-d float64 tensor promoting a float32 one, left to
+the PyTorch-parity issue).
+
 The generator keeps each program where finite differences are meaningful: values stay within
 ``VALUE_LIMIT``, log/sqrt/div/pow keep ``POLE`` away from their singularity, and kinks (relu,
 abs, step, max/min ties, clip bounds) stay ``KINK`` away; a step that would break this is
 replaced by ``tanh`` of its first operand. Each FD direction is also checked not to cross a
 kink (``reference_evaluator.branches``).
 
-Sizes: CI runs ``CI_PROGRAMS`` hypothesis programs plus a seeded batch; set
-``TINYNET_NIGHTLY=1`` (or ``HYPOTHESIS_PROFILE=nightly``) for the nightly size, or
-``TINYNET_PROGRAMS=n`` for any other count.
+Sizes: CI runs ``CI_PROGRAMS`` hypothesis programs plus a seeded batch and 300 wild programs;
+set ``TINYNET_NIGHTLY=1`` (or ``HYPOTHESIS_PROFILE=nightly``) for the nightly size, or
+``TINYNET_PROGRAMS=n`` / ``TINYNET_WILD_PROGRAMS=n`` for any other count.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import importlib.util
 import os
 import pickle
 import subprocess
@@ -69,6 +92,7 @@ NIGHTLY = os.environ.get("TINYNET_NIGHTLY") == "1" or (
 CI_PROGRAMS = 150
 PROGRAMS = int(os.environ.get("TINYNET_PROGRAMS", 5000 if NIGHTLY else CI_PROGRAMS))
 SEEDED_PROGRAMS = int(os.environ.get("TINYNET_PROGRAMS", 5000 if NIGHTLY else 100))
+WILD_PROGRAMS = int(os.environ.get("TINYNET_WILD_PROGRAMS", 5000 if NIGHTLY else 300))
 
 MAX_INPUTS, MAX_STEPS = 4, 30
 MAX_DIMS, MAX_SIDE, MAX_SIZE = 3, 4, 96
@@ -94,6 +118,13 @@ COUNTS = {"programs": 0, "steps": 0, "fd_directions": 0, "fd_skipped": 0}
 
 class Chooser:
     """Where a program's random choices come from."""
+
+    wild = False  # smooth programs: finite, away from kinks (see WildChooser)
+    dtype: Any = np.float64
+
+    def input_floats(self, shape: tuple[int, ...], low: float, high: float) -> np.ndarray:
+        """An input's values (a wild chooser adds extremes and non-finite values here)."""
+        return self.floats(shape, low, high)
 
     def integer(self, low: int, high: int) -> int:
         raise NotImplementedError
@@ -133,6 +164,38 @@ class SeededChooser(Chooser):
         return self.rng.uniform(low, high, size=shape)
 
 
+class WildChooser(SeededChooser):
+    """Seeded, for the programs only PyTorch can judge: values drawn at ties (half-integers),
+    kinks (exact zeros, the ends of a range: relu, abs, clip bounds), and for inputs also huge
+    and tiny magnitudes (1e+-200 in float64, 1e+-30 in float32), infinities and NaN; size-0
+    dims; float32 programs; invalid indices; every target ignored."""
+
+    wild = True
+
+    def __init__(self, seed: int) -> None:
+        super().__init__(seed)
+        self.dtype = np.float32 if self.rng.integers(0, 4) == 0 else np.float64
+
+    def floats(self, shape: tuple[int, ...], low: float, high: float) -> np.ndarray:
+        values = self.rng.uniform(low, high, size=shape)
+        kind = self.rng.integers(0, 10, size=shape)
+        halves = np.clip(np.round(self.rng.uniform(low, high, size=shape) * 2) / 2, low, high)
+        values = np.where(kind < 3, halves, values)  # ties
+        values = np.where(kind == 3, np.clip(0.0, low, high), values)  # kinks at 0
+        return np.where(kind == 4, np.where(self.rng.integers(0, 2, size=shape) == 0, low, high),
+                        values)  # the ends of the range
+
+    def input_floats(self, shape: tuple[int, ...], low: float, high: float) -> np.ndarray:
+        values = self.floats(shape, low, high)
+        big = 1e30 if self.dtype == np.float32 else 1e200
+        kind = self.rng.integers(0, 40, size=shape)
+        sign = np.where(self.rng.integers(0, 2, size=shape) == 0, -1.0, 1.0)
+        values = np.where(kind == 0, sign * big * self.rng.uniform(1, 9, size=shape), values)
+        values = np.where(kind == 1, sign / big * self.rng.uniform(1, 9, size=shape), values)
+        values = np.where(kind == 2, sign * np.inf, values)
+        return np.where(kind == 3, np.nan, values)
+
+
 # ---------------------------------------------------------------------------------------------
 # Generating programs
 # ---------------------------------------------------------------------------------------------
@@ -140,7 +203,8 @@ class SeededChooser(Chooser):
 
 def broadcast_family(ch: Chooser, count: int) -> list[tuple[int, ...]]:
     """``count`` shapes that broadcast together: suffixes of one base shape with some dims 1."""
-    base = tuple(ch.integer(1, MAX_SIDE) for _ in range(ch.integer(0, MAX_DIMS)))
+    base = tuple(ch.integer(0 if ch.wild and ch.integer(0, 5) == 0 else 1, MAX_SIDE)
+                 for _ in range(ch.integer(0, MAX_DIMS)))
     family = []
     for _ in range(count):
         dims = base[ch.integer(0, len(base)):] if base else ()
@@ -162,12 +226,13 @@ def lay_out(values: np.ndarray, ch: Chooser) -> np.ndarray:
         order[i], order[j] = order[j], order[i]
     steps = [ch.choice([1, 1, -1, 2, -2]) for _ in range(ndim)]
     in_memory = np.transpose(values, order)
-    buffer = np.full([n * abs(s) for n, s in zip(in_memory.shape, steps, strict=True)], np.nan)
+    buffer = np.full([n * abs(s) for n, s in zip(in_memory.shape, steps, strict=True)], np.nan,
+                     dtype=values.dtype)
     picks = tuple(slice(None, None, s) if s > 0 else slice((n - 1) * -s if n else None, None, s)
                   for n, s in zip(buffer.shape, steps, strict=True))
     buffer[picks] = in_memory
     view = buffer[picks].transpose(np.argsort(order))
-    assert np.array_equal(view, values)
+    assert np.array_equal(view, values, equal_nan=True)
     if ch.integer(0, 4) == 0:
         view.flags.writeable = False
     return view
@@ -180,6 +245,7 @@ class Builder:
         self.ch = ch
         self.steps: list[Step] = []
         self.values: list[np.ndarray] = []
+        self.refusals: list[Step] = []  # (wild) steps PyTorch refuses: tinynet must refuse too
 
     def pick(self, fits: Callable[[np.ndarray], bool] | None = None) -> int | None:
         """A value index, recent ones first (shrinking goes towards chains of steps)."""
@@ -189,11 +255,13 @@ class Builder:
         return candidates[-1 - self.ch.integer(0, len(candidates) - 1)]
 
     def new_input(self, shape: tuple[int, ...], low: float = -2.0, high: float = 2.0) -> Step:
-        return Step("input", params={"array": lay_out(self.ch.floats(shape, low, high),
-                                                      self.ch)})
+        values = self.ch.input_floats(shape, low, high).astype(self.ch.dtype)
+        return Step("input", params={"array": lay_out(values, self.ch)})
 
     def try_add(self, *steps: Step) -> bool:
         """Append the steps if all are admissible (inputs are, always); else change nothing."""
+        if self.ch.wild:
+            return self._try_add_wild(steps)
         values = list(self.values)
         for step in steps:
             try:
@@ -203,6 +271,26 @@ class Builder:
             except (FloatingPointError, ValueError, IndexError, RuntimeWarning):
                 return False
             if step.op != "input" and not admissible(step, step.operands(values), out):
+                return False
+            values.append(out)
+        self.steps.extend(steps)
+        self.values = values
+        return True
+
+    def _try_add_wild(self, steps: Sequence[Step]) -> bool:
+        """Wild programs: PyTorch computes the values, anything it answers is kept (inf, NaN,
+        empty...); a step it refuses is kept aside, as one tinynet must refuse too."""
+        import torch_reference as T
+
+        values = list(self.values)
+        for step in steps:
+            try:
+                out = T.apply(step, values, self.ch.dtype)
+            except (RuntimeError, IndexError, ValueError, TypeError):
+                if len(steps) == 1:
+                    self.refusals.append(step)
+                return False
+            if out.size > MAX_SIZE or out.ndim > MAX_DIMS + 1:
                 return False
             values.append(out)
         self.steps.extend(steps)
@@ -388,10 +476,22 @@ def make_clip(b: Builder) -> list[Step] | None:
     ch = b.ch
     x = b.pick()
     low, high = sorted(float(v) for v in ch.floats((2,), -2.0, 2.0))
+    if ch.wild and ch.integer(0, 2) == 0:  # elementwise bounds, maybe crossed (low > high)
+        shape = b.values[x].shape
+        low, high = (ch.floats(_compatible_shape(ch, shape, grow=False), -2.0, 2.0)
+                     for _ in range(2))
     which = ch.choice(["both", "min", "max"])
     params = {"low": None if which == "max" else low, "high": None if which == "min" else high}
-    return [Step("clip", (x,), params, form=ch.choice(["method clip", "method clamp",
-                                                       "function"]))]
+    form = ch.choice(["method clip", "method clamp", "function"])
+    if ch.wild and ch.integer(0, 3) == 0:  # bounds that are values: they get gradients too
+        fits = _broadcasts_with(b.values[x].shape)
+        bounds = [b.pick(fits) for _ in range(2 if which == "both" else 1)]
+        if None in bounds:
+            return None
+        params = {"low": "value" if which != "max" else None,
+                  "high": "value" if which != "min" else None}
+        return [Step("clip", (x, *bounds), params, form=form)]
+    return [Step("clip", (x,), params, form=form)]
 
 
 def _dims(ch: Chooser, ndim: int) -> Any:
@@ -533,7 +633,13 @@ def make_broadcast_to(b: Builder) -> list[Step] | None:
 
 def _index(ch: Chooser, shape: tuple[int, ...]) -> Any:
     """A basic, integer-array, boolean or mixed index into ``shape``."""
-    kind = ch.choice(["basic", "basic", "integers", "mask", "mixed"]) if shape else "basic"
+    kinds = ["basic", "basic", "integers", "mask", "mixed"] + (["0-d bool", "empty list"]
+                                                               if ch.wild else [])
+    kind = ch.choice(kinds) if shape else "basic"
+    if kind == "0-d bool":
+        return np.array(ch.boolean()) if ch.boolean() else (slice(None), np.array(ch.boolean()))
+    if kind == "empty list":
+        return []
     if shape and shape[0] == 0 and kind in ("integers", "mixed"):
         kind = "mask"  # no element to pick by number
     if kind == "integers":
@@ -725,11 +831,14 @@ def make_class_loss(name: str) -> Callable[[Builder], list[Step] | None]:
             ignored = ch.choice([-100, -1, ch.integer(0, classes - 1)])
             flat = target.reshape(-1)
             flat[ch.integer(0, flat.size - 1)] = ignored
+            if ch.wild and ch.integer(0, 3) == 0:
+                flat[:] = ignored  # an all-padding batch
             params["ignore_index"] = ignored
             counted = flat != ignored
-            if not counted.any():
+            if not counted.any() and not ch.wild:
                 return None
-        form = ch.choice(["F", "module"]) + " " + ch.choice(["array", "tensor", "list"])
+        kinds = ["array", "tensor", "list"] if target.size else ["array"]  # [] is no int list
+        form = ch.choice(["F", "module"]) + " " + ch.choice(kinds)
         return [Step(name, (x,), params, form=form)]
 
     return make
@@ -814,19 +923,52 @@ MAKERS: dict[str, Callable[[Builder], list[Step] | None]] = {
 OP_NAMES = sorted(MAKERS)
 
 
+def make_bad_index(b: Builder) -> list[Step] | None:
+    """(Wild programs) an index PyTorch refuses: a mask one element too long or short, an
+    integer or integer array out of range; the step is kept aside as a refusal."""
+    ch = b.ch
+    # (not into an empty tensor: PyTorch skips the bounds check when nothing is selected, numpy
+    # and tinynet refuse an index out of range all the same)
+    x = b.pick(lambda v: v.ndim >= 1 and v.size > 0)
+    if x is None:
+        return None
+    shape = b.values[x].shape
+    n = shape[0]
+    kind = ch.choice(["mask", "mask", "integer", "integers"])
+    if kind == "mask":
+        wrong = n + 1 if n == 0 or ch.boolean() else n - 1
+        mask = ch.floats((wrong,) + shape[1:], -1.0, 1.0) > 0
+        index: Any = mask if ch.boolean() else (Ellipsis, ch.floats(
+            shape[:-1] + (shape[-1] + 1,), -1.0, 1.0) > 0)
+    elif kind == "integer":
+        index = ch.choice([n, -n - 1, n + 3])
+    else:
+        index = np.array([0, ch.choice([n, -n - 1])])
+    form = ch.choice(["index", "tensor index"]) if isinstance(index, np.ndarray) else "index"
+    return [Step("getitem", (x,), {"index": index}, form=form)]
+
+
+WILD_MAKERS: dict[str, Callable[[Builder], list[Step] | None]] = {"bad_index": make_bad_index}
+
+
 def generate(ch: Chooser) -> Program:
     b = Builder(ch)
     for shape in broadcast_family(ch, ch.integer(1, MAX_INPUTS)):
         b.try_add(b.new_input(shape))
+    names = OP_NAMES + list(WILD_MAKERS) if ch.wild else OP_NAMES
     for _ in range(ch.integer(1, MAX_STEPS)):
-        name = ch.choice(OP_NAMES)
-        steps = MAKERS[name](b)
+        name = ch.choice(names)
+        try:
+            steps = {**MAKERS, **WILD_MAKERS}[name](b)
+        except ValueError:  # a maker drawing from a size-0 dim (wild programs only)
+            assert ch.wild
+            steps = None
         if steps is None or any(a is None for s in steps for a in s.args) or not b.try_add(
                 *steps):
             assert b.try_add(Step("tanh", (b.pick(),), form="method"))
     rng = np.random.default_rng(ch.integer(0, 2**32 - 1))
     weights = {k: rng.standard_normal(b.values[k].shape) for k in R.sinks(b.steps)}
-    return Program(b.steps, weights)
+    return Program(b.steps, weights, b.refusals)
 
 
 @st.composite
@@ -888,8 +1030,12 @@ def _where(step: Step, a: Any, b: Any) -> tn.Tensor:
     return tn.where(condition, a, b)
 
 
-def _clip(step: Step, x: tn.Tensor) -> tn.Tensor:
+def _clip(step: Step, x: tn.Tensor, *values: tn.Tensor) -> tn.Tensor:
     low, high = step.params["low"], step.params["high"]
+    if values:  # (wild programs) bounds that are values of the program, in args order
+        given = iter(values)
+        low = None if low is None else next(given)
+        high = None if high is None else next(given)
     if step.form == "method clip":
         return x.clip(low, high)
     if step.form == "method clamp":
@@ -1201,10 +1347,14 @@ def check_finite_differences(program: Program, grads: Sequence[np.ndarray],
 
 
 def check_run(program: Program, reference: Sequence[np.ndarray], bound: float,
-              inputs_before: Sequence[np.ndarray]) -> tuple[float, list[np.ndarray]]:
-    """Forward and backward once, each op checked; returns the loss and the inputs' gradients."""
+              inputs_before: Sequence[np.ndarray], against_torch: bool = False
+              ) -> tuple[float, list[np.ndarray]]:
+    """Forward and backward once, each op checked (also against PyTorch if asked); returns the
+    loss and the inputs' gradients."""
     values, snapshots, loss, adjoint = run_retaining_grads(program)
     check_forward_op_by_op(program, snapshots, reference)
+    if against_torch:
+        check_against_torch(program, values, snapshots, adjoint)
     assert abs(loss.item() - R.loss(program, reference)) <= bound, (
         f"loss {loss.item()!r} vs reference {R.loss(program, reference)!r} "
         f"(bound {bound:.3g})\nprogram:\n{program}")
@@ -1225,7 +1375,7 @@ def check_program(program: Program, seed: int = 0) -> dict[str, Any]:
     bound = R.loss_error_bound(program, reference, R.adjoints(program, reference), ULPS)
     inputs_before = [np.array(program.steps[i].params["array"]) for i in program.leaves()]
 
-    loss, grads = check_run(program, reference, bound, inputs_before)
+    loss, grads = check_run(program, reference, bound, inputs_before, against_torch=HAVE_TORCH)
     # retain_grad() changes no number: a plain run gives the same loss and .grad, bit for bit
     _, plain_loss, plain_grads = forward_and_backward(program)
     assert plain_loss.item() == loss, "retain_grad changed the loss"
@@ -1242,6 +1392,192 @@ def check_program(program: Program, seed: int = 0) -> dict[str, Any]:
         with kernels.dispatch_mode(mode):
             results[mode] = check_run(program, reference, bound, inputs_before)
     return results
+
+
+# ---- PyTorch as a second oracle ---------------------------------------------------------------
+
+HAVE_TORCH = importlib.util.find_spec("torch") is not None
+TORCH_ULPS = 16  # PyTorch sums, and rounds its libm calls, its own way
+# Ops whose result sums terms: their rounding is relative to the sum of the terms' sizes
+# (the op applied to |operands|), not to the result.
+_SUMMING = {"sum", "mean", "matmul", "linear", "mse_loss", "cross_entropy", "nll_loss",
+            "binary_cross_entropy", "binary_cross_entropy_with_logits", "softmax",
+            "log_softmax"}
+
+
+def _abs_step(step: Step) -> Step:
+    """The same step on |operands| (and without the linear layer's activation): what its
+    rounding is relative to."""
+    params = dict(step.params)
+    if "const" in params:
+        params["const"] = np.abs(params["const"])
+    if step.op == "linear":
+        params["activation"] = "identity"
+    return dataclasses.replace(step, params=params)
+
+
+def _quietly(compute: Callable[[], Any]) -> Any:
+    """An error scale, or None where its formula cannot run on these (wild) values."""
+    try:
+        with warnings.catch_warnings(), np.errstate(all="ignore"):
+            warnings.simplefilter("ignore")
+            return compute()
+    except Exception:  # noqa: BLE001 - any failure just means "no such scale here"
+        return None
+
+
+def _larger(scale: np.ndarray, other: Any) -> np.ndarray:
+    if other is None:
+        return scale
+    other = np.abs(np.asarray(other, dtype=np.float64))
+    return np.maximum(scale, np.where(np.isnan(other), np.inf, other))
+
+
+def _disagreement(got: np.ndarray, expected: np.ndarray, scale: np.ndarray, eps: float
+                  ) -> tuple[int, ...] | None:
+    """The first element where got and expected differ: NaN must meet NaN and an infinity the
+    same infinity; finite values agree to TORCH_ULPS units of eps x (scale + |expected|)."""
+    got, expected = np.asarray(got, np.float64), np.asarray(expected, np.float64)
+    with np.errstate(all="ignore"):
+        allowed = TORCH_ULPS * eps * (np.asarray(scale, np.float64) + np.abs(expected))
+        close = np.isfinite(got) & np.isfinite(expected) & (np.abs(got - expected) <= allowed)
+    ok = (np.isnan(got) & np.isnan(expected)) | (got == expected) | close
+    if ok.all():
+        return None
+    return tuple(int(i) for i in np.argwhere(~ok)[0])
+
+
+def _deliberate_zero(step: Step, x: np.ndarray, grad: np.ndarray, theirs: np.ndarray
+                     ) -> np.ndarray:
+    """Where tinynet and PyTorch differ on purpose: with an infinite or NaN upstream gradient,
+    PyTorch's abs (at 0) and amax/amin (at the elements that are not the extreme) give
+    inf * 0 or NaN * 0 = NaN; tinynet gives 0, as its clamp, maximum, relu and where do and
+    PyTorch's do too (issue 12, item 3: no gradient flows there, so none arrives)."""
+    if (step.op == "pow" and step.params.get("const_side") == 1 and np.ndim(
+            step.params["const"]) == 0 and float(step.params["const"]) == 0.5):
+        # PyTorch computes x^-0.5 as rsqrt(x): -inf at -0.0 and NaN at -inf, where IEEE pow
+        # (numpy's, tinynet's) gives +inf and 0; d/dx x^0.5 = 0.5 x^-0.5 takes IEEE's values
+        with np.errstate(all="ignore"):
+            ieee = grad * (0.5 * np.power(x, -0.5))
+        return np.where((x == 0) & np.signbit(x) | (x == -np.inf), ieee, theirs)
+    if step.op not in ("abs", "max", "min") or np.isfinite(grad).all():
+        return theirs
+    with np.errstate(all="ignore"):
+        if step.op == "abs":
+            silent = (x == 0) | np.isnan(x)  # sign taken as 0 at NaN too, as PyTorch
+        else:
+            axes = R._axes(step.params["axis"], x.ndim)
+            extreme = (np.max if step.op == "max" else np.min)(x, axis=axes, keepdims=True)
+            silent = ~np.isnan(extreme) & (x != extreme)
+    return np.where(np.isnan(theirs) & silent, 0.0, theirs)
+
+
+def _zero_d_promotion(step: Step, snapshots: Sequence[np.ndarray]) -> bool:
+    """A known difference, left to the type-promotion work of the PyTorch-parity issue: a 0-d
+    float64 tensor meeting a float32 tensor with dims gives float64 in tinynet (numpy's rule)
+    and float32 in PyTorch (whose 0-d tensors do not promote tensors with dims)."""
+    args = [snapshots[j] for j in step.args]
+    dtypes = {a.dtype for a in args if a.dtype.kind == "f"}
+    return len(dtypes) > 1 and any(a.ndim == 0 for a in args) and any(a.ndim for a in args)
+
+
+def check_against_torch(program: Program, values: Sequence[tn.Tensor],
+                        snapshots: Sequence[np.ndarray], adjoint: Sequence[np.ndarray]
+                        ) -> None:
+    """Op by op, PyTorch's value of each step from tinynet's own inputs of that step, and
+    PyTorch's gradient contributions from tinynet's gradients of the steps that read a value,
+    summed, against tinynet's values and gradients (NaN-aware; dtypes and shapes equal)."""
+    import torch_reference as T
+
+    canonical: dict[int, int] = {}
+    first: dict[int, int] = {}
+    for i, v in enumerate(values):
+        canonical[i] = first.setdefault(id(v), i)
+    expected = [np.zeros(v.shape) for v in snapshots]
+    terms = [np.zeros(v.shape) for v in snapshots]
+    for k, w in program.loss_weights.items():
+        expected[canonical[k]] += np.asarray(w, dtype=snapshots[k].dtype)
+        terms[canonical[k]] += np.abs(w)
+    for i, step in enumerate(program.steps):
+        if step.op == "input":
+            continue
+        eps = float(np.finfo(snapshots[i].dtype).eps)
+        out, contributions = T.vjp(step, snapshots, adjoint[i])
+        got = snapshots[i]
+        looser = 1.0  # (PyTorch rounds a promoted step in float32, tinynet in float64)
+        if _zero_d_promotion(step, snapshots) and got.dtype != out.dtype:
+            COUNTS["0-d promotion"] = COUNTS.get("0-d promotion", 0) + 1
+            looser = float(np.finfo(np.float32).eps) / eps
+            eps = float(np.finfo(np.float32).eps)
+            out = out.astype(got.dtype)
+        assert (got.dtype, got.shape) == (out.dtype, out.shape), _describe(
+            program, i, f"tinynet {got.dtype} {got.shape}, PyTorch {out.dtype} {out.shape}")
+        scale = _larger(np.abs(out.astype(np.float64)), _quietly(
+            lambda step=step, out=out: R.rounding_scale(step, snapshots, out.astype(np.float64))))
+        if step.op in _SUMMING:
+            scale = _larger(scale, _quietly(lambda step=step: T.apply(
+                _abs_step(step), [np.abs(v) for v in snapshots])))
+        worst = _disagreement(got, out, scale, eps)
+        if worst is not None:
+            raise AssertionError(_describe(
+                program, i, f"element {worst}: tinynet {got[worst]!r}, PyTorch {out[worst]!r}"))
+        if canonical[i] != i or not values[i].requires_grad:
+            continue
+        by_terms = _quietly(lambda i=i: dict(R.local_gradients(program, i, snapshots,
+                                                               adjoint[i], terms=True)))
+        by_abs = _quietly(lambda i=i, step=step: T.vjp(
+            _abs_step(step), [np.abs(v) for v in snapshots], np.abs(adjoint[i]))[1])
+        for n, (arg, g) in enumerate(contributions):
+            g = _deliberate_zero(step, snapshots[arg], adjoint[i], g)
+            expected[canonical[arg]] = expected[canonical[arg]] + g
+            size = _larger(np.abs(g.astype(np.float64)), (by_terms or {}).get(arg))
+            if by_abs is not None:
+                size = _larger(size, by_abs[n][1])
+            terms[canonical[arg]] = terms[canonical[arg]] + size * looser
+    for j, v in enumerate(values):
+        if canonical[j] != j or not v.requires_grad:
+            continue
+        eps = float(np.finfo(snapshots[j].dtype).eps)
+        worst = _disagreement(adjoint[j], expected[j], terms[j], eps)
+        if worst is not None:
+            raise AssertionError(_describe(
+                program, j, f"gradient element {worst}: tinynet {adjoint[j][worst]!r}, "
+                f"PyTorch {expected[j][worst]!r}"))
+
+
+def check_refusals(program: Program, values: Sequence[tn.Tensor]) -> None:
+    """Each step PyTorch refused, tinynet refuses too, with one of its own errors (an
+    IndexError where PyTorch's is one, e.g. a mask of the wrong shape)."""
+    import torch_reference as T
+
+    for step in program.refusals:
+        arrays = [v.data for v in values]
+        with pytest.raises(Exception) as theirs:  # noqa: PT011 - whatever PyTorch raises
+            T.apply(step, arrays)
+        operands: list[Any] = [values[j] for j in step.args]
+        if "const" in step.params:
+            operands.insert(step.params["const_side"], step.params["const"])
+        expected = IndexError if isinstance(theirs.value, IndexError) else tn.TinynetError
+        try:
+            TINYNET[step.op](step, *operands)
+        except expected:
+            continue
+        except Exception as e:
+            raise AssertionError(f"refused {step}: PyTorch raised {theirs.value!r}, tinynet "
+                                 f"{e!r}\nprogram:\n{program}") from e
+        raise AssertionError(f"refused {step}: PyTorch raised {theirs.value!r}, tinynet "
+                             f"answered\nprogram:\n{program}")
+
+
+def check_wild_program(program: Program) -> None:
+    """A wild program (WildChooser) against PyTorch: same refusals, same values, same
+    gradients."""
+    COUNTS["wild programs"] = COUNTS.get("wild programs", 0) + 1
+    COUNTS["wild steps"] = COUNTS.get("wild steps", 0) + len(program.steps)
+    COUNTS["wild refusals"] = COUNTS.get("wild refusals", 0) + len(program.refusals)
+    values, snapshots, _, adjoint = run_retaining_grads(program)
+    check_refusals(program, values)
+    check_against_torch(program, values, snapshots, adjoint)
 
 
 def strict_numerics() -> Any:
@@ -1291,6 +1627,22 @@ def test_seeded_programs_match_the_reference(chunk: int) -> None:
                 check_program(program, seed)
         except Exception as e:
             raise AssertionError(f"seeded program {seed} failed: {e}") from e
+
+
+@pytest.mark.parametrize("chunk", range(5))
+def test_wild_programs_agree_with_torch(chunk: int) -> None:
+    """Programs at ties, kinks, infinities, NaN, extreme magnitudes, size-0 dims and invalid
+    indices (``WildChooser``), in float64 and float32: the same values, gradients and refusals
+    as PyTorch, op by op."""
+    pytest.importorskip("torch")
+    count = -(-WILD_PROGRAMS // 5)
+    for seed in range(chunk * count, (chunk + 1) * count):
+        program = generate(WildChooser(seed))
+        try:
+            with np.errstate(all="ignore"):
+                check_wild_program(program)
+        except Exception as e:
+            raise AssertionError(f"wild program {seed} failed: {e}") from e
 
 
 def test_every_tinynet_op_appears_in_the_program_generator() -> None:

@@ -58,6 +58,7 @@ from tinynet.errors import (
     FileFormatError,
     GradcheckError,
     GraphError,
+    IndexShapeError,
     ShapeError,
     TinynetError,
     ValueRangeError,
@@ -149,8 +150,8 @@ __version__ = "0.1.0"
 
 __all__ = [
     "AnomalyError", "DTypeError", "DTypeMismatchError", "FileFormatError", "GradcheckError",
-    "GraphError", "ShapeError", "Tensor", "TinynetError", "ValueRangeError", "abs", "add",
-    "arange", "argmax", "argmin",
+    "GraphError", "IndexShapeError", "ShapeError", "Tensor", "TinynetError", "ValueRangeError",
+    "abs", "add", "arange", "argmax", "argmin",
     "as_tensor", "autograd", "bool_", "broadcast_to", "cat", "clamp", "clip", "concatenate",
     "div", "double", "empty", "enable_grad", "exp", "expand", "eye", "flatten", "float",
     "float16", "float32", "float64", "from_numpy", "full", "full_like", "get_default_dtype",

@@ -16,6 +16,11 @@ class ShapeError(TinynetError, ValueError):
     """Shapes that do not fit together (broadcasting, matmul, reshape, loss targets...)."""
 
 
+class IndexShapeError(ShapeError, IndexError):
+    """A boolean mask whose shape differs from the dims it indexes (numpy and PyTorch raise
+    IndexError there; this is one too)."""
+
+
 class DTypeError(TinynetError, TypeError):
     """A dtype an operation cannot take (e.g. grad on an integer tensor, an object array)."""
 

@@ -183,6 +183,11 @@ class Tensor:
         self._requires_grad = bool(flag)
 
     def requires_grad_(self, requires_grad: bool = True) -> Tensor:
+        if not isinstance(requires_grad, bool):  # "no", 0 or an array would mean True or fail
+            raise DTypeError(
+                f"requires_grad_(): argument 'requires_grad' must be bool, not "
+                f"{type(requires_grad).__name__} (as in PyTorch); pass True or False"
+            )
         self.requires_grad = requires_grad
         return self
 

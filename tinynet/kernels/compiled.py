@@ -193,10 +193,10 @@ def relu_forward(x, out):
 
 @njit(cache=True, error_model="numpy")
 def relu_backward(grad, y, out):
-    """out = grad where y > 0 else 0; all flat (n,)."""
+    """out = 0 where y <= 0 else grad (a NaN output passes its gradient, as in PyTorch)."""
     zero = grad.dtype.type(0.0)
     for i in range(y.size):
-        out[i] = grad[i] if y[i] > zero else zero
+        out[i] = zero if y[i] <= zero else grad[i]
 
 
 @njit(cache=True, error_model="numpy")

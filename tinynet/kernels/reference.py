@@ -59,12 +59,13 @@ def relu_forward(x: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
 
 
 def relu_backward(grad: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """d/dx relu = [y > 0]: returns grad where y > 0, else 0 (new array).
+    """d/dx relu = [y > 0]: returns 0 where y <= 0, else grad (new array; a NaN output passes
+    its gradient on, as PyTorch's threshold_backward does).
 
     Written as a select rather than grad * (y > 0) so an inf or NaN gradient at a dead unit
     gives 0, as PyTorch's threshold_backward does.
     """
-    return np.where(y > 0, grad, 0)
+    return np.where(y <= 0, 0, grad)
 
 
 def step_forward(x: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:

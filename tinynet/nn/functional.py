@@ -181,12 +181,17 @@ def _reduce(losses: Any, reduction: str) -> Any:
     if reduction == "none":
         return losses
     total = losses.sum()
-    return total / losses.dtype.type(losses.size) if reduction == "mean" else total
+    if reduction == "sum":
+        return total
+    if losses.size == 0:  # the mean of nothing is nan, as in PyTorch (not a 0/0 warning)
+        return losses.dtype.type(np.nan)
+    return total / losses.dtype.type(losses.size)
 
 
 def _scale(reduction: str, size: int) -> float:
-    """d(reduced)/d(element): 1/n for a mean, 1 otherwise."""
-    return 1.0 / size if reduction == "mean" else 1.0
+    """d(reduced)/d(element): 1/n for a mean, 1 otherwise (an empty input has an empty
+    gradient, so any factor will do there)."""
+    return 1.0 / size if reduction == "mean" and size else 1.0
 
 
 # ---------------------------------------------------------------------------------------------
@@ -329,7 +334,7 @@ class BinaryCrossEntropyWithLogits(Function):
 
     l_i = w_i [(1 - t_i) x_i - a_i log s(x_i)]         (= -w [t log s + (1 - t) log(1 - s)])
     dl_i/dx_i = w_i [a_i s(x_i) - p t_i]               (= w (s - t) without pos_weight)
-    dl_i/dt_i = w_i [-x_i - (p - 1) log s(x_i)]
+    dl_i/dt_i = w_i [-x_i - (p - 1) log s(x_i)] = w_i [log s(-x_i) - p log s(x_i)]
     """
 
     op = "binary_cross_entropy_with_logits"
@@ -371,8 +376,8 @@ class BinaryCrossEntropyWithLogits(Function):
             if need_t:
                 if pos_weight is None:
                     grad_t = g * -x
-                else:
-                    grad_t = g * (-x - (pos_weight - 1) * _log_sigmoid_tensor(x))
+                else:  # = -x - (p - 1) log s(x), written without inf - inf at x = -inf
+                    grad_t = g * (_log_sigmoid_tensor(-x) - pos_weight * _log_sigmoid_tensor(x))
         return grad_x, grad_t, None, None
 
 
@@ -484,6 +489,8 @@ def _nll(
     keep = flat_target != ignore_index if ignored else None
     safe_target = np.where(keep, flat_target, 0) if ignored else flat_target
     picked = rows[np.arange(len(safe_target)), safe_target]  # x_i[t_i], differentiable
+    if keep is not None:  # an ignored row adds 0, even if its scores are -inf or nan
+        picked = ops.where(keep, picked, 0.0)
     dtype = input.data.dtype
     w = weight[safe_target] if weight is not None else np.ones(len(safe_target), dtype)
     if keep is not None:
@@ -493,7 +500,12 @@ def _nll(
         return losses.reshape(target.shape)
     if reduction == "sum":
         return losses.sum()
-    # The mean divides by the total weight of the counted samples (0/0 = nan if none count).
+    if not (keep.any() if keep is not None else len(safe_target)):
+        # Every target ignored (or none at all): the mean is 0/0 = nan, as in PyTorch, but no
+        # gradient flows (0, not the nan of d(0/0)), so one all-padding batch does not poison
+        # the weights.
+        return losses.sum() + dtype.type(np.nan)
+    # The mean divides by the total weight of the counted samples.
     return losses.sum() / w.sum(dtype=dtype)
 
 

@@ -61,6 +61,12 @@ class Linear(Module):
                 f"Linear: in_features and out_features must be >= 0, got {in_features} and "
                 f"{out_features}"
             )
+        if in_features * out_features > np.iinfo(np.intp).max or max(
+                in_features, out_features) > np.iinfo(np.intp).max:
+            raise ValueRangeError(  # numpy's own "Maximum allowed dimension exceeded" otherwise
+                f"Linear: a weight of shape ({out_features}, {in_features}) has more elements "
+                "than an array can hold; use smaller in_features and out_features"
+            )
         dtype = dtypes.to_dtype(dtype)
         if dtype.kind != "f":
             # a ValueError, as it always was here (parameters require gradients: floats only)

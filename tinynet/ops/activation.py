@@ -27,10 +27,16 @@ def activation_grad(grad: Tensor, y: Tensor, activation: str) -> Tensor:
     if activation == "tanh":
         return grad * (1 - y * y)
     if activation == "relu":
-        return where(y.data > 0, grad, 0.0)  # 0 where y = 0, even for an infinite gradient
+        # 0 where y = 0, even for an infinite gradient; a NaN output passes it (PyTorch)
+        return where(y.data <= 0, 0.0, grad)
     if activation == "step":
-        return grad * 0
+        return _no_gradient(grad)
     return grad
+
+
+def _no_gradient(grad: Tensor) -> Tensor:
+    """Zeros shaped like grad, even where grad is infinite or NaN (grad * 0 would be NaN)."""
+    return where(np.zeros(grad.shape, dtype=bool), grad, 0.0)
 
 
 class Sigmoid(Function):
@@ -85,7 +91,7 @@ class ReLU(Function):
     @staticmethod
     def backward(ctx: Function, grad: Tensor) -> Tensor:
         (y,) = ctx.saved_tensors
-        return where(y.data > 0, grad, 0.0)
+        return where(y.data <= 0, 0.0, grad)  # (at a NaN output the gradient passes, as PyTorch)
 
     @staticmethod
     def fast_backward(ctx: Function, grad: np.ndarray) -> np.ndarray:
@@ -113,7 +119,7 @@ class Step(Function):
     def backward(ctx: Function, grad: Tensor) -> Tensor:
         (x,) = ctx.saved_tensors
         if ctx.surrogate is None:
-            return grad * 0
+            return _no_gradient(grad)
         if ctx.surrogate == "straight_through":
             return where(abs(x.data) <= 1, grad, 0.0)
         s = x.sigmoid()
@@ -126,8 +132,13 @@ class Softmax(Function):
     @staticmethod
     def forward(ctx: Function, x: Any, dim: int = -1) -> np.ndarray:
         ctx.dim = dim
-        # x - max overflows to -inf only below the dtype's range, where e^(x - max) is 0 anyway
-        with np.errstate(under="ignore", over="ignore"):
+        if x.size == 0:  # nothing to normalise (and max() of nothing has no value)
+            out = x.copy()
+            ctx.save_for_backward(out)
+            return out
+        # x - max overflows to -inf only below the dtype's range, where e^(x - max) is 0 anyway;
+        # an infinite input gives NaN (inf - inf), as in PyTorch, without numpy's warning
+        with np.errstate(under="ignore", over="ignore", invalid="ignore"):
             e = np.exp(x - x.max(axis=dim, keepdims=True))
         out = e / e.sum(axis=dim, keepdims=True)
         ctx.save_for_backward(out)
@@ -147,8 +158,12 @@ class LogSoftmax(Function):
     @staticmethod
     def forward(ctx: Function, x: Any, dim: int = -1) -> np.ndarray:
         ctx.dim = dim
-        shifted = x - x.max(axis=dim, keepdims=True)
-        with np.errstate(under="ignore"):
+        if x.size == 0:  # nothing to normalise (and max() of nothing has no value)
+            out = x.copy()
+            ctx.save_for_backward(out)
+            return out
+        with np.errstate(under="ignore", invalid="ignore"):  # (inf - inf = NaN, as PyTorch)
+            shifted = x - x.max(axis=dim, keepdims=True)
             out = shifted - np.log(np.exp(shifted).sum(axis=dim, keepdims=True))
         ctx.save_for_backward(out)
         return out

@@ -11,7 +11,7 @@ import numpy as np
 from tinynet import dtypes
 from tinynet.autograd import Function
 from tinynet.errors import DTypeError, ShapeError, ValueRangeError, shape_str
-from tinynet.ops.operands import as_floating, as_tensor, operands
+from tinynet.ops.operands import as_floating, as_tensor, constant, operands
 from tinynet.tensor import Tensor
 
 
@@ -83,7 +83,7 @@ class Div(Function):
 
 class Pow(Function):
     """d(a^b)/da = b a^(b-1) (0 where b = 0, even at a = 0, as PyTorch),
-    d(a^b)/db = a^b log(a) (taken as 0 where a <= 0; log taken in the result's dtype)"""
+    d(a^b)/db = a^b log(a) (0 where a = 0 and b >= 0; nan where a < 0, as PyTorch)"""
 
     shape_error = "cannot be broadcast"
 
@@ -101,15 +101,20 @@ class Pow(Function):
         grad_a = grad_b = None
         with np.errstate(divide="ignore", invalid="ignore", over="ignore", under="ignore"):
             if need_a:
-                grad_a = grad * b * a ** (b - 1)
-                # a^0 = 1 is constant even at a = 0, where b a^(b-1) is 0 * inf = nan
-                at_zero = (b.data == 0) & (a.data == 0)
-                if at_zero.any():
-                    grad_a = where(at_zero, 0.0, grad_a)
-            if need_b:
-                positive = a.data > 0
-                base = where(positive, a, 1).to(out.dtype)  # a float32 base, float64 exponent
-                grad_b = where(positive, grad * out * log(base), 0.0)
+                grad_a = grad * (b * a ** (b - 1))  # local derivative first: g b may overflow
+                # a^0 = 1: no gradient, even at a = 0 (0 * inf), a = NaN or for an infinite or
+                # NaN upstream gradient (PyTorch's where); elsewhere b a^(b-1) is already 0 at
+                # b = 0, and stays differentiable in b (second derivatives)
+                constant = (b.data == 0) & ((a.data == 0) | np.isnan(a.data)
+                                            | ~np.isfinite(grad.data))
+                if constant.any():
+                    grad_a = where(constant, 0.0, grad_a)
+            if need_b:  # (log in the result's dtype: a float32 base, float64 exponent)
+                local = out * log(a.to(out.dtype))  # nan where a < 0, as PyTorch
+                constant = (a.data == 0) & (b.data >= 0)  # 0^b is constant (0 or 1) for b >= 0
+                if constant.any():  # (PyTorch's rule: the local derivative is 0 there)
+                    local = where(constant, 0.0, local)
+                grad_b = grad * local
         return grad_a, grad_b
 
 
@@ -175,30 +180,39 @@ class Sqrt(Function):
 
 
 class Abs(Function):
-    """d/da |a| = sign(a) (0 at a = 0, as PyTorch)"""
+    """d/da |a| = sign(a) (0 at a = 0 and at NaN, as PyTorch)"""
 
     @staticmethod
     def forward(ctx: Function, a: Any) -> np.ndarray:
-        ctx.sign = np.sign(a)  # a constant (its own derivative is 0): a plain attribute
+        # a constant (its own derivative is 0): a plain attribute; sign(NaN) taken as 0, as
+        # PyTorch's sgn, so a NaN input gets no gradient
+        ctx.sign = np.sign(np.where(np.isnan(a), 0, a)) if a.dtype.kind == "f" else np.sign(a)
         return np.abs(a)
 
     @staticmethod
     def backward(ctx: Function, grad: Tensor) -> Tensor:
-        return where(ctx.sign == 0, 0.0, grad * ctx.sign)  # 0, not inf * 0, at a = 0
+        return where(ctx.sign == 0, 0.0, grad) * ctx.sign  # 0, not inf * 0, at a = 0
 
 
 class _Extreme(Function):
-    """Shared backward of maximum and minimum: forward keeps share_a, the part of each
-    output element that came from a (1, 0, or 1/2 on ties); b gets the rest. An element that
-    gets none of the gradient gets 0, even where the gradient is infinite (not inf * 0)."""
+    """Shared backward of maximum and minimum: forward keeps share_a and share_b, the part of
+    each output element's gradient that goes to a and to b (1 and 0 where one wins, 1/2 each
+    on a tie, 1 each where either is NaN: PyTorch's rule). An element that gets none of the
+    gradient gets 0, even where the gradient is infinite (not inf * 0)."""
 
     shape_error = "cannot be broadcast"
 
     @staticmethod
     def backward(ctx: Function, grad: Tensor) -> tuple[Any, Any]:
-        share_a = ctx.share_a
-        return (where(share_a == 0, 0.0, grad * share_a),
-                where(share_a == 1, 0.0, grad * (1 - share_a)))
+        # (masked before multiplying: inf * 0 would be nan, and a numpy warning)
+        return (where(ctx.share_a == 0, 0.0, grad) * ctx.share_a,
+                where(ctx.share_b == 0, 0.0, grad) * ctx.share_b)
+
+    @staticmethod
+    def shares(a_wins: Any, b_wins: Any, tie: Any, dtype: Any) -> tuple[Any, Any]:
+        """a's share: 1 unless b wins, 1/2 on a tie; b's likewise."""
+        return ((1 - b_wins - 0.5 * tie).astype(dtype, copy=False),
+                (1 - a_wins - 0.5 * tie).astype(dtype, copy=False))
 
 
 class Maximum(_Extreme):
@@ -207,7 +221,7 @@ class Maximum(_Extreme):
     @staticmethod
     def forward(ctx: Function, a: Any, b: Any) -> np.ndarray:
         out = np.maximum(a, b)
-        ctx.share_a = ((a > b) + 0.5 * (a == b)).astype(out.dtype, copy=False)
+        ctx.share_a, ctx.share_b = _Extreme.shares(a > b, a < b, a == b, out.dtype)
         return out
 
 
@@ -217,26 +231,45 @@ class Minimum(_Extreme):
     @staticmethod
     def forward(ctx: Function, a: Any, b: Any) -> np.ndarray:
         out = np.minimum(a, b)
-        ctx.share_a = ((a < b) + 0.5 * (a == b)).astype(out.dtype, copy=False)
+        ctx.share_a, ctx.share_b = _Extreme.shares(a < b, a > b, a == b, out.dtype)
         return out
 
 
 class Clip(Function):
-    """d/da clip(a, lo, hi) = 1 where lo <= a <= hi, else 0 (PyTorch's clamp)"""
+    """clip(a, lo, hi) = min(max(a, lo), hi), PyTorch's clamp (lo, hi: numbers or tensors):
+
+    d/da = 1 where lo <= a <= hi, else 0 (a keeps the gradient at a tie with a bound)
+    d/dlo = 1 where a < lo and lo < hi;  d/dhi = 1 where a > hi or hi < lo (PyTorch's rule:
+    with crossed bounds the result is hi, and hi gets the gradient)
+    """
+
+    shape_error = "cannot be broadcast"
 
     @staticmethod
     def forward(ctx: Function, a: Any, low: Any = None, high: Any = None) -> np.ndarray:
-        inside = np.ones(a.shape, dtype=bool)
+        inside = True
+        out = a
         if low is not None:
-            inside &= a >= low
+            inside = inside & (a >= low)
+            out = np.maximum(out, low)
         if high is not None:
-            inside &= a <= high
-        ctx.inside = inside  # a constant mask: a plain attribute
-        return np.clip(a, low, high)
+            inside = inside & (a <= high)
+            out = np.minimum(out, high)
+        ctx.inside = inside  # constant masks: plain attributes
+        if isinstance(low, np.ndarray):  # a tensor bound may get a gradient too
+            ctx.below = (a < low) & (True if high is None else low < high)
+        if isinstance(high, np.ndarray):
+            ctx.above = (a > high) | (False if low is None else high < low)
+        return out
 
     @staticmethod
-    def backward(ctx: Function, grad: Tensor) -> Tensor:
-        return where(ctx.inside, grad, 0.0)  # 0 outside, even for an infinite gradient
+    def backward(ctx: Function, grad: Tensor) -> tuple[Any, Any, Any]:
+        need_a, need_low, need_high = ctx.needs_input_grad
+        return (  # 0 where no gradient flows, even for an infinite gradient (not inf * 0)
+            where(ctx.inside, grad, 0.0) if need_a else None,
+            where(ctx.below, grad, 0.0) if need_low else None,
+            where(ctx.above, grad, 0.0) if need_high else None,
+        )
 
 
 class Where(Function):
@@ -294,7 +327,14 @@ def add(a: Any, b: Any) -> Tensor:
 
 
 def sub(a: Any, b: Any) -> Tensor:
-    return binary(Sub, a, b)
+    a, b = operands(a, b, "sub")
+    if _kind(a) == "b" and _kind(b) == "b":
+        raise DTypeError(
+            "sub: subtraction, the `-` operator, with two bool tensors is not supported (as in "
+            "PyTorch); for a logical xor write `a != b`, to count convert first (a.float() - "
+            "b.float())"
+        )
+    return Sub.apply(a, b)
 
 
 def mul(a: Any, b: Any) -> Tensor:
@@ -356,25 +396,34 @@ def _not_bool(x: Tensor, op: str) -> Tensor:
 
 
 def clip(x: Any, min: Any = None, max: Any = None) -> Tensor:  # noqa: A002
-    """Limit values to [min, max] (either may be None), as ``torch.clamp``."""
+    """Limit values to [min, max] (either may be None), as ``torch.clamp``: numbers, or
+    tensors/arrays broadcast against x (elementwise bounds, differentiable too)."""
     x = as_tensor(x, "clip")
     if min is None and max is None:
         raise ValueRangeError("clip: at least one of min and max must be given")
     bounds = [b for b in (min, max) if b is not None]
     if not all(isinstance(b, bool | int | float | np.bool_ | np.integer | np.floating)
                for b in bounds):  # tensors, arrays, lists: elementwise bounds
-        lower = x if min is None else maximum(x, _bound(min))
-        return lower if max is None else minimum(lower, _bound(max))
+        low = None if min is None else _bound(min, x)
+        high = None if max is None else _bound(max, x)
+        return Clip.apply(x, low, high)
     if x.data.dtype.kind != "f" and any(isinstance(b, float | np.floating) for b in bounds):
         # an integer tensor clipped at 1.5 gives floats, as in PyTorch (not a bound of 1)
         x = cast(x, dtypes.get_default_dtype())
     low = None if min is None else x.data.dtype.type(min)
     high = None if max is None else x.data.dtype.type(max)
-    return Clip.apply(x, low=low, high=high)
+    return Clip.apply(x, low, high)
 
 
-def _bound(bound: Any) -> Tensor:
-    return bound if isinstance(bound, Tensor) else as_tensor(bound, "clip")
+def _bound(bound: Any, x: Tensor) -> Any:
+    """A tensor bound as it is; other data as an array, where a 0-d one takes x's floating
+    dtype, as a number would (and as constants do in binary ops)."""
+    if isinstance(bound, Tensor):
+        return bound
+    array = as_tensor(bound, "clip").data
+    if array.ndim == 0 and x.data.dtype.kind == "f":
+        return constant(array, x, "clip")
+    return array
 
 
 clamp = clip

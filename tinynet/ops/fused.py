@@ -142,7 +142,8 @@ class MeanSquaredError(Function):
     @staticmethod
     def backward(ctx: Function, grad: Tensor) -> tuple[Any, Any]:
         a, b = ctx.saved_tensors
-        scale = 2.0 / ctx.count if ctx.reduction == "mean" else 2.0
+        # (an empty input has an empty gradient: any factor will do, but not 2 / 0)
+        scale = 2.0 / ctx.count if ctx.reduction == "mean" and ctx.count else 2.0
         grad_a = (grad * scale) * (a - b)
         return grad_a, -grad_a if ctx.needs_input_grad[1] else None
 

@@ -224,7 +224,7 @@ def setitem_(x: Tensor, index: Any, value: Any) -> None:
             "setitem: assigning a tensor that requires grad into another tensor is not "
             "recorded by tinynet's autograd; build the result with where() or cat() instead"
         )
-    clean = _clean_index(index)
+    clean = _clean_index(index, x.data.shape)
     dtypes.check_storable(source, x.data.dtype, "setitem")
 
     def assign(data: np.ndarray) -> None:

@@ -17,7 +17,7 @@ import numpy as np
 
 from tinynet import dtypes
 from tinynet.autograd import Function
-from tinynet.errors import DTypeError, ShapeError, ValueRangeError
+from tinynet.errors import DTypeError, IndexShapeError, ShapeError, ValueRangeError
 from tinynet.ops import select
 from tinynet.ops.elementwise import maximum, minimum
 from tinynet.ops.elementwise import where as ops_where
@@ -87,7 +87,11 @@ class Max(Function):
         kept = cls.reduce(x, axis=axis, keepdims=True)
         if x.dtype.kind == "f":  # each extreme's share of the gradient: a constant
             hits = x == kept
-            ctx.share = hits / hits.sum(axis=axis, keepdims=True).astype(x.dtype)
+            count = hits.sum(axis=axis, keepdims=True).astype(x.dtype)
+            # a group whose extreme is NaN has no hits: its share is 0/0 = NaN (as PyTorch's
+            # amax gradient), without numpy's warning
+            ctx.share = np.divide(hits, count, out=np.full(hits.shape, np.nan, x.dtype),
+                                  where=count != 0)
         if keepdims:
             return kept
         return kept.reshape(()) if axis is None else np.squeeze(kept, axis=axis)
@@ -95,7 +99,7 @@ class Max(Function):
     @staticmethod
     def backward(ctx: Function, grad: Tensor) -> Tensor:
         spread = _spread(grad, ctx)
-        return ops_where(ctx.share == 0, 0.0, spread * ctx.share)  # 0, not inf * 0
+        return ops_where(ctx.share == 0, 0.0, spread) * ctx.share  # 0, not inf * 0
 
 
 class Min(Max):
@@ -186,7 +190,8 @@ def _arg(fn: Any, x: Any, dim: Any, keepdim: bool, aliases: dict[str, Any], op: 
 
 def _refuse_empty(x: Tensor, axes: tuple[int, ...] | None, op: str) -> None:
     if x.data.size == 0 and (axes is None or builtins.any(x.shape[a] == 0 for a in axes)):
-        raise ShapeError(f"{op}: cannot reduce an empty tensor of shape {x.shape} (no identity)")
+        raise IndexShapeError(  # a ShapeError, and the IndexError PyTorch raises here
+            f"{op}: cannot reduce an empty tensor of shape {x.shape} (no identity)")
 
 
 class Norm(Function):

@@ -9,7 +9,7 @@ import numpy as np
 
 from tinynet import dtypes
 from tinynet.autograd import Function
-from tinynet.errors import DTypeError, ShapeError, ValueRangeError
+from tinynet.errors import DTypeError, IndexShapeError, ShapeError, ValueRangeError
 from tinynet.ops.operands import as_tensor, normalize_dim, shape_args
 from tinynet.tensor import Tensor
 
@@ -133,18 +133,18 @@ class Stack(Function):
 
 def _is_basic(index: Any) -> bool:
     items = index if isinstance(index, tuple) else (index,)
-    return all(
-        i is None or i is Ellipsis or isinstance(i, int | slice | np.integer) for i in items
+    return all(  # (a 0-d bool mask selects everything once, or nothing)
+        i is None or i is Ellipsis or isinstance(i, int | slice | np.integer)
+        or (isinstance(i, np.ndarray) and i.dtype == np.bool_) for i in items
     )
 
 
 def reshape(x: Any, *shape: Any) -> Tensor:
     """Same elements in a new shape (one entry may be -1)."""
     x = as_tensor(x, "reshape")
-    target = shape_args(shape, "reshape")
-    if target == x.shape:
-        return x
-    return Reshape.apply(x, shape=target)
+    # Even to the same shape the result is a new tensor (a view sharing x's memory and
+    # version counter, as in PyTorch), so changing its requires_grad leaves x alone.
+    return Reshape.apply(x, shape=shape_args(shape, "reshape"))
 
 
 view = reshape
@@ -156,7 +156,10 @@ def flatten(x: Any, start_dim: int = 0, end_dim: int = -1) -> Tensor:
         return reshape(x, 1)
     s = normalize_dim(start_dim, x.ndim, "flatten")
     e = normalize_dim(end_dim, x.ndim, "flatten")
-    return reshape(x, x.shape[:s] + (-1,) + x.shape[e + 1:])
+    if s == e:  # nothing to merge: x itself, as in PyTorch
+        return x
+    merged = int(np.prod(x.shape[s:e + 1], dtype=np.int64))  # not -1: ambiguous if size 0
+    return reshape(x, x.shape[:s] + (merged,) + x.shape[e + 1:])
 
 
 def permute(x: Any, *dims: Any) -> Tensor:
@@ -212,10 +215,7 @@ def unsqueeze(x: Any, dim: int) -> Tensor:
 
 def broadcast_to(x: Any, *shape: Any) -> Tensor:
     x = as_tensor(x, "broadcast_to")
-    target = shape_args(shape, "broadcast_to")
-    if target == x.shape:
-        return x
-    return BroadcastTo.apply(x, shape=target)
+    return BroadcastTo.apply(x, shape=shape_args(shape, "broadcast_to"))  # a new view, always
 
 
 def expand(x: Any, *sizes: Any) -> Tensor:
@@ -229,32 +229,73 @@ def expand(x: Any, *sizes: Any) -> Tensor:
     return broadcast_to(x, resolved)
 
 
-def _clean_index(index: Any) -> Any:
-    """Tensors and lists in an index become arrays; bool masks become integer indices."""
+def _clean_index(index: Any, shape: tuple[int, ...]) -> Any:
+    """Tensors and lists in an index become arrays; bool masks become integer indices, once
+    their shape is checked against the dims they select from (numpy's ``nonzero`` alone would
+    accept a mask of any length). A 0-d bool (``x[True]``, ``x[tn.tensor(False)]``) stays a
+    0-d bool: it adds a dim of size 1 or 0, as in numpy and PyTorch."""
     items = index if isinstance(index, tuple) else (index,)
-    clean: list[Any] = []
+    arrays: list[Any] = []
     for item in items:
         if isinstance(item, Tensor):
             item = item.data
+        elif isinstance(item, bool | np.bool_):
+            item = np.array(item)
         elif isinstance(item, list):
             item = dtypes.as_array(item, op="index")  # ragged or non-numeric: DTypeError
+            if item.size == 0:  # x[[]] picks nothing (an empty list has no dtype to check)
+                item = item.astype(np.int64)
         if isinstance(item, np.ndarray):
-            if item.dtype == np.bool_:
-                clean.extend(np.nonzero(item))
-                continue
-            if item.dtype.kind not in "iu":
+            if item.dtype.kind not in "iub":
                 raise DTypeError(
                     f"index: tensors used as indices must be integer or bool, got {item.dtype}"
                 )
         elif not (item is None or item is Ellipsis or isinstance(item, int | slice | np.integer)):
             raise DTypeError(f"index: unsupported index {item!r}")
-        clean.append(item)
+        arrays.append(item)
+    _check_masks(arrays, shape)
+    clean: list[Any] = []
+    for item in arrays:
+        if isinstance(item, np.ndarray) and item.dtype == np.bool_ and item.ndim:
+            clean.extend(np.nonzero(item))
+        else:
+            clean.append(item)
     return tuple(clean) if isinstance(index, tuple) or len(clean) != 1 else clean[0]
+
+
+def _dims_used(item: Any) -> int:
+    """How many dims of the indexed tensor an index item consumes."""
+    if item is None or item is Ellipsis:
+        return 0
+    if isinstance(item, np.ndarray) and item.dtype == np.bool_:
+        return item.ndim  # a 0-d bool consumes none
+    return 1
+
+
+def _check_masks(items: list[Any], shape: tuple[int, ...]) -> None:
+    """Each bool mask must have exactly the shape of the dims it selects from."""
+    dim = 0
+    for item in items:
+        if item is Ellipsis:
+            dim += len(shape) - sum(_dims_used(i) for i in items)
+            continue
+        used = _dims_used(item)
+        if isinstance(item, np.ndarray) and item.dtype == np.bool_ and used:
+            covered = shape[dim:dim + used]
+            if item.shape != covered:
+                raise IndexShapeError(
+                    f"index: a boolean mask of shape {item.shape} cannot select from dims "
+                    f"{dim}..{dim + used - 1} of a tensor of shape {shape} (they have shape "
+                    f"{covered}); a mask must have the shape of the dims it indexes"
+                )
+        dim += used
 
 
 def getitem(x: Tensor, index: Any) -> Tensor:
     try:
-        return GetItem.apply(x, index=_clean_index(index))
+        return GetItem.apply(x, index=_clean_index(index, x.shape))
+    except IndexShapeError:
+        raise
     except IndexError as e:
         raise IndexError(f"index: {e} (tensor of shape {x.shape})") from e
 
