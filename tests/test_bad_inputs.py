@@ -48,6 +48,7 @@ import tinynet.io as tio
 import tinynet.nn.functional as F
 from tinynet import data, nn, optim
 from tinynet.errors import (
+    CompileError,
     DTypeError,
     DTypeMismatchError,
     FileFormatError,
@@ -1392,6 +1393,61 @@ CATALOGUE += [
          **raises(ShapeError, "dropout2d", "(2, 3)")),
 ]
 
+# ---- tn.compile: what cannot be traced (issue 13) ----
+
+
+def _compile_call(body: Callable[[Any], Any]) -> Any:
+    """Trace ``body`` with tn.compile on a fresh input (the first call traces)."""
+    return tn.compile(body)(tn.tensor(np.ones(3)))
+
+
+def _reads_item(x: Any) -> Any:
+    return x * x.sum().item()
+
+
+def _branches(x: Any) -> Any:
+    return x * 2 if x.sum() > 0 else x
+
+
+def _prints(x: Any) -> Any:
+    print(x)
+    return x * 2
+
+
+def _reads_numpy(x: Any) -> Any:
+    return x * float(x.detach().numpy().sum())
+
+
+_OUTSIDE = tn.tensor(np.ones(3))
+
+
+def _edits_outside(x: Any) -> Any:
+    _OUTSIDE.add_(1.0)
+    return x * _OUTSIDE
+
+
+def _double_backward(x: Any) -> Any:
+    x = x.detach().requires_grad_()
+    (g,) = tn.autograd.grad((x * x).sum(), [x], create_graph=True)
+    return g
+
+
+CATALOGUE += [
+    Case("tn.compile", ".item() while tracing", lambda: _compile_call(_reads_item),
+         **raises(CompileError, "tn.compile(_reads_item)", "test_bad_inputs.py")),
+    Case("tn.compile", "a Python branch on a tensor", lambda: _compile_call(_branches),
+         **raises(CompileError, "tn.compile(_branches)", "test_bad_inputs.py")),
+    Case("tn.compile", "printing a tensor while tracing", lambda: _compile_call(_prints),
+         **raises(CompileError, "tn.compile(_prints)", "test_bad_inputs.py")),
+    Case("tn.compile", ".numpy() while tracing", lambda: _compile_call(_reads_numpy),
+         **raises(CompileError, "tn.compile(_reads_numpy)", "test_bad_inputs.py")),
+    Case("tn.compile", "an in-place edit of an outside tensor",
+         lambda: _compile_call(_edits_outside), **raises(CompileError, "in place")),
+    Case("tn.compile", "create_graph (double backward)", lambda: _compile_call(_double_backward),
+         **raises(CompileError, "create_graph")),
+]
+
+
 def run_case(case: Case) -> BaseException | None:
     """Run one case; returns the exception it raised (None if it answered)."""
     try:
@@ -1731,6 +1787,8 @@ _CLASSES = [
     ("FileFormatError", "ValueError", "files that are truncated, corrupt or unsafe to load"),
     ("AnomalyError", "RuntimeError", "NaN or inf produced under detect_anomaly()"),
     ("GradcheckError", "RuntimeError", "autograd and finite differences disagree"),
+    ("CompileError", "RuntimeError", "tn.compile cannot trace a function (it reads a value, "
+                                     "branches on data, edits an outside tensor in place)"),
 ]
 
 
