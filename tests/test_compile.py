@@ -542,3 +542,41 @@ def test_docs_compile_md_quotes_current_output(capsys: Any) -> None:
         a = text.index(start)
         quoted = text[a:text.index(end, a)].rstrip()
         assert quoted in doc, f"docs/compile.md is out of date from {start!r}"
+
+
+def test_random_numbers_while_tracing_raise_compile_error() -> None:
+    # A replay would reuse the traced draws: the same dropout mask at every step.
+    model = tn.nn.Sequential(tn.nn.Linear(3, 4), tn.nn.Dropout(0.5), tn.nn.Linear(4, 1))
+    compiled = tn.compile(model)
+    with pytest.raises(tn.CompileError, match="random numbers"):
+        compiled(tn.ones(2, 3))
+    model.eval()  # no draws in eval mode: traceable, and equal to eager
+    x = tn.ones(2, 3)
+    np.testing.assert_array_equal(compiled(x).data, model(x).data)
+    np.testing.assert_array_equal(compiled(x).data, model(x).data)
+
+
+@pytest.mark.parametrize("kind", ["where", "max_dim", "argmax", "mask_index", "sort"])
+def test_values_read_without_an_op_raise_compile_error_instead_of_replaying_stale(
+        kind: str) -> None:
+    # A mask or an index computed from the data outside an op would be baked into the trace
+    # and replayed for every later input: refused, never silently stale.
+    bodies = {
+        "where": lambda x: tn.where(x > 0, x, 0.0).sum(),
+        "max_dim": lambda x: tn.max(x, 1)[0].sum(),
+        "argmax": lambda x: x[0, x.argmax()],
+        "mask_index": lambda x: x[x > 0].sum(),
+        "sort": lambda x: tn.sort(x, 1)[0][:, 0].sum(),
+    }
+    with pytest.raises(tn.CompileError, match="compiled step would replay"):
+        tn.compile(bodies[kind])(tn.tensor(np.array([[1.0, -2.0], [3.0, 0.5]])))
+
+
+def test_ops_that_keep_their_masks_inside_replay_with_new_inputs() -> None:
+    def f(x: Any) -> Any:
+        return (x.relu() + x.clamp(min=0.5) + tn.amax(x, 1).sum()).sum()
+
+    compiled = tn.compile(f)
+    for values in ([[1.0, -2.0], [3.0, 0.5]], [[-1.0, 2.0], [-3.0, 4.0]], [[5.0, 5.0], [0, -1]]):
+        x = tn.tensor(np.array(values, dtype=np.float64))
+        np.testing.assert_allclose(compiled(x).data, f(x).data, rtol=1e-12)

@@ -259,6 +259,11 @@ TORCH: dict[str, Callable[..., torch.Tensor]] = {
     "tanh": lambda step, x: torch.tanh(x), "relu": lambda step, x: torch.relu(x),
     "step": lambda step, x: _ACTIVATIONS["step"](x),
     "clone": lambda step, x: x.clone(),
+    "sin": lambda step, x: torch.sin(x), "cos": lambda step, x: torch.cos(x),
+    "norm": lambda step, x: torch.linalg.vector_norm(
+        x, 2, dim=step.params["axis"], keepdim=step.params["keepdims"]),
+    "einsum": lambda step, *xs: torch.einsum(
+        step.params["equation"], *(_tensor_operand(x, xs[0]) for x in xs)),
     **{name: _binary(name) for name in ("add", "sub", "mul", "div", "pow", "maximum",
                                         "minimum")},
     "where": lambda step, a, b: torch.where(

@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from tinynet.compile import recorder
 from tinynet.errors import DTypeError, ValueRangeError
 
 _generator = [np.random.default_rng()]
@@ -52,13 +53,22 @@ def check_seed(seed: Any, function: str) -> int:
 
 
 def default_generator() -> np.random.Generator:
+    _refuse_while_compiling()
     return _generator[0]
+
+
+def _refuse_while_compiling() -> None:
+    # extra: compile/recorder.py (a compiled step would replay the traced draws forever)
+    recorder.refuse("draws random numbers (dropout, tn.rand, a shuffled loader...): a compiled "
+                    "step would replay the same numbers at every call; draw them outside the "
+                    "compiled function and pass them in as an argument, or run the step eagerly")
 
 
 def get_generator(generator: np.random.Generator | int | None,
                   function: str = "generator") -> np.random.Generator:
     """A given generator, a seed for a new one (checked as ``manual_seed`` checks it), or the
     global one."""
+    _refuse_while_compiling()
     if generator is None:
         return _generator[0]
     if isinstance(generator, np.random.Generator):

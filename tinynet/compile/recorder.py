@@ -28,3 +28,11 @@ def apply(cls: type, ctx: Any, inputs: tuple, options: dict, out: Any, result: A
 def update(kernel: str, *args: Any) -> None:
     """Called by an optimizer kernel before it updates a parameter in place."""
     state.tracer.on_update(kernel, args)
+
+
+def refuse(what: str) -> None:
+    """Called where tinynet reads values out of the data without an op (comparisons, argmax,
+    the indices of max(dim)/sort/topk, random draws): a replay would reuse what the trace
+    read, so while tracing this raises ``CompileError`` naming ``what`` and the user's line."""
+    if state.on:
+        state.tracer.fail(what)
