@@ -184,7 +184,7 @@ def test_an_infinite_upstream_gradient_gives_zero_where_no_gradient_flows(
             "relu": lambda: lib.relu(x), "where": lambda: lib.where(x > 0, x, zero),
             "abs": lambda: lib.abs(x),
             "max": lambda: (lib.stack([x, zero]).amax(0) if lib is torch else
-                            lib.stack([x, zero]).max(0)),
+                            lib.stack([x, zero]).amax(0)),
         }[op]()
 
     x, tx = t64(values, requires_grad=True)
@@ -318,15 +318,15 @@ def test_flatten_and_reductions_of_empty_tensors_are_torchs() -> None:
     same(x.flatten(), tx.flatten())
     same(tn.zeros(2, 0, 3).flatten(0, 1), torch.zeros(2, 0, 3).flatten(0, 1))
     for ours, theirs in [(x.sum(), tx.sum()), (x.mean(), tx.mean()), (x.mean(0), tx.mean(0)),
-                         (x.sum(1), tx.sum(1)), (x.max(1), tx.amax(1)),
-                         (x.min(1), tx.amin(1))]:
+                         (x.sum(1), tx.sum(1)), (x.amax(1), tx.amax(1)),
+                         (x.amin(1), tx.amin(1))]:
         same(ours, theirs)
         ours.sum().backward()
         theirs.sum().backward()
         same(x.grad, tx.grad)
         x.grad = tx.grad = None
     for ours_call, theirs_call in [(lambda: x.max(), lambda: tx.max()),
-                                   (lambda: x.max(0), lambda: tx.amax(0)),
+                                   (lambda: x.amax(0), lambda: tx.amax(0)),
                                    (lambda: x.min(), lambda: tx.min())]:
         with pytest.raises((RuntimeError, IndexError)):
             theirs_call()
@@ -395,7 +395,7 @@ def test_nan_and_inf_inputs_give_torchs_values_and_gradients_without_warnings(na
     x, tx = t64(rows, requires_grad=True)
     weights = np.random.default_rng(3).standard_normal((3, 3))
     with np.errstate(all="raise"):
-        ours = x.max(1) if name == "max" else getattr(F, name)(x, dim=1)
+        ours = x.amax(1) if name == "max" else getattr(F, name)(x, dim=1)
         (ours * (weights[:, 0] if name == "max" else weights)).sum().backward()
     theirs = tx.amax(1) if name == "max" else getattr(TF, name)(tx, dim=1)
     (theirs * torch.tensor(weights[:, 0] if name == "max" else weights)).sum().backward()

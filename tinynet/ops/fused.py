@@ -142,17 +142,20 @@ class MeanSquaredError(Function):
     @staticmethod
     def backward(ctx: Function, grad: Tensor) -> tuple[Any, Any]:
         a, b = ctx.saved_tensors
-        # (an empty input has an empty gradient: any factor will do, but not 2 / 0)
-        scale = 2.0 / ctx.count if ctx.reduction == "mean" and ctx.count else 2.0
-        grad_a = (grad * scale) * (a - b)
+        grad_a = (grad * _mse_scale(ctx)) * (a - b)
         return grad_a, -grad_a if ctx.needs_input_grad[1] else None
 
     @staticmethod
     def fast_backward(ctx: Function, grad: np.ndarray) -> tuple[Any, Any]:
         a, b = (t.data for t in ctx.saved_tensors)
-        scale = 2.0 / ctx.count if ctx.reduction == "mean" else 2.0
-        grad_a = (grad * grad.dtype.type(scale)) * np.subtract(a, b)
+        grad_a = (grad * grad.dtype.type(_mse_scale(ctx))) * np.subtract(a, b)
         return grad_a, -grad_a if ctx.needs_input_grad[1] else None
+
+
+def _mse_scale(ctx: Function) -> float:
+    """d(reduced (a - b)^2)/d(a - b) / (a - b): 2/n for a mean, 2 for a sum or none. (An empty
+    input has an empty gradient: any factor will do, but not 2 / 0.)"""
+    return 2.0 / ctx.count if ctx.reduction == "mean" and ctx.count else 2.0
 
 
 def mse_loss(input: Tensor, target: Any, reduction: str = "mean") -> Tensor:  # noqa: A002
