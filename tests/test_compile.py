@@ -262,7 +262,8 @@ def test_every_registered_op_has_a_compile_path() -> None:
     needs its forward and backward as the engine calls them. A new op must be listed in one
     of the two tables (and so be thought about)."""
     for name, cls in Function.registry.items():
-        assert name in fuse.LOWERED or name in fuse.OPAQUE, f"{name}: no compile path"
+        assert name in fuse.LOWERED or name in fuse.OPAQUE or name in fuse.UNSUPPORTED, (
+            f"{name}: no compile path")
         assert callable(cls.forward) and callable(cls.backward)
 
 
@@ -329,8 +330,8 @@ def test_input_guard_miss_retraces(change: str) -> None:
     models, opts, eager_step, step, x, y = _warm()
     if change == "shape":
         x, y = data([3, 4, 2], "mse", 9, np.float64, 1)
-    elif change == "dtype":  # float32 data into a float64 model: promoted, another program
-        x = tn.tensor(x.data.astype(np.float32))
+    elif change == "dtype":  # a float32 target for a float64 model: converted, another program
+        y = tn.tensor(y.data.astype(np.float32))
     elif change == "requires_grad":
         x = tn.tensor(x.data, requires_grad=True)
     else:
@@ -580,3 +581,14 @@ def test_ops_that_keep_their_masks_inside_replay_with_new_inputs() -> None:
     for values in ([[1.0, -2.0], [3.0, 0.5]], [[-1.0, 2.0], [-3.0, 4.0]], [[5.0, 5.0], [0, -1]]):
         x = tn.tensor(np.array(values, dtype=np.float64))
         np.testing.assert_allclose(compiled(x).data, f(x).data, rtol=1e-12)
+
+
+def test_in_place_through_a_view_raises_compile_error() -> None:
+    def f(x: Any) -> Any:
+        h = x * 2
+        v = h[:2]
+        v += 1  # an edit through a view: the owner's graph is rewritten at run time
+        return h.sum()
+
+    with pytest.raises(tn.CompileError, match="in place through a view"):
+        tn.compile(f)(tn.tensor(np.ones(3), requires_grad=True))

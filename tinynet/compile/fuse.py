@@ -40,7 +40,13 @@ LOWERED = {"Linear", "Sigmoid", "Tanh", "ReLU", "MeanSquaredError", "SoftmaxCros
 OPAQUE = {"Abs", "BinaryCrossEntropy", "BinaryCrossEntropyWithLogits", "BroadcastTo", "Cast",
           "Cat", "Clip", "Div", "Exp", "GetItem", "Log", "LogSoftmax", "MatMul", "Max",
           "Maximum", "Mean", "Min", "Minimum", "Mul", "Neg", "Permute", "Pow", "Reshape",
-          "ScatterAdd", "Softmax", "Sqrt", "Stack", "Step", "Sub", "Sum", "Where"}
+          "ScatterAdd", "Softmax", "Sqrt", "Stack", "Step", "Sub", "Sum", "Where",
+          # added with the PyTorch-parity and convolution ops: run as recorded, at replay
+          "Sin", "Cos", "Norm", "Einsum", "Gather", "ScatterAddAlong", "Im2Col", "Col2Im",
+          "Convolution", "MaxPool"}
+# In-place edits through views rewrite other tensors' graphs at run time (ops/inplace.py):
+# refused while tracing rather than replayed.
+UNSUPPORTED = {"CopySlices"}
 FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
 
 

@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from tinynet.compile import recorder
+from tinynet.compile import fuse, recorder
 from tinynet.compile.ir import Program, Ref, Returned, Step, Value
 from tinynet.errors import CompileError
 from tinynet.tensor import Tensor
@@ -288,6 +288,9 @@ class Tracer:
 
     def on_apply(self, cls: type, ctx: Any, inputs: tuple, options: dict, out: Any,
                  result: Tensor) -> None:
+        if cls.__name__ in fuse.UNSUPPORTED:
+            self.fail(f"edits a tensor in place through a view ({cls.__name__}), which tn.compile "
+                      "cannot replay; write it out of place (h = h + 1)")
         index = len(self.steps)
         step = Step(index, "op", cls.op, [self.ref(x) for x in inputs], [],
                     {k: self.ref(v) for k, v in options.items()}, cls=cls,
