@@ -25,8 +25,9 @@ kernel, used for plain backward only.
 
 Graphs die by reference counting alone: a tensor points to its node, a node to its inputs, and
 nothing points back from a node to its output. The lines marked ``extra:`` are the only places
-where the engine calls out, to ``hooks.py`` (register_hook, retain_grad) and ``watch.py``
-(trace, detect_anomaly).
+where the engine calls out: to ``hooks.py`` (register_hook, retain_grad), ``watch.py`` (trace,
+detect_anomaly), ``checks.py`` (mistakes in your own Functions), ``tn.compile``'s recorder, and
+the read count that in-place ops (``ops/inplace.py``) consult. Skip them on a first reading.
 """
 
 from __future__ import annotations
