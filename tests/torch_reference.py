@@ -104,7 +104,10 @@ def _dims(axis: Any, ndim: int) -> Any:
 def _reduce(name: str) -> Callable[..., torch.Tensor]:
     def reduce(step: Step, x: torch.Tensor) -> torch.Tensor:
         axis, keep = step.params["axis"], step.params["keepdims"]
-        if name in ("max", "min"):  # tinynet's max/min over dims split ties: amax/amin
+        if name in ("max", "min") and isinstance(step.params.get("_dim"), int) and x.ndim:
+            # over one dim: values at the first extreme, as torch.max(x, dim) (and tinynet)
+            return getattr(torch, name)(x, dim=step.params["_dim"], keepdim=keep).values
+        if name in ("max", "min"):  # over all or several dims ties split evenly: amax/amin
             return getattr(torch, "a" + name)(x, dim=_dims(axis, x.ndim), keepdim=keep)
         if axis is None:
             out = getattr(torch, name)(x)
@@ -238,8 +241,12 @@ def _bce(step: Step, x: torch.Tensor, t: Any) -> torch.Tensor:
 
 
 def _matmul(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """PyTorch's matmul refuses mixed float32/float64 operands; tinynet (like numpy) promotes
-    them, and so does this reference (a deliberate difference: an answer, not a refusal)."""
+    """Two program values (tensors) of different dtypes: refused, by PyTorch and tinynet alike.
+    A constant array of another dtype: tinynet (like numpy) promotes, and so does this
+    reference (a deliberate difference: an answer, not a refusal)."""
+    if a.dtype != b.dtype and a.requires_grad and b.requires_grad:
+        raise RuntimeError(f"expected both operands to have the same dtype, got {a.dtype} and "
+                           f"{b.dtype}")
     dtype = torch.promote_types(a.dtype, b.dtype)
     return torch.matmul(a.to(dtype), b.to(dtype))
 

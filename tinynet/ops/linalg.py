@@ -81,6 +81,22 @@ def mm(input: Any, mat2: Any) -> Tensor:  # noqa: A002 - PyTorch's names
     return matmul(a, b)
 
 
+def _contract(inputs: tuple[str, ...], output: str, arrays: Any) -> np.ndarray:
+    """np.einsum, after summing each operand over the letters only it has (and the output
+    lacks), as PyTorch does first: with inf and nan the order matters ("i,il->i" with an
+    infinite x and a zero in y is inf * sum(y), not a sum holding inf * 0 = nan)."""
+    reduced_inputs, reduced = [], []
+    for i, (letters, a) in enumerate(zip(inputs, arrays, strict=True)):
+        elsewhere = set(output).union(*(s for j, s in enumerate(inputs) if j != i))
+        private = tuple(k for k, c in enumerate(letters) if c not in elsewhere)
+        if private:
+            a = a.sum(axis=private)
+            letters = "".join(c for c in letters if c in elsewhere)
+        reduced_inputs.append(letters)
+        reduced.append(a)
+    return np.asarray(np.einsum(",".join(reduced_inputs) + "->" + output, *reduced))
+
+
 class Einsum(Function):
     """einsum("ij,jk->ik", A, B). The gradient of operand i is einsum again: the output's
     gradient contracted with the other operands, onto operand i's letters (then broadcast over
@@ -93,7 +109,7 @@ class Einsum(Function):
                 output: str = "") -> np.ndarray:
         ctx.inputs, ctx.output, ctx.shapes = inputs, output, [a.shape for a in arrays]
         ctx.save_for_backward(*arrays)
-        return np.asarray(np.einsum(",".join(inputs) + "->" + output, *arrays))
+        return _contract(inputs, output, arrays)
 
     @staticmethod
     def backward(ctx: Function, grad: Tensor) -> tuple[Any, ...]:
@@ -147,6 +163,8 @@ def einsum(equation: str, *operands_: Any) -> Tensor:
         if len(set(s)) != len(s):
             raise ShapeError(f"einsum: a letter repeated within one operand ({s!r}, a diagonal) "
                              "is not supported")
-    dtype = np.result_type(*(t.dtype for t in tensors))
-    tensors = [t if t.dtype == dtype else t.to(dtype) for t in tensors]
+    if len({t.dtype for t in tensors}) > 1:  # as matmul, and as PyTorch
+        raise DTypeMismatchError(
+            f"einsum: expected every operand to have the same dtype, got "
+            f"{', '.join(str(t.dtype) for t in tensors)}; convert them first (e.g. x.float())")
     return Einsum.apply(*tensors, inputs=inputs, output=output)

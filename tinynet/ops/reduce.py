@@ -205,7 +205,12 @@ class Norm(Function):
     def forward(ctx: Function, x: Any, axis: Any = None, keepdims: bool = False) -> Any:
         ctx.input_shape, ctx.keepdims = x.shape, keepdims
         ctx.kept_shape = _kept_shape(x.shape, axis)
-        out = np.asarray(np.sqrt(np.add.reduce(x * x, axis=axis, keepdims=keepdims)))
+        reduced = int(np.prod([x.shape[a] for a in (range(x.ndim) if axis is None else axis)]))
+        if reduced == 1:  # the norm of one number is |x|, as PyTorch (x * x would overflow)
+            out = np.asarray(np.add.reduce(np.abs(x), axis=axis, keepdims=keepdims))
+        else:
+            with np.errstate(over="ignore"):  # past 1e154 the squares overflow, as in PyTorch
+                out = np.asarray(np.sqrt(np.add.reduce(x * x, axis=axis, keepdims=keepdims)))
         ctx.save_for_backward(x, out)
         return out
 
