@@ -7,7 +7,6 @@ from typing import Any
 
 import numpy as np
 
-from tinynet.errors import ValueRangeError
 from tinynet.optim.optimizer import (
     Optimizer,
     bump_version,
@@ -15,7 +14,7 @@ from tinynet.optim.optimizer import (
     check_execution_switches,
     check_flag,
     check_gradient,
-    check_number,
+    check_non_negative,
 )
 from tinynet.tensor import Tensor
 
@@ -74,14 +73,10 @@ class Adagrad(Optimizer):
 
     def _check_group(self, group: dict[str, Any]) -> None:
         check_flag(group["maximize"], "maximize", "Adagrad")
-        # `not x >= 0` rather than `x < 0`: NaN fails every comparison and must be refused
-        for key, what in (("lr", "learning rate"), ("lr_decay", "lr_decay value"),
+        check_non_negative(group, (("lr", "learning rate"), ("lr_decay", "lr_decay value"),
                           ("weight_decay", "weight_decay value"),
                           ("initial_accumulator_value", "initial_accumulator_value value"),
-                          ("eps", "epsilon value")):
-            value = check_number(group[key], key, "Adagrad")
-            if not value >= 0:
-                raise ValueRangeError(f"Adagrad: Invalid {what}: {value} (must be >= 0)")
+                          ("eps", "epsilon value")), "Adagrad")
 
     def step(self, closure: Callable[[], Any] | None = None) -> Any:
         """Update every parameter that has a gradient; returns ``closure()`` if given."""

@@ -376,6 +376,16 @@ def bump_version(p: Tensor) -> None:
     p._version.value += 1
 
 
+def check_non_negative(group: dict[str, Any], names: tuple[tuple[str, str], ...],
+                       optimizer: str) -> None:
+    """Each ``(key, what)`` of ``group`` is a number >= 0, or an error in PyTorch's words.
+    ``not x >= 0`` rather than ``x < 0``: NaN fails every comparison and must be refused."""
+    for key, what in names:
+        value = check_number(group[key], key, optimizer)
+        if not value >= 0:
+            raise ValueRangeError(f"{optimizer}: Invalid {what}: {value} (must be >= 0)")
+
+
 def check_number(value: Any, what: str, optimizer: str) -> float:
     """A hyperparameter as a float, or a TypeError naming it."""
     if isinstance(value, bool) or not isinstance(value, int | float | np.floating | np.integer):

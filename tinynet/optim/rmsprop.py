@@ -8,7 +8,6 @@ from typing import Any
 
 import numpy as np
 
-from tinynet.errors import ValueRangeError
 from tinynet.optim.optimizer import (
     Optimizer,
     bump_version,
@@ -16,7 +15,7 @@ from tinynet.optim.optimizer import (
     check_execution_switches,
     check_flag,
     check_gradient,
-    check_number,
+    check_non_negative,
     lerp_,
 )
 from tinynet.tensor import Tensor
@@ -71,13 +70,9 @@ class RMSprop(Optimizer):
     def _check_group(self, group: dict[str, Any]) -> None:
         check_flag(group["centered"], "centered", "RMSprop")
         check_flag(group["maximize"], "maximize", "RMSprop")
-        # `not x >= 0` rather than `x < 0`: NaN fails every comparison and must be refused
-        for key, what in (("lr", "learning rate"), ("eps", "epsilon value"),
+        check_non_negative(group, (("lr", "learning rate"), ("eps", "epsilon value"),
                           ("momentum", "momentum value"), ("weight_decay", "weight_decay value"),
-                          ("alpha", "alpha value")):
-            value = check_number(group[key], key, "RMSprop")
-            if not value >= 0:
-                raise ValueRangeError(f"RMSprop: Invalid {what}: {value} (must be >= 0)")
+                          ("alpha", "alpha value")), "RMSprop")
 
     def step(self, closure: Callable[[], Any] | None = None) -> Any:
         """Update every parameter that has a gradient; returns ``closure()`` if given."""
