@@ -1831,7 +1831,9 @@ def render_errors_doc() -> str:
         if case.function != current:
             lines += ["", f"## `{case.function}`", ""]
             current = case.function
-        message = str(outcome).replace(str(WORK), "<tmp>").replace("\n\t", " / ")
+        message = (
+            str(outcome).replace(str(WORK), "<tmp>").replace(f"{REPO}/", "").replace("\n\t", " / ")
+        )
         lines.append(f"- **{case.bad}**: `{type(outcome).__name__}`")
         lines.append("")
         lines.append("  " + "\n  ".join(textwrap.wrap(
