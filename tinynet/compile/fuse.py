@@ -154,10 +154,8 @@ class Lowering:
         return False
 
     def _backward_ok(self, s: Step) -> bool:
-        if s.name in ("linear", "cross_entropy", *ACTS):
+        if s.name in ("linear", "cross_entropy", "mse_loss", *ACTS):
             return s.fast
-        if s.name == "mse_loss":
-            return not s.fast
         return False  # clone/add lower only as gradient plumbing, where nothing differentiates
 
     def _lower_op(self, s: Step) -> list[Kernel]:
