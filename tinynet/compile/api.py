@@ -51,7 +51,8 @@ class CompiledFunction:
         self.codes = function_codes(fn)
         self.world: World | None = None
         self.programs: OrderedDict[tuple, Entry] = OrderedDict()
-        self.last: Entry | None = None
+        self.last: Entry | None = None  # the entry of the last call, and its guard key
+        self.last_key: tuple | None = None
         self.traces = 0  # how many times the function ran eagerly under the tracer
         self.replays = 0
         functools.update_wrapper(self, fn, updated=()) if hasattr(fn, "__name__") else None
@@ -65,10 +66,13 @@ class CompiledFunction:
             raise CompileError(f"tn.compile({self.name}): pass arguments positionally "
                                f"(got keywords {sorted(kwargs)})")
         if self.world is None or not self.world.roots_unchanged():
-            self.world = World(self.fn)
-            self.programs.clear()
-        key = self.guard_key(args)
-        entry = self.programs.get(key)
+            self.new_world()
+        try:
+            key = self.guard_key(args)
+        except (_Stale, KeyError):  # an optimizer gained a group, a group lost a key
+            self.new_world()
+            key = self.guard_key(args)
+        entry = self.last if key == self.last_key else self.programs.get(key)
         if entry is None:
             return self._trace(key, args)
         if entry.program is None:  # this kind of call cannot be replayed (a first step)
@@ -77,16 +81,27 @@ class CompiledFunction:
             del self.programs[key]
             return self._trace(key, args)
         self.replays += 1
+        self.last, self.last_key = entry, key
         return entry.run(args)
+
+    def new_world(self) -> None:
+        """Look at the function's outside objects again; programs made before are dropped."""
+        self.world = World(self.fn)
+        self.world_key, self.world_key_source = world_guard(self.world)
+        self.programs.clear()
+        self.last_key = None
 
     def guard_key(self, args: tuple) -> tuple:
         """Everything a program's validity depends on, as one hashable tuple. Written flat and
-        plain: it runs at every call, and for a small network it is most of the call's time."""
-        key: list[Any] = [grad_mode.enabled, kernels.numba_enabled(), self.backend]
+        plain: it runs at every call, and for a small network it is most of the call's time.
+        The outside tensors and optimizers are always the same objects, so their part is
+        generated code (``world_guard``)."""
+        key: list[Any] = [grad_mode.enabled, kernels.numba_enabled(), self.backend,
+                          self.world_key()]
         append = key.append
         for a in args:
             if isinstance(a, Tensor):
-                d = a.data
+                d = a._data
                 append((d.shape, d.dtype.char, a._requires_grad, d.flags.c_contiguous,
                         a.grad is None))
             elif isinstance(a, np.ndarray):
@@ -95,21 +110,6 @@ class CompiledFunction:
                 append(("literal", type(a), a))
             else:
                 append(("object", id(a)))
-        for t in self.world.tensors:
-            d, g = t.data, t.grad
-            append(id(d))
-            append(d.shape)
-            append(t._requires_grad)
-            append(None if g is None else (g.data.shape, g.data.dtype.char)
-                   if isinstance(g, Tensor) else ("object", type(g)))
-        for opt in self.world.optimizers:
-            append(len(opt.state))  # which state exists: the programs check its identity
-            for group in opt.param_groups:
-                params = group["params"]
-                append(id(params))
-                append(len(params))
-                append(tuple([(k, _frozen(v)) for k, v in group.items()
-                              if k != "lr" and k != "params"]))
         return tuple(key)
 
     def _trace(self, key: tuple, args: tuple) -> Any:
@@ -122,7 +122,7 @@ class CompiledFunction:
         self.programs[key] = entry
         if len(self.programs) > MAX_PROGRAMS:
             self.programs.popitem(last=False)
-        self.last = entry
+        self.last, self.last_key = entry, key
         if os.environ.get("TINYNET_COMPILE_DEBUG", "0") not in ("", "0"):
             print(entry.explain(program))
         return returned
@@ -143,12 +143,56 @@ class CompiledFunction:
                 f"trace(s), {self.replays} replay(s)>")
 
 
-def _frozen(value: Any) -> Any:
-    if isinstance(value, list):
-        return tuple(id(v) for v in value)
-    if isinstance(value, tuple):
-        return value
-    return value
+class _Stale(Exception):
+    """The outside world no longer has the shape its generated guard was written for."""
+
+
+def world_guard(world: World) -> tuple[Any, str]:
+    """The outside world's part of the guard key, as a generated function and its source.
+
+    For every outside tensor: its array's identity and shape, requires_grad, and its ``.grad``
+    (None, or shape and dtype); for every optimizer: how much state exists and every group's
+    keys and hyperparameters but ``lr`` (read at every replay instead). Written as one
+    straight-line expression, because a loop over these objects costs more than the replay
+    of a small network. Raises ``_Stale`` (or KeyError) once an optimizer's groups change
+    shape: the caller then builds a new World and a new guard.
+    """
+    names: dict[str, Any] = {"_frozen": _frozen, "_grad": _grad_key, "Tensor": Tensor,
+                             "_Stale": _Stale}
+    lines = ["def world_key():"]
+    parts: list[str] = []
+    for i, t in enumerate(world.tensors):
+        names[f"t{i}"] = t
+        parts.append(f"id(t{i}._data), t{i}._data.shape, t{i}._requires_grad, "
+                     f"None if t{i}.grad is None else (t{i}.grad._data.shape, "
+                     f"t{i}.grad._data.dtype.char) if type(t{i}.grad) is Tensor else "
+                     f"_grad(t{i}.grad)")
+    for j, opt in enumerate(world.optimizers):
+        names[f"opt{j}"] = opt
+        lines.append(f"    if len(opt{j}.param_groups) != {len(opt.param_groups)}:")
+        lines.append("        raise _Stale")
+        parts.append(f"len(opt{j}.state)")  # which state exists: programs check its identity
+        for k, group in enumerate(opt.param_groups):
+            g = f"group{j}_{k}"
+            lines.append(f"    {g} = opt{j}.param_groups[{k}]")
+            parts.append(f"tuple({g})")
+            parts += [f"_frozen({g}[{name!r}])" if type(v) is list else f"{g}[{name!r}]"
+                      for name, v in group.items() if name != "lr"]
+    lines.append("    return (")
+    lines += [f"        {part}," for part in parts]
+    lines.append("    )")
+    source = "\n".join(lines) + "\n"
+    exec(compile(source, f"<tn.compile guard of {len(world.tensors)} tensors>", "exec"), names)
+    return names["world_key"], source
+
+
+def _grad_key(g: Any) -> tuple:
+    return (g._data.shape, g._data.dtype.char) if isinstance(g, Tensor) else ("object", type(g))
+
+
+def _frozen(value: list) -> tuple:
+    """A list in a parameter group (its ``params``) by the identity of its items and itself."""
+    return (id(value), *map(id, value))
 
 
 class Entry:
@@ -158,11 +202,16 @@ class Entry:
         self.program = program
         self.name = name
         self.runner: Any = None
-        self.grads: list[tuple[Any, int | None]] = []
+        # (owner, value index or None, the Tensor to set as .grad when its array is the same
+        # workspace slice at every call, else None): set after each replay
+        self.grads: list[tuple[Any, int | None, Tensor | None]] = []
         if program is not None:
-            self.grads = [(owner, None if ref is None else ref.value)
-                          for owner, ref in program.final_grads]
             self.runner = _make_runner(program, backend)
+            fixed = getattr(self.runner, "fixed", {})  # value index -> array bound for good
+            for owner, ref in program.final_grads:
+                index = None if ref is None else ref.value
+                grad = Tensor._make(fixed[index]) if index in fixed else None
+                self.grads.append((owner, index, grad))
 
     def still_bound(self) -> bool:
         """The optimizer state arrays the generated code was bound to are still the state."""
@@ -177,9 +226,10 @@ class Entry:
 
     def run(self, args: tuple) -> Any:
         env = self.runner(args)
-        for owner, index in self.grads:
+        for owner, index, grad in self.grads:
             t = args[owner[1]] if type(owner) is tuple else owner
-            t.grad = None if index is None else Tensor._make(env[index])
+            t.grad = grad if grad is not None else None if index is None else Tensor._make(
+                env[index])
         result = self.program.result
         if type(result) is Ref:
             return Tensor._make(env[result.value].copy())

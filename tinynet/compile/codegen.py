@@ -80,12 +80,13 @@ class Runner:
         from tinynet.compile import interpret
 
         env: list[Any] = [None] * len(self.values)
+        self.fixed = env_fixed = {}  # value index -> its workspace slice, the same every call
         workspaces = {d: np.zeros(n, dtype=d) for d, n in self.plan.sizes.items()}
         for v in self.values:
             slot = self.plan.slots.get(v.index)
             if slot is not None:
                 flat = workspaces[slot.dtype][slot.offset:slot.offset + slot.size]
-                env[v.index] = flat.reshape(v.shape)
+                env[v.index] = env_fixed[v.index] = flat.reshape(v.shape)
             elif v.kind in ("param", "state", "const"):
                 env[v.index] = interpret.bind(v, ())
         ws = [workspaces[d] for d in sorted(workspaces, key=lambda d: np.dtype(d).name)]
@@ -99,7 +100,11 @@ class Runner:
                 (key, state[key].data) for key in ("momentum_buffer", "exp_avg", "exp_avg_sq")
                 if state is not None and isinstance(state.get(key), Tensor)]))
         opaque = [k.step for k in self.kernels if k.kind == "opaque"]
-        return (env, ws, [k.attrs["group"] for k in updates],
+        groups: list[Any] = []  # each parameter group once: its lr is read once per call
+        for k in updates:
+            if not any(g is k.attrs["group"] for g in groups):
+                groups.append(k.attrs["group"])
+        return (env, ws, groups,
                 [k.attrs["optimizer"].state.get(k.attrs["param"]) for k in updates],
                 [k.attrs["param"] for k in updates], opaque, self.grad_sources(),
                 interpret)
@@ -148,6 +153,14 @@ class Source:
         self.updates = [k for k in kernels if k.kind in ("sgd", "adam")]
         self.opaque = [k for k in kernels if k.kind == "opaque"]
         self.grads = [v.index for v in values if v.kind == "grad"]
+        self.groups: list[Any] = []  # distinct parameter groups, in order of first update
+        for k in self.updates:
+            if not any(g is k.attrs["group"] for g in self.groups):
+                self.groups.append(k.attrs["group"])
+
+    def _lr(self, k: Kernel) -> str:
+        """The name of the learning rate an update kernel reads: its group's."""
+        return f"lr{next(i for i, g in enumerate(self.groups) if g is k.attrs['group'])}"
 
     def text(self) -> str:
         head = [
@@ -155,6 +168,7 @@ class Source:
             'tinynet/compile/codegen.py (do not edit)."""',
             "import numpy as np",
             "from numba import njit",
+            "from tinynet.tensor import Tensor",
             "from tinynet.compile.runtime import mm_nn, mm_nt, mm_tn",
             "from tinynet.kernels.compiled import (",
             "    adam_update_, bias_identity_forward, bias_relu_forward, bias_sigmoid_forward,",
@@ -209,10 +223,10 @@ class Source:
         names = []
         for k in seg:
             if k.kind in ("sgd", "adam"):
-                u = self.updates.index(k)
-                names.append(f"lr{u}")
+                if self._lr(k) not in names:
+                    names.append(self._lr(k))
                 if k.kind == "adam":
-                    names.append(f"step{u}")
+                    names.append(f"step{self.updates.index(k)}")
         return names
 
     def _segment(self, n: int, seg: list[Kernel]) -> list[str]:
@@ -301,12 +315,12 @@ class Source:
             p, g = self._flat(a[0]), self._flat(a[1])
             if k.kind == "sgd":
                 buf = f"buf{u}.reshape(-1)" if k.attrs["momentum"] != 0 else p
-                return [f"sgd_update_({p}, {g}, {buf}, lr{u}, {k.attrs['momentum']!r}, "
+                return [f"sgd_update_({p}, {g}, {buf}, {self._lr(k)}, {k.attrs['momentum']!r}, "
                         f"{k.attrs['dampening']!r}, {k.attrs['weight_decay']!r}, "
                         f"{k.attrs['nesterov']!r}, False)"]
             return [f"adam_update_({p}, {g}, m{u}.reshape(-1), s{u}.reshape(-1), step{u}, "
-                    f"lr{u}, {k.attrs['beta1']!r}, {k.attrs['beta2']!r}, {k.attrs['eps']!r}, "
-                    f"{k.attrs['weight_decay']!r})"]
+                    f"{self._lr(k)}, {k.attrs['beta1']!r}, {k.attrs['beta2']!r}, "
+                    f"{k.attrs['eps']!r}, {k.attrs['weight_decay']!r})"]
         raise AssertionError(k.kind)
 
     def _elementwise(self, k: Kernel) -> list[str]:
@@ -387,11 +401,15 @@ class Source:
             "param", "state", "const")]
         for v in static:
             lines.append(f"    v{v.index} = env[{v.index}]")
+            if v.shape == () and v.index not in self.plan.slots:  # see _scalar_arg
+                lines.append(f"    v{v.index}_1 = v{v.index}.reshape(1)")
         for d in sorted(self.plan.sizes, key=lambda d: np.dtype(d).name):
             i = sorted(self.plan.sizes, key=lambda d: np.dtype(d).name).index(d)
             lines.append(f"    {self._ws(d)} = workspaces[{i}]")
+        for i in range(len(self.groups)):
+            lines.append(f"    group{i} = groups[{i}]")
         for u, k in enumerate(self.updates):
-            lines.append(f"    group{u}, param{u} = groups[{u}], params[{u}]")
+            lines.append(f"    param{u} = params[{u}]")
             if k.kind == "sgd" and k.attrs["momentum"] != 0:
                 lines.append(f"    buf{u} = states[{u}]['momentum_buffer'].data")
             if k.kind == "adam":
@@ -408,14 +426,17 @@ class Source:
                     lines.append(f"        v{v.index} = env[{v.index}] = np.asarray(interpret."
                                  f"bind_input(args[{i}])).astype(np.{np.dtype(dtype).name})")
                 else:
-                    lines.append(f"        v{v.index} = env[{v.index}] = interpret.bind_input("
-                                 f"args[{v.source}])")
+                    lines += [f"        a{v.source} = args[{v.source}]",
+                              f"        v{v.index} = env[{v.index}] = a{v.source}._data if "
+                              f"type(a{v.source}) is Tensor else interpret.bind_input("
+                              f"a{v.source})"]
             elif v.kind == "grad":
                 n = self.grads.index(v.index)
                 lines.append(f"        v{v.index} = env[{v.index}] = interpret.grad_owner("
                              f"grad_source{n}, args).grad.data")
+        for i in range(len(self.groups)):
+            lines.append(f"        lr{i} = float(group{i}['lr'])")
         for u, k in enumerate(self.updates):
-            lines.append(f"        lr{u} = float(group{u}['lr'])")
             if k.kind == "adam":
                 lines += [f"        state{u}['step'] += 1", f"        step{u} = state{u}['step']"]
         n_opaque = 0
@@ -447,6 +468,8 @@ class Source:
         """Segments index scalars as v[0]: pass 0-d arrays as 1-element views."""
         if name.startswith("v"):
             v = int(name[1:])
-            if self.values[v].shape == () and v not in self.plan.slots:
-                return f"{name}.reshape(1)"
+            value = self.values[v]
+            if value.shape == () and v not in self.plan.slots:
+                return f"{name}_1" if value.kind in ("param", "state", "const") else (
+                    f"{name}.reshape(1)")
         return name
