@@ -596,3 +596,80 @@ def test_in_place_through_a_view_raises_compile_error() -> None:
 
     with pytest.raises(tn.CompileError, match="in place through a view"):
         tn.compile(f)(tn.tensor(np.ones(3), requires_grad=True))
+
+
+# ---------------------------------------------------------------------------------------------
+# elementwise runs fused into one loop
+# ---------------------------------------------------------------------------------------------
+
+
+def _chain(x: Any) -> Any:
+    x.grad = None
+    loss = (x * 0.5 + 0.1).sigmoid().tanh().sum()
+    loss.backward()
+    return loss
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_elementwise_chain_is_one_loop_and_matches_eager(dtype: Any) -> None:
+    """The chain benchmark's step: forward and backward are one loop (the sum moves after it),
+    and every replay gives eager mode's loss and gradient; NaN and +-inf propagate alike."""
+    values = np.random.default_rng(0).standard_normal(5000).astype(dtype) * 6
+    values[:4] = [np.nan, np.inf, -np.inf, 0.0]
+    eager_x = tn.tensor(values.copy(), requires_grad=True)
+    comp_x = tn.tensor(values.copy(), requires_grad=True)
+    compiled = tn.compile(_chain)
+    for _ in range(4):
+        expected, got = _chain(eager_x), compiled(comp_x)
+        np.testing.assert_allclose(got.data, expected.data, rtol=TOL[dtype])
+        np.testing.assert_allclose(comp_x.grad.data, eager_x.grad.data, rtol=TOL[dtype],
+                                   atol=1e-30)
+    assert compiled.replays == 2
+    kinds = [k.kind for k in compiled.last.runner.kernels]
+    assert kinds == ["loop", "sum"], kinds
+
+
+def _layouts() -> dict[str, tuple[Callable[..., Any], list[Any]]]:
+    rng = np.random.default_rng(1)
+    a = rng.standard_normal((3, 4))
+    return {
+        "transposed": (lambda x: (x.T * 2).sigmoid(), [a]),
+        "transposed float32": (lambda x: (x.T * 2 - 1).tanh(), [a.astype(np.float32)]),
+        "strided rows": (lambda x: (x[::2] * 3).tanh(), [a]),
+        "strided columns": (lambda x: (x[:, ::2] - 1).relu(), [a]),
+        "empty": (lambda x: (x * 2).sigmoid(), [np.zeros((0, 3))]),
+        "0-d": (lambda x: (-x * 2).sigmoid(), [np.array(0.3)]),
+        "size-1 operand": (lambda x, y: x * y + y - x, [a, rng.standard_normal((1, 1))]),
+        "NaN times": (lambda x: (x * np.nan).relu() + x, [a]),
+        "same tensor twice": (lambda x: x * x - x, [a]),
+    }
+
+
+@pytest.mark.parametrize("name", sorted(_layouts()))
+def test_fused_elementwise_ops_on_any_layout_match_eager(name: str) -> None:
+    """Transposed and strided operands (made by opaque steps), empty and 0-d values and
+    size-1 operands go through the fused loops like any other and agree with eager mode."""
+    fn, arrays = _layouts()[name]
+
+    def step(*xs: Any) -> Any:
+        for x in xs:
+            x.grad = None
+        loss = (fn(*xs) * 1.5).sum()
+        loss.backward()
+        return loss
+
+    eager_in = [tn.tensor(a.copy(), requires_grad=True) for a in arrays]
+    comp_in = [tn.tensor(a.copy(), requires_grad=True) for a in arrays]
+    compiled = tn.compile(step)
+    # float32: eager mode takes np.tanh for a non-contiguous operand, the loop tinynet's own
+    # tanh (both within 2 ulp); 1 - t^2 then loses digits where |t| is near 1, so gradients
+    # are compared relative to their largest element
+    rtol = TOL[arrays[0].dtype.type]
+    for _ in range(3):
+        expected, got = step(*eager_in), compiled(*comp_in)
+        np.testing.assert_allclose(got.data, expected.data, rtol=rtol)
+        for e, c in zip(eager_in, comp_in, strict=True):
+            scale = float(np.nanmax(np.abs(e.grad.data), initial=0.0))
+            np.testing.assert_allclose(c.grad.data, e.grad.data, rtol=rtol, atol=rtol * scale)
+    assert compiled.replays == 1
+    assert any(k.kind == "loop" for k in compiled.last.runner.kernels)

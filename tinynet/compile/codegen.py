@@ -85,7 +85,8 @@ class Runner:
         for v in self.values:
             slot = self.plan.slots.get(v.index)
             if slot is not None:
-                flat = workspaces[slot.dtype][slot.offset:slot.offset + slot.size]
+                n = int(np.prod(v.shape))  # 0 for an empty value (its slot holds 1)
+                flat = workspaces[slot.dtype][slot.offset:slot.offset + n]
                 env[v.index] = env_fixed[v.index] = flat.reshape(v.shape)
             elif v.kind in ("param", "state", "const"):
                 env[v.index] = interpret.bind(v, ())
@@ -121,6 +122,26 @@ class Runner:
         parts += ["== buffer plan", self.plan.describe(self.values)]
         parts += [f"== generated source ({self.path})", self.source]
         return "\n".join(parts)
+
+
+def _with_scratch(expr: str, extra: str, only: str | None = None) -> str:
+    """Close each activation call in ``expr`` with ``extra`` arguments (its scratch or ``one``):
+    ``_tanh_f32(x)`` -> ``_tanh_f32(x, scr, bits, e)``. Calls nest, so brackets are counted."""
+    heads = [only] if only else ["_sigmoid_f32(", "_tanh_f32("]
+    out, i = [], 0
+    while i < len(expr):
+        head = next((h for h in heads if expr.startswith(h, i)), None)
+        if head is None:
+            out.append(expr[i])
+            i += 1
+            continue
+        depth, j = 1, i + len(head)
+        while depth:
+            depth += {"(": 1, ")": -1}.get(expr[j], 0)
+            j += 1
+        out.append(head + _with_scratch(expr[i + len(head):j - 1], extra, only) + extra)
+        i = j
+    return "".join(out)
 
 
 def _load(path: Path, source: str, name: str) -> Any:
@@ -171,7 +192,8 @@ class Source:
             "from tinynet.tensor import Tensor",
             "from tinynet.compile.runtime import mm_nn, mm_nt, mm_tn",
             "from tinynet.kernels.compiled import (",
-            "    adam_update_, bias_identity_forward, bias_relu_forward, bias_sigmoid_forward,",
+            "    _sigmoid, _sigmoid_f32, _tanh_f32, adam_update_, bias_identity_forward,",
+            "    bias_relu_forward, bias_sigmoid_forward,",
             "    bias_tanh_forward, relu_forward, sgd_update_, sigmoid_forward,",
             "    softmax_cross_entropy_forward, tanh_forward,",
             ")",
@@ -180,11 +202,12 @@ class Source:
         segments: list[list[Kernel]] = [[]]
         driver_items: list[Any] = []  # ("segment", n) / ("blas", kernel) / ("opaque", kernel)
         for k in self.kernels:
-            if k.kind == "opaque" or self._large(k):
+            if k.kind in ("opaque", "sum") or self._large(k):
                 if segments[-1]:
                     driver_items.append(("segment", len(segments) - 1))
                     segments.append([])
-                driver_items.append(("opaque" if k.kind == "opaque" else "blas", k))
+                driver_items.append((k.kind if k.kind != "matmul_nt" and k.kind != "matmul_tn"
+                                     and k.kind != "matmul_nn" else "blas", k))
             else:
                 segments[-1].append(k)
         if segments[-1]:
@@ -256,7 +279,7 @@ class Source:
         for v in planned:
             slot = self.plan.slots[v]
             shape = self._shape(v)
-            view = f"{self._ws(slot.dtype)}[{slot.offset}:{slot.offset + slot.size}]"
+            view = f"{self._ws(slot.dtype)}[{slot.offset}:{slot.offset + self._size(v)}]"
             if len(shape) > 1:
                 view += f".reshape({shape})"
             lines.append(f"    v{v} = {view}")
@@ -283,8 +306,10 @@ class Source:
             return [f"{act}_forward({self._flat(o[0])}, {self._flat(o[0])})"]
         if k.kind == "act":
             return [f"{k.attrs['act']}_forward({self._flat(a[0])}, {self._flat(o[0])})"]
-        if k.kind in ("act_back", "mse_act_back", "ce_back", "mse_back", "copy", "add"):
+        if k.kind in ("act_back", "mse_act_back", "ce_back", "mse_back", "copy"):
             return self._elementwise(k)
+        if k.kind == "loop":
+            return self._loop(k)
         dt = self._dt(o[0])
         if k.kind == "mse":
             n = self._size(a[0])
@@ -377,8 +402,6 @@ class Source:
             return lines
         elif k.kind == "copy":
             expr.append(f"{flat[o[0]]}[e] = r = {flat[a[0]]}[e]")
-        elif k.kind == "add":
-            expr.append(f"{flat[o[0]]}[e] = r = {flat[a[0]]}[e] + {flat[a[1]]}[e]")
         lines = pre[:]
         if sums:
             lines.append(f"{flat[o[-1]]}[:] = zero")
@@ -388,6 +411,46 @@ class Source:
         if sums:
             lines.append(f"        {flat[o[-1]]}[j] += r")
         return lines
+
+    def _loop(self, k: Kernel) -> list[str]:
+        """A fused run of elementwise kernels: one pass over the elements, every value a local
+        (``t5``) and only the values read after the loop stored. Size-1 arguments are read once
+        before the loop. float32 sigmoid/tanh take the vectorisable rules, which use the first
+        float32 array the loop stores as scratch (written before its own store, never read)."""
+        n, members = k.attrs["n"], k.attrs["members"]
+        dt = self._dt(k.outs[0] if k.outs else members[0].outs[0])
+        lines = [f"one = {dt}(1.0)", f"zero = {dt}(0.0)"]
+        names: dict[int, str] = {}
+        for a in k.args:
+            name = f"v{a}" if len(self._shape(a)) <= 1 else f"f{a}"
+            if name != f"v{a}":
+                lines.append(f"{name} = {self._flat(a)}")
+            if self._size(a) == 1 and n != 1:
+                lines.append(f"s{a} = {name}[0]")
+                names[a] = f"s{a}"
+            else:
+                names[a] = f"{name}[e]"
+        stored = {o: (f"v{o}" if len(self._shape(o)) <= 1 else f"f{o}") for o in k.outs}
+        for o, name in stored.items():
+            if name != f"v{o}":
+                lines.append(f"{name} = {self._flat(o)}")
+        scratch = next((name for o, name in stored.items()
+                        if self.values[o].dtype == np.float32), None)
+        if scratch is not None:
+            lines.append(f"scratch_bits = {scratch}.view(np.int32)")
+        body: list[str] = []
+        for m in members:
+            args = [names.get(a, f"t{a}") for a in m.args]
+            expr = m.attrs["expr"].format(*args)
+            if scratch is not None and dt == "np.float32":
+                expr = expr.replace("SIGMOID(", "_sigmoid_f32(").replace("TANH(", "_tanh_f32(")
+                expr = _with_scratch(expr, f", {scratch}, scratch_bits, e)")
+            else:
+                expr = expr.replace("SIGMOID(", "_sigmoid(").replace("TANH(", "np.tanh(")
+                expr = _with_scratch(expr, ", one)", only="_sigmoid(")
+            body.append(f"t{m.outs[0]} = {expr}  # {m.origin}")
+        body += [f"{stored[o]}[e] = t{o}" for o in k.outs]
+        return lines + [f"for e in range({n}):"] + ["    " + line for line in body]
 
     # ---- the driver ------------------------------------------------------------------------
 
@@ -430,10 +493,14 @@ class Source:
                               f"        v{v.index} = env[{v.index}] = a{v.source}._data if "
                               f"type(a{v.source}) is Tensor else interpret.bind_input("
                               f"a{v.source})"]
+                if not v.contiguous:  # the guards keep the layout the trace saw
+                    lines.append(f"        v{v.index} = np.ascontiguousarray(v{v.index})")
             elif v.kind == "grad":
                 n = self.grads.index(v.index)
                 lines.append(f"        v{v.index} = env[{v.index}] = interpret.grad_owner("
                              f"grad_source{n}, args).grad.data")
+                if not v.contiguous:
+                    lines.append(f"        v{v.index} = np.ascontiguousarray(v{v.index})")
         for i in range(len(self.groups)):
             lines.append(f"        lr{i} = float(group{i}['lr'])")
         for u, k in enumerate(self.updates):
@@ -448,6 +515,10 @@ class Source:
                 a, b = item.args
                 lines.append("        " + _BLAS[item.kind].format(a=f"v{a}", b=f"v{b}",
                                                                   o=f"v{item.outs[0]}"))
+            elif kind == "sum":  # numpy's pairwise sum: the same numbers as eager mode
+                keep = ", keepdims=True" if item.attrs["keepdims"] else ""
+                lines.append(f"        v{item.outs[0]}[...] = np.add.reduce(v{item.args[0]}, "
+                             f"axis=None{keep})")
             else:
                 step = item.step
                 runner = {"op": "run_op", "backward": "run_backward",
@@ -457,7 +528,10 @@ class Source:
                 lines.append(f"        interpret.{runner}(opaque[{n_opaque}], env{extra})")
                 for out in step.outputs:
                     if isinstance(out, Ref):
-                        lines.append(f"        v{out.value} = env[{out.value}]")
+                        lines.append(f"        v{out.value} = env[{out.value}]" if
+                                     self.values[out.value].contiguous else
+                                     f"        v{out.value} = np.ascontiguousarray(env["
+                                     f"{out.value}])  # compiled loops index it flat")
                 n_opaque += 1
         for u in range(len(self.updates)):
             lines.append(f"        param{u}._version.value += 1")

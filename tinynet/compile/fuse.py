@@ -35,12 +35,12 @@ ACTS = ("sigmoid", "tanh", "relu")
 # cover ``Function.registry``, so a new op must be placed in one of them):
 # lowered to generated loops (under the conditions in ``Lowering._op_ok``, else opaque) ...
 LOWERED = {"Linear", "Sigmoid", "Tanh", "ReLU", "MeanSquaredError", "SoftmaxCrossEntropy",
-           "Clone", "Add"}
+           "Clone", "Add", "Sub", "Mul", "Neg", "Sum"}
 # ... or run as opaque steps: the op's own forward and backward, as in eager mode.
 OPAQUE = {"Abs", "BinaryCrossEntropy", "BinaryCrossEntropyWithLogits", "BroadcastTo", "Cast",
           "Cat", "Clip", "Div", "Exp", "GetItem", "Log", "LogSoftmax", "MatMul", "Max",
-          "Maximum", "Mean", "Min", "Minimum", "Mul", "Neg", "Permute", "Pow", "Reshape",
-          "ScatterAdd", "Softmax", "Sqrt", "Stack", "Step", "Sub", "Sum", "Where",
+          "Maximum", "Mean", "Min", "Minimum", "Permute", "Pow", "Reshape",
+          "ScatterAdd", "Softmax", "Sqrt", "Stack", "Step", "Where",
           # added with the PyTorch-parity and convolution ops: run as recorded, at replay
           "Sin", "Cos", "Norm", "Einsum", "Gather", "ScatterAddAlong", "Im2Col", "Col2Im",
           "Convolution", "MaxPool"}
@@ -48,6 +48,14 @@ OPAQUE = {"Abs", "BinaryCrossEntropy", "BinaryCrossEntropyWithLogits", "Broadcas
 # refused while tracing rather than replayed.
 UNSUPPORTED = {"CopySlices"}
 FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
+# Elementwise ops as expressions over their arguments {0}, {1}: what a fused loop computes per
+# element. SIGMOID/TANH become the scalar rules of tinynet/kernels/compiled.py (the same
+# numbers as eager mode's kernels); relu keeps NaN as np.maximum does.
+BINARY = {"add": "{0} + {1}", "sub": "{0} - {1}", "mul": "{0} * {1}"}
+ACT_EXPR = {"sigmoid": "SIGMOID({0})", "tanh": "TANH({0})",
+            "relu": "(zero if {0} < zero else {0})"}
+ACT_BACK_EXPR = {"sigmoid": "{0} * {1} * (one - {1})", "tanh": "{0} * (one - {1} * {1})",
+                 "relu": "(zero if {1} <= zero else {0})"}
 
 
 @dataclass
@@ -65,12 +73,16 @@ class Kernel:
         outs = ", ".join(f"v{o}" for o in self.outs) or "-"
         args = ", ".join("_" if a is None else f"v{a}" for a in self.args)
         attrs = "".join(f" {k}={v}" for k, v in self.attrs.items()
-                        if k not in ("group", "optimizer", "param"))
+                        if k not in ("group", "optimizer", "param", "members"))
         return f"{self.origin:<10} {self.kind:<15} {outs} <- {args}{attrs}"
 
 
 def _val(x: Any) -> int | None:
     return x.value if isinstance(x, Ref) else None
+
+
+def _size(shape: tuple[int, ...]) -> int:
+    return int(np.prod(shape))
 
 
 class Lowering:
@@ -147,15 +159,25 @@ class Lowering:
                     and s.options.get("reduction", "mean") in ("mean", "sum"))
         if s.name == "clone":
             return self.v(ins[0]) is not None and self.v(ins[0]).dtype == out.dtype
-        if s.name == "add":
-            a, b = self.v(ins[0]), self.v(ins[1])
-            return (a is not None and b is not None and a.shape == b.shape == out.shape
-                    and a.dtype == b.dtype == out.dtype)
+        if s.name in BINARY or s.name == "neg":
+            args = [self.v(x) for x in ins]
+            return len(args) == (1 if s.name == "neg" else 2) and all(
+                a is not None and a.dtype == out.dtype and (a.shape == out.shape or (
+                    _size(a.shape) == 1 and _size(out.shape) >= 1)) for a in args)
+        if s.name == "sum":
+            a = self.v(ins[0])
+            return (len(ins) == 1 and a is not None and a.dtype == out.dtype
+                    and s.options.get("axis") is None and _size(out.shape) == 1)
         return False
 
     def _backward_ok(self, s: Step) -> bool:
         if s.name in ("linear", "cross_entropy", "mse_loss", *ACTS):
             return s.fast
+        if s.name in BINARY or s.name in ("neg", "sum"):  # rules on Tensors: no fast path
+            g = self.v(s.inputs[0]) if s.inputs else None
+            return g is not None and all(self.v(o) is None or (
+                self.v(o).shape == self.v(s.inputs[0]).shape if s.name != "sum" else True)
+                for o in s.outputs if o is not None)
         return False  # clone/add lower only as gradient plumbing, where nothing differentiates
 
     def _lower_op(self, s: Step) -> list[Kernel]:
@@ -188,8 +210,16 @@ class Lowering:
             return [Kernel("ce", [out, probs, losses], [z, t], {"mean": mean})]
         if s.name == "clone":
             return [Kernel("copy", [out], [ins[0]])]
-        if s.name == "add":
-            return [Kernel("add", [out], [ins[0], ins[1]])]
+        if s.name in BINARY:
+            self.nodes[s.index] = {"a": ins[0], "b": ins[1]}
+            return [Kernel("ew", [out], [ins[0], ins[1]], {"expr": BINARY[s.name]})]
+        if s.name == "neg":
+            self.nodes[s.index] = {}
+            return [Kernel("ew", [out], [ins[0]], {"expr": "-{0}"})]
+        if s.name == "sum":
+            self.nodes[s.index] = {}
+            return [Kernel("sum", [out], [ins[0]],
+                           {"keepdims": bool(s.options.get("keepdims", False))})]
         raise AssertionError(s.name)
 
     def _lower_backward(self, s: Step) -> list[Kernel] | None:
@@ -229,7 +259,18 @@ class Lowering:
                 return None
             return [Kernel("ce_back", [outs[0]], [g, node["probs"], node["t"]],
                            {"mean": node["mean"]})]
-        return None
+        # the Tensor-level rules of add/sub/mul/neg/sum (before the engine undoes broadcasting)
+        rules = {"add": [("{0}", []), ("{0}", [])], "sub": [("{0}", []), ("-{0}", [])],
+                 "mul": [("{0} * {1}", ["b"]), ("{0} * {1}", ["a"])], "neg": [("-{0}", [])],
+                 "sum": [("{0}", [])]}.get(s.name)
+        if rules is None:
+            return None
+        kernels = []
+        for out, (expr, saved) in zip(outs, rules, strict=False):
+            if out is not None:
+                kernels.append(Kernel("ew", [out], [g] + [node[k] for k in saved],
+                                      {"expr": expr}))
+        return kernels
 
     def _lower_update(self, s: Step) -> list[Kernel] | None:
         p, g = self.v(s.inputs[0]), self.v(s.inputs[1])
@@ -326,4 +367,67 @@ class Lowering:
                     producer.outs[producer.outs.index(src)] = k.outs[0]
                     producer.origin = f"{producer.origin}+{k.origin}"
                     ks.remove(k)
+        self.kernels = ks = self._fuse_loops(ks, pinned)
         return ks
+
+    # ---- elementwise loops -----------------------------------------------------------------
+
+    def _as_expr(self, k: Kernel) -> Kernel | None:
+        """An elementwise kernel in expression form (``ew``), or None if it is not one."""
+        if k.kind == "ew":
+            return k
+        if k.kind == "act":
+            expr = ACT_EXPR[k.attrs["act"]]
+        elif k.kind == "act_back" and "sums" not in k.attrs:
+            expr = ACT_BACK_EXPR[k.attrs["act"]]
+        elif k.kind == "copy":
+            expr = "{0}"
+        else:
+            return None
+        return Kernel("ew", list(k.outs), list(k.args), {"expr": expr}, origin=k.origin)
+
+    def _fuse_loops(self, ks: list[Kernel], pinned: set[int]) -> list[Kernel]:
+        """Runs of elementwise kernels over the same number of elements become one ``loop``:
+        each element is loaded once, and values only the run reads stay in registers. A
+        full ``sum`` met inside a run is moved after it (nothing in the run reads its result),
+        so a forward and its backward can share one loop."""
+        result: list[Kernel] = []
+        group: list[Kernel] = []  # the run's kernels as they are in ``ks``
+        deferred: list[Kernel] = []
+
+        def close() -> None:
+            if group:
+                result.append(self._loop(list(group), ks, pinned))
+                group.clear()
+            result.extend(deferred)
+            deferred.clear()
+
+        for k in ks:
+            if self._as_expr(k) is not None:
+                n = _size(self.values[k.outs[0]].shape)
+                waits = {o for d in deferred for o in d.outs}
+                if group and (n != _size(self.values[group[0].outs[0]].shape)
+                              or any(a in waits for a in k.args)):
+                    close()
+                group.append(k)
+            elif k.kind == "sum" and group:
+                deferred.append(k)
+            else:
+                close()
+                result.append(k)
+        close()
+        return result
+
+    def _loop(self, group: list[Kernel], ks: list[Kernel], pinned: set[int]) -> Kernel:
+        """One loop for ``group``: it stores the values read after it (or kept by the caller)
+        and reads the values made before it."""
+        made = {o for k in group for o in k.outs}
+        read_elsewhere = {a for k in ks if all(k is not g for g in group) for a in k.args}
+        outs = [o for o in dict.fromkeys(o for k in group for o in k.outs)
+                if o in pinned or o in read_elsewhere or self.values[o].kind != "temp"]
+        args = [a for a in dict.fromkeys(a for k in group for a in k.args)
+                if a is not None and a not in made]
+        n = _size(self.values[group[0].outs[0]].shape)
+        members = [self._as_expr(k) for k in group]
+        return Kernel("loop", outs, args, {"n": n, "members": members},
+                      origin="+".join(dict.fromkeys(k.origin for k in group)))

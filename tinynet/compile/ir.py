@@ -41,6 +41,7 @@ class Value:
     dtype: np.dtype
     source: Any = None  # input position, the outside Tensor, (optimizer, param, key), the const
     producer: int | None = None  # index of the step that writes it (temps)
+    contiguous: bool = True  # C-contiguous when traced (a transpose's result is not)
 
     @property
     def name(self) -> str:

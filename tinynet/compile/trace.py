@@ -237,7 +237,8 @@ class Tracer:
 
     def _new(self, array: np.ndarray, kind: str, source: Any = None,
              producer: int | None = None) -> Ref:
-        value = Value(len(self.values), kind, tuple(array.shape), array.dtype, source, producer)
+        value = Value(len(self.values), kind, tuple(array.shape), array.dtype, source, producer,
+                      bool(array.flags.c_contiguous))
         self.values.append(value)
         self.by_id[id(array)] = value.index
         self.keep.append(array)
