@@ -489,6 +489,111 @@ print(json.dumps({"import_s": t1 - t0, "build_s": t3 - t2, "first_step_s": t4 - 
 """
 
 
+# tn.compile of the XOR training step in a fresh interpreter: the call that traces the step
+# and compiles it, with an empty program cache (cold) and then with the cache the cold run
+# wrote (from disk). The eager first calls before it (numba's kernels loading) are not counted.
+_COMPILE_SCRIPT = """
+import json, time
+import numpy as np
+import tinynet as tn
+import tinynet.nn.functional as F
+from tinynet import kernels
+kernels.warm_up()
+tn.manual_seed(0)
+model = tn.nn.Sequential(tn.nn.Linear(2, 4), tn.nn.Sigmoid(), tn.nn.Linear(4, 1))
+opt = tn.optim.SGD(model.parameters(), lr=0.5)
+x = tn.tensor([[0.0, 0.0], [0.0, 1.0], [1.0, 0.0], [1.0, 1.0]])
+y = tn.tensor([[0.0], [1.0], [1.0], [0.0]])
+def train_step(x, y):
+    opt.zero_grad()
+    loss = F.mse_loss(model(x), y)
+    loss.backward()
+    opt.step()
+    return loss
+train_step(x, y)  # eager: loads what eager mode needs, so only compile work is timed below
+step = tn.compile(train_step)
+t0 = time.perf_counter()
+while step.replays == 0:
+    step(x, y)
+t1 = time.perf_counter()
+print(json.dumps({"compile_s": t1 - t0}))
+"""
+
+# The same step fused by hand into one @njit function (forward, MSE, backward, SGD): what
+# compiling a step costs numba at the least, measured in the same run to calibrate.
+_HAND_FUSED_SCRIPT = """
+import json, time
+import numpy as np
+from numba import njit
+@njit(error_model="numpy")
+def step(x, y, w1, b1, w2, b2, h, out, lr):
+    n = x.shape[0]
+    loss = np.float32(0.0)
+    gw1 = np.zeros_like(w1); gb1 = np.zeros_like(b1)
+    gw2 = np.zeros_like(w2); gb2 = np.zeros_like(b2)
+    for i in range(n):
+        for j in range(w1.shape[0]):
+            z = b1[j]
+            for k in range(w1.shape[1]):
+                z += x[i, k] * w1[j, k]
+            h[i, j] = np.float32(1.0) / (np.float32(1.0) + np.exp(-z))
+        for j in range(w2.shape[0]):
+            z = b2[j]
+            for k in range(w2.shape[1]):
+                z += h[i, k] * w2[j, k]
+            out[i, j] = z
+            d = z - y[i, j]
+            loss += d * d
+            g = np.float32(2.0) * d / np.float32(n * w2.shape[0])
+            gb2[j] += g
+            for k in range(w2.shape[1]):
+                gw2[j, k] += g * h[i, k]
+                gh = g * w2[j, k] * h[i, k] * (np.float32(1.0) - h[i, k])
+                gb1[k] += gh
+                for m in range(w1.shape[1]):
+                    gw1[k, m] += gh * x[i, m]
+    w1 -= lr * gw1; b1 -= lr * gb1; w2 -= lr * gw2; b2 -= lr * gb2
+    return loss / np.float32(n * w2.shape[0])
+f = np.float32
+args = (np.ones((4, 2), f), np.ones((4, 1), f), np.ones((4, 2), f), np.ones(4, f),
+        np.ones((1, 4), f), np.ones(1, f), np.ones((4, 4), f), np.ones((4, 1), f), f(0.1))
+t0 = time.perf_counter()
+step(*args)
+print(json.dumps({"compile_s": time.perf_counter() - t0}))
+"""
+
+
+def measure_compile(ctx: Context) -> dict[str, Any]:
+    """tn.compile's compile time for the XOR step: cold, from the disk cache, and a hand-fused
+    numba step's compile time in the same run (each in a fresh interpreter)."""
+    if not tinynet_compiled.available():
+        return {"skipped": "tinynet has no compile"}
+    out: dict[str, Any] = {}
+    with tempfile.TemporaryDirectory(prefix="tinynet-compile-cache-") as cache:
+        env = {**os.environ, "TINYNET_CACHE_DIR": cache}
+        for key, script in (("cold_s", _COMPILE_SCRIPT), ("cache_s", _COMPILE_SCRIPT),
+                            ("hand_fused_s", _HAND_FUSED_SCRIPT)):
+            try:
+                out[key] = json.loads(_run_python(script, env))["compile_s"]
+            except RuntimeError as exc:
+                ctx.fail("startup", "tinynet-compiled", f"compile-time subprocess failed: {exc}")
+                out[key] = None
+    return out
+
+
+def format_compile(compiled: dict[str, Any]) -> list[str]:
+    if "skipped" in compiled:
+        return [f"tn.compile: skipped ({compiled['skipped']})"]
+
+    def ms(key: str) -> str:
+        value = compiled.get(key)
+        return "FAILED" if value is None else f"{1e3 * value:.0f} ms"
+
+    return ["tn.compile of the XOR step (the call that traces and compiles; fresh interpreters):",
+            f"  cold {ms('cold_s')}, from the disk cache {ms('cache_s')}; a hand-fused numba "
+            f"XOR step compiles in {ms('hand_fused_s')} here"]
+
+
 def _run_python(script: str, env: dict[str, str] | None = None) -> str:
     """Run ``script`` in a fresh interpreter from the repository root; its last output line."""
     done = subprocess.run(
@@ -539,6 +644,7 @@ def measure_startup(ctx: Context) -> dict[str, Any]:
                     ctx.fail("startup", "tinynet", f"first-step subprocess failed: {exc}")
                     out[key] = {"error": str(exc)}
                 bar.update(1)
+        out["compile"] = measure_compile(ctx)
     finally:
         bar.close()
     return out
@@ -573,6 +679,8 @@ def format_startup(startup: dict[str, Any]) -> str:
             f"  {label}: import {ms['import_s']:.0f} ms, build {ms['build_s']:.1f} ms, "
             f"first step {ms['first_step_s']:.1f} ms, second step {ms['second_step_s']:.2f} ms"
         )
+    if "compile" in startup:
+        lines += format_compile(startup["compile"])
     return "\n".join(lines)
 
 
