@@ -439,7 +439,7 @@ def test_replay_memory_is_flat() -> None:
             step(x, y)
         gc.collect()
         first, _ = tracemalloc.get_traced_memory()
-        for _ in range(3000):
+        for _ in range(10_000):
             step(x, y)
         gc.collect()
         second, _ = tracemalloc.get_traced_memory()
