@@ -673,3 +673,23 @@ def test_fused_elementwise_ops_on_any_layout_match_eager(name: str) -> None:
             np.testing.assert_allclose(c.grad.data, e.grad.data, rtol=rtol, atol=rtol * scale)
     assert compiled.replays == 1
     assert any(k.kind == "loop" for k in compiled.last.runner.kernels)
+
+
+def test_literal_and_object_arguments_and_new_group_keys_are_guarded() -> None:
+    """A number argument is part of the program (by value), any other object by identity, and
+    a parameter group that gains a key no longer fits the guard written for it."""
+    x = tn.tensor(np.arange(6.0).reshape(2, 3), requires_grad=True)
+
+    def scaled(t: Any, factor: Any, note: Any) -> Any:
+        return t * factor
+
+    compiled = tn.compile(scaled)
+    marker_a, marker_b = object(), object()
+    for factor, note, traces in ((2.0, marker_a, 1), (2.0, marker_a, 1), (3.0, marker_a, 2),
+                                 (3, marker_a, 3), (3.0, marker_b, 4), (2.0, marker_a, 4)):
+        np.testing.assert_array_equal(compiled(x, factor, note).data, x.data * factor)
+        assert compiled.traces == traces, (factor, note)
+    models, opts, eager_step, step, xs, ys = _warm()
+    opts[1].param_groups[0]["extra"] = 1.0
+    opts[0].param_groups[0]["extra"] = 1.0
+    _check_retrace(step, eager_step, models, opts, xs, ys)

@@ -92,29 +92,25 @@ class Runner:
                 env[v.index] = interpret.bind(v, ())
         ws = [workspaces[d] for d in sorted(workspaces, key=lambda d: np.dtype(d).name)]
         updates = [k for k in self.kernels if k.kind in ("sgd", "adam")]
-        self.bound_state = []  # (optimizer, param, its state dict, [(key, array)]): checked
-        # before every replay
-        for k in updates:
-            opt, param = k.attrs["optimizer"], k.attrs["param"]
-            state = opt.state.get(param)
-            self.bound_state.append((opt, param, state, [
-                (key, state[key].data) for key in ("momentum_buffer", "exp_avg", "exp_avg_sq")
-                if state is not None and isinstance(state.get(key), Tensor)]))
         opaque = [k.step for k in self.kernels if k.kind == "opaque"]
         groups: list[Any] = []  # each parameter group once: its lr is read once per call
         for k in updates:
             if not any(g is k.attrs["group"] for g in groups):
                 groups.append(k.attrs["group"])
+        # what the call leaves: each .grad (a Tensor over its fixed workspace slice, made once,
+        # or None), and how to build the returned value
+        leaves = [(owner, None if ref is None else Tensor._make(env_fixed[ref.value])
+                   if ref.value in env_fixed else ref.value)
+                  for owner, ref in self.program.final_grads]
+        from tinynet.compile.api import build_result
+
         return (env, ws, groups,
                 [k.attrs["optimizer"].state.get(k.attrs["param"]) for k in updates],
                 [k.attrs["param"] for k in updates], opaque, self.grad_sources(),
-                interpret)
+                interpret, leaves, self.program.result, build_result)
 
     def grad_sources(self) -> list[Any]:
         return [v.source for v in self.values if v.kind == "grad"]
-
-    def __call__(self, args: tuple) -> list[Any]:
-        return self.replay(args)
 
     def describe(self) -> str:
         parts = ["== IR after lowering and fusion (kernels)"]
@@ -457,7 +453,7 @@ class Source:
     def _driver(self, items: list[Any]) -> list[str]:
         lines = [
             "def make_replay(env, workspaces, groups, states, params, opaque, grad_sources,",
-            "                interpret):",
+            "                interpret, leaves, result, build_result):",
             '    """Bind what stays the same across calls; return the per-call function."""',
         ]
         static = [v for v in self.values if v.index in self.plan.slots or v.kind in (
@@ -481,7 +477,14 @@ class Source:
                           f"    s{u} = state{u}['exp_avg_sq'].data"]
         for n in range(len(self.grads)):
             lines.append(f"    grad_source{n} = grad_sources[{n}]")
-        lines += ["", "    def replay(args):", "        nodes = {}"]
+        for n, (owner, ref) in enumerate(self.program.final_grads):
+            if not isinstance(owner, tuple):
+                lines.append(f"    leaf{n} = leaves[{n}][0]")
+            if ref is not None and ref.value in self.plan.slots:
+                lines.append(f"    leaf{n}_grad = leaves[{n}][1]")
+        lines += ["", "    def replay(args):"]
+        if self.opaque:
+            lines.append("        nodes = {}  # opaque steps' graph nodes, for their backward")
         for v in self.values:
             if v.kind == "input":
                 if isinstance(v.source, tuple):
@@ -535,7 +538,20 @@ class Source:
                 n_opaque += 1
         for u in range(len(self.updates)):
             lines.append(f"        param{u}._version.value += 1")
-        lines += ["        return env", "", "    return replay"]
+        for n, (owner, ref) in enumerate(self.program.final_grads):  # .grad as eager leaves it
+            tensor = f"args[{owner[1]}]" if isinstance(owner, tuple) else f"leaf{n}"
+            if ref is None:
+                grad = "None"
+            elif ref.value in self.plan.slots:
+                grad = f"leaf{n}_grad"  # made once over its workspace slice
+            else:
+                grad = f"Tensor._make(env[{ref.value}])"
+            lines.append(f"        {tensor}.grad = {grad}")
+        if isinstance(self.program.result, Ref):  # a fresh tensor: the slice is reused
+            lines.append(f"        return Tensor._make(env[{self.program.result.value}].copy())")
+        else:
+            lines.append("        return build_result(result, env)")
+        lines += ["", "    return replay"]
         return lines
 
     def _scalar_arg(self, name: str) -> str:
