@@ -541,9 +541,10 @@ def test_docs_compile_md_quotes_current_output(capsys: Any) -> None:
                                       "<locals>.train_step)", "compile(train_step)")
     capsys.readouterr()
     doc = (pathlib.Path(__file__).parent.parent / "docs" / "compile.md").read_text()
-    for start, end in (("== tn.compile(train_step): trace", "== IR after"),
+    for start, end in (("== tn.compile(train_step): trace", "== guard"),
                        ("== IR after", "== buffer plan"), ("== buffer plan", "== generated"),
-                       ("@njit(cache=True", "def make_replay")):
+                       ("@njit(cache=True", "def make_replay"),
+                       ("def check(args):", "    a = args[1]")):
         a = text.index(start)
         quoted = text[a:text.index(end, a)].rstrip()
         assert quoted in doc, f"docs/compile.md is out of date from {start!r}"
