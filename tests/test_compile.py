@@ -694,3 +694,55 @@ def test_literal_and_object_arguments_and_new_group_keys_are_guarded() -> None:
     opts[1].param_groups[0]["extra"] = 1.0
     opts[0].param_groups[0]["extra"] = 1.0
     _check_retrace(step, eager_step, models, opts, xs, ys)
+
+
+# ---------------------------------------------------------------------------------------------
+# the random-program generator, eager against compiled
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("wild", [False, True], ids=["seeded", "wild"])
+def test_generated_programs_agree_eager_and_compiled(wild: bool) -> None:
+    """Programs from tests/test_random_programs.py's generator (every op, broadcasting,
+    views, reductions; wild ones at ties, kinks, NaN, infinities and size-0 dims), each run
+    as one compiled function taking the inputs as arguments and returning the loss and every
+    input's gradient: the replays agree with eager mode. A program compile refuses (a mask
+    or an index computed from the data) must say so with CompileError."""
+    import test_random_programs as R
+
+    replayed = fused = refused = 0
+    for seed in range(50):
+        chooser = R.WildChooser(seed) if wild else R.SeededChooser(seed)
+        program = R.generate(chooser)
+        if program.refusals:  # programs built to raise: tests/test_random_programs.py's job
+            continue
+        inputs = [i for i, s in enumerate(program.steps) if s.op == "input"]
+
+        def run(*arrays: Any, program: Any = program, inputs: list[int] = inputs) -> Any:
+            values = R.run_tinynet(program, dict(zip(inputs, arrays, strict=True)))
+            loss = R.tinynet_loss(program, values)
+            loss.backward()
+            return [loss] + [values[i].grad for i in inputs]
+
+        def arrays(program: Any = program, inputs: list[int] = inputs) -> list[np.ndarray]:
+            return [program.steps[i].params["array"].copy() for i in inputs]
+
+        # generated code for the first programs (a numba compile each: seconds), the
+        # step-by-step replay for the rest (the same trace, guards and bindings)
+        compiled = tn.compile(run, backend="auto" if seed < 12 else "interpret")
+        try:
+            with np.errstate(all="ignore"):
+                for _ in range(3):
+                    expected, got = run(*arrays()), compiled(*arrays())
+                    for e, g in zip(expected, got, strict=True):
+                        assert (e is None) == (g is None), seed
+                        if e is not None:
+                            np.testing.assert_allclose(g.data, e.data, rtol=1e-9, atol=1e-12,
+                                                       err_msg=f"seed {seed}")
+        except tn.CompileError:
+            refused += 1
+            continue
+        replayed += compiled.replays > 0
+        runner = compiled.last.runner if compiled.last else None
+        fused += runner is not None and any(k.kind != "opaque" for k in runner.kernels)
+    assert replayed >= 20 and fused >= 5, (replayed, fused, refused)
