@@ -16,10 +16,10 @@ the workloads already know how to check and time):
   ``tanh(sigmoid(x * a + b)).sum()`` and its backward; ``loss_value() -> float``;
   ``grad_value() -> np.ndarray`` is ``x.grad`` as an array; optional ``check_dtypes()``.
 
-The conv workloads (``conv-lenet-*``) have no compiled implementation: none is offered until
-``tn.compile`` is known to run a convolutional step and the workload's check (loss and every
-gradient against numpy) passes for it; add a ``lenet_factories`` here and call it from
-``workloads.conv_workload`` then.
+- Conv workloads (``lenet_factories``): built as ``cls(spec, weights, x, y, lr)``; the
+  interface of ``tinynet_impl.TinynetLeNet``. Under ``tn.compile`` the convolutions and
+  pools run as opaque steps (their own forward and backward, as in eager mode); the linear
+  layers, activations, loss and SGD are generated code.
 
 The compiled step is the eager step written as the function ``tn.compile`` takes (the
 ``@tn.compile def train_step(x, y)`` form of its issue): it reads the model and optimizer
@@ -34,8 +34,9 @@ from typing import Any
 
 import numpy as np
 
+from .numpy_conv import LeNetSpec
 from .numpy_ref import MLPSpec, Params
-from .tinynet_impl import TinynetChain, TinynetMLP
+from .tinynet_impl import TinynetChain, TinynetLeNet, TinynetMLP
 
 NAME = "tinynet-compiled"
 
@@ -85,6 +86,40 @@ class CompiledChain(TinynetChain):
 
     def step(self) -> None:
         self.loss = self.forward_backward(self.x)
+
+
+class CompiledLeNet(TinynetLeNet):
+    """``TinynetLeNet`` with its training step wrapped by ``tn.compile``."""
+
+    def __init__(
+        self,
+        spec: LeNetSpec,
+        weights: dict[str, np.ndarray],
+        x: np.ndarray,
+        y: np.ndarray,
+        lr: float,
+    ) -> None:
+        super().__init__(spec, weights, x, y, lr)
+        self.train_step = importlib.import_module("tinynet").compile(self._eager_step)
+
+    def _eager_step(self, x: Any, y: Any) -> Any:
+        self.opt.zero_grad()
+        loss = self.F.cross_entropy(self.model(x), y)
+        loss.backward()
+        self.opt.step()
+        return loss
+
+    def step(self) -> None:
+        self.loss = self.train_step(self.x, self.y)
+
+
+def lenet_factories(
+    spec: LeNetSpec, weights: dict[str, np.ndarray], x: np.ndarray, y: np.ndarray, lr: float
+) -> dict[str, Callable[[], Any]]:
+    """``{NAME: factory}`` for a conv workload, or ``{}`` while ``tn.compile`` is missing."""
+    if not available():
+        return {}
+    return {NAME: lambda: CompiledLeNet(spec, weights, x, y, lr)}
 
 
 def mlp_factories(

@@ -288,7 +288,7 @@ def conv_workload(name: str, batch: int, side: int, dtype: type[np.floating]) ->
                 "numpy": lambda: numpy_conv.NumpyLeNet(spec, weights, x, y, CONV_LR),
                 "torch": lambda: torch_ref.TorchLeNet(spec, weights, x, y, CONV_LR),
                 "tinynet": lambda: tinynet_impl.TinynetLeNet(spec, weights, x, y, CONV_LR),
-                # tinynet_compiled offers no conv implementation (see its docstring).
+                **tinynet_compiled.lenet_factories(spec, weights, x, y, CONV_LR),
             },
             "conv",
         )

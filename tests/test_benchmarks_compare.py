@@ -642,5 +642,7 @@ def test_a_conv_step_with_a_wrong_gradient_fails_the_check(monkeypatch) -> None:
     ctx = workloads.Context(TINY, harness.Progress(), "left out", {"conv": None})
     result = workloads.conv_workload("conv-tiny", 4, 16, np.float32).run(ctx)
     assert "tinynet" not in result.measurements
-    (failure,) = ctx.failures
-    assert "conv2.bias grad differs" in failure
+    # the compiled implementation reads its gradients the same way, so it fails too
+    assert "tinynet-compiled" not in result.measurements
+    assert len(ctx.failures) == 2
+    assert all("conv2.bias grad differs" in failure for failure in ctx.failures)
