@@ -62,7 +62,7 @@ class Linear(Function):
 
     @staticmethod
     def fast_backward(ctx: Function, grad: np.ndarray) -> tuple[Any, Any, Any]:
-        x, weight, y = (t.data for t in ctx.saved_tensors)
+        x, weight, y = [t._data for t in ctx.saved_tensors]
         dz = kernels.activation_backward(np.asarray(grad), y, ctx.activation)
         return _linear_grads(ctx, dz, x, weight)
 
@@ -148,7 +148,7 @@ class MeanSquaredError(Function):
 
     @staticmethod
     def fast_backward(ctx: Function, grad: np.ndarray) -> tuple[Any, Any]:
-        a, b = (t.data for t in ctx.saved_tensors)
+        a, b = [t._data for t in ctx.saved_tensors]
         grad_a = (grad * grad.dtype.type(_mse_scale(ctx))) * np.subtract(a, b)
         return grad_a, -grad_a if ctx.needs_input_grad[1] else None
 
