@@ -175,10 +175,10 @@ class Tensor:
                     "detach() to get a tensor without a graph"
                 )
             return
-        if flag and self.data.dtype.kind != "f":
+        if flag and self._data.dtype.kind != "f":
             raise DTypeError(
                 f"requires_grad: only floating point tensors can require gradients, this one is "
-                f"{self.data.dtype}; convert it first (e.g. x.float())"
+                f"{self._data.dtype}; convert it first (e.g. x.float())"
             )
         self._requires_grad = bool(flag)
 
@@ -197,15 +197,15 @@ class Tensor:
 
     @property
     def shape(self) -> tuple[int, ...]:
-        return self.data.shape
+        return self._data.shape
 
     @property
     def ndim(self) -> int:
-        return self.data.ndim
+        return self._data.ndim
 
     @property
     def dtype(self) -> np.dtype:
-        return self.data.dtype
+        return self._data.dtype
 
     @property
     def T(self) -> Tensor:  # noqa: N802 - PyTorch's name
@@ -228,26 +228,26 @@ class Tensor:
         return self
 
     def dim(self) -> int:
-        return self.data.ndim
+        return self._data.ndim
 
     def numel(self) -> int:
-        return int(self.data.size)
+        return int(self._data.size)
 
     def size(self, dim: int | None = None) -> tuple[int, ...] | int:
         """The shape, or the length of one dimension (as ``torch.Tensor.size``)."""
         if dim is None:
-            return self.data.shape
+            return self._data.shape
         if self.ndim == 0:
             raise ShapeError(f"size: dim {dim} given, but a 0-d tensor has no dimensions")
-        return self.data.shape[ops.normalize_dim(dim, self.ndim, "size")]
+        return self._data.shape[ops.normalize_dim(dim, self.ndim, "size")]
 
     def item(self) -> Any:
-        if self.data.size != 1:
+        if self._data.size != 1:
             raise GraphError(
                 f"item: only one-element tensors can be converted to a Python number, this one "
                 f"has shape {self.shape}"
             )
-        return self.data.item()
+        return self._data.item()
 
     def numpy(self) -> np.ndarray:
         """The underlying array (shared memory), as ``torch.Tensor.numpy``."""
@@ -256,14 +256,14 @@ class Tensor:
                 "numpy: can't call numpy() on a tensor that requires grad; use "
                 "tensor.detach().numpy()"
             )
-        return self.data
+        return self._data
 
     def tolist(self) -> Any:
-        return self.data.tolist()
+        return self._data.tolist()
 
     def detach(self) -> Tensor:
         """The same data (shared memory and version counter), cut from the graph."""
-        t = Tensor._make(self.data)
+        t = Tensor._make(self._data)
         t._version = self._version  # not a view: in-place edits through it are plain edits
         return t
 
@@ -276,13 +276,13 @@ class Tensor:
         return ops.clone(self)
 
     def contiguous(self) -> Tensor:
-        return self if self.data.flags.c_contiguous else ops.clone(self)
+        return self if self._data.flags.c_contiguous else ops.clone(self)
 
     def __repr__(self) -> str:
-        body = np.array2string(self.data, separator=", ", prefix="tensor(", precision=4)
+        body = np.array2string(self._data, separator=", ", prefix="tensor(", precision=4)
         extras = []
-        if self.data.dtype not in (dtypes.get_default_dtype(), dtypes.int64, dtypes.bool_):
-            extras.append(f"dtype={self.data.dtype}")
+        if self._data.dtype not in (dtypes.get_default_dtype(), dtypes.int64, dtypes.bool_):
+            extras.append(f"dtype={self._data.dtype}")
         if self.grad_fn is not None:
             extras.append(f"grad_fn=<{self.grad_fn.name}>")
         elif self._requires_grad:
@@ -372,14 +372,14 @@ class Tensor:
         return int(self.item())
 
     def __index__(self) -> int:
-        if self.data.dtype.kind not in "iu" or self.data.size != 1:
+        if self._data.dtype.kind not in "iu" or self._data.size != 1:
             raise DTypeError("only integer tensors of a single element can be used as an index")
-        return int(self.data.item())
+        return int(self._data.item())
 
     def __format__(self, spec: str) -> str:
         """``f"{loss:.4f}"`` formats a 0-d tensor as its number, as in PyTorch."""
-        if self.data.ndim == 0:
-            return format(self.data.item(), spec)
+        if self._data.ndim == 0:
+            return format(self._data.item(), spec)
         if spec:
             raise DTypeError(
                 f"unsupported format string passed to Tensor.__format__ (a tensor of shape "
@@ -388,12 +388,12 @@ class Tensor:
         return str(self)
 
     def __bool__(self) -> bool:
-        if self.data.size != 1:
+        if self._data.size != 1:
             raise GraphError(
-                f"bool: the truth value of a tensor with {self.data.size} elements is ambiguous; "
+                f"bool: the truth value of a tensor with {self._data.size} elements is ambiguous; "
                 "use .any() or .all()"
             )
-        return bool(self.data.item())
+        return bool(self._data.item())
 
     def __len__(self) -> int:
         if self.ndim == 0:
@@ -406,7 +406,7 @@ class Tensor:
         return (self[i] for i in range(self.shape[0]))
 
     def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
-        return self.data if dtype is None else self.data.astype(dtype)
+        return self._data if dtype is None else self._data.astype(dtype)
 
     def __array_ufunc__(self, ufunc: Any, method: str, *inputs: Any, **kwargs: Any) -> Any:
         """numpy functions on tensors: ``np.sin(t)`` is ``tn.sin(t)`` (recorded, differentiable)
@@ -709,7 +709,7 @@ class Tensor:
                 f"fill_: the value must be a number or a 0-d tensor, got shape {np.shape(fill)}; "
                 "use copy_ to copy a tensor's values"
             )
-        dtypes.check_storable(fill, self.data.dtype, "fill_")
+        dtypes.check_storable(fill, self._data.dtype, "fill_")
         return ops.inplace(self, "fill_", lambda d: d.fill(fill))
 
     def copy_(self, source: Any) -> Tensor:

@@ -13,6 +13,7 @@ and a ``fast_backward`` doing the same on arrays through the kernels.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -44,7 +45,7 @@ class Linear(Function):
         z = np.matmul(x, weight.T)
         if bias is not None and np.result_type(z, bias) != z.dtype:
             z = z.astype(np.result_type(z, bias))
-        rows = int(np.prod(z.shape[:-1]))  # not -1: ambiguous when out_features is 0
+        rows = math.prod(z.shape[:-1])  # not -1: ambiguous when out_features is 0
         flat = z if z.ndim == 2 and z.flags.c_contiguous else np.ascontiguousarray(
             z.reshape(rows, weight.shape[0]))
         y = kernels.bias_activation_forward(flat, bias, activation)
@@ -61,7 +62,7 @@ class Linear(Function):
 
     @staticmethod
     def fast_backward(ctx: Function, grad: np.ndarray) -> tuple[Any, Any, Any]:
-        x, weight, y = (t.data for t in ctx.saved_tensors)
+        x, weight, y = [t._data for t in ctx.saved_tensors]
         dz = kernels.activation_backward(np.asarray(grad), y, ctx.activation)
         return _linear_grads(ctx, dz, x, weight)
 
@@ -71,7 +72,7 @@ def _linear_grads(ctx: Function, dz: Any, x: Any, weight: Any) -> tuple[Any, Any
     need_x, need_w, need_b = ctx.needs_input_grad
     x_shape = x.shape
     if dz.ndim != 2:  # batched input (..., in): fold the batch dims into rows
-        rows = int(np.prod(dz.shape[:-1]))  # not -1: ambiguous for a size-0 feature dim
+        rows = math.prod(dz.shape[:-1])  # not -1: ambiguous for a size-0 feature dim
         dz = dz.reshape(rows, weight.shape[0])
         x = x.reshape(rows, weight.shape[1])
     grad_x = (dz @ weight).reshape(x_shape) if need_x else None
@@ -147,7 +148,7 @@ class MeanSquaredError(Function):
 
     @staticmethod
     def fast_backward(ctx: Function, grad: np.ndarray) -> tuple[Any, Any]:
-        a, b = (t.data for t in ctx.saved_tensors)
+        a, b = [t._data for t in ctx.saved_tensors]
         grad_a = (grad * grad.dtype.type(_mse_scale(ctx))) * np.subtract(a, b)
         return grad_a, -grad_a if ctx.needs_input_grad[1] else None
 

@@ -446,8 +446,8 @@ def check_gradient(optimizer: str, p: Tensor) -> np.ndarray | None:
     grad = p.grad
     if grad is None:
         return None
-    if isinstance(grad, Tensor) and grad.data.shape == p.data.shape and p.data.flags.writeable:
-        return grad.data
+    if isinstance(grad, Tensor) and grad._data.shape == p._data.shape and p._data.flags.writeable:
+        return grad._data
     if not isinstance(grad, Tensor):
         raise DTypeError(
             f"{optimizer}: a parameter's .grad must be a Tensor, got {type(grad).__name__}"

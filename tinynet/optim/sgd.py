@@ -102,9 +102,9 @@ class SGD(Optimizer):
                     buf = state.get("momentum_buffer")
                     if buf is None:  # the kernel fills it with the first gradient
                         first_step = True
-                        buf = state["momentum_buffer"] = Tensor._make(np.empty_like(p.data))
-                    buffer = buf.data
-                kernels.sgd_update_(p.data, grad, buffer, lr, momentum, dampening,
+                        buf = state["momentum_buffer"] = Tensor._make(np.empty_like(p._data))
+                    buffer = buf._data
+                kernels.sgd_update_(p._data, grad, buffer, lr, momentum, dampening,
                                     weight_decay, nesterov, first_step)
                 bump_version(p)
         return loss
