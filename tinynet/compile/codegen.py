@@ -70,17 +70,18 @@ class Runner:
                  plan: Plan) -> None:
         self.program, self.lowering, self.kernels, self.plan = program, lowering, kernels, plan
         self.values = lowering.values
-        self.source = Source(program, self.values, kernels, plan).text()
+        writer = Source(program, self.values, kernels, plan)
+        self.source = writer.text()
         digest = hashlib.sha256(self.source.encode()).hexdigest()[:20]
         self.path = cache_dir() / f"tn_{digest}.py"
         module = _load(self.path, self.source, f"tinynet_compiled_{digest}")
-        self.replay = module.make_replay(*self._bindings())
+        self.replay = module.make_replay(*self._bindings(writer.groups))
 
-    def _bindings(self) -> tuple:
+    def _bindings(self, groups: list[Any]) -> tuple:
         from tinynet.compile import interpret
 
         env: list[Any] = [None] * len(self.values)
-        self.fixed = env_fixed = {}  # value index -> its workspace slice, the same every call
+        env_fixed = {}  # value index -> its workspace slice, the same every call
         workspaces = {d: np.zeros(n, dtype=d) for d, n in self.plan.sizes.items()}
         for v in self.values:
             slot = self.plan.slots.get(v.index)
@@ -93,14 +94,10 @@ class Runner:
         ws = [workspaces[d] for d in sorted(workspaces, key=lambda d: np.dtype(d).name)]
         updates = [k for k in self.kernels if k.kind in ("sgd", "adam")]
         opaque = [k.step for k in self.kernels if k.kind == "opaque"]
-        groups: list[Any] = []  # each parameter group once: its lr is read once per call
-        for k in updates:
-            if not any(g is k.attrs["group"] for g in groups):
-                groups.append(k.attrs["group"])
-        # what the call leaves: each .grad (a Tensor over its fixed workspace slice, made once,
-        # or None), and how to build the returned value
-        leaves = [(owner, None if ref is None else Tensor._make(env_fixed[ref.value])
-                   if ref.value in env_fixed else ref.value)
+        # what the call leaves: each .grad's owner and, when the .grad is a fixed workspace
+        # slice, the Tensor over it (made once; the replay makes the others from env)
+        leaves = [(owner, Tensor._make(env_fixed[ref.value])
+                   if ref is not None and ref.value in env_fixed else None)
                   for owner, ref in self.program.final_grads]
         from tinynet.compile.api import build_result
 
@@ -202,8 +199,7 @@ class Source:
                 if segments[-1]:
                     driver_items.append(("segment", len(segments) - 1))
                     segments.append([])
-                driver_items.append((k.kind if k.kind != "matmul_nt" and k.kind != "matmul_tn"
-                                     and k.kind != "matmul_nn" else "blas", k))
+                driver_items.append(("blas" if k.kind.startswith("matmul") else k.kind, k))
             else:
                 segments[-1].append(k)
         if segments[-1]:

@@ -175,10 +175,13 @@ class Lowering:
             return s.fast
         if s.name in BINARY or s.name in ("neg", "sum"):  # rules on Tensors: no fast path
             g = self.v(s.inputs[0]) if s.inputs else None
-            return g is not None and all(self.v(o) is None or (
-                self.v(o).shape == self.v(s.inputs[0]).shape if s.name != "sum" else True)
-                for o in s.outputs if o is not None)
-        return False  # clone/add lower only as gradient plumbing, where nothing differentiates
+            if g is None:
+                return False
+            # add/sub/mul/neg give gradients of the upstream gradient's shape (the engine undoes
+            # broadcasting after the rule); sum's rule spreads it to its input's shape
+            return s.name == "sum" or all(self.v(o) is None or self.v(o).shape == g.shape
+                                          for o in s.outputs)
+        return False  # clone lowers only as gradient plumbing, where nothing differentiates
 
     def _lower_op(self, s: Step) -> list[Kernel]:
         out = s.outputs[0].value
