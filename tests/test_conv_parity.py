@@ -265,8 +265,13 @@ def test_conv2d_weight_shapes_and_init_ranges_match_torch() -> None:
     for args, kwargs in [((3, 8, 5), {}), ((4, 6, (3, 2)), {"groups": 2, "bias": False})]:
         ours, theirs = tn.nn.Conv2d(*args, **kwargs), torch.nn.Conv2d(*args, **kwargs)
         assert ours.weight.shape == tuple(theirs.weight.shape)
-        their_bound = theirs.weight.abs().max().item()
-        assert np.abs(ours.weight.data).max() <= 1.05 * their_bound
+        # kaiming_uniform_(a=sqrt(5)) draws from U(-b, b) with b = 1/sqrt(fan_in): both
+        # libraries stay inside b and, with 72 or more draws, come close to it (comparing with
+        # torch's own largest draw failed whenever that draw fell short of b)
+        fan_in = int(np.prod(ours.weight.shape[1:]))
+        bound = 1 / np.sqrt(fan_in)
+        assert theirs.weight.abs().max().item() <= bound * (1 + 1e-6)
+        assert 0.8 * bound <= np.abs(ours.weight.data).max() <= bound * (1 + 1e-6)
         assert (ours.bias is None) == (theirs.bias is None)
         assert repr(ours) == repr(theirs)
 
