@@ -1,4 +1,5 @@
-"""Command line: ``python -m benchmarks [--quick] [--only NAME ...] [--json FILE] [--plot PNG]``.
+"""Command line: ``python -m benchmarks [--quick] [--only NAME ...] [--cores N] [--no-peers]
+[--json FILE] [--plot PNG]``.
 
 Prints the machine, then one table per workload. Ratios are speeds relative to the named
 baseline measured in the same run (>1x means the row is faster).
@@ -25,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from . import tinynet_impl, torch_ref
+from . import peers, threads, tinynet_impl, torch_ref
 from .harness import LEGEND, Progress, Settings, WorkloadResult, format_seconds, format_table
 from .report import SCHEMA_VERSION
 from .tinynet_impl import REQUIREMENTS
@@ -145,6 +146,7 @@ def machine_info(torch: Any, tinynet_importable: bool) -> dict[str, Any]:
         "tinynet": tinynet_version,
         "platform": platform.platform(),
         "load_average_at_start": _load_average(),
+        "threads": threads.what_was_set(),
     }
 
 
@@ -164,7 +166,35 @@ def format_machine(info: dict[str, Any]) -> str:
         f"platform {info['platform']}",
         f"load     {info['load_average_at_start']} (1-minute load average at start)",
     ]
+    pinned = info.get("threads") or {}
+    if pinned.get("cores") is not None:
+        lines.append(
+            f"cores    --cores {pinned['cores']}: affinity {pinned['affinity']}; BLAS "
+            f"{pinned['blas']}; numba {pinned['numba']}; torch {pinned['torch']}; "
+            f"XLA_FLAGS {pinned['xla_flags']!r}"
+        )
     return "\n".join(lines)
+
+
+def loud(warning: str) -> str:
+    """A warning nobody scrolls past."""
+    bar = "!" * 78
+    return f"{bar}\nWARNING: LOADED MACHINE: {warning}\n{bar}"
+
+
+def load_warnings(
+    load_at_start: float | None, load_at_end: float | None, cores: int
+) -> str | None:
+    """The run's load warning for the JSON (``load_warning``), or None when the 1-minute load
+    average stayed at most ``threads.LOAD_PER_CORE`` per usable core at start and at end."""
+    loads = [(when, load) for when, load in (("start", load_at_start), ("end", load_at_end))
+             if threads.load_warning(load, cores)]
+    if not loads:
+        return None
+    worst = max(load for _, load in loads if load is not None)
+    sentence = threads.load_warning(worst, cores)
+    said = " and ".join(f"{load} at {when}" for when, load in loads)
+    return f"{sentence} (1-minute load average {said})"
 
 
 def summary_line(result: WorkloadResult) -> str:
@@ -186,6 +216,7 @@ def build_report(
     startup: dict[str, Any] | None,
     elapsed: float,
     load_at_end: float | None,
+    load_warning: str | None = None,
 ) -> dict[str, Any]:
     """The ``--json`` file's content (documented in docs/benchmarks.md, "The JSON file")."""
     return {
@@ -200,6 +231,7 @@ def build_report(
         "failures": ctx.failures,
         "elapsed_s": elapsed,
         "load_average_at_end": load_at_end,
+        "load_warning": load_warning,
     }
 
 
@@ -229,6 +261,19 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         type=Path,
         metavar="FILE.png",
         help="draw speed relative to numpy per workload (needs matplotlib)",
+    )
+    parser.add_argument(
+        "--cores",
+        type=int,
+        metavar="N",
+        help="pin the process to N cores and every library (BLAS, numba, torch, XLA) to N "
+        "threads; recorded in the JSON (machine.threads)",
+    )
+    parser.add_argument(
+        "--no-peers",
+        action="store_true",
+        help=f"leave out the {' and '.join(peers.NAMES)} columns (their compilation takes "
+        "tens of seconds per workload)",
     )
     parser.add_argument("--list", action="store_true", help="list workload names and exit")
     return parser.parse_args(argv)
@@ -277,12 +322,24 @@ def run(argv: list[str]) -> int:
             print("--plot needs matplotlib: pip install -e '.[plot]'", file=sys.stderr)
             return 2
 
+    if args.cores is not None:
+        try:
+            threads.limit(args.cores)
+        except ValueError as exc:
+            print(exc, file=sys.stderr)
+            return 2
+    cores = threads.usable_cpus()
+
     started = time.perf_counter()
     started_at = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     torch, torch_error = _try_import(torch_ref.load_torch)
     tinynet_problems = {part: tinynet_impl.import_problem(part) for part in REQUIREMENTS}
     info = machine_info(torch, tinynet_problems["tensor"] is None)
     print(format_machine(info))
+    start_warning = threads.load_warning(info["load_average_at_start"], cores)
+    if start_warning:
+        print(loud(start_warning), file=sys.stderr)
+        print(loud(start_warning))
     if torch_error:
         print(f"torch not importable: {torch_error} (torch columns skipped)")
     parts_by_problem: dict[str, list[str]] = {}
@@ -297,7 +354,7 @@ def run(argv: list[str]) -> int:
     print(flush=True)
 
     settings = Settings.quick() if args.quick else Settings.full()
-    ctx = Context(settings, Progress(), torch_error, tinynet_problems)
+    ctx = Context(settings, Progress(), torch_error, tinynet_problems, peers=not args.no_peers)
     want_ceiling = run_ceiling or any(w.uses_ceiling for w in chosen)
     results = [measure_ceiling(ctx, "start")] if want_ceiling else []
     for workload in chosen:
@@ -323,8 +380,12 @@ def run(argv: list[str]) -> int:
         f"total {elapsed:.0f} s ({'quick' if args.quick else 'full'} settings); "
         f"1-minute load average {info['load_average_at_start']} at start, {load_at_end} at end"
     )
+    warning = load_warnings(info["load_average_at_start"], load_at_end, cores)
+    if warning:
+        print(loud(warning))
     report = build_report(
-        started_at, info, settings, args.quick, ctx, results, startup, elapsed, load_at_end
+        started_at, info, settings, args.quick, ctx, results, startup, elapsed, load_at_end,
+        warning,
     )
     if args.json:
         args.json.write_text(json.dumps(report, indent=2))

@@ -36,6 +36,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 
+class Skip(Exception):
+    """An implementation that cannot run on this machine (a peer library absent, a compiler
+    that refuses the step): the workload lists it as skipped with this reason. Not a failure,
+    unlike an implementation that runs and gets the numbers wrong."""
+
+
 @dataclass(frozen=True)
 class Settings:
     """How long to spend on each workload."""

@@ -1,7 +1,8 @@
 """PyTorch CPU versions of the workloads, written the idiomatic way.
 
 torch is optional: nothing here imports it at module level. Call ``load_torch()`` first; it
-returns the module or raises ImportError, and pins torch to two threads.
+returns the module or raises ImportError, and sets torch's threads (``threads.limit_torch``:
+two intra-op threads, or ``--cores``).
 """
 
 from __future__ import annotations
@@ -10,17 +11,16 @@ from typing import Any
 
 import numpy as np
 
+from . import threads
 from .numpy_conv import LENET_INDEX, LeNetSpec
 from .numpy_ref import MLPSpec, Params
 
-TORCH_THREADS = 2
-
 
 def load_torch() -> Any:
-    """Import torch lazily and pin its intra-op thread count."""
+    """Import torch lazily and set its thread counts (see ``threads``)."""
     import torch
 
-    torch.set_num_threads(TORCH_THREADS)
+    threads.limit_torch(torch)
     return torch
 
 

@@ -21,8 +21,8 @@ from typing import Any
 
 import numpy as np
 
-from . import numpy_conv, numpy_ref, tinynet_compiled, tinynet_impl, torch_ref
-from .harness import Measurement, Progress, Settings, WorkloadResult, measure_steady
+from . import numba_fused, numpy_conv, numpy_ref, peers, tinynet_compiled, tinynet_impl, torch_ref
+from .harness import Measurement, Progress, Settings, Skip, WorkloadResult, measure_steady
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 LR = 0.1
@@ -44,6 +44,7 @@ class Context:
     tinynet_problems: dict[str, str | None]
     ceilings: dict[str, float] = field(default_factory=dict)
     failures: list[str] = field(default_factory=list)
+    peers: bool = True  # build the torch.compile and jax.jit columns (False: --no-peers)
 
     def fail(self, workload: str, impl: str, message: str) -> None:
         text = f"{workload}: {impl} FAILED: {message}"
@@ -88,6 +89,8 @@ def _build(
             continue
         try:
             built[name] = factory()
+        except Skip as exc:  # cannot run here (absent, or its compiler refuses): a note
+            result.skipped[name] = str(exc)
         except Exception as exc:  # reported as a failure, the run goes on
             result.skipped[name] = f"FAILED to build: {type(exc).__name__}: {exc}"
             ctx.fail(result.name, name, f"could not build: {type(exc).__name__}: {exc}")
@@ -107,6 +110,9 @@ def _check(
     for name in list(impls):
         try:
             check(name, impls[name])
+        except Skip as exc:  # its compiler refused the step on the first calls: a note
+            result.skipped[name] = str(exc)
+            del impls[name]
         except Exception as exc:  # a crash in the check is a failed check
             ctx.fail(result.name, name, f"{type(exc).__name__}: {exc}")
             result.skipped[name] = f"FAILED check: {type(exc).__name__}: {exc}"
@@ -127,6 +133,15 @@ def _time_impls(result: WorkloadResult, ctx: Context, impls: dict[str, Any]) -> 
 
 
 # --------------------------------------------------------------------------- MLP training step
+
+
+def _limit_factories(
+    spec: numpy_ref.MLPSpec, params: numpy_ref.Params, x: np.ndarray, y: np.ndarray
+) -> dict[str, Callable[[], Any]]:
+    """The hand-fused numba step, for the workload it is written for (xor-f32)."""
+    if numba_fused.supports(spec) is not None:
+        return {}
+    return {numba_fused.NAME: lambda: numba_fused.NumbaFusedMLP(spec, params, x, y, LR)}
 
 
 def mlp_workload(
@@ -158,6 +173,8 @@ def mlp_workload(
                 "torch": lambda: torch_ref.TorchMLP(spec, params, x, y, LR),
                 "tinynet": lambda: tinynet_impl.TinynetMLP(spec, params, x, y, LR),
                 **tinynet_compiled.mlp_factories(spec, params, x, y, LR),
+                **peers.mlp_factories(ctx.peers, ctx.torch_error, spec, params, x, y, LR),
+                **_limit_factories(spec, params, x, y),
             },
             "nn",
         )
@@ -289,6 +306,9 @@ def conv_workload(name: str, batch: int, side: int, dtype: type[np.floating]) ->
                 "torch": lambda: torch_ref.TorchLeNet(spec, weights, x, y, CONV_LR),
                 "tinynet": lambda: tinynet_impl.TinynetLeNet(spec, weights, x, y, CONV_LR),
                 **tinynet_compiled.lenet_factories(spec, weights, x, y, CONV_LR),
+                **peers.lenet_factories(
+                    ctx.peers, ctx.torch_error, spec, weights, x, y, CONV_LR
+                ),
             },
             "conv",
         )
