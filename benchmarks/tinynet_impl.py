@@ -39,6 +39,20 @@ REQUIREMENTS = {
         "nn.functional.cross_entropy",
         "optim.SGD",
     ),
+    "realistic": (
+        "tensor",
+        "nn.Sequential",
+        "nn.Conv2d",
+        "nn.MaxPool2d",
+        "nn.ReLU",
+        "nn.Flatten",
+        "nn.Dropout",
+        "nn.Linear",
+        "nn.functional.cross_entropy",
+        "nn.utils.clip_grad_norm_",
+        "optim.Adam",
+        "optim.AdamW",
+    ),
 }
 
 

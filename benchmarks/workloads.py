@@ -9,6 +9,7 @@ ends with a non-zero exit status.
 from __future__ import annotations
 
 import json
+import math
 import os
 import subprocess
 import sys
@@ -21,7 +22,16 @@ from typing import Any
 
 import numpy as np
 
-from . import numba_fused, numpy_conv, numpy_ref, peers, tinynet_compiled, tinynet_impl, torch_ref
+from . import (
+    numba_fused,
+    numpy_conv,
+    numpy_ref,
+    peers,
+    realistic,
+    tinynet_compiled,
+    tinynet_impl,
+    torch_ref,
+)
 from .harness import Measurement, Progress, Settings, Skip, WorkloadResult, measure_steady
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -704,6 +714,94 @@ def format_startup(startup: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+# --------------------------------------------------------------------------- realistic steps
+
+REALISTIC_CHECK_STEPS = 3
+
+
+def realistic_workload(spec: realistic.Spec) -> Workload:
+    """A step as a new user writes it (``realistic.py``): tinynet eager and compiled, torch
+    eager and compiled; checked against torch (tinynet eager without torch) with dropout off,
+    then run for a few steps in training mode before timing."""
+
+    def run(ctx: Context) -> WorkloadResult:
+        state = realistic.initial_state(spec)
+        x, y = spec.data()
+        if isinstance(spec, realistic.CNNSpec):
+            what = (f"small CNN (conv3x3 1->8, relu, pool, conv3x3 8->16, relu, pool, "
+                    f"dropout {spec.dropout}, 64-64-{spec.classes}), batch {spec.batch} x "
+                    f"1x{spec.side}x{spec.side}, softmax-CE, Adam(lr={spec.lr:g})")
+        else:
+            what = (f"MLP {'-'.join(map(str, spec.sizes))} relu, {spec.micro_batches} "
+                    f"micro-batches of {spec.micro_batch} accumulated, clip_grad_norm_("
+                    f"{spec.max_norm:g}), AdamW(lr={spec.lr:g}, weight_decay="
+                    f"{spec.weight_decay:g})")
+        result = WorkloadResult(
+            name=spec.name,
+            title=f"{spec.name}: {what}, {spec.dtype} (one training step)",
+            unit="samples/s",
+            work_per_step=spec.batch,
+            baselines=["tinynet", "torch"],
+            dtype=str(spec.dtype),
+        )
+        factories: dict[str, Callable[[], Any]] = {
+            "tinynet": lambda: realistic.TinynetStep(spec, state, x, y),
+            "torch": lambda: realistic.TorchStep(spec, state, x, y),
+        }
+        if tinynet_compiled.available():
+            factories[realistic.COMPILED] = lambda: realistic.TinynetCompiledStep(
+                spec, state, x, y
+            )
+        if not ctx.peers:
+            result.skipped[peers.TORCH_COMPILE] = "left out by --no-peers"
+        elif ctx.torch_error:
+            result.skipped[peers.TORCH_COMPILE] = f"torch not importable: {ctx.torch_error}"
+        else:
+            factories[peers.TORCH_COMPILE] = lambda: realistic.TorchCompiledStep(
+                spec, state, x, y
+            )
+        impls = _build(result, ctx, factories, "realistic")
+        reference_name = "torch" if "torch" in impls else "tinynet"
+        if reference_name not in impls:
+            return result
+        reference = impls[reference_name]
+        reference.train(False)
+        expected = []
+        for _ in range(REALISTIC_CHECK_STEPS):
+            reference.step()
+            expected.append(reference.loss_value())
+        reference.train(True)
+        rtol = LOSS_RTOL[spec.dtype]
+
+        def check(impl_name: str, impl: Any) -> None:
+            if impl is not reference:
+                impl.train(False)
+                for step_no, want in enumerate(expected, 1):
+                    impl.step()
+                    got = impl.loss_value()
+                    if not _relative_difference(got, want) <= rtol:
+                        raise AssertionError(
+                            f"with dropout off, loss after step {step_no} is {got!r}, "
+                            f"{reference_name} says {want!r} (rel tol {rtol:g})"
+                        )
+                impl.train(True)
+            for _ in range(REALISTIC_CHECK_STEPS):
+                impl.step()
+                if not math.isfinite(impl.loss_value()):
+                    raise AssertionError(f"training-mode loss is {impl.loss_value()}")
+            if hasattr(impl, "check_dtypes"):
+                impl.check_dtypes()
+
+        _check(result, ctx, impls, check)
+        result.notes.append(
+            f"no numpy reference; checked first: loss after {REALISTIC_CHECK_STEPS} steps with "
+            f"dropout off against {reference_name}, then finite losses in training mode"
+        )
+        return _time_impls(result, ctx, impls)
+
+    return Workload(spec.name, run)
+
+
 # --------------------------------------------------------------------------- registry
 
 
@@ -723,4 +821,6 @@ def all_workloads() -> list[Workload]:
     workloads.append(conv_workload("conv-lenet-f32", 64, 28, np.float32))
     # float64 convolution says little more than float32 and costs seconds: full runs only.
     workloads.append(replace(conv_workload("conv-lenet-f64", 64, 28, np.float64), in_quick=False))
+    workloads.append(realistic_workload(realistic.CNNSpec()))
+    workloads.append(realistic_workload(realistic.AccumSpec()))
     return workloads
