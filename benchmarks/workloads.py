@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from . import (
+    first_fast_step,
     numba_fused,
     numpy_conv,
     numpy_ref,
@@ -675,6 +676,7 @@ def measure_startup(ctx: Context) -> dict[str, Any]:
                     out[key] = {"error": str(exc)}
                 bar.update(1)
         out["compile"] = measure_compile(ctx)
+        out["first_fast_step"] = measure_first_fast_step(ctx)
     finally:
         bar.close()
     return out
@@ -711,7 +713,24 @@ def format_startup(startup: dict[str, Any]) -> str:
         )
     if "compile" in startup:
         lines += format_compile(startup["compile"])
+    fast = startup.get("first_fast_step")
+    if fast is not None:
+        if "skipped" in fast:
+            lines.append(f"time to first fast step: skipped ({fast['skipped']})")
+        else:
+            lines += first_fast_step.format_lines(fast)
     return "\n".join(lines)
+
+
+def measure_first_fast_step(ctx: Context) -> dict[str, Any]:
+    """``first_fast_step.measure`` (cold and warm caches), failures reported as such."""
+    if not tinynet_compiled.available():
+        return {"skipped": "tinynet has no compile"}
+    measured = first_fast_step.measure(_run_python)
+    for key, run in measured.items():
+        if "error" in run:
+            ctx.fail("startup", "tinynet-compiled", f"first fast step ({key}): {run['error']}")
+    return measured
 
 
 # --------------------------------------------------------------------------- realistic steps
