@@ -26,12 +26,16 @@ from .report import ReportError, load_report
 
 BASELINE = "numpy"
 LABELS = {"tinynet": "tinynet eager", "tinynet-compiled": "tinynet compiled"}
-PREFERRED_ORDER = ["numpy", "torch", "tinynet", "tinynet-compiled"]
+PREFERRED_ORDER = ["numpy", "torch", "torch.compile", "jax.jit", "tinynet", "tinynet-compiled",
+                   "numba-fused"]
 COLORS = {
     "numpy": "#7f7f7f",
     "torch": "#ee4c2c",
+    "torch.compile": "#f5a08f",
+    "jax.jit": "#9467bd",
     "tinynet": "#1f77b4",
     "tinynet-compiled": "#2ca02c",
+    "numba-fused": "#000000",
 }
 OTHER_COLORS = ["#9467bd", "#8c564b", "#e377c2", "#bcbd22", "#17becf"]
 
@@ -91,6 +95,12 @@ def caption(report: dict[str, Any], left_out: list[str]) -> str:
         "whiskers: quartile range"
         + (f"; hatched: spread > {100 * noisy:.0f}% (noisy)." if noisy else "."),
     ]
+    cores = (m.get("threads") or {}).get("cores")
+    if cores is not None:
+        lines[1] += f" Pinned: --cores {cores} (every library at {cores} thread(s))."
+    if report.get("load_warning"):
+        lines.insert(0, "WARNING: LOADED MACHINE: the 1-minute load average exceeded 0.5 per "
+                     "usable core; these ratios are rough.")
     if left_out:
         lines.append(f"Not shown (no numpy row): {', '.join(left_out)}.")
     return "\n".join(lines)
@@ -176,7 +186,11 @@ def draw(report: dict[str, Any], path: Path | str) -> Path:
     ax.set_xticks(range(len(workloads)))
     ax.set_xticklabels([w["name"] for w in workloads], rotation=30, ha="right")
     ax.set_ylabel("speed relative to numpy (>1 = faster, log scale)")
-    ax.set_title("tinynet benchmarks: training-step speed relative to hand-written numpy")
+    title = "tinynet benchmarks: training-step speed relative to hand-written numpy"
+    if report.get("load_warning"):
+        ax.set_title(f"{title}\nLOADED MACHINE: ratios are rough", color="#d62728")
+    else:
+        ax.set_title(title)
     ax.grid(axis="y", which="both", alpha=0.3)
     handles, _ = ax.get_legend_handles_labels()
     handles[0] = Patch(color=colors[BASELINE], label="numpy (= 1; whisker: its spread)")

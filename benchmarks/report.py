@@ -87,6 +87,11 @@ def describe_run(report: dict[str, Any]) -> str:
     load = machine.get("load_average_at_start")
     if load is not None:
         parts.append(f"load {load} at start")
+    cores = (machine.get("threads") or {}).get("cores")
+    if cores is not None:
+        parts.append(f"--cores {cores}")
+    if report.get("load_warning"):
+        parts.append("LOADED MACHINE (load above 0.5 per core; times are rough)")
     return ", ".join(str(p) for p in parts)
 
 

@@ -550,46 +550,22 @@ t1 = time.perf_counter()
 print(json.dumps({"compile_s": t1 - t0}))
 """
 
-# The same step fused by hand into one @njit function (forward, MSE, backward, SGD): what
-# compiling a step costs numba at the least, measured in the same run to calibrate.
+# The same step fused by hand into one @njit function (forward, MSE, backward, SGD: the
+# numba-fused row's ``numba_fused.xor_step``): what compiling a step costs numba at the least,
+# measured in the same run to calibrate.
 _HAND_FUSED_SCRIPT = """
 import json, time
 import numpy as np
 from numba import njit
-@njit(error_model="numpy")
-def step(x, y, w1, b1, w2, b2, h, out, lr):
-    n = x.shape[0]
-    loss = np.float32(0.0)
-    gw1 = np.zeros_like(w1); gb1 = np.zeros_like(b1)
-    gw2 = np.zeros_like(w2); gb2 = np.zeros_like(b2)
-    for i in range(n):
-        for j in range(w1.shape[0]):
-            z = b1[j]
-            for k in range(w1.shape[1]):
-                z += x[i, k] * w1[j, k]
-            h[i, j] = np.float32(1.0) / (np.float32(1.0) + np.exp(-z))
-        for j in range(w2.shape[0]):
-            z = b2[j]
-            for k in range(w2.shape[1]):
-                z += h[i, k] * w2[j, k]
-            out[i, j] = z
-            d = z - y[i, j]
-            loss += d * d
-            g = np.float32(2.0) * d / np.float32(n * w2.shape[0])
-            gb2[j] += g
-            for k in range(w2.shape[1]):
-                gw2[j, k] += g * h[i, k]
-                gh = g * w2[j, k] * h[i, k] * (np.float32(1.0) - h[i, k])
-                gb1[k] += gh
-                for m in range(w1.shape[1]):
-                    gw1[k, m] += gh * x[i, m]
-    w1 -= lr * gw1; b1 -= lr * gb1; w2 -= lr * gw2; b2 -= lr * gb2
-    return loss / np.float32(n * w2.shape[0])
+from benchmarks.numba_fused import xor_step
+step = njit(error_model="numpy")(xor_step)
 f = np.float32
-args = (np.ones((4, 2), f), np.ones((4, 1), f), np.ones((4, 2), f), np.ones(4, f),
-        np.ones((1, 4), f), np.ones(1, f), np.ones((4, 4), f), np.ones((4, 1), f), f(0.1))
+x, y = np.ones((4, 2), f), np.ones((4, 1), f)
+w1, b1, w2, b2 = np.ones((4, 2), f), np.ones(4, f), np.ones((1, 4), f), np.ones(1, f)
+h, dh = np.ones((4, 4), f), np.ones((4, 4), f)
+grads = [np.empty_like(a) for a in (w1, b1, w2, b2)]
 t0 = time.perf_counter()
-step(*args)
+step(x, y, w1, b1, w2, b2, h, dh, *grads, f(0.1))
 print(json.dumps({"compile_s": time.perf_counter() - t0}))
 """
 
