@@ -5,7 +5,7 @@
   max pool 2, flatten 64, Dropout(0.25), 64-64 ReLU, Dropout(0.25), 64-10; softmax
   cross-entropy; ``optim.Adam(lr=1e-3)``.
 - ``mlp-adamw-accum-f32``: 64-256-256-10 with ReLU; gradient accumulation over 4 micro-batches
-  of 16 (each loss divided by 4, ``backward`` per micro-batch), ``clip_grad_norm_(max_norm=0.5)``,
+  of 16 (each loss divided by 4, ``backward`` per micro-batch), ``clip_grad_norm_(max_norm=0.25)``,
   ``optim.AdamW(lr=1e-3, weight_decay=0.01)``; the step returns the summed micro-batch losses.
 
 Implementations: ``tinynet`` (eager), ``tinynet-compiled`` (the same step under ``tn.compile``;
@@ -80,7 +80,7 @@ class AccumSpec:
     micro_batches: int = 4
     lr: float = 1e-3
     weight_decay: float = 0.01
-    max_norm: float = 0.5
+    max_norm: float = 0.25
     dtype: np.dtype = np.dtype(np.float32)
 
     @property
