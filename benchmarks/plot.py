@@ -25,7 +25,11 @@ from typing import Any
 from .report import ReportError, load_report
 
 BASELINE = "numpy"
-LABELS = {"tinynet": "tinynet eager", "tinynet-compiled": "tinynet compiled"}
+LABELS = {
+    "tinynet": "tinynet eager",
+    "tinynet-compiled": "tinynet compiled",
+    "numba-fused": "numba by hand (the limit)",
+}
 PREFERRED_ORDER = ["numpy", "torch", "torch.compile", "jax.jit", "tinynet", "tinynet-compiled",
                    "numba-fused"]
 COLORS = {
@@ -196,9 +200,9 @@ def draw(report: dict[str, Any], path: Path | str) -> Path:
     handles[0] = Patch(color=colors[BASELINE], label="numpy (= 1; whisker: its spread)")
     if any(e.get("noisy") for w in workloads for e in w["implementations"].values()):
         handles.append(Patch(facecolor="white", edgecolor="black", hatch="///", label="noisy"))
-    ax.legend(handles=handles, fontsize=8, loc="upper left", ncols=len(handles))
+    ax.legend(handles=handles, fontsize=8, loc="upper left", ncols=min(len(handles), 4))
     # Room for the value labels below and above the whiskers, and for the legend on top.
-    ax.set_ylim(min(extremes) / 1.6, max(extremes) * 3.0)
+    ax.set_ylim(min(extremes) / 1.6, max(extremes) * (3.0 if len(handles) <= 4 else 8.0))
     fig.text(0.01, 0.01, caption(report, left_out), fontsize=7, va="bottom", ha="left", wrap=True)
     fig.tight_layout(rect=(0, 0.13, 1, 1))
     path = Path(path)
