@@ -55,6 +55,22 @@ def test_the_hand_fused_step_follows_the_numpy_reference_for_many_steps() -> Non
     fused.check_dtypes()
 
 
+def test_the_packed_layout_gives_the_plain_python_step_the_same_arrays() -> None:
+    """packed_step cuts the same views numba does: run it in plain Python on a copy."""
+    spec = xor_spec()
+    params = numpy_ref.init_linear_params(spec.sizes, spec.dtype)
+    x, y = numpy_ref.make_batch(spec)
+    fused = numba_fused.NumbaFusedMLP(spec, params, x, y, 0.5)
+    state = fused.state.copy()
+    python_step = numba_fused.make_packed_step(numba_fused.xor_step)
+    want = python_step(state, fused.dims)
+    fused.step()
+    assert fused.loss_value() == pytest.approx(float(want), rel=1e-6)
+    np.testing.assert_allclose(fused.state, state, rtol=1e-5, atol=1e-7)
+    np.testing.assert_array_equal(fused.views["x"], x)
+    assert fused.views["lr"][0] == np.float32(0.5)
+
+
 @pytest.mark.parametrize(
     "spec",
     [xor_spec(np.float64),
