@@ -758,11 +758,15 @@ def realistic_workload(spec: realistic.Spec) -> Workload:
         reference = impls[reference_name]
         reference.train(False)
         expected = []
-        for _ in range(REALISTIC_CHECK_STEPS):
+        # One step more than the others take with dropout off: the loss their first
+        # training-mode step would have without dropout.
+        for _ in range(REALISTIC_CHECK_STEPS + 1):
             reference.step()
             expected.append(reference.loss_value())
+        without_dropout = expected.pop()
         reference.train(True)
         rtol = LOSS_RTOL[spec.dtype]
+        has_dropout = isinstance(spec, realistic.CNNSpec) and spec.dropout > 0
 
         def check(impl_name: str, impl: Any) -> None:
             if impl is not reference:
@@ -776,10 +780,17 @@ def realistic_workload(spec: realistic.Spec) -> Workload:
                             f"{reference_name} says {want!r} (rel tol {rtol:g})"
                         )
                 impl.train(True)
-            for _ in range(REALISTIC_CHECK_STEPS):
+            for step_no in range(REALISTIC_CHECK_STEPS):
                 impl.step()
-                if not math.isfinite(impl.loss_value()):
-                    raise AssertionError(f"training-mode loss is {impl.loss_value()}")
+                got = impl.loss_value()
+                if not math.isfinite(got):
+                    raise AssertionError(f"training-mode loss is {got}")
+                if (step_no == 0 and has_dropout and impl is not reference
+                        and _relative_difference(got, without_dropout) <= rtol):
+                    raise AssertionError(
+                        f"after model.train() the loss is {got!r}, what the step gives with "
+                        "dropout off: the step did not switch to training mode"
+                    )
             if hasattr(impl, "check_dtypes"):
                 impl.check_dtypes()
 
@@ -787,6 +798,7 @@ def realistic_workload(spec: realistic.Spec) -> Workload:
         result.notes.append(
             f"no numpy reference; checked first: loss after {REALISTIC_CHECK_STEPS} steps with "
             f"dropout off against {reference_name}, then finite losses in training mode"
+            + (", dropout in effect" if has_dropout else "")
         )
         return _time_impls(result, ctx, impls)
 
