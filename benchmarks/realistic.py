@@ -16,8 +16,8 @@ weights (``state``: a state dict of ``nn.Sequential`` keys) and batch; ``step()`
 
 Checked before timing: with dropout off (``train(False)``) every implementation's loss after
 each of three steps (Adam's update included) agrees with the reference's (torch when it
-imports, else tinynet eager); then in training mode three more steps give finite losses, the
-CNN's first of them different from its dropout-off value (dropout really on).
+imports, else tinynet eager); then in training mode three more steps give finite losses,  not all
+three of the CNN's equal to their dropout-off values (dropout really on).
 Dropout's masks come from each library's own generator, so training-mode numbers are not
 compared.
 """
