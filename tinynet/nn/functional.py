@@ -522,3 +522,6 @@ from tinynet.ops.conv import (  # noqa: E402, F401 - appended re-exports
     unfold,
 )
 from tinynet.ops.normalization import batch_norm, layer_norm  # noqa: E402, F401
+
+# Sequence models (issue 22): lookups, padding, attention (appended re-exports).
+from tinynet.ops.sequence import embedding, one_hot, pad  # noqa: E402, F401
