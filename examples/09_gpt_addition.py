@@ -50,6 +50,9 @@ def main() -> None:
     for a, b in rng.integers(0, 1000, (5, 2)):
         prompt = datasets_text.addition_text(int(a), int(b))[:8]
         text = story_sequences.sample_text(run.model, prompt, 4, generator=rng)
+        if not text[8:].isdigit():
+            print(f"  sampled: {text}   (not a number: {a} + {b} = {a + b})")
+            continue
         written = datasets_text.decode_answer(text[8:])
         print(f"  sampled: {text}   i.e. {a} + {b} = {written}"
               f"{'' if written == a + b else f'  (wrong: {a + b})'}")
