@@ -14,7 +14,7 @@ answers greedily (argmax, one character at a time) and counts exact matches, the
 few continuations with tn.multinomial.
 
 Run: python examples/09_gpt_addition.py [--steps N] [--seed S] [--compile] [--figures DIR]
-(about 3000 steps; a few minutes on 2 idle cores; figures: the training curve and one head's
+(1500 steps; a few minutes on 2 idle cores; figures: the training curve and one head's
 attention map on one problem.)
 """
 
