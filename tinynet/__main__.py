@@ -500,7 +500,7 @@ def write_sequence_figures(results: dict[str, Any], directory: str) -> list[str]
     from tinynet import plotting_seq
 
     return (plotting_seq.lstm_figures(results["lstm"], directory)
-            + plotting_seq.gpt_figures(results["gpt"], directory)[1:])
+            + [plotting_seq.gpt_attention_figure(results["gpt"].model, directory)])
 
 
 # ----------------------------------------------------------------------------- figures

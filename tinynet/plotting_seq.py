@@ -14,8 +14,8 @@ import numpy as np
 
 from tinynet.plotting import _axes, plot_losses, pyplot, save, use_agg
 
-__all__ = ["gpt_figures", "lstm_figures", "plot_attention", "plot_lstm_gates",
-           "plot_training_curve"]
+__all__ = ["gpt_attention_figure", "gpt_figures", "lstm_figures", "plot_attention",
+           "plot_lstm_gates", "plot_training_curve"]
 
 
 def plot_training_curve(losses: Sequence[float], ax: Any = None, smooth: int = 50,
@@ -76,21 +76,27 @@ def plot_lstm_gates(gates: Mapping[str, np.ndarray], axes: Sequence[Any] | None 
 
 
 def gpt_figures(run: Any, folder: str | os.PathLike[str]) -> list[str]:
-    """The GPT's training curve and head 0 of layer 0 (and of the last layer) on one sum."""
+    """The GPT's training curve and its attention figure (``gpt_attention_figure``)."""
+    use_agg()
+    path = save(plot_training_curve(run.losses, title="tiny GPT on addition: loss").figure,
+                f"{os.fspath(folder)}/gpt_training_curve.png")
+    return [path, gpt_attention_figure(run.model, folder)]
+
+
+def gpt_attention_figure(model: Any, folder: str | os.PathLike[str]) -> str:
+    """Head 0 of the first and of the last layer on one sum, side by side."""
     from tinynet import datasets_text, story_sequences
 
     use_agg()
-    paths = [save(plot_training_curve(run.losses, title="tiny GPT on addition: loss").figure,
-                  f"{os.fspath(folder)}/gpt_training_curve.png")]
     text = datasets_text.addition_text(347, 589)
     labels = list(text[:-1])
-    layers = len(run.model.blocks.layers)
-    fig, axes = pyplot().subplots(1, 2, figsize=(9.5, 4.2))
+    layers = len(model.blocks.layers)
+    fig, axes = pyplot().subplots(1, 2, figsize=(10.5, 4.2))
     for ax, layer in zip(axes, (0, layers - 1), strict=True):
-        weights = story_sequences.attention_map(run.model, text, layer=layer, head=0)
+        weights = story_sequences.attention_map(model, text, layer=layer, head=0)
         plot_attention(weights, labels, ax=ax, title=f"layer {layer}, head 0 on {text}")
-    paths.append(save(fig, f"{os.fspath(folder)}/gpt_attention.png"))
-    return paths
+    fig.tight_layout()
+    return save(fig, f"{os.fspath(folder)}/gpt_attention.png")
 
 
 def lstm_figures(run: Any, folder: str | os.PathLike[str], a: int = 0b10110111,
