@@ -118,6 +118,7 @@ def test_embedding_from_pretrained_freezes_by_default() -> None:
     table = tn.tensor(np.arange(6.0).reshape(3, 2))
     frozen = nn.Embedding.from_pretrained(table)
     assert not frozen.weight.requires_grad
+    assert np.shares_memory(frozen.weight.data, table.data)  # as torch's: no copy
     np.testing.assert_array_equal(frozen(tn.tensor([2, 0])).data, [[4.0, 5.0], [0.0, 1.0]])
     trained = nn.Embedding.from_pretrained(table, freeze=False, padding_idx=1)
     trained(tn.tensor([1, 2, 2])).sum().backward()

@@ -53,8 +53,7 @@ class Embedding(Module):
             if tuple(_weight.shape) != (self.num_embeddings, self.embedding_dim):
                 raise ShapeError(f"Embedding: _weight has shape {tuple(_weight.shape)}, "
                                  f"expected ({self.num_embeddings}, {self.embedding_dim})")
-            self.weight = Parameter(_weight.data if isinstance(_weight, Tensor) else _weight,
-                                    requires_grad=not _freeze)
+            self.weight = Parameter(_weight, requires_grad=not _freeze)  # shares a Tensor's data
 
     def reset_parameters(self) -> None:
         init.normal_(self.weight)
@@ -73,13 +72,14 @@ class Embedding(Module):
                         padding_idx: int | None = None, max_norm: float | None = None,
                         norm_type: float = 2.0, scale_grad_by_freq: bool = False,
                         sparse: bool = False) -> Embedding:
-        """An Embedding whose table is (a copy of) ``embeddings``; frozen unless freeze=False."""
+        """An Embedding whose table is ``embeddings`` (sharing its memory, as in PyTorch);
+        frozen unless freeze=False."""
         if embeddings.ndim != 2:
             raise ShapeError(f"Embedding.from_pretrained: embeddings must be 2-D, got shape "
                              f"{tuple(embeddings.shape)}")
         rows, cols = embeddings.shape
         return cls(rows, cols, padding_idx, max_norm, norm_type, scale_grad_by_freq, sparse,
-                   _weight=Tensor._make(np.array(embeddings.data)), _freeze=freeze)
+                   _weight=embeddings, _freeze=freeze)
 
     def extra_repr(self) -> str:
         s = f"{self.num_embeddings}, {self.embedding_dim}"
