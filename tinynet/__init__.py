@@ -172,3 +172,8 @@ from tinynet.compile import compile  # noqa: E402, A004 - PyTorch's name
 from tinynet.errors import CompileError  # noqa: E402
 
 __all__ += ["CompileError", "compile"]
+
+# Sequence models (issue 22).
+from tinynet.ops import bmm, cumsum, multinomial, tril, triu  # noqa: E402
+
+__all__ += ["bmm", "cumsum", "multinomial", "tril", "triu"]

@@ -32,3 +32,12 @@ from tinynet.nn.pooling import AdaptiveAvgPool2d, AvgPool2d, MaxPool2d  # noqa: 
 
 __all__ += ["AdaptiveAvgPool2d", "AvgPool2d", "BatchNorm1d", "BatchNorm2d", "Conv2d",
             "Dropout2d", "LayerNorm", "MaxPool2d"]
+
+# Sequence models (issue 22): embeddings, recurrent layers, attention, transformer encoder.
+from tinynet.nn.attention import MultiheadAttention  # noqa: E402
+from tinynet.nn.rnn import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNCell  # noqa: E402
+from tinynet.nn.sparse import Embedding  # noqa: E402
+from tinynet.nn.transformer import TransformerEncoder, TransformerEncoderLayer  # noqa: E402
+
+__all__ += ["Embedding", "GRU", "GRUCell", "LSTM", "LSTMCell", "MultiheadAttention", "RNN",
+            "RNNCell", "TransformerEncoder", "TransformerEncoderLayer"]

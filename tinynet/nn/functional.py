@@ -522,3 +522,7 @@ from tinynet.ops.conv import (  # noqa: E402, F401 - appended re-exports
     unfold,
 )
 from tinynet.ops.normalization import batch_norm, layer_norm  # noqa: E402, F401
+from tinynet.ops.sequence import embedding, one_hot, pad  # noqa: E402, F401 - issue 22
+
+# isort: split
+from tinynet.nn.attention import scaled_dot_product_attention  # noqa: E402, F401

@@ -84,3 +84,19 @@ __all__ = [
     "all", "amax", "amin", "any", "array_ufunc", "chunk", "cos", "einsum", "gather",
     "logsumexp", "masked_fill", "mm", "norm", "sin", "sort", "split", "std", "topk", "var",
 ]
+
+# Sequence models (issue 22): causal masks, running sums, tiling, padding, lookups, sampling.
+from tinynet.ops.sequence import (  # noqa: E402
+    bmm,
+    cumsum,
+    embedding,
+    multinomial,
+    one_hot,
+    pad,
+    repeat,
+    tril,
+    triu,
+)
+
+__all__ += ["bmm", "cumsum", "embedding", "multinomial", "one_hot", "pad", "repeat", "tril",
+            "triu"]
