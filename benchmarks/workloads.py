@@ -833,6 +833,7 @@ def all_workloads() -> list[Workload]:
     workloads.append(replace(conv_workload("conv-lenet-f64", 64, 28, np.float64), in_quick=False))
     workloads.append(realistic_workload(realistic.CNNSpec()))
     workloads.append(realistic_workload(realistic.AccumSpec()))
+    workloads += [sequence_workload("lstm", "lstm", 32), sequence_workload("gpt-tiny", "gpt", 64)]
     return workloads
 
 
@@ -910,13 +911,3 @@ def sequence_workload(name: str, kind: str, batch: int) -> Workload:
         return _time_impls(result, ctx, impls)
 
     return Workload(name, run)
-
-
-_all_workloads_before_sequences = all_workloads
-
-
-def all_workloads() -> list[Workload]:  # noqa: F811 - extended with chapter 9's steps
-    return _all_workloads_before_sequences() + [
-        sequence_workload("lstm", "lstm", 32),
-        sequence_workload("gpt-tiny", "gpt", 64),
-    ]
