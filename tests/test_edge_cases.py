@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from tolerance import assert_close
 
 import tinynet as tn
 import tinynet.nn.functional as F
@@ -32,7 +33,7 @@ def same(a: Any, b: Any, rtol: float = 1e-12) -> None:
     b = b.detach().numpy() if isinstance(b, torch.Tensor) else np.asarray(b)
     assert a.shape == b.shape, (a.shape, b.shape)
     assert a.dtype == b.dtype, (a.dtype, b.dtype)
-    np.testing.assert_allclose(a, b, rtol=rtol, atol=0, equal_nan=True)
+    assert_close(a, b, rtol)
 
 
 # ---- 1 and 8: indexing -----------------------------------------------------------------------
