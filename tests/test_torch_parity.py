@@ -333,6 +333,26 @@ def test_linear_default_init_has_pytorchs_range():
 # ---- state dicts between the two libraries --------------------------------------------------
 
 
+@pytest.mark.parametrize("source", [np.float64, np.float16, np.int64])
+def test_load_state_dict_casts_to_the_models_dtype_as_pytorch(source):
+    """PyTorch's load_state_dict copies with copy_, which casts: float64 (or float16, or
+    integer) values load into a float32 model, which stays float32, with the same numbers."""
+    tn.manual_seed(5)
+    ours = nn.Sequential(nn.Linear(3, 4), nn.Tanh(), nn.Linear(4, 2))
+    theirs = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.Tanh(), torch.nn.Linear(4, 2))
+    rng = np.random.default_rng(6)
+    state = {k: (rng.standard_normal(v.shape) * 3).astype(source)
+             for k, v in ours.state_dict().items()}
+    ours.load_state_dict(state)
+    theirs.load_state_dict({k: torch.from_numpy(v) for k, v in state.items()})
+    for key, value in theirs.state_dict().items():
+        assert ours.state_dict()[key].dtype == value.numpy().dtype == np.float32
+        np.testing.assert_array_equal(ours.state_dict()[key], value.numpy())
+    x = rng.standard_normal((5, 3)).astype(np.float32)
+    assert ours(tn.tensor(x)).dtype == np.float32
+    assert_close(ours(tn.tensor(x)), theirs(torch.from_numpy(x)), 1e-6)
+
+
 def test_state_dict_round_trip_tinynet_torch_tinynet():
     tn.manual_seed(7)
     ours = nn.Sequential(nn.Linear(3, 5), nn.ReLU(), nn.Linear(5, 4), nn.Tanh(),
