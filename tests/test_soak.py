@@ -1,5 +1,5 @@
-"""Soak: train the digits MLP (examples/digits_mlp.py's model, scikit-learn's 8x8 digits) for a
-while and watch memory and speed.
+"""Soak: train the digits MLP (examples/digits_mlp.py's model, the 8x8 digits) for a while and
+watch memory and speed.
 
 The run is cut into ``WINDOWS`` equal windows of this process's CPU time (not wall time: a
 stall of several seconds on a loaded machine, when the process is not scheduled at all, would
@@ -42,11 +42,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pytest
 
 import tinynet as tn
-
-pytest.importorskip("sklearn", reason="the digits data set ships with scikit-learn (dev extra)")
 
 SOAK_SECONDS = float(os.environ.get("TINYNET_SOAK_SECONDS", "20"))
 WINDOWS = 10
