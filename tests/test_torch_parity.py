@@ -165,18 +165,20 @@ def test_parameter_groups_with_their_own_options_match_pytorch():
 
 # ---- every loss and reduction: values and gradients -----------------------------------------
 
-rng = np.random.default_rng(4)
-X = rng.standard_normal((5, 3))
-P = rng.uniform(0.02, 0.98, (5, 3))
-T_REAL = rng.standard_normal((5, 3))
-T_PROB = rng.uniform(0, 1, (5, 3))
+# Fixed inputs, drawn once at import from their own seed (no generator is left for tests):
+_draw = np.random.default_rng(4)
+X = _draw.standard_normal((5, 3))
+P = _draw.uniform(0.02, 0.98, (5, 3))
+T_REAL = _draw.standard_normal((5, 3))
+T_PROB = _draw.uniform(0, 1, (5, 3))
 T_CLASS = np.array([0, 2, 1, 2, 0])
 T_IGNORED = np.array([0, -100, 1, 2, -100])
 W_CLASS = np.array([0.5, 2.0, 1.5])
-W_ELEM = rng.uniform(0.5, 2, (5, 3))
+W_ELEM = _draw.uniform(0.5, 2, (5, 3))
 POS = np.array([0.5, 1.0, 3.0])
-X_SPATIAL = rng.standard_normal((2, 3, 4))
-T_SPATIAL = rng.integers(0, 3, (2, 4))
+X_SPATIAL = _draw.standard_normal((2, 3, 4))
+T_SPATIAL = _draw.integers(0, 3, (2, 4))
+del _draw
 
 # name -> (tinynet call, torch call, input, target, whether the target gets a gradient)
 LOSSES = {
