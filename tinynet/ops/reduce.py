@@ -298,7 +298,10 @@ def var(input: Any, dim: Any = None, unbiased: Any = None, keepdim: bool = False
 def std(input: Any, dim: Any = None, unbiased: Any = None, keepdim: bool = False, *,  # noqa: A002
         correction: Any = None) -> Tensor:
     """Standard deviation: sqrt(var) = ||x - mean|| / sqrt(max(0, n - correction)); its
-    gradient is 0 where all the values are equal, as in PyTorch."""
+    gradient is 0 (up to rounding) where all the values are equal: differentiating through
+    x - mean removes the direction std does not depend on (shifting every value). PyTorch
+    gives 0 there when its std is exactly 0, and +-g/n when its sum leaves a rounding residue
+    (README, "Differences from PyTorch")."""
     x = _floating(input, "std")
     dim, c = _correction(dim, unbiased, correction, "std")
     axes, keep = reduction_args(x, dim, keepdim, {}, "std")
