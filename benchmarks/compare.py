@@ -24,8 +24,11 @@ A row is ``slower`` (``faster``) when the whole interval lies above (below) 1 an
 estimate moves by more than ``--threshold`` (5% by default): the interval only sees the
 noise inside each run, and two runs taken at different times commonly differ by a few
 percent with no code change (CPU frequency, other processes, memory layout). The exit
-status is 1 when some row is ``slower`` by more than ``--fail-above`` (10% by default), so
-the command can guard CI or a pre-merge check; 2 when a file cannot be read.
+status is 1 when some tinynet row (``tinynet``, ``tinynet-compiled``...) is ``slower`` by
+more than ``--fail-above`` (10% by default), so the command can guard CI or a pre-merge
+check; 2 when a file cannot be read. The peers' rows (numpy, torch, the matmul ceiling, the
+pure-Python perceptron) get verdicts too but are only reported: tinynet's code cannot make
+them slower, so when they move the machine did (``--judge all`` judges them as well).
 
 Two runs on a machine whose speed changed between them (other load, another machine) differ
 everywhere, numpy included; the output warns when the code tinynet does not touch moved.
@@ -160,13 +163,25 @@ class Comparison:
     relative_to: str | None = None
     reference_drift: float | None = None  # see _reference_drift
     without_baseline: list[str] = field(default_factory=list)  # relative_to: not compared
+    judge_all: bool = False  # judge the peers' rows (numpy, torch...) too
+
+    def judged(self, row: Row) -> bool:
+        """Whether a slowdown of this row fails the comparison: tinynet's rows, or every row
+        with ``judge_all``."""
+        return self.judge_all or is_tinynet(row.impl)
 
     @property
     def failing(self) -> list[Row]:
-        """Rows significantly slower by more than the ``fail_above`` margin."""
+        """Judged rows significantly slower by more than the ``fail_above`` margin."""
         return [
-            r for r in self.rows if r.verdict == "slower" and r.estimate.ratio > 1 + self.fail_above
+            r for r in self.rows
+            if self.judged(r) and r.verdict == "slower" and r.estimate.ratio > 1 + self.fail_above
         ]
+
+
+def is_tinynet(impl: str) -> bool:
+    """tinynet's own implementations (eager, compiled...), as opposed to its peers."""
+    return impl.startswith("tinynet")
 
 
 def verdict(estimate: RatioEstimate, threshold: float) -> str:
@@ -213,6 +228,7 @@ def compare_reports(
     threshold: float = 0.05,
     fail_above: float = 0.10,
     relative_to: str | None = None,
+    judge_all: bool = False,
 ) -> Comparison:
     """Every (workload, implementation) measured in both runs, compared.
 
@@ -286,6 +302,7 @@ def compare_reports(
         relative_to,
         None if relative_to is not None else _reference_drift(rows, threshold),
         without_baseline,
+        judge_all,
     )
 
 
@@ -306,7 +323,7 @@ def _reference_drift(rows: list[Row], threshold: float) -> float | None:
     When that moved, the machine changed speed between the runs (load, frequency, another
     machine) and the absolute verdicts mostly measure that.
     """
-    reference = [r.estimate.ratio for r in rows if not r.impl.startswith("tinynet")]
+    reference = [r.estimate.ratio for r in rows if not is_tinynet(r.impl)]
     if not reference:
         return None
     drift = statistics.median(reference)
@@ -336,12 +353,14 @@ def _short(value: Any, width: int = 60) -> str:
     return text if len(text) <= width else text[: width - 3] + "..."
 
 
-def _verdict_text(row: Row) -> str:
+def _verdict_text(row: Row, judged: bool = True) -> str:
     text = row.verdict
     if row.verdict in ("slower", "faster"):
         text += f" ({100 * (row.estimate.ratio - 1):+.0f}% time)"
     if row.noisy:
         text += ", noisy"
+    if not judged:
+        text += ", not judged"
     return text
 
 
@@ -383,6 +402,9 @@ def format_comparison(
         + ("; `vs` = speed against that baseline in OLD -> NEW" if rel is None else ""),
         "",
     ]
+    if not comparison.judge_all and any(not comparison.judged(r) for r in comparison.rows):
+        lines.insert(-1, "rows of tinynet's peers are reported, `not judged`: tinynet's code "
+                         "cannot make them slower (--judge all judges them too)")
     if rel is not None:
         lines.insert(
             -1,
@@ -412,7 +434,7 @@ def format_comparison(
             f"{e.ratio:.2f}x",
             interval,
             f"{100 * e.level:.0f}%",
-            _verdict_text(r),
+            _verdict_text(r, comparison.judged(r)),
             vs,
         ]
         table.append(cells[: len(header)])
@@ -485,7 +507,15 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         type=float,
         default=10.0,
         metavar="PCT",
-        help="exit 1 when a row is significantly slower by more than PCT percent (default 10)",
+        help="exit 1 when a judged row is significantly slower by more than PCT percent "
+        "(default 10)",
+    )
+    parser.add_argument(
+        "--judge",
+        choices=["tinynet", "all"],
+        default="tinynet",
+        help="whose slowdowns fail the comparison: tinynet's rows (default; numpy's, torch's "
+        "and the other peers' are reported only), or every row",
     )
     return parser.parse_args(argv)
 
@@ -498,7 +528,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"compare: {exc}", file=sys.stderr)
         return 2
     comparison = compare_reports(
-        old, new, args.threshold / 100, args.fail_above / 100, args.relative_to
+        old, new, args.threshold / 100, args.fail_above / 100, args.relative_to,
+        judge_all=args.judge == "all",
     )
     print(
         format_comparison(

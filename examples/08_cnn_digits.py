@@ -1,4 +1,4 @@
-"""Convolutional networks: a small CNN reads scikit-learn's 8x8 handwritten digits.
+"""Convolutional networks: a small CNN reads the 8x8 handwritten digits (scikit-learn's set).
 
 A fully connected layer gives every pixel its own weight; a convolution slides one small
 filter (here 3x3) over the whole image, so a stroke detector learned in one corner works in
@@ -36,14 +36,8 @@ from tinynet import nn
 def load_digit_images(test_fraction: float = 0.2, seed: int = 0) -> tuple[np.ndarray, ...]:
     """(x_train, y_train, x_test, y_test): float32 images (N, 1, 8, 8) standardised with the
     training images' mean and standard deviation, int64 labels."""
-    try:
-        from sklearn.datasets import load_digits
-    except ImportError as e:
-        raise ImportError("this example needs scikit-learn for its digits data set: "
-                          "pip install scikit-learn") from e
-    digits = load_digits()
-    x = digits.images.reshape(-1, 1, 8, 8)  # values 0..16
-    y = digits.target.astype(np.int64)
+    images, y = tn.data.load_digits()  # tinynet's copy of scikit-learn's set
+    x = images.reshape(-1, 1, 8, 8)  # values 0..16
     order = np.random.default_rng(seed).permutation(len(x))
     n_test = int(round(test_fraction * len(x)))
     test, train = order[:n_test], order[n_test:]

@@ -213,13 +213,44 @@ def test_noise_only_is_no_significant_change_and_exits_0(tmp_path: Path) -> None
 
 def test_fail_above_sets_the_margin_a_slowdown_must_exceed(tmp_path: Path) -> None:
     # 8% slower with tight samples: significant, but under the default 10% margin.
-    old = make_report({"w": {"numpy": samples(1e-3, 0.01, 7, 1)}})
-    new = make_report({"w": {"numpy": samples(1.08e-3, 0.01, 7, 2)}})
-    assert row(compare.compare_reports(old, new), "w", "numpy").verdict == "slower"
+    old = make_report({"w": {"tinynet": samples(1e-3, 0.01, 7, 1)}})
+    new = make_report({"w": {"tinynet": samples(1.08e-3, 0.01, 7, 2)}})
+    assert row(compare.compare_reports(old, new), "w", "tinynet").verdict == "slower"
     assert run_compare(tmp_path, old, new) == 0
     assert run_compare(tmp_path, old, new, "--fail-above", "5") == 1
     # A threshold above the change turns the verdict into "no significant change".
     assert run_compare(tmp_path, old, new, "--threshold", "20", "--fail-above", "5") == 0
+
+
+@pytest.mark.parametrize("peer", ["numpy", "torch"])
+def test_peers_rows_are_reported_but_judged_only_when_asked(tmp_path: Path, capsys,
+                                                            peer: str) -> None:
+    """Two runs of the same commit: numpy's (or torch's) row came out 40% slower (another
+    process, a frequency change), tinynet's did not move. tinynet cannot make numpy slower, so
+    by default the row is shown with its verdict, marked, and the exit status stays 0."""
+    old = make_report({"mlp": {peer: samples(1e-3, 0.02, 7, 1),
+                               "tinynet": samples(2e-3, 0.02, 7, 2),
+                               "tinynet-compiled": samples(1e-3, 0.02, 7, 5)}})
+    new = make_report({"mlp": {peer: samples(1.4e-3, 0.02, 7, 3),
+                               "tinynet": samples(2e-3, 0.02, 7, 4),
+                               "tinynet-compiled": samples(1e-3, 0.02, 7, 6)}})
+    comparison = compare.compare_reports(old, new)
+    assert row(comparison, "mlp", peer).verdict == "slower"
+    assert comparison.failing == []
+    assert run_compare(tmp_path, old, new) == 0
+    out = capsys.readouterr().out
+    assert re.search(rf"mlp\s+{peer} .* slower \(\+\d+% time\), not judged", out)
+    assert "not judged`: tinynet's code cannot make them slower" in out
+    assert "FAIL" not in out
+    assert run_compare(tmp_path, old, new, "--judge", "all") == 1
+    out = capsys.readouterr().out
+    assert f"FAIL: slower by more than the --fail-above margin of 10%: mlp/{peer}" in out
+    assert "not judged" not in out
+    # a slower tinynet-compiled row is judged by default
+    new["workloads"][0]["implementations"]["tinynet-compiled"]["times_s"] = samples(
+        1.5e-3, 0.02, 7, 7)
+    assert run_compare(tmp_path, old, new) == 1
+    assert "mlp/tinynet-compiled" in capsys.readouterr().out
 
 
 def machine_twice_as_slow() -> tuple[dict, dict]:

@@ -8,8 +8,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-pytest.importorskip("sklearn", reason="the digits data set ships with scikit-learn (dev extra)")
-
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "08_cnn_digits.py"
 
 

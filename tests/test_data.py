@@ -422,3 +422,29 @@ def test_a_training_loop_over_generated_data_runs_end_to_end():
     loader = DataLoader(TensorDataset(X, y), batch_size=2, shuffle=True, seed=0)
     seen = [yb for _, yb in loader for yb in yb.data]
     assert sorted(seen) == [0, 0, 1, 1]
+
+
+# ---- the 8x8 digits shipped with tinynet -----------------------------------------------------
+
+
+def test_load_digits_reads_the_packaged_copy_without_pickle_or_scikit_learn():
+    images, target = tn.data.load_digits()
+    assert images.shape == (1797, 8, 8) and images.dtype == np.float64
+    assert target.shape == (1797,) and target.dtype == np.int64
+    assert images.min() == 0 and images.max() == 16 and np.all(images == np.round(images))
+    assert sorted(np.unique(target)) == list(range(10))
+    assert np.bincount(target).min() >= 170  # about 180 of each digit
+    with np.load(tn.data.DIGITS_FILE, allow_pickle=False) as archive:
+        assert sorted(archive.files) == ["images", "target"]
+    x, y = tn.data.load_digits(as_tensors=True)
+    assert x.dtype == tn.get_default_dtype() and y.dtype == np.int64
+    np.testing.assert_array_equal(x.data, images.astype(x.dtype))
+
+
+def test_load_digits_is_scikit_learns_data_set():
+    datasets = pytest.importorskip("sklearn.datasets")
+    images, target = tn.data.load_digits()
+    theirs = datasets.load_digits()
+    np.testing.assert_array_equal(images, theirs.images)
+    np.testing.assert_array_equal(images.reshape(-1, 64), theirs.data)
+    np.testing.assert_array_equal(target, theirs.target)

@@ -21,6 +21,7 @@ SECTIONS = [
     "5. Why a step network cannot learn",
     "6. A multi-layer perceptron learns XOR",
     "7. A deep network",
+    "8. Convolution and pooling read digits; batch norm trains a deep net",
 ]
 
 
@@ -87,12 +88,18 @@ def test_demo_with_plots_writes_non_empty_valid_pngs(tmp_path):
 
 
 def test_demo_without_matplotlib_says_how_to_install_it_and_still_runs(tmp_path):
-    # sys.modules[name] = None makes ``import matplotlib`` raise ImportError.
+    # sys.modules[name] = None makes ``import matplotlib`` raise ImportError. scikit-learn is
+    # blocked too: the README's demo command installs only the plot extra, and chapter 8's
+    # digits ship inside tinynet.
     proc = run_tinynet("demo", "--plots", "figures", cwd=tmp_path,
-                       prelude="import sys; sys.modules['matplotlib'] = None")
+                       prelude="import sys; sys.modules['matplotlib'] = None; "
+                               "sys.modules['sklearn'] = None")
     assert proc.returncode == 0, proc.stderr
     assert 'pip install -e ".[plot]"' in proc.stdout
-    assert "7. A deep network" in proc.stdout
+    for title in SECTIONS:
+        assert title in proc.stdout
+    assert "skipped" not in proc.stdout
+    assert "held-out accuracy" in proc.stdout
     assert not (tmp_path / "figures").exists()
 
 

@@ -5,9 +5,6 @@ import importlib.util
 from pathlib import Path
 
 import numpy as np
-import pytest
-
-pytest.importorskip("sklearn", reason="the digits data set ships with scikit-learn (dev extra)")
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "digits_mlp.py"
 

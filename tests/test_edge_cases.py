@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from tolerance import assert_close
 
 import tinynet as tn
 import tinynet.nn.functional as F
@@ -32,7 +33,7 @@ def same(a: Any, b: Any, rtol: float = 1e-12) -> None:
     b = b.detach().numpy() if isinstance(b, torch.Tensor) else np.asarray(b)
     assert a.shape == b.shape, (a.shape, b.shape)
     assert a.dtype == b.dtype, (a.dtype, b.dtype)
-    np.testing.assert_allclose(a, b, rtol=rtol, atol=0, equal_nan=True)
+    assert_close(a, b, rtol)
 
 
 # ---- 1 and 8: indexing -----------------------------------------------------------------------
@@ -400,4 +401,47 @@ def test_nan_and_inf_inputs_give_torchs_values_and_gradients_without_warnings(na
     theirs = tx.amax(1) if name == "max" else getattr(TF, name)(tx, dim=1)
     (theirs * torch.tensor(weights[:, 0] if name == "max" else weights)).sum().backward()
     same(ours, theirs)
+    same(x.grad, tx.grad)
+
+
+NAN_EXTREMES = {
+    "one-nan": [1.0, np.nan, 3.0],
+    "nan-ties": [np.nan, 2.0, np.nan, 3.0, 3.0],
+    "nan-and-inf": [np.inf, np.nan, -np.inf, np.nan],
+    "no-nan-ties": [3.0, -1.0, 3.0, -1.0],
+    "rows": [[1.0, np.nan, 2.0], [np.nan, np.nan, 0.0], [4.0, 4.0, -1.0], [-2.0, 5.0, 5.0]],
+}
+NAN_FORMS = {
+    "max()": (lambda t: t.max(), lambda t: t.max()),
+    "min()": (lambda t: t.min(), lambda t: t.min()),
+    "tn.max(x)": (lambda t: tn.max(t), lambda t: torch.max(t)),
+    "amax()": (lambda t: t.amax(), lambda t: t.amax()),
+    "amin()": (lambda t: t.amin(), lambda t: t.amin()),
+    "amax(-1)": (lambda t: t.amax(-1), lambda t: t.amax(-1)),
+    "amin(-1, keepdim)": (lambda t: t.amin(-1, keepdim=True), lambda t: t.amin(-1, keepdim=True)),
+    "max(-1)": (lambda t: t.max(-1).values, lambda t: t.max(-1).values),
+    "min(0)": (lambda t: t.min(0).values, lambda t: t.min(0).values),
+    "max(-1).indices": (lambda t: t.max(-1).indices, lambda t: t.max(-1).indices),
+}
+
+
+@pytest.mark.parametrize("values", list(NAN_EXTREMES))
+@pytest.mark.parametrize("form", list(NAN_FORMS))
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_extremes_over_nan_route_the_gradient_as_torch(values: str, form: str,
+                                                       dtype: type) -> None:
+    """PyTorch's rules, found by running it: full max()/min() split the gradient evenly among
+    the NaN elements (its evenly_distribute_backward), amax/amin give a group whose extreme
+    is NaN a NaN gradient (0/0: no element equals NaN), max(dim) sends it to the first NaN."""
+    array = np.array(NAN_EXTREMES[values], dtype=dtype)
+    ours_fn, torch_fn = NAN_FORMS[form]
+    x, tx = tn.tensor(array, requires_grad=True), torch.tensor(array, requires_grad=True)
+    ours, theirs = ours_fn(x), torch_fn(tx)
+    same(ours, theirs)
+    if form.endswith("indices"):
+        return
+    weights = np.arange(1.0, ours.data.size + 1).reshape(ours.shape).astype(dtype)
+    with np.errstate(all="raise"):  # and no numpy warning on the way
+        ours.backward(tn.tensor(weights))
+    theirs.backward(torch.from_numpy(weights))
     same(x.grad, tx.grad)

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from tolerance import assert_close
 
 import tinynet as tn
 from tinynet.errors import AnomalyError, GraphError
@@ -246,7 +247,7 @@ def test_gradient_penalty_backward_accumulates_the_same_gradient_into_leaves(pro
     penalty, t, _ = gradient_penalty(theta, x, y, create_graph=True)
     (expected,) = tn.autograd.grad(penalty, t, retain_graph=True)
     penalty.backward()
-    np.testing.assert_allclose(t.grad.data, expected.data, rtol=1e-14, atol=0)
+    assert_close(t.grad, expected, 1e-14)
 
 
 def test_backward_with_create_graph_gives_a_differentiable_grad():

@@ -7,6 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
+from tolerance import assert_close
 
 import tinynet as tn
 from tinynet import nn, optim
@@ -63,15 +64,13 @@ def _step_theirs(model, opt, x, y):
 
 def _assert_same(ours, theirs, opt, torch_opt, rtol=RTOL):
     for key, value in ours.state_dict().items():
-        np.testing.assert_allclose(value, theirs.state_dict()[key].detach().numpy(), rtol=rtol,
-                                   atol=0, err_msg=key)
+        assert_close(value, theirs.state_dict()[key], rtol, err_msg=key)
     ours_state, their_state = opt.state_dict()["state"], torch_opt.state_dict()["state"]
     assert sorted(ours_state) == sorted(their_state)
     for index, entry in their_state.items():
         assert list(ours_state[index]) == list(entry), index  # same keys, same order
         for key, value in entry.items():
-            np.testing.assert_allclose(np.asarray(ours_state[index][key]), value.numpy(),
-                                       rtol=rtol, atol=0, err_msg=f"state[{index}][{key}]")
+            assert_close(ours_state[index][key], value, rtol, err_msg=f"state[{index}][{key}]")
 
 
 # (tinynet/torch class name, options) -- every option of each optimizer, alone and combined
@@ -366,4 +365,4 @@ def test_drawn_options_match_pytorch_for_ten_steps(data, cls, start, zero_grad_s
         with np.errstate(all="ignore"):
             opt.step()
         torch_opt.step()
-        np.testing.assert_allclose(p.data, q.detach().numpy(), rtol=1e-10, atol=1e-300)
+        assert_close(p.data, q, 1e-10)

@@ -390,20 +390,11 @@ def _indent(text: str, n: int = 2) -> str:
 # ------------------------------------------------------- chapter 8: convolution, batch norm
 
 
-def _digit_images(seed: int) -> tuple[np.ndarray, ...] | None:
-    """scikit-learn's 8x8 digits as standardised float32 (N, 1, 8, 8) images, 20% held out;
-    None without scikit-learn. The file is read directly: importing sklearn.datasets (scipy
-    and all) costs about 2 s, more than the chapter's training."""
-    import importlib.util
-
-    spec = importlib.util.find_spec("sklearn")
-    if spec is None or not spec.submodule_search_locations:
-        return None
-    path = os.path.join(spec.submodule_search_locations[0], "datasets", "data", "digits.csv.gz")
-    if not os.path.exists(path):
-        return None
-    table = np.loadtxt(path, delimiter=",")  # 1,797 rows: 64 pixels (0..16), then the label
-    x, y = table[:, :64].reshape(-1, 1, 8, 8), table[:, 64].astype(np.int64)
+def _digit_images(seed: int) -> tuple[np.ndarray, ...]:
+    """scikit-learn's 8x8 digits (tinynet's copy, tn.data.load_digits) as standardised float32
+    (N, 1, 8, 8) images, 20% held out."""
+    images, y = tn.data.load_digits()
+    x = images.reshape(-1, 1, 8, 8)
     order = np.random.default_rng(seed).permutation(len(x))
     test, train = order[:359], order[359:]
     x = ((x - x[train].mean()) / x[train].std()).astype(np.float32)
@@ -416,11 +407,7 @@ def section_cnn(say: Say, seed: int) -> dict[str, Any] | None:
     from tinynet import nn
 
     _header(say, "8. Convolution and pooling read digits; batch norm trains a deep net")
-    data = _digit_images(seed)
-    if data is None:
-        say("  skipped: this chapter needs scikit-learn's digits (pip install scikit-learn)")
-        return None
-    x_train, y_train, x_test, y_test = data
+    x_train, y_train, x_test, y_test = _digit_images(seed)
     say("Sequential(Conv2d(1, 8, 3, padding=1), ReLU(), MaxPool2d(2),")
     say("           Conv2d(8, 16, 3, padding=1), ReLU(), MaxPool2d(2), Flatten(), Linear(64, 10))")
     say("Each convolution is im2col (every 3x3 patch as a column) and one matrix product.")

@@ -10,7 +10,9 @@
 ``default_collate`` follow ``torch.utils.data`` (also importable as ``tinynet.utils.data``).
 The toy data sets (``logic_gate``, ``two_moons``, ``circles``, ``spirals``, ``blobs``) are
 computed from a seed, with no files and no network; the moons, circles and blobs use the same
-recipes as scikit-learn's ``make_moons``, ``make_circles`` and ``make_blobs``.
+recipes as scikit-learn's ``make_moons``, ``make_circles`` and ``make_blobs``. ``load_digits``
+reads the 8x8 handwritten digits scikit-learn ships, from a copy inside tinynet (a 45 KB
+``.npz``), so the demo and examples need no scikit-learn.
 
 Randomness: an int ``seed`` (or a ``numpy.random.Generator``) makes a result reproducible on its
 own; with neither, the numbers come from tinynet's global generator, so ``tn.manual_seed(n)``
@@ -22,6 +24,7 @@ from __future__ import annotations
 import copy
 import itertools
 import math
+import os
 import warnings
 from collections.abc import (
     Callable,
@@ -49,6 +52,7 @@ Seed = int | np.random.Generator | None
 __all__ = [
     "DataLoader", "Dataset", "Subset", "TensorDataset", "blobs", "circles", "default_collate",
     "default_convert", "logic_gate", "random_split", "spirals", "to_tensors", "two_moons",
+    "load_digits",
 ]
 
 
@@ -697,3 +701,24 @@ def blobs(
     y = np.repeat(np.arange(len(centre_points), dtype=np.int64), counts)
     X = centre_points[y] + rng.normal(0.0, std, size=(n, centre_points.shape[1]))
     return _result(*_shuffled(X, y, rng), as_tensors)
+
+
+# ---- the 8x8 digits -------------------------------------------------------------------------
+
+DIGITS_FILE = os.path.join(os.path.dirname(__file__), "data_files", "digits.npz")
+
+
+def load_digits(as_tensors: bool = False) -> Any:
+    """The 1,797 8x8 handwritten digits of scikit-learn's ``load_digits``, in its order.
+
+    Returns ``images`` (1797, 8, 8) float64, pixel counts 0..16 (``images.reshape(-1, 64)`` is
+    scikit-learn's ``data``), and ``target`` (1797,) int64, the digit 0-9. With
+    ``as_tensors=True``, Tensors (default float dtype, int64) as ``to_tensors`` makes them.
+
+    Read from ``tinynet/data_files/digits.npz`` (uint8 arrays, no pickle). The data: the test
+    set of E. Alpaydin and C. Kaynak's Optical Recognition of Handwritten Digits, UCI Machine
+    Learning Repository (1998), CC BY 4.0, as scikit-learn distributes it.
+    """
+    with np.load(DIGITS_FILE, allow_pickle=False) as archive:
+        images, target = archive["images"], archive["target"]
+    return _result(images.astype(np.float64), target.astype(np.int64), as_tensors)

@@ -375,11 +375,13 @@ class Module:
         """Copy values from ``state_dict`` (name -> array or tensor) into this module's
         parameters and buffers, in place.
 
-        Everything is checked before anything changes: every key (with ``strict=True``,
-        missing and unexpected keys are errors), every shape and every dtype (which must match
-        exactly: cast the model with ``model.double()`` or the arrays with ``.astype``), and
-        every parameter's values, which must be finite: NaN or inf weights (a checkpoint of a
-        diverged run) are refused unless ``allow_nonfinite=True`` (PyTorch loads them
+        Values of another dtype are cast to the model's, as PyTorch's ``copy_`` does (float64
+        values load into a float32 model as float32, and the model stays float32; to keep
+        float64, cast the model first with ``model.double()``). Everything is checked before
+        anything changes: every key (with ``strict=True``, missing and unexpected keys are
+        errors), every shape, and every parameter's values after the cast, which must be
+        finite: NaN or inf weights (a checkpoint of a diverged run, or float64 values beyond
+        float32's range) are refused unless ``allow_nonfinite=True`` (PyTorch loads them
         silently; buffers may hold them, e.g. -inf in a mask). A state dict that does not fit
         leaves the model untouched, and the error lists every problem, naming each key. Values
         may be numpy arrays, tinynet tensors or anything ``np.asarray`` takes (a PyTorch state
@@ -393,7 +395,8 @@ class Module:
         own = self.state_dict(keep_vars=True)
         missing = [key for key in own if key not in state_dict]
         unexpected = [key for key in state_dict if key not in own]
-        shape_problems, dtype_problems, value_problems, memory_problems = [], [], [], []
+        shape_problems, value_problems, memory_problems = [], [], []
+        overflow = False  # a cast to the model's dtype made finite values infinite
         arrays: dict[str, np.ndarray] = {}
         for key, tensor in own.items():
             if key not in state_dict:
@@ -404,18 +407,22 @@ class Module:
                     f"size mismatch for {key}: the model has shape {tuple(tensor.data.shape)}, "
                     f"the state dict has shape {tuple(array.shape)}"
                 )
-            elif array.dtype != tensor.data.dtype:
-                dtype_problems.append(
-                    f"dtype mismatch for {key}: the model has {tensor.data.dtype}, the state "
-                    f"dict has {array.dtype}"
-                )
-            elif (isinstance(tensor, Parameter) and not allow_nonfinite
-                  and array.dtype.kind == "f" and not np.isfinite(array).all()):
-                nans, infs = int(np.isnan(array).sum()), int(np.isinf(array).sum())
-                value_problems.append(
-                    f"non-finite values for {key}: {nans} nan and {infs} inf among its "
-                    f"{array.size} values (saved from a diverged run?)"
-                )
+            else:
+                given = array
+                if given.dtype != tensor.data.dtype:  # PyTorch's copy_ casts
+                    with np.errstate(over="ignore", invalid="ignore"):
+                        array = array.astype(tensor.data.dtype)
+                if (isinstance(tensor, Parameter) and not allow_nonfinite
+                        and array.dtype.kind == "f" and not np.isfinite(array).all()):
+                    nans, infs = int(np.isnan(array).sum()), int(np.isinf(array).sum())
+                    overflowed = given.dtype != array.dtype and np.isfinite(given).all()
+                    overflow |= bool(overflowed)
+                    why = (f"{given.dtype} values beyond {array.dtype}'s range" if overflowed
+                           else "saved from a diverged run?")
+                    value_problems.append(
+                        f"non-finite values for {key}: {nans} nan and {infs} inf among its "
+                        f"{array.size} {array.dtype} values ({why})"
+                    )
             if not tensor.data.flags.writeable:
                 memory_problems.append(f"{key} is read-only memory (e.g. from tn.from_numpy of "
                                        "a read-only array) and can't be loaded into")
@@ -427,20 +434,19 @@ class Module:
             key_problems.append(
                 "Unexpected key(s) in state_dict: " + ", ".join(map(repr, unexpected))
             )
-        problems = (key_problems + shape_problems + dtype_problems + value_problems
-                    + memory_problems)
+        problems = key_problems + shape_problems + value_problems + memory_problems
         if problems:
             hint = ""
-            if dtype_problems:
-                hint = (" (cast the model first, e.g. model.double() or model.float(), or the "
-                        "arrays with .astype)")
+            if overflow:
+                hint = (" (cast the model first, e.g. model.double(), to load float64 values "
+                        "as they are)")
             elif value_problems:
                 hint = (" (load an earlier checkpoint, or pass allow_nonfinite=True to load "
                         "them anyway)")
             message = (f"Error(s) in loading state_dict for {type(self).__name__}{hint}:\n\t"
                        + "\n\t".join(problems))
             error = (StateDictError if key_problems else ShapeError if shape_problems else
-                     DTypeError if dtype_problems else ValueRangeError if value_problems else
+                     ValueRangeError if value_problems else
                      GraphError)
             raise error(message)
         for key, array in arrays.items():

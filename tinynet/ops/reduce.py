@@ -6,6 +6,10 @@ send it to the elements that attained the extreme value. Ties split the gradient
 (as PyTorch's ``amax``/``amin`` and full ``max()`` do), so the rule is symmetric.
 ``max(x, dim)`` is different: it returns (values, indices) and gathers the values at the
 indices (ops/select.py), so the gradient goes to the one element picked, as in PyTorch.
+
+NaN is the extreme of any group holding one, and the gradient follows PyTorch there too:
+``max()``/``min()`` over everything split it evenly among the NaN elements; ``amax``/``amin``
+(and a tuple of dims) give the whole group a NaN gradient; ``max(x, dim)`` picks the first NaN.
 """
 
 from __future__ import annotations
@@ -77,17 +81,24 @@ class Mean(Function):
 
 class Max(Function):
     """d/dx_i max(x) = 1/k for the k elements equal to the max, 0 elsewhere
-    (``Min`` is the same op with ``reduce = np.min``)."""
+    (``Min`` is the same op with ``reduce = np.min``).
+
+    Where a group's extreme is NaN, no element equals it: its share is 0/0 = NaN for every
+    element (PyTorch's amax), unless ``nans_take_gradient`` (PyTorch's full ``max()``), which
+    counts the NaN elements as the k extremes."""
 
     reduce = staticmethod(np.max)
 
     @classmethod
-    def forward(cls, ctx: Function, x: Any, axis: Any = None, keepdims: bool = False) -> Any:
+    def forward(cls, ctx: Function, x: Any, axis: Any = None, keepdims: bool = False,
+                nans_take_gradient: bool = False) -> Any:
         ctx.input_shape, ctx.keepdims = x.shape, keepdims
         ctx.kept_shape = _kept_shape(x.shape, axis)
         kept = cls.reduce(x, axis=axis, keepdims=True)
         if x.dtype.kind == "f":  # each extreme's share of the gradient: a constant
             hits = x == kept
+            if nans_take_gradient:
+                hits |= np.isnan(kept) & np.isnan(x)
             count = hits.sum(axis=axis, keepdims=True).astype(x.dtype)
             # a group whose extreme is NaN has no hits: its share is 0/0 = NaN (as PyTorch's
             # amax gradient), without numpy's warning
@@ -165,7 +176,9 @@ def _extreme(cls: Any, arg: Any, result: Any, x: Any, dim: Any, keepdim: bool,
     x = as_tensor(x, op)
     axes, keep = reduction_args(x, dim, keepdim, aliases, op)
     _refuse_empty(x, axes, op)
-    if axes is None or isinstance(aliases.get("axis", dim), tuple | list):
+    if axes is None:  # over everything: PyTorch's evenly_distribute_backward, NaN-aware
+        return cls.apply(x, axis=axes, keepdims=keep, nans_take_gradient=True)
+    if isinstance(aliases.get("axis", dim), tuple | list):  # amax's rule
         return cls.apply(x, axis=axes, keepdims=keep)
     return select.extreme_along(arg, result, x, axes[0] if axes else 0, keep)
 
@@ -285,7 +298,10 @@ def var(input: Any, dim: Any = None, unbiased: Any = None, keepdim: bool = False
 def std(input: Any, dim: Any = None, unbiased: Any = None, keepdim: bool = False, *,  # noqa: A002
         correction: Any = None) -> Tensor:
     """Standard deviation: sqrt(var) = ||x - mean|| / sqrt(max(0, n - correction)); its
-    gradient is 0 where all the values are equal, as in PyTorch."""
+    gradient is 0 (up to rounding) where all the values are equal: differentiating through
+    x - mean removes the direction std does not depend on (shifting every value). PyTorch
+    gives 0 there when its std is exactly 0, and +-g/n when its sum leaves a rounding residue
+    (README, "Differences from PyTorch")."""
     x = _floating(input, "std")
     dim, c = _correction(dim, unbiased, correction, "std")
     axes, keep = reduction_args(x, dim, keepdim, {}, "std")
