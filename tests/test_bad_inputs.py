@@ -1102,9 +1102,9 @@ CATALOGUE += [
         lambda ctx, x: x.sum(), lambda ctx, g: tn.ones(3)).apply(
             tn.ones(2, requires_grad=True)).backward(),
          **raises(ShapeError, "_MyOp.backward", "(3,)", "(2,)")),
-    Case("Function.forward", "returns a Tensor", lambda: _custom_function(
-        lambda ctx, x: tn.tensor(x), lambda ctx, g: g).apply(tn.ones(2)),
-         **raises(GraphError, "_MyOp.forward", "Tensor", "numpy array")),
+    Case("Function.forward", "returns a list", lambda: _custom_function(
+        lambda ctx, x: [x, x], lambda ctx, g: g).apply(tn.ones(2)),
+         **raises(GraphError, "_MyOp.forward", "list", "one output")),
     Case("nn.Dropout", "p above 1", lambda: nn.Dropout(1.5),
          **raises(ValueRangeError, "Dropout", "between 0 and 1", "1.5")),
     Case("F.dropout", "p below 0", lambda: F.dropout(tn.ones(2), -0.1),

@@ -5,10 +5,10 @@
 
 What can be saved: nested dicts (str or int keys), lists and tuples holding numpy arrays,
 Tensors, numpy scalars, Python ints/floats/bools/strings and None -- what ``state_dict()`` of a
-model or an optimizer returns. Loading gives back the same structure, with two changes: Tensors
-come back as numpy arrays (as ``state_dict()`` holds arrays; wrap with ``tn.tensor`` if you need
-Tensors) and dict/list/tuple subclasses (``OrderedDict``, namedtuples) come back as plain
-dicts/lists/tuples, in the same order. Arrays keep their exact dtype and shape (0-d included),
+model or an optimizer returns. Loading gives back the same structure, with one change:
+dict/list/tuple subclasses (``OrderedDict``, namedtuples) come back as plain dicts/lists/tuples,
+in the same order. Tensors come back as Tensors (so a model's ``state_dict()`` loads back as
+Tensors, as ``torch.load`` gives), numpy arrays as numpy arrays. Arrays keep their exact dtype and shape (0-d included),
 numpy scalars stay numpy scalars of their dtype, int keys stay ints, tuples stay tuples.
 
 The file format is numpy's ``.npz`` (a zip of ``.npy`` files) so any numpy can read it:
@@ -123,13 +123,12 @@ def _describe(
     ``where`` is the path of keys from the root (for entry names and error messages);
     ``open_ids`` holds the containers being described, to refuse a structure containing itself.
     """
-    if isinstance(obj, Tensor):
-        obj = obj.data
-    if isinstance(obj, np.ndarray):
-        _check_storable(obj.dtype, where)
+    if isinstance(obj, Tensor | np.ndarray):
+        array = obj.data if isinstance(obj, Tensor) else obj
+        _check_storable(array.dtype, where)
         name = _entry_name(where)
-        arrays[name] = obj
-        return {"kind": "array", "entry": name}
+        arrays[name] = array
+        return {"kind": "tensor" if isinstance(obj, Tensor) else "array", "entry": name}
     if isinstance(obj, np.generic) and not isinstance(obj, str):
         # a numpy scalar keeps its exact dtype as a 0-d entry; it comes back as a numpy scalar
         _check_storable(obj.dtype, where)
@@ -541,7 +540,7 @@ def _rebuild(node: Any, arrays: dict[str, np.ndarray], used: set[str], path: str
     kind = node.get("kind")
     if not isinstance(kind, str):
         _not_understood(path, where, node, "its 'kind' must be a string")
-    if kind in ("array", "numpy_scalar"):
+    if kind in ("array", "tensor", "numpy_scalar"):
         name = node.get("entry")
         if not isinstance(name, str):
             _not_understood(path, where, node, "its 'entry' must be a string naming an array")
@@ -553,6 +552,8 @@ def _rebuild(node: Any, arrays: dict[str, np.ndarray], used: set[str], path: str
         used.add(name)
         if kind == "array":
             return arrays[name]
+        if kind == "tensor":
+            return Tensor._make(arrays[name])
         if arrays[name].ndim != 0:
             _not_understood(path, where, node, f"a numpy_scalar's entry {name!r} must be 0-d, "
                                                f"it has shape {arrays[name].shape}")
