@@ -8,8 +8,9 @@ Tensors, numpy scalars, Python ints/floats/bools/strings and None -- what ``stat
 model or an optimizer returns. Loading gives back the same structure, with one change:
 dict/list/tuple subclasses (``OrderedDict``, namedtuples) come back as plain dicts/lists/tuples,
 in the same order. Tensors come back as Tensors (so a model's ``state_dict()`` loads back as
-Tensors, as ``torch.load`` gives), numpy arrays as numpy arrays. Arrays keep their exact dtype and shape (0-d included),
-numpy scalars stay numpy scalars of their dtype, int keys stay ints, tuples stay tuples.
+Tensors, as ``torch.load`` gives), numpy arrays as numpy arrays. Both keep their exact dtype
+and shape (0-d included), numpy scalars stay numpy scalars of their dtype, int keys stay ints,
+tuples stay tuples.
 
 The file format is numpy's ``.npz`` (a zip of ``.npy`` files) so any numpy can read it:
 

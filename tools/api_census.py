@@ -314,7 +314,7 @@ def collect(corpus: str) -> dict:
     uses: collections.Counter[str] = collections.Counter()
     scripts: dict[str, list[str]] = collections.defaultdict(list)
     ids = []
-    for repo, commit, paths in SOURCES:
+    for repo, _commit, paths in SOURCES:
         for path in paths:
             sid = script_id(repo, path)
             ids.append(sid)
