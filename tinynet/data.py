@@ -41,14 +41,14 @@ from tinynet.autograd import is_grad_enabled
 from tinynet.creation import as_tensor, from_numpy, randperm
 from tinynet.errors import DTypeError, ShapeError, ValueRangeError
 from tinynet.ops import stack
-from tinynet.random import check_seed, get_generator
+from tinynet.random import Generator, check_seed, get_generator
 from tinynet.tensor import Tensor
 
 Seed = int | np.random.Generator | None
 
 __all__ = [
     "DataLoader", "Dataset", "Subset", "TensorDataset", "blobs", "circles", "default_collate",
-    "default_convert", "logic_gate", "random_split", "spirals", "to_tensors", "two_moons",
+    "default_convert", "get_worker_info", "logic_gate", "random_split", "spirals", "to_tensors", "two_moons",
 ]
 
 
@@ -298,11 +298,13 @@ class DataLoader:
     start of each epoch (so ``tn.manual_seed`` makes it reproducible).
 
     The arguments are PyTorch's, in its order. tinynet loads in the main process only:
-    ``num_workers`` must be 0, and the options that only mean something with workers
-    (``multiprocessing_context``, ``prefetch_factor``, ``persistent_workers=True``) are refused
-    as PyTorch refuses them with ``num_workers=0``; ``timeout``, ``worker_init_fn`` and
-    ``in_order`` are accepted and, as there, unused without workers; ``pin_memory=True`` warns
-    (tinynet has no accelerator to pin for).
+    ``num_workers > 0`` is accepted with a note shown once per process, and gives the batches
+    ``num_workers=0`` gives (no worker processes, so ``worker_init_fn`` is never called and
+    ``get_worker_info()`` is None); with it, the worker options (``multiprocessing_context``,
+    ``prefetch_factor``, ``persistent_workers``) are accepted and unused. With
+    ``num_workers=0`` they are refused, as PyTorch refuses them; ``timeout`` and ``in_order``
+    are accepted and unused; ``pin_memory=True`` warns (tinynet has no accelerator to pin
+    for).
 
     Batches are new tensors: editing one never changes the dataset. Batches of data that requires
     grad keep their history (as PyTorch's stacking would).
@@ -322,7 +324,7 @@ class DataLoader:
         timeout: float = 0,
         worker_init_fn: Callable[[int], None] | None = None,
         multiprocessing_context: Any = None,
-        generator: np.random.Generator | None = None,
+        generator: Generator | np.random.Generator | None = None,
         *,
         prefetch_factor: int | None = None,
         persistent_workers: bool = False,
@@ -368,9 +370,9 @@ class DataLoader:
             )
         if generator is not None and seed is not None:
             raise ValueRangeError("DataLoader: give generator or seed, not both")
-        if generator is not None and not isinstance(generator, np.random.Generator):
+        if generator is not None and not isinstance(generator, np.random.Generator | Generator):
             raise DTypeError(
-                f"DataLoader: generator must be a numpy.random.Generator, got "
+                f"DataLoader: generator must be a tn.Generator or a numpy.random.Generator, got "
                 f"{type(generator).__name__}; for an int use seed={generator!r}"
             )
         if not (hasattr(dataset, "__len__") and hasattr(dataset, "__getitem__")):
@@ -383,7 +385,7 @@ class DataLoader:
         self.shuffle = bool(shuffle)
         self.sampler = sampler
         self.batch_sampler = batch_sampler
-        self.num_workers = 0
+        self.num_workers = int(num_workers)  # accepted; loading stays in this process
         self.collate_fn = collate_fn
         self.pin_memory = bool(pin_memory)
         self.drop_last = bool(drop_last)
@@ -449,6 +451,28 @@ class DataLoader:
         return self.collate_fn([self.dataset[int(i)] for i in indices])
 
 
+_workers_noted = [False]
+
+
+def _note_workers_once(num_workers: int) -> None:
+    """The first ``DataLoader(num_workers > 0)`` of a process says, once, what happens."""
+    if _workers_noted[0]:
+        return
+    _workers_noted[0] = True
+    warnings.warn(
+        f"DataLoader: num_workers={num_workers} is accepted, but tinynet loads every batch in "
+        "the main process: there are no worker processes (a TensorDataset batch is one numpy "
+        "index, quicker than shipping it between processes, and tinynet never pickles), so "
+        "worker_init_fn is not called and get_worker_info() is None. The batches are the ones "
+        "num_workers=0 gives. (This note is shown once.)", stacklevel=4)
+
+
+def get_worker_info() -> None:
+    """``None``: the caller is not in a loader worker (tinynet loads in the main process), as
+    ``torch.utils.data.get_worker_info()`` answers in the main process."""
+    return None
+
+
 def _check_in_process_only(num_workers: Any, timeout: Any, multiprocessing_context: Any,
                            prefetch_factor: Any, persistent_workers: Any) -> None:
     """Refuse the worker-process options (see ``DataLoader``)."""
@@ -461,16 +485,13 @@ def _check_in_process_only(num_workers: Any, timeout: Any, multiprocessing_conte
             "num_workers=0 to disable multiprocessing"
         )
     if num_workers > 0:
-        raise ValueRangeError(
-            f"DataLoader: num_workers={num_workers} asks for worker processes, which tinynet "
-            "does not have: it loads every batch in the main process (a TensorDataset batch is "
-            "one numpy index, quicker than shipping it between processes, and tinynet never "
-            "pickles). Use num_workers=0 (the default)"
-        )
+        _note_workers_once(num_workers)
     if isinstance(timeout, bool) or not isinstance(timeout, int | float) or not timeout >= 0:
         raise ValueRangeError(
             f"DataLoader: timeout option should be a non-negative number, got {timeout!r}"
         )
+    if num_workers > 0:  # the worker options are accepted with workers, as in PyTorch
+        return
     if multiprocessing_context is not None:
         raise ValueRangeError(
             "DataLoader: multiprocessing_context can only be used with multi-process loading "

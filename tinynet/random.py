@@ -147,6 +147,6 @@ def get_generator(generator: Generator | np.random.Generator | int | None,
     except DTypeError as e:  # e.g. a torch.Generator from a ported script
         raise DTypeError(
             f"{function}: generator must be a tn.Generator, a numpy.random.Generator, an int "
-            f"seed or None, got {type(generator).__name__}; e.g. "
-            "generator=tn.Generator().manual_seed(42)"
+            f"seed or None, got {type(generator).__module__}.{type(generator).__name__}; e.g. "
+            "generator=tn.Generator().manual_seed(42) or np.random.default_rng(42)"
         ) from e

@@ -10,10 +10,11 @@ from tinynet.data import (
     TensorDataset,
     default_collate,
     default_convert,
+    get_worker_info,
     random_split,
 )
 
 __all__ = [
     "DataLoader", "Dataset", "Subset", "TensorDataset", "default_collate", "default_convert",
-    "random_split",
+    "random_split", "get_worker_info",
 ]
