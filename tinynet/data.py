@@ -48,7 +48,8 @@ Seed = int | np.random.Generator | None
 
 __all__ = [
     "DataLoader", "Dataset", "Subset", "TensorDataset", "blobs", "circles", "default_collate",
-    "default_convert", "get_worker_info", "logic_gate", "random_split", "spirals", "to_tensors", "two_moons",
+    "default_convert", "get_worker_info", "logic_gate", "random_split", "spirals", "to_tensors",
+    "two_moons",
 ]
 
 
