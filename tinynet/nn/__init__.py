@@ -32,3 +32,16 @@ from tinynet.nn.pooling import AdaptiveAvgPool2d, AvgPool2d, MaxPool2d  # noqa: 
 
 __all__ += ["AdaptiveAvgPool2d", "AvgPool2d", "BatchNorm1d", "BatchNorm2d", "Conv2d",
             "Dropout2d", "LayerNorm", "MaxPool2d"]
+
+# Issue 21: losses and small modules real scripts use (appended).
+from tinynet.nn.extra import (  # noqa: E402
+    LeakyReLU,
+    ParameterDict,
+    ParameterList,
+    PixelShuffle,
+    Unflatten,
+)
+from tinynet.nn.loss import HuberLoss, KLDivLoss, L1Loss, SmoothL1Loss  # noqa: E402
+
+__all__ += ["HuberLoss", "KLDivLoss", "L1Loss", "LeakyReLU", "ParameterDict", "ParameterList",
+            "PixelShuffle", "SmoothL1Loss", "Unflatten"]

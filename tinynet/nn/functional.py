@@ -522,3 +522,15 @@ from tinynet.ops.conv import (  # noqa: E402, F401 - appended re-exports
     unfold,
 )
 from tinynet.ops.normalization import batch_norm, layer_norm  # noqa: E402, F401
+
+# Issue 21: losses and functions written with existing ops, re-exported under PyTorch's names.
+_COMPOSITE = "tinynet/nn/composite.py"  # (a statement: keeps this import block apart)
+from tinynet.nn.composite import (  # noqa: E402, F401
+    cosine_similarity,
+    huber_loss,
+    kl_div,
+    l1_loss,
+    leaky_relu,
+    normalize,
+    smooth_l1_loss,
+)
