@@ -19,6 +19,7 @@ makes them reproducible.
 
 from __future__ import annotations
 
+import bisect
 import copy
 import itertools
 import math
@@ -47,9 +48,9 @@ from tinynet.tensor import Tensor
 Seed = int | np.random.Generator | None
 
 __all__ = [
-    "DataLoader", "Dataset", "Subset", "TensorDataset", "blobs", "circles", "default_collate",
-    "default_convert", "get_worker_info", "logic_gate", "random_split", "spirals", "to_tensors",
-    "two_moons",
+    "ConcatDataset", "DataLoader", "Dataset", "IterableDataset", "Subset", "TensorDataset",
+    "blobs", "circles", "default_collate", "default_convert", "get_worker_info", "logic_gate",
+    "random_split", "spirals", "to_tensors", "two_moons",
 ]
 
 
@@ -121,6 +122,51 @@ class Subset(Dataset):
 
     def __len__(self) -> int:
         return len(self.indices)
+
+
+class IterableDataset(Dataset):
+    """A stream of samples (as ``torch.utils.data.IterableDataset``): define ``__iter__``.
+
+    A ``DataLoader`` batches the samples in the order the stream gives them (no ``shuffle``,
+    ``sampler`` or ``batch_sampler``: there are no indices); ``len(loader)`` needs the dataset
+    to define ``__len__``."""
+
+    def __iter__(self) -> Iterator[Any]:
+        raise NotImplementedError(f"{type(self).__name__} must define __iter__")
+
+    def __getitem__(self, index: int) -> Any:
+        raise TypeError(f"{type(self).__name__} is an IterableDataset: iterate over it, it has "
+                        "no indices")
+
+
+class ConcatDataset(Dataset):
+    """Several datasets one after another: index ``i`` runs through the first, then the
+    second... (as ``torch.utils.data.ConcatDataset``); ``cumulative_sizes`` holds the ends."""
+
+    def __init__(self, datasets: Iterable[Any]) -> None:
+        self.datasets = list(datasets)
+        if not self.datasets:
+            raise ValueRangeError("ConcatDataset: datasets should not be an empty iterable")
+        for d in self.datasets:
+            if isinstance(d, IterableDataset):
+                raise DTypeError("ConcatDataset does not support IterableDataset")
+        self.cumulative_sizes = list(itertools.accumulate(len(d) for d in self.datasets))
+
+    def __len__(self) -> int:
+        return self.cumulative_sizes[-1]
+
+    def __getitem__(self, index: int) -> Any:
+        n = len(self)
+        if index < 0:
+            if -index > n:
+                raise ValueRangeError(f"ConcatDataset: absolute value of index {index} should "
+                                      f"not exceed dataset length {n}")
+            index += n
+        if index >= n:
+            raise IndexError(f"ConcatDataset: index {index} is out of range for length {n}")
+        which = bisect.bisect_right(self.cumulative_sizes, index)
+        start = self.cumulative_sizes[which - 1] if which else 0
+        return self.datasets[which][index - start]
 
 
 def random_split(dataset: Any, lengths: Sequence[int | float],
@@ -376,7 +422,12 @@ class DataLoader:
                 f"DataLoader: generator must be a tn.Generator or a numpy.random.Generator, got "
                 f"{type(generator).__name__}; for an int use seed={generator!r}"
             )
-        if not (hasattr(dataset, "__len__") and hasattr(dataset, "__getitem__")):
+        if isinstance(dataset, IterableDataset):
+            if shuffle or sampler is not None or batch_sampler is not None:
+                raise ValueRangeError(
+                    "DataLoader with IterableDataset: expected unspecified shuffle, sampler and "
+                    "batch_sampler (a stream has no indices to reorder)")
+        elif not (hasattr(dataset, "__len__") and hasattr(dataset, "__getitem__")):
             raise DTypeError(
                 f"DataLoader: the dataset must define __len__ and __getitem__ (a Dataset), got "
                 f"{type(dataset).__name__}"
@@ -400,6 +451,11 @@ class DataLoader:
                           else np.random.default_rng(check_seed(seed, "DataLoader")))
 
     def __len__(self) -> int:
+        if isinstance(self.dataset, IterableDataset):
+            n = len(self.dataset)  # type: ignore[arg-type] - TypeError without __len__
+            if self.batch_size is None:
+                return n
+            return n // self.batch_size if self.drop_last else math.ceil(n / self.batch_size)
         if self.batch_sampler is not None:
             return len(self.batch_sampler)  # type: ignore[arg-type]
         n = len(self.sampler) if self.sampler is not None else len(self.dataset)  # type: ignore[arg-type]
@@ -408,6 +464,8 @@ class DataLoader:
         return n // self.batch_size if self.drop_last else math.ceil(n / self.batch_size)
 
     def __iter__(self) -> Iterator[Any]:
+        if isinstance(self.dataset, IterableDataset):
+            return self._stream()
         # The order is drawn now, when the epoch starts, not at the first next().
         if self.batch_sampler is not None:
             return (self._fetch(list(batch)) for batch in self.batch_sampler)
@@ -416,6 +474,19 @@ class DataLoader:
             convert = self.collate_fn or default_convert
             return (convert(self.dataset[int(i)]) for i in order)
         return self._batches(order)
+
+    def _stream(self) -> Iterator[Any]:
+        """An IterableDataset's samples, batched in the order they come."""
+        if self.batch_size is None:
+            convert = self.collate_fn or default_convert
+            yield from (convert(sample) for sample in self.dataset)
+            return
+        collate = self.collate_fn or default_collate
+        samples = iter(self.dataset)
+        while batch := list(itertools.islice(samples, self.batch_size)):
+            if len(batch) < self.batch_size and self.drop_last:
+                return
+            yield collate(batch)
 
     def _epoch_order(self) -> Iterable[int]:
         if self.sampler is not None:
