@@ -171,6 +171,14 @@ def _describe(
             }
         open_ids.discard(id(obj))
         return node
+    if callable(getattr(obj, "state_dict", None)) and callable(getattr(obj, "parameters", None)):
+        # torch.save(model) pickles the whole module; tinynet saves only values, never code
+        raise DTypeError(
+            f"tinynet.save: {_where(where)} is a whole module ({type(obj).__name__}), which only "
+            "pickle could store (its code with its values); tinynet never pickles. Save "
+            "model.state_dict() and load it with model.load_state_dict(tn.load(path)) into a "
+            "model built by your code"
+        )
     raise DTypeError(
         f"tinynet.save: cannot save {_where(where)} of type {type(obj).__name__}: only dicts, "
         "lists, tuples, arrays, Tensors, numbers, bools, strings and None can be stored without "
