@@ -326,8 +326,10 @@ def load(
     file when it is truncated, corrupt, not an ``.npz``, holds an object array (refused, never
     unpickled) or a structure tinynet does not understand (naming where in it).
 
-    PyTorch's arguments, for ported scripts: ``map_location`` may be None, ``"cpu"`` or a
-    device whose type is ``"cpu"`` (arrays load into main memory; there is no other device);
+    PyTorch's arguments, for ported scripts: ``map_location`` may be None, ``"cpu"``, a
+    device whose type is ``"cpu"``, a function (``lambda storage, loc: storage``, not called)
+    or a dict whose targets are the CPU (arrays load into main memory; there is no other
+    device);
     ``weights_only`` may be None, True or False and changes nothing, since nothing is ever
     unpickled; ``mmap`` is accepted and ignored (arrays are always read into memory);
     ``pickle_module`` and pickle's options are refused.
@@ -403,9 +405,15 @@ def _check_torch_arguments(map_location: Any, pickle_module: Any, weights_only: 
             device = map_location
         elif isinstance(getattr(map_location, "type", None), str):  # torch.device("cpu")
             device = map_location.type
+        elif callable(map_location):  # lambda storage, loc: storage: everything is on the CPU
+            device = "cpu"
+        elif isinstance(map_location, dict):  # {"cuda:0": "cpu"}: where things go must be CPU
+            targets = [str(getattr(v, "type", v)) for v in map_location.values()]
+            device = next((t for t in targets if t.split(":")[0] != "cpu"), "cpu")
         else:
             raise DTypeError(
-                f"tinynet.load: map_location must be None, 'cpu' or a CPU device, got "
+                f"tinynet.load: map_location must be None, 'cpu', a CPU device, a function or "
+                f"a dict mapping to the CPU, got "
                 f"{type(map_location).__name__}; tinynet files hold numpy arrays that always "
                 "load into main memory, so there is nothing to remap: drop map_location"
             )
