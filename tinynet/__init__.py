@@ -139,6 +139,7 @@ short = int16
 _SUBMODULES = {"nn", "optim", "data", "io", "viz", "perceptron", "kernels", "plotting"}
 _SUBMODULES |= {"utils"}  # tinynet.utils.data, as torch.utils.data
 _SUBMODULES |= {"cuda", "backends", "accelerator"}  # CPU-only answers (issue 21)
+_SUBMODULES |= {"distributions"}  # tn.distributions.Categorical (issue 21)
 _FROM_IO = {"save", "load"}
 
 
