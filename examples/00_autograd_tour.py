@@ -14,8 +14,6 @@ The engine behind all of it is ``tinynet/autograd/engine.py``; docs/autograd.md 
 
 from __future__ import annotations
 
-import numpy as np
-
 import tinynet as tn
 from tinynet.autograd import Function
 
@@ -56,7 +54,7 @@ class Cube(Function):
     """y = x^3;  dy/dx = 3 x^2"""
 
     @staticmethod
-    def forward(ctx, x: np.ndarray) -> np.ndarray:  # numpy arrays in, an array out
+    def forward(ctx, x: tn.Tensor) -> tn.Tensor:  # Tensors in, a Tensor out (not recorded)
         ctx.save_for_backward(x)  # inputs or the output only; other values: ctx.name = value
         return x**3
 

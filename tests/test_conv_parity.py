@@ -243,7 +243,7 @@ def test_cnn_state_dict_loads_into_torch_and_back() -> None:
     assert list(state) == list(their_state)
     for key, value in state.items():
         assert value.shape == tuple(their_state[key].shape), key
-    theirs.load_state_dict({k: torch.from_numpy(v) for k, v in state.items()})
+    theirs.load_state_dict({k: torch.from_numpy(v.numpy()) for k, v in state.items()})
     ours.eval()
     theirs.eval()
     x = np.random.default_rng(12).standard_normal((5, 1, 8, 8)).astype(np.float32)

@@ -230,11 +230,22 @@ def test_loader_refuses_what_torch_refuses_with_num_workers_0(options: dict[str,
     assert "DataLoader" in str(info.value)
 
 
-@pytest.mark.parametrize("workers", [1, 4])
-def test_worker_processes_are_refused_saying_why_and_what_to_do(workers: int) -> None:
-    with pytest.raises(tn.ValueRangeError, match=rf"num_workers={workers}.*main process.*"
-                                                 r"num_workers=0"):
-        DataLoader(both_tensor_datasets(3)[0], num_workers=workers)
+def test_num_workers_is_accepted_with_one_note_and_loads_in_this_process(monkeypatch) -> None:
+    import tinynet.data
+
+    monkeypatch.setattr(tinynet.data, "_workers_noted", [False])
+    ours, theirs = both_tensor_datasets(7)
+    options = {"batch_size": 3, "persistent_workers": True, "prefetch_factor": 2,
+               "pin_memory": False, "worker_init_fn": lambda i: calls.append(i)}
+    calls: list[int] = []
+    with pytest.warns(UserWarning, match=r"num_workers=4 is accepted.*main process.*once"):
+        loader = DataLoader(ours, num_workers=4, **options)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the second loader says nothing
+        again = DataLoader(ours, num_workers=2, **options)
+    expected = [plain(b) for b in tud.DataLoader(theirs, batch_size=3)]
+    assert [plain(b) for b in loader] == [plain(b) for b in again] == expected
+    assert calls == [] and tn.utils.data.get_worker_info() is None
 
 
 def test_pin_memory_warns_that_it_has_no_effect_and_changes_nothing() -> None:

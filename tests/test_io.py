@@ -23,10 +23,11 @@ import tinynet.io as tio
 
 
 def assert_same(loaded, expected, where="obj"):
-    """Exact equality: same types (Tensors compare as the arrays they come back as), dtypes,
+    """Exact equality: same types (Tensors come back as Tensors, arrays as arrays), dtypes,
     shapes and bytes (so NaN payloads and -0.0 count)."""
     if isinstance(expected, tn.Tensor):
-        expected = expected.data
+        assert type(loaded) is tn.Tensor, where
+        expected, loaded = expected.data, loaded.data
     if isinstance(expected, OrderedDict):
         expected = dict(expected)
     if isinstance(expected, np.ndarray):
@@ -100,13 +101,14 @@ def test_optimizer_state_dict_round_trips_with_int_keys(tmp_path):
     assert all(type(k) is int for k in loaded["state"])
 
 
-def test_model_state_dict_with_tensors_comes_back_as_arrays(tmp_path):
+def test_tensors_come_back_as_tensors_and_arrays_as_arrays(tmp_path):
     weight = tn.tensor(np.random.default_rng(0).normal(size=(3, 2)), requires_grad=True)
     state = OrderedDict([("layers.0.weight", weight), ("layers.0.bias", tn.zeros(3)),
                          ("layers.2.weight", np.ones((1, 3), np.float32))])
     loaded = round_trip(state, tmp_path)
     assert type(loaded) is dict and list(loaded) == list(state)
-    assert all(type(v) is np.ndarray for v in loaded.values())
+    assert [type(v) for v in loaded.values()] == [tn.Tensor, tn.Tensor, np.ndarray]
+    assert not loaded["layers.0.weight"].requires_grad
     assert_same(loaded, state)
 
 

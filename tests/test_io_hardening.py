@@ -103,14 +103,19 @@ def test_cpu_map_locations_and_weights_only_load_the_same_state(
     ("cuda", tn.ValueRangeError, "CPU only"),
     ("cuda:1", tn.ValueRangeError, "CPU only"),
     ("mps", tn.ValueRangeError, "map_location='cpu'"),
-    (lambda storage, location: storage, tn.DTypeError, "function.*nothing to remap"),
-    ({"cuda:0": "cpu"}, tn.DTypeError, "dict"),
+    ({"cpu": "cuda:0"}, tn.ValueRangeError, "CPU only"),
     (3, tn.DTypeError, "int"),
 ])
 def test_other_map_locations_are_refused_saying_what_to_pass(
         saved: Path, map_location: Any, error: type, match: str) -> None:
     with pytest.raises(error, match=match):
         tn.load(saved, map_location=map_location)
+
+
+@pytest.mark.parametrize("map_location", [lambda storage, location: storage,
+                                          {"cuda:0": "cpu"}, {}], ids=["function", "dict", "{}"])
+def test_the_load_to_cpu_idioms_are_accepted(saved: Path, map_location: Any) -> None:
+    same(tn.load(saved, map_location=map_location), STATE)  # nothing to remap: all on the CPU
 
 
 def test_a_cuda_torch_device_is_refused() -> None:

@@ -149,7 +149,8 @@ def test_a_schedule_drives_training_exactly_as_in_pytorch():
                          nn.Linear(5, 1, dtype=tn.float64))
     theirs = torch.nn.Sequential(torch.nn.Linear(3, 5, dtype=torch.float64), torch.nn.Tanh(),
                                  torch.nn.Linear(5, 1, dtype=torch.float64))
-    theirs.load_state_dict({k: torch.from_numpy(v.copy()) for k, v in ours.state_dict().items()})
+    theirs.load_state_dict({k: torch.from_numpy(v.numpy().copy())
+                            for k, v in ours.state_dict().items()})
     opt, torch_opt = optim.Adam(ours.parameters(), lr=0.05), \
         torch.optim.Adam(theirs.parameters(), lr=0.05)
     sched = lr_scheduler.CosineAnnealingLR(opt, T_max=20, eta_min=1e-3)

@@ -255,12 +255,15 @@ def test_repr_indents_nested_modules():
 # ---- state dicts ---------------------------------------------------------------------------
 
 
-def test_state_dict_holds_numpy_copies():
+def test_state_dict_holds_detached_tensors_sharing_memory_as_pytorch():
     m = xor_model()
     sd = m.state_dict()
-    assert all(type(v) is np.ndarray for v in sd.values())
-    sd["0.weight"][...] = 7
-    assert not (m[0].weight.data == 7).any()
+    assert all(type(v) is tn.Tensor and not v.requires_grad for v in sd.values())
+    snapshot = {k: v.clone() for k, v in sd.items()}  # the PyTorch idiom for a copy
+    with tn.no_grad():
+        m[0].weight.mul_(0).add_(7)
+    assert (sd["0.weight"].data == 7).all()  # shares the parameter's memory
+    assert not (snapshot["0.weight"].data == 7).any()
     kept = m.state_dict(keep_vars=True)
     assert kept["0.weight"] is m[0].weight
 
@@ -278,7 +281,7 @@ def test_load_state_dict_copies_values_in_place_and_bumps_versions():
 
 
 def _snapshot(model):
-    return {k: v.copy() for k, v in model.state_dict().items()}
+    return {k: v.clone() for k, v in model.state_dict().items()}
 
 
 def _assert_untouched(model, before):

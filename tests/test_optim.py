@@ -246,7 +246,8 @@ def test_state_dict_round_trip_resumes_training_exactly(make):
     model = _model()
     opt = make(model.parameters())
     _train(model, opt, 3)
-    saved_model, saved_opt = model.state_dict(), pickle.loads(pickle.dumps(opt.state_dict()))
+    saved_model = {k: v.clone() for k, v in model.state_dict().items()}  # it shares memory
+    saved_opt = pickle.loads(pickle.dumps(opt.state_dict()))
     _train(model, opt, 4, seed=1)
     expected = model.state_dict()
 

@@ -35,7 +35,7 @@ def _models(dtype=tn.float64, seed=0):
     torch_dtype = {np.float64: torch.float64, np.float32: torch.float32}[np.dtype(dtype).type]
     theirs = torch.nn.Sequential(torch.nn.Linear(4, 6, dtype=torch_dtype), torch.nn.Tanh(),
                                  torch.nn.Linear(6, 2, dtype=torch_dtype))
-    theirs.load_state_dict({k: torch.from_numpy(v.copy())
+    theirs.load_state_dict({k: torch.from_numpy(v.numpy().copy())
                             for k, v in ours.state_dict().items()})
     return ours, theirs
 
@@ -188,7 +188,8 @@ def test_state_dict_moves_between_tinynet_and_pytorch(case):
     # tinynet trains first; torch continues from tinynet's weights and optimizer state
     for x, y in batches[:5]:
         _step_ours(ours, opt, x, y)
-    theirs.load_state_dict({k: torch.from_numpy(v.copy()) for k, v in ours.state_dict().items()})
+    theirs.load_state_dict({k: torch.from_numpy(v.numpy().copy())
+                            for k, v in ours.state_dict().items()})
     torch_opt.load_state_dict(_torch_state(opt.state_dict()))
     for x, y in batches[5:10]:
         _step_ours(ours, opt, x, y)

@@ -42,7 +42,7 @@ def _torch_model(layers):
             mirror.append({nn.Sigmoid: torch.nn.Sigmoid, nn.Tanh: torch.nn.Tanh,
                            nn.ReLU: torch.nn.ReLU}[type(layer)]())
     model = torch.nn.Sequential(*mirror)
-    model.load_state_dict({k: torch.from_numpy(v) for k, v in layers.state_dict().items()})
+    model.load_state_dict({k: torch.from_numpy(v.numpy()) for k, v in layers.state_dict().items()})
     return model
 
 
@@ -362,7 +362,8 @@ def test_state_dict_round_trip_tinynet_torch_tinynet():
     theirs = torch.nn.Sequential(torch.nn.Linear(3, 5), torch.nn.ReLU(), torch.nn.Linear(5, 4),
                                  torch.nn.Tanh(), torch.nn.Linear(4, 2), torch.nn.Sigmoid())
     assert repr(ours) == repr(theirs)
-    result = theirs.load_state_dict({k: torch.from_numpy(v) for k, v in ours.state_dict().items()})
+    result = theirs.load_state_dict({k: torch.from_numpy(v.numpy())
+                                     for k, v in ours.state_dict().items()})
     assert not result.missing_keys and not result.unexpected_keys
     x = np.random.default_rng(8).standard_normal((6, 3)).astype(np.float32)
     assert_close(ours(tn.tensor(x)), theirs(torch.from_numpy(x)), 1e-6)
@@ -408,7 +409,7 @@ def test_optimizer_state_moves_between_tinynet_and_torch(cls, options):
 
     # tinynet trains first; torch continues from tinynet's weights and optimizer state.
     train_ours(slice(0, 5))
-    theirs.load_state_dict({k: torch.from_numpy(v) for k, v in ours.state_dict().items()})
+    theirs.load_state_dict({k: torch.from_numpy(v.numpy()) for k, v in ours.state_dict().items()})
     sd = opt.state_dict()
     torch_opt.load_state_dict({
         "state": {i: {k: torch.from_numpy(v) if isinstance(v, np.ndarray) else v

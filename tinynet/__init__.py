@@ -125,15 +125,21 @@ from tinynet.ops import (
     where,
 )
 from tinynet.random import manual_seed, seed
+from tinynet.random import Generator, initial_seed  # noqa: I001
 
 # The one place where Tensor meets the modules built on it (see the end of tensor.py).
 _tensor_module.ops, _tensor_module.autograd = ops, autograd
 
 float = float32  # noqa: A001 - PyTorch's alias: tn.float is float32
+bool = bool_  # noqa: A001 - PyTorch's aliases: tn.bool, tn.int (int32), tn.short (int16)
+int = int32  # noqa: A001
+short = int16
 
 # Submodules load on first use (``tn.nn``, ``tn.optim``...), keeping ``import tinynet`` fast.
 _SUBMODULES = {"nn", "optim", "data", "io", "viz", "perceptron", "kernels", "plotting"}
 _SUBMODULES |= {"utils"}  # tinynet.utils.data, as torch.utils.data
+_SUBMODULES |= {"cuda", "backends", "accelerator"}  # CPU-only answers (issue 21)
+_SUBMODULES |= {"distributions"}  # tn.distributions.Categorical (issue 21)
 _FROM_IO = {"save", "load"}
 
 
@@ -177,3 +183,5 @@ __all__ += ["CompileError", "compile"]
 from tinynet.ops import bmm, cumsum, multinomial, tril, triu  # noqa: E402
 
 __all__ += ["bmm", "cumsum", "multinomial", "tril", "triu"]
+
+__all__ += ["Generator", "initial_seed"]  # not bool/int: a star import would shadow builtins

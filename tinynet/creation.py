@@ -18,14 +18,33 @@ from tinynet import dtypes
 from tinynet.errors import DTypeError, ShapeError, ValueRangeError
 from tinynet.ops.operands import shape_args
 from tinynet.random import get_generator
-from tinynet.tensor import Tensor
+from tinynet.tensor import Tensor, device
 
 
-def tensor(data: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+def check_device(place: Any, op: str) -> None:
+    """Accept ``device=None``, ``"cpu"``, ``"cpu:0"`` or ``tn.device("cpu")``; refuse any other.
+
+    Every creation function takes ``device=`` so scripts written for PyTorch run unchanged
+    (``tn.zeros(3, device=device)`` with ``device = "cuda" if tn.cuda.is_available() else
+    "cpu"``); tinynet runs on the CPU only."""
+    if place is None or isinstance(place, device):
+        return
+    name = str(place)
+    if name.split(":")[0] != "cpu" or name.split(":")[1:] not in ([], ["0"]):
+        raise ValueRangeError(
+            f"{op}: tinynet runs on the CPU only, got device={place!r}; pass device='cpu' or "
+            "leave it out (tn.cuda.is_available() is False, so the usual "
+            "'cuda if available else cpu' picks the CPU)"
+        )
+
+
+def tensor(data: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False,
+           pin_memory: bool = False) -> Tensor:
     """A new tensor holding a copy of ``data`` (numbers, nested lists, arrays, tensors).
 
     Python floats become the default dtype (float32); numpy arrays keep their dtype.
     """
+    check_device(device, "tensor")
     return Tensor(data, requires_grad=requires_grad, dtype=dtype)
 
 
@@ -36,8 +55,9 @@ def from_numpy(array: np.ndarray) -> Tensor:
     return Tensor._make(dtypes.as_array(array, copy=False, op="from_numpy"))
 
 
-def as_tensor(data: Any, dtype: Any = None) -> Tensor:
+def as_tensor(data: Any, dtype: Any = None, device: Any = None) -> Tensor:
     """Like ``tensor`` but without copying when ``data`` is already a suitable array/tensor."""
+    check_device(device, "as_tensor")
     if isinstance(data, Tensor) and (dtype is None or data.dtype == dtypes.to_dtype(dtype)):
         return data
     return Tensor._make(dtypes.as_array(data, dtype, copy=False, op="as_tensor"))
@@ -113,44 +133,59 @@ def _filled(fill: Any, shape: tuple[Any, ...], dtype: Any, requires_grad: bool,
     return Tensor._make(array).requires_grad_(requires_grad)
 
 
-def zeros(*shape: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+def zeros(*shape: Any, dtype: Any = None, device: Any = None,
+          requires_grad: bool = False) -> Tensor:
+    check_device(device, "zeros")
     return _filled(0, shape, dtype, requires_grad, "zeros")
 
 
-def ones(*shape: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+def ones(*shape: Any, dtype: Any = None, device: Any = None,
+         requires_grad: bool = False) -> Tensor:
+    check_device(device, "ones")
     return _filled(1, shape, dtype, requires_grad, "ones")
 
 
-def empty(*shape: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+def empty(*shape: Any, dtype: Any = None, device: Any = None,
+          requires_grad: bool = False) -> Tensor:
+    check_device(device, "empty")
     return _filled(0, shape, dtype, requires_grad, "empty")
 
 
-def full(shape: Any, fill_value: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+def full(shape: Any, fill_value: Any, dtype: Any = None, device: Any = None,
+         requires_grad: bool = False) -> Tensor:
     """A tensor filled with ``fill_value``; its dtype follows the value (float -> default)."""
+    check_device(device, "full")
     if dtype is None:
         dtype = dtypes.as_array(fill_value, op="full").dtype
     shape = shape if isinstance(shape, tuple | list) else (shape,)
     return _filled(fill_value, tuple(shape), dtype, requires_grad)
 
 
-def zeros_like(x: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+def zeros_like(x: Any, dtype: Any = None, device: Any = None,
+               requires_grad: bool = False) -> Tensor:
+    check_device(device, "zeros_like")
     like = _array(x, "zeros_like")
     return _filled(0, like.shape, dtype or like.dtype, requires_grad, "zeros_like")
 
 
-def ones_like(x: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+def ones_like(x: Any, dtype: Any = None, device: Any = None,
+              requires_grad: bool = False) -> Tensor:
+    check_device(device, "ones_like")
     like = _array(x, "ones_like")
     return _filled(1, like.shape, dtype or like.dtype, requires_grad, "ones_like")
 
 
-def full_like(x: Any, fill_value: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+def full_like(x: Any, fill_value: Any, dtype: Any = None, device: Any = None,
+              requires_grad: bool = False) -> Tensor:
+    check_device(device, "full_like")
     like = _array(x, "full_like")
     return _filled(fill_value, like.shape, dtype or like.dtype, requires_grad, "full_like")
 
 
-def arange(start: Any, end: Any = None, step: Any = 1, dtype: Any = None,
+def arange(start: Any, end: Any = None, step: Any = 1, dtype: Any = None, device: Any = None,
            requires_grad: bool = False) -> Tensor:
     """Values start, start+step, ... below end; integers give int64, any float the default."""
+    check_device(device, "arange")
     if end is None:
         start, end = 0, start
     start, end, step = (_number(v, "arange", name) for v, name in
@@ -179,8 +214,9 @@ def arange(start: Any, end: Any = None, step: Any = 1, dtype: Any = None,
     return Tensor._make(array).requires_grad_(requires_grad)
 
 
-def linspace(start: float, end: float, steps: int, dtype: Any = None,
+def linspace(start: float, end: float, steps: int, dtype: Any = None, device: Any = None,
              requires_grad: bool = False) -> Tensor:
+    check_device(device, "linspace")
     (count,) = _size((steps,), "linspace")
     start, end = _number(start, "linspace", "start"), _number(end, "linspace", "end")
     target = dtypes.to_dtype(dtype)
@@ -189,24 +225,29 @@ def linspace(start: float, end: float, steps: int, dtype: Any = None,
     return Tensor._make(array).requires_grad_(requires_grad)
 
 
-def eye(n: int, m: int | None = None, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+def eye(n: int, m: int | None = None, dtype: Any = None, device: Any = None,
+        requires_grad: bool = False) -> Tensor:
+    check_device(device, "eye")
     rows, cols = _size((n, n if m is None else m), "eye")
     target = dtypes.to_dtype(dtype)
     array = _allocate("eye", (rows, cols), target, lambda: np.eye(rows, cols, dtype=target))
     return Tensor._make(array).requires_grad_(requires_grad)
 
 
-def randn(*shape: Any, dtype: Any = None, requires_grad: bool = False,
+def randn(*shape: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False,
           generator: Any = None) -> Tensor:
-    """Standard normal samples from tinynet's generator (``tn.manual_seed``).
+    """Standard normal samples from tinynet's generator (``tn.manual_seed``) or ``generator``
+    (a ``tn.Generator``).
 
     Drawn in float64 and rounded to ``dtype`` (float32 unless ``tn.set_default_dtype``)."""
+    check_device(device, "randn")
     return _random("randn", _size(shape, "randn"), dtype, requires_grad, generator, normal=True)
 
 
-def rand(*shape: Any, dtype: Any = None, requires_grad: bool = False,
+def rand(*shape: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False,
          generator: Any = None) -> Tensor:
     """Uniform samples in [0, 1), drawn in float64 and rounded to ``dtype``."""
+    check_device(device, "rand")
     return _random("rand", _size(shape, "rand"), dtype, requires_grad, generator, normal=False)
 
 
@@ -226,24 +267,26 @@ def _random(op: str, size: tuple[int, ...], dtype: Any, requires_grad: bool,
     return Tensor._make(array).requires_grad_(requires_grad)
 
 
-def rand_like(input: Any, *, generator: Any = None, dtype: Any = None,
+def rand_like(input: Any, *, generator: Any = None, dtype: Any = None, device: Any = None,
               requires_grad: bool = False) -> Tensor:
     """``rand`` with the shape of ``input`` and, unless ``dtype`` is given, its dtype (which
     must be a float dtype, as in PyTorch)."""
+    check_device(device, "rand_like")
     like = _array(input, "rand_like")
     dtype = like.dtype if dtype is None else dtype
     return _random("rand_like", like.shape, dtype, requires_grad, generator, normal=False)
 
 
-def randn_like(input: Any, *, generator: Any = None, dtype: Any = None,
+def randn_like(input: Any, *, generator: Any = None, dtype: Any = None, device: Any = None,
                requires_grad: bool = False) -> Tensor:
     """``randn`` with the shape of ``input`` and, unless ``dtype`` is given, its dtype."""
+    check_device(device, "randn_like")
     like = _array(input, "randn_like")
     dtype = like.dtype if dtype is None else dtype
     return _random("randn_like", like.shape, dtype, requires_grad, generator, normal=True)
 
 
-def randperm(n: int, *, generator: Any = None, dtype: Any = dtypes.int64,
+def randperm(n: int, *, generator: Any = None, dtype: Any = dtypes.int64, device: Any = None,
              requires_grad: bool = False) -> Tensor:
     """A random permutation of ``0, 1, ..., n - 1`` (shape (n,), int64 unless ``dtype``), from
     tinynet's generator (``tn.manual_seed``) or ``generator`` (a numpy Generator or a seed).
@@ -251,6 +294,7 @@ def randperm(n: int, *, generator: Any = None, dtype: Any = dtypes.int64,
     Any numeric dtype that holds ``n - 1`` exactly may be asked for, as in PyTorch (float32
     up to n = 2**24 + 1); bool may not.
     """
+    check_device(device, "randperm")
     if isinstance(n, bool) or isinstance(n, Tensor):
         raise DTypeError(f"randperm: n must be an int, got {type(n).__name__} {n!r}")
     try:
@@ -275,10 +319,28 @@ def randperm(n: int, *, generator: Any = None, dtype: Any = dtypes.int64,
     return Tensor._make(array).requires_grad_(requires_grad)
 
 
-def randint(low: int, high: int | None = None, size: Any = (), dtype: Any = None,
-            generator: Any = None) -> Tensor:
-    if high is None:
-        low, high = 0, low
+def randint(*bounds: Any, size: Any = None, generator: Any = None, dtype: Any = None,
+            device: Any = None, requires_grad: bool = False, low: Any = None,
+            high: Any = None) -> Tensor:
+    """Random integers in ``[low, high)``, int64 unless ``dtype``, with PyTorch's signatures:
+    ``randint(high, size)``, ``randint(low, high, size)``, ``size=`` as a keyword
+    (``randint(0, 10, size=(3,))``, ``randint(high=10, size=(3,))``). ``randint(high)`` with
+    no size gives a 0-d tensor."""
+    check_device(device, "randint")
+    bounds = list(bounds)
+    if size is None and (len(bounds) == 3 or bounds and isinstance(bounds[-1], tuple | list)):
+        size = bounds.pop()
+    if len(bounds) > 2:
+        raise TypeError(f"randint: expected (high, size) or (low, high, size), got "
+                        f"{len(bounds) + 1} positional arguments")
+    if low is not None:
+        bounds.insert(0, low)
+    if high is not None:
+        bounds.append(high)
+    if not bounds:
+        raise TypeError("randint: missing high, e.g. tn.randint(10, (3,))")
+    low, high = (0, bounds[0]) if len(bounds) == 1 else bounds
+    size = () if size is None else size
     low, high = shape_args((low, high), "randint")  # integers, as the bounds of integers
     if low >= high:
         raise ValueRangeError(f"randint: low must be below high, got low={low}, high={high}")
@@ -292,7 +354,7 @@ def randint(low: int, high: int | None = None, size: Any = (), dtype: Any = None
     rng = get_generator(generator, "randint")
     array = _allocate("randint", shape, np.dtype(np.int64),
                       lambda: rng.integers(low, high, size=shape).astype(target))
-    return Tensor._make(array)
+    return Tensor._make(array).requires_grad_(requires_grad)
 
 
 def _array(x: Any, op: str) -> np.ndarray:

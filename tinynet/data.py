@@ -21,6 +21,7 @@ makes them reproducible.
 
 from __future__ import annotations
 
+import bisect
 import copy
 import itertools
 import math
@@ -44,15 +45,15 @@ from tinynet.autograd import is_grad_enabled
 from tinynet.creation import as_tensor, from_numpy, randperm
 from tinynet.errors import DTypeError, ShapeError, ValueRangeError
 from tinynet.ops import stack
-from tinynet.random import check_seed, get_generator
+from tinynet.random import Generator, check_seed, get_generator
 from tinynet.tensor import Tensor
 
 Seed = int | np.random.Generator | None
 
 __all__ = [
-    "DataLoader", "Dataset", "Subset", "TensorDataset", "blobs", "circles", "default_collate",
-    "default_convert", "logic_gate", "random_split", "spirals", "to_tensors", "two_moons",
-    "load_digits",
+    "ConcatDataset", "DataLoader", "Dataset", "IterableDataset", "Subset", "TensorDataset",
+    "blobs", "circles", "default_collate", "default_convert", "get_worker_info", "load_digits",
+    "logic_gate", "random_split", "spirals", "to_tensors", "two_moons",
 ]
 
 
@@ -124,6 +125,51 @@ class Subset(Dataset):
 
     def __len__(self) -> int:
         return len(self.indices)
+
+
+class IterableDataset(Dataset):
+    """A stream of samples (as ``torch.utils.data.IterableDataset``): define ``__iter__``.
+
+    A ``DataLoader`` batches the samples in the order the stream gives them (no ``shuffle``,
+    ``sampler`` or ``batch_sampler``: there are no indices); ``len(loader)`` needs the dataset
+    to define ``__len__``."""
+
+    def __iter__(self) -> Iterator[Any]:
+        raise NotImplementedError(f"{type(self).__name__} must define __iter__")
+
+    def __getitem__(self, index: int) -> Any:
+        raise TypeError(f"{type(self).__name__} is an IterableDataset: iterate over it, it has "
+                        "no indices")
+
+
+class ConcatDataset(Dataset):
+    """Several datasets one after another: index ``i`` runs through the first, then the
+    second... (as ``torch.utils.data.ConcatDataset``); ``cumulative_sizes`` holds the ends."""
+
+    def __init__(self, datasets: Iterable[Any]) -> None:
+        self.datasets = list(datasets)
+        if not self.datasets:
+            raise ValueRangeError("ConcatDataset: datasets should not be an empty iterable")
+        for d in self.datasets:
+            if isinstance(d, IterableDataset):
+                raise DTypeError("ConcatDataset does not support IterableDataset")
+        self.cumulative_sizes = list(itertools.accumulate(len(d) for d in self.datasets))
+
+    def __len__(self) -> int:
+        return self.cumulative_sizes[-1]
+
+    def __getitem__(self, index: int) -> Any:
+        n = len(self)
+        if index < 0:
+            if -index > n:
+                raise ValueRangeError(f"ConcatDataset: absolute value of index {index} should "
+                                      f"not exceed dataset length {n}")
+            index += n
+        if index >= n:
+            raise IndexError(f"ConcatDataset: index {index} is out of range for length {n}")
+        which = bisect.bisect_right(self.cumulative_sizes, index)
+        start = self.cumulative_sizes[which - 1] if which else 0
+        return self.datasets[which][index - start]
 
 
 def random_split(dataset: Any, lengths: Sequence[int | float],
@@ -302,11 +348,13 @@ class DataLoader:
     start of each epoch (so ``tn.manual_seed`` makes it reproducible).
 
     The arguments are PyTorch's, in its order. tinynet loads in the main process only:
-    ``num_workers`` must be 0, and the options that only mean something with workers
-    (``multiprocessing_context``, ``prefetch_factor``, ``persistent_workers=True``) are refused
-    as PyTorch refuses them with ``num_workers=0``; ``timeout``, ``worker_init_fn`` and
-    ``in_order`` are accepted and, as there, unused without workers; ``pin_memory=True`` warns
-    (tinynet has no accelerator to pin for).
+    ``num_workers > 0`` is accepted with a note shown once per process, and gives the batches
+    ``num_workers=0`` gives (no worker processes, so ``worker_init_fn`` is never called and
+    ``get_worker_info()`` is None); with it, the worker options (``multiprocessing_context``,
+    ``prefetch_factor``, ``persistent_workers``) are accepted and unused. With
+    ``num_workers=0`` they are refused, as PyTorch refuses them; ``timeout`` and ``in_order``
+    are accepted and unused; ``pin_memory=True`` warns (tinynet has no accelerator to pin
+    for).
 
     Batches are new tensors: editing one never changes the dataset. Batches of data that requires
     grad keep their history (as PyTorch's stacking would).
@@ -326,7 +374,7 @@ class DataLoader:
         timeout: float = 0,
         worker_init_fn: Callable[[int], None] | None = None,
         multiprocessing_context: Any = None,
-        generator: np.random.Generator | None = None,
+        generator: Generator | np.random.Generator | None = None,
         *,
         prefetch_factor: int | None = None,
         persistent_workers: bool = False,
@@ -372,12 +420,17 @@ class DataLoader:
             )
         if generator is not None and seed is not None:
             raise ValueRangeError("DataLoader: give generator or seed, not both")
-        if generator is not None and not isinstance(generator, np.random.Generator):
+        if generator is not None and not isinstance(generator, np.random.Generator | Generator):
             raise DTypeError(
-                f"DataLoader: generator must be a numpy.random.Generator, got "
+                f"DataLoader: generator must be a tn.Generator or a numpy.random.Generator, got "
                 f"{type(generator).__name__}; for an int use seed={generator!r}"
             )
-        if not (hasattr(dataset, "__len__") and hasattr(dataset, "__getitem__")):
+        if isinstance(dataset, IterableDataset):
+            if shuffle or sampler is not None or batch_sampler is not None:
+                raise ValueRangeError(
+                    "DataLoader with IterableDataset: expected unspecified shuffle, sampler and "
+                    "batch_sampler (a stream has no indices to reorder)")
+        elif not (hasattr(dataset, "__len__") and hasattr(dataset, "__getitem__")):
             raise DTypeError(
                 f"DataLoader: the dataset must define __len__ and __getitem__ (a Dataset), got "
                 f"{type(dataset).__name__}"
@@ -387,7 +440,7 @@ class DataLoader:
         self.shuffle = bool(shuffle)
         self.sampler = sampler
         self.batch_sampler = batch_sampler
-        self.num_workers = 0
+        self.num_workers = int(num_workers)  # accepted; loading stays in this process
         self.collate_fn = collate_fn
         self.pin_memory = bool(pin_memory)
         self.drop_last = bool(drop_last)
@@ -401,6 +454,11 @@ class DataLoader:
                           else np.random.default_rng(check_seed(seed, "DataLoader")))
 
     def __len__(self) -> int:
+        if isinstance(self.dataset, IterableDataset):
+            n = len(self.dataset)  # type: ignore[arg-type] - TypeError without __len__
+            if self.batch_size is None:
+                return n
+            return n // self.batch_size if self.drop_last else math.ceil(n / self.batch_size)
         if self.batch_sampler is not None:
             return len(self.batch_sampler)  # type: ignore[arg-type]
         n = len(self.sampler) if self.sampler is not None else len(self.dataset)  # type: ignore[arg-type]
@@ -409,6 +467,8 @@ class DataLoader:
         return n // self.batch_size if self.drop_last else math.ceil(n / self.batch_size)
 
     def __iter__(self) -> Iterator[Any]:
+        if isinstance(self.dataset, IterableDataset):
+            return self._stream()
         # The order is drawn now, when the epoch starts, not at the first next().
         if self.batch_sampler is not None:
             return (self._fetch(list(batch)) for batch in self.batch_sampler)
@@ -417,6 +477,19 @@ class DataLoader:
             convert = self.collate_fn or default_convert
             return (convert(self.dataset[int(i)]) for i in order)
         return self._batches(order)
+
+    def _stream(self) -> Iterator[Any]:
+        """An IterableDataset's samples, batched in the order they come."""
+        if self.batch_size is None:
+            convert = self.collate_fn or default_convert
+            yield from (convert(sample) for sample in self.dataset)
+            return
+        collate = self.collate_fn or default_collate
+        samples = iter(self.dataset)
+        while batch := list(itertools.islice(samples, self.batch_size)):
+            if len(batch) < self.batch_size and self.drop_last:
+                return
+            yield collate(batch)
 
     def _epoch_order(self) -> Iterable[int]:
         if self.sampler is not None:
@@ -453,6 +526,28 @@ class DataLoader:
         return self.collate_fn([self.dataset[int(i)] for i in indices])
 
 
+_workers_noted = [False]
+
+
+def _note_workers_once(num_workers: int) -> None:
+    """The first ``DataLoader(num_workers > 0)`` of a process says, once, what happens."""
+    if _workers_noted[0]:
+        return
+    _workers_noted[0] = True
+    warnings.warn(
+        f"DataLoader: num_workers={num_workers} is accepted, but tinynet loads every batch in "
+        "the main process: there are no worker processes (a TensorDataset batch is one numpy "
+        "index, quicker than shipping it between processes, and tinynet never pickles), so "
+        "worker_init_fn is not called and get_worker_info() is None. The batches are the ones "
+        "num_workers=0 gives. (This note is shown once.)", stacklevel=4)
+
+
+def get_worker_info() -> None:
+    """``None``: the caller is not in a loader worker (tinynet loads in the main process), as
+    ``torch.utils.data.get_worker_info()`` answers in the main process."""
+    return None
+
+
 def _check_in_process_only(num_workers: Any, timeout: Any, multiprocessing_context: Any,
                            prefetch_factor: Any, persistent_workers: Any) -> None:
     """Refuse the worker-process options (see ``DataLoader``)."""
@@ -465,16 +560,13 @@ def _check_in_process_only(num_workers: Any, timeout: Any, multiprocessing_conte
             "num_workers=0 to disable multiprocessing"
         )
     if num_workers > 0:
-        raise ValueRangeError(
-            f"DataLoader: num_workers={num_workers} asks for worker processes, which tinynet "
-            "does not have: it loads every batch in the main process (a TensorDataset batch is "
-            "one numpy index, quicker than shipping it between processes, and tinynet never "
-            "pickles). Use num_workers=0 (the default)"
-        )
+        _note_workers_once(num_workers)
     if isinstance(timeout, bool) or not isinstance(timeout, int | float) or not timeout >= 0:
         raise ValueRangeError(
             f"DataLoader: timeout option should be a non-negative number, got {timeout!r}"
         )
+    if num_workers > 0:  # the worker options are accepted with workers, as in PyTorch
+        return
     if multiprocessing_context is not None:
         raise ValueRangeError(
             "DataLoader: multiprocessing_context can only be used with multi-process loading "

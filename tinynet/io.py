@@ -5,11 +5,12 @@
 
 What can be saved: nested dicts (str or int keys), lists and tuples holding numpy arrays,
 Tensors, numpy scalars, Python ints/floats/bools/strings and None -- what ``state_dict()`` of a
-model or an optimizer returns. Loading gives back the same structure, with two changes: Tensors
-come back as numpy arrays (as ``state_dict()`` holds arrays; wrap with ``tn.tensor`` if you need
-Tensors) and dict/list/tuple subclasses (``OrderedDict``, namedtuples) come back as plain
-dicts/lists/tuples, in the same order. Arrays keep their exact dtype and shape (0-d included),
-numpy scalars stay numpy scalars of their dtype, int keys stay ints, tuples stay tuples.
+model or an optimizer returns. Loading gives back the same structure, with one change:
+dict/list/tuple subclasses (``OrderedDict``, namedtuples) come back as plain dicts/lists/tuples,
+in the same order. Tensors come back as Tensors (so a model's ``state_dict()`` loads back as
+Tensors, as ``torch.load`` gives), numpy arrays as numpy arrays. Both keep their exact dtype
+and shape (0-d included), numpy scalars stay numpy scalars of their dtype, int keys stay ints,
+tuples stay tuples.
 
 The file format is numpy's ``.npz`` (a zip of ``.npy`` files) so any numpy can read it:
 
@@ -123,13 +124,12 @@ def _describe(
     ``where`` is the path of keys from the root (for entry names and error messages);
     ``open_ids`` holds the containers being described, to refuse a structure containing itself.
     """
-    if isinstance(obj, Tensor):
-        obj = obj.data
-    if isinstance(obj, np.ndarray):
-        _check_storable(obj.dtype, where)
+    if isinstance(obj, Tensor | np.ndarray):
+        array = obj.data if isinstance(obj, Tensor) else obj
+        _check_storable(array.dtype, where)
         name = _entry_name(where)
-        arrays[name] = obj
-        return {"kind": "array", "entry": name}
+        arrays[name] = array
+        return {"kind": "tensor" if isinstance(obj, Tensor) else "array", "entry": name}
     if isinstance(obj, np.generic) and not isinstance(obj, str):
         # a numpy scalar keeps its exact dtype as a 0-d entry; it comes back as a numpy scalar
         _check_storable(obj.dtype, where)
@@ -171,6 +171,14 @@ def _describe(
             }
         open_ids.discard(id(obj))
         return node
+    if callable(getattr(obj, "state_dict", None)) and callable(getattr(obj, "parameters", None)):
+        # torch.save(model) pickles the whole module; tinynet saves only values, never code
+        raise DTypeError(
+            f"tinynet.save: {_where(where)} is a whole module ({type(obj).__name__}), which only "
+            "pickle could store (its code with its values); tinynet never pickles. Save "
+            "model.state_dict() and load it with model.load_state_dict(tn.load(path)) into a "
+            "model built by your code"
+        )
     raise DTypeError(
         f"tinynet.save: cannot save {_where(where)} of type {type(obj).__name__}: only dicts, "
         "lists, tuples, arrays, Tensors, numbers, bools, strings and None can be stored without "
@@ -318,8 +326,10 @@ def load(
     file when it is truncated, corrupt, not an ``.npz``, holds an object array (refused, never
     unpickled) or a structure tinynet does not understand (naming where in it).
 
-    PyTorch's arguments, for ported scripts: ``map_location`` may be None, ``"cpu"`` or a
-    device whose type is ``"cpu"`` (arrays load into main memory; there is no other device);
+    PyTorch's arguments, for ported scripts: ``map_location`` may be None, ``"cpu"``, a
+    device whose type is ``"cpu"``, a function (``lambda storage, loc: storage``, not called)
+    or a dict whose targets are the CPU (arrays load into main memory; there is no other
+    device);
     ``weights_only`` may be None, True or False and changes nothing, since nothing is ever
     unpickled; ``mmap`` is accepted and ignored (arrays are always read into memory);
     ``pickle_module`` and pickle's options are refused.
@@ -395,9 +405,15 @@ def _check_torch_arguments(map_location: Any, pickle_module: Any, weights_only: 
             device = map_location
         elif isinstance(getattr(map_location, "type", None), str):  # torch.device("cpu")
             device = map_location.type
+        elif callable(map_location):  # lambda storage, loc: storage: everything is on the CPU
+            device = "cpu"
+        elif isinstance(map_location, dict):  # {"cuda:0": "cpu"}: where things go must be CPU
+            targets = [str(getattr(v, "type", v)) for v in map_location.values()]
+            device = next((t for t in targets if t.split(":")[0] != "cpu"), "cpu")
         else:
             raise DTypeError(
-                f"tinynet.load: map_location must be None, 'cpu' or a CPU device, got "
+                f"tinynet.load: map_location must be None, 'cpu', a CPU device, a function or "
+                f"a dict mapping to the CPU, got "
                 f"{type(map_location).__name__}; tinynet files hold numpy arrays that always "
                 "load into main memory, so there is nothing to remap: drop map_location"
             )
@@ -541,7 +557,7 @@ def _rebuild(node: Any, arrays: dict[str, np.ndarray], used: set[str], path: str
     kind = node.get("kind")
     if not isinstance(kind, str):
         _not_understood(path, where, node, "its 'kind' must be a string")
-    if kind in ("array", "numpy_scalar"):
+    if kind in ("array", "tensor", "numpy_scalar"):
         name = node.get("entry")
         if not isinstance(name, str):
             _not_understood(path, where, node, "its 'entry' must be a string naming an array")
@@ -553,6 +569,8 @@ def _rebuild(node: Any, arrays: dict[str, np.ndarray], used: set[str], path: str
         used.add(name)
         if kind == "array":
             return arrays[name]
+        if kind == "tensor":
+            return Tensor._make(arrays[name])
         if arrays[name].ndim != 0:
             _not_understood(path, where, node, f"a numpy_scalar's entry {name!r} must be 0-d, "
                                                f"it has shape {arrays[name].shape}")

@@ -3,6 +3,7 @@ every initialiser reproducible."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import numpy as np
@@ -10,7 +11,8 @@ import numpy as np
 from tinynet.compile import recorder
 from tinynet.errors import DTypeError, ValueRangeError
 
-_generator = [np.random.default_rng()]
+_initial_seed = [int(np.random.SeedSequence().generate_state(1, np.uint64)[0])]
+_generator = [np.random.default_rng(_initial_seed[0])]
 
 # torch.manual_seed takes any seed that fits a 64-bit integer, signed or unsigned.
 SEED_MIN, SEED_MAX = -(2**63), 2**64 - 1
@@ -25,7 +27,8 @@ def manual_seed(seed: Any) -> np.random.Generator:
     (``manual_seed(-1)`` is ``manual_seed(2**64 - 1)``). ``None``, lists, non-numeric strings,
     NaN, infinities and larger ints are refused with a tinynet error.
     """
-    _generator[0] = np.random.default_rng(check_seed(seed, "manual_seed"))
+    _initial_seed[0] = check_seed(seed, "manual_seed")
+    _generator[0] = np.random.default_rng(_initial_seed[0])
     return _generator[0]
 
 
@@ -64,7 +67,71 @@ def _refuse_while_compiling() -> None:
                     "compiled function and pass them in as an argument, or run the step eagerly")
 
 
-def get_generator(generator: np.random.Generator | int | None,
+class Generator:
+    """A random number stream of its own, as ``torch.Generator``: pass it as ``generator=`` to
+    ``tn.randn``, ``tn.rand``, ``tn.randint``, ``tn.randperm``, the initialisers, a
+    ``DataLoader`` or ``random_split``, and its draws do not touch the global stream.
+
+        g = tn.Generator().manual_seed(0)
+        a = tn.randn(3, generator=g)
+
+    It wraps a ``numpy.random.Generator`` (``.numpy_generator``), so its numbers are not
+    PyTorch's for the same seed. ``get_state()`` is a uint8 Tensor (the numpy state as JSON
+    bytes) that ``set_state`` takes back, as torch's ByteTensor state.
+    """
+
+    def __init__(self, device: Any = "cpu") -> None:
+        from tinynet.tensor import device as device_type
+
+        self.device = device_type(device)  # refuses anything but the CPU
+        self.seed()
+
+    def manual_seed(self, seed: Any) -> Generator:
+        """Reseed (``int(seed)``, as ``tn.manual_seed``); returns the generator itself."""
+        self._initial_seed = check_seed(seed, "Generator.manual_seed")
+        self.numpy_generator = np.random.default_rng(self._initial_seed)
+        return self
+
+    def seed(self) -> int:
+        """Reseed from the operating system's entropy; returns the new seed."""
+        new_seed = int(np.random.SeedSequence().generate_state(1, np.uint64)[0])
+        self.manual_seed(new_seed)
+        return new_seed
+
+    def initial_seed(self) -> int:
+        return self._initial_seed
+
+    def get_state(self) -> Any:
+        from tinynet.tensor import Tensor
+
+        state = json.dumps(self.numpy_generator.bit_generator.state).encode()
+        return Tensor(np.frombuffer(state, dtype=np.uint8).copy())
+
+    def set_state(self, new_state: Any) -> Generator:
+        """Restore a state from ``get_state()`` (of this or another tinynet Generator)."""
+        from tinynet.tensor import Tensor
+
+        array = new_state.data if isinstance(new_state, Tensor) else np.asarray(new_state)
+        try:
+            state = json.loads(array.astype(np.uint8).tobytes().decode())
+            self.numpy_generator.bit_generator.state = state
+        except (ValueError, TypeError, KeyError) as e:
+            raise ValueRangeError(
+                "Generator.set_state: not a state from tinynet's Generator.get_state() "
+                f"({e}); a torch.Generator's state cannot be used"
+            ) from e
+        return self
+
+    def __repr__(self) -> str:
+        return f"<tinynet.Generator seed={self._initial_seed}>"
+
+
+def initial_seed() -> int:
+    """The seed of the global generator (the last ``manual_seed``, or the one drawn at import)."""
+    return _initial_seed[0]
+
+
+def get_generator(generator: Generator | np.random.Generator | int | None,
                   function: str = "generator") -> np.random.Generator:
     """A given generator, a seed for a new one (checked as ``manual_seed`` checks it), or the
     global one."""
@@ -73,11 +140,13 @@ def get_generator(generator: np.random.Generator | int | None,
         return _generator[0]
     if isinstance(generator, np.random.Generator):
         return generator
+    if isinstance(generator, Generator):
+        return generator.numpy_generator
     try:
         return np.random.default_rng(check_seed(generator, function))
     except DTypeError as e:  # e.g. a torch.Generator from a ported script
         raise DTypeError(
-            f"{function}: generator must be a numpy.random.Generator, an int seed or None "
-            f"(tinynet draws its random numbers with numpy), got {type(generator).__name__}; "
-            "e.g. generator=np.random.default_rng(42) or generator=42"
+            f"{function}: generator must be a tn.Generator, a numpy.random.Generator, an int "
+            f"seed or None, got {type(generator).__module__}.{type(generator).__name__}; e.g. "
+            "generator=tn.Generator().manual_seed(42) or np.random.default_rng(42)"
         ) from e

@@ -227,6 +227,13 @@ class Tensor:
     def cpu(self) -> Tensor:
         return self
 
+    def cuda(self, device: Any = None, non_blocking: bool = False) -> Tensor:
+        """Refused: tinynet runs on the CPU only (``tn.cuda.is_available()`` is False)."""
+        raise ValueRangeError(
+            "cuda: tinynet runs on the CPU only; use .to(device) with device = 'cuda' if "
+            "tn.cuda.is_available() else 'cpu', or drop the call"
+        )
+
     def dim(self) -> int:
         return self._data.ndim
 

@@ -1,8 +1,9 @@
 """Checks on Functions written outside tinynet (your own ``class MyOp(tn.autograd.Function)``).
 
 tinynet's own ops are trusted; a user's Function is wrapped once, when the class is defined
-(``Function.__init_subclass__`` calls ``guard``), so that its mistakes are reported by name:
-forward returning something other than a numpy array, backward returning the wrong number of
+(``Function.__init_subclass__`` calls ``guard``): its ``forward`` receives Tensors, as in
+PyTorch (tinynet's own ops receive numpy arrays), and its mistakes are reported by name:
+forward returning something other than a Tensor, backward returning the wrong number of
 gradients or gradients of a shape that can't belong to their input.
 """
 
@@ -27,20 +28,37 @@ def guard(cls: type) -> None:
 
 
 def _checked_forward(cls: type, forward: Any) -> Any:
+    """Your ``forward`` receives Tensors, as in PyTorch (``input.clamp(min=0)`` works), and runs
+    without recording (its ops are not part of the graph: your ``backward`` is). What it
+    returns (a Tensor, an array or a number) and what it saves with ``ctx.save_for_backward``
+    (its inputs or its output) are handed to the engine as the arrays tinynet's own ops use."""
+
     @functools.wraps(forward)
     def run(ctx: Any, *arrays: Any, **options: Any) -> Any:
-        out = forward(ctx, *arrays, **options)
-        if isinstance(out, np.ndarray | np.generic):
-            return out
-        if isinstance(out, bool | int | float):
-            return np.asarray(out, dtype=np.result_type(*arrays) if arrays else None)
-        hint = ("return out.data (forward receives and returns numpy arrays)"
-                if isinstance(out, Tensor) else
-                "a tinynet Function has exactly one output" if isinstance(out, tuple | list)
-                else "return a numpy array")
-        raise GraphError(
-            f"{cls.__name__}.forward returned {type(out).__name__}, not a numpy array; {hint}"
-        )
+        from tinynet.autograd import grad_mode
+
+        tensors = [Tensor._make(a) if isinstance(a, np.ndarray) else a for a in arrays]
+        with grad_mode.no_grad():
+            out = forward(ctx, *tensors, **options)
+        if isinstance(out, Tensor):
+            out_tensor, out = out, out.data
+        elif isinstance(out, bool | int | float):
+            out_tensor, out = None, np.asarray(out, dtype=np.result_type(*arrays) if arrays
+                                               else None)
+        else:
+            out_tensor = None
+        if not isinstance(out, np.ndarray | np.generic):
+            hint = ("a tinynet Function has exactly one output" if isinstance(out, tuple | list)
+                    else "return a Tensor")
+            raise GraphError(
+                f"{cls.__name__}.forward returned {type(out).__name__}, not a Tensor; {hint}"
+            )
+        # the engine saves by identity with the arrays it passed in and the one it gets back
+        by_id = {id(t): a for t, a in zip(tensors, arrays, strict=True)}
+        if out_tensor is not None:
+            by_id[id(out_tensor)] = out
+        ctx.to_save = tuple(by_id.get(id(t), t) for t in ctx.to_save)
+        return out
 
     return run
 

@@ -41,3 +41,16 @@ from tinynet.nn.transformer import TransformerEncoder, TransformerEncoderLayer  
 
 __all__ += ["Embedding", "GRU", "GRUCell", "LSTM", "LSTMCell", "MultiheadAttention", "RNN",
             "RNNCell", "TransformerEncoder", "TransformerEncoderLayer"]
+
+# Issue 21: losses and small modules real scripts use (appended).
+from tinynet.nn.extra import (  # noqa: E402
+    LeakyReLU,
+    ParameterDict,
+    ParameterList,
+    PixelShuffle,
+    Unflatten,
+)
+from tinynet.nn.loss import HuberLoss, KLDivLoss, L1Loss, SmoothL1Loss  # noqa: E402
+
+__all__ += ["HuberLoss", "KLDivLoss", "L1Loss", "LeakyReLU", "ParameterDict", "ParameterList",
+            "PixelShuffle", "SmoothL1Loss", "Unflatten"]

@@ -526,3 +526,16 @@ from tinynet.ops.sequence import embedding, one_hot, pad  # noqa: E402, F401 - i
 
 # isort: split
 from tinynet.nn.attention import scaled_dot_product_attention  # noqa: E402, F401
+
+
+# Issue 21: losses and functions written with existing ops, re-exported under PyTorch's names.
+_COMPOSITE = "tinynet/nn/composite.py"  # (a statement: keeps this import block apart)
+from tinynet.nn.composite import (  # noqa: E402, F401
+    cosine_similarity,
+    huber_loss,
+    kl_div,
+    l1_loss,
+    leaky_relu,
+    normalize,
+    smooth_l1_loss,
+)

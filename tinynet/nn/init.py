@@ -164,3 +164,55 @@ def kaiming_normal_(
     fan = _fan(tensor, mode)
     gain = calculate_gain(nonlinearity, a)
     return normal_(tensor, 0.0, gain / math.sqrt(fan), generator)
+
+
+def orthogonal_(tensor: Tensor, gain: float = 1.0, generator: Any = None) -> Tensor:
+    """A (semi-)orthogonal matrix times ``gain`` (Saxe et al. 2013), as PyTorch makes it: the Q
+    of the QR decomposition of a standard normal (rows, cols) matrix (transposed when wide),
+    its columns' signs fixed by diag(R); dims after the first are flattened into cols."""
+    if not isinstance(tensor, Tensor):
+        raise DTypeError(f"orthogonal_: expected a Tensor, got {type(tensor).__name__}")
+    if tensor.ndim < 2:
+        raise ShapeError(f"orthogonal_: only tensors with 2 or more dimensions are supported, "
+                         f"got shape {tuple(tensor.shape)}")
+    if _empty(tensor, "orthogonal_"):
+        return tensor
+    rows = tensor.shape[0]
+    cols = tensor.data.size // rows
+    rng = get_generator(generator, "orthogonal_")
+
+    def make(shape: tuple[int, ...]) -> np.ndarray:
+        flat = rng.standard_normal((rows, cols))
+        if rows < cols:
+            flat = flat.T
+        q, r = np.linalg.qr(flat)
+        q = q * np.sign(np.diag(r))
+        if rows < cols:
+            q = q.T
+        return (gain * q).reshape(shape)
+
+    return _fill(tensor, "orthogonal_", make)
+
+
+def trunc_normal_(tensor: Tensor, mean: float = 0.0, std: float = 1.0, a: float = -2.0,
+                  b: float = 2.0, generator: Any = None) -> Tensor:
+    """Samples of N(mean, std^2) conditioned on [a, b] (the bounds are absolute values, as in
+    PyTorch: the default [-2, 2] is two std only when std = 1). Drawn by rejection: values
+    outside [a, b] are drawn again."""
+    if not a < b:
+        raise ValueError(f"trunc_normal_: need a < b, got a={a}, b={b}")
+    rng = get_generator(generator, "trunc_normal_")
+
+    def make(shape: tuple[int, ...]) -> np.ndarray:
+        values = rng.normal(mean, std, shape)
+        outside = (values < a) | (values > b)
+        for _ in range(1000):
+            if not outside.any():
+                break
+            values[outside] = rng.normal(mean, std, int(outside.sum()))
+            outside = (values < a) | (values > b)
+        else:  # [a, b] far in a tail: PyTorch clamps its inverse-CDF draws there too
+            values = np.clip(values, a, b)
+        return values
+
+    return _fill(tensor, "trunc_normal_", make)

@@ -305,22 +305,36 @@ class Module:
 
     # ---- dtype -----------------------------------------------------------------------------
 
-    def to(self, *args: Any, dtype: Any = None, device: Any = None) -> Module:
-        """Cast floating parameters and buffers to ``dtype``, in place: ``model.to(tn.float64)``.
+    def to(self, *args: Any, **kwargs: Any) -> Module:
+        """Cast floating parameters and buffers to ``dtype``, in place: ``model.to(tn.float64)``;
+        ``model.to(device)``, ``model.to(device, dtype)``, ``model.to(tensor)`` (its dtype) and
+        the keywords ``device=``, ``dtype=``, ``non_blocking=`` (ignored) as in PyTorch.
 
         Each Parameter stays the same object (its ``.data``, and ``.grad`` if any, are replaced
         by cast copies), so references held elsewhere, an optimizer's for instance, stay valid.
         Optimizer state already created (momentum, Adam moments) is not cast: cast the model
         before creating the optimizer, as in PyTorch. Integer buffers keep their dtype.
-        tinynet runs on the CPU only, so ``to("cpu")`` is accepted and changes nothing.
+        tinynet runs on the CPU only, so ``to("cpu")`` (or ``tn.device("cpu")``) is accepted
+        and changes nothing; any other device is refused.
         """
+        from tinynet.creation import check_device
+        from tinynet.tensor import device as device_type
+
+        kwargs.pop("non_blocking", None)
+        dtype, device = kwargs.pop("dtype", None), kwargs.pop("device", None)
+        if kwargs:
+            raise TypeError(f"to() got unexpected keyword argument(s) {sorted(kwargs)}")
         for arg in args:
-            if isinstance(arg, str) and arg.split(":")[0] in _DEVICES:
+            if isinstance(arg, Tensor):
+                dtype = arg.dtype
+            elif isinstance(arg, device_type) or (
+                    isinstance(arg, str) and arg.split(":")[0] in _DEVICES):
                 device = arg
+            elif isinstance(arg, bool):  # to(dtype, non_blocking) positional flag
+                continue
             else:
                 dtype = arg
-        if device is not None and str(device).split(":")[0] != "cpu":
-            raise ValueError(f"to: tinynet runs on the CPU only, got device {device!r}")
+        check_device(device, "Module.to")
         if dtype is None:
             return self
         target = dtypes.to_dtype(dtype)
@@ -347,12 +361,28 @@ class Module:
     def half(self) -> Module:
         return self.to(dtypes.float16)
 
+    def cpu(self) -> Module:
+        """This module itself: tinynet runs on the CPU."""
+        return self
+
+    def cuda(self, device: Any = None) -> Module:
+        """Refused: tinynet runs on the CPU only (``tn.cuda.is_available()`` is False)."""
+        raise ValueRangeError(
+            f"{type(self).__name__}.cuda: tinynet runs on the CPU only; use .to(device) with "
+            "device = 'cuda' if tn.cuda.is_available() else 'cpu', or drop the call"
+        )
+
     # ---- saving and loading ----------------------------------------------------------------
 
     def state_dict(self, prefix: str = "", keep_vars: bool = False) -> dict[str, Any]:
-        """Every parameter and persistent buffer by dotted name, as a numpy array copy
-        (``keep_vars=True``: the tensors themselves). Keys and shapes are PyTorch's, so
-        ``torch_model.load_state_dict({k: torch.from_numpy(v) for k, v in sd.items()})``."""
+        """Every parameter and persistent buffer by dotted name, as a Tensor detached from the
+        graph that shares the parameter's memory, as in PyTorch (``keep_vars=True``: the
+        parameters themselves). Training changes the values: keep a snapshot with
+        ``{k: v.clone() for k, v in sd.items()}`` or ``copy.deepcopy``.
+
+        Keys and shapes are PyTorch's, so one call converts it for torch,
+        ``torch_model.load_state_dict({k: torch.from_numpy(v.numpy()) for k, v in sd.items()})``,
+        and ``model.load_state_dict(torch_model.state_dict())`` reads torch's directly."""
         out: dict[str, Any] = {}
         self._save_to(out, prefix, keep_vars)
         return out
@@ -360,10 +390,10 @@ class Module:
     def _save_to(self, out: dict[str, Any], prefix: str, keep_vars: bool) -> None:
         for name, param in self._parameters.items():
             if param is not None:
-                out[prefix + name] = param if keep_vars else param.data.copy()
+                out[prefix + name] = param if keep_vars else param.detach()
         for name, buffer in self._buffers.items():
             if buffer is not None and name not in self._non_persistent_buffers:
-                out[prefix + name] = buffer if keep_vars else buffer.data.copy()
+                out[prefix + name] = buffer if keep_vars else buffer.detach()
         for name, module in self._modules.items():
             if module is not None:
                 module._save_to(out, prefix + name + ".", keep_vars)

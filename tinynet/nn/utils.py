@@ -193,3 +193,37 @@ def clip_grad_value_(
         dt = grad.data.dtype.type
         np.clip(grad.data, dt(-clip_value), dt(clip_value), out=grad.data)
         grad._version.value += 1
+
+
+def parameters_to_vector(parameters: Any) -> Tensor:
+    """All parameters flattened and concatenated into one vector (recorded: differentiable)."""
+    from tinynet import ops
+
+    params = _parameters(parameters, "parameters_to_vector")
+    return ops.cat([p.reshape(-1) for p in params])
+
+
+def vector_to_parameters(vec: Tensor, parameters: Any) -> None:
+    """Copy consecutive slices of ``vec`` into the parameters, in order (the inverse of
+    ``parameters_to_vector``); ``vec`` must have exactly as many elements as they do."""
+    from tinynet.autograd import no_grad
+
+    if not isinstance(vec, Tensor):
+        raise DTypeError(f"vector_to_parameters: expected vec to be a Tensor, got "
+                         f"{type(vec).__name__}")
+    if vec.ndim != 1:
+        raise ShapeError(f"vector_to_parameters: vec must be 1-d, got shape {tuple(vec.shape)}")
+    params = _parameters(parameters, "vector_to_parameters")
+    total = sum(p.data.size for p in params)
+    if vec.data.size != total:
+        raise ShapeError(f"vector_to_parameters: vec has {vec.data.size} elements, the "
+                         f"parameters {total}")
+    start = 0
+    with no_grad():
+        for p in params:
+            size = p.data.size
+            p.copy_(vec[start:start + size].reshape(p.shape))
+            start += size
+
+
+__all__ += ["parameters_to_vector", "vector_to_parameters"]

@@ -590,3 +590,471 @@ class ReduceLROnPlateau(LRScheduler):
                 f"mode {mode!r} needs {'inf' if mode == 'min' else '-inf'}"
             )
         self.__dict__.update(checked)
+
+
+# ---- more schedules (issue 21): PyTorch's recursive rules, numbers included ----------------
+
+
+def _any(value: Any, label: str) -> Any:
+    """State a scheduler computed itself (phases, cycle sizes): restored as saved."""
+    return value
+
+
+def _fraction(value: Any, label: str, low: float, high: float, low_open: bool = False) -> Any:
+    _number(value, label)
+    if value > high or value < low or (low_open and value == low):
+        interval = f"({low}, {high}]" if low_open else f"[{low}, {high}]"
+        raise ValueRangeError(f"{label} must be in {interval}, got {value}")
+    return value
+
+
+def _per_group(value: Any, label: str, optimizer: Optimizer) -> list[Any]:
+    """One value per parameter group: a list of that length, or one value for every group."""
+    groups = len(optimizer.param_groups)
+    if isinstance(value, list | tuple):
+        return _rates(list(value), label, groups)
+    return [_number(value, label)] * groups
+
+
+def _set_momentum(optimizer: Optimizer, values: list[Any], use_beta1: bool) -> None:
+    for group, momentum in zip(optimizer.param_groups, values, strict=True):
+        if use_beta1:
+            group["betas"] = (momentum, *group["betas"][1:])
+        else:
+            group["momentum"] = momentum
+
+
+def _uses_beta1(optimizer: Optimizer, name: str) -> bool:
+    if "momentum" not in optimizer.defaults and "betas" not in optimizer.defaults:
+        raise ValueRangeError(f"{name}: optimizer must support momentum or beta1 with "
+                              "`cycle_momentum` option enabled (or pass cycle_momentum=False)")
+    return "betas" in optimizer.defaults
+
+
+class ConstantLR(LRScheduler):
+    """``lr = base_lr * factor`` for the first ``total_iters`` epochs, then ``base_lr``."""
+
+    _OPTIONS = {"factor": _number, "total_iters": _count}
+
+    def __init__(self, optimizer: Optimizer, factor: float = 1.0 / 3, total_iters: int = 5,
+                 last_epoch: int = -1) -> None:
+        self.factor = _fraction(factor, "ConstantLR: factor", 0.0, 1.0)
+        self.total_iters = _count(total_iters, "ConstantLR: total_iters")
+        super().__init__(optimizer, last_epoch)
+
+    def get_lr(self) -> list[float]:
+        self._warn_if_called_outside_step()
+        groups = self.optimizer.param_groups
+        if self.last_epoch == 0:
+            return [group["lr"] * self.factor for group in groups]
+        if self.last_epoch != self.total_iters:
+            return [group["lr"] for group in groups]
+        return [group["lr"] * (1.0 / self.factor) for group in groups]
+
+    def _get_closed_form_lr(self) -> list[float]:
+        return [base_lr * (self.factor + (self.last_epoch >= self.total_iters)
+                           * (1 - self.factor)) for base_lr in self.base_lrs]
+
+
+class LinearLR(LRScheduler):
+    """The factor goes linearly from ``start_factor`` to ``end_factor`` over ``total_iters``
+    epochs, then stays: ``lr = base_lr * (start + (end - start) min(t, total) / total)``."""
+
+    _OPTIONS = {"start_factor": _number, "end_factor": _number, "total_iters": _positive_int}
+
+    def __init__(self, optimizer: Optimizer, start_factor: float = 1.0 / 3,
+                 end_factor: float = 1.0, total_iters: int = 5, last_epoch: int = -1) -> None:
+        self.start_factor = _fraction(start_factor, "LinearLR: start_factor", 0.0, 1.0,
+                                      low_open=True)
+        self.end_factor = _fraction(end_factor, "LinearLR: end_factor", 0.0, 1.0)
+        self.total_iters = _positive_int(total_iters, "LinearLR: total_iters")
+        super().__init__(optimizer, last_epoch)
+
+    def get_lr(self) -> list[float]:
+        self._warn_if_called_outside_step()
+        groups, t = self.optimizer.param_groups, self.last_epoch
+        if t == 0:
+            return [group["lr"] * self.start_factor for group in groups]
+        if self._is_initial or t > self.total_iters:
+            return [group["lr"] for group in groups]
+        change = self.end_factor - self.start_factor
+        ratio = 1.0 + change / (self.total_iters * self.start_factor + (t - 1) * change)
+        return [group["lr"] * ratio for group in groups]
+
+    def _get_closed_form_lr(self) -> list[float]:
+        return [base_lr * (self.start_factor + (self.end_factor - self.start_factor)
+                           * min(self.total_iters, self.last_epoch) / self.total_iters)
+                for base_lr in self.base_lrs]
+
+
+class PolynomialLR(LRScheduler):
+    """``lr = base_lr * (1 - min(t, total_iters) / total_iters) ** power``."""
+
+    _OPTIONS = {"total_iters": _positive_int, "power": _number}
+
+    def __init__(self, optimizer: Optimizer, total_iters: int = 5, power: float = 1.0,
+                 last_epoch: int = -1) -> None:
+        self.total_iters = _positive_int(total_iters, "PolynomialLR: total_iters")
+        self.power = _number(power, "PolynomialLR: power")
+        super().__init__(optimizer, last_epoch)
+
+    def get_lr(self) -> list[float]:
+        self._warn_if_called_outside_step()
+        groups, t, total = self.optimizer.param_groups, self.last_epoch, self.total_iters
+        if self._is_initial or t > total:
+            return [group["lr"] for group in groups]
+        decay = ((1.0 - t / total) / (1.0 - (t - 1) / total)) ** self.power
+        return [group["lr"] * decay for group in groups]
+
+    def _get_closed_form_lr(self) -> list[float]:
+        return [base_lr * (1.0 - min(self.total_iters, self.last_epoch) / self.total_iters)
+                ** self.power for base_lr in self.base_lrs]
+
+
+class CosineAnnealingWarmRestarts(LRScheduler):
+    """SGDR (Loshchilov & Hutter 2017): cosine from base_lr to ``eta_min`` over T_i epochs,
+    then restart, with T_0 first and each period ``T_mult`` times longer:
+
+        lr = eta_min + (base_lr - eta_min) (1 + cos(pi T_cur / T_i)) / 2
+
+    ``step(epoch)`` may take a fractional epoch (stepping once per batch:
+    ``scheduler.step(epoch + i / iters)``), as in PyTorch."""
+
+    _OPTIONS = {"T_0": _positive_int, "T_i": _any, "T_mult": _positive_int, "eta_min": _number,
+                "T_cur": _any}
+
+    def __init__(self, optimizer: Optimizer, T_0: int, T_mult: int = 1,  # noqa: N803
+                 eta_min: float = 0.0, last_epoch: int = -1) -> None:
+        name = "CosineAnnealingWarmRestarts"
+        self.T_0 = _positive_int(T_0, f"{name}: T_0")
+        self.T_i = self.T_0
+        self.T_mult = _positive_int(T_mult, f"{name}: T_mult")
+        self.eta_min = _number(eta_min, f"{name}: eta_min")
+        self.T_cur = last_epoch
+        super().__init__(optimizer, last_epoch)
+
+    def get_lr(self) -> list[float]:
+        self._warn_if_called_outside_step()
+        return [self.eta_min + (base_lr - self.eta_min)
+                * (1 + math.cos(math.pi * self.T_cur / self.T_i)) / 2
+                for base_lr in self.base_lrs]
+
+    def step(self, epoch: float | None = None) -> None:  # type: ignore[override]
+        if epoch is None and self.last_epoch < 0:
+            epoch = 0
+        if epoch is None:
+            epoch = self.last_epoch + 1
+            self.T_cur = self.T_cur + 1
+            if self.T_cur >= self.T_i:
+                self.T_cur = self.T_cur % self.T_i
+                self.T_i = self.T_i * self.T_mult
+        else:
+            if not _is_number(epoch) or epoch < 0:
+                raise ValueRangeError(f"CosineAnnealingWarmRestarts.step: expected a "
+                                      f"non-negative epoch, got {epoch!r}")
+            if epoch >= self.T_0:
+                if self.T_mult == 1:
+                    self.T_cur = epoch % self.T_0
+                else:
+                    n = int(math.log(epoch / self.T_0 * (self.T_mult - 1) + 1, self.T_mult))
+                    self.T_cur = epoch - self.T_0 * (self.T_mult**n - 1) / (self.T_mult - 1)
+                    self.T_i = self.T_0 * self.T_mult**n
+            else:
+                self.T_i = self.T_0
+                self.T_cur = epoch
+        self.last_epoch = math.floor(epoch)
+        self._step_count += 1
+        self._get_lr_called_within_step = True
+        try:
+            values = self.get_lr()
+        finally:
+            self._get_lr_called_within_step = False
+        for group, lr in zip(self.optimizer.param_groups, values, strict=True):
+            group["lr"] = lr
+        self._last_lr = [group["lr"] for group in self.optimizer.param_groups]
+
+
+class CyclicLR(LRScheduler):
+    """Cyclical learning rates (Smith 2017), stepped once per *batch*: the lr climbs from
+    ``base_lr`` to ``max_lr`` over ``step_size_up`` steps and back over ``step_size_down``;
+    the amplitude is scaled per cycle ('triangular': 1, 'triangular2': halved each cycle) or
+    per step ('exp_range': gamma ** step), or by ``scale_fn``. Momentum (or Adam's beta1)
+    cycles the opposite way between ``max_momentum`` and ``base_momentum``."""
+
+    _OPTIONS = {"max_lrs": _any, "total_size": _any, "step_ratio": _any, "mode": _any,
+                "gamma": _number, "scale_mode": _any, "cycle_momentum": _flag, "use_beta1": _flag,
+                "base_momentums": _any, "max_momentums": _any}
+    _OPTIONAL = ("use_beta1", "base_momentums", "max_momentums")
+
+    def __init__(self, optimizer: Optimizer, base_lr: float | list[float],
+                 max_lr: float | list[float], step_size_up: int = 2000,
+                 step_size_down: int | None = None, mode: str = "triangular",
+                 gamma: float = 1.0, scale_fn: Callable[[float], float] | None = None,
+                 scale_mode: str = "cycle", cycle_momentum: bool = True,
+                 base_momentum: float = 0.8, max_momentum: float = 0.9,
+                 last_epoch: int = -1) -> None:
+        name = "CyclicLR"
+        if not isinstance(optimizer, Optimizer):
+            raise DTypeError(f"{name}: {type(optimizer).__name__} is not an Optimizer")
+        self.optimizer = optimizer
+        base_lrs = _per_group(base_lr, f"{name}: base_lr", optimizer)
+        if last_epoch == -1:
+            for lr, group in zip(base_lrs, optimizer.param_groups, strict=True):
+                group["lr"] = lr
+        self.max_lrs = _per_group(max_lr, f"{name}: max_lr", optimizer)
+        up = float(_positive(step_size_up, f"{name}: step_size_up"))
+        down = up if step_size_down is None else float(
+            _positive(step_size_down, f"{name}: step_size_down"))
+        self.total_size = up + down
+        self.step_ratio = up / self.total_size
+        if mode not in ("triangular", "triangular2", "exp_range") and scale_fn is None:
+            raise ValueRangeError(f"{name}: mode {mode!r} is invalid and scale_fn is None; use "
+                                  "'triangular', 'triangular2' or 'exp_range'")
+        self.mode, self.gamma = mode, _number(gamma, f"{name}: gamma")
+        self._scale_fn_custom = scale_fn
+        self.scale_mode = scale_mode
+        self._init_scale_fn()
+        self.cycle_momentum = cycle_momentum
+        if cycle_momentum:
+            self.use_beta1 = _uses_beta1(optimizer, name)
+            self.base_momentums = _per_group(base_momentum, f"{name}: base_momentum", optimizer)
+            self.max_momentums = _per_group(max_momentum, f"{name}: max_momentum", optimizer)
+            if last_epoch == -1:
+                _set_momentum(optimizer, self.max_momentums, self.use_beta1)
+                for m, b, group in zip(self.max_momentums, self.base_momentums,
+                                       optimizer.param_groups, strict=True):
+                    group["max_momentum"], group["base_momentum"] = m, b
+        super().__init__(optimizer, last_epoch)
+        self.base_lrs = base_lrs
+
+    def _init_scale_fn(self) -> None:
+        if self._scale_fn_custom is not None:
+            return
+        if self.mode in ("triangular", "triangular2"):
+            self.scale_mode = "cycle"
+        elif self.mode == "exp_range":
+            self.scale_mode = "iterations"
+
+    def scale_fn(self, x: float) -> float:
+        if self._scale_fn_custom is not None:
+            return self._scale_fn_custom(x)
+        if self.mode == "triangular":
+            return 1.0
+        if self.mode == "triangular2":
+            return 1 / (2.0 ** (x - 1))
+        return self.gamma**x
+
+    def get_lr(self) -> list[float]:
+        self._warn_if_called_outside_step()
+        cycle = math.floor(1 + self.last_epoch / self.total_size)
+        x = 1.0 + self.last_epoch / self.total_size - cycle
+        if x <= self.step_ratio:
+            scale_factor = x / self.step_ratio
+        else:
+            scale_factor = (x - 1) / (self.step_ratio - 1)
+        scale = self.scale_fn(cycle if self.scale_mode == "cycle" else self.last_epoch)
+        lrs = [base_lr + (max_lr - base_lr) * scale_factor * scale
+               for base_lr, max_lr in zip(self.base_lrs, self.max_lrs, strict=True)]
+        if self.cycle_momentum:
+            momentums = [high - (high - low) * scale_factor * scale for low, high in
+                         zip(self.base_momentums, self.max_momentums, strict=True)]
+            _set_momentum(self.optimizer, momentums, self.use_beta1)
+        return lrs
+
+    def state_dict(self) -> dict[str, Any]:
+        state = super().state_dict()
+        fn = state.pop("_scale_fn_custom")
+        state["_scale_fn_custom"] = (dict(fn.__dict__) if fn is not None
+                                     and not isinstance(fn, types.FunctionType) else None)
+        return state
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        checked = self._checked(state_dict, skip=("_scale_fn_custom",))
+        self.__dict__.update(checked)
+        saved = state_dict.get("_scale_fn_custom")
+        if saved is not None and self._scale_fn_custom is not None:
+            self._scale_fn_custom.__dict__.update(saved)
+        self._init_scale_fn()
+
+
+class OneCycleLR(LRScheduler):
+    """The 1cycle policy (Smith & Topin 2018), stepped once per *batch* for ``total_steps``
+    (or ``epochs * steps_per_epoch``) steps: the lr anneals from ``max_lr / div_factor`` up to
+    ``max_lr`` over the first ``pct_start`` of the steps, then down to
+    ``initial_lr / final_div_factor`` (cosine or linear); momentum (or beta1) the opposite way.
+    ``three_phase=True`` comes back to the initial lr before the final descent."""
+
+    _OPTIONS = {"total_steps": _positive_int, "_schedule_phases": _any,
+                "_anneal_func_type": _any, "cycle_momentum": _flag, "use_beta1": _flag}
+    _OPTIONAL = ("use_beta1",)
+
+    def __init__(self, optimizer: Optimizer, max_lr: float | list[float],
+                 total_steps: int | None = None, epochs: int | None = None,
+                 steps_per_epoch: int | None = None, pct_start: float = 0.3,
+                 anneal_strategy: str = "cos", cycle_momentum: bool = True,
+                 base_momentum: float | list[float] = 0.85,
+                 max_momentum: float | list[float] = 0.95, div_factor: float = 25.0,
+                 final_div_factor: float = 1e4, three_phase: bool = False,
+                 last_epoch: int = -1) -> None:
+        name = "OneCycleLR"
+        if not isinstance(optimizer, Optimizer):
+            raise DTypeError(f"{name}: {type(optimizer).__name__} is not an Optimizer")
+        self.optimizer = optimizer
+        if total_steps is not None:
+            self.total_steps = _positive_int(total_steps, f"{name}: total_steps")
+        elif epochs is not None and steps_per_epoch is not None:
+            self.total_steps = (_positive_int(epochs, f"{name}: epochs")
+                                * _positive_int(steps_per_epoch, f"{name}: steps_per_epoch"))
+        else:
+            raise ValueRangeError(f"{name}: You must define either total_steps OR (epochs AND "
+                                  "steps_per_epoch)")
+        _fraction(pct_start, f"{name}: pct_start", 0.0, 1.0)
+        up = float(pct_start * self.total_steps) - 1
+        last = self.total_steps - 1
+        if three_phase:
+            self._schedule_phases = [
+                {"end_step": up, "start_lr": "initial_lr", "end_lr": "max_lr",
+                 "start_momentum": "max_momentum", "end_momentum": "base_momentum"},
+                {"end_step": float(2 * pct_start * self.total_steps) - 2, "start_lr": "max_lr",
+                 "end_lr": "initial_lr", "start_momentum": "base_momentum",
+                 "end_momentum": "max_momentum"},
+                {"end_step": last, "start_lr": "initial_lr", "end_lr": "min_lr",
+                 "start_momentum": "max_momentum", "end_momentum": "max_momentum"},
+            ]
+        else:
+            self._schedule_phases = [
+                {"end_step": up, "start_lr": "initial_lr", "end_lr": "max_lr",
+                 "start_momentum": "max_momentum", "end_momentum": "base_momentum"},
+                {"end_step": last, "start_lr": "max_lr", "end_lr": "min_lr",
+                 "start_momentum": "base_momentum", "end_momentum": "max_momentum"},
+            ]
+        if anneal_strategy not in ("cos", "linear"):
+            raise ValueRangeError(f"{name}: anneal_strategy must be one of 'cos' or 'linear', "
+                                  f"instead got {anneal_strategy!r}")
+        self._anneal_func_type = anneal_strategy
+        max_lrs = _per_group(max_lr, f"{name}: max_lr", optimizer)
+        if last_epoch == -1:
+            for top, group in zip(max_lrs, optimizer.param_groups, strict=True):
+                group["initial_lr"] = top / div_factor
+                group["max_lr"] = top
+                group["min_lr"] = group["initial_lr"] / final_div_factor
+        self.cycle_momentum = cycle_momentum
+        if cycle_momentum:
+            self.use_beta1 = _uses_beta1(optimizer, name)
+            highs = _per_group(max_momentum, f"{name}: max_momentum", optimizer)
+            lows = _per_group(base_momentum, f"{name}: base_momentum", optimizer)
+            if last_epoch == -1:
+                _set_momentum(optimizer, highs, self.use_beta1)
+                for high, low, group in zip(highs, lows, optimizer.param_groups, strict=True):
+                    group["max_momentum"], group["base_momentum"] = high, low
+        super().__init__(optimizer, last_epoch)
+
+    def _anneal(self, start: float, end: float, pct: float) -> float:
+        if self._anneal_func_type == "cos":
+            return end + (start - end) / 2.0 * (math.cos(math.pi * pct) + 1)
+        return (end - start) * pct + start
+
+    def get_lr(self) -> list[float]:
+        self._warn_if_called_outside_step()
+        step = self.last_epoch
+        if step > self.total_steps:
+            raise ValueRangeError(f"OneCycleLR: Tried to step {step} times. The specified "
+                                  f"number of total steps is {self.total_steps}")
+        lrs, momentums = [], []
+        for group in self.optimizer.param_groups:
+            start = 0.0
+            for i, phase in enumerate(self._schedule_phases):
+                end = phase["end_step"]
+                if step <= end or i == len(self._schedule_phases) - 1:
+                    pct = (step - start) / (end - start)
+                    lrs.append(self._anneal(group[phase["start_lr"]], group[phase["end_lr"]],
+                                            pct))
+                    if self.cycle_momentum:
+                        momentums.append(self._anneal(group[phase["start_momentum"]],
+                                                      group[phase["end_momentum"]], pct))
+                    break
+                start = phase["end_step"]
+        if self.cycle_momentum:
+            _set_momentum(self.optimizer, momentums, self.use_beta1)
+        return lrs
+
+
+class SequentialLR(LRScheduler):
+    """Hand over from one scheduler to the next at each milestone epoch:
+    ``SequentialLR(opt, [LinearLR(opt, 0.1, total_iters=5), CosineAnnealingLR(opt, 95)],
+    milestones=[5])`` warms up for 5 epochs, then anneals. At a milestone the next scheduler
+    starts from its epoch 0 (closed form), as in PyTorch."""
+
+    def __init__(self, optimizer: Optimizer, schedulers: list[LRScheduler],
+                 milestones: list[int], last_epoch: int = -1) -> None:
+        name = "SequentialLR"
+        if len(schedulers) < 1:
+            raise ValueRangeError(f"{name} expects at least one scheduler, but got none")
+        for i, scheduler in enumerate(schedulers):
+            if not hasattr(scheduler, "optimizer"):
+                raise DTypeError(f"{name}: the scheduler at index {i} has no optimizer")
+            if isinstance(scheduler, ReduceLROnPlateau):
+                raise ValueRangeError(
+                    f"{name} does not support ReduceLROnPlateau (index {i}): its step needs the "
+                    "metric")
+            if scheduler.optimizer is not optimizer:
+                raise ValueRangeError(
+                    f"{name} expects all schedulers to belong to the same optimizer, but the "
+                    f"scheduler {type(scheduler).__name__} at index {i} has another one")
+        if len(milestones) != len(schedulers) - 1:
+            raise ValueRangeError(
+                f"{name} expects one milestone fewer than schedulers, got {len(schedulers)} "
+                f"schedulers and {len(milestones)} milestones")
+        self._schedulers = list(schedulers)
+        self._milestones = list(milestones)
+        self.last_epoch = last_epoch + 1
+        self.optimizer = optimizer
+        for group in optimizer.param_groups:
+            group["lr"] = group["initial_lr"]
+        for scheduler in self._schedulers:  # undo the constructors' steps
+            scheduler.last_epoch -= 1
+        first = self._schedulers[bisect_right(self._milestones, 0)]
+        first._initial_step()
+        self._last_lr = first.get_last_lr()
+
+    def step(self) -> None:  # type: ignore[override]
+        self.last_epoch += 1
+        index = bisect_right(self._milestones, self.last_epoch)
+        scheduler = self._schedulers[index]
+        if index > 0 and self._milestones[index - 1] == self.last_epoch:
+            _restart(scheduler)
+        else:
+            scheduler.step()
+        self._last_lr = scheduler.get_last_lr()
+
+    def state_dict(self) -> dict[str, Any]:
+        state = {key: _copy(value) for key, value in self.__dict__.items()
+                 if key not in ("optimizer", "_schedulers")}
+        state["_schedulers"] = [s.state_dict() for s in self._schedulers]
+        return state
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        saved = state_dict.get("_schedulers")
+        if not isinstance(saved, list | tuple) or len(saved) != len(self._schedulers):
+            raise StateDictError(f"SequentialLR.load_state_dict: '_schedulers' must be a list "
+                                 f"of {len(self._schedulers)} state dicts")
+        for scheduler, state in zip(self._schedulers, saved, strict=True):
+            scheduler.load_state_dict(state)
+        self.__dict__.update({k: _copy(v) for k, v in state_dict.items() if k != "_schedulers"})
+
+
+def _restart(scheduler: LRScheduler) -> None:
+    """Set ``scheduler`` to its epoch 0 by its closed form (PyTorch's ``_update_lr(0)``)."""
+    scheduler.last_epoch = 0
+    scheduler._get_lr_called_within_step = True
+    try:
+        values = scheduler._get_closed_form_lr()
+    finally:
+        scheduler._get_lr_called_within_step = False
+    for group, lr in zip(scheduler.optimizer.param_groups, values, strict=True):
+        group["lr"] = lr
+    scheduler._last_lr = [group["lr"] for group in scheduler.optimizer.param_groups]
+
+
+__all__ += ["ConstantLR", "CosineAnnealingWarmRestarts", "CyclicLR", "LinearLR", "OneCycleLR",
+            "PolynomialLR", "SequentialLR"]
