@@ -84,3 +84,72 @@ __all__ = [
     "all", "amax", "amin", "any", "array_ufunc", "chunk", "cos", "einsum", "gather",
     "logsumexp", "masked_fill", "mm", "norm", "sin", "sort", "split", "std", "topk", "var",
 ]
+
+# Issue 21: ops a PyTorch script reaches for (new families in their own modules).
+from tinynet.ops.pointwise import (  # noqa: E402
+    ceil,
+    divide,
+    erf,
+    expm1,
+    fix,
+    floor,
+    floor_divide,
+    frac,
+    isfinite,
+    isinf,
+    isnan,
+    log1p,
+    nan_to_num,
+    remainder,
+    round,
+    rsqrt,
+    sign,
+    true_divide,
+    trunc,
+)
+from tinynet.ops.products import cumprod, prod  # noqa: E402
+from tinynet.ops.query import (  # noqa: E402
+    allclose,
+    argsort,
+    argwhere,
+    bincount,
+    clamp_max,
+    clamp_min,
+    equal,
+    is_floating_point,
+    is_tensor,
+    isclose,
+    nonzero,
+    numel,
+    std_mean,
+    unique,
+    var_mean,
+)
+from tinynet.ops.rearrange import flip, fliplr, flipud, ger, outer, roll, unbind, unflatten  # noqa: E402
+from tinynet.ops.sampling import (  # noqa: E402
+    bernoulli,
+    bernoulli_,
+    empty_like,
+    normal,
+    normal_,
+    uniform_,
+)
+from tinynet.ops.scatter import (  # noqa: E402
+    index_add,
+    index_select,
+    masked_select,
+    scatter,
+    scatter_add,
+    take_along_dim,
+)
+
+__all__ += [
+    "allclose", "argsort", "argwhere", "bernoulli", "bernoulli_", "bincount", "ceil",
+    "clamp_max", "clamp_min", "cumprod", "divide", "empty_like", "equal", "erf", "expm1", "fix",
+    "flip", "fliplr", "flipud", "floor", "floor_divide", "frac", "ger", "index_add",
+    "index_select", "is_floating_point", "is_tensor", "isclose", "isfinite", "isinf", "isnan",
+    "log1p", "masked_select", "nan_to_num", "nonzero", "normal", "normal_", "numel", "outer",
+    "prod", "remainder", "roll", "round", "rsqrt", "scatter", "scatter_add", "sign",
+    "std_mean", "take_along_dim", "true_divide", "trunc", "unbind", "unflatten", "uniform_",
+    "unique", "var_mean",
+]
