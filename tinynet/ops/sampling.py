@@ -43,10 +43,9 @@ def normal(mean: Any = 0.0, std: Any = 1.0, size: Any = None, *, generator: Any 
         raise ValueRangeError(f"normal: std must be >= 0, got a minimum of {np.min(s)}")
     if dtype is not None:
         target = dtypes.to_dtype(dtype)
-    else:
-        kinds = [a.dtype for a in (m, s) if isinstance(a, np.ndarray) and a.dtype.kind == "f"
-                 and a.ndim + tensors > 0]
-        target = dtypes.result_type(*kinds) if kinds and tensors else dtypes.get_default_dtype()
+    else:  # the float dtype of the tensor parameters (float64 if either is), else the default
+        floats = [x.dtype for x in (mean, std) if isinstance(x, Tensor) and x.dtype.kind == "f"]
+        target = max(floats, key=lambda d: d.itemsize) if floats else dtypes.get_default_dtype()
     if target.kind != "f":
         raise DTypeError(f"normal: samples need a float dtype, got {target}")
     rng = get_generator(generator, "normal")
