@@ -17,8 +17,9 @@ branches at the time of writing).
 
 from __future__ import annotations
 
+import functools
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,6 +27,7 @@ import numpy as np
 
 import tinynet as tn
 import tinynet.nn.functional as F
+from tinynet.autograd.engine import topological_order
 
 F32, F64 = np.dtype(np.float32), np.dtype(np.float64)
 I64, I32, BOOL = np.dtype(np.int64), np.dtype(np.int32), np.dtype(np.bool_)
@@ -718,6 +720,80 @@ add(name="binary_cross_entropy_with_logits",
     ref=lambda torch, x, t: torch.nn.functional.binary_cross_entropy_with_logits(x, t),
     samples=lambda rng, dtype: [Sample((values(rng, (3, 4), dtype, -4, 4),
                                         values(rng, (3, 4), dtype, 0.0, 1.0)))], rtol=8.0)
+
+
+# ---- running an entry (shared by test_opdb.py and the registry checks of other tests) ----------
+
+
+def build(sample: Sample, make: Callable[[np.ndarray], Any], differentiate: bool,
+          given: Sequence[Any] | None = None) -> tuple[list[Any], dict[str, Any], list[Any]]:
+    """The sample's arguments as one library's tensors, and the leaves that require grad (or,
+    with ``given``, those tensors in the leaves' places)."""
+    leaves: list[Any] = []
+
+    def convert(value: Any, constant: bool) -> Any:
+        if isinstance(value, list):
+            return [convert(v, constant) for v in value]
+        if not isinstance(value, np.ndarray):
+            return value
+        if differentiate and value.dtype.kind == "f" and not constant:
+            if given is not None:
+                leaves.append(given[len(leaves)])
+                return leaves[-1]
+            leaves.append(make(value).requires_grad_(True))
+            return leaves[-1]
+        return make(value)
+
+    args = [convert(a, i in sample.const) for i, a in enumerate(sample.args)]
+    kwargs = {k: make(v) if isinstance(v, np.ndarray) else v for k, v in sample.kwargs.items()}
+    return args, kwargs, leaves
+
+
+def outputs(result: Any) -> list[Any]:
+    """A result flattened: tuples (values, indices), lists of pieces, Python numbers."""
+    if isinstance(result, tuple | list):
+        return [y for r in result for y in outputs(r)]
+    return [result]
+
+
+def tinynet_tensor(array: np.ndarray) -> tn.Tensor:
+    return tn.tensor(array.copy())
+
+
+def differentiable(outs: list[Any]) -> list[tn.Tensor]:
+    return [o for o in outs if isinstance(o, tn.Tensor) and o.requires_grad]
+
+
+def functions_reached(entry: OpInfo) -> set[str]:
+    """The Functions in the graphs of an entry's samples: forward, and the backward graph
+    made with create_graph (where gradients of gradients run)."""
+    reached: set[str] = set(entry.covers)
+    with np.errstate(all="ignore"):
+        for sample in entry.samples(np.random.default_rng(0), entry.dtypes[0]):
+            reached |= _walk(entry, sample)
+    return reached
+
+
+def _walk(entry: OpInfo, sample: Sample) -> set[str]:
+    args, kwargs, leaves = build(sample, tinynet_tensor, entry.grad)
+    outs = differentiable(outputs(entry.op(*args, **kwargs)))
+    reached = {type(node).__name__ for node in topological_order(outs)}
+    if outs and leaves:
+        seeds = [tn.ones_like(o).requires_grad_(True) for o in outs]  # backward is recorded
+        grads = tn.autograd.grad(outs, leaves, seeds, create_graph=True, allow_unused=True)
+        roots = [g for g in grads if g is not None and g.requires_grad]
+        reached |= {type(node).__name__ for node in topological_order(roots)}
+    return reached
+
+
+@functools.cache
+def functions_reached_by_entries() -> frozenset[str]:
+    """Every registry Function some entry reaches: the ops this database checks."""
+    reached: set[str] = set()
+    for entry in OPS:
+        reached |= functions_reached(entry)
+    return frozenset(reached)
+
 
 # Public names in tinynet's namespace that are not ops (creation, dtypes, modes, errors...).
 NOT_OPS = {

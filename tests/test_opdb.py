@@ -19,10 +19,23 @@ from typing import Any
 
 import numpy as np
 import pytest
-from opdb import F32, F64, NOT_OPS, OPS, PENDING_ENTRIES, OpInfo, Sample
+from opdb import (
+    F32,
+    F64,
+    NOT_OPS,
+    OPS,
+    PENDING_ENTRIES,
+    OpInfo,
+    Sample,
+    build,
+    differentiable,
+    functions_reached_by_entries,
+    outputs,
+    tinynet_tensor,
+)
 
 import tinynet as tn
-from tinynet.autograd.engine import Function, topological_order
+from tinynet.autograd.engine import Function
 
 BASE_TOLERANCE = {F32: 1e-6, F64: 1e-13}  # per unit of an entry's rtol, relative to the scale
 GRAD_FACTOR = 10  # a gradient is a few more operations than the value
@@ -31,45 +44,6 @@ GRAD_FACTOR = 10  # a gradient is a few more operations than the value
 def draw(entry: OpInfo, dtype: np.dtype) -> list[Sample]:
     rng = np.random.default_rng([21, zlib.crc32(entry.name.encode()), dtype.num])
     return entry.samples(rng, dtype)
-
-
-def build(sample: Sample, make: Callable[[np.ndarray], Any], differentiate: bool,
-          given: Sequence[Any] | None = None) -> tuple[list[Any], dict[str, Any], list[Any]]:
-    """The sample's arguments as one library's tensors, and the leaves that require grad (or,
-    with ``given``, those tensors in the leaves' places)."""
-    leaves: list[Any] = []
-
-    def convert(value: Any, constant: bool) -> Any:
-        if isinstance(value, list):
-            return [convert(v, constant) for v in value]
-        if not isinstance(value, np.ndarray):
-            return value
-        if differentiate and value.dtype.kind == "f" and not constant:
-            if given is not None:
-                leaves.append(given[len(leaves)])
-                return leaves[-1]
-            leaves.append(make(value).requires_grad_(True))
-            return leaves[-1]
-        return make(value)
-
-    args = [convert(a, i in sample.const) for i, a in enumerate(sample.args)]
-    kwargs = {k: make(v) if isinstance(v, np.ndarray) else v for k, v in sample.kwargs.items()}
-    return args, kwargs, leaves
-
-
-def outputs(result: Any) -> list[Any]:
-    """A result flattened: tuples (values, indices), lists of pieces, Python numbers."""
-    if isinstance(result, tuple | list):
-        return [y for r in result for y in outputs(r)]
-    return [result]
-
-
-def tinynet_tensor(array: np.ndarray) -> tn.Tensor:
-    return tn.tensor(array.copy())
-
-
-def differentiable(outs: list[Any]) -> list[tn.Tensor]:
-    return [o for o in outs if isinstance(o, tn.Tensor) and o.requires_grad]
 
 
 def assert_close(actual: np.ndarray, expected: np.ndarray, tol: float, what: str) -> None:
@@ -313,34 +287,10 @@ def pending(name: str) -> bool:
                for p in PENDING_ENTRIES)
 
 
-def functions_reached(entry: OpInfo) -> set[str]:
-    """The Functions in the graphs of an entry's samples: forward, and the backward graph
-    made with create_graph (where gradients of gradients run)."""
-    reached: set[str] = set(entry.covers)
-    with np.errstate(all="ignore"):
-        for _, sample, _ in each_case(entry, entry.dtypes[:1]):
-            reached |= _walk(entry, sample)
-    return reached
-
-
-def _walk(entry: OpInfo, sample: Sample) -> set[str]:
-    args, kwargs, leaves = build(sample, tinynet_tensor, entry.grad)
-    outs = differentiable(outputs(entry.op(*args, **kwargs)))
-    reached = {type(node).__name__ for node in topological_order(outs)}
-    if outs and leaves:
-        seeds = [tn.ones_like(o).requires_grad_(True) for o in outs]  # backward is recorded
-        grads = tn.autograd.grad(outs, leaves, seeds, create_graph=True, allow_unused=True)
-        roots = [g for g in grads if g is not None and g.requires_grad]
-        reached |= {type(node).__name__ for node in topological_order(roots)}
-    return reached
-
-
 def test_every_registered_op_has_an_entry() -> None:
     registry = {name for name, cls in Function.registry.items()
                 if cls.__module__.startswith("tinynet.")}
-    reached: set[str] = set()
-    for entry in OPS:
-        reached |= functions_reached(entry)
+    reached = functions_reached_by_entries()
     missing = sorted(name for name in registry - reached if not pending(name))
     waiting = sorted(name for name in registry - reached if pending(name))
     print(f"registry ops without an entry: {missing}; pending (other branches): {waiting}")
