@@ -698,6 +698,21 @@ add(name="layer_norm", op=lambda x, w, b: F.layer_norm(x, (3,), w, b),
     ref=lambda torch, x, w, b: torch.nn.functional.layer_norm(x, (3,), w, b),
     samples=lambda rng, dtype: [Sample((values(rng, (4, 3), dtype), values(rng, (3,), dtype),
                                         values(rng, (3,), dtype)))], rtol=16.0)
+add(name="group_norm", op=lambda x, w, b, g: F.group_norm(x, g, w, b),
+    ref=lambda torch, x, w, b, g: torch.nn.functional.group_norm(x, g, w, b),
+    samples=lambda rng, dtype: [
+        Sample((values(rng, (2, 4, 3), dtype), values(rng, (4,), dtype),
+                values(rng, (4,), dtype), 2)),
+        Sample((values(rng, (2, 6, 2, 2), dtype), values(rng, (6,), dtype),
+                values(rng, (6,), dtype), 3)),
+        Sample((values(rng, (3, 2), dtype), values(rng, (2,), dtype), values(rng, (2,), dtype),
+                1))], rtol=16.0)
+add(name="rms_norm", op=lambda x, w, **k: F.rms_norm(x, (3,), w, **k),
+    ref=lambda torch, x, w, **k: torch.nn.functional.rms_norm(x, (3,), w, **k),
+    samples=lambda rng, dtype: [
+        Sample((values(rng, (4, 3), dtype), values(rng, (3,), dtype))),
+        Sample((values(rng, (2, 2, 3), dtype), values(rng, (3,), dtype)), {"eps": 1e-3})],
+    rtol=16.0)
 add(name="mse_loss", op=F.mse_loss, ref=lambda torch, *a, **k:
     torch.nn.functional.mse_loss(*a, **k), samples=lambda rng, dtype: [
         Sample((values(rng, (3, 4), dtype), values(rng, (3, 4), dtype)), {"reduction": r})
@@ -707,6 +722,26 @@ add(name="cross_entropy", op=lambda x, t, **k: F.cross_entropy(x, t, **k),
     samples=lambda rng, dtype: [
         Sample((values(rng, (4, 3), dtype, -3, 3), index([0, 2, 1, 2])), {"reduction": r})
         for r in ("mean", "sum", "none")], rtol=8.0)
+add(name="cross_entropy_label_smoothing",
+    op=lambda x, t, **k: F.cross_entropy(x, t, label_smoothing=0.2, **k),
+    ref=lambda torch, x, t, **k: torch.nn.functional.cross_entropy(x, t, label_smoothing=0.2,
+                                                                   **k),
+    samples=lambda rng, dtype: [
+        Sample((values(rng, (4, 3), dtype, -3, 3), index([0, 2, 1, 2])), {"reduction": r})
+        for r in ("mean", "sum", "none")] + [
+        Sample((values(rng, (4, 3), dtype, -3, 3), index([0, -100, 1, 2])),
+               {"weight": values(rng, (3,), dtype, 0.5, 2.0)}, note="weight, ignore_index"),
+        Sample((values(rng, (2, 3, 2), dtype, -3, 3), index([[0, 2], [1, 1]])),
+               {"reduction": "mean"}, note="(N, C, d)")], rtol=8.0)
+add(name="cross_entropy_probabilities", op=lambda x, p, **k: F.cross_entropy(x, p, **k),
+    ref=lambda torch, x, p, **k: torch.nn.functional.cross_entropy(x, p, **k),
+    samples=lambda rng, dtype: [
+        Sample((values(rng, (4, 3), dtype, -3, 3), values(rng, (4, 3), dtype, 0, 1)),
+               {"reduction": r}) for r in ("mean", "sum", "none")] + [
+        Sample((values(rng, (2, 3, 2), dtype, -3, 3), values(rng, (2, 3, 2), dtype, 0, 1)),
+               {"weight": values(rng, (3,), dtype, 0.5, 2.0), "label_smoothing": 0.1},
+               note="(N, C, d), weight, smoothing")], rtol=8.0,
+    domain="target: probabilities of input's shape (differentiable too)")
 add(name="nll_loss", op=lambda x, t: F.nll_loss(x, t),
     ref=lambda torch, x, t: torch.nn.functional.nll_loss(x, t),
     samples=lambda rng, dtype: [Sample((values(rng, (4, 3), dtype), index([0, 2, 1, 2])))])

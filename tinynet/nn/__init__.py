@@ -32,3 +32,8 @@ from tinynet.nn.pooling import AdaptiveAvgPool2d, AvgPool2d, MaxPool2d  # noqa: 
 
 __all__ += ["AdaptiveAvgPool2d", "AvgPool2d", "BatchNorm1d", "BatchNorm2d", "Conv2d",
             "Dropout2d", "LayerNorm", "MaxPool2d"]
+
+# Issue 21: more normalization layers.
+from tinynet.nn.normalization import GroupNorm, RMSNorm  # noqa: E402
+
+__all__ += ["GroupNorm", "RMSNorm"]

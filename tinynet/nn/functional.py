@@ -139,7 +139,7 @@ def _class_target(
             f"{op}: target must hold integer class indices (int64), got {kind} values of "
             f"dtype {array.dtype}. If these are class indices stored as floats, convert them "
             "with target.long() (numpy: target.astype(np.int64)); class-probability targets "
-            "are not supported"
+            "(cross_entropy only) have the input's shape"
         )
     shape = input.data.shape
     if input.ndim == 0:
@@ -451,11 +451,10 @@ def cross_entropy(
     """
     op = "cross_entropy"
     _check_reduction(reduction, op)
-    if label_smoothing != 0.0:
-        raise NotImplementedError(
-            f"{op}: label_smoothing is not implemented in tinynet (got {label_smoothing})"
-        )
     input = _float_input(input, op)
+    if label_smoothing != 0.0 or _probability_target(target, input):
+        return _smoothed_cross_entropy(input, target, weight, ignore_index, reduction,
+                                       label_smoothing)
     target, ignored = _class_target(target, input, ignore_index, op)
     if input.ndim == 2 and weight is None and not ignored and target.size:
         return ops.softmax_cross_entropy(input, target, reduction)
@@ -522,3 +521,62 @@ from tinynet.ops.conv import (  # noqa: E402, F401 - appended re-exports
     unfold,
 )
 from tinynet.ops.normalization import batch_norm, layer_norm  # noqa: E402, F401
+
+# Issue 21: group and RMS normalization (tinynet/ops/normalization.py).
+group_norm, rms_norm = ops.normalization.group_norm, ops.normalization.rms_norm
+
+
+# ---- cross_entropy with class probabilities or label smoothing (issue 21) --------------------
+
+
+def _probability_target(target: Any, input: Tensor) -> bool:
+    """PyTorch's rule: a floating target is a class probability per input element."""
+    array = _data(target, "cross_entropy")
+    return array.dtype.kind == "f" and array.shape == input.data.shape
+
+
+def _smoothed_cross_entropy(input: Tensor, target: Any, weight: Any, ignore_index: int,
+                            reduction: str, label_smoothing: float) -> Tensor:
+    """Cross-entropy against class probabilities p (a target of input's shape), or against
+    class indices with label smoothing eps, as ``torch.nn.functional.cross_entropy``:
+
+        probabilities:  l_i = -sum_c w_c q_ic log softmax(x_i)_c,  q = (1 - eps) p + eps / C;
+                        the mean divides by the number of samples
+        indices:        l = (1 - eps) nll(x, t) + eps / C * sum_c -w_c log softmax(x_i)_c,
+                        ignored targets adding nothing; the mean of both terms divides by the
+                        summed weights of the counted targets
+    """
+    op = "cross_entropy"
+    if not 0.0 <= label_smoothing <= 1.0:
+        raise ValueRangeError(f"{op}: label_smoothing must be in [0, 1], got {label_smoothing}")
+    if input.ndim == 0:
+        raise ShapeError(f"{op}: input must have a class dimension, got a 0-d tensor")
+    class_dim = 0 if input.ndim == 1 else 1
+    classes = input.shape[class_dim]
+    w = _class_weight(weight, input, op)
+    log_p = ops.log_softmax(input, dim=class_dim)
+    if w is not None:
+        log_p = log_p * w.reshape((classes,) + (1,) * (input.ndim - class_dim - 1))
+    if _probability_target(target, input):
+        q = _float_target(target, input, op)
+        if label_smoothing:
+            q = q * (1.0 - label_smoothing) + label_smoothing / classes
+        losses = -(log_p * q).sum(class_dim)
+        if reduction == "none":
+            return losses
+        total = losses.sum()
+        return total if reduction == "sum" else total / input.dtype.type(
+            max(input.data.size // classes, 1) if input.data.size else 0)
+    indices, ignored = _class_target(target, input, ignore_index, op)
+    nll = _nll(log_p if w is None else ops.log_softmax(input, dim=class_dim), indices, w,
+               ignore_index, reduction, ignored)
+    smooth = -log_p.sum(class_dim)
+    keep = indices != ignore_index
+    if ignored:
+        smooth = ops.where(keep, smooth, 0.0)
+    if reduction == "sum":
+        smooth = smooth.sum()
+    elif reduction == "mean":
+        counted = (w[np.where(keep, indices, 0)] * keep).sum() if w is not None else keep.sum()
+        smooth = smooth.sum() / input.dtype.type(counted)
+    return nll * (1.0 - label_smoothing) + smooth * (label_smoothing / classes)
