@@ -667,6 +667,29 @@ add(name="conv2d", op=lambda x, w, b, **k: F.conv2d(x, w, b, **k),
         Sample((_image(rng, dtype), values(rng, (3, 2, 3, 3), dtype), values(rng, (3,), dtype))),
         Sample((_image(rng, dtype), values(rng, (2, 1, 2, 2), dtype), values(rng, (2,), dtype)),
                {"stride": 2, "padding": 1, "groups": 2})], rtol=8.0)
+add(name="conv1d", op=lambda x, w, b, **k: F.conv1d(x, w, b, **k),
+    ref=lambda torch, x, w, b, **k: torch.nn.functional.conv1d(x, w, b, **k),
+    samples=lambda rng, dtype: [
+        Sample((values(rng, (2, 2, 7), dtype), values(rng, (3, 2, 3), dtype),
+                values(rng, (3,), dtype))),
+        Sample((values(rng, (2, 4, 6), dtype), values(rng, (2, 2, 2), dtype),
+                values(rng, (2,), dtype)), {"stride": 2, "padding": 1, "groups": 2}),
+        Sample((values(rng, (2, 5), dtype), values(rng, (1, 2, 2), dtype),
+                values(rng, (1,), dtype)), {"padding": "same", "dilation": 2}, note="unbatched")],
+    rtol=8.0)
+add(name="interpolate", op=lambda x, **k: F.interpolate(x, **k),
+    ref=lambda torch, x, **k: torch.nn.functional.interpolate(x, **k),
+    samples=lambda rng, dtype: [
+        Sample((_image(rng, dtype, (1, 2, 3, 4)),), k) for k in (
+            {"size": (5, 7)}, {"scale_factor": 2}, {"size": (2, 3)},
+            {"size": (5, 7), "mode": "bilinear", "align_corners": False},
+            {"size": (5, 7), "mode": "bilinear", "align_corners": True},
+            {"scale_factor": (1.5, 0.5), "mode": "bilinear", "align_corners": False},
+            {"size": 2, "mode": "bilinear", "align_corners": True})] + [
+        Sample((values(rng, (2, 2, 4), dtype),), {"size": 7, "mode": "linear",
+                                                  "align_corners": False}),
+        Sample((values(rng, (2, 2, 4), dtype),), {"scale_factor": 3, "mode": "nearest"})],
+    rtol=8.0, domain="modes nearest, linear, bilinear (align_corners both ways)")
 add(name="max_pool2d", op=lambda x, **k: F.max_pool2d(x, **k),
     ref=lambda torch, x, **k: torch.nn.functional.max_pool2d(x, **k),
     samples=lambda rng, dtype: [Sample((_image(rng, dtype),), {"kernel_size": 2}),

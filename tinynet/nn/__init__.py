@@ -37,3 +37,6 @@ __all__ += ["AdaptiveAvgPool2d", "AvgPool2d", "BatchNorm1d", "BatchNorm2d", "Con
 from tinynet.nn.normalization import GroupNorm, RMSNorm  # noqa: E402
 
 __all__ += ["GroupNorm", "RMSNorm"]
+from tinynet.nn.conv1d import Conv1d  # noqa: E402
+
+__all__ += ["Conv1d"]

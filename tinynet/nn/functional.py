@@ -524,7 +524,8 @@ from tinynet.ops.normalization import batch_norm, layer_norm  # noqa: E402, F401
 
 # Issue 21: group and RMS normalization (tinynet/ops/normalization.py).
 group_norm, rms_norm = ops.normalization.group_norm, ops.normalization.rms_norm
-
+# ... and 1-D convolution and interpolation (tinynet/ops/resample.py).
+from tinynet.ops.resample import conv1d, interpolate  # noqa: E402, F401
 
 # ---- cross_entropy with class probabilities or label smoothing (issue 21) --------------------
 
