@@ -162,29 +162,31 @@ def test_gradient_matches_central_differences(entry: OpInfo) -> None:
     assert checked, f"{entry.name}: no smooth sample with a differentiable input"
 
 
-def _seeds(outs: list[Any], rng: np.random.Generator) -> list[np.ndarray]:
-    return [rng.standard_normal(o.shape) for o in outs]
-
-
-def _tinynet_grads(entry: OpInfo, sample: Sample, dtype: np.dtype, seeds: Any,
-                   create_graph: bool = False) -> tuple[list[Any], list[Any], list[Any]]:
+def _tinynet_grads(entry: OpInfo, sample: Sample, rng: np.random.Generator,
+                   create_graph: bool = False) -> tuple[list[Any], list[np.ndarray], list[Any]]:
+    """The leaves, the upstream gradients drawn for the differentiable outputs, and the
+    leaves' gradients."""
     args, kwargs, leaves = build(sample, tinynet_tensor, True)
-    outs = differentiable(outputs(entry.op(*args, **kwargs)))
-    grads = tn.autograd.grad(outs, leaves, [tn.tensor(s.astype(o.dtype)) for s, o in
-                                            zip(seeds, outs, strict=True)],
-                             create_graph=create_graph, allow_unused=True) if outs else []
-    return leaves, outs, list(grads)
+    with np.errstate(all="ignore"):
+        outs = differentiable(outputs(entry.op(*args, **kwargs)))
+        seeds = [rng.standard_normal(o.shape) for o in outs]
+        grads = tn.autograd.grad(outs, leaves, [tn.tensor(s.astype(o.dtype)) for s, o in
+                                                zip(seeds, outs, strict=True)],
+                                 create_graph=create_graph, allow_unused=True) if outs else []
+    return leaves, seeds, list(grads)
 
 
-def _torch_grads(torch: Any, entry: OpInfo, sample: Sample, seeds: Any,
-                 create_graph: bool = False) -> tuple[list[Any], list[Any], list[Any]]:
+def _torch_grads(torch: Any, entry: OpInfo, sample: Sample, seeds: list[np.ndarray],
+                 create_graph: bool = False) -> tuple[list[Any], list[Any]]:
     args, kwargs, leaves = build(sample, torch_tensor(torch), True)
     outs = [o for o in outputs(entry.ref(torch, *args, **kwargs))
             if isinstance(o, torch.Tensor) and o.requires_grad]
+    assert len(outs) == len(seeds), (f"{entry.name}: {len(seeds)} differentiable outputs, "
+                                     f"PyTorch {len(outs)}")
     grads = torch.autograd.grad(outs, leaves, [torch.from_numpy(s.astype(
         numpy_dtype(torch, o.dtype))) for s, o in zip(seeds, outs, strict=True)],
         create_graph=create_graph, allow_unused=True) if outs else []
-    return leaves, outs, list(grads)
+    return leaves, list(grads)
 
 
 @pytest.mark.parametrize("entry", WITH_TORCH_GRAD, ids=names)
@@ -193,17 +195,11 @@ def test_gradient_matches_torch(entry: OpInfo) -> None:
     torch = pytest.importorskip("torch")
     checked = 0
     for dtype, sample, what in each_case(entry, [d for d in entry.dtypes if d.kind == "f"]):
-        rng = np.random.default_rng(zlib.crc32(what.encode()))
-        args, kwargs, leaves = build(sample, tinynet_tensor, True)
+        leaves, seeds, ours = _tinynet_grads(entry, sample, np.random.default_rng(
+            zlib.crc32(what.encode())))
         if not leaves:
             continue
-        with np.errstate(all="ignore"):
-            outs = differentiable(outputs(entry.op(*args, **kwargs)))
-            seeds = _seeds(outs, rng)
-            leaves, _, ours = _tinynet_grads(entry, sample, dtype, seeds)
-        _, t_outs, theirs = _torch_grads(torch, entry, sample, seeds)
-        assert len(outs) == len(t_outs), f"{what}: {len(outs)} differentiable outputs, " \
-                                         f"PyTorch {len(t_outs)}"
+        _, theirs = _torch_grads(torch, entry, sample, seeds)
         tol = BASE_TOLERANCE[dtype] * entry.rtol * GRAD_FACTOR
         for k, (a, b, x) in enumerate(zip(ours, theirs, leaves, strict=True)):
             expected = np.zeros(x.shape, x.dtype) if b is None else b.numpy(force=True)
@@ -254,15 +250,12 @@ def test_second_derivative_matches_torch(entry: OpInfo) -> None:
         if not sample.smooth:
             continue
         rng = np.random.default_rng(zlib.crc32(what.encode()))
-        args, kwargs, leaves = build(sample, tinynet_tensor, True)
+        leaves, seeds, grads = _tinynet_grads(entry, sample, rng, create_graph=True)
         if not leaves:
             continue
-        outs = differentiable(outputs(entry.op(*args, **kwargs)))
-        seeds = _seeds(outs, rng)
         weights = [rng.standard_normal(x.shape) for x in leaves]
-        leaves, _, grads = _tinynet_grads(entry, sample, F64, seeds, create_graph=True)
         ours = _double_backward(grads, leaves, weights, tn.tensor, tn.autograd.grad)
-        t_leaves, _, t_grads = _torch_grads(torch, entry, sample, seeds, create_graph=True)
+        t_leaves, t_grads = _torch_grads(torch, entry, sample, seeds, create_graph=True)
         theirs = _double_backward(t_grads, t_leaves, weights, torch.from_numpy,
                                   torch.autograd.grad)
         tol = BASE_TOLERANCE[F64] * entry.rtol * GRAD_FACTOR ** 2

@@ -242,3 +242,4 @@ __all__ += [
     "std_mean", "take_along_dim", "true_divide", "trunc", "unbind", "unflatten", "unique",
     "var_mean",
 ]
+div = divide  # noqa: F811 - torch.div(a, b, rounding_mode="floor"); without it, true division
