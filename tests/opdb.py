@@ -866,3 +866,9 @@ NOT_OPS = {
     "randn_like", "randperm", "seed", "set_default_dtype", "set_grad_enabled", "tensor",
     "uint8", "zeros", "zeros_like",
 }
+
+
+def covered_names() -> set[str]:
+    """The public names the database checks (entries and their aliases), e.g. for a census of
+    which tinynet functions have an entry."""
+    return {e.name for e in OPS} | {a for e in OPS for a in e.aliases}
