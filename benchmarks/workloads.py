@@ -704,3 +704,89 @@ def all_workloads() -> list[Workload]:
     # float64 convolution says little more than float32 and costs seconds: full runs only.
     workloads.append(replace(conv_workload("conv-lenet-f64", 64, 28, np.float64), in_quick=False))
     return workloads
+
+
+# --------------------------------------------------------------------------- sequence models
+
+
+def sequence_workload(name: str, kind: str, batch: int) -> Workload:
+    """One SGD step of chapter 9's LSTM classifier or tiny GPT: tinynet eager, tinynet under
+    tn.compile, PyTorch eager (the reference: there is no numpy version of these).
+
+    Checked before timing: from the same weights and batch, tinynet's loss and every gradient
+    after one step agree with torch's (float32), and the loss after a second step too. A step
+    that tn.compile refuses leaves the compiled column out, with the reason in the notes.
+    """
+    from . import sequence_impl
+
+    spec = sequence_impl.SeqSpec(name, kind, batch)
+
+    def run(ctx: Context) -> WorkloadResult:
+        from tinynet.errors import CompileError
+
+        weights = sequence_impl.initial_weights(spec)
+        x, y = sequence_impl.make_data(spec)
+        shape = (f"LSTM({spec.features} -> {spec.hidden}) over {spec.steps} steps, "
+                 f"Linear({spec.hidden} -> {spec.classes})" if kind == "lstm" else
+                 f"GPT: {spec.layers} pre-norm causal blocks, width {spec.d_model}, "
+                 f"{spec.heads} heads, ff {spec.ff}, {spec.context} tokens")
+        result = WorkloadResult(
+            name=name, title=f"{name}: {shape}, batch {batch}, cross-entropy, float32 "
+                             "(one SGD step)",
+            unit="samples/s", work_per_step=batch, baselines=["torch"], dtype="float32")
+        impls = _build(result, ctx, {
+            "torch": lambda: sequence_impl.TorchSeq(spec, weights, x, y),
+            "tinynet": lambda: sequence_impl.TinynetSeq(spec, weights, x, y),
+        }, "nn")
+        if "torch" not in impls:
+            return _time_impls(result, ctx, impls)
+        try:  # compiling is part of building this column: trace, generate, replay once
+            compiled = sequence_impl.TinynetSeq(spec, weights, x, y, compiled=True)
+            for _ in range(3):
+                compiled.step()
+            compiled = sequence_impl.TinynetSeq(spec, weights, x, y, compiled=True)
+            impls[tinynet_compiled.NAME] = compiled
+        except CompileError as exc:
+            result.skipped[tinynet_compiled.NAME] = f"tn.compile refused the step: {exc}"
+        reference = impls["torch"]
+        reference.step()
+        first = reference.loss_value()
+        first_grads = {k: v.copy() for k, v in reference.grads().items()}
+        reference.step()
+        second = reference.loss_value()
+        rtol, grad_rtol = LOSS_RTOL[F32], 1e-3  # float32 sums over long chains (BPTT)
+
+        def check(impl_name: str, impl: Any) -> None:
+            if impl is reference:
+                return
+            impl.step()
+            if not _relative_difference(impl.loss_value(), first) <= rtol:
+                raise AssertionError(f"loss after step 1 is {impl.loss_value()!r}, torch says "
+                                     f"{first!r}")
+            for key, grad in impl.grads().items():
+                worst = float(np.max(np.abs(grad - first_grads[key])))
+                if grad.dtype != F32 or not worst <= grad_rtol * float(
+                        np.max(np.abs(first_grads[key]))):
+                    raise AssertionError(f"{key} grad ({grad.dtype}) differs from torch's by "
+                                         f"up to {worst:.3g}")
+            impl.step()
+            if not _relative_difference(impl.loss_value(), second) <= rtol:
+                raise AssertionError(f"loss after step 2 is {impl.loss_value()!r}, torch "
+                                     f"says {second!r}")
+
+        _check(result, ctx, impls, check)
+        result.notes.append("checked first: loss after steps 1 and 2 and every gradient "
+                            "against PyTorch's, from the same weights")
+        return _time_impls(result, ctx, impls)
+
+    return Workload(name, run)
+
+
+_all_workloads_before_sequences = all_workloads
+
+
+def all_workloads() -> list[Workload]:  # noqa: F811 - extended with chapter 9's steps
+    return _all_workloads_before_sequences() + [
+        sequence_workload("lstm", "lstm", 32),
+        sequence_workload("gpt-tiny", "gpt", 64),
+    ]

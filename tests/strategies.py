@@ -1080,3 +1080,127 @@ CASES.update({
     "Convolution": convolution_cases,
     "MaxPool": max_pool_cases,
 })
+
+
+# ---- sequence-model ops (tinynet/ops/sequence.py, issue 22) ---------------------------------
+
+
+@st.composite
+def triangle_cases(draw: Draw, max_side: int = MAX_SIDE) -> Case:
+    shape = draw(shapes(min_dims=2, max_side=max_side))
+    x = draw(values(shape))
+    diagonal = draw(st.integers(-3, 3))
+    upper = draw(st.booleans())
+    name = "triu" if upper else "tril"
+    return Case(f"x.{name}({diagonal}), shape {shape}",
+                lambda t: getattr(t, name)(diagonal), [x],
+                (np.triu if upper else np.tril)(x, diagonal))
+
+
+@st.composite
+def cumsum_cases(draw: Draw, max_side: int = MAX_SIDE) -> Case:
+    shape = draw(shapes(min_dims=1, max_side=max_side))
+    x = draw(values(shape))
+    dim = draw(st.integers(-len(shape), len(shape) - 1))
+    return Case(f"x.cumsum({dim}), shape {shape}", lambda t: t.cumsum(dim), [x],
+                np.cumsum(x, axis=dim))
+
+
+@st.composite
+def reverse_cumsum_cases(draw: Draw, max_side: int = MAX_SIDE) -> Case:
+    from tinynet.ops.sequence import ReverseCumsum
+
+    shape = draw(shapes(min_dims=1, max_side=max_side))
+    x = draw(values(shape))
+    dim = draw(st.integers(0, len(shape) - 1))
+    return Case(f"ReverseCumsum(x, dim={dim}), shape {shape}",
+                lambda t: ReverseCumsum.apply(t, dim=dim), [x],
+                np.flip(np.cumsum(np.flip(x, dim), axis=dim), dim))
+
+
+@st.composite
+def repeat_cases(draw: Draw, max_side: int = MAX_SIDE) -> Case:
+    shape = draw(shapes(max_dims=3, max_side=3))
+    x = draw(values(shape))
+    sizes = tuple(draw(st.lists(st.integers(1, 3), min_size=len(shape),
+                                max_size=len(shape) + 2)))
+    return Case(f"x.repeat{sizes}, shape {shape}", lambda t: t.repeat(*sizes), [x],
+                np.tile(x, sizes))
+
+
+@st.composite
+def take_cases(draw: Draw, max_side: int = MAX_SIDE) -> Case:
+    """Take along a dim, as reached through F.pad (reflect/replicate/circular) or as a lookup."""
+    shape = draw(shapes(min_dims=1, max_dims=3, min_side=2, max_side=max_side))
+    x = draw(values(shape))
+    mode = draw(st.sampled_from(["reflect", "replicate", "circular"]))
+    k = draw(st.integers(1, len(shape)))
+    pads = []
+    for d in range(k):
+        n = shape[len(shape) - 1 - d]
+        pads += [draw(st.integers(0, n - 1)), draw(st.integers(0, n - 1))]
+    widths = [(0, 0)] * (len(shape) - k) + [(pads[2 * j], pads[2 * j + 1])
+                                            for j in reversed(range(k))]
+    np_mode = {"reflect": "reflect", "replicate": "edge", "circular": "wrap"}[mode]
+    return Case(f"F.pad(x, {tuple(pads)}, mode={mode!r}), shape {shape}",
+                lambda t: _functional().pad(t, tuple(pads), mode=mode), [x],
+                np.pad(x, widths, mode=np_mode))
+
+
+@st.composite
+def take_add_cases(draw: Draw, max_side: int = MAX_SIDE) -> Case:
+    from tinynet.ops.sequence import TakeAdd
+
+    rows = draw(st.integers(1, max_side))
+    index = draw(hnp.arrays(np.int64, draw(shapes(min_dims=1, max_dims=2, max_side=max_side)),
+                            elements=st.integers(0, rows - 1)))
+    width = draw(st.integers(1, 3))
+    g = draw(values(index.shape + (width,)))
+    expected = np.zeros((rows, width))
+    np.add.at(expected, index, g)
+    return Case(f"TakeAdd(g {g.shape}, index {index.tolist()}, size {rows})",
+                lambda t: TakeAdd.apply(t, index=index, dim=0, size=rows), [g], expected)
+
+
+@st.composite
+def embedding_cases(draw: Draw, max_side: int = MAX_SIDE) -> Case:
+    """The true derivative only: padding_idx and scale_grad_by_freq change the gradient on
+    purpose (test_sequence_ops.py checks them against torch)."""
+    rows = draw(st.integers(1, max_side))
+    weight = draw(values((rows, draw(st.integers(1, 3)))))
+    index = draw(hnp.arrays(np.int64, draw(shapes(max_dims=2, max_side=max_side)),
+                            elements=st.integers(0, rows - 1)))
+    return Case(f"F.embedding(index {index.tolist()}, weight {weight.shape})",
+                lambda w: _functional().embedding(tn.tensor(index), w), [weight], weight[index])
+
+
+@st.composite
+def constant_pad_cases(draw: Draw, max_side: int = MAX_SIDE) -> Case:
+    shape = draw(shapes(min_dims=1, max_dims=3, max_side=max_side))
+    x = draw(values(shape))
+    k = draw(st.integers(1, len(shape)))
+    pads = []
+    for d in range(k):
+        n = shape[len(shape) - 1 - d]
+        lo = draw(st.integers(-(n - 1), 2))
+        pads += [lo, draw(st.integers(-(n - 1 - max(-lo, 0)), 2))]
+    value = draw(_floats(-2, 2))
+    widths = [(0, 0)] * (len(shape) - k) + [(pads[2 * j], pads[2 * j + 1])
+                                            for j in reversed(range(k))]
+    expected = np.pad(x, [(max(a, 0), max(b, 0)) for a, b in widths], constant_values=value)
+    expected = expected[tuple(slice(max(-a, 0), expected.shape[i] - max(-b, 0))
+                              for i, (a, b) in enumerate(widths))]
+    return Case(f"F.pad(x, {tuple(pads)}, value={value}), shape {shape}",
+                lambda t: _functional().pad(t, tuple(pads), value=value), [x], expected)
+
+
+CASES.update({
+    "Triangle": triangle_cases,
+    "Cumsum": cumsum_cases,
+    "ReverseCumsum": reverse_cumsum_cases,
+    "Repeat": repeat_cases,
+    "Take": take_cases,
+    "TakeAdd": take_add_cases,
+    "EmbeddingLookup": embedding_cases,
+    "ConstantPad": constant_pad_cases,
+})

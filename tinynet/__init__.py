@@ -243,3 +243,8 @@ __all__ += [
     "var_mean",
 ]
 div = divide  # noqa: F811 - torch.div(a, b, rounding_mode="floor"); without it, true division
+
+# Sequence models (issue 22).
+from tinynet.ops import bmm, cumsum, multinomial, tril, triu  # noqa: E402
+
+__all__ += ["bmm", "cumsum", "multinomial", "tril", "triu"]

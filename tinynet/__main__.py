@@ -11,7 +11,9 @@ The story, one section each:
   5. gradient descent cannot set those weights through a step (its derivative is 0), but
      it can with a surrogate derivative -- or with a smooth activation instead:
   6. a multi-layer perceptron with sigmoids learns XOR by backpropagation;
-  7. a deep network (two hidden layers) learns XOR and the two-moons data set.
+  7. a deep network (two hidden layers) learns XOR and the two-moons data set;
+  8. convolution and pooling read digits; batch norm trains a deep net;
+  9. sequences: an LSTM adds binary numbers, a tiny GPT starts learning addition as text.
 
 The training functions here (``train_xor_mlp``, ``train_step_network``, ``train_deep_moons``)
 are the recipes the tutorial documents and the tests measure.
@@ -470,6 +472,37 @@ def section_cnn(say: Say, seed: int) -> dict[str, Any] | None:
     return {"model": model, "accuracy": accuracy, "curves": curves}
 
 
+def section_sequences(say: Say, seed: int) -> dict[str, Any]:
+    """Chapter 9, quick: an LSTM learns binary addition; a tiny GPT takes its first steps on
+    addition as text (examples/09_gpt_addition.py trains it to >= 99%)."""
+    from tinynet import datasets_text, story_sequences
+
+    _header(say, "9. Sequences: an LSTM carries, attention looks back")
+    say("LSTM(2 -> 16) reads the bits of a and b, least significant first, and writes the bits")
+    say("of a + b: the carry must live in its state. Adam, 8-bit sums; test on 16-bit sums.")
+    lstm = story_sequences.train_bit_adder(steps=150, seed=seed)
+    say(f"  150 steps: loss {np.mean(lstm.losses[:10]):.3f} -> {np.mean(lstm.losses[-10:]):.3f};"
+        f" exact 16-bit sums: {lstm.accuracy:.1%} of 1000")
+    say("A GPT (2 blocks of causal self-attention + MLP, width 48) reads '347+589=' and")
+    say("writes the sum digit by digit, least significant first: '347+589=6390' is 936.")
+    gpt = story_sequences.train_gpt(steps=20, seed=seed, compiled=False, n_test=100)
+    say(f"  20 steps: loss {np.mean(gpt.losses[:5]):.2f} -> {np.mean(gpt.losses[-5:]):.2f} "
+        f"(ln 12 = {np.log(12):.2f} is a uniform guess); it has learned the format, not yet "
+        "the sums:")
+    sample = story_sequences.sample_text(gpt.model, datasets_text.addition_text(347, 589)[:8],
+                                         4, generator=np.random.default_rng(seed))
+    say(f"  sampled: {sample}   (examples/09_gpt_addition.py trains it to >= 99% in minutes)")
+    return {"lstm": lstm, "gpt": gpt}
+
+
+def write_sequence_figures(results: dict[str, Any], directory: str) -> list[str]:
+    """Chapter 9's figures: the LSTM's training curve and gates, the GPT's attention."""
+    from tinynet import plotting_seq
+
+    return (plotting_seq.lstm_figures(results["lstm"], directory)
+            + [plotting_seq.gpt_attention_figure(results["gpt"].model, directory)])
+
+
 # ----------------------------------------------------------------------------- figures
 
 
@@ -481,6 +514,7 @@ FIGURES = (
     "mlp_diagram.png",
     "deep_moons_regions.png",
 )
+FIGURES += ("lstm_training_curve.png", "lstm_gates.png", "gpt_attention.png")  # chapter 9
 
 
 def write_figures(results: dict[str, Any], directory: str) -> list[str]:
@@ -605,8 +639,10 @@ def run_demo(seed: int = 0, plots: str | None = None, say: Say = print) -> dict[
     results["mlp"] = section_mlp(say, seed)
     results["deep"] = section_deep(say, seed)
     results["cnn"] = section_cnn(say, seed)  # chapter 8: convolution, batch norm
+    results["sequences"] = section_sequences(say, seed)  # chapter 9: LSTM, attention
     if plots is not None:
         paths = write_figures(results, plots)
+        paths += write_sequence_figures(results["sequences"], plots)
         say("")
         say(f"Wrote {len(paths)} figures to {plots}: {', '.join(map(os.path.basename, paths))}")
     say("")

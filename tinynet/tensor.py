@@ -1028,3 +1028,33 @@ def _plain(value: Any) -> Any:
 # loading both. (Any ``import tinynet.<anything>`` runs tinynet/__init__.py first.)
 ops: Any = None
 autograd: Any = None
+
+
+# Sequence-model methods (issue 22), appended: each one line calling an op.
+def _repeat(self: Tensor, *sizes: Any) -> Tensor:
+    return ops.repeat(self, *sizes)
+
+
+def _cumsum(self: Tensor, dim: int, *, dtype: Any = None) -> Tensor:
+    return ops.cumsum(self, dim, dtype=dtype)
+
+
+def _tril(self: Tensor, diagonal: int = 0) -> Tensor:
+    return ops.tril(self, diagonal)
+
+
+def _triu(self: Tensor, diagonal: int = 0) -> Tensor:
+    return ops.triu(self, diagonal)
+
+
+def _bmm(self: Tensor, mat2: Any) -> Tensor:
+    return ops.bmm(self, mat2)
+
+
+def _multinomial(self: Tensor, num_samples: int, replacement: bool = False, *,
+                 generator: Any = None) -> Tensor:
+    return ops.multinomial(self, num_samples, replacement, generator=generator)
+
+
+Tensor.repeat, Tensor.cumsum, Tensor.tril, Tensor.triu = _repeat, _cumsum, _tril, _triu
+Tensor.bmm, Tensor.multinomial = _bmm, _multinomial

@@ -40,3 +40,12 @@ __all__ += ["GroupNorm", "RMSNorm"]
 from tinynet.nn.conv1d import Conv1d  # noqa: E402
 
 __all__ += ["Conv1d"]
+
+# Sequence models (issue 22): embeddings, recurrent layers, attention, transformer encoder.
+from tinynet.nn.attention import MultiheadAttention  # noqa: E402
+from tinynet.nn.rnn import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNCell  # noqa: E402
+from tinynet.nn.sparse import Embedding  # noqa: E402
+from tinynet.nn.transformer import TransformerEncoder, TransformerEncoderLayer  # noqa: E402
+
+__all__ += ["Embedding", "GRU", "GRUCell", "LSTM", "LSTMCell", "MultiheadAttention", "RNN",
+            "RNNCell", "TransformerEncoder", "TransformerEncoderLayer"]

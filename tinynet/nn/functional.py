@@ -581,3 +581,8 @@ def _smoothed_cross_entropy(input: Tensor, target: Any, weight: Any, ignore_inde
         counted = (w[np.where(keep, indices, 0)] * keep).sum() if w is not None else keep.sum()
         smooth = smooth.sum() / input.dtype.type(counted)
     return nll * (1.0 - label_smoothing) + smooth * (label_smoothing / classes)
+
+from tinynet.ops.sequence import embedding, one_hot, pad  # noqa: E402, F401 - issue 22
+
+# isort: split
+from tinynet.nn.attention import scaled_dot_product_attention  # noqa: E402, F401

@@ -153,3 +153,19 @@ __all__ += [
     "std_mean", "take_along_dim", "true_divide", "trunc", "unbind", "unflatten", "uniform_",
     "unique", "var_mean",
 ]
+
+# Sequence models (issue 22): causal masks, running sums, tiling, padding, lookups, sampling.
+from tinynet.ops.sequence import (  # noqa: E402
+    bmm,
+    cumsum,
+    embedding,
+    multinomial,
+    one_hot,
+    pad,
+    repeat,
+    tril,
+    triu,
+)
+
+__all__ += ["bmm", "cumsum", "embedding", "multinomial", "one_hot", "pad", "repeat", "tril",
+            "triu"]
