@@ -32,3 +32,8 @@ from tinynet.nn.pooling import AdaptiveAvgPool2d, AvgPool2d, MaxPool2d  # noqa: 
 
 __all__ += ["AdaptiveAvgPool2d", "AvgPool2d", "BatchNorm1d", "BatchNorm2d", "Conv2d",
             "Dropout2d", "LayerNorm", "MaxPool2d"]
+
+# The formula table's activations (issue 18; tinynet/kernels/formulas.py).
+from tinynet.nn.activations import ELU, GELU, Hardtanh, LeakyReLU, Mish, SiLU, Softplus  # noqa: E402
+
+__all__ += ["ELU", "GELU", "Hardtanh", "LeakyReLU", "Mish", "SiLU", "Softplus"]

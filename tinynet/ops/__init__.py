@@ -10,6 +10,7 @@ from tinynet.ops.activation import (
     step,
     tanh,
 )
+from tinynet.ops.activation import elu, erf, gelu, hardtanh, leaky_relu, mish, silu, softplus
 from tinynet.ops.elementwise import (
     abs,
     add,
@@ -35,6 +36,7 @@ from tinynet.ops.elementwise import (
 )
 from tinynet.ops.fused import linear, mse_loss, softmax_cross_entropy
 from tinynet.ops.inplace import inplace, inplace_arithmetic, inplace_operand, setitem_
+from tinynet.ops.inplace import recorded_inplace
 from tinynet.ops.linalg import einsum, matmul, mm
 from tinynet.ops.operands import normalize_dim
 from tinynet.ops.reduce import (
@@ -84,3 +86,6 @@ __all__ = [
     "all", "amax", "amin", "any", "array_ufunc", "chunk", "cos", "einsum", "gather",
     "logsumexp", "masked_fill", "mm", "norm", "sin", "sort", "split", "std", "topk", "var",
 ]
+# the formula table's activations (issue 18)
+__all__ += ["elu", "erf", "gelu", "hardtanh", "leaky_relu", "mish", "recorded_inplace", "silu",
+            "softplus"]
