@@ -42,8 +42,8 @@ from typing import Any
 import numpy as np
 
 from tinynet import kernels
-from tinynet.kernels import reference
 from tinynet.errors import DTypeError, ShapeError
+from tinynet.kernels import reference
 from tinynet.random import get_generator
 
 __all__ = [

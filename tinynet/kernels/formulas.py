@@ -179,13 +179,13 @@ def loop_expression(row: Formula, part: str | int, params: dict[str, float] | No
     numbers appear as ``CONST(0.5)`` (the loop's dtype) and parameters as their values."""
     params = {**row.defaults(), **(params or {})}
     reads = loop_arguments(row, part)
-    names = {name: "{%d}" % i for i, name in enumerate(reads)}
+    names = {name: "{" + str(i) + "}" for i, name in enumerate(reads)}
     names.update({p: f"CONST({float(v)!r})" for p, v in params.items()})
     for name in variables(row):
         names.setdefault(name, "UNUSED")
     text = row.forward if part == "forward" else row.backward[int(part)]
     out = render(text, names, lambda v: f"CONST({v!r})", NUMBA_CALLS, where_as_if=True)
-    return out.replace("'{", "{").replace("}'", "}")
+    return out
 
 
 def loop_arguments(row: Formula, part: str | int) -> tuple[str, ...]:
@@ -342,11 +342,16 @@ def numpy_function(row: Formula, part: str | int) -> Callable[..., np.ndarray]:
     reads = loop_arguments(row, part)
 
     def evaluate(**values: np.ndarray) -> np.ndarray:
-        first = np.asarray(values[reads[0]]) if reads else np.asarray(values["g"])
-        dt = first.dtype.type
+        first = np.asarray(values[reads[0]])
+        # integers and bools compute in float64, as numpy's exp would
+        dt = first.dtype.type if first.dtype.kind == "f" else np.float64
         scope = {**NUMPY_FUNCTIONS, "_dt": dt}
         for key, value in values.items():
-            scope[key] = dt(value) if key in dict(row.params) else value
+            if key in dict(row.params):
+                value = dt(value)
+            elif np.asarray(value).dtype.kind != "f":
+                value = np.asarray(value, dtype=dt)
+            scope[key] = value
         for key, default in row.params:
             scope.setdefault(key, dt(default))
         with np.errstate(all="ignore"):

@@ -3,14 +3,21 @@ side by side; this package re-exports the functions users and ``Tensor`` call.""
 
 from tinynet.ops.activation import (
     activation_grad,
+    elu,
+    erf,
+    gelu,
+    hardtanh,
+    leaky_relu,
     log_softmax,
+    mish,
     relu,
     sigmoid,
+    silu,
     softmax,
+    softplus,
     step,
     tanh,
 )
-from tinynet.ops.activation import elu, erf, gelu, hardtanh, leaky_relu, mish, silu, softplus
 from tinynet.ops.elementwise import (
     abs,
     add,
@@ -35,8 +42,13 @@ from tinynet.ops.elementwise import (
     where,
 )
 from tinynet.ops.fused import linear, mse_loss, softmax_cross_entropy
-from tinynet.ops.inplace import inplace, inplace_arithmetic, inplace_operand, setitem_
-from tinynet.ops.inplace import recorded_inplace
+from tinynet.ops.inplace import (
+    inplace,
+    inplace_arithmetic,
+    inplace_operand,
+    recorded_inplace,
+    setitem_,
+)
 from tinynet.ops.linalg import einsum, matmul, mm
 from tinynet.ops.operands import normalize_dim
 from tinynet.ops.reduce import (
