@@ -49,3 +49,8 @@ from tinynet.nn.transformer import TransformerEncoder, TransformerEncoderLayer  
 
 __all__ += ["Embedding", "GRU", "GRUCell", "LSTM", "LSTMCell", "MultiheadAttention", "RNN",
             "RNNCell", "TransformerEncoder", "TransformerEncoderLayer"]
+
+# The formula table's activations (issue 18; tinynet/kernels/formulas.py).
+from tinynet.nn.activations import ELU, GELU, Hardtanh, LeakyReLU, Mish, SiLU, Softplus  # noqa: E402
+
+__all__ += ["ELU", "GELU", "Hardtanh", "LeakyReLU", "Mish", "SiLU", "Softplus"]

@@ -17,14 +17,14 @@ the fused ops ``tinynet.ops.mse_loss`` and ``tinynet.ops.softmax_cross_entropy``
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import numpy as np
 
 from tinynet import dtypes, ops
-from tinynet.autograd import Function
+from tinynet.autograd import Function, is_grad_enabled
 from tinynet.errors import DTypeError, ShapeError
-from tinynet.nn.activations import implicit_dim
 from tinynet.nn.dropout import dropout  # noqa: F401 - F.dropout (written beside nn.Dropout)
 from tinynet.nn.errors import ClassIndexError, ValueRangeError
 from tinynet.tensor import Tensor
@@ -48,9 +48,7 @@ def tanh(input: Tensor) -> Tensor:
 
 
 def relu(input: Tensor, inplace: bool = False) -> Tensor:
-    if inplace:
-        raise NotImplementedError("relu(inplace=True) is not supported; use relu(x)")
-    return ops.relu(input)
+    return _maybe_inplace(input, inplace, "relu", ops.relu)
 
 
 def step(input: Tensor, surrogate: str | None = None) -> Tensor:
@@ -71,6 +69,71 @@ def log_softmax(input: Tensor, dim: int | None = None, dtype: Any = None) -> Ten
     if dtype is not None:
         input = ops.cast(input, dtype)
     return ops.log_softmax(input, implicit_dim(dim, input.ndim, "log_softmax"))
+
+
+def leaky_relu(input: Tensor, negative_slope: float = 0.01, inplace: bool = False) -> Tensor:
+    """x where x > 0, else negative_slope * x."""
+    return _maybe_inplace(input, inplace, "leaky_relu",
+                          lambda x: ops.leaky_relu(x, negative_slope))
+
+
+def elu(input: Tensor, alpha: float = 1.0, inplace: bool = False) -> Tensor:
+    """x where x > 0, else alpha * (exp(x) - 1)."""
+    return _maybe_inplace(input, inplace, "elu", lambda x: ops.elu(x, alpha))
+
+
+def hardtanh(input: Tensor, min_val: float = -1.0, max_val: float = 1.0,
+             inplace: bool = False) -> Tensor:
+    """x clamped to [min_val, max_val]."""
+    return _maybe_inplace(input, inplace, "hardtanh",
+                          lambda x: ops.hardtanh(x, min_val, max_val))
+
+
+def softplus(input: Tensor, beta: float = 1.0, threshold: float = 20.0) -> Tensor:
+    """log(1 + exp(beta * x)) / beta, and x itself where beta * x > threshold."""
+    return ops.softplus(input, beta, threshold)
+
+
+def silu(input: Tensor, inplace: bool = False) -> Tensor:
+    """x * sigmoid(x) (also called swish)."""
+    return _maybe_inplace(input, inplace, "silu", ops.silu)
+
+
+def mish(input: Tensor, inplace: bool = False) -> Tensor:
+    """x * tanh(softplus(x))."""
+    return _maybe_inplace(input, inplace, "mish", ops.mish)
+
+
+def gelu(input: Tensor, approximate: str = "none") -> Tensor:
+    """x * Phi(x), Phi the standard normal CDF; approximate='tanh' uses
+    0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))."""
+    return ops.gelu(input, approximate)
+
+
+def _maybe_inplace(input: Tensor, inplace: bool, op: str, fn: Any) -> Tensor:
+    """fn(input), or with inplace=True its values written into input (returned): in a graph
+    the op is recorded as ``+=`` is (ops/inplace.py), so gradients stay right."""
+    if not inplace:
+        return fn(input)
+    if input._requires_grad and is_grad_enabled():
+        return ops.recorded_inplace(input, f"{op}_", lambda old, _: fn(old), None)
+    result = fn(input)
+    return ops.inplace(input, f"{op}_", lambda data: np.copyto(data, result.data,
+                                                               casting="same_kind"))
+
+
+def implicit_dim(dim: Any, ndim: int, name: str) -> int:
+    """PyTorch's legacy rule when softmax gets no ``dim``: 0 for 0-, 1- and 3-d inputs, else 1,
+    with the same deprecation warning. Pass ``dim`` explicitly."""
+    if dim is not None:
+        return dim
+    warnings.warn(
+        f"Implicit dimension choice for {name.lower()} has been deprecated. Change the call to "
+        "include dim=X as an argument.",
+        UserWarning,
+        stacklevel=3,
+    )
+    return 0 if ndim in (0, 1, 3) else 1
 
 
 # ---------------------------------------------------------------------------------------------

@@ -3,10 +3,18 @@ side by side; this package re-exports the functions users and ``Tensor`` call.""
 
 from tinynet.ops.activation import (
     activation_grad,
+    elu,
+    erf,
+    gelu,
+    hardtanh,
+    leaky_relu,
     log_softmax,
+    mish,
     relu,
     sigmoid,
+    silu,
     softmax,
+    softplus,
     step,
     tanh,
 )
@@ -34,7 +42,13 @@ from tinynet.ops.elementwise import (
     where,
 )
 from tinynet.ops.fused import linear, mse_loss, softmax_cross_entropy
-from tinynet.ops.inplace import inplace, inplace_arithmetic, inplace_operand, setitem_
+from tinynet.ops.inplace import (
+    inplace,
+    inplace_arithmetic,
+    inplace_operand,
+    recorded_inplace,
+    setitem_,
+)
 from tinynet.ops.linalg import einsum, matmul, mm
 from tinynet.ops.operands import normalize_dim
 from tinynet.ops.reduce import (
@@ -169,3 +183,7 @@ from tinynet.ops.sequence import (  # noqa: E402
 
 __all__ += ["bmm", "cumsum", "embedding", "multinomial", "one_hot", "pad", "repeat", "tril",
             "triu"]
+
+# the formula table's activations (issue 18)
+__all__ += ["elu", "erf", "gelu", "hardtanh", "leaky_relu", "mish", "recorded_inplace", "silu",
+            "softplus"]
