@@ -39,10 +39,7 @@ NONFINITE = (np.nan, np.inf, -np.inf)
 # Ops being added on other branches while this database was written (issue 21): the lead adds
 # their entries after merging, then removes the names here. Matched against registry class
 # names and public function names with case and underscores ignored.
-PENDING_ENTRIES = (
-    "gelu", "silu", "softplus", "leaky_relu", "elu", "hardtanh", "mish",
-    "tril", "triu", "bmm", "cumsum", "repeat", "pad", "multinomial", "embedding", "one_hot",
-)
+PENDING_ENTRIES: tuple[str, ...] = ()
 
 
 @dataclass
@@ -778,6 +775,217 @@ add(name="binary_cross_entropy_with_logits",
     ref=lambda torch, x, t: torch.nn.functional.binary_cross_entropy_with_logits(x, t),
     samples=lambda rng, dtype: [Sample((values(rng, (3, 4), dtype, -4, 4),
                                         values(rng, (3, 4), dtype, 0.0, 1.0)))], rtol=8.0)
+
+
+
+# Activations from the formula table (tinynet/kernels/formulas.py), called as nn.functional.
+def _nnf(name: str) -> Callable[..., Any]:
+    """``torch.nn.functional.<name>``, looked up when called."""
+    return lambda torch, *a, **k: getattr(torch.nn.functional, name)(*a, **k)
+
+
+def functional(name: str, **fields: Any) -> dict[str, Any]:
+    """op and ref: ``F.<name>`` in both libraries."""
+    return dict(name=name, op=getattr(F, name), ref=_nnf(name), **fields)
+
+
+add(**functional("gelu", samples=unary_samples(-4, 4), rtol=4.0))
+add(name="gelu_tanh", op=lambda x: F.gelu(x, approximate="tanh"),
+    ref=lambda torch, x: torch.nn.functional.gelu(x, approximate="tanh"),
+    samples=unary_samples(-4, 4), rtol=4.0)
+add(**functional("silu", samples=unary_samples(-5, 5), rtol=4.0))
+add(**functional("mish", samples=unary_samples(-5, 5), rtol=4.0))
+add(**functional("softplus", samples=unary_samples(-30, 30, kinks=(20.0,)), rtol=4.0,
+                 domain="x itself where beta x > threshold (a jump of ~1e-9 at 20)"))
+add(name="softplus_beta_threshold", op=lambda x: F.softplus(x, beta=2.0, threshold=1.0),
+    ref=lambda torch, x: torch.nn.functional.softplus(x, beta=2.0, threshold=1.0),
+    samples=unary_samples(kinks=(0.5,)), rtol=4.0,
+    domain="beta x > threshold switches to x at x = 0.5 (a jump: kink)")
+add(**functional("leaky_relu", samples=unary_samples(kinks=(0.0,))))
+add(name="leaky_relu_slope", op=lambda x, **k: F.leaky_relu(x, **k),
+    ref=lambda torch, x, **k: torch.nn.functional.leaky_relu(x, **k),
+    samples=lambda rng, dtype: [
+        *unary_samples(kinks=(0.0,), negative_slope=0.2)(rng, dtype),
+        *unary_samples(kinks=(0.0,), negative_slope=-1.5)(rng, dtype)])
+add(**functional("elu", samples=unary_samples(-4, 3, kinks=(0.0,)),
+                 domain="all reals; second derivative jumps at 0"))
+add(name="elu_alpha", op=lambda x, **k: F.elu(x, **k),
+    ref=lambda torch, x, **k: torch.nn.functional.elu(x, **k),
+    samples=lambda rng, dtype: [
+        *unary_samples(-4, 3, kinks=(0.0,), alpha=0.5)(rng, dtype),
+        *unary_samples(-4, 3, kinks=(0.0,), alpha=2.0)(rng, dtype)])
+# No NaN input for hardtanh: PyTorch's own gradient there depends on where the NaN sits (0 in
+# its vectorised chunks, the incoming gradient in the scalar tail: a (12,) float64 tensor with
+# NaN first gives 0, a (5,) one gives 1); tinynet passes the gradient, as the scalar path.
+def _hardtanh_samples(lo: float, hi: float, **kwargs: Any) -> Callable[..., list[Sample]]:
+    def draw(rng: np.random.Generator, dtype: np.dtype) -> list[Sample]:
+        return unary_samples(kinks=(lo, hi), nonfinite=False, **kwargs)(rng, dtype) + [
+            Sample((np.array([np.inf, -np.inf, lo, hi, 0.5 * (lo + hi)], dtype),), kwargs,
+                   smooth=False, note="bounds, infinities")]
+
+    return draw
+
+
+add(**functional("hardtanh", samples=_hardtanh_samples(-1.0, 1.0),
+                 domain="derivative 1 strictly inside (min_val, max_val), else 0"))
+add(name="hardtanh_bounds", op=lambda x, **k: F.hardtanh(x, **k),
+    ref=lambda torch, x, **k: torch.nn.functional.hardtanh(x, **k),
+    samples=lambda rng, dtype: [
+        *_hardtanh_samples(-0.5, 1.5, min_val=-0.5, max_val=1.5)(rng, dtype),
+        *_hardtanh_samples(0.25, 0.25, min_val=0.25, max_val=0.25)(rng, dtype)],
+    domain="min_val = max_val too (a constant, gradient 0)")
+
+
+# Sequence ops (causal masks, running sums, tiling, padding, lookups, sampling).
+def _triangle_samples(rng: np.random.Generator, dtype: np.dtype) -> list[Sample]:
+    shapes = (((3, 4), 0), ((4, 3), 1), ((2, 3, 3), -1), ((3, 4), 5), ((3, 4), -4),
+              ((2, 2, 1, 3), 2), ((2, 0, 3), 0), ((0, 2), 1))
+    return [Sample((values(rng, s, dtype),), {"diagonal": d}) for s, d in shapes] + [
+        Sample((with_kinks(rng, (4, 4), dtype, -2, 2, (), True),), {"diagonal": -1},
+               smooth=False, note="ties, non-finite")]
+
+
+add(**same("tril", samples=_triangle_samples, dtypes=ALL,
+           domain="diagonal above and below the main one, past the edges, batches"))
+add(**same("triu", samples=_triangle_samples, dtypes=ALL,
+           domain="diagonal above and below the main one, past the edges, batches"))
+add(**same("bmm", samples=lambda rng, dtype: [
+    Sample((values(rng, a, dtype), values(rng, b, dtype))) for a, b in (
+        ((2, 3, 4), (2, 4, 5)), ((1, 2, 3), (1, 3, 1)), ((2, 0, 3), (2, 3, 4)),
+        ((0, 2, 3), (0, 3, 2)), ((2, 3, 0), (2, 0, 2)))], dtypes=NUMBERS, rtol=4.0,
+    domain="(b, n, m) @ (b, m, p), no broadcasting; empty n, b and m"))
+
+
+def _cumsum_samples(rng: np.random.Generator, dtype: np.dtype) -> list[Sample]:
+    return [Sample((values(rng, (3, 4), dtype),), {"dim": d}) for d in (0, 1, -1)] + [
+        Sample((values(rng, (2, 3, 2), dtype),), {"dim": 1}),
+        Sample((values(rng, (), dtype),), {"dim": 0}, note="0-d"),
+        Sample((values(rng, (2, 0), dtype),), {"dim": 1}, note="empty"),
+        Sample((values(rng, (0, 3), dtype),), {"dim": 1}, note="empty"),
+        Sample((with_kinks(rng, (4, 3), dtype, -2, 2, (), True),), {"dim": 0}, smooth=False,
+               note="ties, non-finite")]
+
+
+add(**same("cumsum", samples=_cumsum_samples, dtypes=ALL, rtol=4.0,
+           domain="integer and bool inputs sum in int64"))
+add(name="cumsum_dtype", op=lambda x, dim: tn.cumsum(x, dim, dtype=tn.float64),
+    ref=lambda torch, x, dim: torch.cumsum(x, dim, dtype=torch.float64),
+    samples=lambda rng, dtype: [Sample((values(rng, (3, 4), dtype),), {"dim": d})
+                                for d in (0, 1)], dtypes=NUMBERS,
+    domain="dtype= casts the input first")
+add(name="repeat", op=lambda x, *sizes: x.repeat(*sizes),
+    ref=lambda torch, x, *sizes: x.repeat(*sizes), samples=lambda rng, dtype: [
+        Sample((values(rng, (2, 3), dtype), 2, 1)),
+        Sample((values(rng, (2, 3), dtype), 3, 2)),
+        Sample((values(rng, (3,), dtype), 2, 2), note="more sizes than dims"),
+        Sample((values(rng, (2, 1, 3), dtype), 1, 3, 1, 2)),
+        Sample((values(rng, (), dtype), 3), note="0-d"),
+        Sample((values(rng, (2, 3), dtype), 0, 2), note="zero copies"),
+        Sample((values(rng, (0, 2), dtype), 2, 1), note="empty")], dtypes=ALL,
+    domain="Tensor.repeat (np.tile): the gradient adds the copies up")
+
+
+def _pad_samples(rng: np.random.Generator, dtype: np.dtype) -> list[Sample]:
+    cases = [
+        ((2, 3), (1, 2), {}),
+        ((2, 3, 4), (1, 0, 2, 1), {"value": 1.5}),
+        ((2, 5), (-1, 2), {}),  # a negative pad crops
+        ((2, 3), (0, 0, 1, 1), {"mode": "constant"}),
+        ((0, 3), (1, 1), {"value": -2.0}),
+        ((2, 0), (1, 1), {}),
+        ((2, 5), (2, 1), {"mode": "reflect"}),
+        ((1, 2, 3, 4), (1, 2, 2, 1), {"mode": "reflect"}),
+        ((2, 3, 4), (2, 1), {"mode": "replicate"}),
+        ((1, 2, 3, 3), (1, 1, 2, 0), {"mode": "replicate"}),
+        ((1, 2, 4), (1, 3), {"mode": "circular"}),
+        ((1, 1, 3, 4), (2, 1, 1, 0), {"mode": "circular"}),
+    ]
+    out = [Sample((values(rng, s, dtype), p), k) for s, p, k in cases]
+    for mode in ("constant", "reflect", "replicate", "circular"):
+        out.append(Sample((with_kinks(rng, (1, 3, 4), dtype, -2, 2, (), True), (2, 1)),
+                          {"mode": mode}, smooth=False, note=f"{mode}, ties, non-finite"))
+    return out
+
+
+add(name="pad", op=lambda x, p, **k: F.pad(x, p, **k),
+    ref=lambda torch, x, p, **k: torch.nn.functional.pad(x, p, **k), samples=_pad_samples,
+    domain="modes constant (value; negative pads crop), reflect, replicate, circular")
+add(name="embedding", op=lambda i, w, **k: F.embedding(i, w, **k),
+    ref=lambda torch, i, w, **k: torch.nn.functional.embedding(i, w, **k),
+    samples=lambda rng, dtype: [
+        Sample((index(rng.integers(0, 5, (2, 3))), values(rng, (5, 4), dtype))),
+        Sample((index([[1, 1, 3], [1, 0, 1]]), values(rng, (5, 4), dtype)),
+               note="repeated indices add up"),
+        # padding_idx and scale_grad_by_freq change the gradient on purpose (it is no longer
+        # the derivative): compared with PyTorch only
+        Sample((index([[1, 1, 3], [1, 0, 4]]), values(rng, (5, 4), dtype)), {"padding_idx": 1},
+               smooth=False, note="padding_idx"),
+        Sample((index([4, 2, 4, 0]), values(rng, (5, 3), dtype)), {"padding_idx": -1},
+               smooth=False, note="padding_idx"),
+        Sample((index([[1, 1, 3], [1, 0, 1]]), values(rng, (5, 4), dtype)),
+               {"scale_grad_by_freq": True}, smooth=False, note="scale_grad_by_freq"),
+        Sample((index(2), values(rng, (5, 4), dtype)), note="0-d index"),
+        Sample((index(np.zeros((2, 0), int)), values(rng, (5, 4), dtype)), note="empty"),
+        Sample((index([0, 2, 2]), with_kinks(rng, (3, 4), dtype, -2, 2, (), True)),
+               smooth=False, note="non-finite rows"),
+        # max_norm renormalises the looked-up rows in place, outside the graph (as PyTorch):
+        # a forward check only, the weight held constant
+        Sample((index([[0, 2], [2, 3]]), values(rng, (4, 3), dtype, -3, 3)),
+               {"max_norm": 1.0}, const=(1,), note="max_norm"),
+    ], domain="integer indices into the rows of weight")
+add(name="one_hot", op=lambda i, **k: F.one_hot(i, **k),
+    ref=lambda torch, i, **k: torch.nn.functional.one_hot(i, **k),
+    samples=lambda rng, dtype: [
+        Sample((index(rng.integers(0, 4, 6)),)),
+        Sample((index([[0, 3], [3, 1]]),), {"num_classes": 6}),
+        Sample((index(2),), {"num_classes": 3}, note="0-d"),
+        Sample((index([]),), {"num_classes": 4}, note="empty"),
+        Sample((index(np.zeros((2, 0), int)),), {"num_classes": 3}, note="empty")],
+    dtypes=(I64,), grad=False, gradgrad=False, domain="non-negative integer classes")
+
+
+def _frequencies(lib: Any, draws: Any, categories: int) -> Any:
+    """How often each category was drawn: per category, the mean over the first dim."""
+    return lib.stack([(draws == c).float().mean(0) for c in range(categories)])
+
+
+def _multinomial_statistics(lib: Any, p: Any, num_samples: int, replacement: bool) -> Any:
+    """The category frequencies of the draws (rows of p alike), the draws' shape and int64
+    dtype, and whether each row's draws are distinct (always, without replacement)."""
+    draws = lib.multinomial(p, num_samples, replacement)
+    rows = draws.reshape(-1, num_samples)
+    distinct = None
+    if not replacement:
+        pairs = (rows[:, :, None] != rows[:, None, :]).sum((1, 2))
+        distinct = bool((pairs == num_samples * (num_samples - 1)).all())
+    per_draw = rows if p.ndim == 2 else draws.reshape(-1, 1)  # 1-d: draws of one distribution
+    return (_frequencies(lib, per_draw, p.shape[-1]), tuple(draws.shape),
+            bool(draws.dtype == lib.int64), distinct)
+
+
+def _same_weights(shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
+    """Unnormalised weights with a zero (never drawn), every row alike."""
+    return np.broadcast_to(np.array([1.0, 0.0, 4.0, 3.0, 2.0], dtype), shape).copy()
+
+
+add(name="multinomial",
+    op=lambda p, n, replacement: _multinomial_statistics(tn, p, n, replacement),
+    ref=lambda torch, p, n, replacement: _multinomial_statistics(torch, p, n, replacement),
+    samples=lambda rng, dtype: [
+        Sample((_same_weights((5,), dtype), 100_000, True), const=(0,), note="1-d"),
+        Sample((_same_weights((40_000, 5), dtype), 3, True), const=(0,)),
+        Sample((_same_weights((40_000, 5), dtype), 2, False), const=(0,),
+               note="without replacement"),
+        Sample((_same_weights((40_000, 5), dtype), 4, False), const=(0,),
+               note="without replacement, every non-zero category")],
+    **RANDOM)
+add(name="multinomial_generator", op=lambda p: tn.equal(
+        tn.multinomial(p, 6, True, generator=3), tn.multinomial(p, 6, True, generator=3)),
+    ref=lambda torch, p: torch.equal(
+        torch.multinomial(p, 6, True, generator=torch.Generator().manual_seed(3)),
+        torch.multinomial(p, 6, True, generator=torch.Generator().manual_seed(3))),
+    samples=lambda rng, dtype: [Sample((values(rng, (5, 4), dtype, 0.1, 1.0),), const=(0,))],
+    grad=False, gradgrad=False, domain="a seeded generator repeats its draws")
 
 
 # ---- running an entry (shared by test_opdb.py and the registry checks of other tests) ----------
