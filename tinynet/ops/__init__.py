@@ -4,7 +4,6 @@ side by side; this package re-exports the functions users and ``Tensor`` call.""
 from tinynet.ops.activation import (
     activation_grad,
     elu,
-    erf,
     gelu,
     hardtanh,
     leaky_relu,
