@@ -306,7 +306,10 @@ def test_float_targets_for_cross_entropy_raise():
     with pytest.raises(tn.DTypeError, match="integer class indices"):
         F.cross_entropy(_t(np.zeros((2, 3))), np.array([0.0, 1.0]))
     with pytest.raises(tn.DTypeError, match="integer class indices"):
-        nn.CrossEntropyLoss()(_t(np.zeros((2, 3))), tn.tensor([[0.2, 0.3, 0.5]] * 2))
+        nn.NLLLoss()(_t(np.zeros((2, 3))), tn.tensor([[0.2, 0.3, 0.5]] * 2))
+    # a float target of the input's shape holds class probabilities, as in PyTorch
+    probs = nn.CrossEntropyLoss()(_t(np.zeros((2, 3))), tn.tensor([[0.2, 0.3, 0.5]] * 2))
+    assert np.isclose(probs.item(), np.log(3))
 
 
 @pytest.mark.parametrize(
@@ -324,8 +327,8 @@ def test_invalid_reduction_and_unsupported_options_raise():
         F.mse_loss(_t([1.0]), [1.0], reduction="average")
     with pytest.raises(ValueError, match="reduction"):
         nn.CrossEntropyLoss(reduction="avg")
-    with pytest.raises(NotImplementedError, match="label_smoothing"):
-        F.cross_entropy(_t(np.zeros((2, 3))), [0, 1], label_smoothing=0.1)
+    with pytest.raises(ValueError, match="label_smoothing must be in"):
+        F.cross_entropy(_t(np.zeros((2, 3))), [0, 1], label_smoothing=1.5)
     with pytest.raises(tn.ShapeError, match="one entry per class"):
         F.cross_entropy(_t(np.zeros((2, 3))), [0, 1], weight=np.ones(2))
     with pytest.raises(tn.ShapeError, match="pos_weight"):

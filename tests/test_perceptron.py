@@ -131,7 +131,8 @@ def test_small_inputs_run_the_readable_rule_and_large_ones_the_kernel(monkeypatc
         calls.append(np.shape(args[0]))
         return perceptron_rule(*args)
 
-    monkeypatch.setattr("tinynet.perceptron.perceptron_rule", spy)
+    # (the rule tinynet.perceptron exports is the kernels' twin: one text, kernels/reference.py)
+    monkeypatch.setattr("tinynet.kernels.reference.perceptron_fit", spy)
     Perceptron(2, seed=0).fit(X4, GATES["AND"])
     assert calls == [(4, 2)]  # the logic gates: the plain-Python rule
     rng = np.random.default_rng(0)

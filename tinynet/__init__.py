@@ -179,6 +179,77 @@ from tinynet.errors import CompileError  # noqa: E402
 
 __all__ += ["CompileError", "compile"]
 
+# Issue 21: ops and helpers PyTorch scripts use (tinynet/ops/pointwise, products, query,
+# rearrange, sampling, scatter).
+from tinynet.autograd import inference_mode  # noqa: E402
+from tinynet.ops import (  # noqa: E402
+    allclose,
+    argsort,
+    argwhere,
+    bernoulli,
+    bincount,
+    ceil,
+    clamp_max,
+    clamp_min,
+    cumprod,
+    divide,
+    empty_like,
+    equal,
+    erf,
+    expm1,
+    fix,
+    flip,
+    fliplr,
+    flipud,
+    floor,
+    floor_divide,
+    frac,
+    ger,
+    index_add,
+    index_select,
+    is_floating_point,
+    is_tensor,
+    isclose,
+    isfinite,
+    isinf,
+    isnan,
+    log1p,
+    masked_select,
+    nan_to_num,
+    nonzero,
+    normal,
+    numel,
+    outer,
+    prod,
+    remainder,
+    roll,
+    round,
+    rsqrt,
+    scatter,
+    scatter_add,
+    sign,
+    std_mean,
+    take_along_dim,
+    true_divide,
+    trunc,
+    unbind,
+    unflatten,
+    unique,
+    var_mean,
+)
+
+__all__ += [
+    "allclose", "argsort", "argwhere", "bernoulli", "bincount", "ceil", "clamp_max",
+    "clamp_min", "cumprod", "divide", "empty_like", "equal", "erf", "expm1", "fix", "flip",
+    "fliplr", "flipud", "floor", "floor_divide", "frac", "ger", "index_add", "index_select",
+    "inference_mode", "is_floating_point", "is_tensor", "isclose", "isfinite", "isinf",
+    "isnan", "log1p", "masked_select", "nan_to_num", "nonzero", "normal", "numel", "outer",
+    "prod", "remainder", "roll", "round", "rsqrt", "scatter", "scatter_add", "sign",
+    "std_mean", "take_along_dim", "true_divide", "trunc", "unbind", "unflatten", "unique",
+    "var_mean",
+]
+div = divide  # noqa: F811 - torch.div(a, b, rounding_mode="floor"); without it, true division
+
 # Sequence models (issue 22).
 from tinynet.ops import bmm, cumsum, multinomial, tril, triu  # noqa: E402
 

@@ -43,6 +43,7 @@ import numpy as np
 
 from tinynet import kernels
 from tinynet.errors import DTypeError, ShapeError
+from tinynet.kernels import reference
 from tinynet.random import get_generator
 
 __all__ = [
@@ -171,54 +172,10 @@ class MCPNeuron:
 # ----------------------------------------------------------------------------- Rosenblatt
 
 
-def perceptron_rule(
-    X: np.ndarray, targets: np.ndarray, w: np.ndarray, b: float, lr: float, max_epochs: int
-) -> tuple[float, int, bool, np.ndarray]:
-    """Rosenblatt's learning rule (1958). For each sample x (a row of X) and its target t:
-
-        y = step(w . x + b)          the perceptron's answer, 0 or 1
-        w <- w + lr (t - y) x        t - y is 0 when the answer is right: nothing changes;
-        b <- b + lr (t - y)          +1 when it said 0 for a 1 (w moves toward x), -1 for
-                                     the opposite mistake (w moves away from x)
-
-    One *epoch* is one pass over the samples in order. Training stops after the first epoch
-    without a mistake (converged) or after ``max_epochs`` epochs.
-
-    Shapes: X (N, F) numbers, targets (N,) 0s and 1s, w (F,) floats, overwritten with the
-    learned weights. Returns (b, epochs run, converged, mistakes per epoch (epochs run,) int64).
-
-    This is also the twin of the numba kernel ``tinynet.kernels.compiled.perceptron_fit``:
-    both work in float64 and sum w . x left to right, so they give the same weights to the
-    last bit. (numpy's ``w @ x`` may add in another order, which is why the sum is spelled
-    out in ``_dot``.)
-    """
-    learned = w  # the caller's array, which receives the result at the end
-    w = np.array(w, dtype=np.float64)
-    X = np.asarray(X, dtype=np.float64)
-    mistakes_per_epoch: list[int] = []
-    converged = False
-    for _epoch in range(max_epochs):
-        mistakes = 0
-        for x, t in zip(X, targets, strict=True):
-            y = 1 if _dot(w, x) + b >= 0 else 0  # step(w . x + b)
-            if y != t:
-                w = w + lr * (t - y) * x
-                b = b + lr * (t - y)
-                mistakes += 1
-        mistakes_per_epoch.append(mistakes)
-        if mistakes == 0:
-            converged = True
-            break
-    learned[...] = w
-    return float(b), len(mistakes_per_epoch), converged, np.array(mistakes_per_epoch, np.int64)
-
-
-def _dot(w: np.ndarray, x: np.ndarray) -> float:
-    """w . x = w_0 x_0 + w_1 x_1 + ..., added left to right (as the numba kernel does)."""
-    total = 0.0
-    for w_j, x_j in zip(w, x, strict=True):
-        total += w_j * x_j
-    return total
+# Rosenblatt's rule, written out in plain Python, lives with the kernels as the twin of the
+# compiled perceptron (tinynet/kernels/reference.py): read it there. The two share one text,
+# so the logic gates (small inputs) run exactly this code.
+perceptron_rule = reference.perceptron_fit
 
 
 @dataclass(frozen=True, eq=False)  # eq=False: == on the array field would be ambiguous

@@ -760,6 +760,274 @@ class Tensor:
 
     clip_ = clamp_
 
+    # ---- issue 21: the method forms PyTorch scripts use (each one line, calling an op) -----
+
+    def add(self, other: Any, *, alpha: Any = 1) -> Tensor:
+        """``self + alpha * other``."""
+        return ops.add(self, _scaled(other, alpha))
+
+    def sub(self, other: Any, *, alpha: Any = 1) -> Tensor:
+        """``self - alpha * other``."""
+        return ops.sub(self, _scaled(other, alpha))
+
+    def mul(self, other: Any) -> Tensor:
+        return ops.mul(self, other)
+
+    def div(self, other: Any, *, rounding_mode: str | None = None) -> Tensor:
+        return ops.divide(self, other, rounding_mode=rounding_mode)
+
+    def true_divide(self, other: Any) -> Tensor:
+        return ops.div(self, other)
+
+    def floor_divide(self, other: Any) -> Tensor:
+        return ops.floor_divide(self, other)
+
+    def remainder(self, other: Any) -> Tensor:
+        return ops.remainder(self, other)
+
+    def __floordiv__(self, other: Any) -> Tensor:
+        return ops.floor_divide(self, other)
+
+    def __rfloordiv__(self, other: Any) -> Tensor:
+        return ops.floor_divide(other, self)
+
+    def __mod__(self, other: Any) -> Tensor:
+        return ops.remainder(self, other)
+
+    def __rmod__(self, other: Any) -> Tensor:
+        return ops.remainder(other, self)
+
+    multiply, divide, subtract = mul, div, sub
+
+    def neg(self) -> Tensor:
+        return ops.neg(self)
+
+    negative = neg
+
+    def lt(self, other: Any) -> Tensor:
+        return ops.compare(np.less, self, other)
+
+    def le(self, other: Any) -> Tensor:
+        return ops.compare(np.less_equal, self, other)
+
+    def gt(self, other: Any) -> Tensor:
+        return ops.compare(np.greater, self, other)
+
+    def ge(self, other: Any) -> Tensor:
+        return ops.compare(np.greater_equal, self, other)
+
+    less, less_equal, greater, greater_equal, not_equal = lt, le, gt, ge, ne
+
+    def sign(self) -> Tensor:
+        return ops.sign(self)
+
+    def floor(self) -> Tensor:
+        return ops.floor(self)
+
+    def ceil(self) -> Tensor:
+        return ops.ceil(self)
+
+    def round(self, *, decimals: int = 0) -> Tensor:
+        return ops.round(self, decimals=decimals)
+
+    def trunc(self) -> Tensor:
+        return ops.trunc(self)
+
+    def frac(self) -> Tensor:
+        return ops.frac(self)
+
+    def rsqrt(self) -> Tensor:
+        return ops.rsqrt(self)
+
+    def log1p(self) -> Tensor:
+        return ops.log1p(self)
+
+    def expm1(self) -> Tensor:
+        return ops.expm1(self)
+
+    def erf(self) -> Tensor:
+        return ops.erf(self)
+
+    def isnan(self) -> Tensor:
+        return ops.isnan(self)
+
+    def isinf(self) -> Tensor:
+        return ops.isinf(self)
+
+    def isfinite(self) -> Tensor:
+        return ops.isfinite(self)
+
+    def nan_to_num(self, nan: float = 0.0, posinf: float | None = None,
+                   neginf: float | None = None) -> Tensor:
+        return ops.nan_to_num(self, nan, posinf, neginf)
+
+    def clamp_min(self, min: Any) -> Tensor:  # noqa: A002
+        return ops.clamp_min(self, min)
+
+    def clamp_max(self, max: Any) -> Tensor:  # noqa: A002
+        return ops.clamp_max(self, max)
+
+    def prod(self, dim: int | None = None, keepdim: bool = False, *, dtype: Any = None) -> Tensor:
+        return ops.prod(self, dim, keepdim, dtype=dtype)
+
+    def cumprod(self, dim: int, *, dtype: Any = None) -> Tensor:
+        return ops.cumprod(self, dim, dtype=dtype)
+
+    def flip(self, *dims: Any) -> Tensor:
+        return ops.flip(self, dims[0] if len(dims) == 1 else dims)
+
+    def fliplr(self) -> Tensor:
+        return ops.fliplr(self)
+
+    def flipud(self) -> Tensor:
+        return ops.flipud(self)
+
+    def roll(self, shifts: Any, dims: Any = None) -> Tensor:
+        return ops.roll(self, shifts, dims)
+
+    def outer(self, vec2: Any) -> Tensor:
+        return ops.outer(self, vec2)
+
+    def nonzero(self, *, as_tuple: bool = False) -> Any:
+        return ops.nonzero(self, as_tuple=as_tuple)
+
+    def argwhere(self) -> Tensor:
+        return ops.argwhere(self)
+
+    def unique(self, sorted: bool = True, return_inverse: bool = False,  # noqa: A002
+               return_counts: bool = False, dim: int | None = None) -> Any:
+        return ops.unique(self, sorted, return_inverse, return_counts, dim)
+
+    def bincount(self, weights: Any = None, minlength: int = 0) -> Tensor:
+        return ops.bincount(self, weights, minlength)
+
+    def argsort(self, dim: int = -1, descending: bool = False, *, stable: bool = False
+                ) -> Tensor:
+        return ops.argsort(self, dim, descending, stable=stable)
+
+    def masked_select(self, mask: Any) -> Tensor:
+        return ops.masked_select(self, mask)
+
+    def index_select(self, dim: int, index: Any) -> Tensor:
+        return ops.index_select(self, dim, index)
+
+    def take_along_dim(self, indices: Any, dim: int | None = None) -> Tensor:
+        return ops.take_along_dim(self, indices, dim)
+
+    def scatter(self, dim: int, index: Any, src: Any = None, *, value: Any = None) -> Tensor:
+        return ops.scatter(self, dim, index, src, value=value)
+
+    def scatter_add(self, dim: int, index: Any, src: Any) -> Tensor:
+        return ops.scatter_add(self, dim, index, src)
+
+    def index_add(self, dim: int, index: Any, source: Any, *, alpha: Any = 1) -> Tensor:
+        return ops.index_add(self, dim, index, source, alpha=alpha)
+
+    # In place: the out-of-place op's values written into this tensor's memory, outside any
+    # graph (refused on a tensor in a graph while grad mode is on, as fill_ and copy_).
+    def scatter_(self, dim: int, index: Any, src: Any = None, *, value: Any = None) -> Tensor:
+        new = ops.scatter(self.detach(), dim, index, _plain(src), value=value)
+        return ops.inplace(self, "scatter_", lambda d: np.copyto(d, new.data))
+
+    def scatter_add_(self, dim: int, index: Any, src: Any) -> Tensor:
+        new = ops.scatter_add(self.detach(), dim, index, _plain(src))
+        return ops.inplace(self, "scatter_add_", lambda d: np.copyto(d, new.data))
+
+    def index_add_(self, dim: int, index: Any, source: Any, *, alpha: Any = 1) -> Tensor:
+        new = ops.index_add(self.detach(), dim, index, _plain(source), alpha=alpha)
+        return ops.inplace(self, "index_add_", lambda d: np.copyto(d, new.data))
+
+    def masked_fill_(self, mask: Any, value: Any) -> Tensor:
+        new = ops.masked_fill(self.detach(), mask, _plain(value))
+        return ops.inplace(self, "masked_fill_", lambda d: np.copyto(d, new.data))
+
+    def normal_(self, mean: float = 0.0, std: float = 1.0, *, generator: Any = None) -> Tensor:
+        return ops.normal_(self, mean, std, generator=generator)
+
+    def uniform_(self, a: float = 0.0, b: float = 1.0, *, generator: Any = None) -> Tensor:
+        return ops.uniform_(self, a, b, generator=generator)
+
+    def bernoulli_(self, p: Any = 0.5, *, generator: Any = None) -> Tensor:
+        return ops.bernoulli_(self, p, generator=generator)
+
+    def bernoulli(self, p: Any = None, *, generator: Any = None) -> Tensor:
+        return ops.bernoulli(self, p, generator=generator)
+
+    def unbind(self, dim: int = 0) -> tuple[Tensor, ...]:
+        return ops.unbind(self, dim)
+
+    def unflatten(self, dim: int, sizes: Any) -> Tensor:
+        return ops.unflatten(self, dim, sizes)
+
+    def is_contiguous(self) -> bool:
+        return bool(self._data.flags.c_contiguous)
+
+    def is_floating_point(self) -> bool:
+        return self._data.dtype.kind == "f"
+
+    def nelement(self) -> int:
+        return int(self._data.size)
+
+    def allclose(self, other: Any, rtol: float = 1e-05, atol: float = 1e-08,
+                 equal_nan: bool = False) -> bool:
+        return ops.allclose(self, other, rtol, atol, equal_nan)
+
+    def isclose(self, other: Any, rtol: float = 1e-05, atol: float = 1e-08,
+                equal_nan: bool = False) -> Tensor:
+        return ops.isclose(self, other, rtol, atol, equal_nan)
+
+    def equal(self, other: Any) -> bool:
+        return ops.equal(self, other)
+
+    def new_tensor(self, data: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+        """A new tensor of ``data`` (copied), in this tensor's dtype unless ``dtype``."""
+        target = self._data.dtype if dtype is None else dtypes.to_dtype(dtype)
+        array = dtypes.as_array(data.data if isinstance(data, Tensor) else data, target,
+                                op="new_tensor")
+        return Tensor._make(array).requires_grad_(requires_grad)
+
+    def new_full(self, size: Any, fill_value: Any, *, dtype: Any = None,
+                 requires_grad: bool = False) -> Tensor:
+        return self._new("new_full", (size,), dtype, requires_grad, fill_value)
+
+    def new_zeros(self, *size: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+        return self._new("new_zeros", size, dtype, requires_grad, 0)
+
+    def new_ones(self, *size: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+        return self._new("new_ones", size, dtype, requires_grad, 1)
+
+    def new_empty(self, *size: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+        return self._new("new_empty", size, dtype, requires_grad, None)
+
+    def _new(self, op: str, size: tuple[Any, ...], dtype: Any, requires_grad: bool,
+             fill: Any) -> Tensor:
+        """``new_*``: a tensor of ``size`` in this tensor's dtype unless ``dtype``."""
+        if len(size) == 1 and isinstance(size[0], tuple | list):
+            size = tuple(size[0])
+        if not all(isinstance(n, int | np.integer) and not isinstance(n, bool) and n >= 0
+                   for n in size):
+            raise DTypeError(f"{op}: size must be non-negative integers, got {size!r}")
+        target = self._data.dtype if dtype is None else dtypes.to_dtype(dtype)
+        shape = tuple(int(n) for n in size)
+        if fill is None:
+            array = np.empty(shape, dtype=target)
+        else:
+            dtypes.check_storable(fill, target, op)
+            array = np.full(shape, fill, dtype=target)
+        return Tensor._make(array).requires_grad_(requires_grad)
+
+
+def _scaled(other: Any, alpha: Any) -> Any:
+    """``alpha * other`` for ``add``/``sub``'s alpha (other may be a tensor, number or list)."""
+    if alpha == 1:
+        return other
+    return other * alpha if isinstance(other, Tensor) else np.asarray(other) * alpha
+
+
+def _plain(value: Any) -> Any:
+    """A tensor operand of an in-place op, cut from the graph (the write is not recorded)."""
+    return value.detach() if isinstance(value, Tensor) else value
+
 
 # Tensor's operators call tinynet.ops, and Tensor.backward calls tinynet.autograd; both of those
 # build Tensors, so they import this module. To keep imports one-way (tensor <- autograd <- ops),

@@ -26,3 +26,7 @@ __all__ = [
     "is_anomaly_enabled", "is_grad_enabled", "no_grad", "run_backward", "set_grad_enabled",
     "sum_to_shape", "topological_order", "trace", "watch",
 ]
+
+from tinynet.autograd.grad_mode import inference_mode  # noqa: E402 - issue 21
+
+__all__ += ["inference_mode"]

@@ -61,3 +61,33 @@ class enable_grad(no_grad):  # noqa: N801 - PyTorch's name
     """Record graphs again inside a ``no_grad`` block."""
 
     mode = True
+
+
+class inference_mode(no_grad):  # noqa: N801 - PyTorch's name
+    """``with tn.inference_mode():`` (or ``@tn.inference_mode()``): no graph is recorded, as
+    ``no_grad`` (tinynet has no separate inference tensors). ``inference_mode(False)`` changes
+    nothing, as in PyTorch."""
+
+    def __new__(cls, mode: Any = True) -> Any:
+        if callable(mode):  # ``@tn.inference_mode`` without parentheses
+            return cls()(mode)
+        return object.__new__(cls)
+
+    def __init__(self, mode: Any = True) -> None:
+        self.previous = []
+        self.enabled = bool(mode)
+
+    def __enter__(self) -> None:
+        self.previous.append(grad_mode.enabled)
+        if self.enabled:
+            grad_mode.enabled = False
+
+    def __call__(self, func: Callable[..., Any]) -> Callable[..., Any]:
+        enabled = self.enabled
+
+        @functools.wraps(func)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            with inference_mode(enabled):
+                return func(*args, **kwargs)
+
+        return wrapper

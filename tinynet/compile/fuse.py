@@ -28,19 +28,26 @@ from typing import Any
 import numpy as np
 
 from tinynet.compile.ir import Program, Ref, Step, Value
+from tinynet.kernels.formulas import TABLE, loop_expression
 
-ACTS = ("sigmoid", "tanh", "relu")
+# The formula table's activations that are ops of their own (identity and step are only
+# linear's fused activations here: Step's surrogates keep it opaque).
+ACTS = tuple(row.name for row in TABLE.values() if row.activation
+             and row.name not in ("identity", "step"))
+# ... and its arithmetic: each lowers to an elementwise loop expression, its row's formulas.
+ARITHMETIC = tuple(row.name for row in TABLE.values() if not row.activation)
 
-# Every op registered with the engine, by how compile runs it (a test checks the two tables
-# cover ``Function.registry``, so a new op must be placed in one of them):
-# lowered to generated loops (under the conditions in ``Lowering._op_ok``, else opaque) ...
-LOWERED = {"Linear", "Sigmoid", "Tanh", "ReLU", "MeanSquaredError", "SoftmaxCrossEntropy",
-           "Clone", "Add", "Sub", "Mul", "Neg", "Sum"}
+# Every op registered with the engine, by how compile runs it (a test checks that
+# ``lowers(cls)`` or these tables cover ``Function.registry``, so a new op is thought about):
+# every op of the formula table (tinynet/kernels/formulas.py) lowers, by its row; besides
+# them these lower by the rules below (under the conditions in ``Lowering._op_ok``, else
+# opaque) ...
+LOWERED = {"Linear", "MeanSquaredError", "SoftmaxCrossEntropy", "Clone", "Sum"}
 # ... or run as opaque steps: the op's own forward and backward, as in eager mode.
 OPAQUE = {"Abs", "BinaryCrossEntropy", "BinaryCrossEntropyWithLogits", "BroadcastTo", "Cast",
-          "Cat", "Clip", "Div", "Exp", "GetItem", "Log", "LogSoftmax", "MatMul", "Max",
+          "Cat", "Clip", "GetItem", "LogSoftmax", "MatMul", "Max",
           "Maximum", "Mean", "Min", "Minimum", "Permute", "Pow", "Reshape",
-          "ScatterAdd", "Softmax", "Sqrt", "Stack", "Step", "Where",
+          "ScatterAdd", "Softmax", "Stack", "Step", "Where",
           # added with the PyTorch-parity and convolution ops: run as recorded, at replay
           "Sin", "Cos", "Norm", "Einsum", "Gather", "ScatterAddAlong", "Im2Col", "Col2Im",
           "Convolution", "MaxPool"}
@@ -48,14 +55,14 @@ OPAQUE = {"Abs", "BinaryCrossEntropy", "BinaryCrossEntropyWithLogits", "Broadcas
 # refused while tracing rather than replayed.
 UNSUPPORTED = {"CopySlices"}
 FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
-# Elementwise ops as expressions over their arguments {0}, {1}: what a fused loop computes per
-# element. SIGMOID/TANH become the scalar rules of tinynet/kernels/compiled.py (the same
-# numbers as eager mode's kernels); relu keeps NaN as np.maximum does.
-BINARY = {"add": "{0} + {1}", "sub": "{0} - {1}", "mul": "{0} * {1}"}
-ACT_EXPR = {"sigmoid": "SIGMOID({0})", "tanh": "TANH({0})",
-            "relu": "(zero if {0} < zero else {0})"}
-ACT_BACK_EXPR = {"sigmoid": "{0} * {1} * (one - {1})", "tanh": "{0} * (one - {1} * {1})",
-                 "relu": "(zero if {1} <= zero else {0})"}
+
+
+def lowers(cls: type) -> bool:
+    """True if steps of this op class lower to generated loops (when ``_op_ok`` agrees)."""
+    return cls.__name__ in LOWERED or (cls.op in TABLE and cls.__name__ not in OPAQUE)
+# Elementwise ops are expressions over their arguments {0}, {1}: what a fused loop computes
+# per element, written by ``formulas.loop_expression`` from the op's row (SIGMOID/TANH become
+# the scalar rules of tinynet/kernels/scalar.py, CONST(v) a number in the loop's dtype).
 
 
 @dataclass
@@ -73,7 +80,8 @@ class Kernel:
         outs = ", ".join(f"v{o}" for o in self.outs) or "-"
         args = ", ".join("_" if a is None else f"v{a}" for a in self.args)
         attrs = "".join(f" {k}={v}" for k, v in self.attrs.items()
-                        if k not in ("group", "optimizer", "param", "members"))
+                        if k not in ("group", "optimizer", "param", "members", "params"))
+        attrs += "".join(f" {k}={v!r}" for k, v in self.attrs.get("params", {}).items())
         return f"{self.origin:<10} {self.kind:<15} {outs} <- {args}{attrs}"
 
 
@@ -144,8 +152,9 @@ class Lowering:
                     and (b is None or (bv is not None and bv.shape == (self.v(w).shape[0],)
                                        and bv.dtype == out.dtype))
                     and s.options.get("activation", "identity") in ("identity", *ACTS))
-        if s.name in ACTS:
-            return len(ins) == 1 and self.v(ins[0]) is not None and not s.options
+        if s.name in ACTS:  # a row of the formula table; its options are the row's parameters
+            return (len(ins) == 1 and self.v(ins[0]) is not None
+                    and set(s.options) <= set(TABLE[s.name].defaults()))
         if s.name == "mse_loss":
             a, b = self.v(ins[0]), self.v(ins[1])
             return (a is not None and b is not None and a.shape == b.shape
@@ -159,9 +168,9 @@ class Lowering:
                     and s.options.get("reduction", "mean") in ("mean", "sum"))
         if s.name == "clone":
             return self.v(ins[0]) is not None and self.v(ins[0]).dtype == out.dtype
-        if s.name in BINARY or s.name == "neg":
+        if s.name in ARITHMETIC:
             args = [self.v(x) for x in ins]
-            return len(args) == (1 if s.name == "neg" else 2) and all(
+            return not s.options and len(args) == len(TABLE[s.name].inputs) and all(
                 a is not None and a.dtype == out.dtype and (a.shape == out.shape or (
                     _size(a.shape) == 1 and _size(out.shape) >= 1)) for a in args)
         if s.name == "sum":
@@ -173,7 +182,7 @@ class Lowering:
     def _backward_ok(self, s: Step) -> bool:
         if s.name in ("linear", "cross_entropy", "mse_loss", *ACTS):
             return s.fast
-        if s.name in BINARY or s.name in ("neg", "sum"):  # rules on Tensors: no fast path
+        if s.name in ARITHMETIC or s.name == "sum":  # rules on Tensors: no fast path
             g = self.v(s.inputs[0]) if s.inputs else None
             if g is None:
                 return False
@@ -190,12 +199,13 @@ class Lowering:
             x, w = ins[0], ins[1]
             b = ins[2] if len(ins) > 2 else None
             act = s.options.get("activation", "identity")
-            self.nodes[s.index] = {"x": x, "w": w, "y": out, "act": act}
+            self.nodes[s.index] = {"x": x, "w": w, "y": out, "act": act, "params": {}}
             return [Kernel("matmul_nt", [out], [x, w]),
-                    Kernel("bias_act", [out], [out, b], {"act": act})]
+                    Kernel("bias_act", [out], [out, b], {"act": act, "params": {}})]
         if s.name in ACTS:
-            self.nodes[s.index] = {"y": out}
-            return [Kernel("act", [out], [ins[0]], {"act": s.name})]
+            params = {**TABLE[s.name].defaults(), **s.options}
+            self.nodes[s.index] = {"x": ins[0], "y": out, "params": params}
+            return [Kernel("act", [out], [ins[0]], {"act": s.name, "params": params})]
         if s.name == "mse_loss":
             a, b = ins[0], ins[1]
             n = int(np.prod(self.values[a].shape))
@@ -213,12 +223,10 @@ class Lowering:
             return [Kernel("ce", [out, probs, losses], [z, t], {"mean": mean})]
         if s.name == "clone":
             return [Kernel("copy", [out], [ins[0]])]
-        if s.name in BINARY:
-            self.nodes[s.index] = {"a": ins[0], "b": ins[1]}
-            return [Kernel("ew", [out], [ins[0], ins[1]], {"expr": BINARY[s.name]})]
-        if s.name == "neg":
-            self.nodes[s.index] = {}
-            return [Kernel("ew", [out], [ins[0]], {"expr": "-{0}"})]
+        if s.name in ARITHMETIC:
+            row = TABLE[s.name]
+            self.nodes[s.index] = {**dict(zip(row.inputs, ins, strict=True)), "y": out}
+            return [Kernel("ew", [out], ins, {"expr": loop_expression(row, "forward")})]
         if s.name == "sum":
             self.nodes[s.index] = {}
             return [Kernel("sum", [out], [ins[0]],
@@ -240,7 +248,8 @@ class Lowering:
             if node["act"] != "identity":
                 gv = self.values[g]
                 dz = self.new_value(gv.shape, gv.dtype, s.index)
-                kernels.append(Kernel("act_back", [dz], [g, node["y"]], {"act": node["act"]}))
+                kernels.append(Kernel("act_back", [dz], [g, node["y"]],
+                                      {"act": node["act"], "params": {}}))
             if db is not None:
                 kernels.append(Kernel("colsum", [db], [dz]))
             if dw is not None:
@@ -248,8 +257,10 @@ class Lowering:
             if dx is not None:
                 kernels.append(Kernel("matmul_nn", [dx], [dz, node["w"]]))
             return kernels
-        if s.name in ACTS:
-            return [Kernel("act_back", [outs[0]], [g, node["y"]], {"act": s.name})]
+        if s.name in ACTS:  # g and what the row saves (the input x or the output y)
+            saved = [node[name] for name in TABLE[s.name].saves]
+            return [Kernel("act_back", [outs[0]], [g, *saved],
+                           {"act": s.name, "params": node["params"]})]
         if s.name == "mse_loss":
             da, db = (outs + [None, None])[:2]
             if da is None:
@@ -262,18 +273,15 @@ class Lowering:
                 return None
             return [Kernel("ce_back", [outs[0]], [g, node["probs"], node["t"]],
                            {"mean": node["mean"]})]
-        # the Tensor-level rules of add/sub/mul/neg/sum (before the engine undoes broadcasting)
-        rules = {"add": [("{0}", []), ("{0}", [])], "sub": [("{0}", []), ("-{0}", [])],
-                 "mul": [("{0} * {1}", ["b"]), ("{0} * {1}", ["a"])], "neg": [("-{0}", [])],
-                 "sum": [("{0}", [])]}.get(s.name)
-        if rules is None:
+        if s.name == "sum":  # spreads g over its input's shape (the loop's size-1 argument)
+            return [Kernel("ew", [outs[0]], [g], {"expr": "{0}"})] if outs[0] is not None else []
+        if s.name not in ARITHMETIC:
             return None
-        kernels = []
-        for out, (expr, saved) in zip(outs, rules, strict=False):
-            if out is not None:
-                kernels.append(Kernel("ew", [out], [g] + [node[k] for k in saved],
-                                      {"expr": expr}))
-        return kernels
+        # each input's gradient by its row (before the engine undoes broadcasting)
+        row = TABLE[s.name]
+        saved = [node[name] for name in row.saves]
+        return [Kernel("ew", [out], [g, *saved], {"expr": loop_expression(row, i)})
+                for i, out in enumerate(outs) if out is not None]
 
     def _lower_update(self, s: Step) -> list[Kernel] | None:
         p, g = self.v(s.inputs[0]), self.v(s.inputs[1])
@@ -333,6 +341,7 @@ class Lowering:
                     mm.outs = [act.outs[0]]
                     k.outs, k.args = [act.outs[0]], [act.outs[0], k.args[1]]
                     k.attrs["act"] = act.attrs["act"]
+                    k.attrs["params"] = act.attrs["params"]
                     k.origin = mm.origin = f"{k.origin}+{act.origin}"
                     ks.remove(act)
         # loss gradient + activation backward in one loop
@@ -380,9 +389,9 @@ class Lowering:
         if k.kind == "ew":
             return k
         if k.kind == "act":
-            expr = ACT_EXPR[k.attrs["act"]]
+            expr = loop_expression(TABLE[k.attrs["act"]], "forward", k.attrs["params"])
         elif k.kind == "act_back" and "sums" not in k.attrs:
-            expr = ACT_BACK_EXPR[k.attrs["act"]]
+            expr = loop_expression(TABLE[k.attrs["act"]], 0, k.attrs["params"])
         elif k.kind == "copy":
             expr = "{0}"
         else:

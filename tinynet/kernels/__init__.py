@@ -28,13 +28,16 @@ from types import ModuleType
 import numpy as np
 
 from tinynet.compile import recorder
-from tinynet.kernels import reference
+from tinynet.kernels import formulas, reference
 
 __all__ = [
     "activation_backward",
     "adam_update_",
     "bias_activation_forward",
     "dispatch_mode",
+    "elementwise_backward",
+    "elementwise_forward",
+    "erf",
     "numba_enabled",
     "perceptron_fit",
     "relu_backward",
@@ -65,20 +68,11 @@ _MIN_SIZE = 1
 # (2-core AMD EPYC, numpy 2.4, numba 0.68 without SVML), each beats its twin from ~10
 # elements up: 2-4x for the activations, 3-7x for softmax-CE and the optimizer steps, ~90x
 # for the perceptron over its Python loop. An op missing here always runs its numpy twin.
+# Every activation of the formula table has three, generated from its row (formulas.py).
 _COMPILED_OPS = frozenset(
     {
-        "sigmoid_forward",
-        "sigmoid_backward",
-        "tanh_forward",
-        "tanh_backward",
-        "relu_forward",
-        "relu_backward",
-        "step_forward",
-        "bias_identity_forward",
-        "bias_sigmoid_forward",
-        "bias_tanh_forward",
-        "bias_relu_forward",
-        "bias_step_forward",
+        *(f"{kind}" for name in formulas.ACTIVATIONS
+          for kind in (f"{name}_forward", f"{name}_backward", f"bias_{name}_forward")),
         "softmax_cross_entropy_forward",
         "softmax_cross_entropy_backward",
         "sgd_update_",
@@ -212,36 +206,59 @@ def _flat(array: np.ndarray) -> np.ndarray:
     return array.reshape(-1)
 
 
-def _unary_forward(op: str, x: np.ndarray, out: np.ndarray | None) -> np.ndarray:
-    """Shared glue of the elementwise forwards: compiled kernel on flat views, else the twin."""
+def _unary_forward(op: str, x: np.ndarray, out: np.ndarray | None, **params: float
+                   ) -> np.ndarray:
+    """Shared glue of the elementwise forwards: compiled kernel on flat views, else the twin.
+    ``params`` are the row's parameters (formulas.py), passed to the kernel in row order."""
     x = np.asarray(x)
     if out is None:
         kernel = _pick_kernel(op, x)
         if kernel is not None:
             out = np.empty_like(x)
-            kernel(_flat(x), _flat(out))
+            kernel(_flat(x), _flat(out), *params.values())
             return out
     elif out.shape == x.shape and (out is x or not np.may_share_memory(x, out)):
         # In place (out is x) is safe element by element; a partial overlap is left to numpy,
         # which buffers it.
         kernel = _pick_kernel(op, x, out)
         if kernel is not None:
-            kernel(_flat(x), _flat(out))
+            kernel(_flat(x), _flat(out), *params.values())
             return out
-    return getattr(reference, op)(x, out=out)
+    return getattr(reference, op)(x, out=out, **params)
 
 
-def _unary_backward(op: str, grad: np.ndarray, saved: np.ndarray) -> np.ndarray:
-    """Shared glue of the elementwise backwards (grad and the saved output, same shape)."""
+def _unary_backward(op: str, grad: np.ndarray, saved: np.ndarray, **params: float
+                    ) -> np.ndarray:
+    """Shared glue of the elementwise backwards (grad and the saved input or output)."""
     grad = np.asarray(grad)
     saved = np.asarray(saved)
     if grad.shape == saved.shape:
         kernel = _pick_kernel(op, grad, saved)
         if kernel is not None:
             out = np.empty_like(grad)
-            kernel(_flat(grad), _flat(saved), _flat(out))
+            kernel(_flat(grad), _flat(saved), _flat(out), *params.values())
             return out
-    return getattr(reference, op)(grad, saved)
+    return getattr(reference, op)(grad, saved, **params)
+
+
+def _params(name: str, given: dict[str, float]) -> dict[str, float]:
+    """The row's parameters in row order, as floats (one numba specialisation per kernel)."""
+    row = formulas.TABLE[name]
+    return {key: float(given.get(key, default)) for key, default in row.params}
+
+
+def elementwise_forward(name: str, x: np.ndarray, out: np.ndarray | None = None,
+                        **params: float) -> np.ndarray:
+    """y = forward(x) of the formula table's activation ``name``, elementwise, any shape
+    (``elementwise_forward("leaky_relu", x, negative_slope=0.2)``). Writes ``out`` if given."""
+    return _unary_forward(f"{name}_forward", x, out, **_params(name, params))
+
+
+def elementwise_backward(name: str, grad: np.ndarray, saved: np.ndarray, **params: float
+                         ) -> np.ndarray:
+    """dL/dx of the table's activation ``name`` (new array) from grad = dL/dy and what its row
+    saves (``formulas.TABLE[name].saves``: the input x or the output y)."""
+    return _unary_backward(f"{name}_backward", grad, saved, **_params(name, params))
 
 
 # ----------------------------------------------------------------------------- activations
@@ -275,6 +292,11 @@ def relu_forward(x: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
 def relu_backward(grad: np.ndarray, y: np.ndarray) -> np.ndarray:
     """grad where y > 0 else 0 (new array), with y = relu(x) the saved output."""
     return _unary_backward("relu_backward", grad, y)
+
+
+def erf(x: np.ndarray) -> np.ndarray:
+    """erf(x), elementwise, in x's dtype (the numpy twin only: a rarely hot op)."""
+    return reference.erf(np.asarray(x))
 
 
 def step_forward(x: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
@@ -321,8 +343,6 @@ def activation_backward(grad: np.ndarray, y: np.ndarray, activation: str) -> np.
     _check_activation("activation_backward", activation)
     if activation == "identity":
         return grad
-    if activation == "step":
-        return reference.activation_backward(grad, y, "step")
     return _unary_backward(activation + "_backward", grad, y)
 
 
@@ -540,11 +560,13 @@ def warm_up() -> None:
         loss = np.empty(2, dtype=dtype)
         for op in sorted(_COMPILED_OPS):
             kernel = getattr(module, op)
+            name = op.removeprefix("bias_").rsplit("_", 1)[0]
+            params = formulas.TABLE[name].defaults().values() if name in formulas.TABLE else ()
             if op == "perceptron_fit":
                 if dtype is np.float64:  # the perceptron kernel is float64 only
                     kernel(z, target, np.zeros(3), 0.0, 1.0, 1)
             elif op.startswith("bias_"):
-                kernel(z.copy(), bias)
+                kernel(z.copy(), bias, *params)
             elif op.startswith("softmax_cross_entropy_"):
                 kernel(z, target, loss, np.empty_like(z))
             elif op == "sgd_update_":
@@ -554,9 +576,9 @@ def warm_up() -> None:
                     x.copy(), x, np.zeros_like(x), np.zeros_like(x), 1, 1e-3, 0.9, 0.999, 1e-8, 0.0
                 )
             elif op.endswith("_backward"):
-                kernel(x, x, np.empty_like(x))
+                kernel(x, x, np.empty_like(x), *params)
             else:
-                kernel(x, np.empty_like(x))
+                kernel(x, np.empty_like(x), *params)
 
 
 # ------------------------------------------------------------------ convolution and pooling

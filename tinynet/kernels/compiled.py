@@ -29,264 +29,58 @@ Rules every kernel here follows:
 
 from __future__ import annotations
 
+import hashlib
+import importlib.util
 import math
+import os
+import sys
+from pathlib import Path
+from types import ModuleType
 
 import numpy as np
 from numba import njit
 
-# ------------------------------------------------------------------ scalar rules (inlined)
+from tinynet.kernels import formulas
+from tinynet.kernels.scalar import _sigmoid, _sigmoid_f32, _tanh_f32  # noqa: F401 - for codegen
+
+# ----------------------------------------------------------- elementwise, from the table
+# Every activation's kernels (<op>_forward, <op>_backward, bias_<op>_forward) are generated
+# from tinynet/kernels/formulas.py as a module file in the cache folder, so numba's disk cache
+# (cache=True) finds them again in the next process.
 
 
-@njit(cache=True, error_model="numpy")
-def _sigmoid(v, one):
-    """1/(1+exp(-v)) by the sign split; branch-free so random signs cost no mispredictions."""
-    e = np.exp(-np.abs(v))
-    r = one / (one + e)
-    return r if v >= 0 else e * r
+def cache_dir() -> Path:
+    """Where generated modules live: ``$TINYNET_CACHE_DIR`` or ``~/.cache/tinynet``."""
+    root = os.environ.get("TINYNET_CACHE_DIR") or os.path.join(
+        os.path.expanduser("~"), ".cache", "tinynet")
+    return Path(root)
 
 
-@njit(cache=True, error_model="numpy", inline="always")
-def _exp_nonpositive_f32(y, out, bits, i):
-    """exp(y) for a float32 y <= 0 (or NaN), without calling the C library.
-
-    numba has no vector math library here, so ``np.exp`` on float32 is one scalar call per
-    element (~5 ns). This is the Cephes expf recipe, plain arithmetic LLVM can vectorise
-    (measured ~6x faster, within 2 ulps of the exact value):
-        n = round(y / ln 2),  r = y - n ln 2  (ln 2 split in two for precision),
-        exp(r) = 1 + r + r^2 p(r)  (degree-5 polynomial),  exp(y) = exp(r) * 2^n.
-    2^n is built from its bit pattern, written through ``bits`` (an int32 view of the
-    float32 array ``out``) and read back from ``out[i]``, which the caller overwrites later.
-    n can go down to -150 (results below the smallest normal float32), so 2^n is applied as
-    two factors 2^(n/2), each a normal number. Below -104 the exact answer rounds to 0.
-    """
-    if y < np.float32(-104.0):  # not max(): NaN must stay NaN
-        y = np.float32(-104.0)
-    n = np.floor(y * np.float32(1.44269504) + np.float32(0.5))
-    r = y - n * np.float32(0.693359375) - n * np.float32(-2.12194440e-4)
-    p = np.float32(1.9875691500e-4)
-    p = p * r + np.float32(1.3981999507e-3)
-    p = p * r + np.float32(8.3334519073e-3)
-    p = p * r + np.float32(4.1665795894e-2)
-    p = p * r + np.float32(1.6666665459e-1)
-    p = p * r + np.float32(5.0000001201e-1)
-    p = p * r * r + r + np.float32(1.0)
-    whole = np.int32(n)
-    half = whole >> np.int32(1)  # floor(n / 2) without the branches of Python's //
-    bits[i] = (half + np.int32(127)) << np.int32(23)
-    p = p * out[i]
-    bits[i] = (whole - half + np.int32(127)) << np.int32(23)
-    return p * out[i]
+def load_source(source: str, folder: str, prefix: str) -> ModuleType:
+    """Import generated ``source`` from ``<cache dir>/<folder>/<prefix>_<hash>.py`` (written
+    first if new or different; atomically, so another process never reads half a file)."""
+    digest = hashlib.sha256(source.encode()).hexdigest()[:20]
+    name = f"tinynet_{folder}_{prefix}_{digest}"
+    if name in sys.modules:
+        return sys.modules[name]
+    path = cache_dir() / folder / f"{prefix}_{digest}.py"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if not path.exists() or path.read_text() != source:
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_text(source)
+        os.replace(tmp, path)
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
 
 
-@njit(cache=True, error_model="numpy", inline="always")
-def _sigmoid_f32(v, out, bits, i):
-    """_sigmoid for float32 with the vectorisable exp: same sign split, same rounding order."""
-    one = np.float32(1.0)
-    e = _exp_nonpositive_f32(-np.abs(v), out, bits, i)
-    r = one / (one + e)
-    return r if v >= 0 else e * r
-
-
-@njit(cache=True, error_model="numpy", inline="always")
-def _tanh_f32(v, out, bits, i):
-    """tanh for float32, Cephes' tanhf without branches (both halves computed, one kept):
-        |v| < 0.625:  v + v^3 q(v^2)                 (odd polynomial: exact sign, no
-                                                      cancellation near 0)
-        otherwise:    sign(v) (1 - 2e / (1 + e))     with e = exp(-2|v|) in (0, 1]
-    """
-    one = np.float32(1.0)
-    a = np.abs(v)
-    e = _exp_nonpositive_f32(np.float32(-2.0) * a, out, bits, i)
-    large = one - np.float32(2.0) * e / (one + e)
-    large = large if v >= 0 else -large
-    z = v * v
-    q = np.float32(-5.70498872745e-3) * z + np.float32(2.06390887954e-2)
-    q = q * z - np.float32(5.37397155531e-2)
-    q = q * z + np.float32(1.33314422036e-1)
-    q = q * z - np.float32(3.33332819422e-1)
-    small = q * z * v + v
-    if a >= np.float32(0.625):
-        return large
-    return small if a != 0 else v  # v + 0 would turn tanh(-0.0) into +0.0
-
-
-@njit(cache=True, error_model="numpy")
-def _relu(v, zero):
-    """max(v, 0) keeping NaN, like np.maximum."""
-    return zero if v < zero else v
-
-
-@njit(cache=True, error_model="numpy")
-def _step(v, zero, one):
-    """Heaviside with step(0) = 1; NaN gives 0."""
-    return one if v >= zero else zero
-
-
-# ------------------------------------------------------------------ elementwise, flat 1-D
-
-
-@njit(cache=True, error_model="numpy")
-def sigmoid_forward(x, out):
-    """out = 1 / (1 + exp(-x)); x, out flat (n,). float32 takes the vectorisable exp (a
-    run-time test: both loops are compiled for each dtype, one of them never runs)."""
-    if x.itemsize == 4:
-        _sigmoid_forward_f32(x, out)
-    else:
-        _sigmoid_forward(x, out)
-
-
-@njit(cache=True, error_model="numpy")
-def _sigmoid_forward(x, out):
-    one = x.dtype.type(1.0)
-    for i in range(x.size):
-        out[i] = _sigmoid(x[i], one)
-
-
-@njit(cache=True, error_model="numpy")
-def _sigmoid_forward_f32(x, out):
-    bits = out.view(np.int32)  # made here, not passed in: passed in, the loop ran 7x slower
-    for i in range(x.size):
-        out[i] = _sigmoid_f32(x[i], out, bits, i)
-
-
-@njit(cache=True, error_model="numpy")
-def sigmoid_backward(grad, s, out):
-    """out = grad * s * (1 - s); all flat (n,)."""
-    one = s.dtype.type(1.0)
-    for i in range(s.size):
-        out[i] = grad[i] * s[i] * (one - s[i])
-
-
-@njit(cache=True, error_model="numpy")
-def tanh_forward(x, out):
-    """out = tanh(x); x, out flat (n,). The dispatch calls it for float32 only (see the
-    module notes); float64 takes the C library's tanh here, for completeness."""
-    if x.itemsize == 4:
-        _tanh_forward_f32(x, out)
-    else:
-        for i in range(x.size):
-            out[i] = np.tanh(x[i])
-
-
-@njit(cache=True, error_model="numpy")
-def _tanh_forward_f32(x, out):
-    bits = out.view(np.int32)  # made here, not passed in: passed in, the loop ran 7x slower
-    for i in range(x.size):
-        out[i] = _tanh_f32(x[i], out, bits, i)
-
-
-@njit(cache=True, error_model="numpy")
-def tanh_backward(grad, t, out):
-    """out = grad * (1 - t * t); all flat (n,)."""
-    one = t.dtype.type(1.0)
-    for i in range(t.size):
-        out[i] = grad[i] * (one - t[i] * t[i])
-
-
-@njit(cache=True, error_model="numpy")
-def relu_forward(x, out):
-    """out = max(x, 0); x, out flat (n,)."""
-    zero = x.dtype.type(0.0)
-    for i in range(x.size):
-        out[i] = _relu(x[i], zero)
-
-
-@njit(cache=True, error_model="numpy")
-def relu_backward(grad, y, out):
-    """out = 0 where y <= 0 else grad (a NaN output passes its gradient, as in PyTorch)."""
-    zero = grad.dtype.type(0.0)
-    for i in range(y.size):
-        out[i] = zero if y[i] <= zero else grad[i]
-
-
-@njit(cache=True, error_model="numpy")
-def step_forward(x, out):
-    """out = 1 where x >= 0 else 0; x, out flat (n,)."""
-    zero = x.dtype.type(0.0)
-    one = x.dtype.type(1.0)
-    for i in range(x.size):
-        out[i] = _step(x[i], zero, one)
-
-
-# ------------------------------------------------- bias + activation, z (N, M) in place
-
-
-@njit(cache=True, error_model="numpy")
-def bias_identity_forward(z, bias):
-    """z += bias; z (N, M), bias (M,)."""
-    for i in range(z.shape[0]):
-        for j in range(z.shape[1]):
-            z[i, j] = z[i, j] + bias[j]
-
-
-@njit(cache=True, error_model="numpy")
-def bias_sigmoid_forward(z, bias):
-    """z = sigmoid(z + bias); z (N, M), bias (M,). float32 takes the vectorisable exp, as in
-    sigmoid_forward."""
-    if z.itemsize == 4:
-        _bias_sigmoid_forward_f32(z, bias)
-    else:
-        _bias_sigmoid_forward(z, bias)
-
-
-@njit(cache=True, error_model="numpy")
-def _bias_sigmoid_forward(z, bias):
-    one = z.dtype.type(1.0)
-    for i in range(z.shape[0]):
-        for j in range(z.shape[1]):
-            z[i, j] = _sigmoid(z[i, j] + bias[j], one)
-
-
-@njit(cache=True, error_model="numpy")
-def _bias_sigmoid_forward_f32(z, bias):
-    flat = z.reshape(-1)  # flat indexing only: with z[i, j] too the loop ran 7x slower
-    bits = flat.view(np.int32)
-    m = z.shape[1]
-    for i in range(z.shape[0]):
-        row = i * m
-        for j in range(m):
-            flat[row + j] = _sigmoid_f32(flat[row + j] + bias[j], flat, bits, row + j)
-
-
-@njit(cache=True, error_model="numpy")
-def bias_tanh_forward(z, bias):
-    """z = tanh(z + bias); z (N, M), bias (M,). Like tanh_forward, used for float32 only."""
-    if z.itemsize == 4:
-        _bias_tanh_forward_f32(z, bias)
-    else:
-        for i in range(z.shape[0]):
-            for j in range(z.shape[1]):
-                z[i, j] = np.tanh(z[i, j] + bias[j])
-
-
-@njit(cache=True, error_model="numpy")
-def _bias_tanh_forward_f32(z, bias):
-    flat = z.reshape(-1)  # flat indexing only, as in _bias_sigmoid_forward_f32
-    bits = flat.view(np.int32)
-    m = z.shape[1]
-    for i in range(z.shape[0]):
-        row = i * m
-        for j in range(m):
-            flat[row + j] = _tanh_f32(flat[row + j] + bias[j], flat, bits, row + j)
-
-
-@njit(cache=True, error_model="numpy")
-def bias_relu_forward(z, bias):
-    """z = max(z + bias, 0); z (N, M), bias (M,)."""
-    zero = z.dtype.type(0.0)
-    for i in range(z.shape[0]):
-        for j in range(z.shape[1]):
-            z[i, j] = _relu(z[i, j] + bias[j], zero)
-
-
-@njit(cache=True, error_model="numpy")
-def bias_step_forward(z, bias):
-    """z = [z + bias >= 0]; z (N, M), bias (M,)."""
-    zero = z.dtype.type(0.0)
-    one = z.dtype.type(1.0)
-    for i in range(z.shape[0]):
-        for j in range(z.shape[1]):
-            z[i, j] = _step(z[i, j] + bias[j], zero, one)
+_generated = load_source(formulas.kernel_source(), "kernels", "elementwise")
+ELEMENTWISE_KERNELS = tuple(
+    f"{kind}" for row in formulas.ROWS if row.activation
+    for kind in (f"{row.name}_forward", f"{row.name}_backward", f"bias_{row.name}_forward"))
+globals().update({name: getattr(_generated, name) for name in ELEMENTWISE_KERNELS})
 
 
 # ----------------------------------------------------------- softmax cross-entropy (N, C)

@@ -19,80 +19,23 @@ import math
 
 import numpy as np
 
+from tinynet.kernels import formulas
+
 # ----------------------------------------------------------------------------- activations
+# Generated from the formula table (formulas.py), one pair per activation:
+#     <op>_forward(x, out=None, **params)    y = forward(x)
+#     <op>_backward(grad, saved, **params)   dL/dx from grad and the saved x or y
+# e.g. sigmoid_forward(x), relu_backward(grad, y), leaky_relu_forward(x, negative_slope=0.2).
+globals().update(formulas.numpy_twins())
 
 
-def sigmoid_forward(x: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
-    """s = 1 / (1 + exp(-x)), elementwise; any shape.
+def erf(x: np.ndarray) -> np.ndarray:
+    """erf elementwise, in x's dtype (no numba kernel: GELU's second derivative uses it)."""
+    return formulas.NUMPY_FUNCTIONS["erf"](x)
 
-    Stable sign split: with e = exp(-|x|) in (0, 1], s = 1/(1+e) for x >= 0 and e/(1+e) for
-    x < 0, so exp never overflows and tiny results keep their relative accuracy.
-    """
-    one = x.dtype.type(1)
-    with np.errstate(under="ignore"):
-        e = np.exp(-np.abs(x))
-        if out is None:
-            out = np.empty(e.shape, dtype=e.dtype)
-        return np.divide(np.where(x >= 0, one, e), one + e, out=out)
-
-
-def sigmoid_backward(grad: np.ndarray, s: np.ndarray) -> np.ndarray:
-    """d/dx sigmoid = s (1 - s): returns grad * s * (1 - s) (new array, shape of s)."""
-    with np.errstate(under="ignore"):
-        return np.asarray(grad * s * (1 - s))
-
-
-def tanh_forward(x: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
-    """t = tanh(x), elementwise; any shape."""
-    return np.asarray(np.tanh(x, out=out))
-
-
-def tanh_backward(grad: np.ndarray, t: np.ndarray) -> np.ndarray:
-    """d/dx tanh = 1 - t^2: returns grad * (1 - t * t) (new array)."""
-    with np.errstate(under="ignore"):  # t * t of a tiny t (float16: |t| < 0.008) is subnormal
-        return np.asarray(grad * (1 - t * t))
-
-
-def relu_forward(x: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
-    """y = max(x, 0), elementwise; NaN stays NaN."""
-    return np.asarray(np.maximum(x, 0, out=out))
-
-
-def relu_backward(grad: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """d/dx relu = [y > 0]: returns 0 where y <= 0, else grad (new array; a NaN output passes
-    its gradient on, as PyTorch's threshold_backward does).
-
-    Written as a select rather than grad * (y > 0) so an inf or NaN gradient at a dead unit
-    gives 0, as PyTorch's threshold_backward does.
-    """
-    return np.where(y <= 0, 0, grad)
-
-
-def step_forward(x: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
-    """Heaviside step: 1 where x >= 0 (so step(0) = 1), else 0, in x's dtype. No backward:
-    the derivative is zero wherever it exists."""
-    if out is None:
-        out = np.empty(x.shape, dtype=x.dtype)
-    return np.greater_equal(x, 0, out=out)
-
-
-def identity_forward(x: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
-    """y = x (copied into `out` when one is given)."""
-    if out is None:
-        return x
-    np.copyto(out, x)
-    return out
-
-
+# The activations ops.linear(..., activation=) fuses into a dense layer.
 ACTIVATIONS = ("identity", "sigmoid", "tanh", "relu", "step")
 
-_FORWARD = {
-    "identity": identity_forward,
-    "sigmoid": sigmoid_forward,
-    "tanh": tanh_forward,
-    "relu": relu_forward,
-    "step": step_forward,
-}
 
 
 def bias_activation_forward(z: np.ndarray, bias: np.ndarray | None, activation: str) -> np.ndarray:
@@ -102,24 +45,14 @@ def bias_activation_forward(z: np.ndarray, bias: np.ndarray | None, activation: 
     """
     if bias is not None:
         np.add(z, bias, out=z)
-    return _FORWARD[activation](z, out=z)
+    return globals()[f"{activation}_forward"](z, out=z)
 
 
 def activation_backward(grad: np.ndarray, y: np.ndarray, activation: str) -> np.ndarray:
-    """dL/dz from dL/dy and the saved output y = act(z).
-
-    identity: grad (returned as is); sigmoid: grad*y*(1-y); tanh: grad*(1-y^2);
-    relu: grad*[y > 0]; step: zeros.
-    """
+    """dL/dz from dL/dy and the saved output y = act(z) (identity: grad, returned as is)."""
     if activation == "identity":
         return grad
-    if activation == "sigmoid":
-        return sigmoid_backward(grad, y)
-    if activation == "tanh":
-        return tanh_backward(grad, y)
-    if activation == "relu":
-        return relu_backward(grad, y)
-    return np.zeros(np.broadcast_shapes(grad.shape, y.shape), dtype=np.result_type(grad, y))
+    return globals()[f"{activation}_backward"](grad, y)
 
 
 # -------------------------------------------------------------------- softmax cross-entropy
@@ -231,13 +164,51 @@ def adam_update_(
 
 
 def perceptron_fit(
-    X: np.ndarray, y: np.ndarray, w: np.ndarray, b: float, lr: float, max_epochs: int
+    X: np.ndarray, targets: np.ndarray, w: np.ndarray, b: float, lr: float, max_epochs: int
 ) -> tuple[float, int, bool, np.ndarray]:
-    """Rosenblatt's perceptron rule: this twin is the story's own readable version,
-    ``tinynet.perceptron.perceptron_rule`` (read it there). X (N, F), y (N,) in {0, 1}, w (F,)
-    updated in place; returns (b, epochs_run, converged, errors_per_epoch (epochs_run,) int64).
-    """
-    # Imported here, not at the top: tinynet.perceptron imports tinynet.kernels.
-    from tinynet.perceptron import perceptron_rule
+    """Rosenblatt's learning rule (1958), the story's ``tinynet.perceptron.perceptron_rule``.
+    For each sample x (a row of X) and its target t:
 
-    return perceptron_rule(X, y, w, b, lr, max_epochs)
+        y = step(w . x + b)          the perceptron's answer, 0 or 1
+        w <- w + lr (t - y) x        t - y is 0 when the answer is right: nothing changes;
+        b <- b + lr (t - y)          +1 when it said 0 for a 1 (w moves toward x), -1 for
+                                     the opposite mistake (w moves away from x)
+
+    One *epoch* is one pass over the samples in order. Training stops after the first epoch
+    without a mistake (converged) or after ``max_epochs`` epochs.
+
+    Shapes: X (N, F) numbers, targets (N,) 0s and 1s, w (F,) floats, overwritten with the
+    learned weights. Returns (b, epochs run, converged, mistakes per epoch (epochs run,) int64).
+
+    This is also the twin of the numba kernel ``tinynet.kernels.compiled.perceptron_fit``:
+    both work in float64 and sum w . x left to right, so they give the same weights to the
+    last bit. (numpy's ``w @ x`` may add in another order, which is why the sum is spelled
+    out in ``_dot``.)
+    """
+    learned = w  # the caller's array, which receives the result at the end
+    w = np.array(w, dtype=np.float64)
+    X = np.asarray(X, dtype=np.float64)
+    mistakes_per_epoch: list[int] = []
+    converged = False
+    for _epoch in range(max_epochs):
+        mistakes = 0
+        for x, t in zip(X, targets, strict=True):
+            y = 1 if _dot(w, x) + b >= 0 else 0  # step(w . x + b)
+            if y != t:
+                w = w + lr * (t - y) * x
+                b = b + lr * (t - y)
+                mistakes += 1
+        mistakes_per_epoch.append(mistakes)
+        if mistakes == 0:
+            converged = True
+            break
+    learned[...] = w
+    return float(b), len(mistakes_per_epoch), converged, np.array(mistakes_per_epoch, np.int64)
+
+
+def _dot(w: np.ndarray, x: np.ndarray) -> float:
+    """w . x = w_0 x_0 + w_1 x_1 + ..., added left to right (as the numba kernel does)."""
+    total = 0.0
+    for w_j, x_j in zip(w, x, strict=True):
+        total += w_j * x_j
+    return total

@@ -33,6 +33,14 @@ from tinynet.nn.pooling import AdaptiveAvgPool2d, AvgPool2d, MaxPool2d  # noqa: 
 __all__ += ["AdaptiveAvgPool2d", "AvgPool2d", "BatchNorm1d", "BatchNorm2d", "Conv2d",
             "Dropout2d", "LayerNorm", "MaxPool2d"]
 
+# Issue 21: more normalization layers.
+from tinynet.nn.normalization import GroupNorm, RMSNorm  # noqa: E402
+
+__all__ += ["GroupNorm", "RMSNorm"]
+from tinynet.nn.conv1d import Conv1d  # noqa: E402
+
+__all__ += ["Conv1d"]
+
 # Sequence models (issue 22): embeddings, recurrent layers, attention, transformer encoder.
 from tinynet.nn.attention import MultiheadAttention  # noqa: E402
 from tinynet.nn.rnn import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNCell  # noqa: E402
@@ -44,7 +52,6 @@ __all__ += ["Embedding", "GRU", "GRUCell", "LSTM", "LSTMCell", "MultiheadAttenti
 
 # Issue 21: losses and small modules real scripts use (appended).
 from tinynet.nn.extra import (  # noqa: E402
-    LeakyReLU,
     ParameterDict,
     ParameterList,
     PixelShuffle,
@@ -52,5 +59,10 @@ from tinynet.nn.extra import (  # noqa: E402
 )
 from tinynet.nn.loss import HuberLoss, KLDivLoss, L1Loss, SmoothL1Loss  # noqa: E402
 
-__all__ += ["HuberLoss", "KLDivLoss", "L1Loss", "LeakyReLU", "ParameterDict", "ParameterList",
+__all__ += ["HuberLoss", "KLDivLoss", "L1Loss", "ParameterDict", "ParameterList",
             "PixelShuffle", "SmoothL1Loss", "Unflatten"]
+
+# The formula table's activations (issue 18; tinynet/kernels/formulas.py).
+from tinynet.nn.activations import ELU, GELU, Hardtanh, LeakyReLU, Mish, SiLU, Softplus  # noqa: E402
+
+__all__ += ["ELU", "GELU", "Hardtanh", "LeakyReLU", "Mish", "SiLU", "Softplus"]

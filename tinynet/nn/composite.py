@@ -1,5 +1,5 @@
 """Losses and functions written with existing ops: ``F.l1_loss``, ``smooth_l1_loss``,
-``huber_loss``, ``kl_div``, ``normalize``, ``cosine_similarity``, ``leaky_relu``.
+``huber_loss``, ``kl_div``, ``normalize``, ``cosine_similarity``.
 
 Each is a few Tensor operations, so its gradient (and second derivative) comes from the ops it
 is made of; the formulas, and which side of a threshold a tie falls on, are PyTorch's. With d =
@@ -107,10 +107,3 @@ def cosine_similarity(x1: Tensor, x2: Tensor, dim: int = 1, eps: float = 1e-8) -
     n1 = ops.norm(x1, 2, dim=dim, keepdim=True).clamp(min=eps)
     n2 = ops.norm(x2, 2, dim=dim, keepdim=True).clamp(min=eps)
     return ((x1 / n1) * (x2 / n2)).sum(dim=dim)
-
-
-def leaky_relu(input: Tensor, negative_slope: float = 0.01, inplace: bool = False) -> Tensor:
-    """x where x > 0, negative_slope x elsewhere (slope at 0: negative_slope, as PyTorch)."""
-    if inplace:
-        raise ValueRangeError("leaky_relu: inplace=True is not supported; use the result")
-    return ops.where(input.data > 0, input, input * negative_slope)

@@ -1,5 +1,5 @@
 """Modules real PyTorch scripts use that are a few lines over existing ops (issue 21's census):
-``LeakyReLU``, ``Unflatten``, ``PixelShuffle``, ``ParameterList``, ``ParameterDict``."""
+``Unflatten``, ``PixelShuffle``, ``ParameterList``, ``ParameterDict``."""
 
 from __future__ import annotations
 
@@ -8,25 +8,9 @@ from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 from tinynet.errors import ShapeError
-from tinynet.nn.composite import leaky_relu
 from tinynet.nn.module import Module
 from tinynet.nn.parameter import Parameter
 from tinynet.tensor import Tensor
-
-
-class LeakyReLU(Module):
-    """x where x > 0, ``negative_slope`` x elsewhere."""
-
-    def __init__(self, negative_slope: float = 0.01, inplace: bool = False) -> None:
-        super().__init__()
-        self.negative_slope = negative_slope
-        self.inplace = inplace
-
-    def forward(self, input: Tensor) -> Tensor:
-        return leaky_relu(input, self.negative_slope)
-
-    def extra_repr(self) -> str:
-        return f"negative_slope={self.negative_slope}"
 
 
 class Unflatten(Module):

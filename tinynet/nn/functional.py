@@ -17,14 +17,14 @@ the fused ops ``tinynet.ops.mse_loss`` and ``tinynet.ops.softmax_cross_entropy``
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import numpy as np
 
 from tinynet import dtypes, ops
-from tinynet.autograd import Function
+from tinynet.autograd import Function, is_grad_enabled
 from tinynet.errors import DTypeError, ShapeError
-from tinynet.nn.activations import implicit_dim
 from tinynet.nn.dropout import dropout  # noqa: F401 - F.dropout (written beside nn.Dropout)
 from tinynet.nn.errors import ClassIndexError, ValueRangeError
 from tinynet.tensor import Tensor
@@ -48,9 +48,7 @@ def tanh(input: Tensor) -> Tensor:
 
 
 def relu(input: Tensor, inplace: bool = False) -> Tensor:
-    if inplace:
-        raise NotImplementedError("relu(inplace=True) is not supported; use relu(x)")
-    return ops.relu(input)
+    return _maybe_inplace(input, inplace, "relu", ops.relu)
 
 
 def step(input: Tensor, surrogate: str | None = None) -> Tensor:
@@ -71,6 +69,71 @@ def log_softmax(input: Tensor, dim: int | None = None, dtype: Any = None) -> Ten
     if dtype is not None:
         input = ops.cast(input, dtype)
     return ops.log_softmax(input, implicit_dim(dim, input.ndim, "log_softmax"))
+
+
+def leaky_relu(input: Tensor, negative_slope: float = 0.01, inplace: bool = False) -> Tensor:
+    """x where x > 0, else negative_slope * x."""
+    return _maybe_inplace(input, inplace, "leaky_relu",
+                          lambda x: ops.leaky_relu(x, negative_slope))
+
+
+def elu(input: Tensor, alpha: float = 1.0, inplace: bool = False) -> Tensor:
+    """x where x > 0, else alpha * (exp(x) - 1)."""
+    return _maybe_inplace(input, inplace, "elu", lambda x: ops.elu(x, alpha))
+
+
+def hardtanh(input: Tensor, min_val: float = -1.0, max_val: float = 1.0,
+             inplace: bool = False) -> Tensor:
+    """x clamped to [min_val, max_val]."""
+    return _maybe_inplace(input, inplace, "hardtanh",
+                          lambda x: ops.hardtanh(x, min_val, max_val))
+
+
+def softplus(input: Tensor, beta: float = 1.0, threshold: float = 20.0) -> Tensor:
+    """log(1 + exp(beta * x)) / beta, and x itself where beta * x > threshold."""
+    return ops.softplus(input, beta, threshold)
+
+
+def silu(input: Tensor, inplace: bool = False) -> Tensor:
+    """x * sigmoid(x) (also called swish)."""
+    return _maybe_inplace(input, inplace, "silu", ops.silu)
+
+
+def mish(input: Tensor, inplace: bool = False) -> Tensor:
+    """x * tanh(softplus(x))."""
+    return _maybe_inplace(input, inplace, "mish", ops.mish)
+
+
+def gelu(input: Tensor, approximate: str = "none") -> Tensor:
+    """x * Phi(x), Phi the standard normal CDF; approximate='tanh' uses
+    0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))."""
+    return ops.gelu(input, approximate)
+
+
+def _maybe_inplace(input: Tensor, inplace: bool, op: str, fn: Any) -> Tensor:
+    """fn(input), or with inplace=True its values written into input (returned): in a graph
+    the op is recorded as ``+=`` is (ops/inplace.py), so gradients stay right."""
+    if not inplace:
+        return fn(input)
+    if input._requires_grad and is_grad_enabled():
+        return ops.recorded_inplace(input, f"{op}_", lambda old, _: fn(old), None)
+    result = fn(input)
+    return ops.inplace(input, f"{op}_", lambda data: np.copyto(data, result.data,
+                                                               casting="same_kind"))
+
+
+def implicit_dim(dim: Any, ndim: int, name: str) -> int:
+    """PyTorch's legacy rule when softmax gets no ``dim``: 0 for 0-, 1- and 3-d inputs, else 1,
+    with the same deprecation warning. Pass ``dim`` explicitly."""
+    if dim is not None:
+        return dim
+    warnings.warn(
+        f"Implicit dimension choice for {name.lower()} has been deprecated. Change the call to "
+        "include dim=X as an argument.",
+        UserWarning,
+        stacklevel=3,
+    )
+    return 0 if ndim in (0, 1, 3) else 1
 
 
 # ---------------------------------------------------------------------------------------------
@@ -139,7 +202,7 @@ def _class_target(
             f"{op}: target must hold integer class indices (int64), got {kind} values of "
             f"dtype {array.dtype}. If these are class indices stored as floats, convert them "
             "with target.long() (numpy: target.astype(np.int64)); class-probability targets "
-            "are not supported"
+            "(cross_entropy only) have the input's shape"
         )
     shape = input.data.shape
     if input.ndim == 0:
@@ -451,11 +514,10 @@ def cross_entropy(
     """
     op = "cross_entropy"
     _check_reduction(reduction, op)
-    if label_smoothing != 0.0:
-        raise NotImplementedError(
-            f"{op}: label_smoothing is not implemented in tinynet (got {label_smoothing})"
-        )
     input = _float_input(input, op)
+    if label_smoothing != 0.0 or _probability_target(target, input):
+        return _smoothed_cross_entropy(input, target, weight, ignore_index, reduction,
+                                       label_smoothing)
     target, ignored = _class_target(target, input, ignore_index, op)
     if input.ndim == 2 and weight is None and not ignored and target.size:
         return ops.softmax_cross_entropy(input, target, reduction)
@@ -522,20 +584,79 @@ from tinynet.ops.conv import (  # noqa: E402, F401 - appended re-exports
     unfold,
 )
 from tinynet.ops.normalization import batch_norm, layer_norm  # noqa: E402, F401
+
+# Issue 21: group and RMS normalization (tinynet/ops/normalization.py).
+group_norm, rms_norm = ops.normalization.group_norm, ops.normalization.rms_norm
+# ... and 1-D convolution and interpolation (tinynet/ops/resample.py).
+from tinynet.ops.resample import conv1d, interpolate  # noqa: E402, F401
+
+# ---- cross_entropy with class probabilities or label smoothing (issue 21) --------------------
+
+
+def _probability_target(target: Any, input: Tensor) -> bool:
+    """PyTorch's rule: a floating target is a class probability per input element."""
+    array = _data(target, "cross_entropy")
+    return array.dtype.kind == "f" and array.shape == input.data.shape
+
+
+def _smoothed_cross_entropy(input: Tensor, target: Any, weight: Any, ignore_index: int,
+                            reduction: str, label_smoothing: float) -> Tensor:
+    """Cross-entropy against class probabilities p (a target of input's shape), or against
+    class indices with label smoothing eps, as ``torch.nn.functional.cross_entropy``:
+
+        probabilities:  l_i = -sum_c w_c q_ic log softmax(x_i)_c,  q = (1 - eps) p + eps / C;
+                        the mean divides by the number of samples
+        indices:        l = (1 - eps) nll(x, t) + eps / C * sum_c -w_c log softmax(x_i)_c,
+                        ignored targets adding nothing; the mean of both terms divides by the
+                        summed weights of the counted targets
+    """
+    op = "cross_entropy"
+    if not 0.0 <= label_smoothing <= 1.0:
+        raise ValueRangeError(f"{op}: label_smoothing must be in [0, 1], got {label_smoothing}")
+    if input.ndim == 0:
+        raise ShapeError(f"{op}: input must have a class dimension, got a 0-d tensor")
+    class_dim = 0 if input.ndim == 1 else 1
+    classes = input.shape[class_dim]
+    w = _class_weight(weight, input, op)
+    log_p = ops.log_softmax(input, dim=class_dim)
+    if w is not None:
+        log_p = log_p * w.reshape((classes,) + (1,) * (input.ndim - class_dim - 1))
+    if _probability_target(target, input):
+        q = _float_target(target, input, op)
+        if label_smoothing:
+            q = q * (1.0 - label_smoothing) + label_smoothing / classes
+        losses = -(log_p * q).sum(class_dim)
+        if reduction == "none":
+            return losses
+        total = losses.sum()
+        return total if reduction == "sum" else total / input.dtype.type(
+            max(input.data.size // classes, 1) if input.data.size else 0)
+    indices, ignored = _class_target(target, input, ignore_index, op)
+    nll = _nll(log_p if w is None else ops.log_softmax(input, dim=class_dim), indices, w,
+               ignore_index, reduction, ignored)
+    smooth = -log_p.sum(class_dim)
+    keep = indices != ignore_index
+    if ignored:
+        smooth = ops.where(keep, smooth, 0.0)
+    if reduction == "sum":
+        smooth = smooth.sum()
+    elif reduction == "mean":
+        counted = (w[np.where(keep, indices, 0)] * keep).sum() if w is not None else keep.sum()
+        smooth = smooth.sum() / input.dtype.type(counted)
+    return nll * (1.0 - label_smoothing) + smooth * (label_smoothing / classes)
+
 from tinynet.ops.sequence import embedding, one_hot, pad  # noqa: E402, F401 - issue 22
 
 # isort: split
 from tinynet.nn.attention import scaled_dot_product_attention  # noqa: E402, F401
 
-
 # Issue 21: losses and functions written with existing ops, re-exported under PyTorch's names.
-_COMPOSITE = "tinynet/nn/composite.py"  # (a statement: keeps this import block apart)
+# isort: split
 from tinynet.nn.composite import (  # noqa: E402, F401
     cosine_similarity,
     huber_loss,
     kl_div,
     l1_loss,
-    leaky_relu,
     normalize,
     smooth_l1_loss,
 )

@@ -1,5 +1,5 @@
-"""Normalization layers: BatchNorm1d, BatchNorm2d and LayerNorm (the math is in
-``tinynet/ops/normalization.py``).
+"""Normalization layers: BatchNorm1d, BatchNorm2d, LayerNorm, GroupNorm and RMSNorm (the
+math is in ``tinynet/ops/normalization.py``).
 
 Batch norm behaves differently in training and evaluation, exactly as PyTorch's:
 
@@ -24,7 +24,7 @@ from tinynet.errors import ShapeError, ValueRangeError
 from tinynet.nn.module import Module
 from tinynet.nn.parameter import Parameter
 from tinynet.ops.conv import _integer, _real
-from tinynet.ops.normalization import batch_norm, layer_norm
+from tinynet.ops.normalization import batch_norm, group_norm, layer_norm, rms_norm
 from tinynet.ops.operands import as_floating
 from tinynet.tensor import Tensor
 
@@ -154,3 +154,63 @@ class LayerNorm(Module):
     def extra_repr(self) -> str:
         return (f"{self.normalized_shape}, eps={self.eps}, "
                 f"elementwise_affine={self.elementwise_affine}, bias={self.bias is not None}")
+
+
+class GroupNorm(Module):
+    """Normalise groups of channels (``num_groups`` of ``num_channels``) of each sample, then
+    scale and shift per channel (``weight`` ones and ``bias`` zeros, if ``affine``), as
+    ``torch.nn.GroupNorm``. Same in training and evaluation."""
+
+    def __init__(self, num_groups: int, num_channels: int, eps: float = 1e-5,
+                 affine: bool = True, device: Any = None, dtype: Any = None) -> None:
+        super().__init__()
+        if device is not None and str(device).split(":")[0] != "cpu":
+            raise ValueError(f"GroupNorm: tinynet runs on the CPU only, got device {device!r}")
+        self.num_groups = _integer(num_groups, "num_groups", "GroupNorm", minimum=1)
+        self.num_channels = _integer(num_channels, "num_channels", "GroupNorm", minimum=1)
+        if self.num_channels % self.num_groups:
+            raise ValueRangeError(f"GroupNorm: num_channels ({num_channels}) must be divisible "
+                                  f"by num_groups ({num_groups})")
+        self.eps, self.affine = eps, affine
+        dtype = _float_dtype(dtype, "GroupNorm")
+        if affine:
+            self.weight = Parameter(np.ones(self.num_channels, dtype=dtype))
+            self.bias = Parameter(np.zeros(self.num_channels, dtype=dtype))
+        else:
+            self.register_parameter("weight", None)
+            self.register_parameter("bias", None)
+
+    def forward(self, input: Tensor) -> Tensor:
+        return group_norm(input, self.num_groups, self.weight, self.bias, self.eps)
+
+    def extra_repr(self) -> str:
+        return f"{self.num_groups}, {self.num_channels}, eps={self.eps}, affine={self.affine}"
+
+
+class RMSNorm(Module):
+    """x / sqrt(mean(x^2) + eps) over the last dims (``normalized_shape``), times ``weight``
+    (ones, if ``elementwise_affine``), as ``torch.nn.RMSNorm``; eps None means the dtype's
+    machine epsilon."""
+
+    def __init__(self, normalized_shape: Any, eps: float | None = None,
+                 elementwise_affine: bool = True, device: Any = None, dtype: Any = None) -> None:
+        super().__init__()
+        if device is not None and str(device).split(":")[0] != "cpu":
+            raise ValueError(f"RMSNorm: tinynet runs on the CPU only, got device {device!r}")
+        shape = normalized_shape if isinstance(normalized_shape, tuple | list) else (
+            normalized_shape,)
+        self.normalized_shape = tuple(_integer(s, "normalized_shape", "RMSNorm", minimum=0)
+                                      for s in shape)
+        self.eps, self.elementwise_affine = eps, elementwise_affine
+        dtype = _float_dtype(dtype, "RMSNorm")
+        if elementwise_affine:
+            self.weight = Parameter(np.ones(self.normalized_shape, dtype=dtype))
+        else:
+            self.register_parameter("weight", None)
+
+    def forward(self, input: Tensor) -> Tensor:
+        return rms_norm(input, self.normalized_shape, self.weight, self.eps)
+
+    def extra_repr(self) -> str:
+        return (f"{self.normalized_shape}, eps={self.eps}, "
+                f"elementwise_affine={self.elementwise_affine}")

@@ -3,10 +3,17 @@ side by side; this package re-exports the functions users and ``Tensor`` call.""
 
 from tinynet.ops.activation import (
     activation_grad,
+    elu,
+    gelu,
+    hardtanh,
+    leaky_relu,
     log_softmax,
+    mish,
     relu,
     sigmoid,
+    silu,
     softmax,
+    softplus,
     step,
     tanh,
 )
@@ -34,7 +41,13 @@ from tinynet.ops.elementwise import (
     where,
 )
 from tinynet.ops.fused import linear, mse_loss, softmax_cross_entropy
-from tinynet.ops.inplace import inplace, inplace_arithmetic, inplace_operand, setitem_
+from tinynet.ops.inplace import (
+    inplace,
+    inplace_arithmetic,
+    inplace_operand,
+    recorded_inplace,
+    setitem_,
+)
 from tinynet.ops.linalg import einsum, matmul, mm
 from tinynet.ops.operands import normalize_dim
 from tinynet.ops.reduce import (
@@ -85,6 +98,75 @@ __all__ = [
     "logsumexp", "masked_fill", "mm", "norm", "sin", "sort", "split", "std", "topk", "var",
 ]
 
+# Issue 21: ops a PyTorch script reaches for (new families in their own modules).
+from tinynet.ops.pointwise import (  # noqa: E402
+    ceil,
+    divide,
+    erf,
+    expm1,
+    fix,
+    floor,
+    floor_divide,
+    frac,
+    isfinite,
+    isinf,
+    isnan,
+    log1p,
+    nan_to_num,
+    remainder,
+    round,
+    rsqrt,
+    sign,
+    true_divide,
+    trunc,
+)
+from tinynet.ops.products import cumprod, prod  # noqa: E402
+from tinynet.ops.query import (  # noqa: E402
+    allclose,
+    argsort,
+    argwhere,
+    bincount,
+    clamp_max,
+    clamp_min,
+    equal,
+    is_floating_point,
+    is_tensor,
+    isclose,
+    nonzero,
+    numel,
+    std_mean,
+    unique,
+    var_mean,
+)
+from tinynet.ops.rearrange import flip, fliplr, flipud, ger, outer, roll, unbind, unflatten  # noqa: E402
+from tinynet.ops.sampling import (  # noqa: E402
+    bernoulli,
+    bernoulli_,
+    empty_like,
+    normal,
+    normal_,
+    uniform_,
+)
+from tinynet.ops.scatter import (  # noqa: E402
+    index_add,
+    index_select,
+    masked_select,
+    scatter,
+    scatter_add,
+    take_along_dim,
+)
+
+__all__ += [
+    "allclose", "argsort", "argwhere", "bernoulli", "bernoulli_", "bincount", "ceil",
+    "clamp_max", "clamp_min", "cumprod", "divide", "empty_like", "equal", "erf", "expm1", "fix",
+    "flip", "fliplr", "flipud", "floor", "floor_divide", "frac", "ger", "index_add",
+    "index_select", "is_floating_point", "is_tensor", "isclose", "isfinite", "isinf", "isnan",
+    "log1p", "masked_select", "nan_to_num", "nonzero", "normal", "normal_", "numel", "outer",
+    "prod", "remainder", "roll", "round", "rsqrt", "scatter", "scatter_add", "sign",
+    "std_mean", "take_along_dim", "true_divide", "trunc", "unbind", "unflatten", "uniform_",
+    "unique", "var_mean",
+]
+
 # Sequence models (issue 22): causal masks, running sums, tiling, padding, lookups, sampling.
 from tinynet.ops.sequence import (  # noqa: E402
     bmm,
@@ -100,3 +182,7 @@ from tinynet.ops.sequence import (  # noqa: E402
 
 __all__ += ["bmm", "cumsum", "embedding", "multinomial", "one_hot", "pad", "repeat", "tril",
             "triu"]
+
+# the formula table's activations (issue 18)
+__all__ += ["elu", "erf", "gelu", "hardtanh", "leaky_relu", "mish", "recorded_inplace", "silu",
+            "softplus"]

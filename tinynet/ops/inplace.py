@@ -118,7 +118,7 @@ def recorded_inplace(x: Tensor, op: str, ufunc: Any, other: Any) -> Tensor:
         root_old = Tensor._make(root.data.copy(), root.grad_fn)
         old = root_old.reshape(-1)[_positions(x, root)]
     fn = {np.add: ops.add, np.subtract: ops.sub, np.multiply: ops.mul,
-          np.true_divide: ops.div}[ufunc]
+          np.true_divide: ops.div}.get(ufunc, ufunc)  # (or any out-of-place fn(old, other))
     result = fn(old, old if other is x else other)  # h += h: both sides are the old h
     if result.shape != x.shape:
         raise ShapeError(

@@ -20,6 +20,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 from tinynet.autograd import no_grad
 from tinynet.errors import DTypeError, ShapeError, ValueRangeError
 from tinynet.ops.conv import _integer, _real
@@ -134,3 +136,66 @@ def layer_norm(input: Any, normalized_shape: Any, weight: Tensor | None = None,
     if bias is not None:
         out = out + bias
     return out
+
+
+def group_norm(input: Any, num_groups: int, weight: Tensor | None = None,  # noqa: A002
+               bias: Tensor | None = None, eps: float = 1e-5) -> Tensor:
+    """Split the C channels of an (N, C, ...) input into ``num_groups`` groups and normalise
+    each sample's group over its channels and positions (biased variance), then
+    ``weight * x_hat + bias`` per channel. (num_groups = 1 is layer norm over (C, ...);
+    num_groups = C is instance norm.)"""
+    x = as_floating(input, "group_norm")
+    eps = _real(eps, "eps", "group_norm", low=0.0)
+    groups = _integer(num_groups, "num_groups", "group_norm", minimum=1)
+    if x.ndim < 2 or x.shape[1] % groups:
+        raise ShapeError(f"group_norm: expected an input (N, C, ...) with C divisible by "
+                         f"num_groups={groups}, got shape {x.shape}")
+    affine = []
+    for name, value in (("weight", weight), ("bias", bias)):
+        if value is not None:
+            value = value if isinstance(value, Tensor) else as_floating(value, "group_norm")
+            if value.shape != (x.shape[1],):
+                raise ShapeError(f"group_norm: {name} must have shape ({x.shape[1]},) for "
+                                 f"input {x.shape}, got {value.shape}")
+            if value.dtype != x.dtype:
+                raise DTypeError(f"group_norm: {name} is {value.dtype} but the input is "
+                                 f"{x.dtype}; cast one of them")
+        affine.append(value)
+    weight, bias = affine
+    grouped = x.reshape(x.shape[0], groups, -1)
+    centred = grouped - grouped.mean(2, keepdim=True)
+    var = (centred * centred).mean(2, keepdim=True)
+    out = (centred / (var + eps).sqrt()).reshape(x.shape)
+    shape = _stat_shape(x)
+    if weight is not None:
+        out = out * weight.reshape(shape)
+    if bias is not None:
+        out = out + bias.reshape(shape)
+    return out
+
+
+def rms_norm(input: Any, normalized_shape: Any, weight: Tensor | None = None,  # noqa: A002
+             eps: float | None = None) -> Tensor:
+    """x / sqrt(mean(x^2) + eps) over the last ``len(normalized_shape)`` dims, times
+    ``weight`` elementwise if given; eps defaults to the dtype's machine epsilon (as
+    PyTorch's rms_norm)."""
+    x = as_floating(input, "rms_norm")
+    eps = float(np.finfo(x.dtype).eps) if eps is None else _real(eps, "eps", "rms_norm",
+                                                                 low=0.0)
+    shape = tuple(normalized_shape) if isinstance(normalized_shape, tuple | list) else (
+        normalized_shape,)
+    shape = tuple(_integer(s, "normalized_shape", "rms_norm", minimum=1) for s in shape)
+    k = len(shape)
+    if k == 0 or x.ndim < k or x.shape[x.ndim - k:] != shape:
+        raise ShapeError(
+            f"rms_norm: input of shape {x.shape} does not end with normalized_shape {shape}")
+    if weight is not None:
+        weight = weight if isinstance(weight, Tensor) else as_floating(weight, "rms_norm")
+        if tuple(weight.shape) != shape:
+            raise ShapeError(f"rms_norm: weight must have shape {shape}, got {weight.shape}")
+        if weight.dtype != x.dtype:
+            raise DTypeError(f"rms_norm: weight is {weight.dtype} but the input is {x.dtype}; "
+                             "cast one of them (.float() / .double())")
+    dims = tuple(range(x.ndim - k, x.ndim))
+    out = x / ((x * x).mean(dims, keepdim=True) + eps).sqrt()
+    return out * weight if weight is not None else out
