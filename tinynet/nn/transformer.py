@@ -19,14 +19,13 @@ there); ``enable_nested_tensor`` is accepted and ignored.
 from __future__ import annotations
 
 import copy
-import math
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
-from tinynet.autograd import Function
 from tinynet.errors import ValueRangeError
+from tinynet.nn import functional as F
 from tinynet.nn.attention import MultiheadAttention
 from tinynet.nn.container import ModuleList
 from tinynet.nn.dropout import Dropout
@@ -35,30 +34,6 @@ from tinynet.nn.module import Module
 from tinynet.nn.normalization import LayerNorm
 from tinynet.tensor import Tensor
 
-_erf = np.frompyfunc(math.erf, 1, 1)
-
-
-class _Erf(Function):
-    """erf(x) = 2/sqrt(pi) * integral_0^x e^(-t^2) dt;  d/dx erf = 2/sqrt(pi) e^(-x^2).
-
-    A stand-in for the encoder's "gelu" until tinynet has F.gelu (kept out of the op
-    registry by its leading underscore)."""
-
-    @staticmethod
-    def forward(ctx: Function, x: Any) -> np.ndarray:
-        ctx.save_for_backward(x)
-        return _erf(x).astype(x.dtype)
-
-    @staticmethod
-    def backward(ctx: Function, grad: Tensor) -> Tensor:
-        (x,) = ctx.saved_tensors
-        return grad * ((x * x) * -1.0).exp() * (2.0 / math.sqrt(math.pi))
-
-
-def _gelu(x: Tensor) -> Tensor:
-    """gelu(x) = x * Phi(x) = x/2 * (1 + erf(x / sqrt 2)), PyTorch's exact (non-tanh) form."""
-    return x * 0.5 * (_Erf.apply(x * (1.0 / math.sqrt(2.0))) + 1.0)
-
 
 def _activation(activation: Any) -> Callable[[Tensor], Tensor]:
     if callable(activation):
@@ -66,7 +41,7 @@ def _activation(activation: Any) -> Callable[[Tensor], Tensor]:
     if activation == "relu":
         return Tensor.relu
     if activation == "gelu":
-        return _gelu
+        return F.gelu
     raise ValueRangeError(f"TransformerEncoderLayer: activation should be relu/gelu, not "
                           f"{activation!r}")
 

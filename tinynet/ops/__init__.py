@@ -4,6 +4,7 @@ side by side; this package re-exports the functions users and ``Tensor`` call.""
 from tinynet.ops.activation import (
     activation_grad,
     elu,
+    erf,
     gelu,
     hardtanh,
     leaky_relu,
@@ -102,7 +103,6 @@ __all__ = [
 from tinynet.ops.pointwise import (  # noqa: E402
     ceil,
     divide,
-    erf,
     expm1,
     fix,
     floor,

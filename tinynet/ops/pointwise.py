@@ -1,5 +1,5 @@
 """More elementwise ops: rounding (sign, floor, ceil, round, trunc, frac), rsqrt, log1p, expm1,
-erf, nan_to_num, floor division and remainder, and the tests isnan/isinf/isfinite.
+nan_to_num, floor division and remainder, and the tests isnan/isinf/isfinite.
 
 Same pattern as elementwise.py: forward with numpy, backward the local derivative times the
 incoming gradient, written with Tensor ops so it can be differentiated again.
@@ -9,13 +9,11 @@ incoming gradient, written with Tensor ops so it can be differentiated again.
     rsqrt(x) = x^(-1/2):              -1/2 x^(-3/2) = -1/2 rsqrt(x)^3
     log1p(x) = log(1 + x):            1 / (1 + x)
     expm1(x) = e^x - 1:               e^x = expm1(x) + 1
-    erf(x):                           2/sqrt(pi) e^(-x^2)
     remainder(a, b) = a - floor(a/b) b:   d/da = 1, d/db = -floor(a/b)
 """
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import numpy as np
@@ -23,7 +21,7 @@ import numpy as np
 from tinynet import dtypes
 from tinynet.autograd import Function
 from tinynet.errors import DTypeError
-from tinynet.ops.elementwise import exp, where
+from tinynet.ops.elementwise import where
 from tinynet.ops.operands import as_floating, as_tensor, operands
 from tinynet.tensor import Tensor
 
@@ -148,23 +146,6 @@ class Expm1(Function):
         return grad * (out + 1)
 
 
-_erf = np.frompyfunc(math.erf, 1, 1)  # the C library's erf, element by element (exact)
-
-
-class Erf(Function):
-    """erf(x) = 2/sqrt(pi) integral_0^x e^(-t^2) dt; d/dx = 2/sqrt(pi) e^(-x^2)"""
-
-    @staticmethod
-    def forward(ctx: Function, x: Any) -> np.ndarray:
-        ctx.save_for_backward(x)
-        return np.asarray(_erf(x.astype(np.float64)), dtype=np.float64).astype(x.dtype)
-
-    @staticmethod
-    def backward(ctx: Function, grad: Tensor) -> Tensor:
-        (x,) = ctx.saved_tensors
-        return grad * (exp(-(x * x)) * (2 / math.sqrt(math.pi)))
-
-
 class NanToNum(Function):
     """NaN -> nan, +inf -> posinf, -inf -> neginf (the dtype's largest and smallest finite
     values by default); d/dx = 1 where x is finite, 0 where it was replaced"""
@@ -243,11 +224,6 @@ def log1p(input: Any) -> Tensor:  # noqa: A002
 
 def expm1(input: Any) -> Tensor:  # noqa: A002
     return Expm1.apply(as_floating(input, "expm1"))
-
-
-def erf(input: Any) -> Tensor:  # noqa: A002
-    """The error function; integer tensors give the default float dtype."""
-    return Erf.apply(as_floating(input, "erf"))
 
 
 def nan_to_num(input: Any, nan: float = 0.0, posinf: float | None = None,  # noqa: A002
