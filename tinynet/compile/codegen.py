@@ -99,12 +99,10 @@ class Runner:
         leaves = [(owner, Tensor._make(env_fixed[ref.value])
                    if ref is not None and ref.value in env_fixed else None)
                   for owner, ref in self.program.final_grads]
-        from tinynet.compile.api import build_result
-
         return (env, ws, groups,
                 [k.attrs["optimizer"].state.get(k.attrs["param"]) for k in updates],
                 [k.attrs["param"] for k in updates], opaque, self.grad_sources(),
-                interpret, leaves, self.program.result, build_result)
+                interpret, leaves, self.program.result, interpret.build_result)
 
     def grad_sources(self) -> list[Any]:
         return [v.source for v in self.values if v.kind == "grad"]

@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from tinynet.compile.ir import Program, Ref, Step, Value
+from tinynet.compile.ir import Program, Ref, Returned, Step, Value
 
 ACTS = ("sigmoid", "tanh", "relu")
 
@@ -304,6 +304,8 @@ class Lowering:
 
         def walk(x: Any) -> None:
             if isinstance(x, Ref):
+                found.add(x.value)
+            elif isinstance(x, Returned) and x.value is not None:
                 found.add(x.value)
             elif isinstance(x, tuple | list):
                 for item in x:

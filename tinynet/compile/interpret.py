@@ -15,8 +15,9 @@ from typing import Any
 import numpy as np
 
 from tinynet import kernels
-from tinynet.autograd import no_grad, set_grad_enabled
-from tinynet.compile.ir import Program, Ref, Step, Value
+from tinynet.autograd import Function, no_grad, set_grad_enabled
+from tinynet.compile.ir import Program, Ref, Returned, Step, Value
+from tinynet.errors import CompileError
 from tinynet.tensor import Tensor
 
 
@@ -128,3 +129,39 @@ def run_update(step: Step, env: list[Any]) -> None:
                              state["step"], group["lr"], beta1, beta2, group["eps"],
                              group["weight_decay"])
     param._version.value += 1
+
+
+def build_result(result: Any, env: list[Any]) -> Any:
+    """The returned structure with fresh tensors (copies: buffers are reused next call)."""
+    if isinstance(result, Ref):
+        return Tensor._make(np.array(env[result.value], copy=True))
+    if isinstance(result, Returned):
+        if result.tensor is not None:
+            return result.tensor
+        if result.value is not None:  # eager mode returned it with a graph: see _NoGraph
+            node = _NoGraph()
+            node.parents, node.needs_input_grad, node.saved = (), (), None
+            node.program = result.name
+            return Tensor._make(np.array(env[result.value], copy=True), node)
+        return Tensor._make(result.constant.copy())
+    if isinstance(result, tuple | list):
+        return type(result)(build_result(v, env) for v in result)
+    if isinstance(result, dict):
+        return {k: build_result(v, env) for k, v in result.items()}
+    return result
+
+
+class _NoGraph(Function):
+    """The node of a replayed result that eager mode would return with a graph (a model's
+    output): it requires grad, as in eager mode, and refuses ``backward()`` with a message
+    instead of silently giving no gradients (the replay built no graph)."""
+
+    program = "fn"
+
+    @staticmethod
+    def backward(ctx: Any, grad: Any) -> Any:
+        raise CompileError(
+            f"tn.compile({ctx.program}): backward() through the result of a compiled call: a "
+            "replay computes values, not a graph. Call backward() inside the compiled function "
+            "(def step(x, y): loss = ...; loss.backward(); opt.step(); return loss), or call the "
+            "model without tn.compile where you need its graph")

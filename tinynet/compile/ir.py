@@ -72,11 +72,14 @@ class Ref:
 
 @dataclass
 class Returned:
-    """A returned tensor that is not a program value: an outside tensor (returned as itself)
-    or a constant (returned as a fresh copy)."""
+    """A returned tensor that is not a plain program value: an outside tensor (returned as
+    itself), a constant (returned as a fresh copy), or a value that eager mode returns with a
+    graph (``value``: a fresh copy whose ``backward()`` raises CompileError)."""
 
     tensor: Any = None
     constant: Any = None
+    value: int | None = None
+    name: str = "fn"
 
 
 @dataclass

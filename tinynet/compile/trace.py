@@ -25,15 +25,17 @@ from __future__ import annotations
 
 import contextlib
 import sys
+import threading
 from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
 
+from tinynet.autograd.engine import Observer, observing
 from tinynet.compile import fuse, recorder
 from tinynet.compile.ir import Program, Ref, Returned, Step, Value
 from tinynet.errors import CompileError
-from tinynet.tensor import Tensor
+from tinynet.tensor import Tensor, value_reads
 
 _TINYNET_DIR = __file__.rsplit("/compile/", 1)[0]
 
@@ -197,7 +199,7 @@ def user_line(codes: set[Any]) -> str:
 # ---------------------------------------------------------------------------------------------
 
 
-class Tracer:
+class Tracer(Observer):
     """Collects values and steps while the function runs once, eagerly."""
 
     def __init__(self, name: str, codes: set[Any], args: tuple, world: World) -> None:
@@ -214,6 +216,7 @@ class Tracer:
                          ((id(a), a) for a in world.arrays())}
         self.start_versions = [t._version.value for t in world.tensors]
         self.start_grads = [t.grad for t in world.tensors]
+        self.paused = False  # True while a backward rule runs: its ops and reads are its own
         self.fresh_state = False  # an update created optimizer state: never replay this one
         self.updated: list[Tensor] = []
         self.written: set[int] = set()  # optimizer state arrays the updates write
@@ -285,10 +288,12 @@ class Tracer:
             return Ref(index)  # an op handed back an outside array unchanged (a no-op view)
         return self._new(array, "temp", producer=step)
 
-    # ---- hooks called by recorder.py -------------------------------------------------------
+    # ---- what the engine calls (the tracer is its observer while tracing) ------------------
 
     def on_apply(self, cls: type, ctx: Any, inputs: tuple, options: dict, out: Any,
-                 result: Tensor) -> None:
+                 result: Tensor, recorded: bool) -> None:
+        if self.paused:  # an op inside a backward rule: the rule reruns whole at replay
+            return
         if cls.__name__ in fuse.UNSUPPORTED:
             self.fail(f"edits a tensor in place through a view ({cls.__name__}), which tn.compile "
                       "cannot replay; write it out of place (h = h + 1)")
@@ -303,36 +308,41 @@ class Tracer:
         if result.grad_fn is ctx:  # a graph node: its backward rule is recorded when it runs
             self.node_step[id(ctx)] = index
             self.keep.append(ctx)
-            ctx.backward = self._backward_recorder(cls, index, fast=False)
-            if cls.fast_backward is not None:
-                ctx.fast_backward = self._backward_recorder(cls, index, fast=True)
 
-    def _backward_recorder(self, cls: type, node_step: int, fast: bool) -> Any:
-        rule = cls.fast_backward if fast else cls.backward
+    def around_backward(self, node: Any, grad: Tensor, create_graph: bool,
+                        rule: Any) -> tuple[Any, ...]:
+        """One backward rule the engine runs: recorded as one step (its own ops are not: at
+        replay the rule runs again on the replayed node)."""
+        if self.paused:
+            return rule()
+        if create_graph:
+            self.fail("backward(create_graph=True) (double backward) cannot be compiled")
+        if node.hooks:
+            self.fail("tensor hooks (register_hook, retain_grad) cannot be compiled")
+        node_step = self.node_step.get(id(node))
+        if node_step is None:
+            self.fail("runs backward through a graph built before the compiled call (its "
+                      "saved values are not the call's); build the graph inside the compiled "
+                      "function, or call backward() outside it")
+        cls = type(node)
+        grad_ref = self.ref(grad)
+        self.paused = True
+        try:
+            grads = rule()
+        finally:
+            self.paused = False
+        index = len(self.steps)
+        self.steps.append(Step(
+            index, "backward", cls.op, [grad_ref], [self.produce(g, index) for g in grads],
+            cls=cls, node=node_step, fast=node.fast_backward is not None,
+            line=user_line(self.codes)))
+        self.steps[node_step].differentiated = True
+        return grads
 
-        def recorded_backward(ctx: Any, grad: Any) -> Any:
-            from tinynet.autograd import is_grad_enabled
-
-            if is_grad_enabled():
-                self.fail("backward(create_graph=True) (double backward) cannot be compiled")
-            if ctx.hooks:
-                self.fail("tensor hooks (register_hook, retain_grad) cannot be compiled")
-            grad_ref = self.ref(grad)
-            recorder.state.on = False  # the rule's own ops are not recorded: it reruns whole
-            try:
-                grads = rule(ctx, grad)
-            finally:
-                recorder.state.on = True
-            index = len(self.steps)
-            listed = grads if type(grads) is tuple else (grads,)
-            self.steps.append(Step(
-                index, "backward", cls.op, [grad_ref],
-                [self.produce(g, index) for g in listed], cls=cls, node=node_step, fast=fast,
-                line=user_line(self.codes)))
-            self.steps[node_step].differentiated = True
-            return grads
-
-        return recorded_backward
+    def refuse_read(self, what: str) -> None:
+        """A value read (``tensor.read_values``): refused, except inside backward rules."""
+        if not self.paused:
+            self.fail(_READERS[what] + _HOW if what in _READERS else what)
 
     def on_update(self, kernel: str, args: tuple) -> None:
         param_array, grad_array = args[0], args[1]
@@ -425,6 +435,8 @@ class Tracer:
             index = self.by_id.get(id(value.data))
             if index is None:
                 return Returned(constant=value.data.copy())
+            if value.grad_fn is not None and not any(s.kind == "backward" for s in self.steps):
+                return Returned(value=index, name=self.name)  # a graph eager mode hands back
             return Ref(index)
         if isinstance(value, tuple | list):
             return type(value)(self._result(v) for v in value)
@@ -472,27 +484,29 @@ _HOW = ("; the trace records ops, not values, so a replay could not repeat it. R
         "(tn.where instead of if)")
 
 
+class _Tracing(threading.local):
+    tracer: Tracer | None = None  # the tracer at work in this thread, if any
+
+
+_tracing = _Tracing()
+
+
+def active_tracer() -> Tracer | None:
+    """The tracer recording in this thread (a compiled function called inside another's trace
+    is just part of that trace)."""
+    return _tracing.tracer
+
+
 @contextlib.contextmanager
 def tracing(tracer: Tracer) -> Iterator[None]:
-    """Turn the recorder on for this thread and refuse value reads while it is on."""
-    originals = {name: Tensor.__dict__[name] for name in _READERS if name in Tensor.__dict__}
-    for name, original in originals.items():
-        setattr(Tensor, name, _refusing(name, original))
+    """Register ``tracer`` with this thread's engine and refuse value reads, for the block.
+    Everything is restored whatever the block raises; other threads never see any of it."""
+    previous = _tracing.tracer, value_reads.refuse, recorder.state.tracer, recorder.state.on
+    _tracing.tracer, value_reads.refuse = tracer, tracer.refuse_read
     recorder.state.tracer, recorder.state.on = tracer, True
     try:
-        yield
+        with observing(tracer):
+            yield
     finally:
-        recorder.state.tracer, recorder.state.on = None, False
-        for name, original in originals.items():
-            setattr(Tensor, name, original)
-
-
-def _refusing(name: str, original: Any) -> Any:
-    def method(self: Tensor, *args: Any, **kwargs: Any) -> Any:
-        if recorder.state.on:  # only the tracing thread, outside backward rules
-            tracer = recorder.state.tracer
-            tracer.fail(_READERS[name] + _HOW)
-        return original(self, *args, **kwargs)
-
-    method.__name__ = name
-    return method
+        (_tracing.tracer, value_reads.refuse, recorder.state.tracer,
+         recorder.state.on) = previous
