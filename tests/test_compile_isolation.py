@@ -134,19 +134,32 @@ def test_backward_through_a_compiled_models_result_works_once_then_raises_compil
 # Threads
 # ---------------------------------------------------------------------------------------------
 
+# The traced functions synchronise through a helper, so the barrier or events (whose state
+# the waits change) are not objects their own names lead to: tn.compile would rightly refuse
+# those changes as side effects of the step.
+_SYNC: list[Any] = []
+
+
+def _wait() -> None:
+    if isinstance(_SYNC[0], threading.Barrier):
+        _SYNC[0].wait()
+    else:
+        _SYNC[0].set()
+        _SYNC[1].wait(30)
+
 
 def test_two_threads_tracing_and_replaying_different_functions_each_get_eager_results() -> None:
     """Both threads trace at the same moment (a barrier inside the traced functions: only the
     traced call runs them), then replay on new inputs; one thread's tracer never sees the
     other's ops."""
-    barrier = threading.Barrier(2, timeout=30)
+    _SYNC[:] = [threading.Barrier(2, timeout=30)]
 
     def scale(x: Tensor) -> Tensor:
-        barrier.wait()
+        _wait()
         return (x * 3.0).sum(dim=0) * x.sum(dim=0)
 
     def offset(x: Tensor) -> Tensor:
-        barrier.wait()
+        _wait()
         return (x - 1.0) * (x + 2.0)
 
     expected = {"scale": lambda a: (a * 3.0).sum(axis=0) * a.sum(axis=0),
@@ -182,10 +195,10 @@ def test_two_threads_tracing_and_replaying_different_functions_each_get_eager_re
 
 def test_a_value_read_in_another_thread_while_one_traces_is_not_refused() -> None:
     started, finish = threading.Event(), threading.Event()
+    _SYNC[:] = [started, finish]
 
     def slow(x: Tensor) -> Tensor:
-        started.set()
-        finish.wait(30)
+        _wait()
         return x * 2
 
     compiled = tn.compile(slow)

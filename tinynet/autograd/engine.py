@@ -294,6 +294,18 @@ class Observer:
         """Around one backward rule: call ``rule()`` and return what it returns."""
         return rule()
 
+    def on_kernel(self, kernel: str, args: tuple) -> None:
+        """Before an in-place kernel that runs outside ``Function.apply`` (an optimizer's
+        update: ``run_kernel``)."""
+
+
+def run_kernel(kernel: Callable[..., Any], *args: Any) -> Any:
+    """Call an in-place kernel from ``tinynet.kernels`` (an optimizer's update), telling the
+    observers first, so a trace sees writes that no op makes."""
+    for observer in observers.active:  # extra: section 6
+        observer.on_kernel(kernel.__name__, args)
+    return kernel(*args)
+
 
 class _Observers(threading.local):
     active: tuple[Observer, ...] = ()  # per thread: one thread's tracer never sees another's

@@ -69,6 +69,7 @@ class CompiledFunction:
         if entry is None or not entry.guard.check(args):
             entry = next((e for e in reversed(self.programs) if e.guard.check(args)), None)
             if entry is None:
+                self.world = World(self.fn)  # what the names lead to now (a new weight...)
                 return self._trace(args)
         if entry.program is None:  # this kind of call cannot be replayed (a first step)
             return self.fn(*args)

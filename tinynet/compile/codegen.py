@@ -55,9 +55,11 @@ def build(program: Program) -> Any:
     fused = lowering.fuse()
     if all(k.kind == "opaque" for k in fused):
         return None
-    for v in lowering.values:  # compiled code sees C-contiguous arrays only
-        if v.kind in ("param", "state", "const") and isinstance(v.source, np.ndarray) and \
-                not v.source.flags.c_contiguous:
+    from tinynet.compile import interpret
+
+    for v in lowering.values:  # compiled code sees C-contiguous arrays only (else: interpret)
+        if v.kind in ("param", "state", "const") and \
+                not interpret.bind(v, ()).flags.c_contiguous:
             return None
     plan = Plan(fused, lowering.values, lowering.pinned())
     return Runner(program, lowering, fused, plan)

@@ -8,8 +8,9 @@ What is recorded (see ``ir.py`` for the result):
 - every backward rule the engine calls, as one opaque step (the ops inside it are not recorded:
   at replay the rule runs again on the replayed node, so masks, targets and everything else it
   keeps on ``ctx`` are recomputed from the new inputs);
-- every optimizer kernel call (``sgd_update_``/``adam_update_``) with the parameter group it
-  belongs to, so learning rates are read at every replay, not baked in.
+- every optimizer kernel call (``sgd_update_``/``adam_update_``, announced by
+  ``engine.run_kernel``) with the parameter group it belongs to, so learning rates are read at
+  every replay, not baked in.
 
 Arrays are named by identity (``id``) while the trace runs; the tracer keeps each one alive so
 an id is never reused. An array the tracer has not seen before is an outside tensor's data or
@@ -32,7 +33,7 @@ from typing import Any
 import numpy as np
 
 from tinynet.autograd.engine import Observer, observing
-from tinynet.compile import fuse, recorder
+from tinynet.compile import fuse
 from tinynet.compile.ir import Program, Ref, Returned, Step, Value
 from tinynet.errors import CompileError
 from tinynet.tensor import Tensor, value_reads
@@ -61,6 +62,8 @@ class World:
         self.roots: list[tuple[Any, Any]] = []  # (resolver, object it gave at trace time)
         self.tensors: list[Tensor] = []
         self.optimizers: list[Any] = []
+        self.modules: list[Any] = []  # every module reached, submodules included
+        self.objects: list[Any] = []  # other objects, lists and dicts the names lead to
         seen: set[int] = set()
 
         def add(obj: Any, depth: int) -> None:
@@ -70,6 +73,13 @@ class World:
             if isinstance(obj, Tensor):
                 self.tensors.append(obj)
             elif isinstance(obj, Module):
+                for m in obj.modules():
+                    if not any(m is known for known in self.modules):
+                        self.modules.append(m)
+                        # plain tensor attributes (self.scale = tn.tensor(...)) are read too
+                        for value in list(vars(m).values()):
+                            if isinstance(value, Tensor):
+                                add(value, 0)
                 for t in list(obj.parameters()) + [b for _, b in obj.named_buffers()]:
                     add(t, 0)
             elif isinstance(obj, Optimizer):
@@ -78,13 +88,17 @@ class World:
                     for p in group["params"]:
                         add(p, 0)
             elif depth > 0 and isinstance(obj, list | tuple):
+                if isinstance(obj, list):
+                    self.objects.append(obj)
                 for item in obj:
                     add(item, depth - 1)
             elif depth > 0 and isinstance(obj, dict):
-                for item in obj.values():
+                self.objects.append(obj)
+                for item in list(obj.values()):
                     add(item, depth - 1)
             elif depth > 0 and hasattr(obj, "__dict__") and not isinstance(obj, type) and not (
-                    type(obj).__module__ == "module"):
+                    type(obj).__module__ == "module") and not callable(obj):
+                self.objects.append(obj)
                 for item in list(vars(obj).values()):
                     add(item, depth - 1)
 
@@ -217,6 +231,8 @@ class Tracer(Observer):
         self.start_versions = [t._version.value for t in world.tensors]
         self.start_grads = [t.grad for t in world.tensors]
         self.paused = False  # True while a backward rule runs: its ops and reads are its own
+        self.versions: dict[int, tuple[Any, int]] = {}  # value index -> (counter, its value)
+        self.python_state = python_state(world)  # to find side effects at the end
         self.fresh_state = False  # an update created optimizer state: never replay this one
         self.updated: list[Tensor] = []
         self.written: set[int] = set()  # optimizer state arrays the updates write
@@ -259,6 +275,13 @@ class Tracer(Observer):
             return x
         index = self.by_id.get(id(array))
         if index is not None:
+            seen = self.versions.get(index)
+            if seen is not None and seen[0].value != seen[1]:
+                self.fail("reads a tensor that was edited in place earlier in the call (x += "
+                          "..., x.add_(...), x[i] = ..., under no_grad or on a non-graph "
+                          "tensor); a replay repeats recorded ops, not writes into arrays. Use "
+                          "the out-of-place op (x = x + ...), or do the edit outside the "
+                          "compiled function")
             return Ref(index)
         slot = self.slots.get(id(array))
         if slot is not None:
@@ -305,6 +328,13 @@ class Tracer(Observer):
                     line=user_line(self.codes))
         step.outputs = [self.produce(result, index)]
         self.steps.append(step)
+        out_ref = step.outputs[0]
+        if isinstance(out_ref, Ref) and self.values[out_ref.value].kind == "temp":
+            self.versions[out_ref.value] = (result._version, result._version.value)
+        for x, r in zip(inputs, step.inputs, strict=True):  # an argument edited later is read
+            if isinstance(x, Tensor) and isinstance(r, Ref) and \
+                    self.values[r.value].kind == "input" and r.value not in self.versions:
+                self.versions[r.value] = (x._version, x._version.value)
         if result.grad_fn is ctx:  # a graph node: its backward rule is recorded when it runs
             self.node_step[id(ctx)] = index
             self.keep.append(ctx)
@@ -344,7 +374,13 @@ class Tracer(Observer):
         if not self.paused:
             self.fail(_READERS[what] + _HOW if what in _READERS else what)
 
-    def on_update(self, kernel: str, args: tuple) -> None:
+    def on_kernel(self, kernel: str, args: tuple) -> None:
+        """An optimizer's in-place kernel (``sgd_update_``/``adam_update_``), recorded as an
+        update step whose hyperparameters the replay reads from the parameter group."""
+        if self.paused:
+            return
+        if kernel not in ("sgd_update_", "adam_update_"):
+            self.fail(f"runs the in-place kernel {kernel}, which tn.compile cannot replay")
         param_array, grad_array = args[0], args[1]
         slot = self.slots.get(id(param_array))
         if slot is None or slot[0] != "param":
@@ -397,13 +433,24 @@ class Tracer(Observer):
 
     def finish(self, returned: Any) -> Program:
         """Check nothing changed behind the recorder's back; describe what the call leaves."""
+        changed = python_changes(self.python_state)
+        if changed:
+            self.fail(f"changes {changed} (a scheduler.step(), an assignment into "
+                      "param_groups, a counter or an append to an outside list?): a replay runs "
+                      "the recorded ops only and would not repeat it. Do it outside the "
+                      "compiled function, after each call", line="")
+        for index, (counter, version) in self.versions.items():
+            if counter.value != version:
+                what = "an argument" if self.values[index].kind == "input" else "a tensor"
+                self.fail(f"edits {what} of shape {self.values[index].shape} in place (x += "
+                          "..., x.add_(...), x[i] = ...); a replay repeats recorded ops, not "
+                          "writes into arrays. Use the out-of-place op (x = x + ...), or do the "
+                          "edit outside the compiled function", line="")
         written = self.written | {id(p.data) for p in self.updated}
         for array in self.world.arrays():
             if id(array) in self.snapshot and id(array) not in written and not _same(
                     array, self.snapshot[id(array)]):
-                self.fail("modifies an outside tensor in place (tn.compile records ops, not "
-                          "writes into arrays); use out-of-place ops, or do it outside the "
-                          "compiled function")
+                self.fail(self._who_writes(array), line="")
         counts: dict[int, int] = {}
         for p in self.updated:
             counts[id(p)] = counts.get(id(p), 0) + 1
@@ -427,6 +474,24 @@ class Tracer(Observer):
         result = self._result(returned)
         return Program(self.values, self.steps, result, final_grads, self.updated, self.name)
 
+    def _who_writes(self, array: np.ndarray) -> str:
+        """The message for an outside array changed behind the recorder's back."""
+        for opt in self.world.optimizers:
+            params = [p for g in opt.param_groups for p in g["params"]]
+            states = [v for p in params for v in opt.state.get(p, {}).values()
+                      if isinstance(v, Tensor)]
+            if any(t._data is array for t in params + states):
+                options = {k: v for g in opt.param_groups for k, v in g.items()
+                           if k in ("maximize", "amsgrad", "centered", "nesterov",
+                                    "decoupled_weight_decay") and v}
+                return (f"runs {type(opt).__name__}.step(){' with ' if options else ''}"
+                        f"{', '.join(f'{k}={v}' for k, v in options.items())}, whose update "
+                        "tn.compile does not record yet (it records SGD and Adam without "
+                        "these options); call opt.step() outside the compiled function (return "
+                        "the loss, then step), or run the step eagerly")
+        return ("modifies an outside tensor in place (tn.compile records ops, not writes into "
+                "arrays); use out-of-place ops, or do it outside the compiled function")
+
     def _result(self, value: Any) -> Any:
         if isinstance(value, Tensor):
             for t in self.world.tensors:
@@ -449,8 +514,64 @@ class Tracer(Observer):
         raise AssertionError  # unreachable
 
     def fail(self, what: str, line: str | None = None) -> None:
-        raise CompileError(f"tn.compile({self.name}): line {line or user_line(self.codes)} "
-                           f"{what}")
+        """Raise CompileError naming the user's line (``line=""``: the whole call)."""
+        where = "the function" if line == "" else f"line {line or user_line(self.codes)}"
+        raise CompileError(f"tn.compile({self.name}): {where} {what}")
+
+
+_PLAIN = (bool, int, float, str, type(None))
+
+
+def _state_of(obj: Any) -> Any:
+    """What of ``obj`` a side effect would change: plain values by value, the rest by
+    identity (lists and dicts item by item, objects attribute by attribute)."""
+    if isinstance(obj, list):
+        return ("list", [v if isinstance(v, _PLAIN) else id(v) for v in obj])
+    items = obj.items() if isinstance(obj, dict) else vars(obj).items()
+    return ("items", {k: v if isinstance(v, _PLAIN) or (
+        isinstance(v, tuple) and all(isinstance(x, _PLAIN) for x in v)) else id(v)
+        for k, v in list(items)})
+
+
+def python_state(world: World) -> list[tuple[str, Any, Any]]:
+    """A snapshot of the Python values of the world: modules' attributes, optimizers' groups
+    (except their parameter lists), the other objects, lists and dicts the names lead to."""
+    found: list[tuple[str, Any, Any]] = []
+    for m in world.modules:
+        found.append((f"an attribute of {type(m).__name__}", m, _state_of(m)))
+    for opt in world.optimizers:
+        for k, group in enumerate(opt.param_groups):
+            where = f"{type(opt).__name__}.param_groups[{k}]"
+            found.append((where, group, _state_of({key: v for key, v in group.items()
+                                                   if key != "params"})))
+        found.append((f"{type(opt).__name__}.param_groups", opt.param_groups,
+                      _state_of(opt.param_groups)))
+    for obj in world.objects:
+        if not any(obj is g for opt in world.optimizers for g in opt.param_groups):
+            found.append((f"an outside {type(obj).__name__}", obj, _state_of(obj)))
+    return found
+
+
+def python_changes(before: list[tuple[str, Any, Any]]) -> str | None:
+    """Where the world's Python values differ from the snapshot, or None."""
+    for where, obj, state in before:
+        if isinstance(obj, dict) and "params" in obj:
+            now = _state_of({key: v for key, v in obj.items() if key != "params"})
+        else:
+            now = _state_of(obj)
+        if now != state:
+            if state[0] == "items":
+                keys = [k for k in set(state[1]) | set(now[1])
+                        if state[1].get(k, "?") != now[1].get(k, "?")]
+                detail = ", ".join(f"{k!r}: {_show(state[1].get(k))} -> {_show(now[1].get(k))}"
+                                   for k in sorted(keys, key=str)[:3])
+                return f"{where} ({detail})"
+            return f"{where} (its items)"
+    return None
+
+
+def _show(value: Any) -> str:
+    return repr(value) if isinstance(value, _PLAIN) or isinstance(value, tuple) else "an object"
 
 
 def _hyper(value: Any) -> Any:
@@ -501,12 +622,10 @@ def active_tracer() -> Tracer | None:
 def tracing(tracer: Tracer) -> Iterator[None]:
     """Register ``tracer`` with this thread's engine and refuse value reads, for the block.
     Everything is restored whatever the block raises; other threads never see any of it."""
-    previous = _tracing.tracer, value_reads.refuse, recorder.state.tracer, recorder.state.on
+    previous = _tracing.tracer, value_reads.refuse
     _tracing.tracer, value_reads.refuse = tracer, tracer.refuse_read
-    recorder.state.tracer, recorder.state.on = tracer, True
     try:
         with observing(tracer):
             yield
     finally:
-        (_tracing.tracer, value_reads.refuse, recorder.state.tracer,
-         recorder.state.on) = previous
+        _tracing.tracer, value_reads.refuse = previous

@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 
 from tinynet import kernels
+from tinynet.autograd.engine import run_kernel
 from tinynet.errors import DTypeError, ValueRangeError
 from tinynet.optim.optimizer import (
     Optimizer,
@@ -122,8 +123,9 @@ class Adam(Optimizer):
                             state["max_exp_avg_sq"].data, state["step"], lr, beta1, beta2, eps,
                             weight_decay)
         else:
-            kernels.adam_update_(param, grad, state["exp_avg"].data, state["exp_avg_sq"].data,
-                                 state["step"], lr, beta1, beta2, eps, weight_decay)
+            run_kernel(kernels.adam_update_, param, grad, state["exp_avg"].data,
+                       state["exp_avg_sq"].data, state["step"], lr, beta1, beta2, eps,
+                       weight_decay)
 
 
 class AdamW(Adam):

@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from tinynet.autograd import enable_grad
+from tinynet.autograd import enable_grad, no_grad
 from tinynet.errors import DTypeError, GraphError, ShapeError, StateDictError, ValueRangeError
 from tinynet.tensor import Tensor
 
@@ -152,8 +152,9 @@ class Optimizer:
                 grad = check_gradient(name, p)
                 if grad is None:
                     continue  # no gradient: no update, and the state does not decay either
-                if group.get("maximize", False):
-                    grad = -grad
+                if group.get("maximize", False):  # an op, so tn.compile's trace sees it
+                    with no_grad():
+                        grad = (-p.grad)._data
                 state = self.state.get(p)
                 if state is None:
                     state = self._init_state(p, group)

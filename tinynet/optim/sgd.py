@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 from tinynet import kernels
+from tinynet.autograd.engine import run_kernel
 from tinynet.errors import ValueRangeError
 from tinynet.optim.optimizer import (
     Optimizer,
@@ -92,6 +93,5 @@ class SGD(Optimizer):
                 first_step = True
                 buf = state["momentum_buffer"] = Tensor._make(np.empty_like(param))
             buffer = buf._data
-        kernels.sgd_update_(param, grad, buffer, group["lr"], group["momentum"],
-                            group["dampening"], group["weight_decay"], group["nesterov"],
-                            first_step)
+        run_kernel(kernels.sgd_update_, param, grad, buffer, group["lr"], group["momentum"],
+                   group["dampening"], group["weight_decay"], group["nesterov"], first_step)
