@@ -279,9 +279,10 @@ class Tracer(Observer):
             if seen is not None and seen[0].value != seen[1]:
                 self.fail("reads a tensor that was edited in place earlier in the call (x += "
                           "..., x.add_(...), x[i] = ..., under no_grad or on a non-graph "
-                          "tensor); a replay repeats recorded ops, not writes into arrays. Use "
-                          "the out-of-place op (x = x + ...), or do the edit outside the "
-                          "compiled function")
+                          "tensor; gradient clipping, clip_grad_norm_/clip_grad_value_, edits "
+                          ".grad this way); a replay repeats recorded ops, not writes into "
+                          "arrays. Use the out-of-place op (x = x + ...), or do the edit "
+                          "outside the compiled function")
             return Ref(index)
         slot = self.slots.get(id(array))
         if slot is not None:
@@ -411,8 +412,8 @@ class Tracer(Observer):
                 self.fail("adam_update_: the step count does not match the optimizer's state")
         for key, value in expected.items():
             if key not in group or _hyper(group[key]) != _hyper(value):
-                self.fail(f"{kernel}: hyperparameter {key}={value!r} is not the parameter "
-                          "group's value; tn.compile reads it from param_groups at every call")
+                # the optimizer computes more than the kernel (AdamW's decoupled decay)
+                self.fail(self._who_writes(param_array))
         param_ref = self.ref(param_array)
         self.steps.append(Step(index, "update", kernel, [param_ref, self.ref(grad_array)],
                                [param_ref], {"optimizer": opt, "group": group, "param": param,
@@ -443,9 +444,10 @@ class Tracer(Observer):
             if counter.value != version:
                 what = "an argument" if self.values[index].kind == "input" else "a tensor"
                 self.fail(f"edits {what} of shape {self.values[index].shape} in place (x += "
-                          "..., x.add_(...), x[i] = ...); a replay repeats recorded ops, not "
-                          "writes into arrays. Use the out-of-place op (x = x + ...), or do the "
-                          "edit outside the compiled function", line="")
+                          "..., x.add_(...), x[i] = ...; gradient clipping, clip_grad_norm_/"
+                          "clip_grad_value_, edits .grad this way); a replay repeats recorded "
+                          "ops, not writes into arrays. Use the out-of-place op (x = x + ...), "
+                          "or do the edit outside the compiled function", line="")
         written = self.written | {id(p.data) for p in self.updated}
         for array in self.world.arrays():
             if id(array) in self.snapshot and id(array) not in written and not _same(
@@ -482,8 +484,7 @@ class Tracer(Observer):
                       if isinstance(v, Tensor)]
             if any(t._data is array for t in params + states):
                 options = {k: v for g in opt.param_groups for k, v in g.items()
-                           if k in ("maximize", "amsgrad", "centered", "nesterov",
-                                    "decoupled_weight_decay") and v}
+                           if k in ("amsgrad", "centered", "decoupled_weight_decay") and v}
                 return (f"runs {type(opt).__name__}.step(){' with ' if options else ''}"
                         f"{', '.join(f'{k}={v}' for k, v in options.items())}, whose update "
                         "tn.compile does not record yet (it records SGD and Adam without "
