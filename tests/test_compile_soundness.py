@@ -340,3 +340,33 @@ def test_optimizers_compile_does_not_record_yet_are_refused_naming_them(make_opt
     with pytest.raises(tn.CompileError, match=name):
         for i in range(3):  # the first call creates the state and runs eagerly
             compiled(*data(i))
+
+
+# ---------------------------------------------------------------------------------------------
+# Tensors inside list, tuple and dict arguments are inputs
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("backend", ["auto", "interpret"])
+def test_tensors_inside_a_reused_dict_or_list_argument_are_read_at_every_call(
+        backend: str) -> None:
+    def f(batch: dict[str, Any]) -> Any:
+        return batch["x"] * 2 + batch["ys"][0] * batch["ys"][1]
+
+    compiled = tn.compile(f, backend=backend)
+    batch: dict[str, Any] = {"x": None, "ys": [None, None]}  # one object, new tensors each call
+    rng = np.random.default_rng(0)
+    for _ in range(5):
+        batch["x"], batch["ys"][0], batch["ys"][1] = (tn.tensor(rng.normal(size=3))
+                                                      for _ in range(3))
+        want = f(batch).numpy()
+        close(compiled(batch).numpy(), want, "dict argument")
+    assert compiled.replays == 4
+
+
+def test_a_tensor_that_requires_grad_inside_a_list_argument_is_refused() -> None:
+    def f(pair: list[Any]) -> Any:
+        return (pair[0] * pair[1]).sum()
+
+    with pytest.raises(tn.CompileError, match="inside a list"):
+        tn.compile(f)([tn.tensor([1.0], requires_grad=True), tn.tensor([2.0])])

@@ -483,7 +483,10 @@ class Source:
             lines.append("        nodes = {}  # opaque steps' graph nodes, for their backward")
         for v in self.values:
             if v.kind == "input":
-                if isinstance(v.source, tuple):
+                if isinstance(v.source, tuple) and v.source[0] == "item":
+                    lines.append(f"        v{v.index} = env[{v.index}] = interpret.bind_item("
+                                 f"args, {v.source[1:]!r})")
+                elif isinstance(v.source, tuple):
                     i, dtype = v.source
                     lines.append(f"        v{v.index} = env[{v.index}] = np.asarray(interpret."
                                  f"bind_input(args[{i}])).astype(np.{np.dtype(dtype).name})")

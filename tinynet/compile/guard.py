@@ -7,8 +7,8 @@ it):
 
 - grad mode and ``TINYNET_NUMBA``;
 - each argument: a tensor's shape, dtype, ``requires_grad``, layout and whether it has a
-  ``.grad``; an array's shape, dtype and layout; a number or string by value; anything else
-  by identity;
+  ``.grad``; an array's shape, dtype and layout; a number or string by value; a list, tuple
+  or dict item by item (the tensors inside are inputs too); anything else by identity;
 - the aliasing pattern of the tensor arguments (``f(x, x)`` is not ``f(x, y)``);
 - each outside tensor (parameters, buffers): the same array object (the program writes into
   it), its shape, ``requires_grad``, and its ``.grad`` (None, or its shape, dtype, layout);
@@ -58,9 +58,9 @@ class Guard:
             lines += self._attributes(f"module{j}", vars(m), skip_registries=True)
         for j, obj in enumerate(world.objects):
             if isinstance(obj, list):
-                lines += self._attributes(f"list{j}", dict(enumerate(obj)), items=obj)
+                lines += self._attributes(f"outside_list{j}", dict(enumerate(obj)), items=obj)
             else:
-                lines += self._attributes(f"object{j}", obj if isinstance(obj, dict) else
+                lines += self._attributes(f"outside{j}", obj if isinstance(obj, dict) else
                                           vars(obj))
         lines.append("    return True")
         self.source = "\n".join(lines) + "\n"
@@ -88,15 +88,38 @@ class Guard:
                                  f"d.flags.c_contiguous is not {bool(d.flags.c_contiguous)}",
                                  "a.grad is not None" if a.grad is None else "a.grad is None"),
             ]
+        return self._refuse_if(*self._item("a", a, f"arg{i}"))
+
+    def _item(self, expr: str, a: Any, name: str) -> list[str]:
+        """Conditions that fail when ``expr`` no longer looks like ``a``: arrays by shape,
+        dtype and layout; numbers and strings by value; lists, tuples and dicts item by item
+        (tensors inside them are the program's inputs); anything else by identity."""
+        if isinstance(a, Tensor):
+            d = a._data
+            return [f"type({expr}) is not Tensor", f"{expr}._data.shape != {d.shape}",
+                    f"{expr}._data.dtype.char != {d.dtype.char!r}",
+                    f"{expr}._requires_grad is not {a._requires_grad}",
+                    f"{expr}._data.flags.c_contiguous is not {bool(d.flags.c_contiguous)}"]
         if isinstance(a, np.ndarray):
-            return self._refuse_if("type(a) is not ndarray", f"a.shape != {a.shape}",
-                                   f"a.dtype.char != {a.dtype.char!r}",
-                                   f"a.flags.c_contiguous is not {bool(a.flags.c_contiguous)}")
+            return [f"type({expr}) is not ndarray", f"{expr}.shape != {a.shape}",
+                    f"{expr}.dtype.char != {a.dtype.char!r}",
+                    f"{expr}.flags.c_contiguous is not {bool(a.flags.c_contiguous)}"]
         if a is None or isinstance(a, bool | int | float | str):
-            value = self._bind(f"value{i}", a)
-            return self._refuse_if(f"type(a) is not type({value})",
-                                   f"a is not {value} and a != {value}")
-        return self._refuse_if(f"a is not {self._bind(f'object{i}', a)}")
+            value = self._bind(f"value_{name}", a)
+            return [f"type({expr}) is not type({value})", f"{expr} is not {value} and {expr} "
+                    f"!= {value}"]
+        if type(a) in (list, tuple) and len(a) <= 64:
+            kind = self._bind(f"type_{name}", type(a))
+            found = [f"type({expr}) is not {kind}", f"len({expr}) != {len(a)}"]
+            for k, item in enumerate(a):
+                found += self._item(f"{expr}[{k}]", item, f"{name}_{k}")
+            return found
+        if type(a) is dict and len(a) <= 64 and all(isinstance(k, str | int) for k in a):
+            found = [f"type({expr}) is not dict", f"tuple({expr}) != {tuple(a)!r}"]
+            for k, item in a.items():
+                found += self._item(f"{expr}[{k!r}]", item, f"{name}_{len(found)}")
+            return found
+        return [f"{expr} is not {self._bind(f'object_{name}', a)}"]
 
     @staticmethod
     def _aliasing(args: tuple) -> list[str]:

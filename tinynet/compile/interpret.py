@@ -24,6 +24,8 @@ from tinynet.tensor import Tensor
 def bind(value: Value, args: tuple) -> np.ndarray:
     """The array a value starts from at this call (inputs, outside tensors, constants)."""
     if value.kind == "input":
+        if isinstance(value.source, tuple) and value.source[0] == "item":
+            return bind_item(args, value.source[1:])
         if isinstance(value.source, tuple):  # converted inside the function: convert again
             i, dtype = value.source
             return np.asarray(bind_input(args[i])).astype(dtype)
@@ -43,6 +45,14 @@ def bind(value: Value, args: tuple) -> np.ndarray:
 def grad_owner(source: Any, args: tuple) -> Tensor:
     """The tensor whose .grad a value is: an outside tensor, or argument i (("arg", i))."""
     return args[source[1]] if isinstance(source, tuple) else source
+
+
+def bind_item(args: tuple, path: tuple) -> np.ndarray:
+    """The array of a tensor inside a list, tuple or dict argument: ``args[i][k1][k2]...``."""
+    found: Any = args
+    for key in path:
+        found = found[key]
+    return bind_input(found)
 
 
 def bind_input(arg: Any) -> np.ndarray:

@@ -49,7 +49,9 @@ class Value:
 
     def describe(self) -> str:
         where = {
-            "input": lambda: f"argument {self.source}",
+            "input": lambda: f"argument {self.source}" if not isinstance(self.source, tuple)
+            else f"argument item {list(self.source[1:])}" if self.source[0] == "item"
+            else f"argument {self.source[0]} as {self.source[1]}",
             "param": lambda: "outside tensor .data",
             "grad": lambda: "outside tensor .grad at call start",
             "state": lambda: f"optimizer state {self.source[2]!r}",

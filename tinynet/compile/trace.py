@@ -251,6 +251,24 @@ class Tracer(Observer):
             if isinstance(array, np.ndarray) and id(array) not in self.by_id:
                 self.inputs.append((i, array))
                 self._new(array, "input", i)
+        for i, arg in enumerate(args):  # tensors inside lists, tuples and dicts are inputs too
+            if type(arg) in (list, tuple, dict):
+                self._nested_inputs(arg, (i,))
+
+    def _nested_inputs(self, container: Any, path: tuple) -> None:
+        items = container.items() if type(container) is dict else enumerate(container)
+        for key, item in items:
+            if type(item) in (list, tuple, dict):
+                self._nested_inputs(item, path + (key,))
+                continue
+            array = item.data if isinstance(item, Tensor) else item
+            if not isinstance(array, np.ndarray) or id(array) in self.by_id:
+                continue
+            if isinstance(item, Tensor) and item.requires_grad:
+                self.fail("passes a tensor that requires grad inside a list, tuple or dict "
+                          "argument; tn.compile sets .grad only on positional tensor "
+                          "arguments: pass it as an argument of its own", line="")
+            self._new(array, "input", ("item",) + path + (key,))
 
     # ---- values ----------------------------------------------------------------------------
 
