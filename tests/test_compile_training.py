@@ -210,11 +210,18 @@ def change_world(kind: str, w: dict[str, Any], rng_seed: int) -> None:
         opt.zero_grad()
     elif kind == "scheduler" and w["scheduler"] is not None:
         w["scheduler"].step()
+    elif kind == "add_param_group":  # unfreeze the parameters no group holds, in a new group
+        held = {id(p) for g in opt.param_groups for p in g["params"]}
+        new = [p for p in model.parameters() if id(p) not in held]
+        if new:
+            for p in new:
+                p.requires_grad_(True)
+            opt.add_param_group({"params": new, "lr": opt.param_groups[0]["lr"] / 2})
 
 
 CHANGES = ["none", "none", "lr", "momentum", "train_eval", "requires_grad", "load_model",
            "load_optimizer", "write_no_grad", "zero_grad", "scheduler", "eager_step",
-           "batch_size", "transposed"]
+           "batch_size", "transposed", "add_param_group", "float32_input"]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -273,7 +280,17 @@ def run_program(seed: int, backend: str) -> str:
             change_world(change, eager, change_seed)
             change_world(change, other, change_seed)
         x, y = batch(rng, eager, n, layout)
-        want = train_step(eager, x, y)
+        if change == "float32_input":  # a new dtype: eager mode refuses it, so must compile
+            x = x.float()
+        try:
+            want = train_step(eager, x, y)
+        except tn.CompileError:
+            raise
+        except Exception as e:  # noqa: BLE001 - the compiled call must raise the same
+            with pytest.raises(type(e)):
+                compiled(x, y)
+            compare_worlds(eager, other)
+            continue
         try:
             got = compiled(x, y)
         except tn.CompileError as e:
