@@ -370,3 +370,38 @@ def test_a_tensor_that_requires_grad_inside_a_list_argument_is_refused() -> None
 
     with pytest.raises(tn.CompileError, match="inside a list"):
         tn.compile(f)([tn.tensor([1.0], requires_grad=True), tn.tensor([2.0])])
+
+
+# ---------------------------------------------------------------------------------------------
+# Losses: nll_loss's weights are not mistaken for the target; ignore_index is refused
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("weighted", [False, True])
+@pytest.mark.parametrize("target_dtype", [np.int64, np.int32])
+def test_nll_loss_replays_new_targets_even_when_the_traced_ones_were_all_one(
+        weighted: bool, target_dtype: Any) -> None:
+    """The trace's targets are all 1, like nll_loss's implicit unit weights: a replay must
+    still weigh every sample by 1 (or its class weight), not by its class index."""
+    weight = tn.tensor([1.0, 2.0, 0.5]) if weighted else None
+
+    def f(x: Any, t: Any) -> Any:
+        return tn.nn.functional.nll_loss(tn.nn.functional.log_softmax(x, 1), t, weight=weight)
+
+    compiled = tn.compile(f)
+    x = tn.tensor(np.random.default_rng(0).normal(size=(5, 3)))
+    for t in ([1, 1, 1, 1, 1], [1, 1, 1, 1, 1], [2, 0, 1, 2, 2], [0, 0, 2, 1, 1]):
+        target = tn.tensor(np.array(t, dtype=target_dtype))
+        close(compiled(x, target).numpy(), f(x, target).numpy(), f"targets {t}")
+    assert compiled.replays == 3
+
+
+@pytest.mark.parametrize("loss", ["cross_entropy", "nll_loss"])
+def test_ignore_index_inside_the_class_range_is_refused(loss: str) -> None:
+    fn = getattr(tn.nn.functional, loss)
+
+    def f(x: Any, t: Any) -> Any:
+        return fn(tn.nn.functional.log_softmax(x, 1), t, ignore_index=0)
+
+    with pytest.raises(tn.CompileError, match="ignore_index=0"):
+        tn.compile(f)(tn.tensor(np.ones((3, 4))), tn.tensor(np.array([1, 2, 3])))
