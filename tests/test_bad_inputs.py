@@ -1469,22 +1469,6 @@ def _backward_through_compiled_result() -> None:
     model(x).sum().backward()  # replayed: no graph
 
 
-def _unrecorded_optimizer() -> None:
-    model = tn.nn.Linear(3, 1).double()
-    opt = tn.optim.RMSprop(model.parameters(), lr=0.01)
-
-    def step(x: Any) -> Any:
-        opt.zero_grad()
-        loss = model(x).sum()
-        loss.backward()
-        opt.step()
-        return loss
-
-    compiled = tn.compile(step)
-    for _ in range(3):  # the first call makes the optimizer state and runs eagerly
-        compiled(tn.tensor(np.ones((2, 3))))
-
-
 CATALOGUE += [
     Case("tn.compile", "an in-place edit of an argument", lambda: _compile_call(_edits_argument),
          **raises(CompileError, "edits an argument")),
@@ -1492,8 +1476,6 @@ CATALOGUE += [
          lambda: _compile_call(_appends), **raises(CompileError, "changes an outside list")),
     Case("tn.compile", "backward() through a replayed result", _backward_through_compiled_result,
          **raises(CompileError, "backward() through the result of a compiled call")),
-    Case("tn.compile", "an optimizer whose update is not recorded yet", _unrecorded_optimizer,
-         **raises(CompileError, "RMSprop.step()")),
 ]
 
 

@@ -323,23 +323,37 @@ def test_maximize_negates_the_gradient_of_every_call(make_opt: Any) -> None:
     assert twin.compiled.replays >= 3
 
 
-@pytest.mark.parametrize("make_opt, name", [
-    (lambda ps: optim.RMSprop(ps, lr=0.01), "RMSprop"),
-    (lambda ps: optim.Adagrad(ps, lr=0.01), "Adagrad"),
-    (lambda ps: optim.Adam(ps, lr=0.01, amsgrad=True), "amsgrad=True"),
-])
-def test_optimizers_compile_does_not_record_yet_are_refused_naming_them(make_opt: Any,
-                                                                        name: str) -> None:
-    w = mlp()
-    w["opt"] = make_opt(w["model"].parameters())
+@pytest.mark.parametrize("make_opt", [
+    lambda ps: optim.RMSprop(ps, lr=0.01),
+    lambda ps: optim.RMSprop(ps, lr=0.01, momentum=0.5, centered=True, weight_decay=0.01,
+                             maximize=True),
+    lambda ps: optim.Adagrad(ps, lr=0.05, lr_decay=0.01, weight_decay=0.01),
+    lambda ps: optim.Adam(ps, lr=0.01, amsgrad=True, weight_decay=0.01),
+    lambda ps: optim.AdamW(ps, lr=0.01),
+    lambda ps: optim.AdamW(ps, lr=0.01, amsgrad=True, maximize=True),
+    lambda ps: optim.SGD(ps, lr=0.05, momentum=0.9, nesterov=True, weight_decay=0.01),
+    lambda ps: optim.SGD(ps, lr=0.05, momentum=0.9, dampening=0.1),
+], ids=["rmsprop", "rmsprop-centered-momentum", "adagrad", "amsgrad", "adamw",
+        "adamw-amsgrad-maximize", "sgd-nesterov", "sgd-dampening"])
+def test_every_optimizer_option_compiles_and_reads_lr_at_every_replay(make_opt: Any) -> None:
+    def make() -> dict[str, Any]:
+        w = mlp()
+        w["opt"] = make_opt(w["model"].parameters())
+        return w
 
-    def step(x: Any, y: Any) -> Any:
-        return train_step(w, x, y)
-
-    compiled = tn.compile(step)
-    with pytest.raises(tn.CompileError, match=name):
-        for i in range(3):  # the first call creates the state and runs eagerly
-            compiled(*data(i))
+    twin = Twin(make, train_step)
+    for i in range(7):
+        if i == 4:
+            twin.both(lambda w: w["opt"].param_groups[0].__setitem__(
+                "lr", w["opt"].param_groups[0]["lr"] * 0.5))
+        twin.call(*data(i))
+        for a, b in zip(twin.eager["opt"].state.values(), twin.other["opt"].state.values(),
+                             strict=True):
+            for key, value in a.items():
+                close(np.asarray(b[key].data if isinstance(b[key], tn.Tensor) else b[key]),
+                      np.asarray(value.data if isinstance(value, tn.Tensor) else value),
+                      f"state {key}")
+    assert twin.compiled.replays >= 4
 
 
 # ---------------------------------------------------------------------------------------------

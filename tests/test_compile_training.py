@@ -12,8 +12,8 @@ interleaved eager steps, a scheduler step), identically in both copies.
 After every call every parameter, ``.grad``, optimizer state entry and the returned value must
 agree (float64, 1e-10 scaled by magnitude). Outcomes are counted: a silent mismatch or a raw
 error (anything but CompileError where eager mode succeeded) fails the test; CompileError is
-allowed only for what tn.compile documents as refused (optimizers it does not record yet,
-train-mode Dropout's random draws, gradient clipping) and is counted.
+allowed only for what tn.compile documents as refused (train-mode Dropout's random draws,
+gradient clipping) and is counted.
 
 ``TINYNET_COMPILE_PROGRAMS`` sets how many programs (default 150, CI-sized); the first
 ``TINYNET_COMPILE_CODEGEN`` (default 8) replay through generated numba code, the rest through
@@ -39,7 +39,7 @@ CODEGEN = int(os.environ.get("TINYNET_COMPILE_CODEGEN", "8"))
 CALLS = 6
 RTOL = 1e-10
 # refusals tn.compile documents (docs/compile.md, "What tn.compile guarantees")
-ALLOWED_REFUSALS = ("does not record yet", "draws random numbers", "clip_grad_norm_")
+ALLOWED_REFUSALS = ("draws random numbers", "clip_grad_norm_")
 
 
 @pytest.fixture(autouse=True, scope="module")

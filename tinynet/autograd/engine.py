@@ -298,6 +298,25 @@ class Observer:
         """Before an in-place kernel that runs outside ``Function.apply`` (an optimizer's
         update: ``run_kernel``)."""
 
+    def around_update(self, optimizer: Any, param: Tensor, grad: Any,
+                      run: Callable[[], None]) -> None:
+        """Around one parameter's update by an optimizer (``run_update``): call ``run()``."""
+        run()
+
+
+def run_update(optimizer: Any, param: Tensor, grad: Any, state: Any, group: dict) -> None:
+    """``optimizer._update`` for one parameter, inside each observer's ``around_update`` (so
+    a trace can record the whole update as one step)."""
+    active = observers.active
+
+    def run(i: int = 0) -> None:
+        if i == len(active):
+            optimizer._update(param._data, grad, state, group)
+        else:
+            active[i].around_update(optimizer, param, grad, lambda: run(i + 1))
+
+    run()
+
 
 def run_kernel(kernel: Callable[..., Any], *args: Any) -> Any:
     """Call an in-place kernel from ``tinynet.kernels`` (an optimizer's update), telling the

@@ -528,8 +528,8 @@ class Source:
                 extra = ", nodes" if step.kind != "update" else ""
                 lines.append(f"        # opaque: s{step.index} {step.describe()[:60]}")
                 lines.append(f"        interpret.{runner}(opaque[{n_opaque}], env{extra})")
-                for out in step.outputs:
-                    if isinstance(out, Ref):
+                for out in step.outputs:  # (an update writes its parameter in place)
+                    if isinstance(out, Ref) and self.values[out.value].kind == "temp":
                         lines.append(f"        v{out.value} = env[{out.value}]" if
                                      self.values[out.value].contiguous else
                                      f"        v{out.value} = np.ascontiguousarray(env["

@@ -276,6 +276,8 @@ class Lowering:
         return kernels
 
     def _lower_update(self, s: Step) -> list[Kernel] | None:
+        if s.name not in ("sgd_update_", "adam_update_"):
+            return None  # an optimizer's own rule: run as it is (interpret.run_update)
         p, g = self.v(s.inputs[0]), self.v(s.inputs[1])
         if p is None or g is None or p.dtype not in FLOATS or g.dtype != p.dtype or (
                 g.shape != p.shape):

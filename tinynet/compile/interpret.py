@@ -128,6 +128,10 @@ def run_update(step: Step, env: list[Any]) -> None:
     opt, group, param = step.options["optimizer"], step.options["group"], step.options["param"]
     grad = env[step.inputs[1].value]
     state = opt.state.get(param)
+    if step.name.endswith("._update"):  # the optimizer's own rule, on the live state
+        opt._update(param.data, grad, state, group)
+        param._version.value += 1
+        return
     if step.name == "sgd_update_":
         buffer = state["momentum_buffer"].data if step.options["state"][0] else None
         kernels.sgd_update_(param.data, grad, buffer, group["lr"], group["momentum"],

@@ -25,8 +25,10 @@ double backward, hooks, and writing into tensors behind the recorder's back.
 from __future__ import annotations
 
 import contextlib
+import functools
 import sys
 import threading
+import types
 from collections.abc import Iterator
 from typing import Any
 
@@ -39,6 +41,9 @@ from tinynet.errors import CompileError
 from tinynet.tensor import Tensor, value_reads
 
 _TINYNET_DIR = __file__.rsplit("/compile/", 1)[0]
+_CODE = (types.ModuleType, type, types.FunctionType, types.MethodType, types.BuiltinFunctionType,
+         functools.partial)
+_MAX_ITEMS = 64  # larger containers and objects are not looked into (nor guarded item by item)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -87,17 +92,18 @@ class World:
                 for group in obj.param_groups:
                     for p in group["params"]:
                         add(p, 0)
-            elif depth > 0 and isinstance(obj, list | tuple):
+            elif isinstance(obj, _CODE):
+                return  # modules, classes and functions: their code is not the step's state
+            elif depth > 0 and isinstance(obj, list | tuple) and len(obj) <= _MAX_ITEMS:
                 if isinstance(obj, list):
                     self.objects.append(obj)
                 for item in obj:
                     add(item, depth - 1)
-            elif depth > 0 and isinstance(obj, dict):
+            elif depth > 0 and isinstance(obj, dict) and len(obj) <= _MAX_ITEMS:
                 self.objects.append(obj)
                 for item in list(obj.values()):
                     add(item, depth - 1)
-            elif depth > 0 and hasattr(obj, "__dict__") and not isinstance(obj, type) and not (
-                    type(obj).__module__ == "module") and not callable(obj):
+            elif depth > 0 and hasattr(obj, "__dict__") and len(vars(obj)) <= _MAX_ITEMS:
                 self.objects.append(obj)
                 for item in list(vars(obj).values()):
                     add(item, depth - 1)
@@ -231,6 +237,7 @@ class Tracer(Observer):
         self.start_versions = [t._version.value for t in world.tensors]
         self.start_grads = [t.grad for t in world.tensors]
         self.paused = False  # True while a backward rule runs: its ops and reads are its own
+        self.in_update = self.kernel_mismatch = False  # inside an optimizer's update
         self.versions: dict[int, tuple[Any, int]] = {}  # value index -> (counter, its value)
         self.python_state = python_state(world)  # to find side effects at the end
         self.fresh_state = False  # an update created optimizer state: never replay this one
@@ -430,13 +437,50 @@ class Tracer(Observer):
                 self.fail("adam_update_: the step count does not match the optimizer's state")
         for key, value in expected.items():
             if key not in group or _hyper(group[key]) != _hyper(value):
-                # the optimizer computes more than the kernel (AdamW's decoupled decay)
+                # the optimizer computes more than the kernel (AdamW's decoupled decay):
+                # around_update records the whole update instead
+                if self.in_update:
+                    self.kernel_mismatch = True
+                    return
                 self.fail(self._who_writes(param_array))
         param_ref = self.ref(param_array)
         self.steps.append(Step(index, "update", kernel, [param_ref, self.ref(grad_array)],
                                [param_ref], {"optimizer": opt, "group": group, "param": param,
                                              "state": state_refs},
                                line=user_line(self.codes)))
+        self.updated.append(param)
+
+    def around_update(self, optimizer: Any, param: Tensor, grad: Any, run: Any) -> None:
+        """One parameter's update by an optimizer. SGD's and Adam's kernels are recorded by
+        ``on_kernel`` (and fused into the generated code); any other rule (RMSprop, Adagrad,
+        AMSGrad, AdamW's decoupled decay) is recorded as one step that calls the optimizer's
+        own ``_update`` again at replay, on the live parameter, state and group."""
+        if self.paused:
+            return run()
+        slot = self.slots.get(id(param._data))
+        if slot is None or slot[0] != "param":
+            self.fail(f"{type(optimizer).__name__}.step() updates a parameter that is not "
+                      "reachable from the function's names; refer to its model or optimizer")
+        grad_ref, param_ref = self.ref(grad), self.ref(param._data)
+        start, self.in_update, self.kernel_mismatch = len(self.steps), True, False
+        try:
+            run()
+        finally:
+            self.in_update = False
+        if not self.kernel_mismatch and any(s.kind == "update" for s in self.steps[start:]):
+            return
+        del self.steps[start:]
+        opt, group = self._group_of(param)
+        state = opt.state.get(param) or {}
+        for value in state.values():
+            if isinstance(value, Tensor):
+                if id(value._data) not in self.slots:
+                    self.fresh_state = True  # made during this call: a first step
+                self.written.add(id(value._data))
+        self.steps.append(Step(len(self.steps), "update", f"{type(opt).__name__}._update",
+                               [param_ref, grad_ref], [param_ref],
+                               {"optimizer": opt, "group": group, "param": param,
+                                "state": []}, line=user_line(self.codes)))
         self.updated.append(param)
 
     def _group_of(self, param: Tensor) -> tuple[Any, dict]:

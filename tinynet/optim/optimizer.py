@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 
 from tinynet.autograd import enable_grad, no_grad
+from tinynet.autograd.engine import observers, run_update
 from tinynet.errors import DTypeError, GraphError, ShapeError, StateDictError, ValueRangeError
 from tinynet.tensor import Tensor
 
@@ -160,7 +161,10 @@ class Optimizer:
                     state = self._init_state(p, group)
                     if state is not None:
                         self.state[p] = state
-                self._update(p._data, grad, state, group)
+                if observers.active:  # extra: tn.compile records the update as one step
+                    run_update(self, p, grad, state, group)
+                else:
+                    self._update(p._data, grad, state, group)
                 bump_version(p)
         return loss
 
