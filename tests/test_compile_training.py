@@ -1,7 +1,8 @@
 """Differential test of generated training steps: compiled equals eager on every call.
 
-Each program is a random model (Linear layers with activations, LayerNorm, Dropout in eval
-mode, a residual block, a layer used twice (tied parameters), frozen layers), a loss, an
+Each program is a random model (Linear layers with activations, LayerNorm, Dropout and
+BatchNorm1d in eval mode, a residual block, a layer used twice (tied parameters), frozen
+layers; no convolutions or pools yet), a loss, an
 optimizer with random options, optionally gradient accumulation and a scheduler stepped
 outside the step. Two identical copies of the world are made: one steps eagerly, the other
 through ``tn.compile``. Between calls the outside world changes the way training scripts
@@ -95,10 +96,11 @@ def make_world(rng: np.random.Generator) -> dict[str, Any]:
     layers: list[Any] = [nn.Linear(n_in, width)]
     for _ in range(int(rng.integers(0, 3))):
         kind = rng.choice(["tanh", "sigmoid", "relu", "layernorm", "dropout", "residual",
-                           "tied", "linear"])
+                           "tied", "linear", "batchnorm"])
         layers.append({"tanh": nn.Tanh, "sigmoid": nn.Sigmoid, "relu": nn.ReLU,
                        "layernorm": lambda: nn.LayerNorm(width),
                        "dropout": lambda: nn.Dropout(0.3),
+                       "batchnorm": lambda: nn.BatchNorm1d(width),
                        "residual": lambda: Residual(width), "tied": lambda: Tied(width),
                        "linear": lambda: nn.Linear(width, width)}[str(kind)]())
     layers += [nn.Tanh(), nn.Linear(width, n_out)]
@@ -106,8 +108,9 @@ def make_world(rng: np.random.Generator) -> dict[str, Any]:
     if rng.random() < 0.2:  # a frozen first layer
         for p in model[0].parameters():
             p.requires_grad_(False)
-    if any(isinstance(m, nn.Dropout) for m in model.modules()):
-        model.eval()  # train-mode dropout draws random numbers: refused (documented)
+    if any(isinstance(m, nn.Dropout | nn.BatchNorm1d) for m in model.modules()):
+        model.eval()  # train-mode dropout draws random numbers, batchnorm updates its
+        # running statistics in place: both refused (documented); eval mode compiles
     params = [p for p in model.parameters() if p.requires_grad]
     opt = make_optimizer(rng, params)
     loss = str(rng.choice(["mse", "cross_entropy", "bce_logits"]))
@@ -190,7 +193,7 @@ def change_world(kind: str, w: dict[str, Any], rng_seed: int) -> None:
         if group["momentum"] and not group.get("nesterov"):
             group["momentum"] = 0.5
     elif kind == "train_eval":
-        if not any(isinstance(m, nn.Dropout) for m in model.modules()):
+        if not any(isinstance(m, nn.Dropout | nn.BatchNorm1d) for m in model.modules()):
             model.train(not model.training)
     elif kind == "requires_grad":
         last = list(model.parameters())[-1]
