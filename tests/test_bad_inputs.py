@@ -1455,6 +1455,37 @@ CATALOGUE += [
 ]
 
 
+def _edits_argument(x: Any) -> Any:
+    y = x * 2
+    x.add_(1.0)
+    return y
+
+
+_LOG: list[Any] = []
+
+
+def _appends(x: Any) -> Any:
+    _LOG.append(1)
+    return x * 2
+
+
+def _backward_through_compiled_result() -> None:
+    model = tn.compile(tn.nn.Linear(3, 1).double())
+    x = tn.tensor(np.ones((2, 3)))
+    model(x)  # traced
+    model(x).sum().backward()  # replayed: no graph
+
+
+CATALOGUE += [
+    Case("tn.compile", "an in-place edit of an argument", lambda: _compile_call(_edits_argument),
+         **raises(CompileError, "edits an argument")),
+    Case("tn.compile", "a Python side effect (an append to an outside list)",
+         lambda: _compile_call(_appends), **raises(CompileError, "changes an outside list")),
+    Case("tn.compile", "backward() through a replayed result", _backward_through_compiled_result,
+         **raises(CompileError, "backward() through the result of a compiled call")),
+]
+
+
 def run_case(case: Case) -> BaseException | None:
     """Run one case; returns the exception it raised (None if it answered)."""
     try:

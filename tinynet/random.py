@@ -8,8 +8,8 @@ from typing import Any
 
 import numpy as np
 
-from tinynet.compile import recorder
 from tinynet.errors import DTypeError, ValueRangeError
+from tinynet.tensor import read_values
 
 _initial_seed = [int(np.random.SeedSequence().generate_state(1, np.uint64)[0])]
 _generator = [np.random.default_rng(_initial_seed[0])]
@@ -61,10 +61,10 @@ def default_generator() -> np.random.Generator:
 
 
 def _refuse_while_compiling() -> None:
-    # extra: compile/recorder.py (a compiled step would replay the traced draws forever)
-    recorder.refuse("draws random numbers (dropout, tn.rand, a shuffled loader...): a compiled "
-                    "step would replay the same numbers at every call; draw them outside the "
-                    "compiled function and pass them in as an argument, or run the step eagerly")
+    # extra: tensor.read_values (a compiled step would replay the traced draws forever)
+    read_values("draws random numbers (dropout, tn.rand, a shuffled loader...): a compiled "
+                "step would replay the same numbers at every call; draw them outside the "
+                "compiled function and pass them in as an argument, or run the step eagerly")
 
 
 class Generator:

@@ -7,6 +7,7 @@ that calls the op in ``tinynet.ops``; the maths and the derivatives live there.
 
 from __future__ import annotations
 
+import threading
 import weakref
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -15,6 +16,22 @@ import numpy as np
 
 from tinynet import dtypes
 from tinynet.errors import DTypeError, GraphError, ShapeError, ValueRangeError
+
+
+class _ValueReads(threading.local):
+    refuse: Callable[[str], None] | None = None  # tn.compile's tracer, in the thread it traces
+
+
+value_reads = _ValueReads()
+
+
+def read_values(what: str) -> None:
+    """Called where values leave the graph (``item()``, ``bool(t)``, printing: ``what`` is the
+    method's name) or an op's result depends on them in a way a trace cannot see (``what``
+    says how). Does nothing unless a tracer in this thread registered ``value_reads.refuse``
+    (it raises, naming the user's line)."""
+    if value_reads.refuse is not None:
+        value_reads.refuse(what)
 
 
 class VersionCounter:
@@ -249,6 +266,8 @@ class Tensor:
         return self._data.shape[ops.normalize_dim(dim, self.ndim, "size")]
 
     def item(self) -> Any:
+        if value_reads.refuse is not None:  # extra: tn.compile refuses value reads
+            value_reads.refuse('item')
         if self._data.size != 1:
             raise GraphError(
                 f"item: only one-element tensors can be converted to a Python number, this one "
@@ -258,6 +277,8 @@ class Tensor:
 
     def numpy(self) -> np.ndarray:
         """The underlying array (shared memory), as ``torch.Tensor.numpy``."""
+        if value_reads.refuse is not None:  # extra: tn.compile refuses value reads
+            value_reads.refuse('numpy')
         if self._requires_grad:
             raise GraphError(
                 "numpy: can't call numpy() on a tensor that requires grad; use "
@@ -266,6 +287,8 @@ class Tensor:
         return self._data
 
     def tolist(self) -> Any:
+        if value_reads.refuse is not None:  # extra: tn.compile refuses value reads
+            value_reads.refuse('tolist')
         return self._data.tolist()
 
     def detach(self) -> Tensor:
@@ -286,6 +309,8 @@ class Tensor:
         return self if self._data.flags.c_contiguous else ops.clone(self)
 
     def __repr__(self) -> str:
+        if value_reads.refuse is not None:  # extra: tn.compile refuses value reads
+            value_reads.refuse('__repr__')
         body = np.array2string(self._data, separator=", ", prefix="tensor(", precision=4)
         extras = []
         if self._data.dtype not in (dtypes.get_default_dtype(), dtypes.int64, dtypes.bool_):
@@ -373,18 +398,26 @@ class Tensor:
         return ops.cast(self, dtypes.bool_)
 
     def __float__(self) -> float:
+        if value_reads.refuse is not None:  # extra: tn.compile refuses value reads
+            value_reads.refuse('__float__')
         return float(self.item())
 
     def __int__(self) -> int:
+        if value_reads.refuse is not None:  # extra: tn.compile refuses value reads
+            value_reads.refuse('__int__')
         return int(self.item())
 
     def __index__(self) -> int:
+        if value_reads.refuse is not None:  # extra: tn.compile refuses value reads
+            value_reads.refuse('__index__')
         if self._data.dtype.kind not in "iu" or self._data.size != 1:
             raise DTypeError("only integer tensors of a single element can be used as an index")
         return int(self._data.item())
 
     def __format__(self, spec: str) -> str:
         """``f"{loss:.4f}"`` formats a 0-d tensor as its number, as in PyTorch."""
+        if value_reads.refuse is not None:  # extra: tn.compile refuses value reads
+            value_reads.refuse('__format__')
         if self._data.ndim == 0:
             return format(self._data.item(), spec)
         if spec:
@@ -395,6 +428,8 @@ class Tensor:
         return str(self)
 
     def __bool__(self) -> bool:
+        if value_reads.refuse is not None:  # extra: tn.compile refuses value reads
+            value_reads.refuse('__bool__')
         if self._data.size != 1:
             raise GraphError(
                 f"bool: the truth value of a tensor with {self._data.size} elements is ambiguous; "
@@ -413,6 +448,8 @@ class Tensor:
         return (self[i] for i in range(self.shape[0]))
 
     def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
+        if value_reads.refuse is not None:  # extra: tn.compile refuses value reads
+            value_reads.refuse('__array__')
         return self._data if dtype is None else self._data.astype(dtype)
 
     def __array_ufunc__(self, ufunc: Any, method: str, *inputs: Any, **kwargs: Any) -> Any:

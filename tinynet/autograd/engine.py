@@ -25,13 +25,15 @@ kernel, used for plain backward only.
 
 Graphs die by reference counting alone: a tensor points to its node, a node to its inputs, and
 nothing points back from a node to its output. The lines marked ``extra:`` are the only places
-where the engine calls out: to ``hooks.py`` (register_hook, retain_grad), ``watch.py`` (trace,
-detect_anomaly), ``checks.py`` (mistakes in your own Functions), ``tn.compile``'s recorder, and
-the read count that in-place ops (``ops/inplace.py``) consult. Skip them on a first reading.
+where the engine calls out: to ``hooks.py`` (register_hook, retain_grad), ``checks.py``
+(mistakes in your own Functions), the observers (``watch.py``'s trace and detect_anomaly,
+``tn.compile``'s tracer: section 6, the one hook for tools that watch the engine), and the read
+count that in-place ops (``ops/inplace.py``) consult. Skip them on a first reading.
 """
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
@@ -39,8 +41,7 @@ from typing import Any
 import numpy as np
 
 from tinynet import errors
-from tinynet.autograd import checks, hooks, watch
-from tinynet.compile import recorder
+from tinynet.autograd import checks, hooks
 from tinynet.tensor import Tensor
 
 # ---------------------------------------------------------------------------------------------
@@ -111,10 +112,9 @@ class Function:
             for x in inputs:  # extra: ops/inplace.py (an in-place op needs to know who read x)
                 if isinstance(x, Tensor):
                     x._version.reads += 1
-        if watch.state.on:  # extra: watch.py (detect_anomaly checks every output)
-            watch.forward(ctx, out, record)
-        if recorder.state.on:  # extra: compile/recorder.py (tn.compile traces every op)
-            recorder.apply(cls, ctx, inputs, options, out, result)
+        if observers.active:  # extra: section 6 (watch.py, tn.compile's tracer see each op)
+            for observer in observers.active:
+                observer.on_apply(cls, ctx, inputs, options, out, result, record)
         return result
 
     # ---- 3. saved tensors ------------------------------------------------------------------
@@ -236,14 +236,10 @@ def run_backward(roots: Sequence[Tensor], seeds: Sequence[Tensor], retain_graph:
                 continue  # this branch does not lead to the roots
             if node.hooks:  # extra: hooks.py (register_hook, retain_grad on non-leaves)
                 grad = hooks.run(node.hooks, grad)
-            if create_graph or node.fast_backward is None:
-                input_grads = node.backward(node, grad)
-            else:  # the named fast path: same derivative, arrays, a compiled kernel
-                input_grads = node.fast_backward(node, grad.data)
-            if type(input_grads) is not tuple:
-                input_grads = (input_grads,)
-            if watch.state.on:  # extra: watch.py (trace prints, detect_anomaly checks)
-                watch.backward_step(node, grad, input_grads)
+            if observers.active:  # extra: section 6 (observers run around the rule)
+                input_grads = observed_rule(node, grad, create_graph, observers.active)
+            else:
+                input_grads = call_rule(node, grad, create_graph)
             for x, needed, g in zip(node.parents, node.needs_input_grad, input_grads,
                                     strict=True):  # one gradient per input, or backward is wrong
                 if needed and g is not None:
@@ -258,6 +254,15 @@ def run_backward(roots: Sequence[Tensor], seeds: Sequence[Tensor], retain_graph:
     return results
 
 
+def call_rule(node: Function, grad: Tensor, create_graph: bool) -> tuple[Any, ...]:
+    """One node's backward rule: the gradient for each of its inputs, as a tuple."""
+    if create_graph or node.fast_backward is None:
+        input_grads = node.backward(node, grad)
+    else:  # the named fast path: same derivative, arrays, a compiled kernel
+        input_grads = node.fast_backward(node, grad.data)
+    return input_grads if type(input_grads) is tuple else (input_grads,)
+
+
 def accumulate_grad(leaf: Tensor, grad: Tensor) -> None:
     """``leaf.grad += grad``, summed across backward calls until zeroed (as PyTorch).
 
@@ -268,3 +273,82 @@ def accumulate_grad(leaf: Tensor, grad: Tensor) -> None:
     if leaf._hooks:  # extra: hooks.py (register_hook on a leaf)
         grad = hooks.run(leaf._hooks, grad)
     leaf.grad = grad.clone() if leaf.grad is None else leaf.grad + grad
+
+
+# ---------------------------------------------------------------------------------------------
+# 6. Observers (extra): the one hook for tools that watch the engine
+# ---------------------------------------------------------------------------------------------
+
+
+class Observer:
+    """Watches this thread's engine: ``watch.py`` (trace, detect_anomaly) and ``tn.compile``'s
+    tracer subclass it. Both methods are called only while the observer is registered
+    (``observing``), in the thread that registered it."""
+
+    def on_apply(self, cls: type, ctx: Function, inputs: tuple, options: dict, out: Any,
+                 result: Tensor, recorded: bool) -> None:
+        """After ``Function.apply`` ran an op (``recorded``: ``ctx`` became a graph node)."""
+
+    def around_backward(self, node: Function, grad: Tensor, create_graph: bool,
+                        rule: Callable[[], tuple[Any, ...]]) -> tuple[Any, ...]:
+        """Around one backward rule: call ``rule()`` and return what it returns."""
+        return rule()
+
+    def on_kernel(self, kernel: str, args: tuple) -> None:
+        """Before an in-place kernel that runs outside ``Function.apply`` (an optimizer's
+        update: ``run_kernel``)."""
+
+    def around_update(self, optimizer: Any, param: Tensor, grad: Any,
+                      run: Callable[[], None]) -> None:
+        """Around one parameter's update by an optimizer (``run_update``): call ``run()``."""
+        run()
+
+
+def run_update(optimizer: Any, param: Tensor, grad: Any, state: Any, group: dict) -> None:
+    """``optimizer._update`` for one parameter, inside each observer's ``around_update`` (so
+    a trace can record the whole update as one step)."""
+    active = observers.active
+
+    def run(i: int = 0) -> None:
+        if i == len(active):
+            optimizer._update(param._data, grad, state, group)
+        else:
+            active[i].around_update(optimizer, param, grad, lambda: run(i + 1))
+
+    run()
+
+
+def run_kernel(kernel: Callable[..., Any], *args: Any) -> Any:
+    """Call an in-place kernel from ``tinynet.kernels`` (an optimizer's update), telling the
+    observers first, so a trace sees writes that no op makes."""
+    for observer in observers.active:  # extra: section 6
+        observer.on_kernel(kernel.__name__, args)
+    return kernel(*args)
+
+
+class _Observers(threading.local):
+    active: tuple[Observer, ...] = ()  # per thread: one thread's tracer never sees another's
+
+
+observers = _Observers()
+
+
+@contextlib.contextmanager
+def observing(observer: Observer) -> Iterator[None]:
+    """Register ``observer`` in this thread for the ``with`` block (always unregistered after,
+    whatever the block raises)."""
+    previous = observers.active
+    observers.active = previous + (observer,)
+    try:
+        yield
+    finally:
+        observers.active = previous
+
+
+def observed_rule(node: Function, grad: Tensor, create_graph: bool,
+                  active: tuple[Observer, ...]) -> tuple[Any, ...]:
+    """``call_rule`` wrapped by each active observer, the first registered outermost."""
+    if not active:
+        return call_rule(node, grad, create_graph)
+    return active[0].around_backward(
+        node, grad, create_graph, lambda: observed_rule(node, grad, create_graph, active[1:]))

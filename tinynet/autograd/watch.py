@@ -1,6 +1,6 @@
 """Watching the engine work: ``trace`` prints each backward step, ``detect_anomaly`` stops at
-the first NaN or inf and names the op and the user's line that created it. The engine enters
-here at the lines marked ``extra: watch.py``, and only while one of them is on."""
+the first NaN or inf and names the op and the user's line that created it. While one of them
+is on, ``Watcher`` is registered as an observer of the engine (engine.py, section 6)."""
 
 from __future__ import annotations
 
@@ -13,20 +13,43 @@ from typing import Any
 
 import numpy as np
 
+from tinynet.autograd import engine
 from tinynet.errors import AnomalyError
 
 
 class _State(threading.local):
     anomaly = False
     tracer: Callable[[str], None] | None = None
-    on = False  # anomaly or tracer: the one flag the engine reads
+    on = False  # anomaly or tracer: the watcher is registered with the engine
 
 
 state = _State()
 
 
+class Watcher(engine.Observer):
+    """What the engine calls while trace or detect_anomaly is on in this thread."""
+
+    def on_apply(self, cls: type, ctx: Any, inputs: tuple, options: dict, out: Any,
+                 result: Any, recorded: bool) -> None:
+        forward(ctx, out, recorded)
+
+    def around_backward(self, node: Any, grad: Any, create_graph: bool,
+                        rule: Callable[[], tuple[Any, ...]]) -> tuple[Any, ...]:
+        input_grads = rule()
+        backward_step(node, grad, input_grads)
+        return input_grads
+
+
+_WATCHER = Watcher()
+
+
 def _update() -> None:
     state.on = state.anomaly or state.tracer is not None
+    active = engine.observers.active
+    if state.on and _WATCHER not in active:
+        engine.observers.active = active + (_WATCHER,)
+    elif not state.on and _WATCHER in active:
+        engine.observers.active = tuple(o for o in active if o is not _WATCHER)
 
 
 def forward(ctx: Any, out: np.ndarray, recorded: bool) -> None:

@@ -2,17 +2,19 @@
 
 The pipeline, one module each (read them in this order):
 
-1. ``recorder.py`` + ``trace.py``: run the function eagerly once while recording every op
-   ``Function.apply`` runs, every backward rule the engine calls and every optimizer update,
-   as a list of steps over arrays (``ir.py``).
+1. ``trace.py``: run the function eagerly once, the tracer registered as the engine's
+   observer (``autograd/engine.py``, section 6), recording every op ``Function.apply`` runs,
+   every backward rule the engine calls and every optimizer update, as a list of steps over
+   arrays (``ir.py``); value reads are refused through ``tensor.read_values``.
 2. ``fuse.py``: rewrite the steps into a few kinds of loops, fusing elementwise chains.
 3. ``plan.py``: give every intermediate array a buffer, reusing buffers whose values are dead.
 4. ``codegen.py``: write Python source (numba ``@njit`` or plain numpy) for the program.
 5. ``api.py``: guards (which program fits this call), replay, and ``explain()``.
 ``interpret.py`` replays the trace step by step instead (ops without a fusion rule).
 
-This package is imported by the engine (for ``recorder``) before the rest of tinynet exists,
-so it imports its modules lazily.
+Nothing below this package imports it: it watches tinynet through the engine's observer hook
+and stands on the top floor, with ``nn`` and ``optim``. It imports its modules lazily so
+``import tinynet`` stays fast.
 """
 
 from __future__ import annotations

@@ -19,12 +19,11 @@ import functools
 import os
 from typing import Any
 
-import numpy as np
-
-from tinynet.compile import interpret, recorder
+from tinynet.compile import interpret
 from tinynet.compile.guard import Guard
-from tinynet.compile.ir import Program, Ref, Returned
-from tinynet.compile.trace import Tracer, World, function_codes, tracing
+from tinynet.compile.interpret import build_result
+from tinynet.compile.ir import Program
+from tinynet.compile.trace import Tracer, World, active_tracer, function_codes, tracing
 from tinynet.errors import CompileError
 from tinynet.tensor import Tensor
 
@@ -57,7 +56,7 @@ class CompiledFunction:
     # ---- calling ---------------------------------------------------------------------------
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        if recorder.state.on:  # called from inside another trace: just part of that one
+        if active_tracer() is not None:  # called inside another trace: part of that one
             return self.fn(*args, **kwargs)
         if kwargs:
             raise CompileError(f"tn.compile({self.name}): pass arguments positionally "
@@ -70,6 +69,7 @@ class CompiledFunction:
         if entry is None or not entry.guard.check(args):
             entry = next((e for e in reversed(self.programs) if e.guard.check(args)), None)
             if entry is None:
+                self.world = World(self.fn)  # what the names lead to now (a new weight...)
                 return self._trace(args)
         if entry.program is None:  # this kind of call cannot be replayed (a first step)
             return self.fn(*args)
@@ -150,18 +150,3 @@ def _interpret(program: Program, args: tuple) -> Any:
         t = args[owner[1]] if type(owner) is tuple else owner
         t.grad = None if ref is None else Tensor._make(env[ref.value])
     return build_result(program.result, env)
-
-
-def build_result(result: Any, env: list[Any]) -> Any:
-    """The returned structure with fresh tensors (copies: buffers are reused next call)."""
-    if isinstance(result, Ref):
-        return Tensor._make(np.array(env[result.value], copy=True))
-    if isinstance(result, Returned):
-        if result.tensor is not None:
-            return result.tensor
-        return Tensor._make(result.constant.copy())
-    if isinstance(result, tuple | list):
-        return type(result)(build_result(v, env) for v in result)
-    if isinstance(result, dict):
-        return {k: build_result(v, env) for k, v in result.items()}
-    return result

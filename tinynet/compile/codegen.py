@@ -57,9 +57,11 @@ def build(program: Program) -> Any:
     fused = lowering.fuse()
     if all(k.kind == "opaque" for k in fused):
         return None
-    for v in lowering.values:  # compiled code sees C-contiguous arrays only
-        if v.kind in ("param", "state", "const") and isinstance(v.source, np.ndarray) and \
-                not v.source.flags.c_contiguous:
+    from tinynet.compile import interpret
+
+    for v in lowering.values:  # compiled code sees C-contiguous arrays only (else: interpret)
+        if v.kind in ("param", "state", "const") and \
+                not interpret.bind(v, ()).flags.c_contiguous:
             return None
     plan = Plan(fused, lowering.values, lowering.pinned())
     return Runner(program, lowering, fused, plan)
@@ -101,12 +103,10 @@ class Runner:
         leaves = [(owner, Tensor._make(env_fixed[ref.value])
                    if ref is not None and ref.value in env_fixed else None)
                   for owner, ref in self.program.final_grads]
-        from tinynet.compile.api import build_result
-
         return (env, ws, groups,
                 [k.attrs["optimizer"].state.get(k.attrs["param"]) for k in updates],
                 [k.attrs["param"] for k in updates], opaque, self.grad_sources(),
-                interpret, leaves, self.program.result, build_result)
+                interpret, leaves, self.program.result, interpret.build_result)
 
     def grad_sources(self) -> list[Any]:
         return [v.source for v in self.values if v.kind == "grad"]
@@ -494,7 +494,10 @@ class Source:
             lines.append("        nodes = {}  # opaque steps' graph nodes, for their backward")
         for v in self.values:
             if v.kind == "input":
-                if isinstance(v.source, tuple):
+                if isinstance(v.source, tuple) and v.source[0] == "item":
+                    lines.append(f"        v{v.index} = env[{v.index}] = interpret.bind_item("
+                                 f"args, {v.source[1:]!r})")
+                elif isinstance(v.source, tuple):
                     i, dtype = v.source
                     lines.append(f"        v{v.index} = env[{v.index}] = np.asarray(interpret."
                                  f"bind_input(args[{i}])).astype(np.{np.dtype(dtype).name})")
@@ -536,8 +539,8 @@ class Source:
                 extra = ", nodes" if step.kind != "update" else ""
                 lines.append(f"        # opaque: s{step.index} {step.describe()[:60]}")
                 lines.append(f"        interpret.{runner}(opaque[{n_opaque}], env{extra})")
-                for out in step.outputs:
-                    if isinstance(out, Ref):
+                for out in step.outputs:  # (an update writes its parameter in place)
+                    if isinstance(out, Ref) and self.values[out.value].kind == "temp":
                         lines.append(f"        v{out.value} = env[{out.value}]" if
                                      self.values[out.value].contiguous else
                                      f"        v{out.value} = np.ascontiguousarray(env["

@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from tinynet.compile.ir import Program, Ref, Step, Value
+from tinynet.compile.ir import Program, Ref, Returned, Step, Value
 from tinynet.kernels.formulas import TABLE, loop_expression
 
 # The formula table's activations that are ops of their own (identity and step are only
@@ -284,6 +284,8 @@ class Lowering:
                 for i, out in enumerate(outs) if out is not None]
 
     def _lower_update(self, s: Step) -> list[Kernel] | None:
+        if s.name not in ("sgd_update_", "adam_update_"):
+            return None  # an optimizer's own rule: run as it is (interpret.run_update)
         p, g = self.v(s.inputs[0]), self.v(s.inputs[1])
         if p is None or g is None or p.dtype not in FLOATS or g.dtype != p.dtype or (
                 g.shape != p.shape):
@@ -312,6 +314,8 @@ class Lowering:
 
         def walk(x: Any) -> None:
             if isinstance(x, Ref):
+                found.add(x.value)
+            elif isinstance(x, Returned) and x.value is not None:
                 found.add(x.value)
             elif isinstance(x, tuple | list):
                 for item in x:

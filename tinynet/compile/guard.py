@@ -7,10 +7,14 @@ it):
 
 - grad mode and ``TINYNET_NUMBA``;
 - each argument: a tensor's shape, dtype, ``requires_grad``, layout and whether it has a
-  ``.grad``; an array's shape, dtype and layout; a number or string by value; anything else
-  by identity;
+  ``.grad``; an array's shape, dtype and layout; a number or string by value; a list, tuple
+  or dict item by item (the tensors inside are inputs too); anything else by identity;
+- the aliasing pattern of the tensor arguments (``f(x, x)`` is not ``f(x, y)``);
 - each outside tensor (parameters, buffers): the same array object (the program writes into
-  it), its shape, ``requires_grad``, and its ``.grad`` (None, or its shape and dtype);
+  it), its shape, ``requires_grad``, and its ``.grad`` (None, or its shape, dtype, layout);
+- each module, and each other object, dict and list the function's names lead to: every
+  attribute or item as the trace saw it (``training``, ``Dropout.p``, ``LayerNorm.eps``,
+  ``cfg["l2"]`` by value; parameters, buffers, submodules and other objects by identity);
 - each optimizer: its state, entry by entry (the same dict and arrays: the generated code is
   bound to them, so ``load_state_dict`` means a new trace), and every parameter group's keys,
   parameter list and hyperparameters except ``lr``, which the replay reads at every call.
@@ -45,10 +49,19 @@ class Guard:
         ]
         for i, a in enumerate(args):
             lines += [f"    a = args[{i}]"] + self._argument(i, a)
+        lines += self._aliasing(args)
         for i, t in enumerate(world.tensors):
             lines += self._outside(i, t)
         for j, opt in enumerate(world.optimizers):
             lines += self._optimizer(j, opt)
+        for j, m in enumerate(world.modules):
+            lines += self._attributes(f"module{j}", vars(m), skip_registries=True)
+        for j, obj in enumerate(world.objects):
+            if isinstance(obj, list):
+                lines += self._attributes(f"outside_list{j}", dict(enumerate(obj)), items=obj)
+            else:
+                lines += self._attributes(f"outside{j}", obj if isinstance(obj, dict) else
+                                          vars(obj))
         lines.append("    return True")
         self.source = "\n".join(lines) + "\n"
         exec(compile(self.source, "<tn.compile guard>", "exec"), self.names)
@@ -75,15 +88,69 @@ class Guard:
                                  f"d.flags.c_contiguous is not {bool(d.flags.c_contiguous)}",
                                  "a.grad is not None" if a.grad is None else "a.grad is None"),
             ]
+        return self._refuse_if(*self._item("a", a, f"arg{i}"))
+
+    def _item(self, expr: str, a: Any, name: str) -> list[str]:
+        """Conditions that fail when ``expr`` no longer looks like ``a``: arrays by shape,
+        dtype and layout; numbers and strings by value; lists, tuples and dicts item by item
+        (tensors inside them are the program's inputs); anything else by identity."""
+        if isinstance(a, Tensor):
+            d = a._data
+            return [f"type({expr}) is not Tensor", f"{expr}._data.shape != {d.shape}",
+                    f"{expr}._data.dtype.char != {d.dtype.char!r}",
+                    f"{expr}._requires_grad is not {a._requires_grad}",
+                    f"{expr}._data.flags.c_contiguous is not {bool(d.flags.c_contiguous)}"]
         if isinstance(a, np.ndarray):
-            return self._refuse_if("type(a) is not ndarray", f"a.shape != {a.shape}",
-                                   f"a.dtype.char != {a.dtype.char!r}",
-                                   f"a.flags.c_contiguous is not {bool(a.flags.c_contiguous)}")
+            return [f"type({expr}) is not ndarray", f"{expr}.shape != {a.shape}",
+                    f"{expr}.dtype.char != {a.dtype.char!r}",
+                    f"{expr}.flags.c_contiguous is not {bool(a.flags.c_contiguous)}"]
         if a is None or isinstance(a, bool | int | float | str):
-            value = self._bind(f"value{i}", a)
-            return self._refuse_if(f"type(a) is not type({value})",
-                                   f"a is not {value} and a != {value}")
-        return self._refuse_if(f"a is not {self._bind(f'object{i}', a)}")
+            value = self._bind(f"value_{name}", a)
+            return [f"type({expr}) is not type({value})", f"{expr} is not {value} and {expr} "
+                    f"!= {value}"]
+        if type(a) in (list, tuple) and len(a) <= 64:
+            kind = self._bind(f"type_{name}", type(a))
+            found = [f"type({expr}) is not {kind}", f"len({expr}) != {len(a)}"]
+            for k, item in enumerate(a):
+                found += self._item(f"{expr}[{k}]", item, f"{name}_{k}")
+            return found
+        if type(a) is dict and len(a) <= 64 and all(isinstance(k, str | int) for k in a):
+            found = [f"type({expr}) is not dict", f"tuple({expr}) != {tuple(a)!r}"]
+            for k, item in a.items():
+                found += self._item(f"{expr}[{k!r}]", item, f"{name}_{len(found)}")
+            return found
+        return [f"{expr} is not {self._bind(f'object_{name}', a)}"]
+
+    @staticmethod
+    def _aliasing(args: tuple) -> list[str]:
+        """The same tensor passed twice is not two tensors: the pattern must repeat."""
+        arrays = [i for i, a in enumerate(args) if isinstance(a, Tensor | np.ndarray)]
+        conditions = [f"(args[{i}] is args[{j}]) is not {args[i] is args[j]}"
+                      for n, i in enumerate(arrays) for j in arrays[n + 1:]]
+        return Guard._refuse_if(*conditions) if conditions else []
+
+    def _attributes(self, name: str, attrs: dict, skip_registries: bool = False,
+                    items: list | None = None) -> list[str]:
+        """A module's or object's attributes, a dict's or a list's items, as the trace read
+        them: numbers, strings, flags (``training``, ``Dropout.p``, ``cfg["l2"]``) by value;
+        tensors, modules and other objects by identity (a replaced weight is a new program)."""
+        d = self._bind(name, items if items is not None else attrs)
+        get = (lambda key: f"{d}[{key!r}]") if items is not None else (
+            lambda key: f"{d}.get({key!r})")
+        conditions = [f"len({d}) != {len(attrs)}"]
+        for key, value in list(attrs.items()):
+            if skip_registries and key.startswith("_") and isinstance(value, dict):
+                continue  # a module's registries: their entries are attributes too
+            if isinstance(value, bool | type(None)):
+                conditions.append(f"{get(key)} is not {value}")
+            elif isinstance(value, int | float | str) or (isinstance(value, tuple) and all(
+                    isinstance(v, bool | int | float | str | type(None)) for v in value)):
+                v = self._bind(f"{name}_{len(conditions)}", value)
+                conditions.append(f"type({get(key)}) is not type({v}) or {get(key)} != {v}")
+            else:
+                v = self._bind(f"{name}_{len(conditions)}", value)
+                conditions.append(f"{get(key)} is not {v}")
+        return self._refuse_if(*conditions)
 
     def _outside(self, i: int, t: Tensor) -> list[str]:
         tensor, data = self._bind(f"t{i}", t), self._bind(f"data{i}", t._data)
@@ -93,7 +160,9 @@ class Guard:
         elif isinstance(g, Tensor):
             grad = [f"not isinstance({tensor}.grad, Tensor)",
                     f"{tensor}.grad._data.shape != {g._data.shape}",
-                    f"{tensor}.grad._data.dtype.char != {g._data.dtype.char!r}"]
+                    f"{tensor}.grad._data.dtype.char != {g._data.dtype.char!r}",
+                    f"{tensor}.grad._data.flags.c_contiguous is not "
+                    f"{bool(g._data.flags.c_contiguous)}"]
         else:
             grad = [f"type({tensor}.grad) is not {self._bind(f'grad_type{i}', type(g))}"]
         return self._refuse_if(f"{tensor}._data is not {data}", f"{data}.shape != {t.shape}",

@@ -15,14 +15,17 @@ from typing import Any
 import numpy as np
 
 from tinynet import kernels
-from tinynet.autograd import no_grad, set_grad_enabled
-from tinynet.compile.ir import Program, Ref, Step, Value
+from tinynet.autograd import Function, no_grad, set_grad_enabled
+from tinynet.compile.ir import Program, Ref, Returned, Step, Value
+from tinynet.errors import CompileError
 from tinynet.tensor import Tensor
 
 
 def bind(value: Value, args: tuple) -> np.ndarray:
     """The array a value starts from at this call (inputs, outside tensors, constants)."""
     if value.kind == "input":
+        if isinstance(value.source, tuple) and value.source[0] == "item":
+            return bind_item(args, value.source[1:])
         if isinstance(value.source, tuple):  # converted inside the function: convert again
             i, dtype = value.source
             return np.asarray(bind_input(args[i])).astype(dtype)
@@ -42,6 +45,14 @@ def bind(value: Value, args: tuple) -> np.ndarray:
 def grad_owner(source: Any, args: tuple) -> Tensor:
     """The tensor whose .grad a value is: an outside tensor, or argument i (("arg", i))."""
     return args[source[1]] if isinstance(source, tuple) else source
+
+
+def bind_item(args: tuple, path: tuple) -> np.ndarray:
+    """The array of a tensor inside a list, tuple or dict argument: ``args[i][k1][k2]...``."""
+    found: Any = args
+    for key in path:
+        found = found[key]
+    return bind_input(found)
 
 
 def bind_input(arg: Any) -> np.ndarray:
@@ -117,6 +128,10 @@ def run_update(step: Step, env: list[Any]) -> None:
     opt, group, param = step.options["optimizer"], step.options["group"], step.options["param"]
     grad = env[step.inputs[1].value]
     state = opt.state.get(param)
+    if step.name.endswith("._update"):  # the optimizer's own rule, on the live state
+        opt._update(param.data, grad, state, group)
+        param._version.value += 1
+        return
     if step.name == "sgd_update_":
         buffer = state["momentum_buffer"].data if step.options["state"][0] else None
         kernels.sgd_update_(param.data, grad, buffer, group["lr"], group["momentum"],
@@ -128,3 +143,39 @@ def run_update(step: Step, env: list[Any]) -> None:
                              state["step"], group["lr"], beta1, beta2, group["eps"],
                              group["weight_decay"])
     param._version.value += 1
+
+
+def build_result(result: Any, env: list[Any]) -> Any:
+    """The returned structure with fresh tensors (copies: buffers are reused next call)."""
+    if isinstance(result, Ref):
+        return Tensor._make(np.array(env[result.value], copy=True))
+    if isinstance(result, Returned):
+        if result.tensor is not None:
+            return result.tensor
+        if result.value is not None:  # eager mode returned it with a graph: see _NoGraph
+            node = _NoGraph()
+            node.parents, node.needs_input_grad, node.saved = (), (), None
+            node.program = result.name
+            return Tensor._make(np.array(env[result.value], copy=True), node)
+        return Tensor._make(result.constant.copy())
+    if isinstance(result, tuple | list):
+        return type(result)(build_result(v, env) for v in result)
+    if isinstance(result, dict):
+        return {k: build_result(v, env) for k, v in result.items()}
+    return result
+
+
+class _NoGraph(Function):
+    """The node of a replayed result that eager mode would return with a graph (a model's
+    output): it requires grad, as in eager mode, and refuses ``backward()`` with a message
+    instead of silently giving no gradients (the replay built no graph)."""
+
+    program = "fn"
+
+    @staticmethod
+    def backward(ctx: Any, grad: Any) -> Any:
+        raise CompileError(
+            f"tn.compile({ctx.program}): backward() through the result of a compiled call: a "
+            "replay computes values, not a graph. Call backward() inside the compiled function "
+            "(def step(x, y): loss = ...; loss.backward(); opt.step(); return loss), or call the "
+            "model without tn.compile where you need its graph")

@@ -49,7 +49,9 @@ class Value:
 
     def describe(self) -> str:
         where = {
-            "input": lambda: f"argument {self.source}",
+            "input": lambda: f"argument {self.source}" if not isinstance(self.source, tuple)
+            else f"argument item {list(self.source[1:])}" if self.source[0] == "item"
+            else f"argument {self.source[0]} as {self.source[1]}",
             "param": lambda: "outside tensor .data",
             "grad": lambda: "outside tensor .grad at call start",
             "state": lambda: f"optimizer state {self.source[2]!r}",
@@ -72,11 +74,14 @@ class Ref:
 
 @dataclass
 class Returned:
-    """A returned tensor that is not a program value: an outside tensor (returned as itself)
-    or a constant (returned as a fresh copy)."""
+    """A returned tensor that is not a plain program value: an outside tensor (returned as
+    itself), a constant (returned as a fresh copy), or a value that eager mode returns with a
+    graph (``value``: a fresh copy whose ``backward()`` raises CompileError)."""
 
     tensor: Any = None
     constant: Any = None
+    value: int | None = None
+    name: str = "fn"
 
 
 @dataclass

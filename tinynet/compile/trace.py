@@ -8,8 +8,9 @@ What is recorded (see ``ir.py`` for the result):
 - every backward rule the engine calls, as one opaque step (the ops inside it are not recorded:
   at replay the rule runs again on the replayed node, so masks, targets and everything else it
   keeps on ``ctx`` are recomputed from the new inputs);
-- every optimizer kernel call (``sgd_update_``/``adam_update_``) with the parameter group it
-  belongs to, so learning rates are read at every replay, not baked in.
+- every optimizer kernel call (``sgd_update_``/``adam_update_``, announced by
+  ``engine.run_kernel``) with the parameter group it belongs to, so learning rates are read at
+  every replay, not baked in.
 
 Arrays are named by identity (``id``) while the trace runs; the tracer keeps each one alive so
 an id is never reused. An array the tracer has not seen before is an outside tensor's data or
@@ -24,18 +25,25 @@ double backward, hooks, and writing into tensors behind the recorder's back.
 from __future__ import annotations
 
 import contextlib
+import functools
 import sys
+import threading
+import types
 from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
 
-from tinynet.compile import fuse, recorder
+from tinynet.autograd.engine import Observer, observing
+from tinynet.compile import fuse
 from tinynet.compile.ir import Program, Ref, Returned, Step, Value
 from tinynet.errors import CompileError
-from tinynet.tensor import Tensor
+from tinynet.tensor import Tensor, value_reads
 
 _TINYNET_DIR = __file__.rsplit("/compile/", 1)[0]
+_CODE = (types.ModuleType, type, types.FunctionType, types.MethodType, types.BuiltinFunctionType,
+         functools.partial)
+_MAX_ITEMS = 64  # larger containers and objects are not looked into (nor guarded item by item)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -59,6 +67,8 @@ class World:
         self.roots: list[tuple[Any, Any]] = []  # (resolver, object it gave at trace time)
         self.tensors: list[Tensor] = []
         self.optimizers: list[Any] = []
+        self.modules: list[Any] = []  # every module reached, submodules included
+        self.objects: list[Any] = []  # other objects, lists and dicts the names lead to
         seen: set[int] = set()
 
         def add(obj: Any, depth: int) -> None:
@@ -68,6 +78,13 @@ class World:
             if isinstance(obj, Tensor):
                 self.tensors.append(obj)
             elif isinstance(obj, Module):
+                for m in obj.modules():
+                    if not any(m is known for known in self.modules):
+                        self.modules.append(m)
+                        # plain tensor attributes (self.scale = tn.tensor(...)) are read too
+                        for value in list(vars(m).values()):
+                            if isinstance(value, Tensor):
+                                add(value, 0)
                 for t in list(obj.parameters()) + [b for _, b in obj.named_buffers()]:
                     add(t, 0)
             elif isinstance(obj, Optimizer):
@@ -75,14 +92,19 @@ class World:
                 for group in obj.param_groups:
                     for p in group["params"]:
                         add(p, 0)
-            elif depth > 0 and isinstance(obj, list | tuple):
+            elif isinstance(obj, _CODE):
+                return  # modules, classes and functions: their code is not the step's state
+            elif depth > 0 and isinstance(obj, list | tuple) and len(obj) <= _MAX_ITEMS:
+                if isinstance(obj, list):
+                    self.objects.append(obj)
                 for item in obj:
                     add(item, depth - 1)
-            elif depth > 0 and isinstance(obj, dict):
-                for item in obj.values():
+            elif depth > 0 and isinstance(obj, dict) and len(obj) <= _MAX_ITEMS:
+                self.objects.append(obj)
+                for item in list(obj.values()):
                     add(item, depth - 1)
-            elif depth > 0 and hasattr(obj, "__dict__") and not isinstance(obj, type) and not (
-                    type(obj).__module__ == "module"):
+            elif depth > 0 and hasattr(obj, "__dict__") and len(vars(obj)) <= _MAX_ITEMS:
+                self.objects.append(obj)
                 for item in list(vars(obj).values()):
                     add(item, depth - 1)
 
@@ -197,7 +219,7 @@ def user_line(codes: set[Any]) -> str:
 # ---------------------------------------------------------------------------------------------
 
 
-class Tracer:
+class Tracer(Observer):
     """Collects values and steps while the function runs once, eagerly."""
 
     def __init__(self, name: str, codes: set[Any], args: tuple, world: World) -> None:
@@ -214,6 +236,10 @@ class Tracer:
                          ((id(a), a) for a in world.arrays())}
         self.start_versions = [t._version.value for t in world.tensors]
         self.start_grads = [t.grad for t in world.tensors]
+        self.paused = False  # True while a backward rule runs: its ops and reads are its own
+        self.in_update = self.kernel_mismatch = False  # inside an optimizer's update
+        self.versions: dict[int, tuple[Any, int]] = {}  # value index -> (counter, its value)
+        self.python_state = python_state(world)  # to find side effects at the end
         self.fresh_state = False  # an update created optimizer state: never replay this one
         self.updated: list[Tensor] = []
         self.written: set[int] = set()  # optimizer state arrays the updates write
@@ -232,6 +258,24 @@ class Tracer:
             if isinstance(array, np.ndarray) and id(array) not in self.by_id:
                 self.inputs.append((i, array))
                 self._new(array, "input", i)
+        for i, arg in enumerate(args):  # tensors inside lists, tuples and dicts are inputs too
+            if type(arg) in (list, tuple, dict):
+                self._nested_inputs(arg, (i,))
+
+    def _nested_inputs(self, container: Any, path: tuple) -> None:
+        items = container.items() if type(container) is dict else enumerate(container)
+        for key, item in items:
+            if type(item) in (list, tuple, dict):
+                self._nested_inputs(item, path + (key,))
+                continue
+            array = item.data if isinstance(item, Tensor) else item
+            if not isinstance(array, np.ndarray) or id(array) in self.by_id:
+                continue
+            if isinstance(item, Tensor) and item.requires_grad:
+                self.fail("passes a tensor that requires grad inside a list, tuple or dict "
+                          "argument; tn.compile sets .grad only on positional tensor "
+                          "arguments: pass it as an argument of its own", line="")
+            self._new(array, "input", ("item",) + path + (key,))
 
     # ---- values ----------------------------------------------------------------------------
 
@@ -256,6 +300,14 @@ class Tracer:
             return x
         index = self.by_id.get(id(array))
         if index is not None:
+            seen = self.versions.get(index)
+            if seen is not None and seen[0].value != seen[1]:
+                self.fail("reads a tensor that was edited in place earlier in the call (x += "
+                          "..., x.add_(...), x[i] = ..., under no_grad or on a non-graph "
+                          "tensor; gradient clipping, clip_grad_norm_/clip_grad_value_, edits "
+                          ".grad this way); a replay repeats recorded ops, not writes into "
+                          "arrays. Use the out-of-place op (x = x + ...), or do the edit "
+                          "outside the compiled function")
             return Ref(index)
         slot = self.slots.get(id(array))
         if slot is not None:
@@ -285,10 +337,12 @@ class Tracer:
             return Ref(index)  # an op handed back an outside array unchanged (a no-op view)
         return self._new(array, "temp", producer=step)
 
-    # ---- hooks called by recorder.py -------------------------------------------------------
+    # ---- what the engine calls (the tracer is its observer while tracing) ------------------
 
     def on_apply(self, cls: type, ctx: Any, inputs: tuple, options: dict, out: Any,
-                 result: Tensor) -> None:
+                 result: Tensor, recorded: bool) -> None:
+        if self.paused:  # an op inside a backward rule: the rule reruns whole at replay
+            return
         if cls.__name__ in fuse.UNSUPPORTED:
             self.fail(f"edits a tensor in place through a view ({cls.__name__}), which tn.compile "
                       "cannot replay; write it out of place (h = h + 1)")
@@ -300,41 +354,59 @@ class Tracer:
                     line=user_line(self.codes))
         step.outputs = [self.produce(result, index)]
         self.steps.append(step)
+        out_ref = step.outputs[0]
+        if isinstance(out_ref, Ref) and self.values[out_ref.value].kind == "temp":
+            self.versions[out_ref.value] = (result._version, result._version.value)
+        for x, r in zip(inputs, step.inputs, strict=True):  # an argument edited later is read
+            if isinstance(x, Tensor) and isinstance(r, Ref) and \
+                    self.values[r.value].kind == "input" and r.value not in self.versions:
+                self.versions[r.value] = (x._version, x._version.value)
         if result.grad_fn is ctx:  # a graph node: its backward rule is recorded when it runs
             self.node_step[id(ctx)] = index
             self.keep.append(ctx)
-            ctx.backward = self._backward_recorder(cls, index, fast=False)
-            if cls.fast_backward is not None:
-                ctx.fast_backward = self._backward_recorder(cls, index, fast=True)
 
-    def _backward_recorder(self, cls: type, node_step: int, fast: bool) -> Any:
-        rule = cls.fast_backward if fast else cls.backward
+    def around_backward(self, node: Any, grad: Tensor, create_graph: bool,
+                        rule: Any) -> tuple[Any, ...]:
+        """One backward rule the engine runs: recorded as one step (its own ops are not: at
+        replay the rule runs again on the replayed node)."""
+        if self.paused:
+            return rule()
+        if create_graph:
+            self.fail("backward(create_graph=True) (double backward) cannot be compiled")
+        if node.hooks:
+            self.fail("tensor hooks (register_hook, retain_grad) cannot be compiled")
+        node_step = self.node_step.get(id(node))
+        if node_step is None:
+            self.fail("runs backward through a graph built before the compiled call (its "
+                      "saved values are not the call's); build the graph inside the compiled "
+                      "function, or call backward() outside it")
+        cls = type(node)
+        grad_ref = self.ref(grad)
+        self.paused = True
+        try:
+            grads = rule()
+        finally:
+            self.paused = False
+        index = len(self.steps)
+        self.steps.append(Step(
+            index, "backward", cls.op, [grad_ref], [self.produce(g, index) for g in grads],
+            cls=cls, node=node_step, fast=node.fast_backward is not None,
+            line=user_line(self.codes)))
+        self.steps[node_step].differentiated = True
+        return grads
 
-        def recorded_backward(ctx: Any, grad: Any) -> Any:
-            from tinynet.autograd import is_grad_enabled
+    def refuse_read(self, what: str) -> None:
+        """A value read (``tensor.read_values``): refused, except inside backward rules."""
+        if not self.paused:
+            self.fail(_READERS[what] + _HOW if what in _READERS else what)
 
-            if is_grad_enabled():
-                self.fail("backward(create_graph=True) (double backward) cannot be compiled")
-            if ctx.hooks:
-                self.fail("tensor hooks (register_hook, retain_grad) cannot be compiled")
-            grad_ref = self.ref(grad)
-            recorder.state.on = False  # the rule's own ops are not recorded: it reruns whole
-            try:
-                grads = rule(ctx, grad)
-            finally:
-                recorder.state.on = True
-            index = len(self.steps)
-            listed = grads if type(grads) is tuple else (grads,)
-            self.steps.append(Step(
-                index, "backward", cls.op, [grad_ref],
-                [self.produce(g, index) for g in listed], cls=cls, node=node_step, fast=fast,
-                line=user_line(self.codes)))
-            self.steps[node_step].differentiated = True
-            return grads
-
-        return recorded_backward
-
-    def on_update(self, kernel: str, args: tuple) -> None:
+    def on_kernel(self, kernel: str, args: tuple) -> None:
+        """An optimizer's in-place kernel (``sgd_update_``/``adam_update_``), recorded as an
+        update step whose hyperparameters the replay reads from the parameter group."""
+        if self.paused:
+            return
+        if kernel not in ("sgd_update_", "adam_update_"):
+            self.fail(f"runs the in-place kernel {kernel}, which tn.compile cannot replay")
         param_array, grad_array = args[0], args[1]
         slot = self.slots.get(id(param_array))
         if slot is None or slot[0] != "param":
@@ -365,13 +437,50 @@ class Tracer:
                 self.fail("adam_update_: the step count does not match the optimizer's state")
         for key, value in expected.items():
             if key not in group or _hyper(group[key]) != _hyper(value):
-                self.fail(f"{kernel}: hyperparameter {key}={value!r} is not the parameter "
-                          "group's value; tn.compile reads it from param_groups at every call")
+                # the optimizer computes more than the kernel (AdamW's decoupled decay):
+                # around_update records the whole update instead
+                if self.in_update:
+                    self.kernel_mismatch = True
+                    return
+                self.fail(self._who_writes(param_array))
         param_ref = self.ref(param_array)
         self.steps.append(Step(index, "update", kernel, [param_ref, self.ref(grad_array)],
                                [param_ref], {"optimizer": opt, "group": group, "param": param,
                                              "state": state_refs},
                                line=user_line(self.codes)))
+        self.updated.append(param)
+
+    def around_update(self, optimizer: Any, param: Tensor, grad: Any, run: Any) -> None:
+        """One parameter's update by an optimizer. SGD's and Adam's kernels are recorded by
+        ``on_kernel`` (and fused into the generated code); any other rule (RMSprop, Adagrad,
+        AMSGrad, AdamW's decoupled decay) is recorded as one step that calls the optimizer's
+        own ``_update`` again at replay, on the live parameter, state and group."""
+        if self.paused:
+            return run()
+        slot = self.slots.get(id(param._data))
+        if slot is None or slot[0] != "param":
+            self.fail(f"{type(optimizer).__name__}.step() updates a parameter that is not "
+                      "reachable from the function's names; refer to its model or optimizer")
+        grad_ref, param_ref = self.ref(grad), self.ref(param._data)
+        start, self.in_update, self.kernel_mismatch = len(self.steps), True, False
+        try:
+            run()
+        finally:
+            self.in_update = False
+        if not self.kernel_mismatch and any(s.kind == "update" for s in self.steps[start:]):
+            return
+        del self.steps[start:]
+        opt, group = self._group_of(param)
+        state = opt.state.get(param) or {}
+        for value in state.values():
+            if isinstance(value, Tensor):
+                if id(value._data) not in self.slots:
+                    self.fresh_state = True  # made during this call: a first step
+                self.written.add(id(value._data))
+        self.steps.append(Step(len(self.steps), "update", f"{type(opt).__name__}._update",
+                               [param_ref, grad_ref], [param_ref],
+                               {"optimizer": opt, "group": group, "param": param,
+                                "state": []}, line=user_line(self.codes)))
         self.updated.append(param)
 
     def _group_of(self, param: Tensor) -> tuple[Any, dict]:
@@ -387,13 +496,25 @@ class Tracer:
 
     def finish(self, returned: Any) -> Program:
         """Check nothing changed behind the recorder's back; describe what the call leaves."""
+        changed = python_changes(self.python_state)
+        if changed:
+            self.fail(f"changes {changed} (a scheduler.step(), an assignment into "
+                      "param_groups, a counter or an append to an outside list?): a replay runs "
+                      "the recorded ops only and would not repeat it. Do it outside the "
+                      "compiled function, after each call", line="")
+        for index, (counter, version) in self.versions.items():
+            if counter.value != version:
+                what = "an argument" if self.values[index].kind == "input" else "a tensor"
+                self.fail(f"edits {what} of shape {self.values[index].shape} in place (x += "
+                          "..., x.add_(...), x[i] = ...; gradient clipping, clip_grad_norm_/"
+                          "clip_grad_value_, edits .grad this way); a replay repeats recorded "
+                          "ops, not writes into arrays. Use the out-of-place op (x = x + ...), "
+                          "or do the edit outside the compiled function", line="")
         written = self.written | {id(p.data) for p in self.updated}
         for array in self.world.arrays():
             if id(array) in self.snapshot and id(array) not in written and not _same(
                     array, self.snapshot[id(array)]):
-                self.fail("modifies an outside tensor in place (tn.compile records ops, not "
-                          "writes into arrays); use out-of-place ops, or do it outside the "
-                          "compiled function")
+                self.fail(self._who_writes(array), line="")
         counts: dict[int, int] = {}
         for p in self.updated:
             counts[id(p)] = counts.get(id(p), 0) + 1
@@ -417,6 +538,23 @@ class Tracer:
         result = self._result(returned)
         return Program(self.values, self.steps, result, final_grads, self.updated, self.name)
 
+    def _who_writes(self, array: np.ndarray) -> str:
+        """The message for an outside array changed behind the recorder's back."""
+        for opt in self.world.optimizers:
+            params = [p for g in opt.param_groups for p in g["params"]]
+            states = [v for p in params for v in opt.state.get(p, {}).values()
+                      if isinstance(v, Tensor)]
+            if any(t._data is array for t in params + states):
+                options = {k: v for g in opt.param_groups for k, v in g.items()
+                           if k in ("amsgrad", "centered", "decoupled_weight_decay") and v}
+                return (f"runs {type(opt).__name__}.step(){' with ' if options else ''}"
+                        f"{', '.join(f'{k}={v}' for k, v in options.items())}, whose update "
+                        "tn.compile does not record yet (it records SGD and Adam without "
+                        "these options); call opt.step() outside the compiled function (return "
+                        "the loss, then step), or run the step eagerly")
+        return ("modifies an outside tensor in place (tn.compile records ops, not writes into "
+                "arrays); use out-of-place ops, or do it outside the compiled function")
+
     def _result(self, value: Any) -> Any:
         if isinstance(value, Tensor):
             for t in self.world.tensors:
@@ -425,6 +563,8 @@ class Tracer:
             index = self.by_id.get(id(value.data))
             if index is None:
                 return Returned(constant=value.data.copy())
+            if value.grad_fn is not None and not any(s.kind == "backward" for s in self.steps):
+                return Returned(value=index, name=self.name)  # a graph eager mode hands back
             return Ref(index)
         if isinstance(value, tuple | list):
             return type(value)(self._result(v) for v in value)
@@ -437,8 +577,64 @@ class Tracer:
         raise AssertionError  # unreachable
 
     def fail(self, what: str, line: str | None = None) -> None:
-        raise CompileError(f"tn.compile({self.name}): line {line or user_line(self.codes)} "
-                           f"{what}")
+        """Raise CompileError naming the user's line (``line=""``: the whole call)."""
+        where = "the function" if line == "" else f"line {line or user_line(self.codes)}"
+        raise CompileError(f"tn.compile({self.name}): {where} {what}")
+
+
+_PLAIN = (bool, int, float, str, type(None))
+
+
+def _state_of(obj: Any) -> Any:
+    """What of ``obj`` a side effect would change: plain values by value, the rest by
+    identity (lists and dicts item by item, objects attribute by attribute)."""
+    if isinstance(obj, list):
+        return ("list", [v if isinstance(v, _PLAIN) else id(v) for v in obj])
+    items = obj.items() if isinstance(obj, dict) else vars(obj).items()
+    return ("items", {k: v if isinstance(v, _PLAIN) or (
+        isinstance(v, tuple) and all(isinstance(x, _PLAIN) for x in v)) else id(v)
+        for k, v in list(items)})
+
+
+def python_state(world: World) -> list[tuple[str, Any, Any]]:
+    """A snapshot of the Python values of the world: modules' attributes, optimizers' groups
+    (except their parameter lists), the other objects, lists and dicts the names lead to."""
+    found: list[tuple[str, Any, Any]] = []
+    for m in world.modules:
+        found.append((f"an attribute of {type(m).__name__}", m, _state_of(m)))
+    for opt in world.optimizers:
+        for k, group in enumerate(opt.param_groups):
+            where = f"{type(opt).__name__}.param_groups[{k}]"
+            found.append((where, group, _state_of({key: v for key, v in group.items()
+                                                   if key != "params"})))
+        found.append((f"{type(opt).__name__}.param_groups", opt.param_groups,
+                      _state_of(opt.param_groups)))
+    for obj in world.objects:
+        if not any(obj is g for opt in world.optimizers for g in opt.param_groups):
+            found.append((f"an outside {type(obj).__name__}", obj, _state_of(obj)))
+    return found
+
+
+def python_changes(before: list[tuple[str, Any, Any]]) -> str | None:
+    """Where the world's Python values differ from the snapshot, or None."""
+    for where, obj, state in before:
+        if isinstance(obj, dict) and "params" in obj:
+            now = _state_of({key: v for key, v in obj.items() if key != "params"})
+        else:
+            now = _state_of(obj)
+        if now != state:
+            if state[0] == "items":
+                keys = [k for k in set(state[1]) | set(now[1])
+                        if state[1].get(k, "?") != now[1].get(k, "?")]
+                detail = ", ".join(f"{k!r}: {_show(state[1].get(k))} -> {_show(now[1].get(k))}"
+                                   for k in sorted(keys, key=str)[:3])
+                return f"{where} ({detail})"
+            return f"{where} (its items)"
+    return None
+
+
+def _show(value: Any) -> str:
+    return repr(value) if isinstance(value, _PLAIN) or isinstance(value, tuple) else "an object"
 
 
 def _hyper(value: Any) -> Any:
@@ -472,27 +668,27 @@ _HOW = ("; the trace records ops, not values, so a replay could not repeat it. R
         "(tn.where instead of if)")
 
 
+class _Tracing(threading.local):
+    tracer: Tracer | None = None  # the tracer at work in this thread, if any
+
+
+_tracing = _Tracing()
+
+
+def active_tracer() -> Tracer | None:
+    """The tracer recording in this thread (a compiled function called inside another's trace
+    is just part of that trace)."""
+    return _tracing.tracer
+
+
 @contextlib.contextmanager
 def tracing(tracer: Tracer) -> Iterator[None]:
-    """Turn the recorder on for this thread and refuse value reads while it is on."""
-    originals = {name: Tensor.__dict__[name] for name in _READERS if name in Tensor.__dict__}
-    for name, original in originals.items():
-        setattr(Tensor, name, _refusing(name, original))
-    recorder.state.tracer, recorder.state.on = tracer, True
+    """Register ``tracer`` with this thread's engine and refuse value reads, for the block.
+    Everything is restored whatever the block raises; other threads never see any of it."""
+    previous = _tracing.tracer, value_reads.refuse
+    _tracing.tracer, value_reads.refuse = tracer, tracer.refuse_read
     try:
-        yield
+        with observing(tracer):
+            yield
     finally:
-        recorder.state.tracer, recorder.state.on = None, False
-        for name, original in originals.items():
-            setattr(Tensor, name, original)
-
-
-def _refusing(name: str, original: Any) -> Any:
-    def method(self: Tensor, *args: Any, **kwargs: Any) -> Any:
-        if recorder.state.on:  # only the tracing thread, outside backward rules
-            tracer = recorder.state.tracer
-            tracer.fail(_READERS[name] + _HOW)
-        return original(self, *args, **kwargs)
-
-    method.__name__ = name
-    return method
+        _tracing.tracer, value_reads.refuse = previous

@@ -27,7 +27,6 @@ from types import ModuleType
 
 import numpy as np
 
-from tinynet.compile import recorder
 from tinynet.kernels import formulas, reference
 
 __all__ = [
@@ -416,9 +415,6 @@ def sgd_update_(
     """One ``tn.optim.SGD`` step in place, in one pass (the rule is in ``SGD``'s docstring;
     ``reference.sgd_update_`` is the same in plain numpy). param, grad and momentum_buffer have
     one shape; momentum_buffer may be None when momentum == 0."""
-    if recorder.state.on:  # extra: compile/recorder.py (tn.compile traces optimizer steps)
-        recorder.update("sgd_update_", param, grad, momentum_buffer, lr, momentum, dampening,
-                        weight_decay, nesterov, first_step)
     lr, momentum, dampening = float(lr), float(momentum), float(dampening)
     weight_decay, nesterov, first_step = float(weight_decay), bool(nesterov), bool(first_step)
     if momentum != 0 and momentum_buffer is None:
@@ -469,9 +465,6 @@ def adam_update_(
     """One ``tn.optim.Adam`` step in place (amsgrad off, L2 weight decay), in one pass; step
     is 1-based (the rule is in ``Adam``'s docstring; ``reference.adam_update_`` is the same in
     plain numpy)."""
-    if recorder.state.on:  # extra: compile/recorder.py (tn.compile traces optimizer steps)
-        recorder.update("adam_update_", param, grad, exp_avg, exp_avg_sq, step, lr, beta1, beta2,
-                        eps, weight_decay)
     step = int(step)
     lr, beta1, beta2 = float(lr), float(beta1), float(beta2)
     eps, weight_decay = float(eps), float(weight_decay)

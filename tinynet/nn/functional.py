@@ -27,7 +27,7 @@ from tinynet.autograd import Function, is_grad_enabled
 from tinynet.errors import DTypeError, ShapeError
 from tinynet.nn.dropout import dropout  # noqa: F401 - F.dropout (written beside nn.Dropout)
 from tinynet.nn.errors import ClassIndexError, ValueRangeError
-from tinynet.tensor import Tensor
+from tinynet.tensor import Tensor, read_values
 
 # ---------------------------------------------------------------------------------------------
 # Layers and activations
@@ -217,13 +217,25 @@ def _class_target(
             f"{tuple(array.shape)} ({layout}: one class index per sample)"
         )
     classes = shape[0] if input.ndim == 1 else shape[1]
+    if array.dtype != np.int64:  # through ops, so tn.compile's replay converts the new target
+        array = ops.cast(Tensor._make(array), dtypes.int64).data
+    if not array.flags.c_contiguous:
+        array = ops.clone(Tensor._make(array)).data
     array = np.asarray(array, dtype=np.int64, order="C")  # (ascontiguousarray makes 0-d 1-d)
     if array.size == 0:
         return array, False
+    if -classes <= ignore_index < classes:  # extra: tn.compile (see read_values)
+        read_values(f"{op}: with ignore_index={ignore_index}, which targets count depends on "
+                    "their values (a compiled step would replay the trace's choice); compute "
+                    "the loss eagerly, or keep ignore_index outside -C..C-1 (the default -100 "
+                    "for fewer than 100 classes)")
     low, high = array.min(), array.max()
     if low >= 0 and high < classes:
         ignored = 0 <= ignore_index < classes and bool((array == ignore_index).any())
         return array, ignored
+    read_values(f"{op}: targets equal to ignore_index={ignore_index} are ignored, which "
+                "depends on their values (a compiled step would replay the trace's choice); "
+                "compute the loss eagerly")
     ignored_mask = array == ignore_index
     bad = ~ignored_mask & ((array < 0) | (array >= classes))
     if bad.any():
@@ -554,10 +566,11 @@ def _nll(
     if keep is not None:  # an ignored row adds 0, even if its scores are -inf or nan
         picked = ops.where(keep, picked, 0.0)
     dtype = input.data.dtype
-    w = weight[safe_target] if weight is not None else np.ones(len(safe_target), dtype)
+    # weights through ops (recorded by tn.compile); without weights, no array of ones
+    w = Tensor._make(weight)[safe_target] if weight is not None else None
     if keep is not None:
-        w = w * keep.astype(dtype)
-    losses = -(picked * w)
+        w = (w if w is not None else np.ones(len(safe_target), dtype)) * keep.astype(dtype)
+    losses = -(picked * w) if w is not None else -picked
     if reduction == "none":
         return losses.reshape(target.shape)
     if reduction == "sum":
@@ -568,7 +581,9 @@ def _nll(
         # the weights.
         return losses.sum() + dtype.type(np.nan)
     # The mean divides by the total weight of the counted samples.
-    return losses.sum() / w.sum(dtype=dtype)
+    if w is None:
+        return losses.sum() / dtype.type(len(safe_target))
+    return losses.sum() / (w.sum() if isinstance(w, Tensor) else w.sum(dtype=dtype))
 
 
 # ---- convolution, pooling and normalization (forward and backward in tinynet/ops/conv.py and

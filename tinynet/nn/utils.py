@@ -151,7 +151,7 @@ def _scale(grads: list[Tensor], max_norm: float, total_norm: Any, function: str)
         coef = np.minimum(dt(max_norm) / (norm + dt(1e-6)), dt(1.0))
         for grad in grads:
             grad.data *= grad.data.dtype.type(coef)
-        grad._version.value += 1  # edited in place: a graph that saved it must notice
+            grad._version.value += 1  # edited in place: a graph that saved it must notice
 
 
 def clip_grad_norm_(

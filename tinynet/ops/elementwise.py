@@ -10,10 +10,9 @@ import numpy as np
 
 from tinynet import dtypes
 from tinynet.autograd import Function
-from tinynet.compile import recorder
 from tinynet.errors import DTypeError, ShapeError, ValueRangeError, shape_str
 from tinynet.ops.operands import as_floating, as_tensor, constant, operands
-from tinynet.tensor import Tensor
+from tinynet.tensor import Tensor, read_values
 
 
 class Add(Function):
@@ -455,9 +454,9 @@ def clone(x: Tensor) -> Tensor:
 
 def compare(ufunc: Any, a: Any, b: Any) -> Tensor:
     """A comparison (<, ==, ...): a bool tensor, never part of a graph."""
-    recorder.refuse(f"compares values ({ufunc.__name__}): a compiled step would replay the "
-                    "mask the trace saw; compute it outside the compiled function and pass it "
-                    "in, or use an op that keeps its mask inside (relu, clamp...)")
+    read_values(f"compares values ({ufunc.__name__}): a compiled step would replay the "
+                "mask the trace saw; compute it outside the compiled function and pass it "
+                "in, or use an op that keeps its mask inside (relu, clamp...)")
     a, b = operands(a, b, ufunc.__name__)
     x = a.data if isinstance(a, Tensor) else a
     y = b.data if isinstance(b, Tensor) else b
@@ -470,7 +469,7 @@ def compare(ufunc: Any, a: Any, b: Any) -> Tensor:
 
 
 def logical_not(x: Tensor) -> Tensor:
-    recorder.refuse("negates a mask (~x): a compiled step would replay the mask the trace saw")
+    read_values("negates a mask (~x): a compiled step would replay the mask the trace saw")
     if x.data.dtype == np.bool_:
         return Tensor._make(np.logical_not(x.data))
     return Tensor._make(np.invert(x.data))

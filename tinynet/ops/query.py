@@ -12,13 +12,12 @@ from typing import Any
 import numpy as np
 
 from tinynet import dtypes
-from tinynet.compile import recorder
 from tinynet.errors import DTypeError, ShapeError, ValueRangeError
 from tinynet.ops.elementwise import clip
 from tinynet.ops.operands import as_tensor, normalize_dim, operands
 from tinynet.ops.reduce import mean, std, var
 from tinynet.ops.select import sort
-from tinynet.tensor import Tensor
+from tinynet.tensor import Tensor, read_values
 
 _VALUE_DEPENDENT = ("reads which values the tensor holds ({}): a compiled step would replay "
                     "the result the trace saw")
@@ -27,7 +26,7 @@ _VALUE_DEPENDENT = ("reads which values the tensor holds ({}): a compiled step w
 def nonzero(input: Any, *, as_tuple: bool = False) -> Any:  # noqa: A002 - PyTorch's names
     """The indices of the nonzero elements: an int64 tensor (n, ndim), row-major order; with
     ``as_tuple=True`` one 1-D tensor per dim (x[x.nonzero(as_tuple=True)] picks them)."""
-    recorder.refuse(_VALUE_DEPENDENT.format("nonzero"))
+    read_values(_VALUE_DEPENDENT.format("nonzero"))
     x = as_tensor(input, "nonzero")
     data = x.data.reshape(1) if x.ndim == 0 else x.data
     found = np.nonzero(data)
@@ -48,7 +47,7 @@ def unique(input: Any, sorted: bool = True, return_inverse: bool = False,  # noq
     """The distinct values, sorted (torch.unique); with ``return_inverse`` also where each
     input element went (input's shape), with ``return_counts`` how often each occurs. With
     ``dim``, the distinct slices along it. NaNs are all distinct, as in PyTorch."""
-    recorder.refuse(_VALUE_DEPENDENT.format("unique"))
+    read_values(_VALUE_DEPENDENT.format("unique"))
     x = as_tensor(input, "unique")
     if dim is None:
         values, inverse, counts = np.unique(x.data.reshape(-1), return_inverse=True,
@@ -71,7 +70,7 @@ def bincount(input: Any, weights: Any = None, minlength: int = 0) -> Tensor:  # 
     """How often each value 0, 1, ..., max occurs in a 1-D tensor of non-negative integers
     (at least ``minlength`` bins); with ``weights``, their sums instead of counts (float
     weights keep their dtype, integer ones give float64, as in PyTorch)."""
-    recorder.refuse(_VALUE_DEPENDENT.format("bincount"))
+    read_values(_VALUE_DEPENDENT.format("bincount"))
     x = as_tensor(input, "bincount")
     if x.data.dtype.kind not in "iu" or x.ndim != 1:
         raise DTypeError(f"bincount: expects a 1-D tensor of integers, got {x.dtype} of shape "

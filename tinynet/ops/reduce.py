@@ -21,13 +21,12 @@ import numpy as np
 
 from tinynet import dtypes
 from tinynet.autograd import Function
-from tinynet.compile import recorder
 from tinynet.errors import DTypeError, IndexShapeError, ShapeError, ValueRangeError
 from tinynet.ops import select
 from tinynet.ops.elementwise import maximum, minimum
 from tinynet.ops.elementwise import where as ops_where
 from tinynet.ops.operands import as_tensor, reduction_args
-from tinynet.tensor import Tensor
+from tinynet.tensor import Tensor, read_values
 
 
 def _spread(grad: Tensor, ctx: Function) -> Tensor:
@@ -193,8 +192,8 @@ def argmin(x: Any, dim: Any = None, keepdim: bool = False, **aliases: Any) -> Te
 
 
 def _arg(fn: Any, x: Any, dim: Any, keepdim: bool, aliases: dict[str, Any], op: str) -> Tensor:
-    recorder.refuse(f"reads where the extreme is ({op}): a compiled step would replay the "
-                    "indices the trace saw")
+    read_values(f"reads where the extreme is ({op}): a compiled step would replay the "
+                "indices the trace saw")
     x = as_tensor(x, op)
     axes, keep = reduction_args(x, dim, keepdim, aliases, op)
     _refuse_empty(x, axes, op)

@@ -18,11 +18,10 @@ import numpy as np
 
 from tinynet import dtypes
 from tinynet.autograd import Function
-from tinynet.compile import recorder
 from tinynet.errors import DTypeError, ShapeError, ValueRangeError
 from tinynet.ops.elementwise import where
 from tinynet.ops.operands import as_tensor, normalize_dim
-from tinynet.tensor import Tensor
+from tinynet.tensor import Tensor, read_values
 
 # PyTorch's torch.return_types.max & co: a tuple (values, indices) with named fields.
 max_result = collections.namedtuple("max", ["values", "indices"])
@@ -108,8 +107,8 @@ def gather(input: Any, dim: int, index: Any) -> Tensor:  # noqa: A002 - PyTorch'
 def extreme_along(fn: Any, result: Any, x: Tensor, dim: int, keepdim: bool) -> Any:
     """(values, indices) of max or min over one dim: the first index of the extreme (NaN counts
     as the extreme, as in PyTorch), and the values gathered there."""
-    recorder.refuse("reads where the extreme is (max/min over a dim): a compiled step would "
-                    "replay the indices the trace saw; use amax/amin, which keep them inside")
+    read_values("reads where the extreme is (max/min over a dim): a compiled step would "
+                "replay the indices the trace saw; use amax/amin, which keep them inside")
     if x.ndim == 0:
         index = np.zeros((), dtype=np.int64)
         values = gather(x, 0, Tensor._make(index))
@@ -129,8 +128,8 @@ def sort(input: Any, dim: int = -1, descending: bool = False, *,  # noqa: A002
     which is what PyTorch's CPU sort does; NaN sorts as the largest value. The values are
     differentiable (each one's gradient goes back to where it came from).
     """
-    recorder.refuse("reads the order of the values (sort): a compiled step would replay "
-                    "the indices the trace saw")
+    read_values("reads the order of the values (sort): a compiled step would replay "
+                "the indices the trace saw")
     x = as_tensor(input, "sort")
     if x.ndim == 0:
         return sort_result(x.clone(), Tensor._make(np.zeros((), dtype=np.int64)))
@@ -155,8 +154,8 @@ def topk(input: Any, k: int, dim: int = -1, largest: bool = True, sorted: bool =
     Among equal values the earlier index comes first (PyTorch leaves that order unspecified).
     With ``sorted=False`` the result is still sorted; PyTorch allows any order then.
     """
-    recorder.refuse("reads the order of the values (topk): a compiled step would replay "
-                    "the indices the trace saw")
+    read_values("reads the order of the values (topk): a compiled step would replay "
+                "the indices the trace saw")
     x = as_tensor(input, "topk")
     d = normalize_dim(dim, x.ndim, "topk")
     size = x.shape[d] if x.ndim else 1

@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
 
 from tinynet.optim.optimizer import (
     Optimizer,
-    bump_version,
     check_eps_fits,
     check_execution_switches,
     check_flag,
-    check_gradient,
     check_non_negative,
 )
 from tinynet.tensor import Tensor
@@ -78,31 +76,20 @@ class Adagrad(Optimizer):
                           ("initial_accumulator_value", "initial_accumulator_value value"),
                           ("eps", "epsilon value")), "Adagrad")
 
-    def step(self, closure: Callable[[], Any] | None = None) -> Any:
-        """Update every parameter that has a gradient; returns ``closure()`` if given."""
-        loss = self._closure_loss(closure)
+    def _check_before_step(self) -> None:
         if self.defaults["initial_accumulator_value"] == 0:  # else sum > 0: no 0/0
             check_eps_fits(self, "g / (sqrt(sum) + eps)")
-        for group in self.param_groups:
-            lr, lr_decay = group["lr"], group["lr_decay"]
-            eps, weight_decay = group["eps"], group["weight_decay"]
-            for p in group["params"]:
-                grad = check_gradient("Adagrad", p)
-                if grad is None:
-                    continue
-                param, dt = p.data, p.data.dtype.type
-                state = self.state.get(p)
-                if state is None:
-                    state = self.state[p] = self._fresh_state(
-                        p, self.defaults["initial_accumulator_value"])
-                state["step"] += 1
-                g = -grad if group["maximize"] else grad
-                if weight_decay != 0:
-                    g = g + dt(weight_decay) * param
-                clr = lr / (1 + (state["step"] - 1) * lr_decay)
-                total = state["sum"].data
-                total += g * g
-                std = np.sqrt(total) + dt(eps)
-                param += dt(-clr) * (g / std)
-                bump_version(p)
-        return loss
+
+    def _init_state(self, p: Tensor, group: dict[str, Any]) -> dict[str, Any]:
+        return self._fresh_state(p, self.defaults["initial_accumulator_value"])
+
+    def _update(self, param: np.ndarray, grad: np.ndarray, state: dict[str, Any],
+                group: dict[str, Any]) -> None:
+        dt = param.dtype.type
+        state["step"] += 1
+        g = grad + dt(group["weight_decay"]) * param if group["weight_decay"] != 0 else grad
+        clr = group["lr"] / (1 + (state["step"] - 1) * group["lr_decay"])
+        total = state["sum"].data
+        total += g * g
+        std = np.sqrt(total) + dt(group["eps"])
+        param += dt(-clr) * (g / std)

@@ -4,20 +4,19 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
 
 from tinynet import kernels
+from tinynet.autograd.engine import run_kernel
 from tinynet.errors import DTypeError, ValueRangeError
 from tinynet.optim.optimizer import (
     Optimizer,
-    bump_version,
     check_eps_fits,
     check_execution_switches,
     check_flag,
-    check_gradient,
     check_number,
     lerp_,
 )
@@ -100,44 +99,33 @@ class Adam(Optimizer):
                 f"{name}: Invalid weight_decay value: {weight_decay} (must be >= 0)"
             )
 
-    def step(self, closure: Callable[[], Any] | None = None) -> Any:
-        """Update every parameter that has a gradient; returns ``closure()`` if given."""
-        loss = self._closure_loss(closure)
-        name = type(self).__name__
+    def _check_before_step(self) -> None:
         check_eps_fits(self, "m / (sqrt(v) + eps)")
-        for group in self.param_groups:
-            lr, (beta1, beta2) = group["lr"], group["betas"]
-            eps, weight_decay = group["eps"], group["weight_decay"]
-            decoupled = group["decoupled_weight_decay"]
-            for p in group["params"]:
-                grad = check_gradient(name, p)
-                if grad is None:
-                    continue
-                if group["maximize"]:
-                    grad = -grad
-                state = self.state.get(p)
-                if state is None:
-                    state = self.state[p] = {
-                        "step": 0,
-                        "exp_avg": Tensor._make(np.zeros_like(p.data)),
-                        "exp_avg_sq": Tensor._make(np.zeros_like(p.data)),
-                    }
-                    if group["amsgrad"]:
-                        state["max_exp_avg_sq"] = Tensor._make(np.zeros_like(p.data))
-                state["step"] += 1
-                if decoupled and weight_decay != 0:
-                    p.data *= p.data.dtype.type(1 - lr * weight_decay)
-                gradient_decay = 0 if decoupled else weight_decay
-                if group["amsgrad"]:
-                    amsgrad_update_(p.data, grad, state["exp_avg"].data,
-                                    state["exp_avg_sq"].data, state["max_exp_avg_sq"].data,
-                                    state["step"], lr, beta1, beta2, eps, gradient_decay)
-                else:
-                    kernels.adam_update_(p.data, grad, state["exp_avg"].data,
-                                         state["exp_avg_sq"].data, state["step"], lr, beta1,
-                                         beta2, eps, gradient_decay)
-                bump_version(p)
-        return loss
+
+    def _init_state(self, p: Tensor, group: dict[str, Any]) -> dict[str, Any]:
+        state = {"step": 0, "exp_avg": Tensor._make(np.zeros_like(p._data)),
+                 "exp_avg_sq": Tensor._make(np.zeros_like(p._data))}
+        if group["amsgrad"]:
+            state["max_exp_avg_sq"] = Tensor._make(np.zeros_like(p._data))
+        return state
+
+    def _update(self, param: np.ndarray, grad: np.ndarray, state: dict[str, Any],
+                group: dict[str, Any]) -> None:
+        lr, (beta1, beta2) = group["lr"], group["betas"]
+        eps, weight_decay = group["eps"], group["weight_decay"]
+        state["step"] += 1
+        if group["decoupled_weight_decay"]:
+            if weight_decay != 0:
+                param *= param.dtype.type(1 - lr * weight_decay)
+            weight_decay = 0  # the gradient is not decayed
+        if group["amsgrad"]:
+            amsgrad_update_(param, grad, state["exp_avg"].data, state["exp_avg_sq"].data,
+                            state["max_exp_avg_sq"].data, state["step"], lr, beta1, beta2, eps,
+                            weight_decay)
+        else:
+            run_kernel(kernels.adam_update_, param, grad, state["exp_avg"].data,
+                       state["exp_avg_sq"].data, state["step"], lr, beta1, beta2, eps,
+                       weight_decay)
 
 
 class AdamW(Adam):

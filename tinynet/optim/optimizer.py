@@ -10,10 +10,13 @@ parameter groups and state.
   and converts to and from a PyTorch optimizer's state dict. ``load_state_dict`` checks
   everything (indices, state keys, shapes, dtypes, options) before it changes anything.
 
-Subclasses implement ``step`` (SGD and Adam call a kernel from ``tinynet.kernels`` per
-parameter; RMSprop, Adagrad and AMSGrad are plain numpy, in PyTorch's order of operations),
-``_check_group`` (hyperparameter validation) and, for ``load_state_dict``, ``_STATE_KEYS``
-and ``_required_state`` (which state keys the update reads under a group's options).
+``step`` is the walk every optimizer shares (groups -> parameters -> gradient checks ->
+maximize -> state creation -> the update rule -> version bump). Subclasses state only what is
+theirs: ``_update`` (the rule for one parameter: SGD and Adam call a kernel from
+``tinynet.kernels``; RMSprop, Adagrad and AMSGrad are plain numpy, in PyTorch's order of
+operations), ``_init_state`` (a parameter's state before its first update), ``_check_group``
+(hyperparameter validation) and, for ``load_state_dict``, ``_STATE_KEYS`` and
+``_required_state`` (which state keys the update reads under a group's options).
 """
 
 from __future__ import annotations
@@ -25,7 +28,8 @@ from typing import Any
 
 import numpy as np
 
-from tinynet.autograd import enable_grad
+from tinynet.autograd import enable_grad, no_grad
+from tinynet.autograd.engine import observers, run_update
 from tinynet.errors import DTypeError, GraphError, ShapeError, StateDictError, ValueRangeError
 from tinynet.tensor import Tensor
 
@@ -136,6 +140,45 @@ class Optimizer:
                     p.grad.data[...] = 0
 
     def step(self, closure: Callable[[], Any] | None = None) -> Any:
+        """Update every parameter that has a gradient; returns ``closure()`` if given.
+
+        For each group, for each of its parameters p with a gradient g: ``-g`` if the group
+        maximizes, p's state made on its first update (``_init_state``), then the optimizer's
+        rule (``_update``) and p's version bumped, so graphs that saved p notice."""
+        loss = self._closure_loss(closure)
+        self._check_before_step()
+        name = type(self).__name__
+        for group in self.param_groups:
+            for p in group["params"]:
+                grad = check_gradient(name, p)
+                if grad is None:
+                    continue  # no gradient: no update, and the state does not decay either
+                if group.get("maximize", False):  # an op, so tn.compile's trace sees it
+                    with no_grad():
+                        grad = (-p.grad)._data
+                state = self.state.get(p)
+                if state is None:
+                    state = self._init_state(p, group)
+                    if state is not None:
+                        self.state[p] = state
+                if observers.active:  # extra: tn.compile records the update as one step
+                    run_update(self, p, grad, state, group)
+                else:
+                    self._update(p._data, grad, state, group)
+                bump_version(p)
+        return loss
+
+    def _check_before_step(self) -> None:
+        """Checks of the whole optimizer before any parameter changes (overridden)."""
+
+    def _init_state(self, p: Tensor, group: dict[str, Any]) -> dict[str, Any] | None:
+        """A parameter's state before its first update (None: this group keeps none)."""
+        return {}
+
+    def _update(self, param: np.ndarray, grad: np.ndarray, state: dict[str, Any] | None,
+                group: dict[str, Any]) -> None:
+        """The rule: update ``param`` (p's array) in place from ``grad`` (already negated if
+        the group maximizes) and ``state``, with the group's hyperparameters."""
         raise NotImplementedError
 
     def _closure_loss(self, closure: Callable[[], Any] | None) -> Any:

@@ -3,18 +3,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
 
 from tinynet.optim.optimizer import (
     Optimizer,
-    bump_version,
     check_eps_fits,
     check_execution_switches,
     check_flag,
-    check_gradient,
     check_non_negative,
     lerp_,
 )
@@ -74,46 +72,36 @@ class RMSprop(Optimizer):
                           ("momentum", "momentum value"), ("weight_decay", "weight_decay value"),
                           ("alpha", "alpha value")), "RMSprop")
 
-    def step(self, closure: Callable[[], Any] | None = None) -> Any:
-        """Update every parameter that has a gradient; returns ``closure()`` if given."""
-        loss = self._closure_loss(closure)
+    def _check_before_step(self) -> None:
         check_eps_fits(self, "g / (sqrt(v) + eps)")
-        for group in self.param_groups:
-            lr, alpha, eps = group["lr"], group["alpha"], group["eps"]
-            weight_decay, momentum = group["weight_decay"], group["momentum"]
-            for p in group["params"]:
-                grad = check_gradient("RMSprop", p)
-                if grad is None:
-                    continue
-                param, dt = p.data, p.data.dtype.type
-                state = self.state.get(p)
-                if state is None:
-                    state = self.state[p] = {"step": 0,
-                                             "square_avg": Tensor._make(np.zeros_like(param))}
-                    if momentum > 0:
-                        state["momentum_buffer"] = Tensor._make(np.zeros_like(param))
-                    if group["centered"]:
-                        state["grad_avg"] = Tensor._make(np.zeros_like(param))
-                state["step"] += 1
-                g = -grad if group["maximize"] else grad
-                if weight_decay != 0:
-                    g = g + dt(weight_decay) * param
-                square_avg = state["square_avg"].data
-                square_avg *= dt(alpha)
-                square_avg += dt(1 - alpha) * g * g
-                if group["centered"]:
-                    grad_avg = state["grad_avg"].data
-                    lerp_(grad_avg, g, 1 - alpha)
-                    avg = np.sqrt(square_avg - grad_avg * grad_avg)
-                else:
-                    avg = np.sqrt(square_avg)
-                avg += dt(eps)
-                if momentum > 0:
-                    buf = state["momentum_buffer"].data
-                    buf *= dt(momentum)
-                    buf += g / avg
-                    param += dt(-lr) * buf
-                else:
-                    param += dt(-lr) * (g / avg)
-                bump_version(p)
-        return loss
+
+    def _init_state(self, p: Tensor, group: dict[str, Any]) -> dict[str, Any]:
+        state = {"step": 0, "square_avg": Tensor._make(np.zeros_like(p._data))}
+        if group["momentum"] > 0:
+            state["momentum_buffer"] = Tensor._make(np.zeros_like(p._data))
+        if group["centered"]:
+            state["grad_avg"] = Tensor._make(np.zeros_like(p._data))
+        return state
+
+    def _update(self, param: np.ndarray, grad: np.ndarray, state: dict[str, Any],
+                group: dict[str, Any]) -> None:
+        dt, alpha, momentum = param.dtype.type, group["alpha"], group["momentum"]
+        state["step"] += 1
+        g = grad + dt(group["weight_decay"]) * param if group["weight_decay"] != 0 else grad
+        square_avg = state["square_avg"].data
+        square_avg *= dt(alpha)
+        square_avg += dt(1 - alpha) * g * g
+        if group["centered"]:
+            grad_avg = state["grad_avg"].data
+            lerp_(grad_avg, g, 1 - alpha)
+            avg = np.sqrt(square_avg - grad_avg * grad_avg)
+        else:
+            avg = np.sqrt(square_avg)
+        avg += dt(group["eps"])
+        if momentum > 0:
+            buf = state["momentum_buffer"].data
+            buf *= dt(momentum)
+            buf += g / avg
+            param += dt(-group["lr"]) * buf
+        else:
+            param += dt(-group["lr"]) * (g / avg)

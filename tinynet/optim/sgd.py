@@ -2,19 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
 
 from tinynet import kernels
+from tinynet.autograd.engine import run_kernel
 from tinynet.errors import ValueRangeError
 from tinynet.optim.optimizer import (
     Optimizer,
-    bump_version,
     check_execution_switches,
     check_flag,
-    check_gradient,
     check_number,
 )
 from tinynet.tensor import Tensor
@@ -81,30 +80,18 @@ class SGD(Optimizer):
                 f"{momentum}, dampening={dampening})"
             )
 
-    def step(self, closure: Callable[[], Any] | None = None) -> Any:
-        """Update every parameter that has a gradient; returns ``closure()`` if given."""
-        loss = self._closure_loss(closure)
-        for group in self.param_groups:
-            lr, momentum, dampening = group["lr"], group["momentum"], group["dampening"]
-            weight_decay, nesterov = group["weight_decay"], group["nesterov"]
-            for p in group["params"]:
-                grad = check_gradient("SGD", p)
-                if grad is None:
-                    continue
-                if group["maximize"]:
-                    grad = -grad
-                buffer = None
-                first_step = False
-                if momentum != 0:
-                    state = self.state.get(p)
-                    if state is None:
-                        state = self.state[p] = {}
-                    buf = state.get("momentum_buffer")
-                    if buf is None:  # the kernel fills it with the first gradient
-                        first_step = True
-                        buf = state["momentum_buffer"] = Tensor._make(np.empty_like(p._data))
-                    buffer = buf._data
-                kernels.sgd_update_(p._data, grad, buffer, lr, momentum, dampening,
-                                    weight_decay, nesterov, first_step)
-                bump_version(p)
-        return loss
+    def _init_state(self, p: Tensor, group: dict[str, Any]) -> dict[str, Any] | None:
+        return {} if group["momentum"] != 0 else None  # the buffer is made by the first step
+
+    def _update(self, param: np.ndarray, grad: np.ndarray, state: dict[str, Any] | None,
+                group: dict[str, Any]) -> None:
+        buffer = None
+        first_step = False
+        if group["momentum"] != 0:
+            buf = state.get("momentum_buffer")
+            if buf is None:  # the kernel fills it with the first gradient
+                first_step = True
+                buf = state["momentum_buffer"] = Tensor._make(np.empty_like(param))
+            buffer = buf._data
+        run_kernel(kernels.sgd_update_, param, grad, buffer, group["lr"], group["momentum"],
+                   group["dampening"], group["weight_decay"], group["nesterov"], first_step)

@@ -1,0 +1,421 @@
+"""tn.compile is never silently wrong: one regression test per class of issue 19 that this
+branch closes. Each runs two identical copies of a training step, one eager and one compiled,
+changes the outside world between calls the way training scripts do, and requires the compiled
+copy to equal the eager one on every call (float64, 1e-10 scaled by magnitude), or to raise
+``CompileError`` at trace time naming what to do.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import pytest
+
+import tinynet as tn
+from tinynet import nn, optim
+
+RTOL = 1e-10
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    mp = pytest.MonkeyPatch()
+    mp.setenv("TINYNET_CACHE_DIR", str(tmp_path_factory.mktemp("tn-compile-cache")))
+    yield
+    mp.undo()
+
+
+def close(a: Any, b: Any, what: str) -> None:
+    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    scale = max(1.0, float(np.max(np.abs(b), initial=0.0)))
+    np.testing.assert_allclose(a, b, rtol=RTOL, atol=RTOL * scale, err_msg=what)
+
+
+class Twin:
+    """An eager world and a deep copy of it whose step runs through tn.compile."""
+
+    def __init__(self, make: Callable[[], dict[str, Any]],
+                 step: Callable[[dict[str, Any], Any, Any], Any]) -> None:
+        self.eager = make()
+        self.other = copy.deepcopy(self.eager)
+        self.step = step
+        world = self.other
+
+        def compiled_step(x: Any, y: Any) -> Any:
+            return step(world, x, y)
+
+        self.compiled = tn.compile(compiled_step)
+
+    def both(self, change: Callable[[dict[str, Any]], None]) -> None:
+        change(self.eager)
+        change(self.other)
+
+    def call(self, x: Any, y: Any) -> None:
+        want = self.step(self.eager, x, y)
+        got = self.compiled(x, y)
+        close(got.detach().numpy(), want.detach().numpy(), "returned value")
+        for (name, p), q in zip(self.eager["model"].state_dict().items(),
+                                self.other["model"].state_dict().values(), strict=True):
+            close(np.asarray(q), np.asarray(p), name)
+        for p, q in zip(self.eager["model"].parameters(), self.other["model"].parameters(),
+                        strict=True):
+            assert (p.grad is None) == (q.grad is None)
+            if p.grad is not None:
+                close(q.grad.numpy(), p.grad.numpy(), ".grad")
+
+
+def mlp(dropout: float = 0.0, norm: bool = False) -> dict[str, Any]:
+    tn.manual_seed(0)
+    layers: list[Any] = [nn.Linear(3, 5)]
+    if norm:
+        layers.append(nn.LayerNorm(5))
+    layers += [nn.Tanh(), nn.Linear(5, 2)]
+    model = nn.Sequential(*layers).double()
+    return {"model": model, "opt": optim.SGD(model.parameters(), lr=0.1, momentum=0.9),
+            "cfg": {"l2": 0.0}}
+
+
+def data(seed: int, n: int = 4) -> tuple[tn.Tensor, tn.Tensor]:
+    rng = np.random.default_rng(seed)
+    return tn.tensor(rng.normal(size=(n, 3))), tn.tensor(rng.normal(size=(n, 2)))
+
+
+def train_step(w: dict[str, Any], x: Any, y: Any) -> Any:
+    w["opt"].zero_grad()
+    loss = ((w["model"](x) - y) ** 2).mean()
+    loss.backward()
+    w["opt"].step()
+    return loss
+
+
+def eval_step(w: dict[str, Any], x: Any, y: Any) -> Any:
+    return ((w["model"](x) - y) ** 2).mean()
+
+
+# ---------------------------------------------------------------------------------------------
+# Python values read during the trace are guarded
+# ---------------------------------------------------------------------------------------------
+
+
+def test_train_and_eval_switches_between_calls_are_guarded() -> None:
+    """Traced in eval mode (Dropout is the identity), then switched to train(): the replay
+    must not keep eval-mode Dropout; a train-mode trace draws random numbers, so it raises
+    CompileError rather than silently replaying eval mode."""
+    def make() -> dict[str, Any]:
+        w = mlp()
+        w["model"] = nn.Sequential(w["model"][0], nn.Dropout(0.5), w["model"][1],
+                                   w["model"][2])
+        w["opt"] = optim.SGD(w["model"].parameters(), lr=0.1)
+        return w
+
+    twin = Twin(make, train_step)
+    twin.both(lambda w: w["model"].eval())
+    for i in range(3):
+        twin.call(*data(i))
+    twin.both(lambda w: w["model"].train())
+    with pytest.raises(tn.CompileError, match="random"):
+        twin.compiled(*data(3))
+    twin.both(lambda w: w["model"].eval())
+    twin.call(*data(4))  # the eval-mode program again
+
+
+def test_a_changed_module_number_layernorm_eps_is_guarded() -> None:
+    twin = Twin(lambda: mlp(norm=True), eval_step)
+    for i, eps in enumerate([1e-5, 1e-5, 3.0, 3.0, 1e-5]):
+        twin.both(lambda w, eps=eps: setattr(w["model"][1], "eps", eps))
+        twin.call(*data(i))
+    assert twin.compiled.traces == 2
+
+
+def test_a_changed_dict_value_read_by_the_step_is_guarded() -> None:
+    def step(w: dict[str, Any], x: Any, y: Any) -> Any:
+        w["opt"].zero_grad()
+        loss = ((w["model"](x) - y) ** 2).mean()
+        for p in w["model"].parameters():
+            loss = loss + w["cfg"]["l2"] * (p * p).sum()
+        loss.backward()
+        w["opt"].step()
+        return loss
+
+    twin = Twin(mlp, step)
+    for i, l2 in enumerate([0.0, 0.0, 0.0, 0.1, 0.1, 0.3]):
+        twin.both(lambda w, l2=l2: w["cfg"].__setitem__("l2", l2))
+        twin.call(*data(i))
+
+
+def test_a_replaced_parameter_or_buffer_object_is_guarded() -> None:
+    twin = Twin(mlp, train_step)
+    for i in range(6):
+        if i == 3:
+            def replace(w: dict[str, Any]) -> None:
+                layer = w["model"][0]
+                layer.bias = nn.Parameter(tn.zeros(5, dtype=tn.float64))
+                w["opt"].param_groups[0]["params"][1] = layer.bias
+            twin.both(replace)
+        twin.call(*data(i))
+
+
+def test_a_plain_tensor_attribute_of_a_module_is_read_at_every_call() -> None:
+    class Scaled(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.fc = nn.Linear(3, 2).double()
+            self.scale = tn.tensor([1.0, 2.0], dtype=tn.float64)  # not registered
+
+        def forward(self, x: Any) -> Any:
+            return self.fc(x) * self.scale
+
+    def make() -> dict[str, Any]:
+        tn.manual_seed(0)
+        model = Scaled()
+        return {"model": model, "opt": optim.SGD(model.parameters(), lr=0.1)}
+
+    twin = Twin(make, train_step)
+    for i in range(6):
+        if i == 2:
+            twin.both(lambda w: w["model"].scale.data.__setitem__(0, 5.0))  # in place
+        if i == 4:
+            twin.both(lambda w: setattr(w["model"], "scale", tn.tensor([3.0, -1.0],
+                                                                        dtype=tn.float64)))
+        twin.call(*data(i))
+
+
+def test_the_same_tensor_passed_twice_is_not_replayed_for_two_different_ones() -> None:
+    def f(a: Any, b: Any) -> Any:
+        return a * 2 + b
+
+    compiled = tn.compile(f)
+    x = tn.tensor([1.0, 2.0])
+    for _ in range(2):
+        close(compiled(x, x).numpy(), [3.0, 6.0], "aliased")
+    y = tn.tensor([10.0, 20.0])
+    close(compiled(x, y).numpy(), [12.0, 24.0], "two tensors")
+    close(compiled(y, x).numpy(), [21.0, 42.0], "two tensors, swapped")
+
+
+# ---------------------------------------------------------------------------------------------
+# Python side effects inside the step are refused
+# ---------------------------------------------------------------------------------------------
+
+
+def test_a_scheduler_step_inside_the_compiled_step_is_refused() -> None:
+    w = mlp()
+    scheduler = optim.lr_scheduler.StepLR(w["opt"], step_size=1, gamma=0.5)
+
+    def step(x: Any, y: Any) -> Any:
+        loss = train_step(w, x, y)
+        scheduler.step()
+        return loss
+
+    with pytest.raises(tn.CompileError, match="scheduler.step"):
+        tn.compile(step)(*data(0))
+
+
+def test_a_manual_lr_decay_inside_the_compiled_step_is_refused() -> None:
+    w = mlp()
+    opt = w["opt"]
+
+    def step(x: Any, y: Any) -> Any:
+        loss = train_step(w, x, y)
+        opt.param_groups[0]["lr"] *= 0.9
+        return loss
+
+    with pytest.raises(tn.CompileError, match=r"param_groups\[0\] \('lr'"):
+        tn.compile(step)(*data(0))
+
+
+def test_an_append_to_an_outside_list_inside_the_compiled_step_is_refused() -> None:
+    w = mlp()
+    history: list[Any] = []
+
+    def step(x: Any, y: Any) -> Any:
+        loss = train_step(w, x, y)
+        history.append(loss)
+        return loss
+
+    with pytest.raises(tn.CompileError, match="list"):
+        tn.compile(step)(*data(0))
+
+
+def test_the_scheduler_stepped_outside_is_read_at_every_replay() -> None:
+    twin = Twin(mlp, train_step)
+    schedulers = [optim.lr_scheduler.StepLR(w["opt"], step_size=2, gamma=0.5)
+                  for w in (twin.eager, twin.other)]
+    for i in range(7):
+        twin.call(*data(i))
+        for s in schedulers:
+            s.step()
+    assert twin.compiled.replays >= 4
+
+
+# ---------------------------------------------------------------------------------------------
+# In-place writes the recorder does not own are refused
+# ---------------------------------------------------------------------------------------------
+
+
+def test_an_in_place_edit_of_a_target_clone_inside_the_step_is_refused() -> None:
+    w = mlp()
+
+    def step(x: Any, y: Any) -> Any:
+        target = y.clone()
+        with tn.no_grad():
+            target.mul_(2.0)
+        return train_step(w, x, target)
+
+    with pytest.raises(tn.CompileError, match="edited in place"):
+        tn.compile(step)(*data(0))
+
+
+def test_an_in_place_edit_of_an_argument_inside_the_step_is_refused() -> None:
+    def step(x: Any) -> Any:
+        y = x * 2
+        x.add_(1.0)
+        return y
+
+    with pytest.raises(tn.CompileError, match="edits an argument"):
+        tn.compile(step)(tn.tensor([1.0, 2.0]))
+
+
+# ---------------------------------------------------------------------------------------------
+# Unusual layouts fall back, never numba's errors
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("layout", ["fortran", "strided"])
+def test_parameters_with_unusual_layouts_fall_back(layout: str) -> None:
+    twin = Twin(mlp, train_step)
+    for i in range(5):
+        if i == 2:
+            def relayout(w: dict[str, Any]) -> None:
+                p = w["model"][0].weight
+                if layout == "fortran":
+                    p.data = np.asfortranarray(p.data)
+                else:
+                    wide = np.zeros((p.shape[0], 2 * p.shape[1]))
+                    wide[:, ::2] = p.data
+                    p.data = wide[:, ::2]
+            twin.both(relayout)
+        twin.call(*data(i))
+
+
+# ---------------------------------------------------------------------------------------------
+# Optimizers: recorded or refused, never replaying a stale gradient
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("make_opt", [
+    lambda ps: optim.SGD(ps, lr=0.1, momentum=0.9, maximize=True),
+    lambda ps: optim.SGD(ps, lr=0.1, maximize=True),
+    lambda ps: optim.Adam(ps, lr=0.01, maximize=True),
+], ids=["sgd-momentum", "sgd", "adam"])
+def test_maximize_negates_the_gradient_of_every_call(make_opt: Any) -> None:
+    def make() -> dict[str, Any]:
+        w = mlp()
+        w["opt"] = make_opt(w["model"].parameters())
+        return w
+
+    twin = Twin(make, train_step)
+    for i in range(6):
+        twin.call(*data(i))
+    assert twin.compiled.replays >= 3
+
+
+@pytest.mark.parametrize("make_opt", [
+    lambda ps: optim.RMSprop(ps, lr=0.01),
+    lambda ps: optim.RMSprop(ps, lr=0.01, momentum=0.5, centered=True, weight_decay=0.01,
+                             maximize=True),
+    lambda ps: optim.Adagrad(ps, lr=0.05, lr_decay=0.01, weight_decay=0.01),
+    lambda ps: optim.Adam(ps, lr=0.01, amsgrad=True, weight_decay=0.01),
+    lambda ps: optim.AdamW(ps, lr=0.01),
+    lambda ps: optim.AdamW(ps, lr=0.01, amsgrad=True, maximize=True),
+    lambda ps: optim.SGD(ps, lr=0.05, momentum=0.9, nesterov=True, weight_decay=0.01),
+    lambda ps: optim.SGD(ps, lr=0.05, momentum=0.9, dampening=0.1),
+], ids=["rmsprop", "rmsprop-centered-momentum", "adagrad", "amsgrad", "adamw",
+        "adamw-amsgrad-maximize", "sgd-nesterov", "sgd-dampening"])
+def test_every_optimizer_option_compiles_and_reads_lr_at_every_replay(make_opt: Any) -> None:
+    def make() -> dict[str, Any]:
+        w = mlp()
+        w["opt"] = make_opt(w["model"].parameters())
+        return w
+
+    twin = Twin(make, train_step)
+    for i in range(7):
+        if i == 4:
+            twin.both(lambda w: w["opt"].param_groups[0].__setitem__(
+                "lr", w["opt"].param_groups[0]["lr"] * 0.5))
+        twin.call(*data(i))
+        for a, b in zip(twin.eager["opt"].state.values(), twin.other["opt"].state.values(),
+                             strict=True):
+            for key, value in a.items():
+                close(np.asarray(b[key].data if isinstance(b[key], tn.Tensor) else b[key]),
+                      np.asarray(value.data if isinstance(value, tn.Tensor) else value),
+                      f"state {key}")
+    assert twin.compiled.replays >= 4
+
+
+# ---------------------------------------------------------------------------------------------
+# Tensors inside list, tuple and dict arguments are inputs
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("backend", ["auto", "interpret"])
+def test_tensors_inside_a_reused_dict_or_list_argument_are_read_at_every_call(
+        backend: str) -> None:
+    def f(batch: dict[str, Any]) -> Any:
+        return batch["x"] * 2 + batch["ys"][0] * batch["ys"][1]
+
+    compiled = tn.compile(f, backend=backend)
+    batch: dict[str, Any] = {"x": None, "ys": [None, None]}  # one object, new tensors each call
+    rng = np.random.default_rng(0)
+    for _ in range(5):
+        batch["x"], batch["ys"][0], batch["ys"][1] = (tn.tensor(rng.normal(size=3))
+                                                      for _ in range(3))
+        want = f(batch).numpy()
+        close(compiled(batch).numpy(), want, "dict argument")
+    assert compiled.replays == 4
+
+
+def test_a_tensor_that_requires_grad_inside_a_list_argument_is_refused() -> None:
+    def f(pair: list[Any]) -> Any:
+        return (pair[0] * pair[1]).sum()
+
+    with pytest.raises(tn.CompileError, match="inside a list"):
+        tn.compile(f)([tn.tensor([1.0], requires_grad=True), tn.tensor([2.0])])
+
+
+# ---------------------------------------------------------------------------------------------
+# Losses: nll_loss's weights are not mistaken for the target; ignore_index is refused
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("weighted", [False, True])
+@pytest.mark.parametrize("target_dtype", [np.int64, np.int32])
+def test_nll_loss_replays_new_targets_even_when_the_traced_ones_were_all_one(
+        weighted: bool, target_dtype: Any) -> None:
+    """The trace's targets are all 1, like nll_loss's implicit unit weights: a replay must
+    still weigh every sample by 1 (or its class weight), not by its class index."""
+    weight = tn.tensor([1.0, 2.0, 0.5]) if weighted else None
+
+    def f(x: Any, t: Any) -> Any:
+        return tn.nn.functional.nll_loss(tn.nn.functional.log_softmax(x, 1), t, weight=weight)
+
+    compiled = tn.compile(f)
+    x = tn.tensor(np.random.default_rng(0).normal(size=(5, 3)))
+    for t in ([1, 1, 1, 1, 1], [1, 1, 1, 1, 1], [2, 0, 1, 2, 2], [0, 0, 2, 1, 1]):
+        target = tn.tensor(np.array(t, dtype=target_dtype))
+        close(compiled(x, target).numpy(), f(x, target).numpy(), f"targets {t}")
+    assert compiled.replays == 3
+
+
+@pytest.mark.parametrize("loss", ["cross_entropy", "nll_loss"])
+def test_ignore_index_inside_the_class_range_is_refused(loss: str) -> None:
+    fn = getattr(tn.nn.functional, loss)
+
+    def f(x: Any, t: Any) -> Any:
+        return fn(tn.nn.functional.log_softmax(x, 1), t, ignore_index=0)
+
+    with pytest.raises(tn.CompileError, match="ignore_index=0"):
+        tn.compile(f)(tn.tensor(np.ones((3, 4))), tn.tensor(np.array([1, 2, 3])))

@@ -1,0 +1,331 @@
+"""Differential test of generated training steps: compiled equals eager on every call.
+
+Each program is a random model (Linear layers with activations, LayerNorm, Dropout and
+BatchNorm1d in eval mode, a residual block, a layer used twice (tied parameters), frozen
+layers; no convolutions or pools yet), a loss, an
+optimizer with random options, optionally gradient accumulation and a scheduler stepped
+outside the step. Two identical copies of the world are made: one steps eagerly, the other
+through ``tn.compile``. Between calls the outside world changes the way training scripts
+change it (lr, momentum, train/eval, ``requires_grad_``, ``load_state_dict`` of the model and
+the optimizer, in-place writes under ``no_grad``, new batch sizes, non-contiguous inputs,
+interleaved eager steps, a scheduler step), identically in both copies.
+
+After every call every parameter, ``.grad``, optimizer state entry and the returned value must
+agree (float64, 1e-10 scaled by magnitude). Outcomes are counted: a silent mismatch or a raw
+error (anything but CompileError where eager mode succeeded) fails the test; CompileError is
+allowed only for what tn.compile documents as refused (train-mode Dropout's random draws,
+gradient clipping) and is counted.
+
+``TINYNET_COMPILE_PROGRAMS`` sets how many programs (default 150, CI-sized); the first
+``TINYNET_COMPILE_CODEGEN`` (default 8) replay through generated numba code, the rest through
+the step-by-step replay.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+from collections import Counter
+from typing import Any
+
+import numpy as np
+import pytest
+
+import tinynet as tn
+import tinynet.nn.functional as F
+from tinynet import kernels, nn, optim
+
+PROGRAMS = int(os.environ.get("TINYNET_COMPILE_PROGRAMS", "150"))
+CODEGEN = int(os.environ.get("TINYNET_COMPILE_CODEGEN", "8"))
+CALLS = 6
+RTOL = 1e-10
+# refusals tn.compile documents (docs/compile.md, "What tn.compile guarantees")
+ALLOWED_REFUSALS = ("draws random numbers", "clip_grad_norm_")
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    mp = pytest.MonkeyPatch()
+    mp.setenv("TINYNET_CACHE_DIR", str(tmp_path_factory.mktemp("tn-compile-cache")))
+    yield
+    mp.undo()
+
+
+class Mismatch(AssertionError):
+    pass
+
+
+def close(got: Any, want: Any, what: str) -> None:
+    got, want = np.asarray(got, dtype=np.float64), np.asarray(want, dtype=np.float64)
+    if got.shape != want.shape:
+        raise Mismatch(f"{what}: shape {got.shape} != {want.shape}")
+    scale = max(1.0, float(np.max(np.abs(np.nan_to_num(want)), initial=0.0)))
+    if not np.allclose(got, want, rtol=RTOL, atol=RTOL * scale, equal_nan=True):
+        raise Mismatch(f"{what}: max difference {np.nanmax(np.abs(got - want))}")
+
+
+# ---------------------------------------------------------------------------------------------
+# Generating a program
+# ---------------------------------------------------------------------------------------------
+
+
+class Residual(nn.Module):
+    def __init__(self, width: int) -> None:
+        super().__init__()
+        self.fc = nn.Linear(width, width)
+
+    def forward(self, x: Any) -> Any:
+        return x + self.fc(x).tanh()
+
+
+class Tied(nn.Module):
+    """One Linear applied twice: its parameters get two gradients that add up."""
+
+    def __init__(self, width: int) -> None:
+        super().__init__()
+        self.fc = nn.Linear(width, width)
+
+    def forward(self, x: Any) -> Any:
+        return self.fc(self.fc(x).sigmoid())
+
+
+def make_world(rng: np.random.Generator) -> dict[str, Any]:
+    seed = int(rng.integers(1 << 30))
+    tn.manual_seed(seed)
+    n_in, width, n_out = (int(v) for v in rng.integers(2, 6, size=3))
+    layers: list[Any] = [nn.Linear(n_in, width)]
+    for _ in range(int(rng.integers(0, 3))):
+        kind = rng.choice(["tanh", "sigmoid", "relu", "layernorm", "dropout", "residual",
+                           "tied", "linear", "batchnorm"])
+        layers.append({"tanh": nn.Tanh, "sigmoid": nn.Sigmoid, "relu": nn.ReLU,
+                       "layernorm": lambda: nn.LayerNorm(width),
+                       "dropout": lambda: nn.Dropout(0.3),
+                       "batchnorm": lambda: nn.BatchNorm1d(width),
+                       "residual": lambda: Residual(width), "tied": lambda: Tied(width),
+                       "linear": lambda: nn.Linear(width, width)}[str(kind)]())
+    layers += [nn.Tanh(), nn.Linear(width, n_out)]
+    model = nn.Sequential(*layers).double()
+    if rng.random() < 0.2:  # a frozen first layer
+        for p in model[0].parameters():
+            p.requires_grad_(False)
+    if any(isinstance(m, nn.Dropout | nn.BatchNorm1d) for m in model.modules()):
+        model.eval()  # train-mode dropout draws random numbers, batchnorm updates its
+        # running statistics in place: both refused (documented); eval mode compiles
+    params = [p for p in model.parameters() if p.requires_grad]
+    opt = make_optimizer(rng, params)
+    loss = str(rng.choice(["mse", "cross_entropy", "bce_logits"]))
+    world = {"model": model, "opt": opt, "loss": loss, "n_in": n_in, "n_out": n_out,
+             "accumulate": bool(rng.random() < 0.25), "scheduler": None,
+             "clip": rng.choice(["none"] * 8 + ["norm", "value"])}
+    if rng.random() < 0.3:
+        world["scheduler"] = optim.lr_scheduler.StepLR(opt, step_size=2, gamma=0.5)
+    return world
+
+
+def make_optimizer(rng: np.random.Generator, params: list[Any]) -> Any:
+    kind = rng.choice(["sgd", "sgd", "sgd", "adam", "adam", "adamw", "rmsprop", "adagrad"])
+    maximize = bool(rng.random() < 0.2)
+    wd = float(rng.choice([0.0, 0.0, 0.01]))
+    if kind == "sgd":
+        momentum = float(rng.choice([0.0, 0.9]))
+        nesterov = bool(momentum and rng.random() < 0.3)
+        dampening = 0.0 if nesterov else float(rng.choice([0.0, 0.1]))
+        return optim.SGD(params, lr=0.05, momentum=momentum, nesterov=nesterov,
+                         dampening=dampening, weight_decay=wd, maximize=maximize)
+    if kind == "adam":
+        return optim.Adam(params, lr=0.01, weight_decay=wd, maximize=maximize,
+                          amsgrad=bool(rng.random() < 0.2))
+    if kind == "adamw":
+        return optim.AdamW(params, lr=0.01, maximize=maximize)
+    if kind == "rmsprop":
+        return optim.RMSprop(params, lr=0.01, momentum=float(rng.choice([0.0, 0.5])),
+                             centered=bool(rng.random() < 0.5), maximize=maximize)
+    return optim.Adagrad(params, lr=0.05, maximize=maximize)
+
+
+def batch(rng: np.random.Generator, w: dict[str, Any], n: int, layout: str) -> tuple:
+    x = rng.normal(size=(n, w["n_in"]))
+    if layout == "transposed":  # a non-contiguous input
+        x = np.ascontiguousarray(x.T).T
+    if w["loss"] == "cross_entropy":
+        y = tn.tensor(rng.integers(0, w["n_out"], size=n))
+    elif w["loss"] == "bce_logits":
+        y = tn.tensor(rng.integers(0, 2, size=(n, w["n_out"])).astype(np.float64))
+    else:
+        y = tn.tensor(rng.normal(size=(n, w["n_out"])))
+    return tn.tensor(x), y
+
+
+def compute_loss(w: dict[str, Any], x: Any, y: Any) -> Any:
+    out = w["model"](x)
+    if w["loss"] == "cross_entropy":
+        return F.cross_entropy(out, y)
+    if w["loss"] == "bce_logits":
+        return F.binary_cross_entropy_with_logits(out, y)
+    return F.mse_loss(out, y)
+
+
+def train_step(w: dict[str, Any], x: Any, y: Any) -> Any:
+    if not w["accumulate"]:
+        w["opt"].zero_grad()
+    loss = compute_loss(w, x, y)
+    loss.backward()
+    if w["clip"] == "norm":
+        nn.utils.clip_grad_norm_(w["model"].parameters(), 0.5)
+    elif w["clip"] == "value":
+        nn.utils.clip_grad_value_(w["model"].parameters(), 0.1)
+    w["opt"].step()
+    return loss
+
+
+# ---------------------------------------------------------------------------------------------
+# Changes of the outside world between calls (applied to both copies)
+# ---------------------------------------------------------------------------------------------
+
+
+def change_world(kind: str, w: dict[str, Any], rng_seed: int) -> None:
+    rng = np.random.default_rng(rng_seed)
+    model, opt = w["model"], w["opt"]
+    if kind == "lr":
+        opt.param_groups[0]["lr"] *= float(rng.choice([0.5, 2.0]))
+    elif kind == "momentum" and "momentum" in opt.param_groups[0]:
+        group = opt.param_groups[0]
+        if group["momentum"] and not group.get("nesterov"):
+            group["momentum"] = 0.5
+    elif kind == "train_eval":
+        if not any(isinstance(m, nn.Dropout | nn.BatchNorm1d) for m in model.modules()):
+            model.train(not model.training)
+    elif kind == "requires_grad":
+        last = list(model.parameters())[-1]
+        last.requires_grad_(not last.requires_grad)
+        if not last.requires_grad:
+            last.grad = None
+    elif kind == "load_model":
+        state = {k: v + 0.01 * rng.normal(size=np.shape(v)) for k, v in
+                 model.state_dict().items()}
+        model.load_state_dict(state)
+    elif kind == "load_optimizer":
+        opt.load_state_dict(copy.deepcopy(opt.state_dict()))
+    elif kind == "write_no_grad":
+        with tn.no_grad():
+            list(model.parameters())[0].mul_(0.9)
+    elif kind == "zero_grad":
+        opt.zero_grad()
+    elif kind == "scheduler" and w["scheduler"] is not None:
+        w["scheduler"].step()
+    elif kind == "add_param_group":  # unfreeze the parameters no group holds, in a new group
+        held = {id(p) for g in opt.param_groups for p in g["params"]}
+        new = [p for p in model.parameters() if id(p) not in held]
+        if new:
+            for p in new:
+                p.requires_grad_(True)
+            opt.add_param_group({"params": new, "lr": opt.param_groups[0]["lr"] / 2})
+
+
+CHANGES = ["none", "none", "lr", "momentum", "train_eval", "requires_grad", "load_model",
+           "load_optimizer", "write_no_grad", "zero_grad", "scheduler", "eager_step",
+           "batch_size", "transposed", "add_param_group", "float32_input"]
+
+
+# ---------------------------------------------------------------------------------------------
+# Running one program
+# ---------------------------------------------------------------------------------------------
+
+
+def compare_worlds(eager: dict[str, Any], other: dict[str, Any]) -> None:
+    for (name, p), q in zip(eager["model"].named_parameters(), other["model"].parameters(),
+                            strict=True):
+        close(q.data, p.data, name)
+        if (p.grad is None) != (q.grad is None):
+            raise Mismatch(f"{name}.grad: one is None")
+        if p.grad is not None:
+            close(q.grad.data, p.grad.data, f"{name}.grad")
+    for (name, b), c in zip(eager["model"].named_buffers(), other["model"].buffers(),
+                            strict=True):
+        close(c.data, b.data, name)
+    es, os_ = eager["opt"].state_dict()["state"], other["opt"].state_dict()["state"]
+    if set(es) != set(os_):
+        raise Mismatch("optimizer state: different parameters")
+    for index, entries in es.items():
+        for key, value in entries.items():
+            close(os_[index][key], value, f"optimizer state {index}.{key}")
+    for ge, go in zip(eager["opt"].param_groups, other["opt"].param_groups, strict=True):
+        if {k: v for k, v in ge.items() if k != "params"} != {
+                k: v for k, v in go.items() if k != "params"}:
+            raise Mismatch("param_groups differ")
+
+
+def run_program(seed: int, backend: str) -> str:
+    """'ok', 'refused: <message>', or raises Mismatch / the raw error."""
+    rng = np.random.default_rng(seed)
+    eager = make_world(rng)
+    other = copy.deepcopy(eager)
+    world = other
+
+    def step(x: Any, y: Any) -> Any:
+        return train_step(world, x, y)
+
+    compiled = tn.compile(step, backend=backend)
+    n = int(rng.integers(2, 6))
+    for call in range(CALLS):
+        change = str(rng.choice(CHANGES)) if call else "none"
+        layout = "contiguous"
+        if change == "batch_size":
+            n = int(rng.integers(2, 6))
+        elif change == "transposed":
+            layout = "transposed"
+        elif change == "eager_step":  # an eager step of the same function, in both worlds
+            x, y = batch(rng, eager, n, layout)
+            train_step(eager, x, y)
+            train_step(other, x, y)
+        elif change != "none":
+            change_seed = int(rng.integers(1 << 30))
+            change_world(change, eager, change_seed)
+            change_world(change, other, change_seed)
+        x, y = batch(rng, eager, n, layout)
+        if change == "float32_input":  # a new dtype: eager mode refuses it, so must compile
+            x = x.float()
+        try:
+            want = train_step(eager, x, y)
+        except tn.CompileError:
+            raise
+        except Exception as e:  # noqa: BLE001 - the compiled call must raise the same
+            with pytest.raises(type(e)):
+                compiled(x, y)
+            compare_worlds(eager, other)
+            continue
+        try:
+            got = compiled(x, y)
+        except tn.CompileError as e:
+            return f"refused: {e}"
+        close(got.detach().data, want.detach().data, f"call {call}: returned loss")
+        compare_worlds(eager, other)
+    return "ok"
+
+
+def test_generated_training_steps_compiled_equal_eager_with_world_changes() -> None:
+    outcomes: Counter[str] = Counter()
+    failures: list[str] = []
+    refusals: list[str] = []
+    for seed in range(PROGRAMS):
+        backend = "auto" if seed < CODEGEN and kernels.numba_enabled() else "interpret"
+        try:
+            outcome = run_program(seed, backend)
+        except Mismatch as e:
+            outcomes["silent mismatch"] += 1
+            failures.append(f"program {seed}: silent mismatch: {e}")
+            continue
+        except Exception as e:  # noqa: BLE001 - every raw error is a failure, reported below
+            outcomes["raw error"] += 1
+            failures.append(f"program {seed}: raw {type(e).__name__}: {e}")
+            continue
+        if outcome.startswith("refused"):
+            outcomes["refused"] += 1
+            refusals.append(f"program {seed}: {outcome}")
+        else:
+            outcomes["ok"] += 1
+    print(f"tn.compile differential test: {dict(outcomes)}")  # shown with pytest -s
+    assert not failures, f"{dict(outcomes)}\n" + "\n".join(failures[:10])
+    unexpected = [r for r in refusals if not any(a in r for a in ALLOWED_REFUSALS)]
+    assert not unexpected, "\n".join(unexpected[:10])
+    assert outcomes["ok"] >= PROGRAMS // 3, dict(outcomes)  # most programs compile
