@@ -137,13 +137,18 @@ def test_modules_print_and_compute_as_pytorchs(cls: str, kwargs: dict) -> None:
 def test_module_and_function_defaults_are_pytorchs() -> None:
     import inspect
 
-    documented = {"softplus": "softplus(input, beta=1.0, threshold=20.0)"}  # a C function
+    documented = {  # C functions: their docstrings give the signature
+        "softplus": ("softplus(input, beta=1, threshold=20)", "(input: 'Tensor', beta: 'float' "
+                     "= 1.0, threshold: 'float' = 20.0)"),
+        "gelu": ("gelu(input, approximate = 'none')", "(input: 'Tensor', approximate: 'str' = "
+                 "'none')"),
+    }
     for name in ("leaky_relu", "elu", "hardtanh", "softplus", "silu", "mish", "gelu", "relu"):
         ours = inspect.signature(getattr(F, name)).parameters
         if name in documented:
-            assert getattr(TF, name).__doc__.strip().startswith(documented[name])
-            assert str(inspect.signature(getattr(F, name))).startswith(
-                "(input: 'Tensor', beta: 'float' = 1.0, threshold: 'float' = 20.0)")
+            theirs_doc, ours_text = documented[name]
+            assert getattr(TF, name).__doc__.strip().startswith(theirs_doc)
+            assert str(inspect.signature(getattr(F, name))).startswith(ours_text)
             continue
         theirs = inspect.signature(getattr(TF, name)).parameters
         assert list(ours) == list(theirs), name
@@ -228,7 +233,7 @@ def test_a_compiled_training_step_equals_the_eager_one(cls: str, kwargs: dict, d
         for p, q in zip(models[0].parameters(), models[1].parameters(), strict=True):
             np.testing.assert_allclose(q.data, p.data, rtol=rtol, atol=rtol)
             np.testing.assert_allclose(q.grad.data, p.grad.data, rtol=rtol, atol=rtol)
-    assert compiled.replays == 3
+    assert compiled.replays == 2  # (traced again at the second call: .grad and momentum appear)
     if tn.kernels.numba_enabled():  # generated code: every activation is lowered, not opaque
         text = compiled.explain()
         ir = text[text.index("== IR after"):text.index("== buffer plan")]
