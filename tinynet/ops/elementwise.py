@@ -12,7 +12,14 @@ from tinynet import dtypes
 from tinynet.autograd import Function
 from tinynet.compile import recorder
 from tinynet.errors import DTypeError, ShapeError, ValueRangeError, shape_str
-from tinynet.ops.operands import as_floating, as_tensor, constant, operands
+from tinynet.ops.operands import (  # Cast lives with the operands' promotion, which uses it
+    Cast,  # noqa: F401 - tinynet.ops.elementwise.Cast, as before
+    as_floating,
+    as_tensor,
+    cast,
+    constant,
+    operands,
+)
 from tinynet.tensor import Tensor
 
 
@@ -293,18 +300,6 @@ class Where(Function):
         )
 
 
-class Cast(Function):
-    """Change dtype; the gradient is cast back by the engine."""
-
-    @staticmethod
-    def forward(ctx: Function, a: Any, dtype: Any) -> np.ndarray:
-        return a.astype(dtype)
-
-    @staticmethod
-    def backward(ctx: Function, grad: Tensor) -> Tensor:
-        return grad
-
-
 class Clone(Function):
     """A copy with its own memory; gradient passes through."""
 
@@ -440,13 +435,6 @@ def where(condition: Any, a: Any, b: Any) -> Tensor:
         a = as_tensor(a, "where")
     a, b = operands(a, b, "where")
     return Where.apply(cond, a, b)
-
-
-def cast(x: Tensor, dtype: Any) -> Tensor:
-    target = dtypes.to_dtype(dtype)
-    if x.data.dtype == target:
-        return x
-    return Cast.apply(x, dtype=target)
 
 
 def clone(x: Tensor) -> Tensor:
