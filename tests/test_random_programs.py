@@ -1681,6 +1681,10 @@ def test_every_tinynet_op_appears_in_the_program_generator() -> None:
         "CopySlices": None,  # in-place through views: test_pytorch_idioms.py, against torch
         "Sin": "sin", "Cos": "cos", "Norm": "norm", "Einsum": "einsum",
         "Gather": "max", "ScatterAddAlong": "max",  # max over one dim gathers at its index
+        # the formula table's newer activations (issue 18): not generated here yet; checked
+        # against torch in test_activations.py and against their table rows in test_formulas.py
+        "LeakyReLU": None, "ELU": None, "Hardtanh": None, "Softplus": None, "SiLU": None,
+        "Mish": None, "GELU": None, "GELUTanh": None, "Erf": None,
     }
     registered = {n for n in tn.autograd.Function.registry if not n.startswith("_")}
     assert registered == set(reached), registered ^ set(reached)
