@@ -22,6 +22,7 @@ the forward result is. ``test_gradients.py`` and ``test_double_backward.py`` ite
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -1203,4 +1204,75 @@ CASES.update({
     "TakeAdd": take_add_cases,
     "EmbeddingLookup": embedding_cases,
     "ConstantPad": constant_pad_cases,
+})
+
+
+# ---- the formula table's activations (tinynet/kernels/formulas.py; issue 18) ---------------
+# Reference values from plain numpy/math formulas written here, not from the table. Inputs stay
+# away from the kinks (x = 0; hardtanh's bounds; softplus' threshold), where no finite
+# difference gives the one-sided derivative PyTorch picks (tests/test_activations.py checks
+# those points exactly).
+
+
+def _erf(x: np.ndarray) -> np.ndarray:
+    return np.vectorize(math.erf, otypes=[np.float64])(x)
+
+
+def _away_from(x: np.ndarray, points: tuple[float, ...], gap: float = 0.05) -> np.ndarray:
+    """x with every element within ``gap`` of one of ``points`` moved 2 gap past it."""
+    for p in points:
+        near = np.abs(x - p) < gap
+        x = np.where(near, p + 2 * gap * np.sign(x - p + 1e-300), x)
+    return x
+
+
+def _table_activation(name: str, fn: Callable[..., Any], np_fn: Callable[..., Any],
+                      params: dict[str, list[float]], kinks: Callable[..., tuple[float, ...]],
+                      low: float = -3.0, high: float = 3.0) -> Callable[..., Any]:
+    @st.composite
+    def cases(draw: Draw, max_side: int = MAX_SIDE) -> Case:
+        shape = draw(shapes(max_side=max_side))
+        chosen = {k: draw(st.sampled_from(v)) for k, v in params.items()}
+        x = _away_from(draw(values(shape, low, high)), kinks(**chosen))
+        return Case(f"{name}(x, {chosen}), shape {shape}", lambda t: fn(t, **chosen), [x],
+                    np_fn(x, **chosen))
+
+    cases.__name__ = name
+    return cases
+
+
+def _np_softplus(x: np.ndarray, beta: float, threshold: float) -> np.ndarray:
+    return np.where(x * beta > threshold, x, np.logaddexp(0, x * beta) / beta)
+
+
+def _np_gelu_tanh(x: np.ndarray) -> np.ndarray:
+    return 0.5 * x * (1 + np.tanh(math.sqrt(2 / math.pi) * (x + 0.044715 * x**3)))
+
+
+_F = tn.nn.functional
+CASES.update({
+    "LeakyReLU": _table_activation(
+        "leaky_relu", _F.leaky_relu, lambda x, negative_slope: np.where(
+            x > 0, x, negative_slope * x), {"negative_slope": [0.01, 0.2, -0.5]},
+        lambda **_: (0.0,)),
+    "ELU": _table_activation(
+        "elu", _F.elu, lambda x, alpha: np.where(x > 0, x, alpha * np.expm1(x)),
+        {"alpha": [1.0, 0.5, 2.0]}, lambda **_: (0.0,)),
+    "Hardtanh": _table_activation(
+        "hardtanh", _F.hardtanh, lambda x, min_val, max_val: np.clip(x, min_val, max_val),
+        {"min_val": [-1.0, -2.0], "max_val": [1.0, 0.5]},
+        lambda min_val, max_val: (min_val, max_val)),
+    "Softplus": _table_activation(
+        "softplus", _F.softplus, _np_softplus, {"beta": [1.0, 2.0, 0.5],
+                                                "threshold": [20.0, 1.0]},
+        lambda beta, threshold: (threshold / beta,), -6.0, 6.0),
+    "SiLU": _table_activation("silu", _F.silu, lambda x: x * _sigmoid(x), {}, lambda: ()),
+    "Mish": _table_activation("mish", _F.mish, lambda x: x * np.tanh(np.logaddexp(0, x)), {},
+                              lambda: ()),
+    "GELU": _table_activation("gelu", _F.gelu, lambda x: x * 0.5 * (1 + _erf(x / math.sqrt(2))),
+                              {}, lambda: (), -4.0, 4.0),
+    "GELUTanh": _table_activation(
+        "gelu_tanh", lambda t: _F.gelu(t, approximate="tanh"), _np_gelu_tanh, {}, lambda: (),
+        -4.0, 4.0),
+    "Erf": _table_activation("erf", tn.ops.erf, _erf, {}, lambda: ()),
 })

@@ -88,3 +88,73 @@ def test_tensor_imports_neither_ops_nor_autograd() -> None:
                                                                      "tinynet.autograd"))}
     tensor_module = sys.modules["tinynet.tensor"]  # tn.tensor is the creation function
     assert tensor_module.ops is tinynet.ops and tensor_module.autograd is tinynet.autograd
+
+
+# ---- counting imports made inside functions too (issue 18) ----------------------------------
+
+
+def all_imports(path: Path, known: dict[str, Path]) -> set[str]:
+    """Every import of a module, at module level or inside a function (a deferred import is
+    still a dependency: the module cannot be read without the other one), except those under
+    ``if TYPE_CHECKING``."""
+    tree = ast.parse(path.read_text())
+    skipped = {id(n) for node in ast.walk(tree)
+               if isinstance(node, ast.If) and getattr(node.test, "id", "") == "TYPE_CHECKING"
+               for n in ast.walk(node)}
+    targets: set[str] = set()
+    for node in ast.walk(tree):
+        if id(node) in skipped:
+            continue
+        if isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names = [f"{node.module}.{alias.name}" if f"{node.module}.{alias.name}" in known
+                     else node.module for alias in node.names]
+        else:
+            continue
+        targets.update(name for name in names if name in known)
+    return targets
+
+
+def every_cycle(graph: dict[str, set[str]]) -> list[list[str]]:
+    """Cycles found one at a time, each broken at its last edge before looking again."""
+    graph = {name: set(targets) for name, targets in graph.items()}
+    cycles = []
+    while (cycle := find_cycle(graph)) is not None:
+        cycles.append(cycle)
+        graph[cycle[-2]].discard(cycle[-1])
+    return cycles
+
+
+def test_the_function_level_checker_sees_imports_inside_functions(tmp_path: Path) -> None:
+    module = tmp_path / "m.py"
+    module.write_text("import os\n\ndef f():\n    from tinynet import kernels\n"
+                      "    return kernels\n")
+    assert all_imports(module, modules()) == {"tinynet.kernels"}
+    assert top_level_imports(module, modules()) == set()
+
+
+def test_no_cycle_through_the_kernels_table_or_the_operands_counting_function_imports() -> None:
+    """Issue 18 named kernels -> kernels.reference -> perceptron -> kernels and
+    ops.elementwise <-> ops.operands (the second through an import inside a function)."""
+    known = modules()
+    graph = {name: all_imports(path, known) - {name} for name, path in known.items()}
+    owned = {"tinynet.kernels.reference", "tinynet.kernels.formulas", "tinynet.kernels.compiled",
+             "tinynet.kernels.scalar", "tinynet.perceptron", "tinynet.ops.elementwise",
+             "tinynet.ops.operands", "tinynet.ops.activation", "tinynet.nn.activations",
+             "tinynet.nn.functional"}
+    for cycle in every_cycle(graph):
+        assert not owned & set(cycle), "import cycle: " + " -> ".join(cycle)
+
+
+def test_the_ground_floor_imports_nothing_of_the_story() -> None:
+    """tinynet.kernels (numba kernels, their twins, the formula table) imports only itself.
+    (tinynet.compile.recorder is the optimizer kernels' tracing hook, which issue 18's
+    optimizer work removes; drop it from ``allowed`` then.)"""
+    known = modules()
+    allowed = {"tinynet.compile.recorder"}
+    for name, path in known.items():
+        if name == "tinynet.kernels" or name.startswith("tinynet.kernels."):
+            above = {m for m in all_imports(path, known)
+                     if not m.startswith("tinynet.kernels")} - allowed
+            assert not above, f"{name} imports {sorted(above)}"

@@ -1684,6 +1684,10 @@ def test_every_tinynet_op_appears_in_the_program_generator() -> None:
         # sequence ops (issue 22): strategies.CASES and test_sequence_ops.py, against torch
         "Triangle": None, "Cumsum": None, "ReverseCumsum": None, "Repeat": None, "Take": None,
         "TakeAdd": None, "EmbeddingLookup": None, "ConstantPad": None,
+        # the formula table's newer activations (issue 18): not generated here yet; checked
+        # against torch in test_activations.py and against their table rows in test_formulas.py
+        "LeakyReLU": None, "ELU": None, "Hardtanh": None, "Softplus": None, "SiLU": None,
+        "Mish": None, "GELU": None, "GELUTanh": None, "Erf": None,
     }
     from opdb import functions_reached_by_entries  # ops added later: checked there
 

@@ -142,9 +142,16 @@ def _with_scratch(expr: str, extra: str, only: str | None = None) -> str:
 def _scalar(expr: str, dt: str) -> str:
     """A loop expression with numbers in ``dt`` and the float64 rules for sigmoid and tanh
     (which need no scratch array)."""
-    expr = expr.replace("CONST(", f"{dt}(")
+    expr = _numbers(expr, dt)
     expr = expr.replace("SIGMOID(", "_sigmoid(").replace("TANH(", "np.tanh(")
     return _with_scratch(expr, ", one)", only="_sigmoid(")
+
+
+def _numbers(expr: str, dt: str) -> str:
+    """CONST(v) of a loop expression as a number of the loop's dtype (``one`` and ``zero``, made
+    before every loop, for 1 and 0)."""
+    expr = expr.replace("CONST(1.0)", "one").replace("CONST(0.0)", "zero")
+    return expr.replace("CONST(", f"{dt}(")
 
 
 def _load(path: Path, source: str, name: str) -> Any:
@@ -445,7 +452,7 @@ class Source:
         body: list[str] = []
         for m in members:
             args = [names.get(a, f"t{a}") for a in m.args]
-            expr = m.attrs["expr"].format(*args).replace("CONST(", f"{dt}(")
+            expr = _numbers(m.attrs["expr"].format(*args), dt)
             if scratch is not None and dt == "np.float32":
                 expr = expr.replace("SIGMOID(", "_sigmoid_f32(").replace("TANH(", "_tanh_f32(")
                 expr = _with_scratch(expr, f", {scratch}, scratch_bits, e)")

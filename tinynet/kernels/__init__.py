@@ -232,6 +232,10 @@ def _unary_backward(op: str, grad: np.ndarray, saved: np.ndarray, **params: floa
     grad = np.asarray(grad)
     saved = np.asarray(saved)
     if grad.shape == saved.shape:
+        if not grad.flags.carray and grad.dtype in _FLOAT_DTYPES:
+            # a broadcast gradient (from sum or mean) is read-only: one copy, then the kernel,
+            # beats the twin's several numpy passes
+            grad = np.array(grad, order="C")
         kernel = _pick_kernel(op, grad, saved)
         if kernel is not None:
             out = np.empty_like(grad)

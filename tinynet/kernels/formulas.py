@@ -340,24 +340,25 @@ def numpy_function(row: Formula, part: str | int) -> Callable[..., np.ndarray]:
     source = render(text, names, lambda v: f"_dt({v!r})", {f: f for f in FUNCTIONS})
     code = compile(source, f"<formula {row.name} {part}>", "eval")
     reads = loop_arguments(row, part)
+    params = dict(row.params)
+    base = {**NUMPY_FUNCTIONS}
 
     def evaluate(**values: np.ndarray) -> np.ndarray:
         first = np.asarray(values[reads[0]])
         # integers and bools compute in float64, as numpy's exp would
         dt = first.dtype.type if first.dtype.kind == "f" else np.float64
-        scope = {**NUMPY_FUNCTIONS, "_dt": dt}
+        scope = {**base, "_dt": dt}
+        for key, default in params.items():
+            scope[key] = dt(values.pop(key, default))
         for key, value in values.items():
-            if key in dict(row.params):
-                value = dt(value)
-            elif np.asarray(value).dtype.kind != "f":
-                value = np.asarray(value, dtype=dt)
-            scope[key] = value
-        for key, default in row.params:
-            scope.setdefault(key, dt(default))
+            value = np.asarray(value)
+            scope[key] = value if value.dtype.kind == "f" else value.astype(dt)
         with np.errstate(all="ignore"):
             result = eval(code, scope)  # noqa: S307 - our own table's expression
-            shape = np.broadcast_shapes(*(np.shape(values[k]) for k in reads if k in values))
-            return np.broadcast_to(np.asarray(result, dtype=dt), shape)
+        shape = np.broadcast_shapes(*(np.shape(values[k]) for k in reads if k in values))
+        if type(result) is np.ndarray and result.dtype == dt and result.shape == shape:
+            return result
+        return np.broadcast_to(np.asarray(result, dtype=dt), shape)
 
     return evaluate
 
@@ -375,8 +376,8 @@ def numpy_twins() -> dict[str, Callable]:
         def forward_twin(x: np.ndarray, out: np.ndarray | None = None, *,
                          _f: Callable = forward, **params: float) -> np.ndarray:
             result = _f(x=x, **params)
-            if out is None:
-                return np.array(result)
+            if out is None:  # a new array, writeable (never x itself, never a broadcast view)
+                return result if result is not x and result.flags.writeable else result.copy()
             np.copyto(out, result)
             return out
 
@@ -384,8 +385,7 @@ def numpy_twins() -> dict[str, Callable]:
                           _s: str = saved_name, **params: float) -> np.ndarray:
             grad = np.asarray(grad)
             result = _f(g=grad, **{_s: saved}, **params)
-            return np.array(np.broadcast_to(result, np.broadcast_shapes(grad.shape,
-                                                                        np.shape(saved))))
+            return result if result is not grad and result.flags.writeable else result.copy()
 
         forward_twin.__name__ = forward_twin.__qualname__ = f"{row.name}_forward"
         forward_twin.__doc__ = f"y = {row.forward}, elementwise (formulas.TABLE[{row.name!r}])"

@@ -11,7 +11,14 @@ import numpy as np
 from tinynet import dtypes
 from tinynet.autograd import Function
 from tinynet.errors import DTypeError, ShapeError, ValueRangeError, shape_str
-from tinynet.ops.operands import as_floating, as_tensor, constant, operands
+from tinynet.ops.operands import (  # Cast lives with the operands' promotion, which uses it
+    Cast,  # noqa: F401 - tinynet.ops.elementwise.Cast, as before
+    as_floating,
+    as_tensor,
+    cast,
+    constant,
+    operands,
+)
 from tinynet.tensor import Tensor, read_values
 
 
@@ -292,18 +299,6 @@ class Where(Function):
         )
 
 
-class Cast(Function):
-    """Change dtype; the gradient is cast back by the engine."""
-
-    @staticmethod
-    def forward(ctx: Function, a: Any, dtype: Any) -> np.ndarray:
-        return a.astype(dtype)
-
-    @staticmethod
-    def backward(ctx: Function, grad: Tensor) -> Tensor:
-        return grad
-
-
 class Clone(Function):
     """A copy with its own memory; gradient passes through."""
 
@@ -439,13 +434,6 @@ def where(condition: Any, a: Any, b: Any) -> Tensor:
         a = as_tensor(a, "where")
     a, b = operands(a, b, "where")
     return Where.apply(cond, a, b)
-
-
-def cast(x: Tensor, dtype: Any) -> Tensor:
-    target = dtypes.to_dtype(dtype)
-    if x.data.dtype == target:
-        return x
-    return Cast.apply(x, dtype=target)
 
 
 def clone(x: Tensor) -> Tensor:

@@ -10,8 +10,29 @@ from typing import Any
 import numpy as np
 
 from tinynet import dtypes
+from tinynet.autograd import Function
 from tinynet.errors import DTypeError, ShapeError
 from tinynet.tensor import Tensor
+
+
+class Cast(Function):
+    """Change dtype; the gradient is cast back by the engine. (The one op in this file:
+    promoting two operands to one dtype needs it.)"""
+
+    @staticmethod
+    def forward(ctx: Function, a: Any, dtype: Any) -> np.ndarray:
+        return a.astype(dtype)
+
+    @staticmethod
+    def backward(ctx: Function, grad: Tensor) -> Tensor:
+        return grad
+
+
+def cast(x: Tensor, dtype: Any) -> Tensor:
+    target = dtypes.to_dtype(dtype)
+    if x.data.dtype == target:
+        return x
+    return Cast.apply(x, dtype=target)
 
 
 def constant(value: Any, like: Tensor, op: str) -> np.ndarray:
@@ -60,8 +81,6 @@ def promoted(a: Any, b: Any) -> tuple[Any, Any]:
     y = b.data if isinstance(b, Tensor) else b
     if x.dtype == y.dtype:
         return a, b
-    from tinynet.ops.elementwise import cast  # (elementwise imports this module)
-
     target = dtypes.result_type(x, y)
 
     def convert(t: Any) -> Any:
