@@ -148,13 +148,10 @@ def test_no_cycle_through_the_kernels_table_or_the_operands_counting_function_im
 
 
 def test_the_ground_floor_imports_nothing_of_the_story() -> None:
-    """tinynet.kernels (numba kernels, their twins, the formula table) imports only itself.
-    (tinynet.compile.recorder is the optimizer kernels' tracing hook, which issue 18's
-    optimizer work removes; drop it from ``allowed`` then.)"""
+    """tinynet.kernels (numba kernels, their twins, the formula table) imports only itself."""
     known = modules()
-    allowed = {"tinynet.compile.recorder"}
     for name, path in known.items():
         if name == "tinynet.kernels" or name.startswith("tinynet.kernels."):
             above = {m for m in all_imports(path, known)
-                     if not m.startswith("tinynet.kernels")} - allowed
+                     if not m.startswith("tinynet.kernels")}
             assert not above, f"{name} imports {sorted(above)}"

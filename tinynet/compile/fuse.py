@@ -50,7 +50,12 @@ OPAQUE = {"Abs", "BinaryCrossEntropy", "BinaryCrossEntropyWithLogits", "Broadcas
           "ScatterAdd", "Softmax", "Stack", "Step", "Where",
           # added with the PyTorch-parity and convolution ops: run as recorded, at replay
           "Sin", "Cos", "Norm", "Einsum", "Gather", "ScatterAddAlong", "Im2Col", "Col2Im",
-          "Convolution", "MaxPool"}
+          "Convolution", "MaxPool",
+          # issue 21's ops (tests/opdb.py) and issue 22's sequence ops
+          "Sign", "Floor", "Ceil", "Trunc", "Round", "Frac", "Rsqrt", "Log1p", "Expm1",
+          "NanToNum", "Remainder", "Prod", "CumProd", "Flip", "Roll", "Scatter", "IndexSelect",
+          "IndexAddInto", "Triangle", "Cumsum", "ReverseCumsum", "Repeat", "Take", "TakeAdd",
+          "EmbeddingLookup", "ConstantPad"}
 # In-place edits through views rewrite other tensors' graphs at run time (ops/inplace.py):
 # refused while tracing rather than replayed.
 UNSUPPORTED = {"CopySlices"}
