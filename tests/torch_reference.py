@@ -107,7 +107,7 @@ def _reduce(name: str) -> Callable[..., torch.Tensor]:
         if name in ("max", "min") and isinstance(step.params.get("_dim"), int) and x.ndim:
             # over one dim: values at the first extreme, as torch.max(x, dim) (and tinynet)
             return getattr(torch, name)(x, dim=step.params["_dim"], keepdim=keep).values
-        if name in ("max", "min"):  # over all or several dims ties split evenly: amax/amin
+        if name in ("max", "min") and axis is not None:  # several dims: amax/amin's rule
             return getattr(torch, "a" + name)(x, dim=_dims(axis, x.ndim), keepdim=keep)
         if axis is None:
             out = getattr(torch, name)(x)
