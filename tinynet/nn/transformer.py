@@ -38,9 +38,9 @@ import numpy as np
 
 from tinynet.errors import ShapeError, ValueRangeError
 from tinynet.nn import functional as F
+from tinynet.nn import init
 from tinynet.nn.attention import MultiheadAttention
 from tinynet.nn.container import ModuleList
-from tinynet.nn import init
 from tinynet.nn.dropout import Dropout
 from tinynet.nn.layers import Linear
 from tinynet.nn.module import Module
