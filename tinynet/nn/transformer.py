@@ -207,7 +207,8 @@ class TransformerDecoder(Module):
     """``num_layers`` copies of ``decoder_layer`` (``layers.0``, ``layers.1``...), each reading
     the same ``memory``, then ``norm`` if given. ``forward(tgt, memory, tgt_mask=None,
     memory_mask=None, tgt_key_padding_mask=None, memory_key_padding_mask=None,
-    tgt_is_causal=None, memory_is_causal=False)``."""
+    tgt_is_causal=None, memory_is_causal=False)``. The ``*_is_causal`` flags are hints only: the
+    masks given are always applied (PyTorch may use them to skip the mask in fused kernels)."""
 
     def __init__(self, decoder_layer: TransformerDecoderLayer, num_layers: int,
                  norm: Module | None = None) -> None:
