@@ -45,10 +45,17 @@ __all__ += ["Conv1d"]
 from tinynet.nn.attention import MultiheadAttention  # noqa: E402
 from tinynet.nn.rnn import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNCell  # noqa: E402
 from tinynet.nn.sparse import Embedding  # noqa: E402
-from tinynet.nn.transformer import TransformerEncoder, TransformerEncoderLayer  # noqa: E402
+from tinynet.nn.transformer import (  # noqa: E402
+    Transformer,
+    TransformerDecoder,
+    TransformerDecoderLayer,
+    TransformerEncoder,
+    TransformerEncoderLayer,
+)
 
 __all__ += ["Embedding", "GRU", "GRUCell", "LSTM", "LSTMCell", "MultiheadAttention", "RNN",
             "RNNCell", "TransformerEncoder", "TransformerEncoderLayer"]
+__all__ += ["Transformer", "TransformerDecoder", "TransformerDecoderLayer"]
 
 # Issue 21: losses and small modules real scripts use (appended).
 from tinynet.nn.extra import (  # noqa: E402
