@@ -220,6 +220,10 @@ add(**same("exp", samples=unary_samples(), dtypes=NUMBERS))
 add(**same("log", samples=unary_samples(0.1, 4.0), domain="x > 0 (nan below, -inf at 0)",
            dtypes=NUMBERS))
 add(**same("sqrt", samples=unary_samples(0.1, 4.0), domain="x >= 0", dtypes=NUMBERS))
+add(**same("log10", samples=unary_samples(0.1, 4.0), domain="x > 0 (nan below, -inf at 0)",
+           dtypes=NUMBERS))
+add(**same("log2", samples=unary_samples(0.1, 4.0), domain="x > 0 (nan below, -inf at 0)",
+           dtypes=NUMBERS))
 add(**same("sin", samples=unary_samples(), dtypes=NUMBERS))
 add(**same("cos", samples=unary_samples(), dtypes=NUMBERS))
 add(**same("sigmoid", samples=unary_samples(-5, 5), dtypes=NUMBERS))

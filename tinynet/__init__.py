@@ -256,3 +256,8 @@ from tinynet.ops import bmm, cumsum, multinomial, tril, triu  # noqa: E402
 __all__ += ["bmm", "cumsum", "multinomial", "tril", "triu"]
 
 __all__ += ["Generator", "initial_seed"]  # not bool/int: a star import would shadow builtins
+
+# Issue 21's remaining names
+from tinynet.ops import log2, log10  # noqa: E402
+
+__all__ += ["log10", "log2"]

@@ -665,6 +665,12 @@ class Tensor:
     def log(self) -> Tensor:
         return ops.log(self)
 
+    def log10(self) -> Tensor:
+        return ops.log10(self)
+
+    def log2(self) -> Tensor:
+        return ops.log2(self)
+
     def sqrt(self) -> Tensor:
         return ops.sqrt(self)
 
