@@ -23,8 +23,8 @@ Everything else is derived from this table (``tests/test_formulas.py`` holds the
 
 The expressions use Python's operators and these functions only: ``where(c, a, b)`` (a where
 c holds, else b; ``|`` and ``&`` join conditions), ``exp expm1 log log1p sqrt tanh erf sin
-cos log10 log2`` and ``sigmoid`` (computed stably for any x). Numbers take the array's dtype, so float32
-stays float32. Adding an op is adding a row (docs/compile.md, "Add an op").
+cos log10 log2`` and ``sigmoid`` (computed stably for any x). Numbers take the array's
+dtype, so float32 stays float32. Adding an op is adding a row (docs/compile.md, "Add an op").
 """
 
 from __future__ import annotations
