@@ -261,3 +261,6 @@ __all__ += ["Generator", "initial_seed"]  # not bool/int: a star import would sh
 from tinynet.ops import log2, log10  # noqa: E402
 
 __all__ += ["log10", "log2"]
+from tinynet.ops import diag, diag_embed, diagonal  # noqa: E402
+
+__all__ += ["diag", "diag_embed", "diagonal"]

@@ -191,3 +191,6 @@ __all__ += ["elu", "erf", "gelu", "hardtanh", "leaky_relu", "mish", "recorded_in
 from tinynet.ops.elementwise import log2, log10  # noqa: E402
 
 __all__ += ["log10", "log2"]
+from tinynet.ops.rearrange import diag, diag_embed, diagonal  # noqa: E402
+
+__all__ += ["diag", "diag_embed", "diagonal"]
