@@ -10,3 +10,7 @@ from tinynet.optim.rmsprop import RMSprop
 from tinynet.optim.sgd import SGD
 
 __all__ = ["SGD", "Adagrad", "Adam", "AdamW", "Optimizer", "RMSprop", "lr_scheduler"]
+
+from tinynet.optim.adadelta import Adadelta  # noqa: E402 - issue 21's last names
+
+__all__ += ["Adadelta"]
