@@ -220,6 +220,10 @@ add(**same("exp", samples=unary_samples(), dtypes=NUMBERS))
 add(**same("log", samples=unary_samples(0.1, 4.0), domain="x > 0 (nan below, -inf at 0)",
            dtypes=NUMBERS))
 add(**same("sqrt", samples=unary_samples(0.1, 4.0), domain="x >= 0", dtypes=NUMBERS))
+add(**same("log10", samples=unary_samples(0.1, 4.0), domain="x > 0 (nan below, -inf at 0)",
+           dtypes=NUMBERS))
+add(**same("log2", samples=unary_samples(0.1, 4.0), domain="x > 0 (nan below, -inf at 0)",
+           dtypes=NUMBERS))
 add(**same("sin", samples=unary_samples(), dtypes=NUMBERS))
 add(**same("cos", samples=unary_samples(), dtypes=NUMBERS))
 add(**same("sigmoid", samples=unary_samples(-5, 5), dtypes=NUMBERS))
@@ -849,6 +853,22 @@ add(**same("tril", samples=_triangle_samples, dtypes=ALL,
            domain="diagonal above and below the main one, past the edges, batches"))
 add(**same("triu", samples=_triangle_samples, dtypes=ALL,
            domain="diagonal above and below the main one, past the edges, batches"))
+add(**same("diag", samples=lambda rng, dtype: [
+    Sample((values(rng, s, dtype),), {"diagonal": k}) for s, k in (
+        ((4,), 0), ((3,), 2), ((3,), -1), ((3, 4), 0), ((3, 4), 1), ((4, 3), -2), ((3, 4), 5),
+        ((2, 2), -3), ((0,), 1))], dtypes=ALL,
+    domain="vector -> matrix and matrix -> vector; diagonals above, below and past the edge"))
+add(**same("diagonal", samples=lambda rng, dtype: [
+    Sample((values(rng, (3, 4), dtype),)),
+    Sample((values(rng, (2, 3, 4), dtype),), {"offset": 1, "dim1": 1, "dim2": 2}),
+    Sample((values(rng, (2, 3, 4), dtype),), {"offset": -1, "dim1": 2, "dim2": 0}),
+    Sample((values(rng, (3, 2), dtype),), {"offset": 4})], dtypes=ALL,
+    domain="any plane, either order of dims, offsets past the edge"))
+add(**same("diag_embed", samples=lambda rng, dtype: [
+    Sample((values(rng, (2, 3), dtype),)),
+    Sample((values(rng, (2, 3), dtype),), {"offset": -1, "dim1": 0, "dim2": 2}),
+    Sample((values(rng, (3,), dtype),), {"offset": 2, "dim1": 1, "dim2": 0})], dtypes=ALL,
+    domain="batches, new dims anywhere and in either order, offsets above and below"))
 add(**same("bmm", samples=lambda rng, dtype: [
     Sample((values(rng, a, dtype), values(rng, b, dtype))) for a, b in (
         ((2, 3, 4), (2, 4, 5)), ((1, 2, 3), (1, 3, 1)), ((2, 0, 3), (2, 3, 4)),

@@ -333,8 +333,11 @@ def test_maximize_negates_the_gradient_of_every_call(make_opt: Any) -> None:
     lambda ps: optim.AdamW(ps, lr=0.01, amsgrad=True, maximize=True),
     lambda ps: optim.SGD(ps, lr=0.05, momentum=0.9, nesterov=True, weight_decay=0.01),
     lambda ps: optim.SGD(ps, lr=0.05, momentum=0.9, dampening=0.1),
+    lambda ps: optim.Adadelta(ps),
+    lambda ps: optim.Adadelta(ps, lr=0.5, rho=0.8, weight_decay=0.01, maximize=True),
 ], ids=["rmsprop", "rmsprop-centered-momentum", "adagrad", "amsgrad", "adamw",
-        "adamw-amsgrad-maximize", "sgd-nesterov", "sgd-dampening"])
+        "adamw-amsgrad-maximize", "sgd-nesterov", "sgd-dampening", "adadelta",
+        "adadelta-decay-maximize"])
 def test_every_optimizer_option_compiles_and_reads_lr_at_every_replay(make_opt: Any) -> None:
     def make() -> dict[str, Any]:
         w = mlp()

@@ -52,7 +52,7 @@ ACTIVATION_CALLS: dict[str, tuple[Any, dict[str, float]]] = {
 }
 ARITHMETIC_CALLS = {"add": tn.add, "sub": tn.sub, "mul": tn.mul, "div": tn.div,
                     "neg": lambda a: -a, "exp": tn.exp, "log": tn.log, "sqrt": tn.sqrt,
-                    "erf": tn.ops.erf}
+                    "erf": tn.ops.erf, "log10": tn.log10, "log2": tn.log2}
 
 
 def kinks(name: str, params: dict[str, float]) -> list[float]:

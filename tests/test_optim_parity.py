@@ -99,6 +99,10 @@ CASES = {
     "adamw-decay": ("AdamW", {"lr": 0.02, "betas": (0.85, 0.98), "weight_decay": 0.1}),
     "adamw-amsgrad-maximize": ("AdamW", {"lr": 0.003, "amsgrad": True, "maximize": True}),
     "sgd-maximize": ("SGD", {"lr": 0.01, "momentum": 0.9, "maximize": True}),
+    "adadelta": ("Adadelta", {}),
+    "adadelta-rho-eps": ("Adadelta", {"lr": 0.5, "rho": 0.5, "eps": 1e-4}),
+    "adadelta-decay-maximize": ("Adadelta", {"lr": 2.0, "weight_decay": 0.1, "maximize": True,
+                                             "rho": 0.95}),
 }
 
 
@@ -116,11 +120,12 @@ def test_fifty_steps_match_pytorch_in_float64(case):
         assert opt.state_dict()["state"][0]["step"] == STEPS
 
 
-@pytest.mark.parametrize("cls", ["RMSprop", "Adagrad", "AdamW"])
+@pytest.mark.parametrize("cls", ["RMSprop", "Adagrad", "AdamW", "Adadelta"])
 def test_parameter_groups_with_their_own_options_match_pytorch(cls):
     ours, theirs = _models(seed=4)
     extra = {"RMSprop": {"momentum": 0.7, "centered": True}, "Adagrad": {"lr_decay": 0.05},
-             "AdamW": {"weight_decay": 0.3, "amsgrad": True}}[cls]
+             "AdamW": {"weight_decay": 0.3, "amsgrad": True},
+             "Adadelta": {"rho": 0.8, "weight_decay": 0.2}}[cls]
 
     def groups(m):
         return [{"params": list(m[0].parameters()), "lr": 0.004, **extra},
@@ -152,7 +157,7 @@ def test_parameters_without_gradients_keep_their_state_as_in_pytorch():
 
 @pytest.mark.parametrize("case", ["rmsprop-centered-momentum-decay",
                                   "adagrad-lr_decay-decay-initial", "adam-amsgrad-decay",
-                                  "adamw-amsgrad-maximize"])
+                                  "adamw-amsgrad-maximize", "adadelta-decay-maximize"])
 def test_float32_stays_float32_and_matches_pytorch(case):
     cls, options = CASES[case]
     ours, theirs = _models(dtype=tn.float32)
@@ -178,7 +183,8 @@ def _torch_state(sd):
 
 @pytest.mark.parametrize("case", ["rmsprop-centered-momentum-decay",
                                   "adagrad-lr_decay-decay-initial", "adam-amsgrad-decay",
-                                  "adamw-decay", "adamw-amsgrad-maximize", "sgd-maximize"])
+                                  "adamw-decay", "adamw-amsgrad-maximize", "sgd-maximize",
+                                  "adadelta-decay-maximize"])
 def test_state_dict_moves_between_tinynet_and_pytorch(case):
     cls, options = CASES[case]
     ours, theirs = _models(seed=9)
@@ -277,6 +283,10 @@ def test_adamw_keeps_decoupled_weight_decay_when_loading_a_state_without_it():
          "Invalid initial_accumulator_value value"),
         (lambda p: optim.AdamW(p, weight_decay=-1), lambda p: torch.optim.AdamW(p, weight_decay=-1),
          "Invalid weight_decay value"),
+        (lambda p: optim.Adadelta(p, rho=1.5), lambda p: torch.optim.Adadelta(p, rho=1.5),
+         "Invalid rho value"),
+        (lambda p: optim.Adadelta(p, lr=-1), lambda p: torch.optim.Adadelta(p, lr=-1),
+         "Invalid learning rate"),
         (lambda p: optim.AdamW(p, betas=(0.9, 1.0)),
          lambda p: torch.optim.AdamW(p, betas=(0.9, 1.0)),
          "Invalid beta parameter at index 1"),
@@ -289,7 +299,7 @@ def test_invalid_hyperparameters_raise_valueerror_as_in_pytorch(make, torch_make
         make([nn.Parameter(tn.ones(2))])
 
 
-@pytest.mark.parametrize("cls", ["RMSprop", "Adagrad", "Adam", "AdamW", "SGD"])
+@pytest.mark.parametrize("cls", ["RMSprop", "Adagrad", "Adam", "AdamW", "SGD", "Adadelta"])
 def test_argument_names_order_kinds_and_defaults_are_pytorchs(cls):
     import inspect
 
@@ -299,11 +309,11 @@ def test_argument_names_order_kinds_and_defaults_are_pytorchs(cls):
         (p.name, p.kind, p.default) for p in theirs]
 
 
-@pytest.mark.parametrize("cls", ["RMSprop", "Adagrad", "Adam", "AdamW", "SGD"])
+@pytest.mark.parametrize("cls", ["RMSprop", "Adagrad", "Adam", "AdamW", "SGD", "Adadelta"])
 def test_execution_switches_are_accepted_and_change_nothing(cls):
     """foreach/fused choose PyTorch's kernels: accepted, no effect, not stored."""
     switches = {"foreach": True}
-    if cls != "RMSprop":
+    if cls not in ("RMSprop", "Adadelta"):  # they have no fused kernel in PyTorch
         switches["fused"] = False
     a, _ = _models(seed=12)
     b, _ = _models(seed=12)
@@ -343,6 +353,10 @@ _DRAWN_OPTIONS = {
     "AdamW": st.fixed_dictionaries({
         "lr": st.sampled_from([1e-3, 0.1]), "weight_decay": st.sampled_from([0, 0.01, 0.5]),
         "amsgrad": st.booleans(), "maximize": st.booleans()}),
+    "Adadelta": st.fixed_dictionaries({
+        "lr": st.sampled_from([1e-3, 1.0, 5.0]), "rho": st.sampled_from([0.0, 0.5, 0.9, 1.0]),
+        "eps": st.sampled_from([1e-6, 0.0, 0.1]), "weight_decay": st.sampled_from([0, 0.1]),
+        "maximize": st.booleans()}),
 }
 
 

@@ -256,3 +256,11 @@ from tinynet.ops import bmm, cumsum, multinomial, tril, triu  # noqa: E402
 __all__ += ["bmm", "cumsum", "multinomial", "tril", "triu"]
 
 __all__ += ["Generator", "initial_seed"]  # not bool/int: a star import would shadow builtins
+
+# Issue 21's remaining names
+from tinynet.ops import log2, log10  # noqa: E402
+
+__all__ += ["log10", "log2"]
+from tinynet.ops import diag, diag_embed, diagonal  # noqa: E402
+
+__all__ += ["diag", "diag_embed", "diagonal"]

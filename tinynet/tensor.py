@@ -665,6 +665,21 @@ class Tensor:
     def log(self) -> Tensor:
         return ops.log(self)
 
+    def log10(self) -> Tensor:
+        return ops.log10(self)
+
+    def log2(self) -> Tensor:
+        return ops.log2(self)
+
+    def diag(self, diagonal: int = 0) -> Tensor:
+        return ops.diag(self, diagonal)
+
+    def diagonal(self, offset: int = 0, dim1: int = 0, dim2: int = 1) -> Tensor:
+        return ops.diagonal(self, offset, dim1, dim2)
+
+    def diag_embed(self, offset: int = 0, dim1: int = -2, dim2: int = -1) -> Tensor:
+        return ops.diag_embed(self, offset, dim1, dim2)
+
     def sqrt(self) -> Tensor:
         return ops.sqrt(self)
 

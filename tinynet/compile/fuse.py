@@ -55,7 +55,9 @@ OPAQUE = {"Abs", "BinaryCrossEntropy", "BinaryCrossEntropyWithLogits", "Broadcas
           "Sign", "Floor", "Ceil", "Trunc", "Round", "Frac", "Rsqrt", "Log1p", "Expm1",
           "NanToNum", "Remainder", "Prod", "CumProd", "Flip", "Roll", "Scatter", "IndexSelect",
           "IndexAddInto", "Triangle", "Cumsum", "ReverseCumsum", "Repeat", "Take", "TakeAdd",
-          "EmbeddingLookup", "ConstantPad"}
+          "EmbeddingLookup", "ConstantPad",
+          # issue 21's last names
+          "Diagonal", "DiagEmbed"}
 # In-place edits through views rewrite other tensors' graphs at run time (ops/inplace.py):
 # refused while tracing rather than replayed.
 UNSUPPORTED = {"CopySlices"}

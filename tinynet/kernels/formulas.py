@@ -23,8 +23,8 @@ Everything else is derived from this table (``tests/test_formulas.py`` holds the
 
 The expressions use Python's operators and these functions only: ``where(c, a, b)`` (a where
 c holds, else b; ``|`` and ``&`` join conditions), ``exp expm1 log log1p sqrt tanh erf sin
-cos`` and ``sigmoid`` (computed stably for any x). Numbers take the array's dtype, so float32
-stays float32. Adding an op is adding a row (docs/compile.md, "Add an op").
+cos log10 log2`` and ``sigmoid`` (computed stably for any x). Numbers take the array's
+dtype, so float32 stays float32. Adding an op is adding a row (docs/compile.md, "Add an op").
 """
 
 from __future__ import annotations
@@ -67,6 +67,8 @@ SQRT1_2 = 0.7071067811865476  # 1 / sqrt(2)
 SQRT_2_PI = 0.7978845608028654  # sqrt(2 / pi)
 PDF = 0.3989422804014327  # 1 / sqrt(2 pi), the normal density's factor
 TWO_OVER_SQRT_PI = 1.1283791670955126  # erf's derivative at 0
+LN10 = 2.302585092994046  # log(10): d/dx log10(x) = 1 / (x log 10)
+LN2 = 0.6931471805599453  # log(2)
 
 # fmt: off
 ROWS = (
@@ -104,6 +106,8 @@ ROWS = (
     _arith("neg",  "-a",     "-g"),
     _arith("exp",  "exp(a)", "g * y", saves="y"),
     _arith("log",  "log(a)", "g / a", saves="a"),
+    _arith("log10", "log10(a)", "g / (a * LN10)", saves="a"),
+    _arith("log2", "log2(a)", "g / (a * LN2)", saves="a"),
     _arith("sqrt", "sqrt(a)", "g / (2 * y)", saves="y"),
     _arith("erf",  "erf(a)", "g * TWO_OVER_SQRT_PI * exp(-a * a)", saves="a"),
 )
@@ -112,9 +116,9 @@ ROWS = (
 TABLE: dict[str, Formula] = {row.name: row for row in ROWS}
 ACTIVATIONS = tuple(row.name for row in ROWS if row.activation)
 CONSTANTS = {"SQRT1_2": SQRT1_2, "SQRT_2_PI": SQRT_2_PI, "PDF": PDF,
-             "TWO_OVER_SQRT_PI": TWO_OVER_SQRT_PI}
+             "TWO_OVER_SQRT_PI": TWO_OVER_SQRT_PI, "LN10": LN10, "LN2": LN2}
 FUNCTIONS = ("where", "exp", "expm1", "log", "log1p", "sqrt", "tanh", "erf", "sin", "cos",
-             "sigmoid")
+             "sigmoid", "log10", "log2")
 
 
 # ---------------------------------------------------------------------------------- rendering
@@ -170,7 +174,8 @@ def variables(row: Formula) -> tuple[str, ...]:
 # picks the float32 (vectorisable) or the float64 rule of compiled.py for them.
 NUMBA_CALLS = {"exp": "np.exp", "expm1": "np.expm1", "log": "np.log", "log1p": "np.log1p",
                "sqrt": "np.sqrt", "tanh": "TANH", "erf": "math.erf", "sin": "np.sin",
-               "cos": "np.cos", "sigmoid": "SIGMOID", "where": "where"}
+               "cos": "np.cos", "sigmoid": "SIGMOID", "where": "where", "log10": "np.log10",
+               "log2": "np.log2"}
 
 
 def loop_expression(row: Formula, part: str | int, params: dict[str, float] | None = None) -> str:
@@ -328,7 +333,7 @@ def _sigmoid(v: np.ndarray) -> np.ndarray:
 NUMPY_FUNCTIONS: dict[str, Callable] = {
     "where": np.where, "exp": np.exp, "expm1": np.expm1, "log": np.log, "log1p": np.log1p,
     "sqrt": np.sqrt, "tanh": np.tanh, "erf": _erf, "sin": np.sin, "cos": np.cos,
-    "sigmoid": _sigmoid,
+    "sigmoid": _sigmoid, "log10": np.log10, "log2": np.log2,
 }
 
 

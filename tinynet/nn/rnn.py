@@ -30,6 +30,7 @@ from tinynet.nn import init
 from tinynet.nn.dropout import dropout
 from tinynet.nn.module import Module
 from tinynet.nn.parameter import Parameter
+from tinynet.nn.utils.rnn import PackedSequence
 from tinynet.tensor import Tensor
 
 _GATES = {"RNN_TANH": 1, "RNN_RELU": 1, "LSTM": 4, "GRU": 3}
@@ -150,6 +151,8 @@ class RNNBase(Module):
                              f"{tuple(h.shape)} (num_layers * num_directions, batch, hidden)")
 
     def forward(self, input: Tensor, hx: Any = None) -> tuple[Tensor, Any]:  # noqa: A002
+        if isinstance(input, PackedSequence):
+            return self._forward_packed(input, hx)
         batched = self._check_input(input)
         lstm = self.mode == "LSTM"
         if not batched:  # one sequence (seq, features): a batch of one, removed again below
@@ -205,6 +208,74 @@ class RNNBase(Module):
             c_n = c_n.squeeze(1) if lstm else None
         elif self.batch_first:
             output = output.transpose(0, 1)
+        return (output, (h_n, c_n)) if lstm else (output, h_n)
+
+    def _step(self, x_proj: Tensor, h: Tensor, c: Any, weight_hh: Tensor,
+              bias_hh: Tensor | None) -> tuple[Tensor, Any]:
+        if self.mode == "LSTM":
+            return lstm_step(x_proj, h, c, weight_hh, bias_hh)
+        if self.mode == "GRU":
+            return gru_step(x_proj, h, weight_hh, bias_hh), None
+        nonlinearity = "tanh" if self.mode == "RNN_TANH" else "relu"
+        return rnn_step(x_proj, h, weight_hh, bias_hh, nonlinearity), None
+
+    def _forward_packed(self, packed: PackedSequence, hx: Any) -> tuple[PackedSequence, Any]:
+        """The layer over a PackedSequence: at step t only the batch_sizes[t] sequences still
+        going are stepped (the batch is sorted longest first), so each sequence's h_n is its
+        hidden state at its own last valid step, as in PyTorch."""
+        name, lstm = type(self).__name__, self.mode == "LSTM"
+        data = packed.data
+        if data.ndim != 2 or data.shape[-1] != self.input_size:
+            raise ShapeError(f"{name}: a PackedSequence's data must be (steps, input_size="
+                             f"{self.input_size}), got {data.shape}")
+        sizes = [int(n) for n in packed.batch_sizes.numpy()]
+        starts = np.concatenate([[0], np.cumsum(sizes)]).astype(int)
+        batch, directions = sizes[0], 2 if self.bidirectional else 1
+        sorted_indices, unsorted_indices = packed.sorted_indices, packed.unsorted_indices
+        zeros = Tensor._make(np.zeros((self.num_layers * directions, batch, self.hidden_size),
+                                      dtype=data.dtype))
+        if hx is None:
+            h0, c0 = zeros, zeros
+        elif lstm:
+            h0, c0 = hx
+            self._check_hidden(h0, batch, "hidden[0]")
+            self._check_hidden(c0, batch, "hidden[1]")
+        else:
+            h0, c0 = hx, None
+            self._check_hidden(h0, batch, "hidden")
+        if sorted_indices is not None and hx is not None:  # the caller's order -> sorted
+            h0 = h0.index_select(1, sorted_indices)
+            c0 = c0.index_select(1, sorted_indices) if lstm else None
+        layer_input, last_h, last_c = data, [], []
+        for layer in range(self.num_layers):
+            outputs = []
+            for direction in range(directions):
+                k = layer * directions + direction
+                weight_ih, weight_hh, bias_ih, bias_hh = self._weights(layer, direction)
+                x_proj = ops.linear(layer_input, weight_ih, bias_ih)  # every valid step at once
+                h, c = h0[k], (c0[k] if lstm else None)  # (batch, hidden): row b, sequence b
+                hs: list[Any] = [None] * len(sizes)
+                for t in (reversed(range(len(sizes))) if direction else range(len(sizes))):
+                    n = sizes[t]  # sequences 0..n-1 are still going at step t
+                    h_t, c_t = self._step(x_proj[starts[t]:starts[t + 1]], h[:n],
+                                          c[:n] if lstm else None, weight_hh, bias_hh)
+                    h = h_t if n == batch else ops.cat([h_t, h[n:]], 0)  # the rest keep theirs
+                    if lstm:
+                        c = c_t if n == batch else ops.cat([c_t, c[n:]], 0)
+                    hs[t] = h_t
+                outputs.append(ops.cat(hs, 0))
+                last_h.append(h)
+                last_c.append(c)
+            layer_input = outputs[0] if directions == 1 else ops.cat(outputs, -1)
+            if self.dropout and self.training and layer < self.num_layers - 1:
+                layer_input = dropout(layer_input, self.dropout, True)
+        h_n = ops.stack(last_h)
+        c_n = ops.stack(last_c) if lstm else None
+        if unsorted_indices is not None:  # back to the caller's order
+            h_n = h_n.index_select(1, unsorted_indices)
+            c_n = c_n.index_select(1, unsorted_indices) if lstm else None
+        output = PackedSequence(layer_input, packed.batch_sizes, sorted_indices,
+                                unsorted_indices)
         return (output, (h_n, c_n)) if lstm else (output, h_n)
 
     def extra_repr(self) -> str:

@@ -186,3 +186,11 @@ __all__ += ["bmm", "cumsum", "embedding", "multinomial", "one_hot", "pad", "repe
 # the formula table's activations (issue 18)
 __all__ += ["elu", "erf", "gelu", "hardtanh", "leaky_relu", "mish", "recorded_inplace", "silu",
             "softplus"]
+
+# Issue 21's remaining names: base-10 and base-2 logarithms (rows of the formula table)
+from tinynet.ops.elementwise import log2, log10  # noqa: E402
+
+__all__ += ["log10", "log2"]
+from tinynet.ops.rearrange import diag, diag_embed, diagonal  # noqa: E402
+
+__all__ += ["diag", "diag_embed", "diagonal"]

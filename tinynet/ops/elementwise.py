@@ -11,6 +11,7 @@ import numpy as np
 from tinynet import dtypes
 from tinynet.autograd import Function
 from tinynet.errors import DTypeError, ShapeError, ValueRangeError, shape_str
+from tinynet.kernels.formulas import LN2, LN10
 from tinynet.ops.operands import (  # Cast lives with the operands' promotion, which uses it
     Cast,  # noqa: F401 - tinynet.ops.elementwise.Cast, as before
     as_floating,
@@ -167,6 +168,38 @@ class Log(Function):
         (a,) = ctx.saved_tensors
         with np.errstate(divide="ignore", invalid="ignore"):
             return grad / a
+
+
+class Log10(Function):
+    """d/da log10(a) = 1 / (a log 10)"""
+
+    @staticmethod
+    def forward(ctx: Function, a: Any) -> np.ndarray:
+        ctx.save_for_backward(a)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.log10(a)
+
+    @staticmethod
+    def backward(ctx: Function, grad: Tensor) -> Tensor:
+        (a,) = ctx.saved_tensors
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return grad / (a * LN10)
+
+
+class Log2(Function):
+    """d/da log2(a) = 1 / (a log 2)"""
+
+    @staticmethod
+    def forward(ctx: Function, a: Any) -> np.ndarray:
+        ctx.save_for_backward(a)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.log2(a)
+
+    @staticmethod
+    def backward(ctx: Function, grad: Tensor) -> Tensor:
+        (a,) = ctx.saved_tensors
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return grad / (a * LN2)
 
 
 class Sqrt(Function):
@@ -371,6 +404,14 @@ def exp(x: Any) -> Tensor:
 
 def log(x: Any) -> Tensor:
     return Log.apply(as_floating(x, "log"))
+
+
+def log10(x: Any) -> Tensor:
+    return Log10.apply(as_floating(x, "log10"))
+
+
+def log2(x: Any) -> Tensor:
+    return Log2.apply(as_floating(x, "log2"))
 
 
 def sqrt(x: Any) -> Tensor:

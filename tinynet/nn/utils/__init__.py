@@ -227,3 +227,7 @@ def vector_to_parameters(vec: Tensor, parameters: Any) -> None:
 
 
 __all__ += ["parameters_to_vector", "vector_to_parameters"]
+
+from tinynet.nn.utils import rnn  # noqa: E402 - torch.nn.utils.rnn: packed and padded sequences
+
+__all__ += ["rnn"]
