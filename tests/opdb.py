@@ -1087,7 +1087,7 @@ NOT_OPS = {
     "GradcheckError", "GraphError", "IndexShapeError", "ShapeError", "Tensor", "TinynetError",
     "ValueRangeError", "arange", "as_tensor", "autograd", "bool_", "compile", "device",
     "double", "empty", "empty_like", "enable_grad", "eye", "float", "float16", "float32",
-    "float64", "from_numpy", "full", "full_like", "get_default_dtype", "gradcheck",
+    "float64", "from_numpy", "Generator", "initial_seed", "full", "full_like", "get_default_dtype", "gradcheck",
     "gradgradcheck", "half", "inference_mode", "int8", "int16", "int32", "int64",
     "is_floating_point", "is_grad_enabled", "is_tensor", "linspace", "long", "manual_seed",
     "no_grad", "numel", "ones", "ones_like", "ops", "rand", "rand_like", "randint", "randn",
