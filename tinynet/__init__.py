@@ -256,3 +256,17 @@ from tinynet.ops import bmm, cumsum, multinomial, tril, triu  # noqa: E402
 __all__ += ["bmm", "cumsum", "multinomial", "tril", "triu"]
 
 __all__ += ["Generator", "initial_seed"]  # not bool/int: a star import would shadow builtins
+
+# Masks combined (issue 21's script ports): (x > 0) & (x < 5), torch.logical_and(a, b).
+from tinynet.ops import (  # noqa: E402
+    bitwise_and,
+    bitwise_or,
+    bitwise_xor,
+    logical_and,
+    logical_not,
+    logical_or,
+    logical_xor,
+)
+
+__all__ += ["bitwise_and", "bitwise_or", "bitwise_xor", "logical_and", "logical_not",
+            "logical_or", "logical_xor"]

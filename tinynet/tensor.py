@@ -527,6 +527,33 @@ class Tensor:
     def __invert__(self) -> Tensor:
         return ops.logical_not(self)
 
+    def __and__(self, other: Any) -> Tensor:
+        return ops.bitwise_and(self, other)
+
+    def __rand__(self, other: Any) -> Tensor:
+        return ops.bitwise_and(other, self)
+
+    def __or__(self, other: Any) -> Tensor:
+        return ops.bitwise_or(self, other)
+
+    def __ror__(self, other: Any) -> Tensor:
+        return ops.bitwise_or(other, self)
+
+    def __xor__(self, other: Any) -> Tensor:
+        return ops.bitwise_xor(self, other)
+
+    def __rxor__(self, other: Any) -> Tensor:
+        return ops.bitwise_xor(other, self)
+
+    def logical_and(self, other: Any) -> Tensor:
+        return ops.logical_and(self, other)
+
+    def logical_or(self, other: Any) -> Tensor:
+        return ops.logical_or(self, other)
+
+    def logical_xor(self, other: Any) -> Tensor:
+        return ops.logical_xor(self, other)
+
     def __getitem__(self, index: Any) -> Tensor:
         return ops.getitem(self, index)
 

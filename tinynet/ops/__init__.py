@@ -186,3 +186,16 @@ __all__ += ["bmm", "cumsum", "embedding", "multinomial", "one_hot", "pad", "repe
 # the formula table's activations (issue 18)
 __all__ += ["elu", "erf", "gelu", "hardtanh", "leaky_relu", "mish", "recorded_inplace", "silu",
             "softplus"]
+
+# masks combined: & | ^ and logical_and/or/xor (issue 21's script ports)
+from tinynet.ops.logical import (  # noqa: E402
+    bitwise_and,
+    bitwise_or,
+    bitwise_xor,
+    logical_and,
+    logical_or,
+    logical_xor,
+)
+
+__all__ += ["bitwise_and", "bitwise_or", "bitwise_xor", "logical_and", "logical_or",
+            "logical_xor"]
