@@ -303,4 +303,27 @@ def test_logical_ops_match_torch(name: str) -> None:
                     getattr(tn.tensor(a), name)(tn.tensor(b))):
             assert got.dtype == np.bool_ and not got.requires_grad
             np.testing.assert_array_equal(got.numpy(), expected)
-    np.testing.assert_array_equal(tn.logical_not(tn.tensor([0.0, 2.0])).numpy(), [True, False])
+    for a in (np.array([0.0, 2.0, -0.0]), np.array([[0, 3], [-1, 0]]), np.array([True, False])):
+        expected = torch.logical_not(torch.from_numpy(a)).numpy()
+        np.testing.assert_array_equal(tn.logical_not(tn.tensor(a)).numpy(), expected)
+        np.testing.assert_array_equal(tn.tensor(a).logical_not().numpy(), expected)
+
+
+def test_type_as_matches_torch_and_keeps_gradients() -> None:
+    torch = pytest.importorskip("torch")
+    values = np.array([1.25, -2.5, 3.75])
+    for target in (np.float32, np.float64, np.int64):
+        expected = torch.tensor(values).type_as(torch.zeros(1, dtype=getattr(torch, np.dtype(
+            target).name))).numpy()
+        got = tn.tensor(values).type_as(tn.zeros(1, dtype=np.dtype(target))).numpy()
+        assert got.dtype == expected.dtype
+        np.testing.assert_array_equal(got, expected)
+    same = tn.tensor(values)
+    assert same.type_as(tn.zeros(1, dtype=tn.float64)) is same
+    x = tn.tensor(values, dtype=tn.float32, requires_grad=True)
+    (x.type_as(tn.zeros(1, dtype=tn.float64)) * tn.tensor([1.0, 2.0, 3.0],
+                                                          dtype=tn.float64)).sum().backward()
+    assert x.grad.dtype == np.float32
+    np.testing.assert_allclose(x.grad.numpy(), [1.0, 2.0, 3.0])
+    with pytest.raises(TypeError, match="type_as: expected a Tensor.*to\\(dtype\\)"):
+        tn.tensor(values).type_as(tn.float32)

@@ -263,10 +263,10 @@ from tinynet.ops import (  # noqa: E402
     bitwise_or,
     bitwise_xor,
     logical_and,
-    logical_not,
     logical_or,
     logical_xor,
 )
+from tinynet.ops.logical import logical_not  # noqa: E402 - torch's: any dtype -> bool (not ~x)
 
 __all__ += ["bitwise_and", "bitwise_or", "bitwise_xor", "logical_and", "logical_not",
             "logical_or", "logical_xor"]

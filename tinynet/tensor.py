@@ -554,6 +554,18 @@ class Tensor:
     def logical_xor(self, other: Any) -> Tensor:
         return ops.logical_xor(self, other)
 
+    def logical_not(self) -> Tensor:
+        from tinynet.ops.logical import logical_not
+
+        return logical_not(self)
+
+    def type_as(self, other: Tensor) -> Tensor:
+        """This tensor in ``other``'s dtype (itself when it already has it), as PyTorch."""
+        if not isinstance(other, Tensor):
+            raise TypeError(f"type_as: expected a Tensor to take the dtype of, got "
+                            f"{type(other).__name__}; for a dtype use .to(dtype)")
+        return self.to(other.dtype)
+
     def __getitem__(self, index: Any) -> Tensor:
         return ops.getitem(self, index)
 

@@ -86,3 +86,11 @@ def logical_or(a: Any, b: Any) -> Tensor:
 def logical_xor(a: Any, b: Any) -> Tensor:
     """Bool tensor: exactly one nonzero (PyTorch's ``torch.logical_xor``; any dtypes)."""
     return _logical("logical_xor", a, b)
+
+
+def logical_not(x: Any) -> Tensor:
+    """Bool tensor: x is zero (PyTorch's ``torch.logical_not``; any dtype, unlike ``~x``)."""
+    if not isinstance(x, Tensor):
+        raise DTypeError(f"logical_not: expected a Tensor, got {type(x).__name__}")
+    read_values("logical_not reads a mask: a compiled step would replay the mask the trace saw")
+    return Tensor._make(np.asarray(x.data == 0))
