@@ -554,10 +554,8 @@ class Tensor:
     def logical_xor(self, other: Any) -> Tensor:
         return ops.logical_xor(self, other)
 
-    def logical_not(self) -> Tensor:
-        from tinynet.ops.logical import logical_not
-
-        return logical_not(self)
+    def logical_not(self) -> Tensor:  # torch's: any dtype -> bool, x == 0 (unlike ~x)
+        return ops.logical_xor(self, True)
 
     def type_as(self, other: Tensor) -> Tensor:
         """This tensor in ``other``'s dtype (itself when it already has it), as PyTorch."""

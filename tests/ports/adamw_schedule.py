@@ -1,3 +1,4 @@
+# ruff: noqa -- a script as PyTorch users write it (globals handed in, their style kept)
 # A fine-tuning style loop: AdamW, linear warmup by LambdaLR then CosineAnnealingLR,
 # gradient clipping and gradient accumulation.
 import math

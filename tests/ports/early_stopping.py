@@ -1,3 +1,4 @@
+# ruff: noqa -- a script as PyTorch users write it (globals handed in, their style kept)
 # Regression with MSE, a validation split and early stopping; the best weights are kept with
 # copy.deepcopy(model.state_dict()), restored, saved with torch.save and loaded back.
 # The directory to save into is handed in as TMP_PATH.

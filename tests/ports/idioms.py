@@ -1,3 +1,4 @@
+# ruff: noqa -- a script as PyTorch users write it (globals handed in, their style kept)
 # A page of everyday tensor idioms; every result lands in R under a name.
 import numpy as np
 import torch

@@ -1,3 +1,4 @@
+# ruff: noqa -- a script as PyTorch users write it (globals handed in, their style kept)
 # makemore (Karpathy, "Neural Networks: Zero to Hero" parts 1-2): bigram counts, then an MLP.
 # The words file is handed in as NAMES_FILE.
 import torch

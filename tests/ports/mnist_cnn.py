@@ -1,3 +1,4 @@
+# ruff: noqa -- a script as PyTorch users write it (globals handed in, their style kept)
 # pytorch/examples mnist/main.py, on the 8x8 digits (handed in as DIGITS_IMAGES / DIGITS_TARGET).
 # Adadelta is replaced by Adam (tinynet has no Adadelta on this branch).
 import torch

@@ -1,3 +1,4 @@
+# ruff: noqa -- a script as PyTorch users write it (globals handed in, their style kept)
 # "Learning PyTorch with Examples": tensors and autograd, a custom autograd Function, and nn.
 import math
 
