@@ -8,6 +8,10 @@ import lines rewritten to tinynet and nothing else changed. Inputs a script woul
 leaves what it computed in ``RESULTS``. Where the script is deterministic (fixed initial values,
 counts, idioms) the numbers must agree with PyTorch's; where it starts from random weights
 (the two random number streams differ) both runs must learn about equally well.
+
+Two scripts use names that arrive with branch gaps21 (``optim.Adadelta`` in the mnist example,
+``Tensor.log10`` in makemore); until that branch is merged, their tests are strict xfails that
+expect exactly the AttributeError, and they run for real once the names exist.
 """
 
 from __future__ import annotations
@@ -137,13 +141,15 @@ def assert_same(ours: Any, theirs: Any, label: str, rtol: float = 1e-5) -> None:
 # (1) pytorch/examples mnist on the 8x8 digits
 
 
+@pytest.mark.xfail(not hasattr(tn.optim, "Adadelta"), raises=AttributeError, strict=True,
+                   reason="the example trains with optim.Adadelta, arriving with branch gaps21")
 def test_mnist_cnn_example(tmp_path_factory: Any) -> None:
     digits = tn.data.load_digits()
     inputs = {"DIGITS_IMAGES": digits[0], "DIGITS_TARGET": digits[1]}
     ours = run_script("mnist_cnn", "tinynet", tmp_path_factory, **inputs)
     assert ours["train_losses"][-1] < 0.5 * ours["train_losses"][0]
     assert ours["accuracies"][-1] > 70.0
-    assert math.isclose(ours["last_lr"], 1e-2 * 0.7 ** 3, rel_tol=1e-9)
+    assert math.isclose(ours["last_lr"], 1.0 * 0.7 ** 4, rel_tol=1e-9)
     theirs = run_script("mnist_cnn", "torch", tmp_path_factory, **inputs)
     assert abs(ours["accuracies"][-1] - theirs["accuracies"][-1]) < 12.0, (ours, theirs)
     assert ours["test_losses"][-1] < 2 * theirs["test_losses"][-1] + 0.05, (ours, theirs)
