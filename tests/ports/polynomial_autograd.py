@@ -7,6 +7,32 @@ import torch
 dtype = torch.float
 device = torch.device("cpu")
 
+# --- polynomial_tensor.py (gradients by hand) ---
+x = torch.linspace(-math.pi, math.pi, 2000, device=device, dtype=dtype)
+y = torch.sin(x)
+a = torch.randn((), device=device, dtype=dtype)
+b = torch.randn((), device=device, dtype=dtype)
+c = torch.randn((), device=device, dtype=dtype)
+d = torch.randn((), device=device, dtype=dtype)
+learning_rate = 1e-6
+tensor_losses = []
+for t in range(2000):
+    y_pred = a + b * x + c * x ** 2 + d * x ** 3
+    loss = (y_pred - y).pow(2).sum().item()
+    if t % 100 == 99:
+        print(t, loss)
+    tensor_losses.append(loss)
+    grad_y_pred = 2.0 * (y_pred - y)
+    grad_a = grad_y_pred.sum()
+    grad_b = (grad_y_pred * x).sum()
+    grad_c = (grad_y_pred * x ** 2).sum()
+    grad_d = (grad_y_pred * x ** 3).sum()
+    a -= learning_rate * grad_a
+    b -= learning_rate * grad_b
+    c -= learning_rate * grad_c
+    d -= learning_rate * grad_d
+print(f'Result: y = {a.item()} + {b.item()} x + {c.item()} x^2 + {d.item()} x^3')
+
 # --- polynomial_autograd.py ---
 x = torch.linspace(-math.pi, math.pi, 2000, device=device, dtype=dtype)
 y = torch.sin(x)
@@ -103,6 +129,6 @@ rmsprop = [linear_layer.bias.item(), linear_layer.weight[:, 0].item(),
            linear_layer.weight[:, 1].item(), linear_layer.weight[:, 2].item()]
 print(f'Result: y = {linear_layer.bias.item()} + {linear_layer.weight[:, 0].item()} x + '
       f'{linear_layer.weight[:, 1].item()} x^2 + {linear_layer.weight[:, 2].item()} x^3')
-RESULTS = {"autograd_losses": autograd_losses, "legendre_losses": legendre_losses,
+RESULTS = {"tensor_losses": tensor_losses, "autograd_losses": autograd_losses, "legendre_losses": legendre_losses,
            "legendre": legendre, "rmsprop_losses": rmsprop_losses, "rmsprop": rmsprop,
            "xx": xx}
