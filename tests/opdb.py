@@ -342,6 +342,27 @@ for _name, _fn in (("lt", "lt"), ("le", "le"), ("gt", "gt"), ("ge", "ge"), ("eq"
     add(name=f"method_{_name}", op=lambda a, b, f=_fn: getattr(a, f)(b),
         ref=lambda torch, a, b, f=_fn: getattr(a, f)(b), samples=binary_samples(),
         dtypes=NUMBERS, grad=False, gradgrad=False)
+# Masks combined (issue 21's ports): & | ^ on bool/int tensors, logical_* on any dtype.
+for _name, _symbol in (("bitwise_and", "__and__"), ("bitwise_or", "__or__"),
+                       ("bitwise_xor", "__xor__")):
+    add(**same(_name, samples=binary_samples(scalar=None), dtypes=(I64, BOOL), grad=False,
+               gradgrad=False))
+    add(name=f"method{_symbol}", op=lambda a, b, f=_symbol: getattr(a, f)(b),
+        ref=lambda torch, a, b, f=_symbol: getattr(a, f)(b), samples=binary_samples(scalar=None),
+        dtypes=(I64, BOOL), grad=False, gradgrad=False)
+for _name in ("logical_and", "logical_or", "logical_xor"):
+    add(**same(_name, samples=binary_samples(scalar=None), dtypes=ALL, grad=False,
+               gradgrad=False))
+add(**same("logical_not", samples=unary_samples(), dtypes=ALL, grad=False, gradgrad=False))
+add(name="method_logical_not", op=lambda a: a.logical_not(), ref=lambda torch, a:
+    a.logical_not(), samples=unary_samples(), dtypes=ALL, grad=False, gradgrad=False)
+# The other tensor only lends its dtype (no gradient to it). A float32 target is left to
+# tests/test_ports_scripts.py: central differences through float32 rounding are not exact.
+for _target in (F64, I64):
+    add(name=f"method_type_as_{_target.name}",
+        op=lambda a, d=_target: a.type_as(tn.zeros(1, dtype=d)),
+        ref=lambda torch, a, d=_target: a.type_as(torch.zeros(1, dtype=getattr(torch, d.name))),
+        samples=unary_samples(), dtypes=ALL, grad=_target == F64, gradgrad=_target == F64)
 
 
 # Reductions.

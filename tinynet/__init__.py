@@ -264,3 +264,17 @@ __all__ += ["log10", "log2"]
 from tinynet.ops import diag, diag_embed, diagonal  # noqa: E402
 
 __all__ += ["diag", "diag_embed", "diagonal"]
+
+# Masks combined (issue 21's script ports): (x > 0) & (x < 5), torch.logical_and(a, b).
+from tinynet.ops import (  # noqa: E402
+    bitwise_and,
+    bitwise_or,
+    bitwise_xor,
+    logical_and,
+    logical_or,
+    logical_xor,
+)
+from tinynet.ops.logical import logical_not  # noqa: E402 - torch's: any dtype -> bool (not ~x)
+
+__all__ += ["bitwise_and", "bitwise_or", "bitwise_xor", "logical_and", "logical_not",
+            "logical_or", "logical_xor"]

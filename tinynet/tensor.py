@@ -527,6 +527,43 @@ class Tensor:
     def __invert__(self) -> Tensor:
         return ops.logical_not(self)
 
+    def __and__(self, other: Any) -> Tensor:
+        return ops.bitwise_and(self, other)
+
+    def __rand__(self, other: Any) -> Tensor:
+        return ops.bitwise_and(other, self)
+
+    def __or__(self, other: Any) -> Tensor:
+        return ops.bitwise_or(self, other)
+
+    def __ror__(self, other: Any) -> Tensor:
+        return ops.bitwise_or(other, self)
+
+    def __xor__(self, other: Any) -> Tensor:
+        return ops.bitwise_xor(self, other)
+
+    def __rxor__(self, other: Any) -> Tensor:
+        return ops.bitwise_xor(other, self)
+
+    def logical_and(self, other: Any) -> Tensor:
+        return ops.logical_and(self, other)
+
+    def logical_or(self, other: Any) -> Tensor:
+        return ops.logical_or(self, other)
+
+    def logical_xor(self, other: Any) -> Tensor:
+        return ops.logical_xor(self, other)
+
+    def logical_not(self) -> Tensor:  # torch's: any dtype -> bool, x == 0 (unlike ~x)
+        return ops.logical_xor(self, True)
+
+    def type_as(self, other: Tensor) -> Tensor:
+        """This tensor in ``other``'s dtype (itself when it already has it), as PyTorch."""
+        if not isinstance(other, Tensor):
+            raise TypeError(f"type_as: expected a Tensor to take the dtype of, got "
+                            f"{type(other).__name__}; for a dtype use .to(dtype)")
+        return self.to(other.dtype)
+
     def __getitem__(self, index: Any) -> Tensor:
         return ops.getitem(self, index)
 

@@ -194,3 +194,16 @@ __all__ += ["log10", "log2"]
 from tinynet.ops.rearrange import diag, diag_embed, diagonal  # noqa: E402
 
 __all__ += ["diag", "diag_embed", "diagonal"]
+
+# masks combined: & | ^ and logical_and/or/xor (issue 21's script ports)
+from tinynet.ops.logical import (  # noqa: E402
+    bitwise_and,
+    bitwise_or,
+    bitwise_xor,
+    logical_and,
+    logical_or,
+    logical_xor,
+)
+
+__all__ += ["bitwise_and", "bitwise_or", "bitwise_xor", "logical_and", "logical_or",
+            "logical_xor"]
