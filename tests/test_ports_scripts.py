@@ -8,10 +8,6 @@ import lines rewritten to tinynet and nothing else changed. Inputs a script woul
 leaves what it computed in ``RESULTS``. Where the script is deterministic (fixed initial values,
 counts, idioms) the numbers must agree with PyTorch's; where it starts from random weights
 (the two random number streams differ) both runs must learn about equally well.
-
-Two scripts use names that arrive with branch gaps21 (``optim.Adadelta`` in the mnist example,
-``Tensor.log10`` in makemore); until that branch is merged, their tests are strict xfails that
-expect exactly the AttributeError, and they run for real once the names exist.
 """
 
 from __future__ import annotations
@@ -141,8 +137,6 @@ def assert_same(ours: Any, theirs: Any, label: str, rtol: float = 1e-5) -> None:
 # (1) pytorch/examples mnist on the 8x8 digits
 
 
-@pytest.mark.xfail(not hasattr(tn.optim, "Adadelta"), raises=AttributeError, strict=True,
-                   reason="the example trains with optim.Adadelta, arriving with branch gaps21")
 def test_mnist_cnn_example(tmp_path_factory: Any) -> None:
     digits = tn.data.load_digits()
     inputs = {"DIGITS_IMAGES": digits[0], "DIGITS_TARGET": digits[1]}
@@ -194,8 +188,6 @@ NAMES = ("emma olivia ava isabella sophia charlotte mia amelia harper evelyn abi
          "quinn fiona yvonne ursula xena kinsley paisley quentin zachary").split()
 
 
-@pytest.mark.xfail(not hasattr(tn.Tensor, "log10"), raises=AttributeError, strict=True,
-                   reason="makemore logs loss.log10(): Tensor.log10 arrives with branch gaps21")
 def test_makemore(tmp_path_factory: Any) -> None:
     path = tmp_path_factory.mktemp("makemore") / "names.txt"
     path.write_text("\n".join(NAMES) + "\n")
