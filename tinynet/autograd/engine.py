@@ -80,15 +80,15 @@ class Function:
     is_view = False  # the output may share input 0's memory (reshape, indexing...)
     fast_backward: Callable[..., Any] | None = None
     hooks: list[Callable[[Tensor], Any]] | None = None  # extra: hooks on the output tensor
-    registry: dict[str, type[Function]] = {}  # every op by name, so tests can visit each one
+    registry: dict[str, type[Function]] = {}  # tinynet's ops by name, so tests visit each one
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         cls.op = cls.__dict__.get("op", cls.__name__.lower())
-        if not cls.__name__.startswith("_"):
-            Function.registry[cls.__name__] = cls
         if not cls.__module__.startswith("tinynet."):  # extra: checks.py (your own Functions)
             checks.guard(cls)
+        elif not cls.__name__.startswith("_"):
+            Function.registry[cls.__name__] = cls
 
     @classmethod
     def apply(cls, *inputs: Any, **options: Any) -> Tensor:
