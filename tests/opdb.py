@@ -1122,3 +1122,13 @@ def covered_names() -> set[str]:
     """The public names the database checks (entries and their aliases), e.g. for a census of
     which tinynet functions have an entry."""
     return {e.name for e in OPS} | {a for e in OPS for a in e.aliases}
+
+
+def ops_without_entry() -> list[str]:
+    """tinynet's registered ops and public op functions that no entry checks (the census page,
+    docs/pytorch-coverage.md, lists them; test_opdb.py fails on them)."""
+    from tinynet.autograd import Function
+
+    public = {n for n in tn.__all__ if n not in NOT_OPS and callable(getattr(tn, n))}
+    return sorted((set(Function.registry) - functions_reached_by_entries())
+                  | (public - covered_names()))

@@ -128,3 +128,25 @@ def test_the_census_data_holds_no_code() -> None:
 ])
 def test_short_names(dotted: str, short: str) -> None:
     assert api_census.short_name(dotted) == short
+
+
+def test_the_census_page_names_ops_without_an_op_database_entry() -> None:
+    """Adding an op means adding its entry: an op of tinynet's own that tests/opdb.py does not
+    reach shows up on the coverage page (and so fails the page-is-current test above)."""
+    import opdb
+
+    from tinynet.autograd import Function
+
+    class Unentered(Function):
+        @staticmethod
+        def forward(ctx: Function, x: object) -> object:
+            return x
+
+    Unentered.__module__ = "tinynet.ops.fake"
+    Function.registry["Unentered"] = Unentered
+    try:
+        assert "Unentered" in opdb.ops_without_entry()
+        assert "`Unentered`" in api_census.render(api_census.load_census())
+    finally:
+        del Function.registry["Unentered"]
+    assert opdb.ops_without_entry() == []

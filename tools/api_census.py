@@ -426,6 +426,10 @@ def render(census: dict) -> str:
                 f"different; {count['missing']} missing), covering "
                 f"{100 * ok_uses / max(uses, 1):.0f}% of their {uses} uses")
 
+    sys.path.insert(0, os.path.join(ROOT, "tests"))
+    import opdb  # the op database: which of tinynet's ops its tests check
+
+    unchecked = ", ".join(f"`{name}`" for name in opdb.ops_without_entry())
     missing_top = ", ".join(f"`{e['name']}` ({len(e['scripts'])})" for e, state, _ in top
                             if state == "missing")
     lines = [
@@ -440,6 +444,9 @@ def render(census: dict) -> str:
         "",
         f"Missing among the names used in 2 or more scripts (scripts using each): "
         f"{missing_top or 'none'}.",
+        "",
+        f"tinynet ops without an entry in the op database (`tests/opdb.py`, which drives the "
+        f"op tests): {unchecked or 'none'}.",
         "",
         "The census parses each script (nothing is run) and counts every `torch.*`, `nn.*`, "
         "`F.*`, `optim.*`, `lr_scheduler.*`, `utils.data.*` name and every method called under "
