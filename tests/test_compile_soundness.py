@@ -451,3 +451,31 @@ def test_multihead_attention_step_compiles_equal_to_eager() -> None:
     np.testing.assert_allclose(comp, eager, rtol=1e-10, atol=1e-12)
     for a, b in zip(comp_params, eager_params, strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-10 * max(1.0, np.abs(b).max()))
+
+
+step = None  # a global named like the optimizer's method: the bug below needs it at module level
+
+
+def test_a_global_named_like_an_attribute_is_not_part_of_the_world() -> None:
+    """``opt.step()`` puts "step" in the code's co_names; a module-level compiled function
+    called ``step`` is not what the code reads, so it must not be guarded (its call counters
+    change at every call: every call retraced, about 1000x slower than a replay)."""
+    global step
+    model = nn.Linear(2, 1)
+    opt = optim.SGD(model.parameters(), lr=0.1)
+
+    def train(x: tn.Tensor) -> tn.Tensor:
+        opt.zero_grad()
+        loss = model(x).pow(2).mean()
+        loss.backward()
+        opt.step()
+        return loss
+
+    step = tn.compile(train, backend="interpret")
+    try:
+        x = tn.ones(3, 2)
+        for _ in range(6):
+            step(x)
+        assert step.traces <= 2 and step.replays >= 4, step
+    finally:
+        step = None

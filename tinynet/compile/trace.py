@@ -25,6 +25,7 @@ double backward, hooks, and writing into tensors behind the recorder's back.
 from __future__ import annotations
 
 import contextlib
+import dis
 import functools
 import sys
 import threading
@@ -92,8 +93,8 @@ class World:
                 for group in obj.param_groups:
                     for p in group["params"]:
                         add(p, 0)
-            elif isinstance(obj, _CODE):
-                return  # modules, classes and functions: their code is not the step's state
+            elif isinstance(obj, _CODE) or type(obj).__module__.startswith("tinynet.compile"):
+                return  # modules, classes, functions, compiled functions: not the step's state
             elif depth > 0 and isinstance(obj, list | tuple) and len(obj) <= _MAX_ITEMS:
                 if isinstance(obj, list):
                     self.objects.append(obj)
@@ -167,9 +168,10 @@ def _root_resolvers(fn: Any) -> list[Any]:
         resolvers.append(lambda: fn)
         call = getattr(type(fn), "__call__", None)  # noqa: B004 - the method, not callable()
         return resolvers + (_root_resolvers(call) if hasattr(call, "__code__") else [])
-    names: list[str] = []
-    for c in _code_objects(code):
-        names += [n for n in c.co_names if n not in names]
+    names: list[str] = []  # the globals the code loads (co_names also lists attribute names:
+    for c in _code_objects(code):  # opt.step() must not make a global ``step`` part of the world)
+        names += [i.argval for i in dis.get_instructions(c)
+                  if i.opname in ("LOAD_GLOBAL", "LOAD_NAME") and i.argval not in names]
     globals_ = target.__globals__
     for name in names:
         if name in globals_:
