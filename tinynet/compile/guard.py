@@ -59,9 +59,11 @@ class Guard:
         for j, obj in enumerate(world.objects):
             if isinstance(obj, list):
                 lines += self._attributes(f"outside_list{j}", dict(enumerate(obj)), items=obj)
-            else:
-                lines += self._attributes(f"outside{j}", obj if isinstance(obj, dict) else
-                                          vars(obj))
+            elif isinstance(obj, dict):
+                lines += self._attributes(f"outside{j}", obj)
+            else:  # the attributes code can read (World.object_keys)
+                lines += self._attributes(f"outside{j}", vars(obj),
+                                          keys=world.object_keys.get(id(obj)))
         lines.append("    return True")
         self.source = "\n".join(lines) + "\n"
         exec(compile(self.source, "<tn.compile guard>", "exec"), self.names)
@@ -130,14 +132,18 @@ class Guard:
         return Guard._refuse_if(*conditions) if conditions else []
 
     def _attributes(self, name: str, attrs: dict, skip_registries: bool = False,
-                    items: list | None = None) -> list[str]:
+                    items: list | None = None, keys: set[str] | None = None) -> list[str]:
         """A module's or object's attributes, a dict's or a list's items, as the trace read
         them: numbers, strings, flags (``training``, ``Dropout.p``, ``cfg["l2"]``) by value;
         tensors, modules and other objects by identity (a replaced weight is a new program)."""
         d = self._bind(name, items if items is not None else attrs)
         get = (lambda key: f"{d}[{key!r}]") if items is not None else (
             lambda key: f"{d}.get({key!r})")
-        conditions = [f"len({d}) != {len(attrs)}"]
+        if keys is None:
+            conditions = [f"len({d}) != {len(attrs)}"]
+        else:  # only these attributes can be read: each as it was, or still absent
+            conditions = [f"{key!r} in {d}" for key in sorted(keys - set(attrs))]
+            attrs = {key: value for key, value in attrs.items() if key in keys}
         for key, value in list(attrs.items()):
             if skip_registries and key.startswith("_") and isinstance(value, dict):
                 continue  # a module's registries: their entries are attributes too

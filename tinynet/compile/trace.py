@@ -70,6 +70,10 @@ class World:
         self.optimizers: list[Any] = []
         self.modules: list[Any] = []  # every module reached, submodules included
         self.objects: list[Any] = []  # other objects, lists and dicts the names lead to
+        # an object's attributes that code can read: the names the step's code and the
+        # object's own methods use (``self.loss = step(...)`` after the call is not read)
+        self.object_keys: dict[int, set[str]] = {}
+        step_names = _code_names(fn)
         seen: set[int] = set()
 
         def add(obj: Any, depth: int) -> None:
@@ -106,8 +110,11 @@ class World:
                     add(item, depth - 1)
             elif depth > 0 and hasattr(obj, "__dict__") and len(vars(obj)) <= _MAX_ITEMS:
                 self.objects.append(obj)
-                for item in list(vars(obj).values()):
-                    add(item, depth - 1)
+                keys = step_names | _method_names(type(obj))
+                self.object_keys[id(obj)] = keys
+                for key, item in list(vars(obj).items()):
+                    if key in keys:
+                        add(item, depth - 1)
 
         for resolve in _root_resolvers(fn):
             try:
@@ -181,6 +188,28 @@ def _root_resolvers(fn: Any) -> list[Any]:
     for default in target.__defaults__ or ():
         resolvers.append(lambda default=default: default)
     return resolvers
+
+
+def _code_names(fn: Any) -> set[str]:
+    """Every name the step's code uses (globals and attributes alike)."""
+    target = getattr(fn, "__func__", fn)
+    code = getattr(target, "__code__", None)
+    if code is None:
+        code = getattr(getattr(type(fn), "__call__", None), "__code__", None)  # noqa: B004 - the method
+    return {n for c in _code_objects(code) for n in c.co_names} if code is not None else set()
+
+
+def _method_names(cls: type) -> set[str]:
+    """The names the methods of a user class use (``self.helper()`` reads what it reads)."""
+    names: set[str] = set()
+    for klass in cls.__mro__:
+        if klass is object:
+            continue
+        for value in vars(klass).values():
+            code = getattr(getattr(value, "__func__", value), "__code__", None)
+            if code is not None:
+                names |= {n for c in _code_objects(code) for n in c.co_names}
+    return names
 
 
 def _code_objects(code: Any) -> list[Any]:
