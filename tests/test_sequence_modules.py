@@ -32,8 +32,9 @@ def assert_close(ours: Any, theirs: Any, what: str = "") -> None:
     assert a.dtype == b.dtype, f"{what}: dtype {a.dtype} != {b.dtype}"
     finite = np.isfinite(b)
     np.testing.assert_array_equal(a[~finite], b[~finite], err_msg=what)
-    scale = max(np.abs(b[finite]).max(initial=0.0), 1e-300)
-    error = np.abs(a[finite] - b[finite]).max(initial=0.0) / scale
+    # Python floats: in float32, 1e-300 would round to 0 and an all-zero reference give 0/0
+    scale = max(float(np.abs(b[finite]).max(initial=0.0)), 1e-300)
+    error = float(np.abs(a[finite] - b[finite]).max(initial=0.0)) / scale
     assert error <= RTOL, f"{what}: relative error {error:.3g}"
 
 

@@ -14,44 +14,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+# The float64 comparison and state-dict helpers are the encoder tests' (one copy of each).
+from test_sequence_modules import _roundtrip, _to_torch, _torch, assert_close  # noqa: E402, F401
+
 import tinynet as tn
 import tinynet.nn.functional as F
 from tinynet import nn
 from tinynet.errors import ShapeError, ValueRangeError
-
-RTOL = 1e-10
-
-
-def _torch():  # noqa: ANN202
-    return pytest.importorskip("torch")
-
-
-def assert_close(ours: Any, theirs: Any, what: str = "") -> None:
-    a = ours.data if isinstance(ours, tn.Tensor) else np.asarray(ours)
-    b = theirs.detach().numpy() if hasattr(theirs, "detach") else np.asarray(theirs)
-    assert a.shape == b.shape, f"{what}: shape {a.shape} != {b.shape}"
-    assert a.dtype == b.dtype, f"{what}: dtype {a.dtype} != {b.dtype}"
-    finite = np.isfinite(b)
-    np.testing.assert_array_equal(a[~finite], b[~finite], err_msg=what)
-    scale = max(float(np.abs(b[finite]).max(initial=0.0)), 1e-300)
-    error = float(np.abs(a[finite] - b[finite]).max(initial=0.0)) / scale
-    assert error <= RTOL, f"{what}: relative error {error:.3g}"
-
-
-def _to_torch(module: nn.Module, theirs: Any) -> None:
-    """Load tinynet's state dict into the torch module (strict: same names and shapes)."""
-    torch = _torch()
-    theirs.load_state_dict({k: torch.tensor(np.asarray(getattr(v, "data", v)))
-                           for k, v in module.state_dict().items()})
-
-
-def _roundtrip(make: Any, theirs: Any) -> nn.Module:
-    """A fresh tinynet module loaded from torch's state dict: must equal torch's parameters."""
-    fresh = make()
-    fresh.load_state_dict({k: v.detach().numpy() for k, v in theirs.state_dict().items()})
-    for name, value in theirs.state_dict().items():
-        assert_close(fresh.state_dict()[name], value, f"state dict {name}, torch -> tinynet")
-    return fresh
 
 
 def _check(ours_module: nn.Module, theirs_module: Any, ours_args: list[Any],
