@@ -83,6 +83,7 @@ class CompiledFunction:
         with tracing(tracer):
             returned = self.fn(*args)
         program = tracer.finish(returned)
+        guard.finish(tracer.unused_tensors())
         self.traces += 1
         entry = Entry(None if tracer.fresh_state else program, self.backend, self.name, guard)
         self.programs.append(entry)

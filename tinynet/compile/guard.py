@@ -40,6 +40,7 @@ class Guard:
     def __init__(self, args: tuple, world: Any) -> None:
         self.names: dict[str, Any] = {"Tensor": Tensor, "ndarray": np.ndarray,
                                       "grad_mode": grad_mode, "kernels": kernels}
+        self.blocks: list[Any] = []  # lines, and refusal blocks (see ``finish``)
         lines = [
             "def check(args):",
             f"    if grad_mode.enabled is not {grad_mode.enabled} or "
@@ -64,10 +65,29 @@ class Guard:
             else:  # the attributes code can read (World.object_keys)
                 lines += self._attributes(f"outside{j}", vars(obj),
                                           keys=world.object_keys.get(id(obj)))
+        self.lines = lines
+        self.source = ""
+        self.check: Any = None
+
+    def finish(self, unused: set[int] = frozenset()) -> Guard:
+        """Generate ``check`` once the trace is done. ``unused``: ids of outside tensors the
+        trace never read nor wrote (``self.loss`` kept from the last call): their conditions
+        are dropped, so replacing them does not retrace."""
+        lines: list[str] = []
+        for line in self.lines:
+            if isinstance(line, str):
+                lines.append(line)
+                continue
+            kept = [c if isinstance(c, str) else c[1] for c in line
+                    if isinstance(c, str) or id(c[0]) not in unused]
+            if kept:
+                joined = "\n            or ".join(kept)
+                lines += [f"    if ({joined}):", "        return False"]
         lines.append("    return True")
         self.source = "\n".join(lines) + "\n"
         exec(compile(self.source, "<tn.compile guard>", "exec"), self.names)
         self.check = self.names["check"]
+        return self
 
     def _bind(self, name: str, obj: Any) -> str:
         """Make ``obj`` a global of the generated function (held: identity stays valid)."""
@@ -75,10 +95,11 @@ class Guard:
         return name
 
     @staticmethod
-    def _refuse_if(*conditions: str) -> list[str]:
-        """``if a or b ...: return False``, one condition per line."""
-        joined = "\n            or ".join(conditions)
-        return [f"    if ({joined}):", "        return False"]
+    def _refuse_if(*conditions: Any) -> list[Any]:
+        """``if a or b ...: return False``, one condition per line (made by ``finish``); a
+        condition ``(tensor, text)`` is about that tensor and dropped if the trace never used
+        it."""
+        return [list(conditions)]
 
     def _argument(self, i: int, a: Any) -> list[str]:
         if isinstance(a, Tensor):
@@ -155,7 +176,8 @@ class Guard:
                 conditions.append(f"type({get(key)}) is not type({v}) or {get(key)} != {v}")
             else:
                 v = self._bind(f"{name}_{len(conditions)}", value)
-                conditions.append(f"{get(key)} is not {v}")
+                condition = f"{get(key)} is not {v}"
+                conditions.append((value, condition) if isinstance(value, Tensor) else condition)
         return self._refuse_if(*conditions)
 
     def _outside(self, i: int, t: Tensor) -> list[str]:
@@ -171,8 +193,9 @@ class Guard:
                     f"{bool(g._data.flags.c_contiguous)}"]
         else:
             grad = [f"type({tensor}.grad) is not {self._bind(f'grad_type{i}', type(g))}"]
-        return self._refuse_if(f"{tensor}._data is not {data}", f"{data}.shape != {t.shape}",
-                               f"{tensor}._requires_grad is not {t._requires_grad}", *grad)
+        return self._refuse_if(*((t, c) for c in (
+            f"{tensor}._data is not {data}", f"{data}.shape != {t.shape}",
+            f"{tensor}._requires_grad is not {t._requires_grad}", *grad)))
 
     def _optimizer(self, j: int, opt: Any) -> list[str]:
         o = self._bind(f"opt{j}", opt)

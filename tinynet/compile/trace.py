@@ -267,6 +267,7 @@ class Tracer(Observer):
                          ((id(a), a) for a in world.arrays())}
         self.start_versions = [t._version.value for t in world.tensors]
         self.start_grads = [t.grad for t in world.tensors]
+        self.start_data = [t._data for t in world.tensors]
         self.paused = False  # True while a backward rule runs: its ops and reads are its own
         self.in_update = self.kernel_mismatch = False  # inside an optimizer's update
         self.versions: dict[int, tuple[Any, int]] = {}  # value index -> (counter, its value)
@@ -572,6 +573,15 @@ class Tracer(Observer):
                 final_grads.append((where, Ref(self.by_id[id(t.grad.data)])))
         result = self._result(returned)
         return Program(self.values, self.steps, result, final_grads, self.updated, self.name)
+
+    def unused_tensors(self) -> set[int]:
+        """ids of the world's tensors the call never read, wrote nor gave a new ``.grad``
+        (a tensor an object keeps from the last call): the guard need not check them."""
+        used = {id(p) for p in self.updated}
+        return {id(t) for t, data, grad in zip(self.world.tensors, self.start_data,
+                                               self.start_grads, strict=True)
+                if id(data) not in self.by_id and id(t) not in used and t.grad is grad
+                and t._data is data}
 
     def _who_writes(self, array: np.ndarray) -> str:
         """The message for an outside array changed behind the recorder's back."""
