@@ -22,8 +22,9 @@ Everything else is derived from this table (``tests/test_formulas.py`` holds the
   tested against it.
 
 The expressions use Python's operators and these functions only: ``where(c, a, b)`` (a where
-c holds, else b; ``|`` and ``&`` join conditions), ``exp expm1 log log1p sqrt tanh erf sin
-cos log10 log2`` and ``sigmoid`` (computed stably for any x). Numbers take the array's
+c holds, else b; ``|`` and ``&`` join conditions; ``a != a`` holds for NaN), ``exp expm1 log
+log1p sqrt tanh erf sin cos log10 log2 abs floor ceil trunc`` and ``sigmoid`` (computed stably
+for any x). Numbers take the array's
 dtype, so float32 stays float32. Adding an op is adding a row (docs/compile.md, "Add an op").
 """
 
@@ -110,6 +111,29 @@ ROWS = (
     _arith("log2", "log2(a)", "g / (a * LN2)", saves="a"),
     _arith("sqrt", "sqrt(a)", "g / (2 * y)", saves="y"),
     _arith("erf",  "erf(a)", "g * TWO_OVER_SQRT_PI * exp(-a * a)", saves="a"),
+    _arith("log1p", "log1p(a)", "g / (a + 1)", saves="a"),
+    _arith("expm1", "expm1(a)", "g * (y + 1)", saves="y"),
+    _arith("rsqrt", "1 / sqrt(a)", "g * (y * y * y * -0.5)", saves="y"),
+    _arith("sin",  "sin(a)", "g * cos(a)", saves="a"),
+    _arith("cos",  "cos(a)", "-g * sin(a)", saves="a"),
+    # |a| and sign(a): 0 at a = 0 and at NaN (PyTorch's sgn), so a NaN input gets no gradient
+    _arith("abs",  "abs(a)", "where(a > 0, g, where(a < 0, -g, 0))", saves="a"),
+    _arith("sign", "where(a > 0, 1, where(a < 0, -1, 0))", "0"),
+    # piecewise constant: no gradient, even where g is infinite (not g * 0)
+    _arith("floor", "floor(a)", "0"),
+    _arith("ceil", "ceil(a)", "0"),
+    _arith("trunc", "trunc(a)", "0"),
+    _arith("frac", "a - trunc(a)", "g"),
+    # a^b: d/da is 0 where b = 0 (even at a = 0), d/db is 0 where a = 0 <= b (PyTorch's rules)
+    _arith("pow",  "a ** b", "where(b == 0, 0, g * (b * a ** (b - 1)))",
+           "g * where((a == 0) & (b >= 0), 0, y * log(a))", saves="a b y"),
+    # max/min: the winner takes the gradient, a tie splits it, a NaN passes it to both
+    _arith("maximum", "where((a >= b) | (a != a), a, b)",
+           "where(a < b, 0, where(a == b, g * 0.5, g))",
+           "where(a > b, 0, where(a == b, g * 0.5, g))", saves="a b"),
+    _arith("minimum", "where((a <= b) | (a != a), a, b)",
+           "where(a > b, 0, where(a == b, g * 0.5, g))",
+           "where(a < b, 0, where(a == b, g * 0.5, g))", saves="a b"),
 )
 # fmt: on
 
@@ -118,7 +142,7 @@ ACTIVATIONS = tuple(row.name for row in ROWS if row.activation)
 CONSTANTS = {"SQRT1_2": SQRT1_2, "SQRT_2_PI": SQRT_2_PI, "PDF": PDF,
              "TWO_OVER_SQRT_PI": TWO_OVER_SQRT_PI, "LN10": LN10, "LN2": LN2}
 FUNCTIONS = ("where", "exp", "expm1", "log", "log1p", "sqrt", "tanh", "erf", "sin", "cos",
-             "sigmoid", "log10", "log2")
+             "sigmoid", "log10", "log2", "abs", "floor", "ceil", "trunc")
 
 
 # ---------------------------------------------------------------------------------- rendering
@@ -175,7 +199,8 @@ def variables(row: Formula) -> tuple[str, ...]:
 NUMBA_CALLS = {"exp": "np.exp", "expm1": "np.expm1", "log": "np.log", "log1p": "np.log1p",
                "sqrt": "np.sqrt", "tanh": "TANH", "erf": "math.erf", "sin": "np.sin",
                "cos": "np.cos", "sigmoid": "SIGMOID", "where": "where", "log10": "np.log10",
-               "log2": "np.log2"}
+               "log2": "np.log2", "abs": "np.abs", "floor": "np.floor", "ceil": "np.ceil",
+               "trunc": "np.trunc"}
 
 
 def loop_expression(row: Formula, part: str | int, params: dict[str, float] | None = None) -> str:
@@ -333,7 +358,8 @@ def _sigmoid(v: np.ndarray) -> np.ndarray:
 NUMPY_FUNCTIONS: dict[str, Callable] = {
     "where": np.where, "exp": np.exp, "expm1": np.expm1, "log": np.log, "log1p": np.log1p,
     "sqrt": np.sqrt, "tanh": np.tanh, "erf": _erf, "sin": np.sin, "cos": np.cos,
-    "sigmoid": _sigmoid, "log10": np.log10, "log2": np.log2,
+    "sigmoid": _sigmoid, "log10": np.log10, "log2": np.log2, "abs": np.abs, "floor": np.floor,
+    "ceil": np.ceil, "trunc": np.trunc,
 }
 
 

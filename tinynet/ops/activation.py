@@ -209,8 +209,7 @@ class Step(Function):
             return _no_gradient(grad)
         if ctx.surrogate == "straight_through":
             return where(abs(x.data) <= 1, grad, 0.0)
-        s = x.sigmoid()
-        return grad * s * (1 - s)
+        return Sigmoid.rule(grad, x.sigmoid())  # the sigmoid's own derivative, at x
 
 
 class Softmax(Function):
