@@ -63,10 +63,9 @@ def as_array(data: Any, dtype: Any = None, copy: bool = True, op: str = "tensor"
     Python numbers and nested lists: floats become the default dtype, ints int64, bools bool.
     numpy arrays keep their dtype unless ``dtype`` is given.
     """
-    from tinynet.tensor import Tensor
-
-    if isinstance(data, Tensor):
-        data = data.data
+    storage = getattr(data, "_data", None)
+    if isinstance(storage, np.ndarray):  # a Tensor: its array (this module sits below tensor.py)
+        data = storage
     from_python = not isinstance(data, np.ndarray | np.generic)
     if isinstance(data, str | bytes):
         raise DTypeError(f"{op}: cannot make a tensor from a string ({data!r})")

@@ -18,16 +18,17 @@ from tinynet.errors import GraphError, ShapeError
 from tinynet.tensor import Tensor
 
 
-def guard(cls: type) -> None:
-    """Wrap ``cls.forward`` and ``cls.backward`` with the checks below."""
+def guard(cls: type, grad_mode: Any) -> None:
+    """Wrap ``cls.forward`` and ``cls.backward`` with the checks below; ``grad_mode`` is the
+    engine's switch, off while your forward runs."""
     forward, backward = cls.__dict__.get("forward"), cls.__dict__.get("backward")
     if isinstance(forward, staticmethod):
-        cls.forward = staticmethod(_checked_forward(cls, forward.__func__))  # type: ignore
+        cls.forward = staticmethod(_checked_forward(cls, forward.__func__, grad_mode))  # type: ignore
     if isinstance(backward, staticmethod):
         cls.backward = staticmethod(_checked_backward(cls, backward.__func__))  # type: ignore
 
 
-def _checked_forward(cls: type, forward: Any) -> Any:
+def _checked_forward(cls: type, forward: Any, grad_mode: Any) -> Any:
     """Your ``forward`` receives Tensors, as in PyTorch (``input.clamp(min=0)`` works), and runs
     without recording (its ops are not part of the graph: your ``backward`` is). What it
     returns (a Tensor, an array or a number) and what it saves with ``ctx.save_for_backward``
@@ -35,11 +36,12 @@ def _checked_forward(cls: type, forward: Any) -> Any:
 
     @functools.wraps(forward)
     def run(ctx: Any, *arrays: Any, **options: Any) -> Any:
-        from tinynet.autograd import grad_mode
-
         tensors = [Tensor._make(a) if isinstance(a, np.ndarray) else a for a in arrays]
-        with grad_mode.no_grad():
+        previous, grad_mode.enabled = grad_mode.enabled, False
+        try:
             out = forward(ctx, *tensors, **options)
+        finally:
+            grad_mode.enabled = previous
         if isinstance(out, Tensor):
             out_tensor, out = out, out.data
         elif isinstance(out, bool | int | float):

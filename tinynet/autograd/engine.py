@@ -86,7 +86,7 @@ class Function:
         super().__init_subclass__(**kwargs)
         cls.op = cls.__dict__.get("op", cls.__name__.lower())
         if not cls.__module__.startswith("tinynet."):  # extra: checks.py (your own Functions)
-            checks.guard(cls)
+            checks.guard(cls, grad_mode)
         elif not cls.__name__.startswith("_"):
             Function.registry[cls.__name__] = cls
 

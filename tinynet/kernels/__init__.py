@@ -28,6 +28,14 @@ from types import ModuleType
 import numpy as np
 
 from tinynet.kernels import formulas, reference
+from tinynet.kernels.conv import (
+    Pair,
+    col2im_twin,
+    im2col_twin,
+    max_pool2d_backward_twin,
+    max_pool2d_forward_twin,
+    output_size,
+)
 
 __all__ = [
     "activation_backward",
@@ -546,9 +554,7 @@ def warm_up() -> None:
     module = _load()
     if module is None:
         return
-    from tinynet.kernels import conv  # imported at the end of this file; named here for clarity
-
-    conv.warm_up()
+    _warm_up_conv()
     for dtype in (np.float32, np.float64):
         x = np.linspace(-2, 2, 6, dtype=dtype)
         z = x.reshape(2, 3)
@@ -579,13 +585,100 @@ def warm_up() -> None:
 
 
 # ------------------------------------------------------------------ convolution and pooling
-# One family in a file of its own: twins and dispatch in conv.py, numba in conv_compiled.py,
-# with the same policy as above (conv._pick asks _load() and _MIN_SIZE).
-from tinynet.kernels.conv import (  # noqa: E402 - after the policy it depends on
-    col2im,
-    im2col,
-    max_pool2d_backward,
-    max_pool2d_forward,
-)
+# Twins in conv.py, numba in conv_compiled.py (imported on the first call that wants one), and
+# here their dispatch, with the same policy as above.
+
+
+def _pick_conv(name: str, *arrays: np.ndarray) -> Callable | None:
+    """The numba kernel ``name`` of conv_compiled.py for these arrays, or None for the twin:
+    `_pick_kernel`'s policy (numba on, float32/float64 of one dtype, C-contiguous, aligned and
+    writeable). Integer index arrays (argmax) are int64 by construction."""
+    if _load() is None:  # TINYNET_NUMBA=0, numba missing, or dispatch_mode("twin")
+        return None
+    first = arrays[0]
+    if first.size < _MIN_SIZE or first.dtype not in _FLOAT_DTYPES:
+        return None
+    for array in arrays:
+        if array.dtype.kind == "f" and array.dtype != first.dtype:
+            return None
+        if not array.flags.carray:
+            return None
+    from tinynet.kernels import conv_compiled
+
+    return getattr(conv_compiled, name)
+
+
+def im2col(x: np.ndarray, kernel: Pair, stride: Pair, padding: tuple[int, int, int, int],
+           dilation: Pair) -> np.ndarray:
+    """x (N, C, H, W) -> cols (N, C*kh*kw, OH*OW); ``padding`` is (top, bottom, left, right).
+    See the module docstring for the formula."""
+    n, c, h, w = x.shape
+    oh = output_size(h, kernel[0], stride[0], padding[0], padding[1], dilation[0])
+    ow = output_size(w, kernel[1], stride[1], padding[2], padding[3], dilation[1])
+    cols = np.empty((n, c, kernel[0], kernel[1], oh, ow), dtype=x.dtype)
+    # Always the twin: numpy's copy of the strided window view beat every numba loop tried
+    # (see conv_compiled.py), so there is no compiled im2col to dispatch to.
+    im2col_twin(x, cols, stride, (padding[0], padding[2]), dilation)
+    return cols.reshape(n, c * kernel[0] * kernel[1], oh * ow)
+
+
+def col2im(cols: np.ndarray, size: Pair, kernel: Pair, stride: Pair,
+           padding: tuple[int, int, int, int], dilation: Pair) -> np.ndarray:
+    """cols (N, C*kh*kw, OH*OW) -> x (N, C, H, W) with (H, W) = ``size``: the adjoint of
+    ``im2col`` with the same arguments (overlapping patches add up)."""
+    n, rows, _ = cols.shape
+    c = rows // (kernel[0] * kernel[1])
+    oh = output_size(size[0], kernel[0], stride[0], padding[0], padding[1], dilation[0])
+    ow = output_size(size[1], kernel[1], stride[1], padding[2], padding[3], dilation[1])
+    cols = np.ascontiguousarray(cols).reshape(n, c, kernel[0], kernel[1], oh, ow)
+    x = np.empty((n, c) + tuple(size), dtype=cols.dtype)
+    args = (stride, (padding[0], padding[2]), dilation)
+    kernel_fn = _pick_conv("col2im", cols, x)
+    if kernel_fn is None:
+        col2im_twin(cols, x, *args)
+    else:
+        kernel_fn(cols, x, *args)
+    return x
+
+
+def max_pool2d_forward(x: np.ndarray, kernel: Pair, stride: Pair,
+                       padding: tuple[int, int, int, int], dilation: Pair
+                       ) -> tuple[np.ndarray, np.ndarray]:
+    """x (N, C, H, W) -> (max of each window (N, C, OH, OW), its position h*W + w, int64)."""
+    n, c, h, w = x.shape
+    oh = output_size(h, kernel[0], stride[0], padding[0], padding[1], dilation[0])
+    ow = output_size(w, kernel[1], stride[1], padding[2], padding[3], dilation[1])
+    out = np.empty((n, c, oh, ow), dtype=x.dtype)
+    argmax = np.empty((n, c, oh, ow), dtype=np.int64)
+    args = (kernel, stride, (padding[0], padding[2]), dilation)
+    kernel_fn = _pick_conv("max_pool2d_forward", x, out, argmax)
+    if kernel_fn is None:
+        max_pool2d_forward_twin(x, out, argmax, *args)
+    else:
+        kernel_fn(x, out, argmax, *args)
+    return out, argmax
+
+
+def max_pool2d_backward(grad: np.ndarray, argmax: np.ndarray, size: Pair) -> np.ndarray:
+    """grad (N, C, OH, OW) -> grad_input (N, C, H, W): each gradient at its window's argmax."""
+    grad = np.ascontiguousarray(grad)
+    grad_input = np.empty(grad.shape[:2] + tuple(size), dtype=grad.dtype)
+    kernel_fn = _pick_conv("max_pool2d_backward", grad, argmax, grad_input)
+    if kernel_fn is None:
+        max_pool2d_backward_twin(grad, argmax, grad_input)
+    else:
+        kernel_fn(grad, argmax, grad_input)
+    return grad_input
+
+
+def _warm_up_conv() -> None:
+    """Compile (or load from numba's cache) the convolution kernels for float32 and float64."""
+    for dtype in (np.float32, np.float64):
+        x = np.ones((1, 1, 3, 3), dtype=dtype)
+        cols = im2col(x, (2, 2), (1, 1), (0, 0, 0, 0), (1, 1))
+        col2im(cols, (3, 3), (2, 2), (1, 1), (0, 0, 0, 0), (1, 1))
+        out, argmax = max_pool2d_forward(x, (2, 2), (1, 1), (0, 0, 0, 0), (1, 1))
+        max_pool2d_backward(out, argmax, (3, 3))
+
 
 __all__ += ["col2im", "im2col", "max_pool2d_backward", "max_pool2d_forward"]

@@ -21,14 +21,12 @@ Shapes (N batch, C channels, H x W image, kh x kw kernel, OH x OW output positio
 Only the top/left padding (pt, pl) appears: the bottom/right padding decides OH and OW, which
 the caller has already put into the shapes of ``cols`` and ``out``.
 
-The dispatch functions below (the ones ops call) allocate the outputs and choose twin or numba
-with the same policy as every other kernel (`tinynet.kernels`): float32/float64 C-contiguous
-arrays of one dtype run the numba kernel unless ``TINYNET_NUMBA=0``; anything else the twin.
+The dispatch functions (the ones ops call: ``tinynet.kernels.im2col`` ...) live with every
+other kernel's dispatch in `tinynet/kernels/__init__.py`: they allocate the outputs and choose
+twin or numba by the same policy; this file imports nothing of tinynet.
 """
 
 from __future__ import annotations
-
-from collections.abc import Callable
 
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
@@ -136,30 +134,7 @@ def max_pool2d_backward_twin(grad: np.ndarray, argmax: np.ndarray, grad_input: n
               grad[inside])
 
 
-# ------------------------------------------------------------------------------ dispatch
-
-_FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
-
-
-def _pick(name: str, *arrays: np.ndarray) -> Callable | None:
-    """The numba kernel ``name`` for these arrays, or None for the twin. The same policy as
-    `tinynet.kernels._pick_kernel`: numba on, float32/float64 of one dtype, C-contiguous,
-    aligned and writeable. Integer index arrays (argmax) are int64 by construction."""
-    from tinynet import kernels
-
-    if kernels._load() is None:  # TINYNET_NUMBA=0, numba missing, or dispatch_mode("twin")
-        return None
-    first = arrays[0]
-    if first.size < kernels._MIN_SIZE or first.dtype not in _FLOATS:
-        return None
-    for array in arrays:
-        if array.dtype.kind == "f" and array.dtype != first.dtype:
-            return None
-        if not array.flags.carray:
-            return None
-    from tinynet.kernels import conv_compiled
-
-    return getattr(conv_compiled, name)
+# ------------------------------------------------------------------------------ shapes
 
 
 def output_size(size: int, kernel: int, stride: int, pad_before: int, pad_after: int,
@@ -167,76 +142,3 @@ def output_size(size: int, kernel: int, stride: int, pad_before: int, pad_after:
     """Output positions along one axis: floor((size + pads - dilation*(kernel-1) - 1) / stride)
     + 1 (PyTorch's formula)."""
     return (size + pad_before + pad_after - dilation * (kernel - 1) - 1) // stride + 1
-
-
-def im2col(x: np.ndarray, kernel: Pair, stride: Pair, padding: tuple[int, int, int, int],
-           dilation: Pair) -> np.ndarray:
-    """x (N, C, H, W) -> cols (N, C*kh*kw, OH*OW); ``padding`` is (top, bottom, left, right).
-    See the module docstring for the formula."""
-    n, c, h, w = x.shape
-    oh = output_size(h, kernel[0], stride[0], padding[0], padding[1], dilation[0])
-    ow = output_size(w, kernel[1], stride[1], padding[2], padding[3], dilation[1])
-    cols = np.empty((n, c, kernel[0], kernel[1], oh, ow), dtype=x.dtype)
-    # Always the twin: numpy's copy of the strided window view beat every numba loop tried
-    # (see conv_compiled.py), so there is no compiled im2col to dispatch to.
-    im2col_twin(x, cols, stride, (padding[0], padding[2]), dilation)
-    return cols.reshape(n, c * kernel[0] * kernel[1], oh * ow)
-
-
-def col2im(cols: np.ndarray, size: Pair, kernel: Pair, stride: Pair,
-           padding: tuple[int, int, int, int], dilation: Pair) -> np.ndarray:
-    """cols (N, C*kh*kw, OH*OW) -> x (N, C, H, W) with (H, W) = ``size``: the adjoint of
-    ``im2col`` with the same arguments (overlapping patches add up)."""
-    n, rows, _ = cols.shape
-    c = rows // (kernel[0] * kernel[1])
-    oh = output_size(size[0], kernel[0], stride[0], padding[0], padding[1], dilation[0])
-    ow = output_size(size[1], kernel[1], stride[1], padding[2], padding[3], dilation[1])
-    cols = np.ascontiguousarray(cols).reshape(n, c, kernel[0], kernel[1], oh, ow)
-    x = np.empty((n, c) + tuple(size), dtype=cols.dtype)
-    args = (stride, (padding[0], padding[2]), dilation)
-    kernel_fn = _pick("col2im", cols, x)
-    if kernel_fn is None:
-        col2im_twin(cols, x, *args)
-    else:
-        kernel_fn(cols, x, *args)
-    return x
-
-
-def max_pool2d_forward(x: np.ndarray, kernel: Pair, stride: Pair,
-                       padding: tuple[int, int, int, int], dilation: Pair
-                       ) -> tuple[np.ndarray, np.ndarray]:
-    """x (N, C, H, W) -> (max of each window (N, C, OH, OW), its position h*W + w, int64)."""
-    n, c, h, w = x.shape
-    oh = output_size(h, kernel[0], stride[0], padding[0], padding[1], dilation[0])
-    ow = output_size(w, kernel[1], stride[1], padding[2], padding[3], dilation[1])
-    out = np.empty((n, c, oh, ow), dtype=x.dtype)
-    argmax = np.empty((n, c, oh, ow), dtype=np.int64)
-    args = (kernel, stride, (padding[0], padding[2]), dilation)
-    kernel_fn = _pick("max_pool2d_forward", x, out, argmax)
-    if kernel_fn is None:
-        max_pool2d_forward_twin(x, out, argmax, *args)
-    else:
-        kernel_fn(x, out, argmax, *args)
-    return out, argmax
-
-
-def max_pool2d_backward(grad: np.ndarray, argmax: np.ndarray, size: Pair) -> np.ndarray:
-    """grad (N, C, OH, OW) -> grad_input (N, C, H, W): each gradient at its window's argmax."""
-    grad = np.ascontiguousarray(grad)
-    grad_input = np.empty(grad.shape[:2] + tuple(size), dtype=grad.dtype)
-    kernel_fn = _pick("max_pool2d_backward", grad, argmax, grad_input)
-    if kernel_fn is None:
-        max_pool2d_backward_twin(grad, argmax, grad_input)
-    else:
-        kernel_fn(grad, argmax, grad_input)
-    return grad_input
-
-
-def warm_up() -> None:
-    """Compile (or load from numba's cache) the convolution kernels for float32 and float64."""
-    for dtype in (np.float32, np.float64):
-        x = np.ones((1, 1, 3, 3), dtype=dtype)
-        cols = im2col(x, (2, 2), (1, 1), (0, 0, 0, 0), (1, 1))
-        col2im(cols, (3, 3), (2, 2), (1, 1), (0, 0, 0, 0), (1, 1))
-        out, argmax = max_pool2d_forward(x, (2, 2), (1, 1), (0, 0, 0, 0), (1, 1))
-        max_pool2d_backward(out, argmax, (3, 3))

@@ -21,6 +21,7 @@ import numpy as np
 from tinynet import dtypes
 from tinynet.autograd import Function, is_grad_enabled
 from tinynet.errors import DTypeError, GraphError, ShapeError
+from tinynet.ops.elementwise import add, div, mul, sub, where
 from tinynet.ops.shape import _clean_index
 from tinynet.tensor import Tensor
 
@@ -88,8 +89,6 @@ def recorded_inplace(x: Tensor, op: str, ufunc: Any, other: Any) -> Tensor:
     correct while no op other than those views reads the memory; otherwise it is refused, with
     the out-of-place spelling to use instead.
     """
-    from tinynet import ops
-
     if x.grad_fn is None and x._requires_grad:
         raise GraphError(
             f"{op}: a leaf tensor that requires grad can't be modified in place while grad "
@@ -117,8 +116,8 @@ def recorded_inplace(x: Tensor, op: str, ufunc: Any, other: Any) -> Tensor:
     else:  # x's old values, read from the owner's old graph (not from the tensor x)
         root_old = Tensor._make(root.data.copy(), root.grad_fn)
         old = root_old.reshape(-1)[_positions(x, root)]
-    fn = {np.add: ops.add, np.subtract: ops.sub, np.multiply: ops.mul,
-          np.true_divide: ops.div}.get(ufunc, ufunc)  # (or any out-of-place fn(old, other))
+    fn = {np.add: add, np.subtract: sub, np.multiply: mul,
+          np.true_divide: div}.get(ufunc, ufunc)  # (or any out-of-place fn(old, other))
     result = fn(old, old if other is x else other)  # h += h: both sides are the old h
     if result.shape != x.shape:
         raise ShapeError(
@@ -198,8 +197,6 @@ class CopySlices(Function):
 
     @staticmethod
     def backward(ctx: Function, grad: Tensor) -> tuple[Any, Any]:
-        from tinynet.ops.elementwise import where
-
         need_base, need_values = ctx.needs_input_grad
         return (where(ctx.replaced, 0.0, grad) if need_base else None,
                 grad.reshape(-1)[ctx.positions] if need_values else None)

@@ -13,29 +13,28 @@ from typing import Any
 import numpy as np
 
 from tinynet.errors import DTypeError
+from tinynet.ops import elementwise as ew
+from tinynet.ops.activation import tanh
+from tinynet.ops.linalg import matmul
 from tinynet.tensor import Tensor
 
 
-def _table() -> dict[Any, Any]:
-    from tinynet import ops
-
-    def compare(ufunc: Any) -> Any:
-        return lambda a, b: ops.compare(ufunc, a, b)
-
-    return {
-        np.add: ops.add, np.subtract: ops.sub, np.multiply: ops.mul,
-        np.true_divide: ops.div, np.power: ops.pow, np.float_power: ops.pow,
-        np.maximum: ops.maximum, np.minimum: ops.minimum, np.matmul: ops.matmul,
-        np.negative: ops.neg, np.positive: lambda a: a, np.absolute: ops.abs,
-        np.exp: ops.exp, np.log: ops.log, np.sqrt: ops.sqrt, np.tanh: ops.tanh,
-        np.sin: ops.sin, np.cos: ops.cos, np.square: lambda a: ops.mul(a, a),
-        np.less: compare(np.less), np.less_equal: compare(np.less_equal),
-        np.greater: compare(np.greater), np.greater_equal: compare(np.greater_equal),
-        np.equal: compare(np.equal), np.not_equal: compare(np.not_equal),
-    }
+def _compare(ufunc: Any) -> Any:
+    return lambda a, b: ew.compare(ufunc, a, b)
 
 
-_OPS: dict[Any, Any] = {}
+# numpy's function -> tinynet's op (np.square(t) is t * t, as the graph would record it)
+_OPS: dict[Any, Any] = {
+    np.add: ew.add, np.subtract: ew.sub, np.multiply: ew.mul,
+    np.true_divide: ew.div, np.power: ew.pow, np.float_power: ew.pow,
+    np.maximum: ew.maximum, np.minimum: ew.minimum, np.matmul: matmul,
+    np.negative: ew.neg, np.positive: lambda a: a, np.absolute: ew.abs,
+    np.exp: ew.exp, np.log: ew.log, np.sqrt: ew.sqrt, np.tanh: tanh,
+    np.sin: ew.sin, np.cos: ew.cos, np.square: lambda a: ew.mul(a, a),
+    np.less: _compare(np.less), np.less_equal: _compare(np.less_equal),
+    np.greater: _compare(np.greater), np.greater_equal: _compare(np.greater_equal),
+    np.equal: _compare(np.equal), np.not_equal: _compare(np.not_equal),
+}
 
 
 def array_ufunc(ufunc: Any, method: str, inputs: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
@@ -49,8 +48,6 @@ def array_ufunc(ufunc: Any, method: str, inputs: tuple[Any, ...], kwargs: dict[s
             )
         arrays = [x.data if isinstance(x, Tensor) else x for x in inputs]
         return getattr(ufunc, method)(*arrays, **kwargs)  # e.g. ``array -= tensor``
-    if not _OPS:
-        _OPS.update(_table())
     fn = _OPS.get(ufunc) if method == "__call__" and not kwargs else None
     if fn is None:
         raise DTypeError(
