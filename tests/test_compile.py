@@ -772,3 +772,69 @@ def test_generated_programs_agree_eager_and_compiled(wild: bool) -> None:
     assert replayed >= 20, (replayed, fused, refused)
     numba_only("counting the programs fused into generated loops")
     assert fused >= 5, (replayed, fused, refused)
+
+
+# ---------------------------------------------------------------------------------------------
+# the pipeline is one function whose body is the stage calls (issue 18, part 5)
+# ---------------------------------------------------------------------------------------------
+
+
+def test_the_pipeline_driver_calls_the_stages_in_order() -> None:
+    """pipeline.compile_call reads as the pipeline: trace, lower, fuse, plan, generate, guard."""
+    import ast
+    import inspect
+
+    from tinynet.compile import pipeline
+
+    tree = ast.parse(inspect.getsource(pipeline.compile_call))
+    calls = [ast.unparse(node.func) for node in ast.walk(tree) if isinstance(node, ast.Call)]
+    calls.sort(key=lambda text: next(n.lineno for n in ast.walk(tree) if isinstance(n, ast.Call)
+                                     and ast.unparse(n.func) == text))
+    stages = ["tracing", "lowering.lower", "lowering.fuse", "Plan", "codegen.generate",
+              "guard.finish"]
+    assert [c for c in calls if c in stages] == stages, calls
+
+
+def test_the_pipeline_driver_makes_a_program_that_replays() -> None:
+    """compile_call runs the step eagerly once and returns its trace, the generated code
+    (with numba) and a guard that passes for a call of the same kind."""
+    from tinynet.compile import pipeline
+    from tinynet.compile.trace import World, function_codes
+
+    w = tn.tensor(np.linspace(-1, 1, 6).reshape(2, 3), requires_grad=True)
+
+    def step(x: tn.Tensor) -> tn.Tensor:
+        loss = tn.log1p(F.linear(x, w).sigmoid()).sum()
+        loss.backward()
+        return loss
+
+    x = tn.tensor(np.linspace(0, 1, 12).reshape(4, 3))
+    with tn.no_grad():
+        expected = tn.log1p(F.linear(x, w).sigmoid()).sum()
+    made = pipeline.compile_call(step, (x,), World(step), "step", function_codes(step))
+    assert made.replayable and made.program.steps
+    np.testing.assert_allclose(made.returned.data, expected.data, rtol=1e-15)
+    assert w.grad is not None
+    w.grad = None  # as the traced call found it
+    assert made.guard.check((tn.tensor(np.zeros((4, 3))),))
+    assert not made.guard.check((tn.tensor(np.zeros((5, 3))),))  # another shape: a new trace
+    if kernels.numba_enabled():
+        assert "opaque" not in made.runner.describe().split("== buffer plan")[0]
+    else:
+        assert made.runner is None  # interpreted
+
+
+def test_docs_compile_md_quotes_the_pipeline_verbatim() -> None:
+    """docs/compile.md's ```python blocks that open with a ``# tinynet/...`` path quote that
+    file verbatim (the pipeline driver among them)."""
+    import pathlib
+    import re
+
+    repo = pathlib.Path(__file__).resolve().parent.parent
+    doc = (repo / "docs" / "compile.md").read_text()
+    quotes = [block.partition("\n") for block in re.findall(r"```python\n(.*?)```", doc, re.S)]
+    quotes = [(first[2:], body) for first, _, body in quotes
+              if re.fullmatch(r"# tinynet/[\w/]+\.py", first)]
+    assert any(path == "tinynet/compile/pipeline.py" for path, _ in quotes)
+    for path, body in quotes:
+        assert body in (repo / path).read_text(), f"docs/compile.md quotes {path}: out of date"

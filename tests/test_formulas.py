@@ -336,3 +336,28 @@ def test_generated_kernels_load_from_numbas_disk_cache_in_a_new_process(tmp_path
     assert _run(code, **env) == "0 1"  # compiled, then written to the cache
     assert _run(code, **env) == "1 0"  # the next process loads it
     assert list((tmp_path / "kernels").glob("elementwise_*.py"))
+
+
+# ---- docs/autograd.md shows the table beside the rules, as they are -------------------------
+
+
+def test_docs_autograd_md_table_rows_are_the_formula_table() -> None:
+    import re
+
+    page = (REPO / "docs" / "autograd.md").read_text()
+    section = page[page.index("# The formula table beside the rules"):]
+    lines = [line for line in section.splitlines() if line.startswith("| ")][2:]
+    assert len(lines) >= 10
+    sources = "".join(p.read_text() for p in (REPO / "tinynet" / "ops").glob("*.py"))
+    for line in lines:
+        cells = [c.strip() for c in re.split(r"(?<!\\)\|", line)[1:-1]]
+        name, forward, gradients, rules = cells
+        row = TABLE[name]
+
+        def code(cell: str) -> list[str]:
+            return [c.replace("\\|", "|") for c in re.findall(r"`([^`]*)`", cell)]
+
+        assert code(forward) == [row.forward], name
+        assert tuple(code(gradients)) == row.backward, name
+        for rule in code(rules):
+            assert rule in sources, f"docs/autograd.md shows {rule!r} for {name}: not in ops/"

@@ -1,6 +1,7 @@
 """``tn.compile``: trace a step function once, replay it as generated code.
 
-The pipeline, one module each (read them in this order):
+The pipeline is one function, ``pipeline.compile_call``: its body is the stage calls
+(trace -> lower -> fuse -> plan -> generate -> guard). One module each (read them in order):
 
 1. ``trace.py``: run the function eagerly once, the tracer registered as the engine's
    observer (``autograd/engine.py``, section 6), recording every op ``Function.apply`` runs,

@@ -7,8 +7,9 @@ A call goes like this:
    optimizers' groups and state; not learning rates, which are read at every replay). The
    program of the last call is tried first.
 2. A program found replays (``codegen.py``'s compiled code, or ``interpret.py``); if none
-   fits, the function runs eagerly while tracing (``trace.py``), so the first call of each
-   kind returns eager results, and the new program is kept for next time.
+   fits, ``pipeline.compile_call`` runs the function eagerly while tracing and turns the
+   trace into code (trace -> lower -> fuse -> plan -> generate -> guard), so the first call
+   of each kind returns eager results, and the new program is kept for next time.
 3. After a replay the world looks as after an eager call: parameters and optimizer state
    updated in place, version counters bumped, ``.grad`` set (or None), fresh returned tensors.
 """
@@ -19,11 +20,11 @@ import functools
 import os
 from typing import Any
 
-from tinynet.compile import interpret
+from tinynet.compile import interpret, pipeline
 from tinynet.compile.guard import Guard
 from tinynet.compile.interpret import build_result
 from tinynet.compile.ir import Program
-from tinynet.compile.trace import Tracer, World, active_tracer, function_codes, tracing
+from tinynet.compile.trace import World, active_tracer, function_codes
 from tinynet.errors import CompileError
 from tinynet.tensor import Tensor
 
@@ -78,21 +79,18 @@ class CompiledFunction:
         return entry.run(args)
 
     def _trace(self, args: tuple) -> Any:
-        guard = Guard(args, self.world)  # written before the call changes anything
-        tracer = Tracer(self.name, self.codes, args, self.world)
-        with tracing(tracer):
-            returned = self.fn(*args)
-        program = tracer.finish(returned)
-        guard.finish(tracer.unused_tensors())
+        made = pipeline.compile_call(self.fn, args, self.world, self.name, self.codes,
+                                     self.backend)
+        program = made.program
         self.traces += 1
-        entry = Entry(None if tracer.fresh_state else program, self.backend, self.name, guard)
+        entry = Entry(program if made.replayable else None, made.runner, self.name, made.guard)
         self.programs.append(entry)
         if len(self.programs) > MAX_PROGRAMS:
             self.programs.pop(0)
         self.last = entry
         if os.environ.get("TINYNET_COMPILE_DEBUG", "0") not in ("", "0"):
             print(entry.explain(program))
-        return returned
+        return made.returned
 
     # ---- showing the work ------------------------------------------------------------------
 
@@ -113,18 +111,14 @@ class CompiledFunction:
 class Entry:
     """One traced program and the code that replays it."""
 
-    def __init__(self, program: Program | None, backend: str, name: str, guard: Guard) -> None:
+    def __init__(self, program: Program | None, runner: Any, name: str, guard: Guard) -> None:
         self.program = program
         self.guard = guard
         self.name = name
-        self.runner: Any = None
+        self.runner = runner  # the generated code (codegen.Runner), or None: interpret
         # run(args): replays, sets each .grad as the eager call left it, returns fresh tensors
         self.run: Any = None
         if program is not None:
-            if backend == "auto":
-                from tinynet.compile import codegen
-
-                self.runner = codegen.build(program)
             if self.runner is not None:
                 self.run = self.runner.replay
             else:

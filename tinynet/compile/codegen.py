@@ -46,25 +46,20 @@ def cache_dir() -> Path:
     return Path(root) / "compile"
 
 
-def build(program: Program) -> Any:
-    """A runner for ``program`` (generated, compiled code), or None to interpret it."""
-    from tinynet import kernels
-
-    if not kernels.numba_enabled():
-        return None
-    lowering = Lowering(program)
-    lowering.lower()
-    fused = lowering.fuse()
-    if all(k.kind == "opaque" for k in fused):
-        return None
+def generate(program: Program, lowering: Lowering, kernels: list[Kernel], plan: Plan) -> Any:
+    """The pipeline's generate stage (``pipeline.py``): a Runner for the fused ``kernels``
+    (generated, compiled code), or None where generated code would gain nothing or cannot run
+    them, so the program is interpreted: every kernel opaque, or an outside array not
+    C-contiguous (compiled loops index arrays flat)."""
     from tinynet.compile import interpret
 
-    for v in lowering.values:  # compiled code sees C-contiguous arrays only (else: interpret)
+    if all(k.kind == "opaque" for k in kernels):
+        return None
+    for v in lowering.values:
         if v.kind in ("param", "state", "const") and \
                 not interpret.bind(v, ()).flags.c_contiguous:
             return None
-    plan = Plan(fused, lowering.values, lowering.pinned())
-    return Runner(program, lowering, fused, plan)
+    return Runner(program, lowering, kernels, plan)
 
 
 class Runner:
