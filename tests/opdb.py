@@ -861,6 +861,37 @@ add(name="hardtanh_bounds", op=lambda x, **k: F.hardtanh(x, **k),
     domain="min_val = max_val too (a constant, gradient 0)")
 
 
+# More of the table's activations (issue 18). PyTorch's vectorised chunks and its scalar tail
+# disagree at NaN for these too (as for hardtanh above): their samples have infinities, no NaN.
+def _without_nan(lo: float, hi: float, kinks: tuple[float, ...],
+                 **kwargs: Any) -> Callable[..., list[Sample]]:
+    def draw(rng: np.random.Generator, dtype: np.dtype) -> list[Sample]:
+        return unary_samples(lo, hi, kinks=kinks, nonfinite=False, **kwargs)(rng, dtype) + [
+            Sample((np.array([np.inf, -np.inf, *kinks, 0.5], dtype),), kwargs, smooth=False,
+                   note="kinks, infinities")]
+
+    return draw
+
+
+add(**functional("hardsigmoid", samples=_without_nan(-4, 4, (-3.0, 3.0)), torch_grad=False,
+                 domain="derivative 1/6 strictly inside (-3, 3), else 0 (PyTorch's backward "
+                        "multiplies by 1/6 rounded to float32, even in float64: compared in "
+                        "test_activations.py with that rounding undone)"))
+add(**functional("hardswish", samples=_without_nan(-4, 4, (-3.0, 3.0))))
+add(**functional("selu", samples=_without_nan(-4, 3, (0.0,)), rtol=4.0))
+add(**functional("celu", samples=_without_nan(-4, 3, (0.0,)), rtol=4.0))
+add(name="celu_alpha", op=lambda x, **k: F.celu(x, **k),
+    ref=lambda torch, x, **k: torch.nn.functional.celu(x, **k),
+    samples=_without_nan(-4, 3, (0.0,), alpha=0.5), rtol=4.0)
+add(**functional("logsigmoid", samples=unary_samples(-30, 30), rtol=4.0))
+add(name="threshold", op=lambda x, **k: F.threshold(x, **k),
+    ref=lambda torch, x, **k: torch.nn.functional.threshold(x, **k),
+    samples=_without_nan(-2, 2, (0.5,), threshold=0.5, value=-2.0))
+add(**functional("relu6", samples=_without_nan(-2, 8, (0.0, 6.0))))
+add(**functional("softsign", samples=unary_samples(-5, 5, kinks=(0.0,)), rtol=4.0))
+add(**functional("tanhshrink", samples=unary_samples(-3, 3), rtol=4.0))
+
+
 # Sequence ops (causal masks, running sums, tiling, padding, lookups, sampling).
 def _triangle_samples(rng: np.random.Generator, dtype: np.dtype) -> list[Sample]:
     shapes = (((3, 4), 0), ((4, 3), 1), ((2, 3, 3), -1), ((3, 4), 5), ((3, 4), -4),

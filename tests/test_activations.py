@@ -1,5 +1,7 @@
 """The formula table's activations against PyTorch: GELU (both approximations), SiLU, Softplus,
-LeakyReLU, ELU, Hardtanh and Mish (with sigmoid, tanh and relu), as functions and modules,
+LeakyReLU, ELU, Hardtanh, Mish, Hardsigmoid, Hardswish, SELU, CELU, LogSigmoid and Threshold
+(with sigmoid, tanh and relu; and ReLU6, Softsign and Tanhshrink, made of rows), as functions
+and modules,
 with PyTorch's arguments, defaults and numbers: values in float32 and float64, first and
 second derivatives, the edges (0, kinks, +-inf, NaN, large |x|), in-place forms, and a
 compiled training step equal to the eager one. Central differences of every one of them are
@@ -34,6 +36,16 @@ CASES: dict[str, tuple[Any, Any, list[dict[str, Any]]]] = {
     "silu": (F.silu, TF.silu, [{}]),
     "mish": (F.mish, TF.mish, [{}]),
     "gelu": (F.gelu, TF.gelu, [{}, {"approximate": "tanh"}]),
+    "hardsigmoid": (F.hardsigmoid, TF.hardsigmoid, [{}]),
+    "hardswish": (F.hardswish, TF.hardswish, [{}]),
+    "selu": (F.selu, TF.selu, [{}]),
+    "celu": (F.celu, TF.celu, [{}, {"alpha": 0.5}, {"alpha": 2.0}]),
+    "logsigmoid": (F.logsigmoid, TF.logsigmoid, [{}]),
+    "threshold": (F.threshold, TF.threshold, [{"threshold": 0.5, "value": -2.0},
+                                              {"threshold": -1.0, "value": 3.0}]),
+    "relu6": (F.relu6, TF.relu6, [{}]),
+    "softsign": (F.softsign, TF.softsign, [{}]),
+    "tanhshrink": (F.tanhshrink, TF.tanhshrink, [{}]),
 }
 PARAMETRIZED = [(name, args) for name, (_, _, sets) in CASES.items() for args in sets]
 IDS = [f"{name}-{args}" for name, args in PARAMETRIZED]
@@ -82,7 +94,10 @@ def test_values_and_gradients_match_pytorch_at_every_edge(name: str, args: dict,
     # gelu's 1 + erf(...) and 1 + tanh(...) cancel for negative x: errors the size of |x| ulps
     scale = np.abs(x) if name == "gelu" else None
     close(y.data, ty.detach().numpy(), dtype, scale=scale)
-    close(t.grad.data, tt.grad.numpy(), dtype, scale=np.abs(g) * (1 + np.abs(x)))
+    expected = tt.grad.numpy()
+    if name == "hardsigmoid":  # PyTorch's backward multiplies by 1/6 rounded to float32, even
+        expected = expected / np.float32(1 / 6) / dtype(6)  # in float64; tinynet divides by 6
+    close(t.grad.data, expected, dtype, scale=np.abs(g) * (1 + np.abs(x)))
 
 
 @pytest.mark.parametrize(("name", "args"), PARAMETRIZED, ids=IDS)
@@ -90,18 +105,24 @@ def test_second_derivatives_match_pytorch(name: str, args: dict) -> None:
     ours, theirs, _ = CASES[name]
     x = np.array([-5.0, -2.3, -0.7, -0.2, 0.3, 0.9, 1.7, 3.1, 6.0, 25.0, -25.0])
     x = x[[min(abs(v - k) for k in (0.0, args.get("min_val", -1.0), args.get("max_val", 1.0),
-                                   args.get("threshold", 20.0) / args.get("beta", 1.0)))
+                                   args.get("threshold", 20.0) / args.get("beta", 1.0), 3.0,
+                                   -3.0, 6.0))
            > 1e-3 for v in x]]
     t = tn.tensor(x, requires_grad=True)
     (g,) = tn.autograd.grad(ours(t, **args).sum(), t, create_graph=True)
     tt = torch.tensor(x, requires_grad=True)
     (tg,) = torch.autograd.grad(theirs(tt, **args).sum(), tt, create_graph=True)
-    (th,) = torch.autograd.grad((tg * tg).sum(), tt)
-    close(g.data, tg.detach().numpy(), np.float64, ulps=256, scale=1 + np.abs(x))
-    if name in ("relu", "leaky_relu", "hardtanh"):  # piecewise linear: no second derivative
-        assert not g.requires_grad  # (tinynet records no graph for a constant slope)
-        np.testing.assert_array_equal(th.numpy(), 0.0)
+    scale = 1 + np.abs(x)
+    if name == "hardsigmoid":  # (PyTorch's 1/6 in float32, as above)
+        scale = 1 + np.abs(x) * 1e6
+    close(g.data, tg.detach().numpy(), np.float64, ulps=256, scale=scale)
+    if name in ("relu", "leaky_relu", "hardtanh", "hardsigmoid", "threshold", "relu6"):
+        assert not g.requires_grad  # piecewise linear: a constant slope, no graph recorded
+        if name != "hardsigmoid":  # (PyTorch has no derivative of hardsigmoid's backward)
+            (th,) = torch.autograd.grad((tg * tg).sum(), tt)
+            np.testing.assert_array_equal(th.numpy(), 0.0)
         return
+    (th,) = torch.autograd.grad((tg * tg).sum(), tt)
     (h,) = tn.autograd.grad((g * g).sum(), t)
     close(h.data, th.numpy(), np.float64, ulps=256, scale=1 + np.abs(x))
 
@@ -122,6 +143,10 @@ MODULES = [
     ("Hardtanh", {}), ("Hardtanh", {"min_val": -3.0, "max_val": 2.0}), ("Softplus", {}),
     ("Softplus", {"beta": 2.0, "threshold": 10.0}), ("SiLU", {}), ("SiLU", {"inplace": True}),
     ("Mish", {}), ("GELU", {}), ("GELU", {"approximate": "tanh"}),
+    ("Hardsigmoid", {}), ("Hardswish", {"inplace": True}), ("SELU", {}),
+    ("CELU", {"alpha": 0.5}), ("CELU", {"inplace": True}), ("LogSigmoid", {}),
+    ("Threshold", {"threshold": 0.5, "value": -2.0}), ("ReLU6", {}), ("Softsign", {}),
+    ("Tanhshrink", {}),
 ]
 
 
@@ -142,8 +167,11 @@ def test_module_and_function_defaults_are_pytorchs() -> None:
                      "= 1.0, threshold: 'float' = 20.0)"),
         "gelu": ("gelu(input, approximate = 'none')", "(input: 'Tensor', approximate: 'str' = "
                  "'none')"),
+        "logsigmoid": ("logsigmoid(input) -> Tensor", "(input: 'Tensor')"),
     }
-    for name in ("leaky_relu", "elu", "hardtanh", "softplus", "silu", "mish", "gelu", "relu"):
+    for name in ("leaky_relu", "elu", "hardtanh", "softplus", "silu", "mish", "gelu", "relu",
+                 "hardsigmoid", "hardswish", "selu", "celu", "threshold", "relu6", "softsign",
+                 "tanhshrink", "logsigmoid"):
         ours = inspect.signature(getattr(F, name)).parameters
         if name in documented:
             theirs_doc, ours_text = documented[name]
@@ -168,7 +196,8 @@ def test_bad_arguments_are_refused_with_the_op_named() -> None:
         F.leaky_relu(tn.ones(2), "0.1")
 
 
-@pytest.mark.parametrize("name", ["relu", "leaky_relu", "elu", "hardtanh", "silu", "mish"])
+@pytest.mark.parametrize("name", ["relu", "leaky_relu", "elu", "hardtanh", "silu", "mish",
+                                  "hardswish", "selu", "celu", "relu6"])
 def test_inplace_writes_into_the_input_and_keeps_gradients_right(name: str) -> None:
     ours, theirs, _ = CASES[name]
     x = np.linspace(-3, 3, 13)

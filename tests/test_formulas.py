@@ -49,6 +49,12 @@ ACTIVATION_CALLS: dict[str, tuple[Any, dict[str, float]]] = {
     "mish": (F.mish, {}),
     "gelu": (F.gelu, {}),
     "gelu_tanh": (lambda x: F.gelu(x, approximate="tanh"), {}),
+    "hardsigmoid": (F.hardsigmoid, {}),
+    "hardswish": (F.hardswish, {}),
+    "selu": (F.selu, {}),
+    "celu": (F.celu, {"alpha": 1.5}),
+    "logsigmoid": (F.logsigmoid, {}),
+    "threshold": (F.threshold, {"threshold": 0.5, "value": -2.0}),
 }
 ARITHMETIC_CALLS = {"add": tn.add, "sub": tn.sub, "mul": tn.mul, "div": tn.div,
                     "neg": lambda a: -a, "exp": tn.exp, "log": tn.log, "sqrt": tn.sqrt,
@@ -65,6 +71,10 @@ def kinks(name: str, params: dict[str, float]) -> list[float]:
         return [params["min_val"], params["max_val"]]
     if name == "softplus":
         return [params["threshold"] / params["beta"]]
+    if name in ("hardsigmoid", "hardswish"):
+        return [-3.0, 3.0]
+    if name == "threshold":
+        return [params["threshold"]]
     return [0.0]
 
 

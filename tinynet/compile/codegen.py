@@ -225,6 +225,11 @@ class Source:
                 if any(re.search(rf"\b{prefix}{name}_forward\(", line) for line in body)]
         if used:  # the formula table's kernels (generated from kernels/formulas.py)
             head += ["from tinynet.kernels.compiled import " + ", ".join(used)]
+            # numba's cache of this file refers to them by their module's name, so another
+            # table must make another file (else: ModuleNotFoundError on loading the cache)
+            from tinynet.kernels import compiled
+
+            head += [f"# (from {compiled.generated_module_name()})"]
         return "\n".join(head + [""] + body) + "\n"
 
     # ---- helpers ---------------------------------------------------------------------------

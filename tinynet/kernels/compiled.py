@@ -83,6 +83,11 @@ ELEMENTWISE_KERNELS = tuple(
 globals().update({name: getattr(_generated, name) for name in ELEMENTWISE_KERNELS})
 
 
+def generated_module_name() -> str:
+    """The generated module's name (it changes with the table: its hash is in it)."""
+    return _generated.__name__
+
+
 # ----------------------------------------------------------- softmax cross-entropy (N, C)
 
 

@@ -70,6 +70,8 @@ PDF = 0.3989422804014327  # 1 / sqrt(2 pi), the normal density's factor
 TWO_OVER_SQRT_PI = 1.1283791670955126  # erf's derivative at 0
 LN10 = 2.302585092994046  # log(10): d/dx log10(x) = 1 / (x log 10)
 LN2 = 0.6931471805599453  # log(2)
+SELU_ALPHA = 1.6732632423543772  # SELU's constants (Klambauer et al. 2017; PyTorch's values)
+SELU_SCALE = 1.0507009873554805
 
 # fmt: off
 ROWS = (
@@ -99,6 +101,18 @@ ROWS = (
            "g * (0.5 * (1 + tanh(SQRT_2_PI * (x + 0.044715 * x * x * x)))"
            " + 0.5 * x * (1 - tanh(SQRT_2_PI * (x + 0.044715 * x * x * x)) ** 2)"
            " * SQRT_2_PI * (1 + 3 * 0.044715 * x * x))", "x"),
+    # (x + 3 clamped to [0, 6], as PyTorch writes them: -inf * 0 is NaN in hardswish)
+    _unary("hardsigmoid", "where(x + 3 <= 0, 0, where(x + 3 >= 6, 6, x + 3)) / 6",
+           "where((x > -3) & (x < 3), g / 6, 0)", "x"),
+    _unary("hardswish",  "x * where(x + 3 <= 0, 0, where(x + 3 >= 6, 6, x + 3)) / 6",
+           "where(x <= -3, 0, where(x < 3, g * (x / 3 + 0.5), g))", "x"),
+    _unary("selu",       "where(x > 0, SELU_SCALE * x, SELU_SCALE * SELU_ALPHA * expm1(x))",
+           "where(x <= 0, g * SELU_SCALE * SELU_ALPHA * exp(x), g * SELU_SCALE)", "x"),
+    _unary("celu",       "where(x > 0, x, alpha * expm1(x / alpha))",
+           "where(x <= 0, g * exp(x / alpha), g)", "x", alpha=1.0),
+    _unary("logsigmoid", "where(x < 0, x, 0) - log1p(exp(-abs(x)))", "g * sigmoid(-x)", "x"),
+    _unary("threshold",  "where(x <= threshold, value, x)", "where(x <= threshold, 0, g)", "x",
+           threshold=0.0, value=0.0),
     # ---- arithmetic ------------------------------------------------------------------------
     _arith("add",  "a + b",  "g", "g"),
     _arith("sub",  "a - b",  "g", "-g"),
@@ -140,7 +154,8 @@ ROWS = (
 TABLE: dict[str, Formula] = {row.name: row for row in ROWS}
 ACTIVATIONS = tuple(row.name for row in ROWS if row.activation)
 CONSTANTS = {"SQRT1_2": SQRT1_2, "SQRT_2_PI": SQRT_2_PI, "PDF": PDF,
-             "TWO_OVER_SQRT_PI": TWO_OVER_SQRT_PI, "LN10": LN10, "LN2": LN2}
+             "TWO_OVER_SQRT_PI": TWO_OVER_SQRT_PI, "LN10": LN10, "LN2": LN2,
+             "SELU_ALPHA": SELU_ALPHA, "SELU_SCALE": SELU_SCALE}
 FUNCTIONS = ("where", "exp", "expm1", "log", "log1p", "sqrt", "tanh", "erf", "sin", "cos",
              "sigmoid", "log10", "log2", "abs", "floor", "ceil", "trunc")
 

@@ -73,3 +73,20 @@ __all__ += ["HuberLoss", "KLDivLoss", "L1Loss", "ParameterDict", "ParameterList"
 from tinynet.nn.activations import ELU, GELU, Hardtanh, LeakyReLU, Mish, SiLU, Softplus  # noqa: E402
 
 __all__ += ["ELU", "GELU", "Hardtanh", "LeakyReLU", "Mish", "SiLU", "Softplus"]
+
+# More activations (issue 18): table rows (Hardsigmoid, Hardswish, SELU, CELU, LogSigmoid,
+# Threshold) and compositions of rows (ReLU6 = Hardtanh(0, 6), Softsign, Tanhshrink).
+from tinynet.nn.activations import (  # noqa: E402
+    CELU,
+    SELU,
+    Hardsigmoid,
+    Hardswish,
+    LogSigmoid,
+    ReLU6,
+    Softsign,
+    Tanhshrink,
+    Threshold,
+)
+
+__all__ += ["CELU", "SELU", "Hardsigmoid", "Hardswish", "LogSigmoid", "ReLU6", "Softsign",
+            "Tanhshrink", "Threshold"]

@@ -197,3 +197,105 @@ class LogSoftmax(Module):
 
     def extra_repr(self) -> str:
         return f"dim={self.dim}"
+
+
+class _Plain(Module):
+    """An activation without arguments: ``forward`` is the functional of ``function``."""
+
+    function = ""
+
+    def forward(self, input: Tensor) -> Tensor:
+        return getattr(F, self.function)(input)
+
+
+class _InPlace(Module):
+    """An activation whose one argument is ``inplace``."""
+
+    function = ""
+
+    def __init__(self, inplace: bool = False) -> None:
+        super().__init__()
+        self.inplace = inplace
+
+    def forward(self, input: Tensor) -> Tensor:
+        return getattr(F, self.function)(input, inplace=self.inplace)
+
+    def extra_repr(self) -> str:
+        return "inplace=True" if self.inplace else ""
+
+
+class ReLU6(_InPlace):
+    """y = min(max(x, 0), 6)."""
+
+    function = "relu6"
+
+
+class Hardsigmoid(_InPlace):
+    """y = relu6(x + 3) / 6."""
+
+    function = "hardsigmoid"
+
+    def extra_repr(self) -> str:
+        return ""  # (PyTorch's Hardsigmoid does not print inplace)
+
+
+class Hardswish(_InPlace):
+    """y = x * relu6(x + 3) / 6."""
+
+    function = "hardswish"
+
+    def extra_repr(self) -> str:
+        return ""  # (PyTorch's Hardswish does not print inplace)
+
+
+class SELU(_InPlace):
+    """y = scale * (x where x > 0, else alpha * (exp(x) - 1)), PyTorch's alpha and scale."""
+
+    function = "selu"
+
+
+class CELU(Module):
+    """y = x where x > 0, else alpha * (exp(x / alpha) - 1)."""
+
+    def __init__(self, alpha: float = 1.0, inplace: bool = False) -> None:
+        super().__init__()
+        self.alpha, self.inplace = alpha, inplace
+
+    def forward(self, input: Tensor) -> Tensor:
+        return F.celu(input, self.alpha, self.inplace)
+
+    def extra_repr(self) -> str:
+        return f"alpha={self.alpha}" + (", inplace=True" if self.inplace else "")
+
+
+class Threshold(Module):
+    """y = x where x > threshold, else value."""
+
+    def __init__(self, threshold: float, value: float, inplace: bool = False) -> None:
+        super().__init__()
+        self.threshold, self.value, self.inplace = threshold, value, inplace
+
+    def forward(self, input: Tensor) -> Tensor:
+        return F.threshold(input, self.threshold, self.value, self.inplace)
+
+    def extra_repr(self) -> str:
+        return (f"threshold={self.threshold}, value={self.value}"
+                + (", inplace=True" if self.inplace else ""))
+
+
+class LogSigmoid(_Plain):
+    """y = log(sigmoid(x)), stable for any x."""
+
+    function = "logsigmoid"
+
+
+class Softsign(_Plain):
+    """y = x / (1 + |x|)."""
+
+    function = "softsign"
+
+
+class Tanhshrink(_Plain):
+    """y = x - tanh(x)."""
+
+    function = "tanhshrink"

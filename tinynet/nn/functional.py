@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from tinynet import dtypes, ops
+from tinynet import dtypes, kernels, ops
 from tinynet.autograd import Function, is_grad_enabled
 from tinynet.errors import DTypeError, ShapeError
 from tinynet.nn.dropout import dropout  # noqa: F401 - F.dropout (written beside nn.Dropout)
@@ -108,6 +108,52 @@ def gelu(input: Tensor, approximate: str = "none") -> Tensor:
     """x * Phi(x), Phi the standard normal CDF; approximate='tanh' uses
     0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))."""
     return ops.gelu(input, approximate)
+
+
+def relu6(input: Tensor, inplace: bool = False) -> Tensor:
+    """min(max(x, 0), 6): hardtanh(x, 0, 6), as PyTorch defines it."""
+    return hardtanh(input, 0.0, 6.0, inplace)
+
+
+def hardsigmoid(input: Tensor, inplace: bool = False) -> Tensor:
+    """relu6(x + 3) / 6."""
+    return _maybe_inplace(input, inplace, "hardsigmoid", ops.hardsigmoid)
+
+
+def hardswish(input: Tensor, inplace: bool = False) -> Tensor:
+    """x * relu6(x + 3) / 6."""
+    return _maybe_inplace(input, inplace, "hardswish", ops.hardswish)
+
+
+def selu(input: Tensor, inplace: bool = False) -> Tensor:
+    """scale * (x where x > 0, else alpha * (exp(x) - 1)), alpha ~ 1.6733, scale ~ 1.0507."""
+    return _maybe_inplace(input, inplace, "selu", ops.selu)
+
+
+def celu(input: Tensor, alpha: float = 1.0, inplace: bool = False) -> Tensor:
+    """x where x > 0, else alpha * (exp(x / alpha) - 1)."""
+    return _maybe_inplace(input, inplace, "celu", lambda x: ops.celu(x, alpha))
+
+
+def logsigmoid(input: Tensor) -> Tensor:
+    """log(sigmoid(x)), stable for any x."""
+    return ops.logsigmoid(input)
+
+
+def threshold(input: Tensor, threshold: float, value: float, inplace: bool = False) -> Tensor:
+    """x where x > threshold, else value."""
+    return _maybe_inplace(input, inplace, "threshold",
+                          lambda x: ops.threshold(x, threshold, value))
+
+
+def softsign(input: Tensor) -> Tensor:
+    """x / (1 + |x|), written with ops (as PyTorch does): its gradient is theirs."""
+    return input / (1 + ops.abs(input))
+
+
+def tanhshrink(input: Tensor) -> Tensor:
+    """x - tanh(x), written with ops (as PyTorch does)."""
+    return input - ops.tanh(input)
 
 
 def _maybe_inplace(input: Tensor, inplace: bool, op: str, fn: Any) -> Tensor:
@@ -394,14 +440,13 @@ def binary_cross_entropy(
 
 
 def _log_sigmoid(x: Any) -> Any:
-    """log s(x) = min(x, 0) - log(1 + e^-|x|): no overflow for any x (arrays: forward)."""
-    with np.errstate(under="ignore"):  # e^-|x| for large |x| is 0, which is the right answer
-        return np.minimum(x, 0) - np.log1p(np.exp(-np.abs(x)))
+    """log s(x) on arrays (forward): the formula table's logsigmoid row, stable for any x."""
+    return kernels.elementwise_forward("logsigmoid", np.asarray(x))
 
 
 def _log_sigmoid_tensor(x: Tensor) -> Tensor:
-    """The same with differentiable ops (backward)."""
-    return ops.minimum(x, 0) - ops.log(1 + ops.exp(-ops.abs(x)))
+    """The same, differentiable (backward): the logsigmoid op."""
+    return ops.logsigmoid(x)
 
 
 class BinaryCrossEntropyWithLogits(Function):

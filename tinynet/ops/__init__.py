@@ -207,3 +207,15 @@ from tinynet.ops.logical import (  # noqa: E402
 
 __all__ += ["bitwise_and", "bitwise_or", "bitwise_xor", "logical_and", "logical_or",
             "logical_xor"]
+
+# more of the formula table's activations (issue 18): a row each, plus their Tensor rules
+from tinynet.ops.activation import (  # noqa: E402
+    celu,
+    hardsigmoid,
+    hardswish,
+    logsigmoid,
+    selu,
+    threshold,
+)
+
+__all__ += ["celu", "hardsigmoid", "hardswish", "logsigmoid", "selu", "threshold"]

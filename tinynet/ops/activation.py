@@ -16,7 +16,15 @@ import numpy as np
 
 from tinynet import kernels
 from tinynet.autograd import Function
-from tinynet.kernels.formulas import PDF, SQRT1_2, SQRT_2_PI, TABLE, TWO_OVER_SQRT_PI
+from tinynet.kernels.formulas import (
+    PDF,
+    SELU_ALPHA,
+    SELU_SCALE,
+    SQRT1_2,
+    SQRT_2_PI,
+    TABLE,
+    TWO_OVER_SQRT_PI,
+)
 from tinynet.ops.elementwise import exp, where
 from tinynet.ops.operands import as_floating, normalize_dim
 from tinynet.tensor import Tensor
@@ -151,6 +159,55 @@ class GELUTanh(_Elementwise):
         t = tanh(SQRT_2_PI * (x + 0.044715 * x * x * x))
         slope = SQRT_2_PI * (1 + 3 * 0.044715 * x * x)
         return grad * (0.5 * (1 + t) + 0.5 * x * (1 - t * t) * slope)
+
+
+class Hardsigmoid(_Elementwise):
+    """relu6(x + 3) / 6: 0 below -3, 1 above 3;  d/dx = 1/6 strictly inside, else 0"""
+
+    @staticmethod
+    def rule(grad: Tensor, x: Tensor) -> Tensor:
+        return where((x.data > -3) & (x.data < 3), grad / 6, 0.0)
+
+
+class Hardswish(_Elementwise):
+    """x hardsigmoid(x);  d/dx = 0 up to -3, x/3 + 1/2 on (-3, 3), 1 from 3 (PyTorch's rule)"""
+
+    @staticmethod
+    def rule(grad: Tensor, x: Tensor) -> Tensor:
+        return where(x.data <= -3, 0.0, where(x.data < 3, grad * (x / 3 + 0.5), grad))
+
+
+class SELU(_Elementwise):
+    """scale x where x > 0, else scale alpha (e^x - 1), PyTorch's fixed alpha and scale;
+    d/dx = scale where x > 0, else scale alpha e^x"""
+
+    @staticmethod
+    def rule(grad: Tensor, x: Tensor) -> Tensor:
+        return where(x.data <= 0, grad * SELU_SCALE * SELU_ALPHA * exp(x), grad * SELU_SCALE)
+
+
+class CELU(_Elementwise):
+    """x where x > 0, else alpha (e^(x/alpha) - 1);  d/dx = 1 where x > 0, else e^(x/alpha)"""
+
+    @staticmethod
+    def rule(grad: Tensor, x: Tensor, alpha: float = 1.0) -> Tensor:
+        return where(x.data <= 0, grad * exp(x / alpha), grad)
+
+
+class LogSigmoid(_Elementwise):
+    """log s(x) = min(x, 0) - log(1 + e^-|x|) (stable);  d/dx = 1 - s(x) = s(-x)"""
+
+    @staticmethod
+    def rule(grad: Tensor, x: Tensor) -> Tensor:
+        return grad * sigmoid(-x)
+
+
+class Threshold(_Elementwise):
+    """x where x > threshold, else value;  d/dx = 1 where x > threshold, else 0"""
+
+    @staticmethod
+    def rule(grad: Tensor, x: Tensor, threshold: float = 0.0, value: float = 0.0) -> Tensor:
+        return where(x.data <= threshold, 0.0, grad)
 
 
 class Erf(Function):
@@ -311,6 +368,38 @@ def gelu(x: Any, approximate: str = "none") -> Tensor:
         raise ValueError(f"gelu: approximate must be 'none' or 'tanh', got {approximate!r}")
     cls = GELU if approximate == "none" else GELUTanh
     return cls.apply(as_floating(x, "gelu"))
+
+
+def hardsigmoid(x: Any) -> Tensor:
+    return Hardsigmoid.apply(as_floating(x, "hardsigmoid"))
+
+
+def hardswish(x: Any) -> Tensor:
+    return Hardswish.apply(as_floating(x, "hardswish"))
+
+
+def selu(x: Any) -> Tensor:
+    return SELU.apply(as_floating(x, "selu"))
+
+
+def celu(x: Any, alpha: float = 1.0) -> Tensor:
+    alpha = _number(alpha, "celu", "alpha")
+    if alpha == 0:  # PyTorch's check (x / alpha)
+        raise ValueError("celu: alpha must not be 0 (the negative part is alpha (e^(x/alpha) "
+                         "- 1)); use relu for the limit")
+    return CELU.apply(as_floating(x, "celu"), alpha=alpha)
+
+
+def logsigmoid(x: Any) -> Tensor:
+    """log(sigmoid(x)), computed stably for any x."""
+    return LogSigmoid.apply(as_floating(x, "logsigmoid"))
+
+
+def threshold(x: Any, threshold: float, value: float) -> Tensor:
+    """x where x > threshold, else value (PyTorch's threshold: both arguments required)."""
+    return Threshold.apply(as_floating(x, "threshold"),
+                           threshold=_number(threshold, "threshold", "threshold"),
+                           value=_number(value, "threshold", "value"))
 
 
 def erf(x: Any) -> Tensor:
