@@ -176,7 +176,7 @@ class Optimizer:
     # ---- the update rule -------------------------------------------------------------------
     # Each optimizer states its rule once, per element (``_rule``: a ``kernels.updates.Rule``
     # for the group's switches) and the numbers it takes (``_numbers``: read from the group
-    # and the state at every step). ``_update`` applies it as one op, ``Update``.
+    # and the state at every step). ``_update`` applies it as one op, ``_Update``.
 
     def _rule(self, group: dict[str, Any], state: dict[str, Any] | None) -> Rule:
         """The rule for this group's switches (``_form``): arrays ``p``, ``g`` and the state
@@ -206,8 +206,8 @@ class Optimizer:
             tensors.append(state[key])
         read = Numbers(self, group, state, rule)
         if observers.active:  # extra: the op, so tn.compile's trace and watch.py see it
-            Update.apply(*tensors, rule=rule, read=read)
-        else:  # what Update's forward does, without the op's bookkeeping (4x the kernel's time)
+            _Update.apply(*tensors, rule=rule, read=read)
+        else:  # what _Update's forward does, without the op's bookkeeping (4x the kernel's time)
             apply_rule(rule, [t._data for t in tensors], read())
 
     def _closure_loss(self, closure: Callable[[], Any] | None) -> Any:
@@ -396,7 +396,7 @@ class Optimizer:
         return "\n".join(lines)
 
 
-class Update(Function):
+class _Update(Function):
     """One parameter's update, as an op: ``rule`` (a ``kernels.updates.Rule``) applied in place
     to the arrays of (p, g, *state), with the numbers ``read()`` gives now.
 
@@ -415,7 +415,7 @@ class Update(Function):
 
 
 class Numbers:
-    """``read`` for one parameter's ``Update``: the optimizer's ``_numbers`` for its group and
+    """``read`` for one parameter's ``_Update``: the optimizer's ``_numbers`` for its group and
     state now, as floats in the rule's order."""
 
     def __init__(self, optimizer: Optimizer, group: dict[str, Any],
