@@ -26,7 +26,7 @@ class Adadelta(Optimizer):
     """Scale each step by the ratio of two running root mean squares: of past updates over
     past gradients, so the step has the parameter's units and needs no learning rate (lr=1.0).
 
-    For each parameter p with gradient g (PyTorch's rule and order, in plain numpy):
+    For each parameter p with gradient g (PyTorch's rule and order; ``adadelta_rule`` below):
 
         g     = -g                                            (if maximize)
         g     = g + weight_decay * p                          (if weight_decay != 0)

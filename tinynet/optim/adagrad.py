@@ -23,7 +23,8 @@ class Adagrad(Optimizer):
     """Scale each coordinate's step by the root of the sum of all its squared gradients, so
     often-updated coordinates slow down.
 
-    For each parameter p with gradient g, at step t = 1, 2, ... (PyTorch's rule and order):
+    For each parameter p with gradient g, at step t = 1, 2, ... (PyTorch's rule and order;
+    ``adagrad_rule`` below):
 
         g   = -g                                             (if maximize)
         g   = g + weight_decay * p                           (if weight_decay != 0)

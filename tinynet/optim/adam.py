@@ -26,8 +26,8 @@ class Adam(Optimizer):
     """Adam with L2 weight decay added to the gradient (or, with
     ``decoupled_weight_decay=True``, applied to the weights: AdamW).
 
-    For each parameter p with gradient g, at step t = 1, 2, ... (PyTorch's rule;
-    ``tinynet.kernels.adam_update_`` runs the common case in one pass, in place):
+    For each parameter p with gradient g, at step t = 1, 2, ... (PyTorch's rule, stated once
+    per element in ``adam_rule`` below; the numbers that depend on t are ``_numbers``):
 
         g = -g                                               (if maximize)
         p = p (1 - lr weight_decay)                          (if decoupled_weight_decay)

@@ -12,11 +12,26 @@ parameter groups and state.
 
 ``step`` is the walk every optimizer shares (groups -> parameters -> gradient checks ->
 maximize -> state creation -> the update rule -> version bump). Subclasses state only what is
-theirs: ``_update`` (the rule for one parameter: SGD and Adam call a kernel from
-``tinynet.kernels``; RMSprop, Adagrad and AMSGrad are plain numpy, in PyTorch's order of
-operations), ``_init_state`` (a parameter's state before its first update), ``_check_group``
-(hyperparameter validation) and, for ``load_state_dict``, ``_STATE_KEYS`` and
-``_required_state`` (which state keys the update reads under a group's options).
+theirs, and the update rule once:
+
+- ``_rule``: the rule for one parameter, per element, as text (a ``kernels.updates.Rule``)::
+
+      sgd_rule(momentum=True, ...) ->  g = g + weight_decay * p
+                                       momentum_buffer = momentum_buffer * momentum + keep * g
+                                       p = p - lr * momentum_buffer
+
+  From that text ``tinynet/kernels/updates.py`` makes the numba loop and the numpy twin, and
+  ``tn.compile`` pastes the same loop into the code it generates: one definition, no second
+  copy of any optimizer anywhere;
+- ``_numbers``: the numbers the rule takes (lr, Adam's bias corrections...), computed from the
+  group and the state at every step, so a scheduler's new lr is always used;
+- ``_form``: what of a group picks the rule's statements (``weight_decay != 0``...);
+- ``_init_state`` (a parameter's state before its first update), ``_check_group``
+  (hyperparameter validation) and, for ``load_state_dict``, ``_STATE_KEYS`` and
+  ``_required_state`` (which state keys the update reads under a group's options).
+
+The update of one parameter is one op, ``_Update``: it writes p and its state in place, and
+``tn.compile``'s tracer records it like any other op (it sees it at ``Function.apply``).
 """
 
 from __future__ import annotations

@@ -23,7 +23,7 @@ from tinynet.tensor import Tensor
 class RMSprop(Optimizer):
     """Divide each gradient by a running root mean square of its recent values.
 
-    For each parameter p with gradient g (PyTorch's rule and order, in plain numpy):
+    For each parameter p with gradient g (PyTorch's rule and order; ``rmsprop_rule`` below):
 
         g   = -g                                             (if maximize)
         g   = g + weight_decay * p                           (if weight_decay != 0)
@@ -37,7 +37,7 @@ class RMSprop(Optimizer):
     The state also counts steps ("step"), as PyTorch's does. In the centered form v - gm^2
     cancels when the gradient barely changes (always, with alpha=0): the square root then acts
     on rounding noise, and PyTorch's fused multiply-add can make that noise negative (NaN)
-    where this plain numpy gives 0. Elsewhere the two agree to ~1e-15.
+    where tinynet's loop (no fused multiply-add) gives 0. Elsewhere the two agree to ~1e-15.
     """
 
     _STATE_KEYS = ("step", "square_avg", "momentum_buffer", "grad_avg")

@@ -20,8 +20,8 @@ from tinynet.tensor import Tensor
 class SGD(Optimizer):
     """Gradient descent, optionally with (Nesterov) momentum and L2 weight decay.
 
-    For each parameter p with gradient g, PyTorch's rule (``tinynet.kernels.sgd_update_``
-    runs it in one pass, in place):
+    For each parameter p with gradient g, PyTorch's rule (stated once, per element, in
+    ``sgd_rule`` below; tinynet/kernels/updates.py makes the loop that runs it in place):
 
         g   = -g                                             (if maximize)
         g   = g + weight_decay * p                           (if weight_decay != 0)
