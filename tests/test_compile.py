@@ -397,16 +397,22 @@ def test_debug_env_prints_each_compile(monkeypatch: Any, capsys: Any) -> None:
     assert capsys.readouterr().out.count("== tn.compile(") == 2
 
 
-def test_hyperparameter_guard_miss_retraces_but_lr_does_not() -> None:
+def test_lr_and_momentum_are_read_at_every_replay_but_a_changed_rule_form_retraces() -> None:
+    """The numbers an optimizer's update takes (lr, momentum...) are read from the parameter
+    group at every replay, so a scheduler changing them costs no trace; what picks the rule's
+    statements (a switch such as nesterov, weight decay turned on) is guarded."""
     models, opts, eager_step, step, x, y = _warm()
-    for o in opts:
-        o.param_groups[0]["lr"] = 0.01
-    traces = step.traces
-    np.testing.assert_allclose(step(x, y).data, eager_step(x, y).data, rtol=1e-12)
-    assert step.traces == traces
-    for o in opts:
-        o.param_groups[0]["momentum"] = 0.5
-    _check_retrace(step, eager_step, models, opts, x, y)
+    for change in ({"lr": 0.01}, {"momentum": 0.5}, {"dampening": 0.25}):
+        for o in opts:
+            o.param_groups[0].update(change)
+        traces = step.traces
+        np.testing.assert_allclose(step(x, y).data, eager_step(x, y).data, rtol=1e-12)
+        assert step.traces == traces, change
+        assert_same_world(models, opts, 1e-12)
+    for change in ({"weight_decay": 0.1}, {"dampening": 0.0, "nesterov": True}):
+        for o in opts:
+            o.param_groups[0].update(change)
+        _check_retrace(step, eager_step, models, opts, x, y)
 
 
 def test_numba_guard_miss_retraces() -> None:

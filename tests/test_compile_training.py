@@ -3,8 +3,10 @@
 Each program is a random model (Linear layers with activations, LayerNorm, Dropout and
 BatchNorm1d in eval mode, a residual block, a layer used twice (tied parameters), frozen
 layers; no convolutions or pools yet), a loss, an
-optimizer with random options, optionally gradient accumulation and a scheduler stepped
-outside the step. Two identical copies of the world are made: one steps eagerly, the other
+optimizer with every option drawn (SGD, Adam, AdamW, RMSprop, Adagrad, Adadelta; maximize,
+weight decay coupled and decoupled, momentum, dampening, nesterov, amsgrad, centered...),
+optionally gradient accumulation and a scheduler stepped outside the step (StepLR,
+ExponentialLR, OneCycleLR and CyclicLR, the last two cycling momentum or beta1 too). Two identical copies of the world are made: one steps eagerly, the other
 through ``tn.compile``. Between calls the outside world changes the way training scripts
 change it (lr, momentum, train/eval, ``requires_grad_``, ``load_state_dict`` of the model and
 the optimizer, in-place writes under ``no_grad``, new batch sizes, non-contiguous inputs,
@@ -117,13 +119,33 @@ def make_world(rng: np.random.Generator) -> dict[str, Any]:
     world = {"model": model, "opt": opt, "loss": loss, "n_in": n_in, "n_out": n_out,
              "accumulate": bool(rng.random() < 0.25), "scheduler": None,
              "clip": rng.choice(["none"] * 8 + ["norm", "value"])}
-    if rng.random() < 0.3:
-        world["scheduler"] = optim.lr_scheduler.StepLR(opt, step_size=2, gamma=0.5)
+    if rng.random() < 0.4:
+        world["scheduler"] = make_scheduler(rng, opt)
     return world
 
 
+def make_scheduler(rng: np.random.Generator, opt: Any) -> Any:
+    """A scheduler stepped between calls: lr schedules, and the cycling ones that change
+    momentum (SGD, RMSprop) or beta1 (Adam) too, which each replay must read."""
+    kind = str(rng.choice(["step", "exponential", "onecycle", "cyclic"]))
+    group = opt.param_groups[0]
+    cycles = "momentum" in group and group["momentum"] > 0 or "betas" in group
+    if kind == "step" or (kind == "cyclic" and not cycles):
+        return optim.lr_scheduler.StepLR(opt, step_size=2, gamma=0.5)
+    if kind == "exponential":
+        return optim.lr_scheduler.ExponentialLR(opt, gamma=0.7)
+    if kind == "onecycle":
+        return optim.lr_scheduler.OneCycleLR(opt, max_lr=0.1, total_steps=50,
+                                             cycle_momentum=cycles)
+    return optim.lr_scheduler.CyclicLR(opt, base_lr=0.01, max_lr=0.1, step_size_up=2,
+                                       base_momentum=0.6, max_momentum=0.9)
+
+
 def make_optimizer(rng: np.random.Generator, params: list[Any]) -> Any:
-    kind = rng.choice(["sgd", "sgd", "sgd", "adam", "adam", "adamw", "rmsprop", "adagrad"])
+    """An optimizer with every option drawn: maximize, weight decay (coupled or decoupled),
+    momentum, dampening, nesterov, amsgrad, centered, lr_decay..."""
+    kind = rng.choice(["sgd", "sgd", "sgd", "adam", "adam", "adamw", "rmsprop", "adagrad",
+                       "adadelta"])
     maximize = bool(rng.random() < 0.2)
     wd = float(rng.choice([0.0, 0.0, 0.01]))
     if kind == "sgd":
@@ -133,14 +155,22 @@ def make_optimizer(rng: np.random.Generator, params: list[Any]) -> Any:
         return optim.SGD(params, lr=0.05, momentum=momentum, nesterov=nesterov,
                          dampening=dampening, weight_decay=wd, maximize=maximize)
     if kind == "adam":
-        return optim.Adam(params, lr=0.01, weight_decay=wd, maximize=maximize,
-                          amsgrad=bool(rng.random() < 0.2))
+        return optim.Adam(params, lr=0.01, betas=(float(rng.choice([0.9, 0.3])), 0.999),
+                          weight_decay=wd, maximize=maximize, amsgrad=bool(rng.random() < 0.3),
+                          decoupled_weight_decay=bool(rng.random() < 0.3))
     if kind == "adamw":
-        return optim.AdamW(params, lr=0.01, maximize=maximize)
+        return optim.AdamW(params, lr=0.01, weight_decay=float(rng.choice([0.0, 0.01, 0.1])),
+                           amsgrad=bool(rng.random() < 0.3), maximize=maximize)
     if kind == "rmsprop":
-        return optim.RMSprop(params, lr=0.01, momentum=float(rng.choice([0.0, 0.5])),
+        return optim.RMSprop(params, lr=0.01, alpha=float(rng.choice([0.99, 0.3])),
+                             momentum=float(rng.choice([0.0, 0.5])), weight_decay=wd,
                              centered=bool(rng.random() < 0.5), maximize=maximize)
-    return optim.Adagrad(params, lr=0.05, maximize=maximize)
+    if kind == "adadelta":
+        return optim.Adadelta(params, lr=1.0, rho=float(rng.choice([0.9, 0.5])),
+                              weight_decay=wd, maximize=maximize)
+    return optim.Adagrad(params, lr=0.05, lr_decay=float(rng.choice([0.0, 0.1])),
+                         weight_decay=wd, initial_accumulator_value=float(rng.choice([0.0, 0.1])),
+                         maximize=maximize)
 
 
 def batch(rng: np.random.Generator, w: dict[str, Any], n: int, layout: str) -> tuple:
@@ -192,6 +222,13 @@ def change_world(kind: str, w: dict[str, Any], rng_seed: int) -> None:
         group = opt.param_groups[0]
         if group["momentum"] and not group.get("nesterov"):
             group["momentum"] = 0.5
+    elif kind == "momentum" and "betas" in opt.param_groups[0]:
+        opt.param_groups[0]["betas"] = (0.8, opt.param_groups[0]["betas"][1])
+    elif kind == "hyperparameter":  # a number the rule reads, or a switch that changes its form
+        group = opt.param_groups[0]
+        key = str(rng.choice(["eps", "weight_decay", "maximize"]))
+        if key in group:
+            group[key] = (not group[key]) if key == "maximize" else group[key] * 2 + 0.001
     elif kind == "train_eval":
         if not any(isinstance(m, nn.Dropout | nn.BatchNorm1d) for m in model.modules()):
             model.train(not model.training)
@@ -222,7 +259,7 @@ def change_world(kind: str, w: dict[str, Any], rng_seed: int) -> None:
             opt.add_param_group({"params": new, "lr": opt.param_groups[0]["lr"] / 2})
 
 
-CHANGES = ["none", "none", "lr", "momentum", "train_eval", "requires_grad", "load_model",
+CHANGES = ["none", "none", "lr", "momentum", "hyperparameter", "train_eval", "requires_grad", "load_model",
            "load_optimizer", "write_no_grad", "zero_grad", "scheduler", "eager_step",
            "batch_size", "transposed", "add_param_group", "float32_input"]
 

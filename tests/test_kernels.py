@@ -376,75 +376,65 @@ def test_softmax_cross_entropy_rejects_mismatched_shapes_and_bad_indices(mode):
 
 # ------------------------------------------------------------------------------ optimizers
 
-sgd_settings = st.fixed_dictionaries(
-    {
-        "lr": st.sampled_from([0.1, 0.01, 1e-3]),
-        "momentum": st.sampled_from([0.0, 0.9, 0.5]),
-        "dampening": st.sampled_from([0.0, 0.1]),
-        "weight_decay": st.sampled_from([0.0, 1e-2]),
-        "nesterov": st.booleans(),
-    }
-)
+def _every_rule():
+    """Every optimizer rule tinynet states (tinynet/optim), for every combination of switches."""
+    from itertools import product
+
+    from tinynet.optim.adadelta import adadelta_rule
+    from tinynet.optim.adagrad import adagrad_rule
+    from tinynet.optim.adam import adam_rule
+    from tinynet.optim.rmsprop import rmsprop_rule
+    from tinynet.optim.sgd import sgd_rule
+
+    rules = [sgd_rule(*s) for s in product([False, True], repeat=4)]
+    rules += [adam_rule(*s) for s in product([False, True], repeat=3)]
+    rules += [rmsprop_rule(*s) for s in product([False, True], repeat=3)]
+    rules += [adagrad_rule(d) for d in (False, True)] + [adadelta_rule(d) for d in (False, True)]
+    return rules
 
 
-@FEW
-@given(data=st.data(), dtype=dtypes, config=sgd_settings)
-def test_sgd_update_matches_twin_bit_for_bit(mode, data, dtype, config):
-    param = np.ascontiguousarray(data.draw(arrays(dtype, -3, 3, min_dims=1)))
-    rng = np.random.default_rng(param.size)
-    twin_param, buffer, twin_buffer = param.copy(), np.zeros_like(param), np.zeros_like(param)
+RULES = _every_rule()
+
+
+@pytest.mark.parametrize("rule", RULES, ids=[r.name for r in RULES])
+@pytest.mark.parametrize("dtype", FLOATS)
+@pytest.mark.parametrize("w", [0.1, 0.7])  # lerp's two forms (|w| < 0.5 and not)
+def test_update_rule_kernel_matches_its_numpy_twin_bit_for_bit(rule, dtype, w):
+    """kernels.updates generates both from the rule's text: the numba loop and the twin must
+    agree to the bit on every array the rule writes, over a few steps."""
+    if not K.numba_enabled():
+        pytest.skip("numba kernels are disabled")
+    rng = np.random.default_rng(len(rule.name))
+    arrays = [rng.standard_normal((3, 5)).astype(dtype) for _ in rule.arrays]
+    for i, name in enumerate(rule.arrays):  # running averages of squares are >= 0
+        if name in ("square_avg", "exp_avg_sq", "max_exp_avg_sq", "sum", "acc_delta"):
+            arrays[i] = np.abs(arrays[i])
+    twins = [a.copy() for a in arrays]
+    numbers = {n: 0.05 + 0.1 * i for i, n in enumerate(rule.numbers)}
+    numbers["w"] = w
+    numbers = tuple(numbers[n] for n in rule.numbers)
     for step in range(3):
-        grad = rng.standard_normal(param.shape).astype(dtype)
-        K.sgd_update_(param, grad, buffer, first_step=step == 0, **config)
-        R.sgd_update_(twin_param, grad, twin_buffer, first_step=step == 0, **config)
-    assert_same(param, twin_param)
-    assert_same(buffer, twin_buffer)
+        g = rng.standard_normal((3, 5)).astype(dtype)
+        arrays[1][...] = twins[1][...] = g
+        with K.dispatch_mode("compiled"):
+            K.apply_rule(rule, arrays, numbers)
+        with K.dispatch_mode("twin"):
+            K.apply_rule(rule, twins, numbers)
+        for i in rule.written:
+            assert arrays[i].dtype == dtype
+            assert_same(arrays[i], twins[i])
 
 
-adam_settings = st.fixed_dictionaries(
-    {
-        "lr": st.sampled_from([1e-3, 0.1]),
-        "beta1": st.sampled_from([0.9, 0.3, 0.0]),  # 0.3 and 0.0: lerp's weight >= 0.5 form
-        "beta2": st.sampled_from([0.999, 0.9]),
-        "eps": st.sampled_from([1e-8, 1e-3]),
-        "weight_decay": st.sampled_from([0.0, 1e-2]),
-    }
-)
+def test_update_rules_run_on_non_contiguous_parameters(mode):
+    """A strided parameter (a slice) is updated in place through the twin."""
+    from tinynet.optim.sgd import sgd_rule
 
-
-@FEW
-@given(data=st.data(), dtype=dtypes, config=adam_settings)
-def test_adam_update_matches_twin_bit_for_bit(mode, data, dtype, config):
-    param = np.ascontiguousarray(data.draw(arrays(dtype, -3, 3, min_dims=1)))
-    rng = np.random.default_rng(param.size)
-    twin_param = param.copy()
-    m, v, twin_m, twin_v = (np.zeros_like(param) for _ in range(4))
-    for step in range(1, 4):
-        grad = rng.standard_normal(param.shape).astype(dtype)
-        K.adam_update_(param, grad, m, v, step, **config)
-        R.adam_update_(twin_param, grad, twin_m, twin_v, step, **config)
-    assert_same(param, twin_param)
-    assert_same(m, twin_m)
-    assert_same(v, twin_v)
-
-
-def test_sgd_without_momentum_needs_no_buffer(mode):
-    param = np.ones(64)
-    K.sgd_update_(param, np.full(64, 2.0), None, 0.5, 0.0, 0.0, 0.0, False, True)
-    assert_same(param, np.zeros(64))
-    with pytest.raises(ValueError, match="momentum_buffer"):
-        K.sgd_update_(param, param, None, 0.5, 0.9, 0.0, 0.0, False, True)
-
-
-def test_updates_work_on_non_contiguous_parameters(mode):
     base = np.ones((8, 10))
     param = base[:, ::2]
     grad = np.full((8, 5), 2.0)
-    K.sgd_update_(param, grad, np.zeros((8, 5)), 0.5, 0.9, 0.0, 0.0, False, True)
+    K.apply_rule(sgd_rule(True, False, False, True), [param, grad, np.zeros((8, 5))], (0.5, 0.9))
     assert_same(base[:, ::2], np.zeros((8, 5)))
     assert_same(base[:, 1::2], np.ones((8, 5)))
-    K.adam_update_(param, grad, np.zeros((8, 5)), np.zeros((8, 5)), 1, 0.1, 0.9, 0.999, 0.0, 0.0)
-    np.testing.assert_allclose(base[:, ::2], -0.1, rtol=1e-12)
 
 
 def _torch_steps(torch, optimizer_class, config, param0, grads):
@@ -454,6 +444,17 @@ def _torch_steps(torch, optimizer_class, config, param0, grads):
         param.grad = torch.tensor(grad)
         optimizer.step()
     return param.detach().numpy()
+
+
+def _tinynet_steps(optimizer_class, config, param0, grads):
+    import tinynet as tn
+
+    param = tn.tensor(param0.copy(), requires_grad=True)
+    optimizer = optimizer_class([param], **config)
+    for grad in grads:
+        param.grad = tn.tensor(grad)
+        optimizer.step()
+    return param.data
 
 
 @pytest.mark.parametrize("dtype", FLOATS)
@@ -466,18 +467,19 @@ def _torch_steps(torch, optimizer_class, config, param0, grads):
         {"lr": 0.02, "momentum": 0.8, "dampening": 0.0, "weight_decay": 1e-3, "nesterov": True},
     ],
 )
-def test_sgd_matches_pytorch_after_50_steps(mode, dtype, config):
+def test_sgd_rule_matches_pytorch_after_50_steps(mode, dtype, config):
     torch = pytest.importorskip("torch")
+    import tinynet as tn
+
     rng = np.random.default_rng(3)
     param0 = rng.standard_normal(300).astype(dtype)
     grads = [rng.standard_normal(300).astype(dtype) for _ in range(50)]
-    param, buffer = param0.copy(), np.zeros_like(param0)
-    for step, grad in enumerate(grads):
-        K.sgd_update_(param, grad, buffer, first_step=step == 0, **config)
+    param = _tinynet_steps(tn.optim.SGD, config, param0, grads)
     expected = _torch_steps(torch, torch.optim.SGD, config, param0, grads)
     # PyTorch fuses a*b+c (FMA) on AVX2 and tinynet does not: ulp-level drift, relative to
     # the parameters' scale (~1) where a parameter passes near zero.
     rtol = 1e-10 if dtype == np.float64 else 1e-5
+    assert param.dtype == dtype
     np.testing.assert_allclose(param, expected, rtol=rtol, atol=rtol)
 
 
@@ -489,30 +491,17 @@ def test_sgd_matches_pytorch_after_50_steps(mode, dtype, config):
         {"lr": 1e-3, "betas": (0.3, 0.99), "eps": 1e-6, "weight_decay": 1e-2},
     ],
 )
-def test_adam_matches_pytorch_after_50_steps(mode, dtype, config):
+def test_adam_rule_matches_pytorch_after_50_steps(mode, dtype, config):
     torch = pytest.importorskip("torch")
+    import tinynet as tn
+
     rng = np.random.default_rng(4)
     param0 = rng.standard_normal(300).astype(dtype)
     grads = [rng.standard_normal(300).astype(dtype) for _ in range(50)]
-    param, m, v = param0.copy(), np.zeros_like(param0), np.zeros_like(param0)
-    beta1, beta2 = config["betas"]
-    for step, grad in enumerate(grads, start=1):
-        K.adam_update_(
-            param,
-            grad,
-            m,
-            v,
-            step,
-            config["lr"],
-            beta1,
-            beta2,
-            config["eps"],
-            config["weight_decay"],
-        )
+    param = _tinynet_steps(tn.optim.Adam, config, param0, grads)
     expected = _torch_steps(torch, torch.optim.Adam, config, param0, grads)
-    # PyTorch fuses a*b+c (FMA) on AVX2 and tinynet does not: ulp-level drift, relative to
-    # the parameters' scale (~1) where a parameter passes near zero.
     rtol = 1e-10 if dtype == np.float64 else 1e-5
+    assert param.dtype == dtype
     np.testing.assert_allclose(param, expected, rtol=rtol, atol=rtol)
 
 

@@ -283,7 +283,8 @@ def accumulate_grad(leaf: Tensor, grad: Tensor) -> None:
 class Observer:
     """Watches this thread's engine: ``watch.py`` (trace, detect_anomaly) and ``tn.compile``'s
     tracer subclass it. Both methods are called only while the observer is registered
-    (``observing``), in the thread that registered it."""
+    (``observing``), in the thread that registered it. (An optimizer's update is an op too,
+    ``optim.optimizer._Update``: observers see it in ``on_apply``.)"""
 
     def on_apply(self, cls: type, ctx: Function, inputs: tuple, options: dict, out: Any,
                  result: Tensor, recorded: bool) -> None:
@@ -293,37 +294,6 @@ class Observer:
                         rule: Callable[[], tuple[Any, ...]]) -> tuple[Any, ...]:
         """Around one backward rule: call ``rule()`` and return what it returns."""
         return rule()
-
-    def on_kernel(self, kernel: str, args: tuple) -> None:
-        """Before an in-place kernel that runs outside ``Function.apply`` (an optimizer's
-        update: ``run_kernel``)."""
-
-    def around_update(self, optimizer: Any, param: Tensor, grad: Any,
-                      run: Callable[[], None]) -> None:
-        """Around one parameter's update by an optimizer (``run_update``): call ``run()``."""
-        run()
-
-
-def run_update(optimizer: Any, param: Tensor, grad: Any, state: Any, group: dict) -> None:
-    """``optimizer._update`` for one parameter, inside each observer's ``around_update`` (so
-    a trace can record the whole update as one step)."""
-    active = observers.active
-
-    def run(i: int = 0) -> None:
-        if i == len(active):
-            optimizer._update(param._data, grad, state, group)
-        else:
-            active[i].around_update(optimizer, param, grad, lambda: run(i + 1))
-
-    run()
-
-
-def run_kernel(kernel: Callable[..., Any], *args: Any) -> Any:
-    """Call an in-place kernel from ``tinynet.kernels`` (an optimizer's update), telling the
-    observers first, so a trace sees writes that no op makes."""
-    for observer in observers.active:  # extra: section 6
-        observer.on_kernel(kernel.__name__, args)
-    return kernel(*args)
 
 
 class _Observers(threading.local):

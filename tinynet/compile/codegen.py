@@ -7,9 +7,13 @@ The generated module has two parts (``explain()`` prints it):
   ``interpret.py``) or a large matmul (numpy's BLAS is faster than any loop we could write;
   small ones are loops inside the segment, ``SMALL_MATMUL``). Every value is a slice of a
   workspace array or an argument; loops have their sizes written in as constants.
-- ``make_replay(...)``: plain Python that binds this call's inputs, reads the learning rates
-  from the optimizers' ``param_groups``, counts Adam's steps, calls the segments, the BLAS
-  matmuls and the opaque steps in order, and bumps the parameters' version counters.
+- ``make_replay(...)``: plain Python that binds this call's inputs, reads the numbers of each
+  optimizer update (``read``: the learning rate from its ``param_groups``, a step count...),
+  calls the segments, the BLAS matmuls and the opaque steps in order, and bumps the version
+  counters of the parameters the updates wrote.
+
+An optimizer's update is a ``rule`` kernel: its loop is the function ``kernels/updates.py``
+generates from the optimizer's rule, the same one eager mode runs, pasted into the module.
 
 The source is written to ``<cache dir>/<hash>.py`` (``TINYNET_CACHE_DIR``, default
 ``~/.cache/tinynet/compile``), the hash being of the source itself, so a program seen before,
@@ -31,6 +35,7 @@ import numpy as np
 from tinynet.compile.fuse import Kernel, Lowering
 from tinynet.compile.ir import Program, Ref, Value
 from tinynet.compile.plan import Plan, _tag
+from tinynet.kernels import updates
 from tinynet.kernels.formulas import ACTIVATIONS, TABLE, loop_expression
 from tinynet.tensor import Tensor
 
@@ -74,9 +79,9 @@ class Runner:
         digest = hashlib.sha256(self.source.encode()).hexdigest()[:20]
         self.path = cache_dir() / f"tn_{digest}.py"
         module = _load(self.path, self.source, f"tinynet_compiled_{digest}")
-        self.replay = module.make_replay(*self._bindings(writer.groups))
+        self.replay = module.make_replay(*self._bindings())
 
-    def _bindings(self, groups: list[Any]) -> tuple:
+    def _bindings(self) -> tuple:
         from tinynet.compile import interpret
 
         env: list[Any] = [None] * len(self.values)
@@ -91,17 +96,16 @@ class Runner:
             elif v.kind in ("param", "state", "const"):
                 env[v.index] = interpret.bind(v, ())
         ws = [workspaces[d] for d in sorted(workspaces, key=lambda d: np.dtype(d).name)]
-        updates = [k for k in self.kernels if k.kind in ("sgd", "adam")]
+        rules = [k for k in self.kernels if k.kind == "rule"]
         opaque = [k.step for k in self.kernels if k.kind == "opaque"]
         # what the call leaves: each .grad's owner and, when the .grad is a fixed workspace
         # slice, the Tensor over it (made once; the replay makes the others from env)
         leaves = [(owner, Tensor._make(env_fixed[ref.value])
                    if ref is not None and ref.value in env_fixed else None)
                   for owner, ref in self.program.final_grads]
-        return (env, ws, groups,
-                [k.attrs["optimizer"].state.get(k.attrs["param"]) for k in updates],
-                [k.attrs["param"] for k in updates], opaque, self.grad_sources(),
-                interpret, leaves, self.program.result, interpret.build_result)
+        return (env, ws, [k.attrs["read"] for k in rules], self.program.updated, opaque,
+                self.grad_sources(), interpret, leaves, self.program.result,
+                interpret.build_result)
 
     def grad_sources(self) -> list[Any]:
         return [v.source for v in self.values if v.kind == "grad"]
@@ -176,17 +180,12 @@ class Source:
     def __init__(self, program: Program, values: list[Value], kernels: list[Kernel],
                  plan: Plan) -> None:
         self.program, self.values, self.kernels, self.plan = program, values, kernels, plan
-        self.updates = [k for k in kernels if k.kind in ("sgd", "adam")]
+        self.rules = [k for k in kernels if k.kind == "rule"]  # optimizer updates
         self.opaque = [k for k in kernels if k.kind == "opaque"]
         self.grads = [v.index for v in values if v.kind == "grad"]
-        self.groups: list[Any] = []  # distinct parameter groups, in order of first update
-        for k in self.updates:
-            if not any(g is k.attrs["group"] for g in self.groups):
-                self.groups.append(k.attrs["group"])
-
-    def _lr(self, k: Kernel) -> str:
-        """The name of the learning rate an update kernel reads: its group's."""
-        return f"lr{next(i for i, g in enumerate(self.groups) if g is k.attrs['group'])}"
+        self.rule_names: dict[Any, str] = {}  # each distinct rule's generated loop function
+        for k in self.rules:
+            self.rule_names.setdefault(k.attrs["rule"], f"rule{len(self.rule_names)}")
 
     def text(self) -> str:
         head = [
@@ -198,7 +197,7 @@ class Source:
             "from tinynet.tensor import Tensor",
             "from tinynet.compile.runtime import mm_nn, mm_nt, mm_tn",
             "from tinynet.kernels.compiled import (",
-            "    _sigmoid, _sigmoid_f32, _tanh_f32, adam_update_, sgd_update_,",
+            "    _sigmoid, _sigmoid_f32, _tanh_f32,",
             "    softmax_cross_entropy_forward,",
             ")",
         ]
@@ -217,7 +216,11 @@ class Source:
         else:
             segments.pop()
         body: list[str] = []
+        for rule, name in self.rule_names.items():  # generated from the optimizers' rules
+            body += [f"# {rule.name}: the loop eager mode runs (kernels/updates.py)",
+                     updates.source(rule, name), ""]
         self.segment_args: list[list[str]] = []
+        self.segment_kernels = segments
         for n, seg in enumerate(segments):
             body += self._segment(n, seg) + ["", ""]
         body += self._driver(driver_items)
@@ -254,14 +257,8 @@ class Source:
         return f"w{_tag(dtype)}"
 
     def _scalar_args(self, seg: list[Kernel]) -> list[str]:
-        names = []
-        for k in seg:
-            if k.kind in ("sgd", "adam"):
-                if self._lr(k) not in names:
-                    names.append(self._lr(k))
-                if k.kind == "adam":
-                    names.append(f"step{self.updates.index(k)}")
-        return names
+        """The numbers of the updates in ``seg``, read by the driver just before."""
+        return [f"numbers{self.rules.index(k)}" for k in seg if k.kind == "rule"]
 
     def _segment(self, n: int, seg: list[Kernel]) -> list[str]:
         used: list[int] = []
@@ -273,14 +270,7 @@ class Source:
         passed = [v for v in used if v not in self.plan.slots]
         workspaces = sorted({self.plan.slots[v].dtype for v in planned},
                             key=lambda d: np.dtype(d).name)
-        states = []
-        for k in seg:
-            if k.kind == "sgd" and k.attrs["momentum"] != 0:
-                states.append(f"buf{self.updates.index(k)}")
-            if k.kind == "adam":
-                u = self.updates.index(k)
-                states += [f"m{u}", f"s{u}"]
-        args = ([f"v{v}" for v in passed] + [self._ws(d) for d in workspaces] + states
+        args = ([f"v{v}" for v in passed] + [self._ws(d) for d in workspaces]
                 + self._scalar_args(seg))
         self.segment_args.append(args)
         origins = " ".join(k.origin for k in seg)
@@ -347,17 +337,10 @@ class Source:
                     f"for i in range({rows}):",
                     f"    for j in range({cols}):",
                     f"        v{o[0]}[j] += src[i * {cols} + j]"]
-        if k.kind in ("sgd", "adam"):
-            u = self.updates.index(k)
-            p, g = self._flat(a[0]), self._flat(a[1])
-            if k.kind == "sgd":
-                buf = f"buf{u}.reshape(-1)" if k.attrs["momentum"] != 0 else p
-                return [f"sgd_update_({p}, {g}, {buf}, {self._lr(k)}, {k.attrs['momentum']!r}, "
-                        f"{k.attrs['dampening']!r}, {k.attrs['weight_decay']!r}, "
-                        f"{k.attrs['nesterov']!r}, False)"]
-            return [f"adam_update_({p}, {g}, m{u}.reshape(-1), s{u}.reshape(-1), step{u}, "
-                    f"{self._lr(k)}, {k.attrs['beta1']!r}, {k.attrs['beta2']!r}, "
-                    f"{k.attrs['eps']!r}, {k.attrs['weight_decay']!r})"]
+        if k.kind == "rule":  # in place: the rule's arrays, then this call's numbers
+            arrays = ", ".join(self._flat(v) for v in a)
+            return [f"{self.rule_names[k.attrs['rule']]}({arrays}, "
+                    f"numbers{self.rules.index(k)})"]
         raise AssertionError(k.kind)
 
     def _elementwise(self, k: Kernel) -> list[str]:
@@ -466,8 +449,8 @@ class Source:
 
     def _driver(self, items: list[Any]) -> list[str]:
         lines = [
-            "def make_replay(env, workspaces, groups, states, params, opaque, grad_sources,",
-            "                interpret, leaves, result, build_result):",
+            "def make_replay(env, workspaces, reads, params, opaque, grad_sources, interpret,",
+            "                leaves, result, build_result):",
             '    """Bind what stays the same across calls; return the per-call function."""',
         ]
         static = [v for v in self.values if v.index in self.plan.slots or v.kind in (
@@ -479,16 +462,10 @@ class Source:
         for d in sorted(self.plan.sizes, key=lambda d: np.dtype(d).name):
             i = sorted(self.plan.sizes, key=lambda d: np.dtype(d).name).index(d)
             lines.append(f"    {self._ws(d)} = workspaces[{i}]")
-        for i in range(len(self.groups)):
-            lines.append(f"    group{i} = groups[{i}]")
-        for u, k in enumerate(self.updates):
+        for u in range(len(self.rules)):  # each update's numbers, read at every call
+            lines.append(f"    read{u} = reads[{u}]")
+        for u in range(len(self.program.updated)):
             lines.append(f"    param{u} = params[{u}]")
-            if k.kind == "sgd" and k.attrs["momentum"] != 0:
-                lines.append(f"    buf{u} = states[{u}]['momentum_buffer'].data")
-            if k.kind == "adam":
-                lines += [f"    state{u} = states[{u}]",
-                          f"    m{u} = state{u}['exp_avg'].data",
-                          f"    s{u} = state{u}['exp_avg_sq'].data"]
         for n in range(len(self.grads)):
             lines.append(f"    grad_source{n} = grad_sources[{n}]")
         for n, (owner, ref) in enumerate(self.program.final_grads):
@@ -521,14 +498,11 @@ class Source:
                              f"grad_source{n}, args).grad.data")
                 if not v.contiguous:
                     lines.append(f"        v{v.index} = np.ascontiguousarray(v{v.index})")
-        for i in range(len(self.groups)):
-            lines.append(f"        lr{i} = float(group{i}['lr'])")
-        for u, k in enumerate(self.updates):
-            if k.kind == "adam":
-                lines += [f"        state{u}['step'] += 1", f"        step{u} = state{u}['step']"]
         n_opaque = 0
         for kind, item in items:
             if kind == "segment":
+                lines += [f"        numbers{u} = read{u}()  # the lr, a step count... now"
+                          for u, k in enumerate(self.rules) if k in self.segment_kernels[item]]
                 args = [self._scalar_arg(a) for a in self.segment_args[item]]
                 lines.append(f"        segment{item}({', '.join(args)})")
             elif kind == "blas":
@@ -541,11 +515,9 @@ class Source:
                              f"axis=None{keep})")
             else:
                 step = item.step
-                runner = {"op": "run_op", "backward": "run_backward",
-                          "update": "run_update"}[step.kind]
-                extra = ", nodes" if step.kind != "update" else ""
+                runner = {"op": "run_op", "backward": "run_backward"}[step.kind]
                 lines.append(f"        # opaque: s{step.index} {step.describe()[:60]}")
-                lines.append(f"        interpret.{runner}(opaque[{n_opaque}], env{extra})")
+                lines.append(f"        interpret.{runner}(opaque[{n_opaque}], env, nodes)")
                 for out in step.outputs:  # (an update writes its parameter in place)
                     if isinstance(out, Ref) and self.values[out.value].kind == "temp":
                         lines.append(f"        v{out.value} = env[{out.value}]" if
@@ -553,7 +525,7 @@ class Source:
                                      f"        v{out.value} = np.ascontiguousarray(env["
                                      f"{out.value}])  # compiled loops index it flat")
                 n_opaque += 1
-        for u in range(len(self.updates)):
+        for u in range(len(self.program.updated)):  # as Optimizer.step bumps them
             lines.append(f"        param{u}._version.value += 1")
         for n, (owner, ref) in enumerate(self.program.final_grads):  # .grad as eager leaves it
             tensor = f"args[{owner[1]}]" if isinstance(owner, tuple) else f"leaf{n}"

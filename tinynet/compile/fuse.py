@@ -29,6 +29,7 @@ import numpy as np
 
 from tinynet.compile.ir import Program, Ref, Returned, Step, Value
 from tinynet.kernels.formulas import TABLE, loop_expression
+from tinynet.kernels.updates import Rule
 
 # The formula table's activations that are ops of their own (identity and step are only
 # linear's fused activations here: Step's surrogates keep it opaque).
@@ -86,7 +87,7 @@ class Kernel:
         outs = ", ".join(f"v{o}" for o in self.outs) or "-"
         args = ", ".join("_" if a is None else f"v{a}" for a in self.args)
         attrs = "".join(f" {k}={v}" for k, v in self.attrs.items()
-                        if k not in ("group", "optimizer", "param", "members", "params"))
+                        if k not in ("members", "params"))
         attrs += "".join(f" {k}={v!r}" for k, v in self.attrs.get("params", {}).items())
         return f"{self.origin:<10} {self.kind:<15} {outs} <- {args}{attrs}"
 
@@ -131,8 +132,8 @@ class Lowering:
                 made = self._lower_op(s)
             elif s.kind == "backward" and s.node in lowerable:
                 made = self._lower_backward(s)
-            elif s.kind == "update":
-                made = self._lower_update(s)
+            elif s.kind == "op" and isinstance(s.options.get("rule"), Rule):
+                made = self._lower_rule(s)
             if made is None:
                 made = [Kernel("opaque", [o.value for o in s.outputs if isinstance(o, Ref)],
                                [_val(x) for x in s.inputs if isinstance(x, Ref)], step=s)]
@@ -289,25 +290,18 @@ class Lowering:
         return [Kernel("ew", [out], [g, *saved], {"expr": loop_expression(row, i)})
                 for i, out in enumerate(outs) if out is not None]
 
-    def _lower_update(self, s: Step) -> list[Kernel] | None:
-        if s.name not in ("sgd_update_", "adam_update_"):
-            return None  # an optimizer's own rule: run as it is (interpret.run_update)
-        p, g = self.v(s.inputs[0]), self.v(s.inputs[1])
-        if p is None or g is None or p.dtype not in FLOATS or g.dtype != p.dtype or (
-                g.shape != p.shape):
+    def _lower_rule(self, s: Step) -> list[Kernel] | None:
+        """An op that applies a per-element rule in place (``kernels/updates.py``: an
+        optimizer's update of one parameter): one ``rule`` kernel, the loop generated from the
+        rule, writing the step's outputs (the arrays the rule writes) and taking the numbers
+        ``read()`` gives at each replay. Arrays of one float dtype and shape only."""
+        values = [self.v(x) for x in s.inputs]
+        first = values[0]
+        if any(v is None for v in values) or first.dtype not in FLOATS or any(
+                v.dtype != first.dtype or v.shape != first.shape for v in values):
             return None
-        group = s.options["group"]
-        attrs: dict[str, Any] = {"group": group, "optimizer": s.options["optimizer"],
-                                 "param": s.options["param"]}
-        if s.name == "sgd_update_":
-            for key in ("momentum", "dampening", "weight_decay"):
-                attrs[key] = float(group[key])
-            attrs["nesterov"] = bool(group["nesterov"])
-            return [Kernel("sgd", [p.index], [p.index, g.index], attrs)]
-        beta1, beta2 = group["betas"]
-        attrs.update(beta1=float(beta1), beta2=float(beta2), eps=float(group["eps"]),
-                     weight_decay=float(group["weight_decay"]))
-        return [Kernel("adam", [p.index], [p.index, g.index], attrs)]
+        return [Kernel("rule", [_val(o) for o in s.outputs], [v.index for v in values],
+                       {"rule": s.options["rule"], "read": s.options["read"]})]
 
     # ---- fusion ----------------------------------------------------------------------------
 

@@ -17,7 +17,9 @@ it):
   ``cfg["l2"]`` by value; parameters, buffers, submodules and other objects by identity);
 - each optimizer: its state, entry by entry (the same dict and arrays: the generated code is
   bound to them, so ``load_state_dict`` means a new trace), and every parameter group's keys,
-  parameter list and hyperparameters except ``lr``, which the replay reads at every call.
+  parameter list, switches (``nesterov``, ``amsgrad``...) and the form of its update rule
+  (``optimizer._form(group)``: ``weight_decay != 0``...); not its numbers (``lr``, momentum,
+  betas...), which each update reads at every replay.
 
 Straight-line code, because it runs at every call: for a small network a loop over these
 objects would cost more than the replay itself.
@@ -210,9 +212,11 @@ class Guard:
         for k, group in enumerate(opt.param_groups):
             lines.append(f"    group = {o}.param_groups[{k}]")
             conditions = [f"tuple(group) != {tuple(group)!r}"]  # first: the keys below exist
+            form = self._bind(f"form{j}_{k}", opt._form(group))
+            conditions.append(f"{o}._form(group) != {form}")
             for key, value in group.items():
-                if key == "lr":
-                    continue
+                if key in opt.defaults and _is_number(value):  # the optimizer's own numbers:
+                    continue  # read by its updates at every replay
                 if key == "params":
                     params = self._bind(f"params{j}_{k}", value)
                     conditions.append(f"group['params'] is not {params}")
@@ -224,3 +228,10 @@ class Guard:
                     conditions.append(f"group[{key!r}] is not {h} and group[{key!r}] != {h}")
             lines += self._refuse_if(*conditions)
         return lines
+
+
+def _is_number(value: Any) -> bool:
+    """A number (or a tuple of numbers, as Adam's betas), not a switch such as nesterov."""
+    if isinstance(value, tuple | list):
+        return bool(value) and all(_is_number(v) for v in value)
+    return isinstance(value, int | float | np.number) and not isinstance(value, bool | np.bool_)

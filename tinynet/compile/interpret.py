@@ -1,7 +1,7 @@
 """Replay a traced program step by step, through the same ops and kernels eager mode uses.
 
 This is the reference replay: every step runs the way it ran during the trace (``cls.apply``
-for an op, the op's backward rule for a backward step, the optimizer kernel for an update), on
+for an op, an optimizer's ``_Update`` included, the op's backward rule for a backward step), on
 the arrays of this call. It allocates like eager mode does and is about as fast; what it saves
 is the Python around the ops (modules, the graph walk, the optimizer loop). ``codegen.py``
 makes the fast version; this one runs when a program has a step no fusion rule covers and
@@ -14,7 +14,6 @@ from typing import Any
 
 import numpy as np
 
-from tinynet import kernels
 from tinynet.autograd import Function, no_grad, set_grad_enabled
 from tinynet.compile.ir import Program, Ref, Returned, Step, Value
 from tinynet.errors import CompileError
@@ -68,12 +67,12 @@ def run(program: Program, args: tuple) -> list[Any]:
             env[value.index] = bind(value, args)
     nodes: dict[int, Any] = {}
     for step in program.steps:
-        if step.kind == "op":
+        if step.kind == "op":  # (an optimizer's _Update too: it writes its parameter in place)
             run_op(step, env, nodes)
-        elif step.kind == "backward":
-            run_backward(step, env, nodes)
         else:
-            run_update(step, env)
+            run_backward(step, env, nodes)
+    for param in program.updated:  # as Optimizer.step bumps them, once per update
+        param._version.value += 1
     return env
 
 
@@ -121,28 +120,6 @@ def run_backward(step: Step, env: list[Any], nodes: dict[int, Any]) -> None:
 def _store(out: Any, array: np.ndarray, env: list[Any]) -> None:
     if isinstance(out, Ref):
         env[out.value] = array
-
-
-def run_update(step: Step, env: list[Any]) -> None:
-    """One optimizer kernel call, hyperparameters read from the parameter group now."""
-    opt, group, param = step.options["optimizer"], step.options["group"], step.options["param"]
-    grad = env[step.inputs[1].value]
-    state = opt.state.get(param)
-    if step.name.endswith("._update"):  # the optimizer's own rule, on the live state
-        opt._update(param.data, grad, state, group)
-        param._version.value += 1
-        return
-    if step.name == "sgd_update_":
-        buffer = state["momentum_buffer"].data if step.options["state"][0] else None
-        kernels.sgd_update_(param.data, grad, buffer, group["lr"], group["momentum"],
-                            group["dampening"], group["weight_decay"], group["nesterov"], False)
-    else:
-        state["step"] += 1
-        beta1, beta2 = group["betas"]
-        kernels.adam_update_(param.data, grad, state["exp_avg"].data, state["exp_avg_sq"].data,
-                             state["step"], group["lr"], beta1, beta2, group["eps"],
-                             group["weight_decay"])
-    param._version.value += 1
 
 
 def build_result(result: Any, env: list[Any]) -> Any:

@@ -4,7 +4,7 @@ A ``Value`` is one array the step function touches. Where it comes from is its `
 
 - ``input``: the array of positional argument ``source`` (bound anew at every call);
 - ``param``: the ``.data`` of an outside tensor (a parameter): the same array at every call,
-  checked by the guards, updated in place by the optimizer steps;
+  checked by the guards, written in place by the optimizer's ``update`` ops;
 - ``grad``: the ``.grad`` an outside tensor had when the call began (read at every call);
 - ``state``: an optimizer's state array (a momentum buffer, Adam's moments);
 - ``const``: an array made during the trace that depends on no input (the ``ones`` that seeds
@@ -13,11 +13,11 @@ A ``Value`` is one array the step function touches. Where it comes from is its `
 
 A ``Step`` is one of:
 
-- ``op``: one ``Function.apply`` (a forward op, or an op the engine ran for gradient plumbing:
-  accumulation ``+``, ``clone``, undoing broadcasting);
+- ``op``: one ``Function.apply`` (a forward op, an op the engine ran for gradient plumbing:
+  accumulation ``+``, ``clone``, undoing broadcasting, or an optimizer's ``update`` of one
+  parameter, whose outputs are the parameter and state arrays it writes in place);
 - ``backward``: the engine calling an op's backward rule (``fast`` if it took the array path);
-  ``node`` is the index of the ``op`` step that made the graph node;
-- ``update``: an optimizer's in-place kernel (``sgd_update_``/``adam_update_``) on one parameter.
+  ``node`` is the index of the ``op`` step that made the graph node.
 
 This is the "trace" and the input of everything after it: fusion (``fuse.py``), buffer
 planning (``plan.py``), code generation (``codegen.py``) and the interpreter (``interpret.py``).
@@ -89,8 +89,8 @@ class Step:
     """One recorded call. ``inputs``/``outputs`` hold Refs (or literals / None)."""
 
     index: int
-    kind: str  # "op", "backward", "update"
-    name: str  # op name (``linear``), or kernel name for updates
+    kind: str  # "op", "backward"
+    name: str  # op name (``linear``)
     inputs: list[Any]
     outputs: list[Any]
     options: dict[str, Any] = field(default_factory=dict)
@@ -108,12 +108,6 @@ class Step:
         if self.kind == "backward":
             head = f"{self.name}.{'fast_backward' if self.fast else 'backward'}"
             return f"{outs} = {head}(node=s{self.node}, grad={ins})"
-        if self.kind == "update":
-            opt, group = self.options["optimizer"], self.options["group"]
-            number = next(i for i, g in enumerate(opt.param_groups) if g is group)
-            state = [k for k in self.options["state"] if k is not None]
-            return (f"{outs} = {self.name}({ins}{''.join(', ' + k[1] for k in state)}; "
-                    f"hyperparameters from {type(opt).__name__}.param_groups[{number}])")
         return f"{outs} = {self.name}({ins}{opts})"
 
 

@@ -8,9 +8,10 @@ What is recorded (see ``ir.py`` for the result):
 - every backward rule the engine calls, as one opaque step (the ops inside it are not recorded:
   at replay the rule runs again on the replayed node, so masks, targets and everything else it
   keeps on ``ctx`` are recomputed from the new inputs);
-- every optimizer kernel call (``sgd_update_``/``adam_update_``, announced by
-  ``engine.run_kernel``) with the parameter group it belongs to, so learning rates are read at
-  every replay, not baked in.
+- ops that write into their inputs in place (``ctx.writes``): an optimizer's ``_Update`` of
+  one parameter, recorded like any other op, its written arrays (the parameter, the optimizer's
+  state) marked as written by the program and its ``read`` option kept, so a replay reads the
+  learning rate and the other numbers from the parameter group again, never baked in.
 
 Arrays are named by identity (``id``) while the trace runs; the tracer keeps each one alive so
 an id is never reused. An array the tracer has not seen before is an outside tensor's data or
@@ -269,12 +270,11 @@ class Tracer(Observer):
         self.start_grads = [t.grad for t in world.tensors]
         self.start_data = [t._data for t in world.tensors]
         self.paused = False  # True while a backward rule runs: its ops and reads are its own
-        self.in_update = self.kernel_mismatch = False  # inside an optimizer's update
         self.versions: dict[int, tuple[Any, int]] = {}  # value index -> (counter, its value)
         self.python_state = python_state(world)  # to find side effects at the end
-        self.fresh_state = False  # an update created optimizer state: never replay this one
-        self.updated: list[Tensor] = []
-        self.written: set[int] = set()  # optimizer state arrays the updates write
+        self.fresh_state = False  # an update wrote state made in this call: not replayed
+        self.updated: list[Tensor] = []  # parameters ops wrote in place, once per write
+        self.written: set[int] = set()  # outside arrays ops wrote in place
         self.inputs: list[tuple[int, np.ndarray]] = []
         # Tensor arguments are outside tensors too, for their .grad (the object changes per
         # call, so they are named by position: ("arg", i)).
@@ -379,12 +379,15 @@ class Tracer(Observer):
             self.fail(f"edits a tensor in place through a view ({cls.__name__}), which tn.compile "
                       "cannot replay; write it out of place (h = h + 1)")
         index = len(self.steps)
-        step = Step(index, "op", cls.op, [self.ref(x) for x in inputs], [],
+        writes = getattr(ctx, "writes", ())  # inputs the op wrote in place (an optimizer's)
+        step = Step(index, "op", cls.op, [self._written(x) if i in writes else self.ref(x)
+                                          for i, x in enumerate(inputs)], [],
                     {k: self.ref(v) for k, v in options.items()}, cls=cls,
                     needs_input_grad=tuple(isinstance(x, Tensor) and x.requires_grad
                                            for x in inputs),
                     line=user_line(self.codes))
-        step.outputs = [self.produce(result, index)]
+        step.outputs = ([step.inputs[i] for i in writes] if writes
+                        else [self.produce(result, index)])
         self.steps.append(step)
         out_ref = step.outputs[0]
         if isinstance(out_ref, Ref) and self.values[out_ref.value].kind == "temp":
@@ -432,97 +435,29 @@ class Tracer(Observer):
         if not self.paused:
             self.fail(_READERS[what] + _HOW if what in _READERS else what)
 
-    def on_kernel(self, kernel: str, args: tuple) -> None:
-        """An optimizer's in-place kernel (``sgd_update_``/``adam_update_``), recorded as an
-        update step whose hyperparameters the replay reads from the parameter group."""
-        if self.paused:
-            return
-        if kernel not in ("sgd_update_", "adam_update_"):
-            self.fail(f"runs the in-place kernel {kernel}, which tn.compile cannot replay")
-        param_array, grad_array = args[0], args[1]
-        slot = self.slots.get(id(param_array))
-        if slot is None or slot[0] != "param":
-            self.fail(f"{kernel}: updates an array that is not an outside parameter")
-        param = slot[1]
-        opt, group = self._group_of(param)
-        index = len(self.steps)
-        state_keys = ("momentum_buffer",) if kernel == "sgd_update_" else ("exp_avg",
-                                                                             "exp_avg_sq")
-        state_refs: list[Any] = []
-        for key, array in zip(state_keys, args[2:2 + len(state_keys)], strict=True):
-            if array is None:
-                state_refs.append(None)
-                continue
-            if id(array) not in self.slots:
-                self.fresh_state = True  # made during this call: a first step
-            self.written.add(id(array))
-            state_refs.append(("state", key))
-        if kernel == "sgd_update_":
-            expected = {"lr": args[3], "momentum": args[4], "dampening": args[5],
-                        "weight_decay": args[6], "nesterov": args[7]}
-            if args[8]:
-                self.fresh_state = True
-        else:
-            expected = {"lr": args[5], "betas": (args[6], args[7]), "eps": args[8],
-                        "weight_decay": args[9]}
-            if args[4] != opt.state[param].get("step"):
-                self.fail("adam_update_: the step count does not match the optimizer's state")
-        for key, value in expected.items():
-            if key not in group or _hyper(group[key]) != _hyper(value):
-                # the optimizer computes more than the kernel (AdamW's decoupled decay):
-                # around_update records the whole update instead
-                if self.in_update:
-                    self.kernel_mismatch = True
-                    return
-                self.fail(self._who_writes(param_array))
-        param_ref = self.ref(param_array)
-        self.steps.append(Step(index, "update", kernel, [param_ref, self.ref(grad_array)],
-                               [param_ref], {"optimizer": opt, "group": group, "param": param,
-                                             "state": state_refs},
-                               line=user_line(self.codes)))
-        self.updated.append(param)
-
-    def around_update(self, optimizer: Any, param: Tensor, grad: Any, run: Any) -> None:
-        """One parameter's update by an optimizer. SGD's and Adam's kernels are recorded by
-        ``on_kernel`` (and fused into the generated code); any other rule (RMSprop, Adagrad,
-        AMSGrad, AdamW's decoupled decay) is recorded as one step that calls the optimizer's
-        own ``_update`` again at replay, on the live parameter, state and group."""
-        if self.paused:
-            return run()
-        slot = self.slots.get(id(param._data))
-        if slot is None or slot[0] != "param":
-            self.fail(f"{type(optimizer).__name__}.step() updates a parameter that is not "
-                      "reachable from the function's names; refer to its model or optimizer")
-        grad_ref, param_ref = self.ref(grad), self.ref(param._data)
-        start, self.in_update, self.kernel_mismatch = len(self.steps), True, False
-        try:
-            run()
-        finally:
-            self.in_update = False
-        if not self.kernel_mismatch and any(s.kind == "update" for s in self.steps[start:]):
-            return
-        del self.steps[start:]
-        opt, group = self._group_of(param)
-        state = opt.state.get(param) or {}
-        for value in state.values():
-            if isinstance(value, Tensor):
-                if id(value._data) not in self.slots:
-                    self.fresh_state = True  # made during this call: a first step
-                self.written.add(id(value._data))
-        self.steps.append(Step(len(self.steps), "update", f"{type(opt).__name__}._update",
-                               [param_ref, grad_ref], [param_ref],
-                               {"optimizer": opt, "group": group, "param": param,
-                                "state": []}, line=user_line(self.codes)))
-        self.updated.append(param)
-
-    def _group_of(self, param: Tensor) -> tuple[Any, dict]:
-        for opt in self.world.optimizers:
-            for group in opt.param_groups:
-                if any(p is param for p in group["params"]):
-                    return opt, group
-        self.fail("an optimizer the function uses is not reachable from its names (globals, "
-                  "closure, defaults, self)")
-        raise AssertionError  # unreachable
+    def _written(self, x: Tensor) -> Ref:
+        """An input an op writes in place (``ctx.writes``: an optimizer's ``_Update``): an outside
+        array the program owns, written at every replay (a parameter, or optimizer state), the
+        writes counted so the version counters and the end checks agree."""
+        array = x.data
+        slot = self.slots.get(id(array))
+        index = self.by_id.get(id(array))
+        if index is None and slot is None:  # made during this call (a first step's state):
+            if x.requires_grad:
+                self.fail("updates a parameter that is not reachable from the function's "
+                          "names; refer to its model or optimizer in the function")
+            self.fresh_state = True  # this call is not replayed (the next one is traced)
+            return self._new(array, "const", array)
+        kind = self.values[index].kind if index is not None else slot[0]
+        if kind not in ("param", "state"):
+            self.fail("writes in place into a tensor made in the function; write into the "
+                      "model's parameters or the optimizer's state only")
+        self.written.add(id(array))
+        if kind == "param":
+            self.updated.append(x if slot is None else slot[1])
+        if index is not None:
+            return Ref(index)
+        return self._new(array, kind, slot[1] if kind != "state" else slot[1:])
 
     # ---- the end ---------------------------------------------------------------------------
 
@@ -585,18 +520,6 @@ class Tracer(Observer):
 
     def _who_writes(self, array: np.ndarray) -> str:
         """The message for an outside array changed behind the recorder's back."""
-        for opt in self.world.optimizers:
-            params = [p for g in opt.param_groups for p in g["params"]]
-            states = [v for p in params for v in opt.state.get(p, {}).values()
-                      if isinstance(v, Tensor)]
-            if any(t._data is array for t in params + states):
-                options = {k: v for g in opt.param_groups for k, v in g.items()
-                           if k in ("amsgrad", "centered", "decoupled_weight_decay") and v}
-                return (f"runs {type(opt).__name__}.step(){' with ' if options else ''}"
-                        f"{', '.join(f'{k}={v}' for k, v in options.items())}, whose update "
-                        "tn.compile does not record yet (it records SGD and Adam without "
-                        "these options); call opt.step() outside the compiled function (return "
-                        "the loss, then step), or run the step eagerly")
         return ("modifies an outside tensor in place (tn.compile records ops, not writes into "
                 "arrays); use out-of-place ops, or do it outside the compiled function")
 
@@ -680,10 +603,6 @@ def python_changes(before: list[tuple[str, Any, Any]]) -> str | None:
 
 def _show(value: Any) -> str:
     return repr(value) if isinstance(value, _PLAIN) or isinstance(value, tuple) else "an object"
-
-
-def _hyper(value: Any) -> Any:
-    return tuple(float(v) for v in value) if isinstance(value, tuple | list) else float(value)
 
 
 def _same(a: np.ndarray, b: np.ndarray) -> bool:

@@ -22,12 +22,12 @@ import contextlib
 import os
 import threading
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from types import ModuleType
 
 import numpy as np
 
-from tinynet.kernels import formulas, reference
+from tinynet.kernels import formulas, reference, updates
 from tinynet.kernels.conv import (
     Pair,
     col2im_twin,
@@ -39,7 +39,7 @@ from tinynet.kernels.conv import (
 
 __all__ = [
     "activation_backward",
-    "adam_update_",
+    "apply_rule",
     "bias_activation_forward",
     "dispatch_mode",
     "elementwise_backward",
@@ -49,7 +49,6 @@ __all__ = [
     "perceptron_fit",
     "relu_backward",
     "relu_forward",
-    "sgd_update_",
     "sigmoid_backward",
     "sigmoid_forward",
     "softmax_cross_entropy_backward",
@@ -82,8 +81,6 @@ _COMPILED_OPS = frozenset(
           for kind in (f"{name}_forward", f"{name}_backward", f"bias_{name}_forward")),
         "softmax_cross_entropy_forward",
         "softmax_cross_entropy_backward",
-        "sgd_update_",
-        "adam_update_",
         "perceptron_fit",
     }
 )
@@ -413,93 +410,42 @@ def softmax_cross_entropy_backward(
 # ------------------------------------------------------------------------------ optimizers
 
 
-def sgd_update_(
-    param: np.ndarray,
-    grad: np.ndarray,
-    momentum_buffer: np.ndarray | None,
-    lr: float,
-    momentum: float,
-    dampening: float,
-    weight_decay: float,
-    nesterov: bool,
-    first_step: bool,
-) -> None:
-    """One ``tn.optim.SGD`` step in place, in one pass (the rule is in ``SGD``'s docstring;
-    ``reference.sgd_update_`` is the same in plain numpy). param, grad and momentum_buffer have
-    one shape; momentum_buffer may be None when momentum == 0."""
-    lr, momentum, dampening = float(lr), float(momentum), float(dampening)
-    weight_decay, nesterov, first_step = float(weight_decay), bool(nesterov), bool(first_step)
-    if momentum != 0 and momentum_buffer is None:
-        raise ValueError("sgd_update_: momentum != 0 needs a momentum_buffer shaped like param")
-    # With momentum off the buffer is never read, so param stands in for it: one signature.
-    buffer = momentum_buffer if momentum != 0 else param
-    kernel = None
-    if param.shape == grad.shape == buffer.shape:
-        kernel = _pick_kernel("sgd_update_", param, grad, buffer)
+def apply_rule(rule: updates.Rule, arrays: Sequence[np.ndarray],
+               numbers: tuple[float, ...]) -> None:
+    """Run an optimizer's update ``rule`` (``updates.Rule``) in place on ``arrays`` (the
+    parameter, its gradient, its state: one shape) with ``numbers`` (floats, in
+    ``rule.numbers`` order): the numba loop generated from the rule, or its numpy twin."""
+    kernel = _rule_kernel(rule, arrays)
     if kernel is None:
-        reference.sgd_update_(
-            param,
-            grad,
-            momentum_buffer,
-            lr,
-            momentum,
-            dampening,
-            weight_decay,
-            nesterov,
-            first_step,
-        )
-        return
-    kernel(
-        _flat(param),
-        _flat(grad),
-        _flat(buffer),
-        lr,
-        momentum,
-        dampening,
-        weight_decay,
-        nesterov,
-        first_step,
-    )
+        updates.run_numpy(rule, arrays, numbers)
+    elif arrays[0].ndim:
+        kernel(*arrays, numbers)
+    else:  # numba's loops want at least one dimension
+        kernel(*[a.reshape(1) for a in arrays], numbers)
 
 
-def adam_update_(
-    param: np.ndarray,
-    grad: np.ndarray,
-    exp_avg: np.ndarray,
-    exp_avg_sq: np.ndarray,
-    step: int,
-    lr: float,
-    beta1: float,
-    beta2: float,
-    eps: float,
-    weight_decay: float,
-) -> None:
-    """One ``tn.optim.Adam`` step in place (amsgrad off, L2 weight decay), in one pass; step
-    is 1-based (the rule is in ``Adam``'s docstring; ``reference.adam_update_`` is the same in
-    plain numpy)."""
-    step = int(step)
-    lr, beta1, beta2 = float(lr), float(beta1), float(beta2)
-    eps, weight_decay = float(eps), float(weight_decay)
-    kernel = None
-    if param.shape == grad.shape == exp_avg.shape == exp_avg_sq.shape:
-        kernel = _pick_kernel("adam_update_", param, grad, exp_avg, exp_avg_sq)
+_rule_kernels: dict[updates.Rule, Callable] = {}
+
+
+def _rule_kernel(rule: updates.Rule, arrays: Sequence[np.ndarray]) -> Callable | None:
+    """The policy of ``_pick_kernel`` for a rule's kernel, generated once per rule (and then
+    found in numba's disk cache): arrays of one float dtype and shape, each C-contiguous."""
+    module = _compiled if _numba_checked else _load()
+    if module is None:
+        return None
+    first = arrays[0]
+    dtype, shape = first.dtype, first.shape
+    if dtype not in _FLOAT_DTYPES or first.size < _MIN_SIZE:
+        return None
+    for array in arrays:
+        if array.dtype is not dtype or array.shape != shape or not array.flags.carray:
+            if array.dtype != dtype or array.shape != shape or not array.flags.carray:
+                return None
+    kernel = _rule_kernels.get(rule)
     if kernel is None:
-        reference.adam_update_(
-            param, grad, exp_avg, exp_avg_sq, step, lr, beta1, beta2, eps, weight_decay
-        )
-        return
-    kernel(
-        _flat(param),
-        _flat(grad),
-        _flat(exp_avg),
-        _flat(exp_avg_sq),
-        step,
-        lr,
-        beta1,
-        beta2,
-        eps,
-        weight_decay,
-    )
+        kernel = module.load_source(updates.module_source(rule), "kernels", "rule").update
+        _rule_kernels[rule] = kernel
+    return kernel
 
 
 # ------------------------------------------------------------------------------ perceptron
@@ -572,12 +518,6 @@ def warm_up() -> None:
                 kernel(z.copy(), bias, *params)
             elif op.startswith("softmax_cross_entropy_"):
                 kernel(z, target, loss, np.empty_like(z))
-            elif op == "sgd_update_":
-                kernel(x.copy(), x, np.zeros_like(x), 0.1, 0.9, 0.0, 0.0, False, True)
-            elif op == "adam_update_":
-                kernel(
-                    x.copy(), x, np.zeros_like(x), np.zeros_like(x), 1, 1e-3, 0.9, 0.999, 1e-8, 0.0
-                )
             elif op.endswith("_backward"):
                 kernel(x, x, np.empty_like(x), *params)
             else:

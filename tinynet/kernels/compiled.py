@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
-import math
 import os
 import sys
 from pathlib import Path
@@ -128,68 +127,6 @@ def softmax_cross_entropy_backward(probs, target, grad_loss, out):
         if t < 0 or t >= c:
             raise IndexError("softmax_cross_entropy_backward: target index out of range")
         out[i, t] = (probs[i, t] - one) * g
-
-
-# ------------------------------------------------------------------------------ optimizers
-
-
-@njit(cache=True, error_model="numpy")
-def sgd_update_(
-    param, grad, momentum_buffer, lr, momentum, dampening, weight_decay, nesterov, first_step
-):
-    """PyTorch SGD, one pass; flat arrays. momentum_buffer is never touched if momentum == 0
-    (the dispatch then passes param in its place so no None specialisation is compiled)."""
-    dt = param.dtype.type
-    decay = dt(weight_decay)
-    mom = dt(momentum)
-    keep = dt(1.0 - dampening)
-    neg_lr = dt(-lr)
-    use_decay = weight_decay != 0
-    use_momentum = momentum != 0
-    for i in range(param.size):
-        d = grad[i]
-        if use_decay:
-            d = d + decay * param[i]
-        if use_momentum:
-            if first_step:
-                buf = d
-            else:
-                buf = momentum_buffer[i] * mom + keep * d
-            momentum_buffer[i] = buf
-            d = d + mom * buf if nesterov else buf
-        param[i] = param[i] + neg_lr * d
-
-
-@njit(cache=True, error_model="numpy")
-def adam_update_(param, grad, exp_avg, exp_avg_sq, step, lr, beta1, beta2, eps, weight_decay):
-    """PyTorch Adam, one pass; flat arrays. Bias corrections are computed in float64 with the
-    C library's pow, as Python does in torch's optimizer loop."""
-    dt = param.dtype.type
-    step_size = lr / (1.0 - beta1 ** float(step))
-    bias_correction2_sqrt = math.sqrt(1.0 - beta2 ** float(step))
-    neg_step = dt(-step_size)
-    bc2_sqrt = dt(bias_correction2_sqrt)
-    eps_ = dt(eps)
-    decay = dt(weight_decay)
-    use_decay = weight_decay != 0
-    weight = dt(1.0 - beta1)
-    small_weight = abs(weight) < 0.5
-    keep = dt(1.0) - weight
-    b2 = dt(beta2)
-    one_minus_b2 = dt(1.0 - beta2)
-    for i in range(param.size):
-        g = grad[i]
-        if use_decay:
-            g = g + decay * param[i]
-        m = exp_avg[i]
-        if small_weight:
-            m = m + weight * (g - m)
-        else:
-            m = g - (g - m) * keep
-        v = exp_avg_sq[i] * b2 + one_minus_b2 * g * g
-        exp_avg[i] = m
-        exp_avg_sq[i] = v
-        param[i] = param[i] + neg_step * m / (np.sqrt(v) / bc2_sqrt + eps_)
 
 
 # ------------------------------------------------------------------------------ perceptron

@@ -15,8 +15,6 @@ Conventions:
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
 from tinynet.kernels import formulas
@@ -88,76 +86,6 @@ def softmax_cross_entropy_backward(
     diff[np.arange(n), target] -= 1
     with np.errstate(under="ignore"):
         return diff * grad_loss[:, None]
-
-
-# ------------------------------------------------------------------------------ optimizers
-
-
-def sgd_update_(
-    param: np.ndarray,
-    grad: np.ndarray,
-    momentum_buffer: np.ndarray | None,
-    lr: float,
-    momentum: float,
-    dampening: float,
-    weight_decay: float,
-    nesterov: bool,
-    first_step: bool,
-) -> None:
-    """One ``tn.optim.SGD`` step, in place on param (and momentum_buffer): the rule in
-    ``SGD``'s docstring, line by line. Scalars are rounded to param's dtype and the operations
-    run in PyTorch's order, so the result matches PyTorch's single-tensor path up to its use
-    of fused multiply-adds."""
-    dt = param.dtype.type
-    d = grad
-    if weight_decay != 0:
-        d = grad + dt(weight_decay) * param
-    if momentum != 0:
-        if first_step:
-            np.copyto(momentum_buffer, d)
-        else:
-            momentum_buffer *= dt(momentum)
-            momentum_buffer += dt(1.0 - dampening) * d
-        if nesterov:
-            d = d + dt(momentum) * momentum_buffer
-        else:
-            d = momentum_buffer
-    param += dt(-lr) * d
-
-
-def adam_update_(
-    param: np.ndarray,
-    grad: np.ndarray,
-    exp_avg: np.ndarray,
-    exp_avg_sq: np.ndarray,
-    step: int,
-    lr: float,
-    beta1: float,
-    beta2: float,
-    eps: float,
-    weight_decay: float,
-) -> None:
-    """One ``tn.optim.Adam`` step (amsgrad off, L2 weight decay), in place; step is 1-based:
-    the rule in ``Adam``'s docstring, line by line, in PyTorch's order. The first moment's
-    update is torch.lerp's: a + w (b - a) when |w| < 0.5, else b - (b - a)(1 - w)."""
-    dt = param.dtype.type
-    bias_correction1 = 1.0 - beta1 ** float(step)
-    bias_correction2 = 1.0 - beta2 ** float(step)
-    step_size = lr / bias_correction1
-    bias_correction2_sqrt = math.sqrt(bias_correction2)
-
-    g = grad
-    if weight_decay != 0:
-        g = grad + dt(weight_decay) * param
-    weight = dt(1.0 - beta1)
-    if abs(weight) < 0.5:
-        exp_avg += weight * (g - exp_avg)
-    else:
-        exp_avg[...] = g - (g - exp_avg) * (dt(1) - weight)
-    exp_avg_sq *= dt(beta2)
-    exp_avg_sq += dt(1.0 - beta2) * g * g
-    denom = np.sqrt(exp_avg_sq) / dt(bias_correction2_sqrt) + dt(eps)
-    param += dt(-step_size) * exp_avg / denom
 
 
 # ------------------------------------------------------------------------------ perceptron

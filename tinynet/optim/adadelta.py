@@ -3,12 +3,14 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
 
 from tinynet.errors import ValueRangeError
+from tinynet.kernels.updates import Rule
 from tinynet.optim.optimizer import (
     Optimizer,
     check_eps_fits,
@@ -24,7 +26,7 @@ class Adadelta(Optimizer):
     """Scale each step by the ratio of two running root mean squares: of past updates over
     past gradients, so the step has the parameter's units and needs no learning rate (lr=1.0).
 
-    For each parameter p with gradient g (PyTorch's rule and order, in plain numpy):
+    For each parameter p with gradient g (PyTorch's rule and order; ``adadelta_rule`` below):
 
         g     = -g                                            (if maximize)
         g     = g + weight_decay * p                          (if weight_decay != 0)
@@ -75,18 +77,26 @@ class Adadelta(Optimizer):
         return {"step": 0, "square_avg": Tensor._make(np.zeros_like(p._data)),
                 "acc_delta": Tensor._make(np.zeros_like(p._data))}
 
-    def _update(self, param: np.ndarray, grad: np.ndarray, state: dict[str, Any],
-                group: dict[str, Any]) -> None:
-        dt, rho, eps = param.dtype.type, group["rho"], group["eps"]
+    def _form(self, group: dict[str, Any]) -> tuple:
+        return (group["weight_decay"] != 0,)
+
+    def _rule(self, group: dict[str, Any], state: dict[str, Any] | None) -> Rule:
+        return adadelta_rule(group["weight_decay"] != 0)
+
+    def _numbers(self, group: dict[str, Any], state: dict[str, Any] | None) -> dict[str, float]:
         state["step"] += 1
-        g = grad + dt(group["weight_decay"]) * param if group["weight_decay"] != 0 else grad
-        square_avg, acc_delta = state["square_avg"].data, state["acc_delta"].data
-        square_avg *= dt(rho)
-        square_avg += dt(1 - rho) * g * g
-        std = np.sqrt(square_avg + dt(eps))
-        delta = np.sqrt(acc_delta + dt(eps))
-        delta /= std
-        delta *= g
-        acc_delta *= dt(rho)
-        acc_delta += dt(1 - rho) * delta * delta
-        param += dt(-group["lr"]) * delta
+        return {"lr": group["lr"], "rho": group["rho"], "one_minus_rho": 1 - group["rho"],
+                "eps": group["eps"], "weight_decay": group["weight_decay"]}
+
+
+@functools.cache
+def adadelta_rule(decay: bool) -> Rule:
+    """Adadelta's rule for one parameter, per element, in PyTorch's order of operations."""
+    each = ["g = g + weight_decay * p"] if decay else []
+    each += ["square_avg = square_avg * rho + one_minus_rho * g * g",
+             "delta = sqrt(acc_delta + eps) / sqrt(square_avg + eps) * g",
+             "acc_delta = acc_delta * rho + one_minus_rho * delta * delta",
+             "p = p - lr * delta"]
+    numbers = ("lr", "rho", "one_minus_rho", "eps") + (("weight_decay",) if decay else ())
+    return Rule(f"Adadelta({'weight_decay' if decay else ''})", ("p", "g", "square_avg",
+                "acc_delta"), ("p", "square_avg", "acc_delta"), numbers, tuple(each))

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
 
+from tinynet.kernels.updates import Rule
 from tinynet.optim.optimizer import (
     Optimizer,
     check_eps_fits,
@@ -21,7 +23,8 @@ class Adagrad(Optimizer):
     """Scale each coordinate's step by the root of the sum of all its squared gradients, so
     often-updated coordinates slow down.
 
-    For each parameter p with gradient g, at step t = 1, 2, ... (PyTorch's rule and order):
+    For each parameter p with gradient g, at step t = 1, 2, ... (PyTorch's rule and order;
+    ``adagrad_rule`` below):
 
         g   = -g                                             (if maximize)
         g   = g + weight_decay * p                           (if weight_decay != 0)
@@ -83,13 +86,24 @@ class Adagrad(Optimizer):
     def _init_state(self, p: Tensor, group: dict[str, Any]) -> dict[str, Any]:
         return self._fresh_state(p, self.defaults["initial_accumulator_value"])
 
-    def _update(self, param: np.ndarray, grad: np.ndarray, state: dict[str, Any],
-                group: dict[str, Any]) -> None:
-        dt = param.dtype.type
+    def _form(self, group: dict[str, Any]) -> tuple:
+        return (group["weight_decay"] != 0,)
+
+    def _rule(self, group: dict[str, Any], state: dict[str, Any] | None) -> Rule:
+        return adagrad_rule(group["weight_decay"] != 0)
+
+    def _numbers(self, group: dict[str, Any], state: dict[str, Any] | None) -> dict[str, float]:
         state["step"] += 1
-        g = grad + dt(group["weight_decay"]) * param if group["weight_decay"] != 0 else grad
-        clr = group["lr"] / (1 + (state["step"] - 1) * group["lr_decay"])
-        total = state["sum"].data
-        total += g * g
-        std = np.sqrt(total) + dt(group["eps"])
-        param += dt(-clr) * (g / std)
+        return {"clr": group["lr"] / (1 + (state["step"] - 1) * group["lr_decay"]),
+                "eps": group["eps"], "weight_decay": group["weight_decay"]}
+
+
+@functools.cache
+def adagrad_rule(decay: bool) -> Rule:
+    """Adagrad's rule for one parameter, per element, in PyTorch's order of operations."""
+    each = ["g = g + weight_decay * p"] if decay else []
+    each += ["sum = sum + g * g",
+             "p = p - clr * (g / (sqrt(sum) + eps))"]
+    numbers = ("clr", "eps") + (("weight_decay",) if decay else ())
+    return Rule(f"Adagrad({'weight_decay' if decay else ''})", ("p", "g", "sum"), ("p", "sum"),
+                numbers, tuple(each))

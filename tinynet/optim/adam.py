@@ -3,22 +3,21 @@
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
 
-from tinynet import kernels
-from tinynet.autograd.engine import run_kernel
 from tinynet.errors import DTypeError, ValueRangeError
+from tinynet.kernels.updates import Rule
 from tinynet.optim.optimizer import (
     Optimizer,
     check_eps_fits,
     check_execution_switches,
     check_flag,
     check_number,
-    lerp_,
 )
 from tinynet.tensor import Tensor
 
@@ -27,8 +26,8 @@ class Adam(Optimizer):
     """Adam with L2 weight decay added to the gradient (or, with
     ``decoupled_weight_decay=True``, applied to the weights: AdamW).
 
-    For each parameter p with gradient g, at step t = 1, 2, ... (PyTorch's rule;
-    ``tinynet.kernels.adam_update_`` runs the common case in one pass, in place):
+    For each parameter p with gradient g, at step t = 1, 2, ... (PyTorch's rule, stated once
+    per element in ``adam_rule`` below; the numbers that depend on t are ``_numbers``):
 
         g = -g                                               (if maximize)
         p = p (1 - lr weight_decay)                          (if decoupled_weight_decay)
@@ -109,23 +108,50 @@ class Adam(Optimizer):
             state["max_exp_avg_sq"] = Tensor._make(np.zeros_like(p._data))
         return state
 
-    def _update(self, param: np.ndarray, grad: np.ndarray, state: dict[str, Any],
-                group: dict[str, Any]) -> None:
-        lr, (beta1, beta2) = group["lr"], group["betas"]
-        eps, weight_decay = group["eps"], group["weight_decay"]
+    def _form(self, group: dict[str, Any]) -> tuple:
+        return (group["weight_decay"] != 0,)
+
+    def _rule(self, group: dict[str, Any], state: dict[str, Any] | None) -> Rule:
+        return adam_rule(group["weight_decay"] != 0, group["decoupled_weight_decay"],
+                         group["amsgrad"])
+
+    def _numbers(self, group: dict[str, Any], state: dict[str, Any] | None) -> dict[str, float]:
         state["step"] += 1
-        if group["decoupled_weight_decay"]:
-            if weight_decay != 0:
-                param *= param.dtype.type(1 - lr * weight_decay)
-            weight_decay = 0  # the gradient is not decayed
-        if group["amsgrad"]:
-            amsgrad_update_(param, grad, state["exp_avg"].data, state["exp_avg_sq"].data,
-                            state["max_exp_avg_sq"].data, state["step"], lr, beta1, beta2, eps,
-                            weight_decay)
-        else:
-            run_kernel(kernels.adam_update_, param, grad, state["exp_avg"].data,
-                       state["exp_avg_sq"].data, state["step"], lr, beta1, beta2, eps,
-                       weight_decay)
+        lr, (beta1, beta2), step = group["lr"], group["betas"], state["step"]
+        return {"step_size": lr / (1 - beta1 ** float(step)),
+                "bias_correction2_sqrt": math.sqrt(1 - beta2 ** float(step)),
+                "w": 1 - beta1, "beta2": beta2, "one_minus_beta2": 1 - beta2,
+                "eps": group["eps"], "weight_decay": group["weight_decay"],
+                "shrink": 1 - lr * group["weight_decay"]}
+
+
+@functools.cache
+def adam_rule(decay: bool, decoupled: bool, amsgrad: bool) -> Rule:
+    """Adam's rule for one parameter, per element, in PyTorch's order of operations. The first
+    moment moves as ``torch.lerp`` computes: m + w (g - m) when |w| < 0.5, else
+    g - (g - m)(1 - w)."""
+    each = []
+    if decay:
+        each.append("p = p * shrink" if decoupled else "g = g + weight_decay * p")
+    each += ["exp_avg = exp_avg + w * (g - exp_avg) if abs(w) < 0.5 else "
+             "g - (g - exp_avg) * keep",
+             "exp_avg_sq = exp_avg_sq * beta2 + one_minus_beta2 * g * g"]
+    if amsgrad:
+        each += ["max_exp_avg_sq = maximum(max_exp_avg_sq, exp_avg_sq)",
+                 "p = p - step_size * (exp_avg / (sqrt(max_exp_avg_sq) / bias_correction2_sqrt"
+                 " + eps))"]
+    else:
+        each.append("p = p - step_size * exp_avg / (sqrt(exp_avg_sq) / bias_correction2_sqrt"
+                    " + eps)")
+    numbers = ["step_size", "bias_correction2_sqrt", "w", "beta2", "one_minus_beta2", "eps"]
+    if decay:
+        numbers.append("shrink" if decoupled else "weight_decay")
+    state = ("exp_avg", "exp_avg_sq") + (("max_exp_avg_sq",) if amsgrad else ())
+    switches = [s for s, on in (("weight_decay", decay and not decoupled),
+                                ("decoupled_weight_decay", decay and decoupled),
+                                ("amsgrad", amsgrad)) if on]
+    return Rule(f"Adam({', '.join(switches)})", ("p", "g", *state), ("p", *state),
+                tuple(numbers), tuple(each), before=("keep = one - w",))
 
 
 class AdamW(Adam):
@@ -160,31 +186,3 @@ class AdamW(Adam):
         new = super()._restore_options(group, saved, i)
         new["decoupled_weight_decay"] = True
         return new
-
-
-def amsgrad_update_(
-    param: np.ndarray,
-    grad: np.ndarray,
-    exp_avg: np.ndarray,
-    exp_avg_sq: np.ndarray,
-    max_exp_avg_sq: np.ndarray,
-    step: int,
-    lr: float,
-    beta1: float,
-    beta2: float,
-    eps: float,
-    weight_decay: float,
-) -> None:
-    """One step of torch.optim.Adam with amsgrad=True, in place, in PyTorch's order (the
-    ``kernels.adam_update_`` rule with v replaced by its running maximum in the denominator).
-    Scalars are rounded to param's dtype as PyTorch does, so float32 stays float32."""
-    dt = param.dtype.type
-    step_size = lr / (1 - beta1 ** float(step))
-    bias_correction2_sqrt = math.sqrt(1 - beta2 ** float(step))
-    g = grad + dt(weight_decay) * param if weight_decay != 0 else grad
-    lerp_(exp_avg, g, 1 - beta1)
-    exp_avg_sq *= dt(beta2)
-    exp_avg_sq += dt(1 - beta2) * g * g
-    np.maximum(max_exp_avg_sq, exp_avg_sq, out=max_exp_avg_sq)
-    denom = np.sqrt(max_exp_avg_sq) / dt(bias_correction2_sqrt) + dt(eps)
-    param += dt(-step_size) * (exp_avg / denom)

@@ -12,11 +12,26 @@ parameter groups and state.
 
 ``step`` is the walk every optimizer shares (groups -> parameters -> gradient checks ->
 maximize -> state creation -> the update rule -> version bump). Subclasses state only what is
-theirs: ``_update`` (the rule for one parameter: SGD and Adam call a kernel from
-``tinynet.kernels``; RMSprop, Adagrad and AMSGrad are plain numpy, in PyTorch's order of
-operations), ``_init_state`` (a parameter's state before its first update), ``_check_group``
-(hyperparameter validation) and, for ``load_state_dict``, ``_STATE_KEYS`` and
-``_required_state`` (which state keys the update reads under a group's options).
+theirs, and the update rule once:
+
+- ``_rule``: the rule for one parameter, per element, as text (a ``kernels.updates.Rule``)::
+
+      sgd_rule(momentum=True, ...) ->  g = g + weight_decay * p
+                                       momentum_buffer = momentum_buffer * momentum + keep * g
+                                       p = p - lr * momentum_buffer
+
+  From that text ``tinynet/kernels/updates.py`` makes the numba loop and the numpy twin, and
+  ``tn.compile`` pastes the same loop into the code it generates: one definition, no second
+  copy of any optimizer anywhere;
+- ``_numbers``: the numbers the rule takes (lr, Adam's bias corrections...), computed from the
+  group and the state at every step, so a scheduler's new lr is always used;
+- ``_form``: what of a group picks the rule's statements (``weight_decay != 0``...);
+- ``_init_state`` (a parameter's state before its first update), ``_check_group``
+  (hyperparameter validation) and, for ``load_state_dict``, ``_STATE_KEYS`` and
+  ``_required_state`` (which state keys the update reads under a group's options).
+
+The update of one parameter is one op, ``_Update``: it writes p and its state in place, and
+``tn.compile``'s tracer records it like any other op (it sees it at ``Function.apply``).
 """
 
 from __future__ import annotations
@@ -29,8 +44,10 @@ from typing import Any
 import numpy as np
 
 from tinynet.autograd import enable_grad, no_grad
-from tinynet.autograd.engine import observers, run_update
+from tinynet.autograd.engine import Function, observers
 from tinynet.errors import DTypeError, GraphError, ShapeError, StateDictError, ValueRangeError
+from tinynet.kernels import apply_rule
+from tinynet.kernels.updates import Rule
 from tinynet.tensor import Tensor
 
 
@@ -144,28 +161,24 @@ class Optimizer:
 
         For each group, for each of its parameters p with a gradient g: ``-g`` if the group
         maximizes, p's state made on its first update (``_init_state``), then the optimizer's
-        rule (``_update``) and p's version bumped, so graphs that saved p notice."""
+        rule, applied as one in-place op (``_update``), and p's version bumped, so graphs that
+        saved p notice. All of it under ``no_grad``: an update is not part of any graph."""
         loss = self._closure_loss(closure)
         self._check_before_step()
         name = type(self).__name__
-        for group in self.param_groups:
-            for p in group["params"]:
-                grad = check_gradient(name, p)
-                if grad is None:
-                    continue  # no gradient: no update, and the state does not decay either
-                if group.get("maximize", False):  # an op, so tn.compile's trace sees it
-                    with no_grad():
-                        grad = (-p.grad)._data
-                state = self.state.get(p)
-                if state is None:
-                    state = self._init_state(p, group)
-                    if state is not None:
-                        self.state[p] = state
-                if observers.active:  # extra: tn.compile records the update as one step
-                    run_update(self, p, grad, state, group)
-                else:
-                    self._update(p._data, grad, state, group)
-                bump_version(p)
+        with no_grad():
+            for group in self.param_groups:
+                for p in group["params"]:
+                    if check_gradient(name, p) is None:
+                        continue  # no gradient: no update, and the state does not decay either
+                    grad = -p.grad if group.get("maximize", False) else p.grad  # an op: traced
+                    state = self.state.get(p)
+                    if state is None:
+                        state = self._init_state(p, group)
+                        if state is not None:
+                            self.state[p] = state
+                    self._update(p, grad, state, group)
+                    bump_version(p)
         return loss
 
     def _check_before_step(self) -> None:
@@ -175,11 +188,42 @@ class Optimizer:
         """A parameter's state before its first update (None: this group keeps none)."""
         return {}
 
-    def _update(self, param: np.ndarray, grad: np.ndarray, state: dict[str, Any] | None,
-                group: dict[str, Any]) -> None:
-        """The rule: update ``param`` (p's array) in place from ``grad`` (already negated if
-        the group maximizes) and ``state``, with the group's hyperparameters."""
+    # ---- the update rule -------------------------------------------------------------------
+    # Each optimizer states its rule once, per element (``_rule``: a ``kernels.updates.Rule``
+    # for the group's switches) and the numbers it takes (``_numbers``: read from the group
+    # and the state at every step). ``_update`` applies it as one op, ``_Update``.
+
+    def _rule(self, group: dict[str, Any], state: dict[str, Any] | None) -> Rule:
+        """The rule for this group's switches (``_form``): arrays ``p``, ``g`` and the state
+        entries it names, statements per element. Overridden by each optimizer."""
         raise NotImplementedError
+
+    def _numbers(self, group: dict[str, Any], state: dict[str, Any] | None) -> dict[str, float]:
+        """The numbers the rule takes, computed now from the group (and the state: a step
+        count is advanced here). Called at every step, and at every replay of a compiled step,
+        so a changed lr or momentum is always used. Overridden by each optimizer."""
+        raise NotImplementedError
+
+    def _form(self, group: dict[str, Any]) -> tuple:
+        """What of a group chooses the rule's statements (switches, ``weight_decay != 0``...),
+        as opposed to the numbers it reads at every step. tn.compile's guard checks it."""
+        return ()
+
+    def _update(self, p: Tensor, grad: Tensor, state: dict[str, Any] | None,
+                group: dict[str, Any]) -> None:
+        """p's update: the rule applied in place to p, its gradient (already negated if the
+        group maximizes) and the state arrays the rule names, as one op."""
+        rule = self._rule(group, state)
+        tensors = [p, grad]
+        for key in rule.arrays[2:]:
+            if state.get(key) is None:  # made here: the rule writes it before reading it
+                state[key] = Tensor._make(np.empty_like(p._data))  # (SGD's first step)
+            tensors.append(state[key])
+        read = Numbers(self, group, state, rule)
+        if observers.active:  # extra: the op, so tn.compile's trace and watch.py see it
+            _Update.apply(*tensors, rule=rule, read=read)
+        else:  # what _Update's forward does, without the op's bookkeeping (4x the kernel's time)
+            apply_rule(rule, [t._data for t in tensors], read())
 
     def _closure_loss(self, closure: Callable[[], Any] | None) -> Any:
         """Run ``closure`` (which recomputes the loss and calls backward) with grad on."""
@@ -367,6 +411,42 @@ class Optimizer:
         return "\n".join(lines)
 
 
+class _Update(Function):
+    """One parameter's update, as an op: ``rule`` (a ``kernels.updates.Rule``) applied in place
+    to the arrays of (p, g, *state), with the numbers ``read()`` gives now.
+
+    It is an op like any other, so ``tn.compile``'s trace records it through the engine's
+    observer hook (``Function.apply``): the written arrays (``ctx.writes``) and ``read``,
+    which a replay calls again, so learning rates and step counts are never baked in."""
+
+    op = "update"
+
+    @staticmethod
+    def forward(ctx: Any, *arrays: np.ndarray, rule: Rule, read: Callable[[], tuple]
+                ) -> np.ndarray:
+        ctx.writes = rule.written  # which inputs this op writes in place
+        apply_rule(rule, arrays, read())
+        return arrays[0]
+
+
+class Numbers:
+    """``read`` for one parameter's ``_Update``: the optimizer's ``_numbers`` for its group and
+    state now, as floats in the rule's order."""
+
+    def __init__(self, optimizer: Optimizer, group: dict[str, Any],
+                 state: dict[str, Any] | None, rule: Rule) -> None:
+        self.optimizer, self.group, self.state, self.names = optimizer, group, state, rule.numbers
+
+    def __call__(self) -> tuple[float, ...]:
+        numbers = self.optimizer._numbers(self.group, self.state)
+        return tuple([float(numbers[name]) for name in self.names])
+
+    def __repr__(self) -> str:
+        groups = self.optimizer.param_groups
+        k = next((i for i, g in enumerate(groups) if g is self.group), "?")
+        return f"{type(self.optimizer).__name__}.param_groups[{k}] now"
+
+
 # PyTorch options that change what a step computes (refused when on if an optimizer lacks
 # them), and options that only choose how PyTorch runs the same step (ignored here).
 _MATH_SWITCHES = ("maximize", "amsgrad", "decoupled_weight_decay", "nesterov", "centered")
@@ -402,16 +482,6 @@ def _step_count(value: Any, where: str) -> int:
     if not (math.isfinite(count) and count >= 0 and count == int(count)):
         raise ValueRangeError(f"{where} must be a whole number >= 0, got {count}")
     return int(count)
-
-
-def lerp_(start: np.ndarray, end: np.ndarray, weight: float) -> None:
-    """``start += weight * (end - start)`` in place, computed as ``torch.lerp`` does:
-    ``start + w (end - start)`` when |w| < 0.5, ``end - (end - start)(1 - w)`` otherwise."""
-    w = start.dtype.type(weight)
-    if abs(w) < 0.5:
-        start += w * (end - start)
-    else:
-        start[...] = end - (end - start) * (start.dtype.type(1) - w)
 
 
 def bump_version(p: Tensor) -> None:

@@ -3,18 +3,19 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
 
+from tinynet.kernels.updates import Rule
 from tinynet.optim.optimizer import (
     Optimizer,
     check_eps_fits,
     check_execution_switches,
     check_flag,
     check_non_negative,
-    lerp_,
 )
 from tinynet.tensor import Tensor
 
@@ -22,7 +23,7 @@ from tinynet.tensor import Tensor
 class RMSprop(Optimizer):
     """Divide each gradient by a running root mean square of its recent values.
 
-    For each parameter p with gradient g (PyTorch's rule and order, in plain numpy):
+    For each parameter p with gradient g (PyTorch's rule and order; ``rmsprop_rule`` below):
 
         g   = -g                                             (if maximize)
         g   = g + weight_decay * p                           (if weight_decay != 0)
@@ -36,7 +37,7 @@ class RMSprop(Optimizer):
     The state also counts steps ("step"), as PyTorch's does. In the centered form v - gm^2
     cancels when the gradient barely changes (always, with alpha=0): the square root then acts
     on rounding noise, and PyTorch's fused multiply-add can make that noise negative (NaN)
-    where this plain numpy gives 0. Elsewhere the two agree to ~1e-15.
+    where tinynet's loop (no fused multiply-add) gives 0. Elsewhere the two agree to ~1e-15.
     """
 
     _STATE_KEYS = ("step", "square_avg", "momentum_buffer", "grad_avg")
@@ -83,25 +84,42 @@ class RMSprop(Optimizer):
             state["grad_avg"] = Tensor._make(np.zeros_like(p._data))
         return state
 
-    def _update(self, param: np.ndarray, grad: np.ndarray, state: dict[str, Any],
-                group: dict[str, Any]) -> None:
-        dt, alpha, momentum = param.dtype.type, group["alpha"], group["momentum"]
+    def _form(self, group: dict[str, Any]) -> tuple:
+        return (group["momentum"] > 0, group["weight_decay"] != 0)
+
+    def _rule(self, group: dict[str, Any], state: dict[str, Any] | None) -> Rule:
+        return rmsprop_rule(group["weight_decay"] != 0, group["centered"], group["momentum"] > 0)
+
+    def _numbers(self, group: dict[str, Any], state: dict[str, Any] | None) -> dict[str, float]:
         state["step"] += 1
-        g = grad + dt(group["weight_decay"]) * param if group["weight_decay"] != 0 else grad
-        square_avg = state["square_avg"].data
-        square_avg *= dt(alpha)
-        square_avg += dt(1 - alpha) * g * g
-        if group["centered"]:
-            grad_avg = state["grad_avg"].data
-            lerp_(grad_avg, g, 1 - alpha)
-            avg = np.sqrt(square_avg - grad_avg * grad_avg)
-        else:
-            avg = np.sqrt(square_avg)
-        avg += dt(group["eps"])
-        if momentum > 0:
-            buf = state["momentum_buffer"].data
-            buf *= dt(momentum)
-            buf += g / avg
-            param += dt(-group["lr"]) * buf
-        else:
-            param += dt(-group["lr"]) * (g / avg)
+        return {"lr": group["lr"], "alpha": group["alpha"], "one_minus_alpha": 1 - group["alpha"],
+                "eps": group["eps"], "weight_decay": group["weight_decay"],
+                "momentum": group["momentum"]}
+
+
+@functools.cache
+def rmsprop_rule(decay: bool, centered: bool, momentum: bool) -> Rule:
+    """RMSprop's rule for one parameter, per element, in PyTorch's order of operations (the
+    running mean of g moves as ``torch.lerp`` computes, see ``adam_rule``)."""
+    each = ["g = g + weight_decay * p"] if decay else []
+    each.append("square_avg = square_avg * alpha + one_minus_alpha * g * g")
+    if centered:
+        each += ["grad_avg = grad_avg + w * (g - grad_avg) if abs(w) < 0.5 else "
+                 "g - (g - grad_avg) * keep",
+                 "avg = sqrt(square_avg - grad_avg * grad_avg) + eps"]
+    else:
+        each.append("avg = sqrt(square_avg) + eps")
+    if momentum:
+        each += ["momentum_buffer = momentum_buffer * momentum + g / avg",
+                 "p = p - lr * momentum_buffer"]
+    else:
+        each.append("p = p - lr * (g / avg)")
+    state = ("square_avg",) + (("grad_avg",) if centered else ()) \
+        + (("momentum_buffer",) if momentum else ())
+    numbers = ["lr", "alpha", "one_minus_alpha", "eps"] + (["weight_decay"] if decay else []) \
+        + (["momentum"] if momentum else [])
+    switches = [s for s, on in (("weight_decay", decay), ("centered", centered),
+                                ("momentum", momentum)) if on]
+    return Rule(f"RMSprop({', '.join(switches)})", ("p", "g", *state), ("p", *state),
+                tuple(numbers), tuple(each),
+                before=("w = one_minus_alpha", "keep = one - w") if centered else ())

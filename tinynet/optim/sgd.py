@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 from typing import Any
 
-import numpy as np
-
-from tinynet import kernels
-from tinynet.autograd.engine import run_kernel
 from tinynet.errors import ValueRangeError
+from tinynet.kernels.updates import Rule
 from tinynet.optim.optimizer import (
     Optimizer,
     check_execution_switches,
@@ -22,8 +20,8 @@ from tinynet.tensor import Tensor
 class SGD(Optimizer):
     """Gradient descent, optionally with (Nesterov) momentum and L2 weight decay.
 
-    For each parameter p with gradient g, PyTorch's rule (``tinynet.kernels.sgd_update_``
-    runs it in one pass, in place):
+    For each parameter p with gradient g, PyTorch's rule (stated once, per element, in
+    ``sgd_rule`` below; tinynet/kernels/updates.py makes the loop that runs it in place):
 
         g   = -g                                             (if maximize)
         g   = g + weight_decay * p                           (if weight_decay != 0)
@@ -83,15 +81,34 @@ class SGD(Optimizer):
     def _init_state(self, p: Tensor, group: dict[str, Any]) -> dict[str, Any] | None:
         return {} if group["momentum"] != 0 else None  # the buffer is made by the first step
 
-    def _update(self, param: np.ndarray, grad: np.ndarray, state: dict[str, Any] | None,
-                group: dict[str, Any]) -> None:
-        buffer = None
-        first_step = False
-        if group["momentum"] != 0:
-            buf = state.get("momentum_buffer")
-            if buf is None:  # the kernel fills it with the first gradient
-                first_step = True
-                buf = state["momentum_buffer"] = Tensor._make(np.empty_like(param))
-            buffer = buf._data
-        run_kernel(kernels.sgd_update_, param, grad, buffer, group["lr"], group["momentum"],
-                   group["dampening"], group["weight_decay"], group["nesterov"], first_step)
+    def _form(self, group: dict[str, Any]) -> tuple:
+        return (group["momentum"] != 0, group["weight_decay"] != 0)
+
+    def _rule(self, group: dict[str, Any], state: dict[str, Any] | None) -> Rule:
+        first = state is not None and state.get("momentum_buffer") is None
+        return sgd_rule(group["momentum"] != 0, group["nesterov"], group["weight_decay"] != 0,
+                        first)
+
+    def _numbers(self, group: dict[str, Any], state: dict[str, Any] | None) -> dict[str, float]:
+        return {"lr": group["lr"], "momentum": group["momentum"],
+                "keep": 1 - group["dampening"], "weight_decay": group["weight_decay"]}
+
+
+@functools.cache
+def sgd_rule(momentum: bool, nesterov: bool, decay: bool, first: bool) -> Rule:
+    """SGD's rule for one parameter, per element, for these switches (``first``: the momentum
+    buffer's first step, which starts it at the gradient)."""
+    each = ["g = g + weight_decay * p"] if decay else []
+    if momentum:
+        each.append("momentum_buffer = g" if first else
+                    "momentum_buffer = momentum_buffer * momentum + keep * g")
+        each.append("g = g + momentum * momentum_buffer" if nesterov else "g = momentum_buffer")
+    each.append("p = p - lr * g")
+    switches = [s for s, on in (("momentum", momentum), ("nesterov", nesterov),
+                                ("weight_decay", decay), ("first step", first)) if on]
+    state = ("momentum_buffer",) if momentum else ()
+    numbers = ["lr"] + (["momentum"] if momentum else []) + (["keep"] if momentum and not first
+                                                              else []) \
+        + (["weight_decay"] if decay else [])
+    return Rule(f"SGD({', '.join(switches)})", ("p", "g", *state), ("p", *state),
+                tuple(numbers), tuple(each))
