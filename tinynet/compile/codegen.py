@@ -322,6 +322,12 @@ class Source:
             return self._elementwise(k)
         if k.kind == "loop":
             return self._loop(k)
+        if k.kind == "take":  # x[index], basic indexing (fuse.MOVES)
+            return [f"v{o[0]}[...] = v{a[0]}[{k.attrs['index']}]"]
+        if k.kind == "put":  # its gradient: zeros, and g where the elements came from
+            return [f"v{o[0]}[...] = 0", f"v{o[0]}[{k.attrs['index']}] = v{a[0]}"]
+        if k.kind == "permute":
+            return [f"v{o[0]}[...] = v{a[0]}.transpose({k.attrs['dims']!r})"]
         dt = self._dt(o[0])
         if k.kind == "mse":
             n = self._size(a[0])
