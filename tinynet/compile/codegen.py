@@ -322,12 +322,8 @@ class Source:
             return self._elementwise(k)
         if k.kind == "loop":
             return self._loop(k)
-        if k.kind == "take":  # x[index], basic indexing (fuse.MOVES)
-            return [f"v{o[0]}[...] = v{a[0]}[{k.attrs['index']}]"]
-        if k.kind == "put":  # its gradient: zeros, and g where the elements came from
-            return [f"v{o[0]}[...] = 0", f"v{o[0]}[{k.attrs['index']}] = v{a[0]}"]
-        if k.kind == "permute":
-            return [f"v{o[0]}[...] = v{a[0]}.transpose({k.attrs['dims']!r})"]
+        if k.kind in ("take", "put"):  # basic indexing, permute (fuse.MOVES)
+            return self._strided(k)
         dt = self._dt(o[0])
         if k.kind == "mse":
             n = self._size(a[0])
@@ -365,6 +361,25 @@ class Source:
                     f"{self._lr(k)}, {k.attrs['beta1']!r}, {k.attrs['beta2']!r}, "
                     f"{k.attrs['eps']!r}, {k.attrs['weight_decay']!r})"]
         raise AssertionError(k.kind)
+
+    def _strided(self, k: Kernel) -> list[str]:
+        """``take``: out = x[index] (or x.permute(dims)), read element by element from where
+        each sits in x (``fuse._affine_map``); ``put``: its gradient, zeros with g written
+        back there. Plain scalar loops: numba compiles them fast (array slicing it does not)."""
+        base, sizes, strides = k.attrs["map"]
+        take = k.kind == "take"
+        lines = [f"src = {self._flat(k.args[0])}", f"dst = {self._flat(k.outs[0])}"]
+        if not take:
+            lines += [f"for e in range({self._size(k.outs[0])}):", "    dst[e] = 0"]
+        lines.append("e = 0")  # the element of the dense side (out for take, g for put)
+        indent = ""
+        for d, n in enumerate(sizes):
+            lines.append(f"{indent}for i{d} in range({n}):")
+            indent += "    "
+        at = " + ".join([str(base)] + [f"i{d} * {st}" for d, st in enumerate(strides)])
+        lines.append(f"{indent}dst[e] = src[{at}]" if take else f"{indent}dst[{at}] = src[e]")
+        lines.append(f"{indent}e += 1")
+        return lines
 
     def _elementwise(self, k: Kernel) -> list[str]:
         """One loop over the elements (rows x columns when it also sums columns)."""

@@ -115,6 +115,24 @@ def _index_source(index: Any) -> str | None:
     return ", ".join(parts) or None
 
 
+def _affine_map(shape: tuple[int, ...], view: Any) -> tuple[int, tuple, tuple]:
+    """Where a view's elements sit in a C-contiguous array of ``shape``: element (i, j, ...)
+    of ``view(array)`` is element ``base + i * strides[0] + j * strides[1] + ...`` of the flat
+    array. Returns (base, sizes, strides), size-1 dims dropped and dims that run on contiguously
+    merged, so the generated loop nest is as shallow as it can be."""
+    positions = view(np.arange(_size(shape)).reshape(shape))
+    base = int(positions.flat[0])
+    dims = [(n, st // positions.itemsize) for n, st in zip(positions.shape, positions.strides,
+                                                           strict=True) if n != 1]
+    merged: list[tuple[int, int]] = []
+    for n, st in dims:
+        if merged and merged[-1][1] == st * n:  # the previous dim steps over this one whole
+            merged[-1] = (merged[-1][0] * n, st)
+        else:
+            merged.append((n, st))
+    return base, tuple(n for n, _ in merged), tuple(st for _, st in merged)
+
+
 def _val(x: Any) -> int | None:
     return x.value if isinstance(x, Ref) else None
 
@@ -271,14 +289,19 @@ class Lowering:
         if s.name == "reshape":  # C-order in and out: the same elements in the same order
             self.nodes[s.index] = {}
             return [Kernel("reshape", [out], [ins[0]])]
+        shape = self.values[ins[0]].shape
         if s.name == "permute":
             dims = tuple(int(d) for d in s.options["dims"])
-            self.nodes[s.index] = {"dims": tuple(int(d) for d in np.argsort(dims))}
-            return [Kernel("permute", [out], [ins[0]], {"dims": dims})]
+            inverse = tuple(int(d) for d in np.argsort(dims))
+            self.nodes[s.index] = {"dims": inverse, "shape": self.values[out].shape}
+            return [Kernel("take", [out], [ins[0]], {"dims": dims, "map": _affine_map(
+                shape, lambda a: a.transpose(dims))})]
         if s.name == "getitem":
-            index = _index_source(s.options["index"])
-            self.nodes[s.index] = {"index": index}
-            return [Kernel("take", [out], [ins[0]], {"index": index})]
+            index = s.options["index"]
+            self.nodes[s.index] = {"index": _index_source(index),
+                                   "map": _affine_map(shape, lambda a: a[index])}
+            return [Kernel("take", [out], [ins[0]], {"index": _index_source(index),
+                                                     "map": self.nodes[s.index]["map"]})]
         if s.name == "sum":
             self.nodes[s.index] = {}
             return [Kernel("sum", [out], [ins[0]],
@@ -330,9 +353,12 @@ class Lowering:
         if s.name == "reshape":
             return [Kernel("reshape", [outs[0]], [g])]
         if s.name == "permute":
-            return [Kernel("permute", [outs[0]], [g], {"dims": node["dims"]})]
+            dims = node["dims"]
+            return [Kernel("take", [outs[0]], [g], {"dims": dims, "map": _affine_map(
+                node["shape"], lambda a: a.transpose(dims))})]
         if s.name == "getitem":  # zeros, and the gradient where the elements came from
-            return [Kernel("put", [outs[0]], [g], {"index": node["index"]})]
+            return [Kernel("put", [outs[0]], [g], {"index": node["index"],
+                                                   "map": node["map"]})]
         if s.name not in ARITHMETIC:
             return None
         # each input's gradient by its row (before the engine undoes broadcasting)
