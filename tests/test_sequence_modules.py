@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 import tinynet as tn
 import tinynet.nn.functional as F
 from tinynet import nn
+from tinynet.nn.rnn import RNNBase
 
 RTOL = 1e-10
 
@@ -145,8 +146,11 @@ def rnn_settings(draw: Any) -> dict[str, Any]:
                "batch_first": draw(st.booleans()), "bidirectional": draw(st.booleans())}
     if kind == "RNN":
         options["nonlinearity"] = draw(st.sampled_from(["tanh", "relu"]))
+    hidden = draw(st.integers(1, 4))
+    if kind == "LSTM":  # 0: no projection; else h is projected to proj_size < hidden
+        options["proj_size"] = draw(st.integers(0, hidden - 1))
     return {"kind": kind, "input_size": draw(st.integers(1, 4)),
-            "hidden_size": draw(st.integers(1, 4)), "options": options,
+            "hidden_size": hidden, "options": options,
             "steps": draw(st.integers(1, 5)), "batch": draw(st.none() | st.integers(1, 3)),
             "initial": draw(st.booleans()), "seed": draw(st.integers(0, 2**16))}
 
@@ -173,13 +177,15 @@ def test_recurrent_layers_match_torch(s: dict[str, Any]) -> None:
     ours_inputs, theirs_inputs = [x], [tx]
     if s["initial"]:
         layers = options["num_layers"] * (2 if options["bidirectional"] else 1)
-        h_shape = (layers, s["hidden_size"]) if batch is None else (layers, batch,
+        c_shape = (layers, s["hidden_size"]) if batch is None else (layers, batch,
                                                                      s["hidden_size"])
+        h_size = options.get("proj_size") or s["hidden_size"]
+        h_shape = c_shape[:-1] + (h_size,)
         h, th = _leaf_pair(rng.standard_normal(h_shape))
         ours_inputs.append(h)
         theirs_inputs.append(th)
         if kind == "LSTM":
-            c, tc = _leaf_pair(rng.standard_normal(h_shape))
+            c, tc = _leaf_pair(rng.standard_normal(c_shape))
             ours_inputs.append(c)
             theirs_inputs.append(tc)
             ours_args.append((h, c))
@@ -239,6 +245,26 @@ def test_recurrent_layer_names_the_wrong_input_size() -> None:
         nn.LSTM(3, 5)(tn.zeros(2, 1, 4))
     with pytest.raises(tn.ShapeError, match=r"hidden\[0\] size \(1, 1, 5\)"):
         nn.LSTM(3, 5)(tn.zeros(2, 1, 3), (tn.zeros(2, 1, 5), tn.zeros(1, 1, 5)))
+
+
+def test_lstm_proj_size_shapes_names_and_refusals() -> None:
+    lstm = nn.LSTM(3, 5, num_layers=2, bidirectional=True, proj_size=2)
+    shapes = {k: tuple(v.shape) for k, v in lstm.state_dict().items()}
+    assert shapes["weight_hh_l0"] == (20, 2) and shapes["weight_hr_l0"] == (2, 5)
+    assert shapes["weight_ih_l1_reverse"] == (20, 4)  # two directions of proj_size
+    assert list(shapes)[:5] == ["weight_ih_l0", "weight_hh_l0", "bias_ih_l0", "bias_hh_l0",
+                                "weight_hr_l0"]
+    out, (h, c) = lstm(tn.zeros(6, 4, 3))
+    assert out.shape == (6, 4, 4) and h.shape == (4, 4, 2) and c.shape == (4, 4, 5)
+    assert "proj_size=2" in repr(lstm)
+    with pytest.raises(tn.ShapeError, match=r"hidden\[0\] size \(4, 4, 2\)"):
+        lstm(tn.zeros(6, 4, 3), (tn.zeros(4, 4, 5), tn.zeros(4, 4, 5)))
+    with pytest.raises(tn.ValueRangeError, match="smaller than hidden_size"):
+        nn.LSTM(3, 5, proj_size=5)
+    with pytest.raises(tn.ValueRangeError, match="positive integer or zero"):
+        nn.LSTM(3, 5, proj_size=-1)
+    with pytest.raises(tn.ValueRangeError, match="only supported for LSTM"):
+        RNNBase("GRU", 3, 5, proj_size=2)  # torch.nn.RNNBase says the same
 
 
 # ---------------------------------------------------------------------------------------------
@@ -303,6 +329,7 @@ def mha_settings(draw: Any) -> dict[str, Any]:
             "attn_mask": draw(st.sampled_from([None, "bool", "float", "bool3d"])),
             "padding": draw(st.sampled_from([None, "bool", "float"])),
             "need_weights": draw(st.booleans()), "average": draw(st.booleans()),
+            "add_bias_kv": draw(st.booleans()), "add_zero_attn": draw(st.booleans()),
             "seed": draw(st.integers(0, 999))}
 
 
@@ -312,7 +339,8 @@ def test_multihead_attention_matches_torch(s: dict[str, Any]) -> None:
     torch = _torch()
     self_attention = s["self"] and s["kdim"] is None
     options = {"bias": s["bias"], "batch_first": s["batch_first"], "kdim": s["kdim"],
-               "vdim": s["vdim"]}
+               "vdim": s["vdim"], "add_bias_kv": s["add_bias_kv"],
+               "add_zero_attn": s["add_zero_attn"]}
     make = lambda: nn.MultiheadAttention(s["embed"], s["heads"], dtype=tn.float64,  # noqa: E731
                                          **options)
     ours = make()
@@ -377,6 +405,21 @@ def test_multihead_attention_init_matches_torch_layout() -> None:
     assert w.shape == (192, 64) and np.abs(w).max() <= bound and np.abs(w).max() > 0.99 * bound
     np.testing.assert_array_equal(mha.in_proj_bias.data, 0.0)
     np.testing.assert_array_equal(mha.out_proj.bias.data, 0.0)
+
+
+def test_multihead_attention_bias_kv_and_zero_attn_add_source_positions() -> None:
+    tn.manual_seed(0)
+    mha = nn.MultiheadAttention(64, 4, add_bias_kv=True, add_zero_attn=True)
+    assert list(mha.state_dict()) == ["in_proj_weight", "in_proj_bias", "bias_k", "bias_v",
+                                      "out_proj.weight", "out_proj.bias"]
+    std = np.sqrt(2.0 / (1 + 64))  # xavier_normal on (1, 1, E): fan_in 1, fan_out E
+    assert mha.bias_k.shape == (1, 1, 64) and 0.5 * std < mha.bias_k.data.std() < 1.5 * std
+    x = tn.randn(5, 2, 64)
+    mask = tn.tensor(np.triu(np.ones((5, 5), dtype=bool), 1))
+    out, weights = mha(x, x, x, attn_mask=mask)
+    assert out.shape == (5, 2, 64) and weights.shape == (2, 5, 7)  # 5 keys + bias + zeros
+    assert weights.data[:, 0, 1:5].max() == 0 and weights.data[:, 0, 5:].min() > 0
+    np.testing.assert_allclose(weights.data.sum(-1), 1.0, rtol=1e-6)
 
 
 # ---------------------------------------------------------------------------------------------

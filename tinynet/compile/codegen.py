@@ -312,6 +312,8 @@ class Source:
             return self._elementwise(k)
         if k.kind == "loop":
             return self._loop(k)
+        if k.kind in ("take", "put"):  # basic indexing, permute (fuse.MOVES)
+            return self._strided(k)
         dt = self._dt(o[0])
         if k.kind == "mse":
             n = self._size(a[0])
@@ -342,6 +344,25 @@ class Source:
             return [f"{self.rule_names[k.attrs['rule']]}({arrays}, "
                     f"numbers{self.rules.index(k)})"]
         raise AssertionError(k.kind)
+
+    def _strided(self, k: Kernel) -> list[str]:
+        """``take``: out = x[index] (or x.permute(dims)), read element by element from where
+        each sits in x (``fuse._affine_map``); ``put``: its gradient, zeros with g written
+        back there. Plain scalar loops: numba compiles them fast (array slicing it does not)."""
+        base, sizes, strides = k.attrs["map"]
+        take = k.kind == "take"
+        lines = [f"src = {self._flat(k.args[0])}", f"dst = {self._flat(k.outs[0])}"]
+        if not take:
+            lines += [f"for e in range({self._size(k.outs[0])}):", "    dst[e] = 0"]
+        lines.append("e = 0")  # the element of the dense side (out for take, g for put)
+        indent = ""
+        for d, n in enumerate(sizes):
+            lines.append(f"{indent}for i{d} in range({n}):")
+            indent += "    "
+        at = " + ".join([str(base)] + [f"i{d} * {st}" for d, st in enumerate(strides)])
+        lines.append(f"{indent}dst[e] = src[{at}]" if take else f"{indent}dst[{at}] = src[e]")
+        lines.append(f"{indent}e += 1")
+        return lines
 
     def _elementwise(self, k: Kernel) -> list[str]:
         """One loop over the elements (rows x columns when it also sums columns)."""

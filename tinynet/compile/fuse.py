@@ -44,10 +44,14 @@ ARITHMETIC = tuple(row.name for row in TABLE.values() if not row.activation)
 # them these lower by the rules below (under the conditions in ``Lowering._op_ok``, else
 # opaque) ...
 LOWERED = {"Linear", "MeanSquaredError", "SoftmaxCrossEntropy", "Clone", "Sum"}
+# ... and these move elements without changing them (basic indexing, reshape, permute): a copy
+# in the generated code, forward and backward (an LSTM's x_proj[t] and gate chunks)
+MOVES = {"GetItem": "getitem", "Reshape": "reshape", "Permute": "permute"}
+LOWERED |= set(MOVES)
 # ... or run as opaque steps: the op's own forward and backward, as in eager mode.
 OPAQUE = {"BinaryCrossEntropy", "BinaryCrossEntropyWithLogits", "BroadcastTo", "Cast",
-          "Cat", "Clip", "GetItem", "LogSoftmax", "MatMul", "Max",
-          "Mean", "Min", "Permute", "Reshape",
+          "Cat", "Clip", "LogSoftmax", "MatMul", "Max",
+          "Mean", "Min",
           "ScatterAdd", "Softmax", "Stack", "Step", "Where",
           # added with the PyTorch-parity and convolution ops: run as recorded, at replay
           "Norm", "Einsum", "Gather", "ScatterAddAlong", "Im2Col", "Col2Im",
@@ -90,6 +94,43 @@ class Kernel:
                         if k not in ("members", "params"))
         attrs += "".join(f" {k}={v!r}" for k, v in self.attrs.get("params", {}).items())
         return f"{self.origin:<10} {self.kind:<15} {outs} <- {args}{attrs}"
+
+
+def _index_source(index: Any) -> str | None:
+    """A basic index (integers, slices, None, ...) as source text for the generated code,
+    ``(0, slice(None), slice(64, 128))`` -> ``"0, :, 64:128"``; None for any other index."""
+    parts = []
+    for item in index if isinstance(index, tuple) else (index,):
+        if item is None or item is Ellipsis:
+            parts.append("None" if item is None else "...")
+        elif isinstance(item, int | np.integer) and not isinstance(item, bool | np.bool_):
+            parts.append(str(int(item)))
+        elif isinstance(item, slice) and all(
+                v is None or (isinstance(v, int | np.integer) and not isinstance(v, bool))
+                for v in (item.start, item.stop, item.step)):
+            parts.append(":".join("" if v is None else str(int(v))
+                                  for v in (item.start, item.stop, item.step)))
+        else:
+            return None
+    return ", ".join(parts) or None
+
+
+def _affine_map(shape: tuple[int, ...], view: Any) -> tuple[int, tuple, tuple]:
+    """Where a view's elements sit in a C-contiguous array of ``shape``: element (i, j, ...)
+    of ``view(array)`` is element ``base + i * strides[0] + j * strides[1] + ...`` of the flat
+    array. Returns (base, sizes, strides), size-1 dims dropped and dims that run on contiguously
+    merged, so the generated loop nest is as shallow as it can be."""
+    positions = view(np.arange(_size(shape)).reshape(shape))
+    base = int(positions.flat[0])
+    dims = [(n, st // positions.itemsize) for n, st in zip(positions.shape, positions.strides,
+                                                           strict=True) if n != 1]
+    merged: list[tuple[int, int]] = []
+    for n, st in dims:
+        if merged and merged[-1][1] == st * n:  # the previous dim steps over this one whole
+            merged[-1] = (merged[-1][0] * n, st)
+        else:
+            merged.append((n, st))
+    return base, tuple(n for n, _ in merged), tuple(st for _, st in merged)
 
 
 def _val(x: Any) -> int | None:
@@ -180,6 +221,11 @@ class Lowering:
             return not s.options and len(args) == len(TABLE[s.name].inputs) and all(
                 a is not None and a.dtype == out.dtype and (a.shape == out.shape or (
                     _size(a.shape) == 1 and _size(out.shape) >= 1)) for a in args)
+        if s.name in MOVES.values():
+            x = self.v(ins[0])
+            return (x is not None and x.dtype == out.dtype and _size(out.shape) > 0
+                    and (s.name != "getitem" or (out.shape != () and
+                                                 _index_source(s.options.get("index")))))
         if s.name == "sum":
             a = self.v(ins[0])
             return (len(ins) == 1 and a is not None and a.dtype == out.dtype
@@ -197,6 +243,12 @@ class Lowering:
             # broadcasting after the rule); sum's rule spreads it to its input's shape
             return s.name == "sum" or all(self.v(o) is None or self.v(o).shape == g.shape
                                           for o in s.outputs)
+        if s.name in MOVES.values():  # the gradient moved back: one output, the input's shape
+            g = self.v(s.inputs[0]) if s.inputs else None
+            node_input = self.v(self.program.steps[s.node].inputs[0])
+            dx = self.v(s.outputs[0]) if len(s.outputs) == 1 else None
+            return (g is not None and dx is not None and node_input is not None
+                    and dx.shape == node_input.shape and dx.dtype == g.dtype)
         return False  # clone lowers only as gradient plumbing, where nothing differentiates
 
     def _lower_op(self, s: Step) -> list[Kernel]:
@@ -234,6 +286,22 @@ class Lowering:
             row = TABLE[s.name]
             self.nodes[s.index] = {**dict(zip(row.inputs, ins, strict=True)), "y": out}
             return [Kernel("ew", [out], ins, {"expr": loop_expression(row, "forward")})]
+        if s.name == "reshape":  # C-order in and out: the same elements in the same order
+            self.nodes[s.index] = {}
+            return [Kernel("reshape", [out], [ins[0]])]
+        shape = self.values[ins[0]].shape
+        if s.name == "permute":
+            dims = tuple(int(d) for d in s.options["dims"])
+            inverse = tuple(int(d) for d in np.argsort(dims))
+            self.nodes[s.index] = {"dims": inverse, "shape": self.values[out].shape}
+            return [Kernel("take", [out], [ins[0]], {"dims": dims, "map": _affine_map(
+                shape, lambda a: a.transpose(dims))})]
+        if s.name == "getitem":
+            index = s.options["index"]
+            self.nodes[s.index] = {"index": _index_source(index),
+                                   "map": _affine_map(shape, lambda a: a[index])}
+            return [Kernel("take", [out], [ins[0]], {"index": _index_source(index),
+                                                     "map": self.nodes[s.index]["map"]})]
         if s.name == "sum":
             self.nodes[s.index] = {}
             return [Kernel("sum", [out], [ins[0]],
@@ -282,6 +350,15 @@ class Lowering:
                            {"mean": node["mean"]})]
         if s.name == "sum":  # spreads g over its input's shape (the loop's size-1 argument)
             return [Kernel("ew", [outs[0]], [g], {"expr": "{0}"})] if outs[0] is not None else []
+        if s.name == "reshape":
+            return [Kernel("reshape", [outs[0]], [g])]
+        if s.name == "permute":
+            dims = node["dims"]
+            return [Kernel("take", [outs[0]], [g], {"dims": dims, "map": _affine_map(
+                node["shape"], lambda a: a.transpose(dims))})]
+        if s.name == "getitem":  # zeros, and the gradient where the elements came from
+            return [Kernel("put", [outs[0]], [g], {"index": node["index"],
+                                                   "map": node["map"]})]
         if s.name not in ARITHMETIC:
             return None
         # each input's gradient by its row (before the engine undoes broadcasting)
@@ -396,7 +473,7 @@ class Lowering:
             expr = loop_expression(TABLE[k.attrs["act"]], "forward", k.attrs["params"])
         elif k.kind == "act_back" and "sums" not in k.attrs:
             expr = loop_expression(TABLE[k.attrs["act"]], 0, k.attrs["params"])
-        elif k.kind == "copy":
+        elif k.kind in ("copy", "reshape"):
             expr = "{0}"
         else:
             return None

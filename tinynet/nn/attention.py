@@ -93,8 +93,11 @@ class MultiheadAttention(Module):
     Parameters as PyTorch's: ``in_proj_weight`` (3E, E) holding W_q, W_k, W_v stacked (xavier
     uniform), ``in_proj_bias`` (3E,) zeros, ``out_proj`` a Linear(E, E) with zero bias; with
     kdim/vdim different from E, separate ``q_proj_weight``, ``k_proj_weight``,
-    ``v_proj_weight`` instead of in_proj_weight. ``add_bias_kv`` and ``add_zero_attn`` are not
-    supported.
+    ``v_proj_weight`` instead of in_proj_weight. ``add_bias_kv=True``: learned ``bias_k`` and
+    ``bias_v`` (1, 1, E) (xavier normal), appended to the keys and values as one more source
+    position; ``add_zero_attn=True``: one more position whose key and value are zeros (after
+    the heads are split). The masks get a 0 ("may attend") column for each added position, as in
+    PyTorch, and the weights returned have S + 1 or S + 2 columns.
 
     Shapes: query (L, N, E) (batch_first: (N, L, E); unbatched: (L, E)), key and value
     (S, N, kdim/vdim). Masks: ``attn_mask`` (L, S) or (N * num_heads, L, S) and
@@ -114,9 +117,6 @@ class MultiheadAttention(Module):
         if embed_dim % num_heads:
             raise ValueRangeError(f"MultiheadAttention: embed_dim ({embed_dim}) must be "
                                   f"divisible by num_heads ({num_heads})")
-        if add_bias_kv or add_zero_attn:
-            raise ValueRangeError("MultiheadAttention: add_bias_kv and add_zero_attn are not "
-                                  "supported by tinynet; leave them False")
         dtype = dtypes.to_dtype(dtype)
         self.embed_dim, self.num_heads = embed_dim, num_heads
         self.kdim = kdim if kdim is not None else embed_dim
@@ -137,9 +137,13 @@ class MultiheadAttention(Module):
             self.in_proj_bias = Parameter(np.empty((3 * embed_dim,), dtype))
         else:
             self.register_parameter("in_proj_bias", None)
+        if add_bias_kv:
+            self.bias_k = Parameter(np.empty((1, 1, embed_dim), dtype))
+            self.bias_v = Parameter(np.empty((1, 1, embed_dim), dtype))
+        else:
+            self.bias_k = self.bias_v = None
+        self.add_zero_attn = add_zero_attn
         self.out_proj = Linear(embed_dim, embed_dim, bias=bias, dtype=dtype)
-        self.bias_k = self.bias_v = None
-        self.add_zero_attn = False
         self._reset_parameters()
 
     def _reset_parameters(self) -> None:
@@ -152,6 +156,9 @@ class MultiheadAttention(Module):
         if self.in_proj_bias is not None:
             init.constant_(self.in_proj_bias, 0.0)
             init.constant_(self.out_proj.bias, 0.0)
+        if self.bias_k is not None:
+            init.xavier_normal_(self.bias_k)
+            init.xavier_normal_(self.bias_v)
 
     def _project(self, query: Tensor, key: Tensor, value: Tensor) -> tuple[Tensor, ...]:
         e, b = self.embed_dim, self.in_proj_bias
@@ -191,10 +198,19 @@ class MultiheadAttention(Module):
                              f"{self.embed_dim}, but got {e} (query {query.shape})")
         h, d = self.num_heads, self.head_dim
         q, k, v = self._project(query, key, value)
+        extra = 0  # source positions added after the keys given (add_bias_kv, add_zero_attn)
+        if self.bias_k is not None:  # one more key and value, learned, the same in every sample
+            k = ops.cat([k, self.bias_k.expand(1, batch, e)])
+            v = ops.cat([v, self.bias_v.expand(1, batch, e)])
+            extra += 1
         # (L, N, E) -> (N * heads, L, head_dim): every head of every sample is one batch entry
         q = q.reshape(length, batch * h, d).transpose(0, 1)
-        k = k.reshape(source, batch * h, d).transpose(0, 1)
-        v = v.reshape(source, batch * h, d).transpose(0, 1)
+        k = k.reshape(source + extra, batch * h, d).transpose(0, 1)
+        v = v.reshape(source + extra, batch * h, d).transpose(0, 1)
+        if self.add_zero_attn:  # one more key and value, all zeros, in every head
+            zeros = Tensor._make(np.zeros((batch * h, 1, d), dtype=k.dtype))
+            k, v = ops.cat([k, zeros], 1), ops.cat([v, zeros], 1)
+            extra += 1
         mask = _float_mask(attn_mask, q.dtype, "attn_mask")
         if mask is not None:
             expected = [(length, source), (batch * h, length, source)]
@@ -211,6 +227,8 @@ class MultiheadAttention(Module):
             padding = padding.reshape(batch, 1, 1, source).expand(batch, h, 1, source)
             padding = padding.reshape(batch * h, 1, source)
             mask = padding if mask is None else mask + padding
+        if mask is not None and extra:  # the added positions may always be attended to
+            mask = ops.pad(mask, (0, extra))
         scores = (q * math.sqrt(1.0 / d)) @ k.transpose(-2, -1)
         if mask is not None:
             scores = scores + mask
@@ -223,7 +241,7 @@ class MultiheadAttention(Module):
             out = out.transpose(0, 1)
         if not need_weights:
             return (out if batched else out.squeeze(1)), None
-        weights = weights.reshape(batch, h, length, source)
+        weights = weights.reshape(batch, h, length, source + extra)
         if average_attn_weights:
             weights = weights.mean(dim=1)
         if not batched:

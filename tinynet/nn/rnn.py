@@ -1,6 +1,6 @@
 """Recurrent layers: RNN, LSTM, GRU and their one-step Cells, with PyTorch's parameters.
 
-One time step of each, as written below (x_t already multiplied by W_ih, for all t at once):
+One time step of each, as written below (x_proj = W_ih x_t + b_ih, the step's input projected):
 
     RNN:   h = tanh(W_ih x + b_ih + W_hh h + b_hh)                 (or relu)
     LSTM:  i, f, g, o = chunks of (W_ih x + b_ih + W_hh h + b_hh)  (PyTorch's gate order)
@@ -36,7 +36,7 @@ from tinynet.tensor import Tensor
 _GATES = {"RNN_TANH": 1, "RNN_RELU": 1, "LSTM": 4, "GRU": 3}
 
 # ---------------------------------------------------------------------------------------------
-# One time step (x_proj = W_ih x + b_ih, computed for every step at once by the layer)
+# One time step (x_proj = W_ih x_t + b_ih, computed by the layer)
 # ---------------------------------------------------------------------------------------------
 
 
@@ -54,10 +54,12 @@ def lstm_gates(x_proj: Tensor, h: Tensor, weight_hh: Tensor,
 
 
 def lstm_step(x_proj: Tensor, h: Tensor, c: Tensor, weight_hh: Tensor,
-              bias_hh: Tensor | None) -> tuple[Tensor, Tensor]:
+              bias_hh: Tensor | None, weight_hr: Tensor | None = None) -> tuple[Tensor, Tensor]:
+    """One LSTM step; with ``proj_size`` the new h is projected down: h = W_hr (o * tanh(c))."""
     i, f, g, o = lstm_gates(x_proj, h, weight_hh, bias_hh)
     c = f * c + i * g
-    return o * c.tanh(), c
+    h = o * c.tanh()
+    return (h if weight_hr is None else ops.linear(h, weight_hr)), c
 
 
 def gru_step(x_proj: Tensor, h: Tensor, weight_hh: Tensor, bias_hh: Tensor | None) -> Tensor:
@@ -93,9 +95,13 @@ class RNNBase(Module):
                  dtype: Any = None) -> None:
         super().__init__()
         name = type(self).__name__
-        if proj_size:
-            raise ValueRangeError(f"{name}: proj_size is not supported by tinynet (got "
-                                  f"{proj_size}); use proj_size=0")
+        if isinstance(proj_size, bool) or not isinstance(proj_size, int | np.integer) or (
+                proj_size < 0):
+            raise ValueRangeError(f"{name}: proj_size should be a positive integer or zero to "
+                                  f"disable projections, got {proj_size!r}")
+        if proj_size and mode != "LSTM":
+            raise ValueRangeError(f"{name}: proj_size argument is only supported for LSTM, not "
+                                  "RNN or GRU")
         if isinstance(dropout, bool) or not 0 <= dropout <= 1:
             raise ValueRangeError(f"{name}: dropout should be a number in range [0, 1] "
                                   "representing the probability of an element being zeroed")
@@ -105,18 +111,24 @@ class RNNBase(Module):
         self.num_layers = _size(num_layers, "num_layers", name, 1)
         self.bias, self.batch_first = bias, batch_first
         self.dropout, self.bidirectional = float(dropout), bidirectional
-        self.proj_size = 0
+        if proj_size >= self.hidden_size:
+            raise ValueRangeError(f"{name}: proj_size has to be smaller than hidden_size (got "
+                                  f"proj_size={proj_size}, hidden_size={self.hidden_size})")
+        self.proj_size = int(proj_size)
         dtype = dtypes.to_dtype(dtype)
         directions = 2 if bidirectional else 1
         gate_size = _GATES[mode] * self.hidden_size
+        out_size = self.proj_size or self.hidden_size  # the size of h (the cell c: hidden_size)
         for layer in range(self.num_layers):
-            layer_input = self.input_size if layer == 0 else self.hidden_size * directions
+            layer_input = self.input_size if layer == 0 else out_size * directions
             for direction in range(directions):
                 suffix = f"_l{layer}" + ("_reverse" if direction else "")
                 shapes = {"weight_ih": (gate_size, layer_input),
-                          "weight_hh": (gate_size, self.hidden_size)}
+                          "weight_hh": (gate_size, out_size)}
                 if bias:
                     shapes |= {"bias_ih": (gate_size,), "bias_hh": (gate_size,)}
+                if self.proj_size:  # h = W_hr (o * tanh(c)): hidden_size -> proj_size
+                    shapes |= {"weight_hr": (self.proj_size, self.hidden_size)}
                 for kind, shape in shapes.items():
                     self.register_parameter(kind + suffix, Parameter(np.empty(shape, dtype)))
         self.reset_parameters()
@@ -132,7 +144,7 @@ class RNNBase(Module):
     def _weights(self, layer: int, direction: int) -> tuple[Any, ...]:
         suffix = f"_l{layer}" + ("_reverse" if direction else "")
         return tuple(getattr(self, kind + suffix, None)
-                     for kind in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"))
+                     for kind in ("weight_ih", "weight_hh", "bias_ih", "bias_hh", "weight_hr"))
 
     def _check_input(self, input: Tensor) -> bool:
         name = type(self).__name__
@@ -145,7 +157,8 @@ class RNNBase(Module):
         return input.ndim == 3
 
     def _check_hidden(self, h: Tensor, batch: int, what: str) -> None:
-        expected = (self.num_layers * (2 if self.bidirectional else 1), batch, self.hidden_size)
+        size = self.proj_size if what == "hidden[0]" and self.proj_size else self.hidden_size
+        expected = (self.num_layers * (2 if self.bidirectional else 1), batch, size)
         if tuple(h.shape) != expected:
             raise ShapeError(f"{type(self).__name__}: expected {what} size {expected}, got "
                              f"{tuple(h.shape)} (num_layers * num_directions, batch, hidden)")
@@ -166,42 +179,31 @@ class RNNBase(Module):
             raise ShapeError(f"{type(self).__name__}: the input sequence is empty (input "
                              f"{input.shape}); give at least one time step")
         directions = 2 if self.bidirectional else 1
-        zeros = Tensor._make(np.zeros((self.num_layers * directions, batch, self.hidden_size),
-                                      dtype=input.dtype))
-        if hx is None:
-            h0, c0 = zeros, zeros
-        elif lstm:
-            h0, c0 = hx
-            self._check_hidden(h0, batch, "hidden[0]")
-            self._check_hidden(c0, batch, "hidden[1]")
-        else:
-            h0, c0 = hx, None
-            self._check_hidden(h0, batch, "hidden")
-        layer_input, last_h, last_c = input, [], []
+        h0, c0 = self._initial_state(hx, batch, input.dtype)
+        # one (batch, features) tensor per time step; a layer's outputs are the next one's
+        # inputs, step by step (indexing one big tensor at every step would make backward
+        # add a full-size gradient per step: time squared)
+        layer_input, last_h, last_c = list(input.unbind(0)), [], []
         for layer in range(self.num_layers):
             outputs = []
             for direction in range(directions):
                 k = layer * directions + direction
-                weight_ih, weight_hh, bias_ih, bias_hh = self._weights(layer, direction)
-                x_proj = ops.linear(layer_input, weight_ih, bias_ih)  # every time step at once
+                weight_ih, weight_hh, bias_ih, bias_hh, weight_hr = self._weights(layer,
+                                                                                  direction)
                 h, c = h0[k], (c0[k] if lstm else None)
                 hs: list[Any] = [None] * steps
                 for t in (reversed(range(steps)) if direction else range(steps)):
-                    if lstm:
-                        h, c = lstm_step(x_proj[t], h, c, weight_hh, bias_hh)
-                    elif self.mode == "GRU":
-                        h = gru_step(x_proj[t], h, weight_hh, bias_hh)
-                    else:
-                        h = rnn_step(x_proj[t], h, weight_hh, bias_hh,
-                                     "tanh" if self.mode == "RNN_TANH" else "relu")
+                    x_proj = ops.linear(layer_input[t], weight_ih, bias_ih)
+                    h, c = self._step(x_proj, h, c, weight_hh, bias_hh, weight_hr)
                     hs[t] = h
-                outputs.append(ops.stack(hs))
+                outputs.append(hs)
                 last_h.append(h)
                 last_c.append(c)
-            layer_input = outputs[0] if directions == 1 else ops.cat(outputs, -1)
+            layer_input = outputs[0] if directions == 1 else [
+                ops.cat(pair, -1) for pair in zip(*outputs, strict=True)]
             if self.dropout and self.training and layer < self.num_layers - 1:
-                layer_input = dropout(layer_input, self.dropout, True)
-        output, h_n = layer_input, ops.stack(last_h)
+                layer_input = [dropout(x, self.dropout, True) for x in layer_input]
+        output, h_n = ops.stack(layer_input), ops.stack(last_h)
         c_n = ops.stack(last_c) if lstm else None
         if not batched:
             output, h_n = output.squeeze(1), h_n.squeeze(1)
@@ -210,10 +212,27 @@ class RNNBase(Module):
             output = output.transpose(0, 1)
         return (output, (h_n, c_n)) if lstm else (output, h_n)
 
+    def _initial_state(self, hx: Any, batch: int, dtype: np.dtype) -> tuple[Tensor, Any]:
+        """h0 and c0 (None but for LSTM), checked; zeros if not given: h0 (layers * directions,
+        batch, proj_size or hidden_size), c0 (layers * directions, batch, hidden_size)."""
+        if hx is not None and self.mode == "LSTM":
+            h0, c0 = hx
+            self._check_hidden(h0, batch, "hidden[0]")
+            self._check_hidden(c0, batch, "hidden[1]")
+            return h0, c0
+        if hx is not None:
+            self._check_hidden(hx, batch, "hidden")
+            return hx, None
+        layers = self.num_layers * (2 if self.bidirectional else 1)
+        c0 = Tensor._make(np.zeros((layers, batch, self.hidden_size), dtype=dtype))
+        if not self.proj_size:
+            return c0, c0
+        return Tensor._make(np.zeros((layers, batch, self.proj_size), dtype=dtype)), c0
+
     def _step(self, x_proj: Tensor, h: Tensor, c: Any, weight_hh: Tensor,
-              bias_hh: Tensor | None) -> tuple[Tensor, Any]:
+              bias_hh: Tensor | None, weight_hr: Tensor | None = None) -> tuple[Tensor, Any]:
         if self.mode == "LSTM":
-            return lstm_step(x_proj, h, c, weight_hh, bias_hh)
+            return lstm_step(x_proj, h, c, weight_hh, bias_hh, weight_hr)
         if self.mode == "GRU":
             return gru_step(x_proj, h, weight_hh, bias_hh), None
         nonlinearity = "tanh" if self.mode == "RNN_TANH" else "relu"
@@ -232,17 +251,7 @@ class RNNBase(Module):
         starts = np.concatenate([[0], np.cumsum(sizes)]).astype(int)
         batch, directions = sizes[0], 2 if self.bidirectional else 1
         sorted_indices, unsorted_indices = packed.sorted_indices, packed.unsorted_indices
-        zeros = Tensor._make(np.zeros((self.num_layers * directions, batch, self.hidden_size),
-                                      dtype=data.dtype))
-        if hx is None:
-            h0, c0 = zeros, zeros
-        elif lstm:
-            h0, c0 = hx
-            self._check_hidden(h0, batch, "hidden[0]")
-            self._check_hidden(c0, batch, "hidden[1]")
-        else:
-            h0, c0 = hx, None
-            self._check_hidden(h0, batch, "hidden")
+        h0, c0 = self._initial_state(hx, batch, data.dtype)
         if sorted_indices is not None and hx is not None:  # the caller's order -> sorted
             h0 = h0.index_select(1, sorted_indices)
             c0 = c0.index_select(1, sorted_indices) if lstm else None
@@ -251,14 +260,16 @@ class RNNBase(Module):
             outputs = []
             for direction in range(directions):
                 k = layer * directions + direction
-                weight_ih, weight_hh, bias_ih, bias_hh = self._weights(layer, direction)
+                weight_ih, weight_hh, bias_ih, bias_hh, weight_hr = self._weights(layer,
+                                                                                  direction)
                 x_proj = ops.linear(layer_input, weight_ih, bias_ih)  # every valid step at once
                 h, c = h0[k], (c0[k] if lstm else None)  # (batch, hidden): row b, sequence b
                 hs: list[Any] = [None] * len(sizes)
                 for t in (reversed(range(len(sizes))) if direction else range(len(sizes))):
                     n = sizes[t]  # sequences 0..n-1 are still going at step t
                     h_t, c_t = self._step(x_proj[starts[t]:starts[t + 1]], h[:n],
-                                          c[:n] if lstm else None, weight_hh, bias_hh)
+                                          c[:n] if lstm else None, weight_hh, bias_hh,
+                                          weight_hr)
                     h = h_t if n == batch else ops.cat([h_t, h[n:]], 0)  # the rest keep theirs
                     if lstm:
                         c = c_t if n == batch else ops.cat([c_t, c[n:]], 0)
@@ -290,6 +301,8 @@ class RNNBase(Module):
             s += f", dropout={self.dropout}"
         if self.bidirectional:
             s += ", bidirectional=True"
+        if self.proj_size:
+            s += f", proj_size={self.proj_size}"
         return s
 
 
@@ -316,7 +329,9 @@ class RNN(RNNBase):
 
 
 class LSTM(RNNBase):
-    """Long short-term memory. Same arguments as RNN (no nonlinearity; proj_size must be 0);
+    """Long short-term memory. Same arguments as RNN (no nonlinearity), and ``proj_size``
+    (0: none; else each step's h is projected to proj_size by ``weight_hr_l{k}``, so h0, h_n and
+    the output have proj_size features, c0 and c_n hidden_size);
     ``forward(input, (h0, c0))`` returns ``(output, (h_n, c_n))``."""
 
     def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1,
