@@ -37,6 +37,7 @@ The update of one parameter is one op, ``_Update``: it writes p and its state in
 from __future__ import annotations
 
 import math
+import operator
 import warnings
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -203,6 +204,8 @@ class Optimizer:
         count is advanced here). Called at every step, and at every replay of a compiled step,
         so a changed lr or momentum is always used. Overridden by each optimizer."""
         raise NotImplementedError
+
+    _NUMBERS_READ_STATE = True  # False if ``_numbers`` never reads the state (SGD's)
 
     def _form(self, group: dict[str, Any]) -> tuple:
         """What of a group chooses the rule's statements (switches, ``weight_decay != 0``...),
@@ -431,15 +434,25 @@ class _Update(Function):
 
 class Numbers:
     """``read`` for one parameter's ``_Update``: the optimizer's ``_numbers`` for its group and
-    state now, as floats in the rule's order."""
+    state now, as floats in the rule's order. Two are equal when they always give the same
+    numbers (same group and rule, and numbers that do not depend on the state: SGD's), so a
+    compiled step reads them once."""
 
     def __init__(self, optimizer: Optimizer, group: dict[str, Any],
                  state: dict[str, Any] | None, rule: Rule) -> None:
-        self.optimizer, self.group, self.state, self.names = optimizer, group, state, rule.numbers
+        self.optimizer, self.group, self.state, self.rule = optimizer, group, state, rule
+        self.pick = operator.itemgetter(*rule.numbers)
 
     def __call__(self) -> tuple[float, ...]:
-        numbers = self.optimizer._numbers(self.group, self.state)
-        return tuple([float(numbers[name]) for name in self.names])
+        picked = self.pick(self.optimizer._numbers(self.group, self.state))
+        return tuple(map(float, picked)) if type(picked) is tuple else (float(picked),)
+
+    def __eq__(self, other: object) -> bool:
+        return (isinstance(other, Numbers) and other.optimizer is self.optimizer
+                and other.group is self.group and other.rule is self.rule
+                and (other.state is self.state or not self.optimizer._NUMBERS_READ_STATE))
+
+    __hash__ = object.__hash__
 
     def __repr__(self) -> str:
         groups = self.optimizer.param_groups
