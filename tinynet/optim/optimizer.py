@@ -37,7 +37,6 @@ The update of one parameter is one op, ``_Update``: it writes p and its state in
 from __future__ import annotations
 
 import math
-import operator
 import warnings
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -219,14 +218,14 @@ class Optimizer:
         rule = self._rule(group, state)
         tensors = [p, grad]
         for key in rule.arrays[2:]:
-            if state.get(key) is None:  # made here: the rule writes it before reading it
-                state[key] = Tensor._make(np.empty_like(p._data))  # (SGD's first step)
-            tensors.append(state[key])
-        read = Numbers(self, group, state, rule)
+            t = state.get(key)
+            if t is None:  # made here: the rule writes it before reading it (SGD's first step)
+                t = state[key] = Tensor._make(np.empty_like(p._data))
+            tensors.append(t)
         if observers.active:  # extra: the op, so tn.compile's trace and watch.py see it
-            _Update.apply(*tensors, rule=rule, read=read)
+            _Update.apply(*tensors, rule=rule, read=Numbers(self, group, state, rule))
         else:  # what _Update's forward does, without the op's bookkeeping (4x the kernel's time)
-            apply_rule(rule, [t._data for t in tensors], read())
+            apply_rule(rule, [t._data for t in tensors], rule.pick(self._numbers(group, state)))
 
     def _closure_loss(self, closure: Callable[[], Any] | None) -> Any:
         """Run ``closure`` (which recomputes the loss and calls backward) with grad on."""
@@ -441,11 +440,9 @@ class Numbers:
     def __init__(self, optimizer: Optimizer, group: dict[str, Any],
                  state: dict[str, Any] | None, rule: Rule) -> None:
         self.optimizer, self.group, self.state, self.rule = optimizer, group, state, rule
-        self.pick = operator.itemgetter(*rule.numbers)
 
     def __call__(self) -> tuple[float, ...]:
-        picked = self.pick(self.optimizer._numbers(self.group, self.state))
-        return tuple(map(float, picked)) if type(picked) is tuple else (float(picked),)
+        return self.rule.pick(self.optimizer._numbers(self.group, self.state))
 
     def __eq__(self, other: object) -> bool:
         return (isinstance(other, Numbers) and other.optimizer is self.optimizer
