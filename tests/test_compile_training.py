@@ -1,16 +1,16 @@
 """Differential test of generated training steps: compiled equals eager on every call.
 
 Each program is a random model (Linear layers with activations, LayerNorm, Dropout and
-BatchNorm1d in eval mode, a residual block, a layer used twice (tied parameters), frozen
-layers; no convolutions or pools yet), a loss, an
-optimizer with every option drawn (SGD, Adam, AdamW, RMSprop, Adagrad, Adadelta; maximize,
-weight decay coupled and decoupled, momentum, dampening, nesterov, amsgrad, centered...),
-optionally gradient accumulation and a scheduler stepped outside the step (StepLR,
-ExponentialLR, OneCycleLR and CyclicLR, the last two cycling momentum or beta1 too). Two identical copies of the world are made: one steps eagerly, the other
-through ``tn.compile``. Between calls the outside world changes the way training scripts
-change it (lr, momentum, train/eval, ``requires_grad_``, ``load_state_dict`` of the model and
-the optimizer, in-place writes under ``no_grad``, new batch sizes, non-contiguous inputs,
-interleaved eager steps, a scheduler step), identically in both copies.
+BatchNorm1d in eval mode, a residual block, a layer used twice (tied parameters), frozen layers;
+no convolutions or pools yet), a loss, an optimizer with every option drawn (SGD, Adam, AdamW,
+RMSprop, Adagrad, Adadelta; maximize, weight decay coupled and decoupled, momentum, dampening,
+nesterov, amsgrad, centered...), optionally gradient accumulation and a scheduler stepped
+outside the step (StepLR, ExponentialLR, OneCycleLR and CyclicLR, the last two cycling momentum
+or beta1 too). Two identical copies of the world are made: one steps eagerly, the other through
+``tn.compile``. Between calls the outside world changes the way training scripts change it (lr,
+momentum, train/eval, ``requires_grad_``, ``load_state_dict`` of the model and the optimizer,
+in-place writes under ``no_grad``, new batch sizes, non-contiguous inputs, interleaved eager
+steps, a scheduler step), identically in both copies.
 
 After every call every parameter, ``.grad``, optimizer state entry and the returned value must
 agree (float64, 1e-10 scaled by magnitude). Outcomes are counted: a silent mismatch or a raw
@@ -259,7 +259,8 @@ def change_world(kind: str, w: dict[str, Any], rng_seed: int) -> None:
             opt.add_param_group({"params": new, "lr": opt.param_groups[0]["lr"] / 2})
 
 
-CHANGES = ["none", "none", "lr", "momentum", "hyperparameter", "train_eval", "requires_grad", "load_model",
+CHANGES = ["none", "none", "lr", "momentum", "hyperparameter", "train_eval", "requires_grad",
+           "load_model",
            "load_optimizer", "write_no_grad", "zero_grad", "scheduler", "eager_step",
            "batch_size", "transposed", "add_param_group", "float32_input"]
 

@@ -413,7 +413,7 @@ def test_update_rule_kernel_matches_its_numpy_twin_bit_for_bit(rule, dtype, w):
     numbers = {n: 0.05 + 0.1 * i for i, n in enumerate(rule.numbers)}
     numbers["w"] = w
     numbers = tuple(numbers[n] for n in rule.numbers)
-    for step in range(3):
+    for _ in range(3):
         g = rng.standard_normal((3, 5)).astype(dtype)
         arrays[1][...] = twins[1][...] = g
         with K.dispatch_mode("compiled"):

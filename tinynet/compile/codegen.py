@@ -79,9 +79,9 @@ class Runner:
         digest = hashlib.sha256(self.source.encode()).hexdigest()[:20]
         self.path = cache_dir() / f"tn_{digest}.py"
         module = _load(self.path, self.source, f"tinynet_compiled_{digest}")
-        self.replay = module.make_replay(*self._bindings())
+        self.replay = module.make_replay(*self._bindings(writer))
 
-    def _bindings(self) -> tuple:
+    def _bindings(self, writer: Source) -> tuple:
         from tinynet.compile import interpret
 
         env: list[Any] = [None] * len(self.values)
@@ -96,14 +96,13 @@ class Runner:
             elif v.kind in ("param", "state", "const"):
                 env[v.index] = interpret.bind(v, ())
         ws = [workspaces[d] for d in sorted(workspaces, key=lambda d: np.dtype(d).name)]
-        rules = [k for k in self.kernels if k.kind == "rule"]
         opaque = [k.step for k in self.kernels if k.kind == "opaque"]
         # what the call leaves: each .grad's owner and, when the .grad is a fixed workspace
         # slice, the Tensor over it (made once; the replay makes the others from env)
         leaves = [(owner, Tensor._make(env_fixed[ref.value])
                    if ref is not None and ref.value in env_fixed else None)
                   for owner, ref in self.program.final_grads]
-        return (env, ws, [k.attrs["read"] for k in rules], self.program.updated, opaque,
+        return (env, ws, writer.reads, self.program.updated, opaque,
                 self.grad_sources(), interpret, leaves, self.program.result,
                 interpret.build_result)
 
@@ -181,6 +180,16 @@ class Source:
                  plan: Plan) -> None:
         self.program, self.values, self.kernels, self.plan = program, values, kernels, plan
         self.rules = [k for k in kernels if k.kind == "rule"]  # optimizer updates
+        # each update reads its numbers at every call; reads that are equal (one group's lr
+        # and momentum for every SGD parameter) are made once
+        self.reads: list[Any] = []
+        self.read_of: dict[int, int] = {}  # rule kernel's position -> its read's
+        for u, k in enumerate(self.rules):
+            same = next((r for r, read in enumerate(self.reads) if read == k.attrs["read"]), None)
+            if same is None:
+                same = len(self.reads)
+                self.reads.append(k.attrs["read"])
+            self.read_of[u] = same
         self.opaque = [k for k in kernels if k.kind == "opaque"]
         self.grads = [v.index for v in values if v.kind == "grad"]
         self.rule_names: dict[Any, str] = {}  # each distinct rule's generated loop function
@@ -258,7 +267,8 @@ class Source:
 
     def _scalar_args(self, seg: list[Kernel]) -> list[str]:
         """The numbers of the updates in ``seg``, read by the driver just before."""
-        return [f"numbers{self.rules.index(k)}" for k in seg if k.kind == "rule"]
+        names = [f"numbers{self.read_of[self.rules.index(k)]}" for k in seg if k.kind == "rule"]
+        return list(dict.fromkeys(names))
 
     def _segment(self, n: int, seg: list[Kernel]) -> list[str]:
         used: list[int] = []
@@ -342,7 +352,7 @@ class Source:
         if k.kind == "rule":  # in place: the rule's arrays, then this call's numbers
             arrays = ", ".join(self._flat(v) for v in a)
             return [f"{self.rule_names[k.attrs['rule']]}({arrays}, "
-                    f"numbers{self.rules.index(k)})"]
+                    f"numbers{self.read_of[self.rules.index(k)]})"]
         raise AssertionError(k.kind)
 
     def _strided(self, k: Kernel) -> list[str]:
@@ -483,8 +493,8 @@ class Source:
         for d in sorted(self.plan.sizes, key=lambda d: np.dtype(d).name):
             i = sorted(self.plan.sizes, key=lambda d: np.dtype(d).name).index(d)
             lines.append(f"    {self._ws(d)} = workspaces[{i}]")
-        for u in range(len(self.rules)):  # each update's numbers, read at every call
-            lines.append(f"    read{u} = reads[{u}]")
+        for r in range(len(self.reads)):  # the updates' numbers, read at every call
+            lines.append(f"    read{r} = reads[{r}]")
         for u in range(len(self.program.updated)):
             lines.append(f"    param{u} = params[{u}]")
         for n in range(len(self.grads)):
@@ -522,8 +532,8 @@ class Source:
         n_opaque = 0
         for kind, item in items:
             if kind == "segment":
-                lines += [f"        numbers{u} = read{u}()  # the lr, a step count... now"
-                          for u, k in enumerate(self.rules) if k in self.segment_kernels[item]]
+                lines += [f"        {name} = read{name[len('numbers'):]}()  # lr, steps... now"
+                          for name in self._scalar_args(self.segment_kernels[item])]
                 args = [self._scalar_arg(a) for a in self.segment_args[item]]
                 lines.append(f"        segment{item}({', '.join(args)})")
             elif kind == "blas":

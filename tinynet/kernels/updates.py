@@ -54,6 +54,10 @@ class Rule:
         """Positions (in ``arrays``) of the arrays the rule writes."""
         return tuple(self.arrays.index(w) for w in self.writes)
 
+    def pick(self, numbers: dict[str, Any]) -> tuple[float, ...]:
+        """The rule's numbers from a dict of them (and maybe more), as floats in order."""
+        return tuple([float(numbers[name]) for name in self.numbers])
+
 
 _NUMBA_NAMES = {"sqrt": "np.sqrt", "maximum": "np.maximum"}
 

@@ -204,6 +204,8 @@ class Optimizer:
         so a changed lr or momentum is always used. Overridden by each optimizer."""
         raise NotImplementedError
 
+    _NUMBERS_READ_STATE = True  # False if ``_numbers`` never reads the state (SGD's)
+
     def _form(self, group: dict[str, Any]) -> tuple:
         """What of a group chooses the rule's statements (switches, ``weight_decay != 0``...),
         as opposed to the numbers it reads at every step. tn.compile's guard checks it."""
@@ -216,14 +218,14 @@ class Optimizer:
         rule = self._rule(group, state)
         tensors = [p, grad]
         for key in rule.arrays[2:]:
-            if state.get(key) is None:  # made here: the rule writes it before reading it
-                state[key] = Tensor._make(np.empty_like(p._data))  # (SGD's first step)
-            tensors.append(state[key])
-        read = Numbers(self, group, state, rule)
+            t = state.get(key)
+            if t is None:  # made here: the rule writes it before reading it (SGD's first step)
+                t = state[key] = Tensor._make(np.empty_like(p._data))
+            tensors.append(t)
         if observers.active:  # extra: the op, so tn.compile's trace and watch.py see it
-            _Update.apply(*tensors, rule=rule, read=read)
+            _Update.apply(*tensors, rule=rule, read=Numbers(self, group, state, rule))
         else:  # what _Update's forward does, without the op's bookkeeping (4x the kernel's time)
-            apply_rule(rule, [t._data for t in tensors], read())
+            apply_rule(rule, [t._data for t in tensors], rule.pick(self._numbers(group, state)))
 
     def _closure_loss(self, closure: Callable[[], Any] | None) -> Any:
         """Run ``closure`` (which recomputes the loss and calls backward) with grad on."""
@@ -431,15 +433,23 @@ class _Update(Function):
 
 class Numbers:
     """``read`` for one parameter's ``_Update``: the optimizer's ``_numbers`` for its group and
-    state now, as floats in the rule's order."""
+    state now, as floats in the rule's order. Two are equal when they always give the same
+    numbers (same group and rule, and numbers that do not depend on the state: SGD's), so a
+    compiled step reads them once."""
 
     def __init__(self, optimizer: Optimizer, group: dict[str, Any],
                  state: dict[str, Any] | None, rule: Rule) -> None:
-        self.optimizer, self.group, self.state, self.names = optimizer, group, state, rule.numbers
+        self.optimizer, self.group, self.state, self.rule = optimizer, group, state, rule
 
     def __call__(self) -> tuple[float, ...]:
-        numbers = self.optimizer._numbers(self.group, self.state)
-        return tuple([float(numbers[name]) for name in self.names])
+        return self.rule.pick(self.optimizer._numbers(self.group, self.state))
+
+    def __eq__(self, other: object) -> bool:
+        return (isinstance(other, Numbers) and other.optimizer is self.optimizer
+                and other.group is self.group and other.rule is self.rule
+                and (other.state is self.state or not self.optimizer._NUMBERS_READ_STATE))
+
+    __hash__ = object.__hash__
 
     def __repr__(self) -> str:
         groups = self.optimizer.param_groups

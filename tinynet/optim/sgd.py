@@ -81,6 +81,8 @@ class SGD(Optimizer):
     def _init_state(self, p: Tensor, group: dict[str, Any]) -> dict[str, Any] | None:
         return {} if group["momentum"] != 0 else None  # the buffer is made by the first step
 
+    _NUMBERS_READ_STATE = False
+
     def _form(self, group: dict[str, Any]) -> tuple:
         return (group["momentum"] != 0, group["weight_decay"] != 0)
 
