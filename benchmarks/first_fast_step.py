@@ -22,7 +22,7 @@ from typing import Any
 from .harness import format_seconds
 
 # Calls stop MORE_CALLS after the first numba replay, or at MAX_CALLS / MAX_SECONDS.
-MAX_CALLS = 60
+MAX_CALLS = 100_000  # (while numba compiles in the background, calls replay step by step)
 MORE_CALLS = 3
 MAX_SECONDS = 300.0
 SLOW_CALL_S = 0.050
