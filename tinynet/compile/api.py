@@ -5,7 +5,9 @@ A call goes like this:
 1. Find a program whose guard passes (``guard.py``: grad mode, TINYNET_NUMBA, each argument's
    shape/dtype/requires_grad, every outside tensor's array, shape and ``.grad``, the
    optimizers' groups and state; not learning rates, which are read at every replay). The
-   program of the last call is tried first.
+   program of the last call is tried first, by its fast check while the world stamp has not
+   moved since its full check passed (``Guard.fast_check``: the stamp vouches for what
+   tinynet's setters change, the fast check tests the rest at every call).
 2. A program found replays (``codegen.py``'s compiled code, or ``interpret.py``); if none
    fits, the function runs eagerly while tracing (``trace.py``), so the first call of each
    kind returns eager results, and the new program is kept for next time.
