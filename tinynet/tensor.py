@@ -54,6 +54,31 @@ class VersionCounter:
         self.reads = self.view_reads = 0
 
 
+class WorldStamp:
+    """One counter for the whole process, bumped by every change of the kind that can make a
+    compiled step's program wrong for the world it runs in: a tensor's ``.data`` replaced, its
+    ``requires_grad`` switched, a module attribute set or deleted (``train()``/``eval()``,
+    a new parameter or submodule), an optimizer's groups or state loaded or extended.
+
+    ``tn.compile`` checks it before each replay: while it has not moved since the last full
+    guard check, the conditions it covers still hold, so only the ones it cannot see (``.grad``,
+    plain dicts and lists, optimizer hyperparameters, the arguments) are checked again.
+    Nothing else reads it; bumping too often only costs a full check."""
+
+    __slots__ = ("value",)
+
+    def __init__(self) -> None:
+        self.value = 0
+
+
+world_stamp = WorldStamp()
+
+
+def bump_world_stamp() -> None:
+    """Say that the world changed (see ``WorldStamp``)."""
+    world_stamp.value += 1
+
+
 class device:  # noqa: N801 - PyTorch's name
     """Where a tensor lives. tinynet runs on the CPU only, so there is one: ``tn.device("cpu")``
     (``str`` gives "cpu", as ``torch.device``)."""
@@ -177,6 +202,8 @@ class Tensor:
             raise DTypeError(
                 f"data: this tensor requires grad, so it must hold floats; got {value.dtype}"
             )
+        if value is not self._data:
+            world_stamp.value += 1
         self._data = value
 
     @property
@@ -197,6 +224,8 @@ class Tensor:
                 f"requires_grad: only floating point tensors can require gradients, this one is "
                 f"{self._data.dtype}; convert it first (e.g. x.float())"
             )
+        if self._requires_grad is not bool(flag):  # (new tensors set False: no change)
+            world_stamp.value += 1
         self._requires_grad = bool(flag)
 
     def requires_grad_(self, requires_grad: bool = True) -> Tensor:
@@ -300,6 +329,7 @@ class Tensor:
     def detach_(self) -> Tensor:
         self.grad_fn = None
         self._requires_grad = False
+        world_stamp.value += 1
         return self
 
     def clone(self) -> Tensor:

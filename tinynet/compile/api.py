@@ -5,7 +5,9 @@ A call goes like this:
 1. Find a program whose guard passes (``guard.py``: grad mode, TINYNET_NUMBA, each argument's
    shape/dtype/requires_grad, every outside tensor's array, shape and ``.grad``, the
    optimizers' groups and state; not learning rates, which are read at every replay). The
-   program of the last call is tried first.
+   program of the last call is tried first, by its fast check while the world stamp has not
+   moved since its full check passed (``Guard.fast_check``: the stamp vouches for what
+   tinynet's setters change, the fast check tests the rest at every call).
 2. A program found replays (``codegen.py``'s compiled code, or ``interpret.py``); if none
    fits, ``pipeline.compile_call`` runs the function eagerly while tracing and turns the
    trace into code (trace -> lower -> fuse -> plan -> generate -> guard), so the first call
@@ -18,6 +20,7 @@ from __future__ import annotations
 
 import functools
 import os
+import threading
 from typing import Any
 
 from tinynet.compile import interpret, pipeline
@@ -26,7 +29,7 @@ from tinynet.compile.interpret import build_result
 from tinynet.compile.ir import Program
 from tinynet.compile.trace import World, active_tracer, function_codes
 from tinynet.errors import CompileError
-from tinynet.tensor import Tensor
+from tinynet.tensor import Tensor, world_stamp
 
 MAX_PROGRAMS = 8  # programs kept per function (e.g. full batches and the last, smaller one)
 
@@ -57,6 +60,15 @@ class CompiledFunction:
     # ---- calling ---------------------------------------------------------------------------
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        # The fast path: the last call's program, while the world stamp says nothing it covers
+        # changed and the few conditions it cannot cover hold (``Guard.fast_check``).
+        entry = self.last
+        if entry is not None and entry.fast_check(args) and not kwargs:
+            self.replays += 1
+            return entry.run(args)
+        return self._call(args, kwargs)
+
+    def _call(self, args: tuple, kwargs: dict) -> Any:
         if active_tracer() is not None:  # called inside another trace: part of that one
             return self.fn(*args, **kwargs)
         if kwargs:
@@ -66,16 +78,18 @@ class CompiledFunction:
             self.world = World(self.fn)  # programs made for the old one are dropped
             self.programs.clear()
             self.last = None
+        stamp = world_stamp.value  # read before the checks: a change during them misses
         entry = self.last
         if entry is None or not entry.guard.check(args):
             entry = next((e for e in reversed(self.programs) if e.guard.check(args)), None)
             if entry is None:
                 self.world = World(self.fn)  # what the names lead to now (a new weight...)
                 return self._trace(args)
+        self.last = entry
         if entry.program is None:  # this kind of call cannot be replayed (a first step)
             return self.fn(*args)
+        entry.guard.passed(stamp)
         self.replays += 1
-        self.last = entry
         return entry.run(args)
 
     def _trace(self, args: tuple) -> Any:
@@ -84,6 +98,8 @@ class CompiledFunction:
         program = made.program
         self.traces += 1
         entry = Entry(program if made.replayable else None, made.runner, self.name, made.guard)
+        if entry.program is not None:  # (a call that cannot be replayed never takes it)
+            entry.fast_check = made.guard.fast_check
         self.programs.append(entry)
         if len(self.programs) > MAX_PROGRAMS:
             self.programs.pop(0)
@@ -91,6 +107,14 @@ class CompiledFunction:
         if os.environ.get("TINYNET_COMPILE_DEBUG", "0") not in ("", "0"):
             print(entry.explain(program))
         return made.returned
+
+    def wait(self) -> CompiledFunction:
+        """Block until every program's numba code is compiled or loaded (they compile in the
+        background while the first calls replay step by step); returns self. For timing
+        steady-state steps: ``compiled.wait()`` after the first calls."""
+        for entry in list(self.programs):
+            entry.wait()
+        return self
 
     # ---- showing the work ------------------------------------------------------------------
 
@@ -116,13 +140,53 @@ class Entry:
         self.guard = guard
         self.name = name
         self.runner = runner  # the generated code (codegen.Runner), or None: interpret
+        self.compiled: threading.Event | None = None  # set when the background compile ends
+        self.compile_error: Exception | None = None
+        # fast_check(args): the guard's check for a call right after a checked one (the
+        # generated ``Guard.fast_check``, once the guard is finished); False until then
+        self.fast_check: Any = _never
         # run(args): replays, sets each .grad as the eager call left it, returns fresh tensors
         self.run: Any = None
         if program is not None:
-            if self.runner is not None:
-                self.run = self.runner.replay
+            if self.runner is not None and background():
+                # No call waits for numba: replay step by step while a child process compiles
+                # the segments into numba's disk cache, then load them from there
+                self.compiled = threading.Event()
+                self.run = self._interpret_until_compiled
+                threading.Thread(target=self._compile, name=f"tn.compile({name})",
+                                 daemon=True).start()
+            elif self.runner is not None:
+                self.run = self._first_run
             else:
                 self.run = functools.partial(_interpret, program)
+
+    def _compile(self) -> None:
+        try:
+            self.runner.fill_cache()
+        except Exception as error:  # noqa: BLE001 - any failure: keep replaying step by step
+            self.compile_error = error
+        self.compiled.set()
+
+    def _interpret_until_compiled(self, args: tuple) -> Any:
+        if self.compiled.is_set():  # switch in the calling thread, between two calls
+            if self.compile_error is None:
+                self.run = self._first_run
+                return self._first_run(args)
+            self.run = functools.partial(_interpret, self.program)
+        return _interpret(self.program, args)
+
+    def wait(self) -> None:
+        """Block until the machine code of this program is ready (if it is compiling)."""
+        if self.compiled is not None:
+            self.compiled.wait()
+
+    def _first_run(self, args: tuple) -> Any:
+        """The first replay compiles the segments (or loads them from numba's cache); then
+        the runner can call their machine code directly."""
+        result = self.runner.replay(args)
+        self.runner.use_entry_points()
+        self.run = self.runner.replay
+        return result
 
     def explain(self, program: Program | None) -> str:
         if program is None:
@@ -136,6 +200,16 @@ class Entry:
         else:
             parts.append("== replay: step by step (interpret.py)")
         return "\n".join(parts)
+
+
+def background() -> bool:
+    """Compile in a background thread (``TINYNET_COMPILE_BACKGROUND``, default on; ``0``: the
+    first replay compiles and waits, as before)."""
+    return os.environ.get("TINYNET_COMPILE_BACKGROUND", "0").strip() not in ("0", "")
+
+
+def _never(args: tuple) -> bool:
+    return False
 
 
 def _interpret(program: Program, args: tuple) -> Any:

@@ -22,10 +22,12 @@ in any process, loads numba's compiled machine code from the cache next to it.
 
 from __future__ import annotations
 
+import atexit
 import hashlib
 import importlib.util
 import os
 import re
+import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -79,7 +81,52 @@ class Runner:
         digest = hashlib.sha256(self.source.encode()).hexdigest()[:20]
         self.path = cache_dir() / f"tn_{digest}.py"
         module = _load(self.path, self.source, f"tinynet_compiled_{digest}")
+        self.module, self.direct, self.segment_args = module, writer.direct, writer.segment_args
+        self.reads = writer.reads
         self.replay = module.make_replay(*self._bindings(writer))
+
+    def fill_cache(self) -> None:
+        """Compile every segment in a child process, which leaves the machine code in numba's
+        disk cache; the next call here loads it instead of compiling. ``api.Entry`` runs this
+        in a thread, so no call waits: the child uses the other core, not this one's GIL."""
+        kinds = [[self._argument_kind(name) for name in args] for args in self.segment_args]
+        script = _FILL_CACHE.format(name=self.module.__name__, path=str(self.path),
+                                    kinds=repr(kinds))
+        root = str(Path(__file__).resolve().parent.parent.parent)  # the dir holding tinynet
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(
+            [root, *filter(None, [os.environ.get("PYTHONPATH")])])}
+        child = subprocess.Popen([sys.executable, "-c", script], env=env,
+                                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        _children.add(child)
+        try:
+            _, error = child.communicate()
+        finally:
+            _children.discard(child)
+        if child.returncode != 0:
+            raise RuntimeError(f"compiling {self.path} failed: {error.decode()[-2000:]}")
+
+    def _argument_kind(self, name: str) -> tuple:
+        """What argument ``name`` of a segment is at a replay, for ``fill_cache``'s child:
+        ("array", shape, dtype) (C-contiguous: the replay makes the others contiguous
+        first) or ("floats", n)."""
+        if name.startswith("addresses"):
+            return ("array", (1,), "int64")
+        if name.startswith("numbers"):  # an update's numbers: a tuple of floats
+            return ("floats", len(self.reads[int(name[len("numbers"):])]()))
+        value = self.values[int(name[1:])]
+        return ("array", value.shape or (1,), value.dtype.name)
+
+    def use_entry_points(self) -> None:
+        """After a replay compiled the segments: call each one's machine code directly where
+        the guards fix every argument's type (``Source.direct``). Numba's dispatcher would
+        type the arguments again at every call (~0.1 us each) to pick the same code."""
+        for n, direct in enumerate(self.direct):
+            segment = getattr(self.module, f"segment{n}")
+            if direct and len(segment.signatures) == 1:
+                compiled = segment.overloads.get(segment.signatures[0])
+                entry = getattr(compiled, "entry_point", None)
+                if entry is not None:
+                    setattr(self.module, f"_segment{n}", entry)
 
     def _bindings(self, writer: Source) -> tuple:
         from tinynet.compile import interpret
@@ -96,15 +143,23 @@ class Runner:
             elif v.kind in ("param", "state", "const"):
                 env[v.index] = interpret.bind(v, ())
         ws = [workspaces[d] for d in sorted(workspaces, key=lambda d: np.dtype(d).name)]
+        self.arrays = (env, ws)  # the segments get some by address: keep them alive
         opaque = [k.step for k in self.kernels if k.kind == "opaque"]
         # what the call leaves: each .grad's owner and, when the .grad is a fixed workspace
         # slice, the Tensor over it (made once; the replay makes the others from env)
         leaves = [(owner, Tensor._make(env_fixed[ref.value])
                    if ref is not None and ref.value in env_fixed else None)
                   for owner, ref in self.program.final_grads]
+        self.leaves = leaves
         return (env, ws, writer.reads, self.program.updated, opaque,
                 self.grad_sources(), interpret, leaves, self.program.result,
                 interpret.build_result)
+
+    def left_grads(self) -> dict[int, Any]:
+        """id(outside tensor) -> the ``.grad`` every replay leaves on it (made once, over its
+        workspace slice): the guard's fast check compares by identity."""
+        return {id(owner): grad for owner, grad in self.leaves
+                if not isinstance(owner, tuple) and grad is not None}
 
     def grad_sources(self) -> list[Any]:
         return [v.source for v in self.values if v.kind == "grad"]
@@ -115,6 +170,31 @@ class Runner:
         parts += ["== buffer plan", self.plan.describe(self.values)]
         parts += [f"== generated source ({self.path})", self.source]
         return "\n".join(parts)
+
+
+_FILL_CACHE = """
+import importlib.util, sys
+import numpy as np
+spec = importlib.util.spec_from_file_location({name!r}, {path!r})
+module = importlib.util.module_from_spec(spec)
+sys.modules[{name!r}] = module
+spec.loader.exec_module(module)
+import numba
+def kind(k):
+    if k[0] == "floats":
+        return numba.typeof(tuple([0.0] * k[1]))
+    return numba.typeof(np.zeros(k[1], dtype=k[2]))
+for n, kinds in enumerate({kinds}):
+    getattr(module, "segment%d" % n).compile(tuple(kind(k) for k in kinds))
+"""
+_children: set[Any] = set()  # fill_cache's running child processes
+
+
+@atexit.register
+def _stop_children() -> None:
+    """No child outlives the process that started it."""
+    for child in list(_children):
+        child.kill()
 
 
 def _with_scratch(expr: str, extra: str, only: str | None = None) -> str:
@@ -195,6 +275,8 @@ class Source:
         self.rule_names: dict[Any, str] = {}  # each distinct rule's generated loop function
         for k in self.rules:
             self.rule_names.setdefault(k.attrs["rule"], f"rule{len(self.rule_names)}")
+        self.direct: list[bool] = []  # per segment: may its entry point be called directly?
+        self.segment_fixed: list[list[str]] = []  # per segment: the arrays passed by address
 
     def text(self) -> str:
         head = [
@@ -202,9 +284,9 @@ class Source:
             'tinynet/compile/codegen.py (do not edit)."""',
             "import math",
             "import numpy as np",
-            "from numba import njit",
+            "from numba import carray, njit",
             "from tinynet.tensor import Tensor",
-            "from tinynet.compile.runtime import mm_nn, mm_nt, mm_tn",
+            "from tinynet.compile.runtime import address, addresses, mm_nn, mm_nt, mm_tn",
             "from tinynet.kernels.compiled import (",
             "    _sigmoid, _sigmoid_f32, _tanh_f32,",
             "    softmax_cross_entropy_forward,",
@@ -231,7 +313,10 @@ class Source:
         self.segment_args: list[list[str]] = []
         self.segment_kernels = segments
         for n, seg in enumerate(segments):
-            body += self._segment(n, seg) + ["", ""]
+            body += self._segment(n, seg)
+            # the replay calls ``_segmentN``: the numba dispatcher, then (``Runner.
+            # use_entry_points``) its compiled entry point, which skips typing the arguments
+            body += ["", f"_segment{n} = segment{n}", "", ""]
         body += self._driver(driver_items)
         used = [f"{prefix}{name}_forward" for name in ACTIVATIONS for prefix in ("", "bias_")
                 if any(re.search(rf"\b{prefix}{name}_forward\(", line) for line in body)]
@@ -280,13 +365,36 @@ class Source:
         passed = [v for v in used if v not in self.plan.slots]
         workspaces = sorted({self.plan.slots[v].dtype for v in planned},
                             key=lambda d: np.dtype(d).name)
-        args = ([f"v{v}" for v in passed] + [self._ws(d) for d in workspaces]
+        # Arrays that are the same at every call (outside tensors' arrays, constants, the
+        # workspaces) travel as one array of addresses: numba unboxes each array argument at
+        # every call (~0.1 us), an address costs nothing. The guards keep each of them the same
+        # object (so the same memory) for as long as the program runs.
+        fixed = [v for v in passed if self.values[v].kind in ("param", "state", "const")]
+        passed = [v for v in passed if v not in fixed]
+        at = [f"v{v}" for v in fixed] + [self._ws(d) for d in workspaces]
+        self.segment_fixed.append(at)
+        args = ([f"v{v}" for v in passed] + ([f"addresses{n}"] if at else [])
                 + self._scalar_args(seg))
         self.segment_args.append(args)
+        # the compiled entry point may be called directly when every argument's type is fixed
+        # by the guards: inputs (dtype, shape, layout checked), outside arrays (the same
+        # objects), workspaces, learning rates made float; not an opaque step's result
+        self.direct.append(all(self.values[v].kind in ("input", "param", "state", "const",
+                                                        "grad") for v in passed)
+                           and not any(a.startswith("step") for a in args))
         origins = " ".join(k.origin for k in seg)
+        types = ", ".join(f"v{v} {self.values[v].dtype.name}{list(self._shape(v))}"
+                          f"{'' if self.values[v].contiguous else ' strided'}" for v in passed)
         lines = ["@njit(cache=True, error_model=\"numpy\")",
                  f"def segment{n}({', '.join(args)}):",
-                 f"    # trace steps {origins}"]
+                 f"    # trace steps {origins}",
+                 f"    # arguments: {types}"]
+        for i, v in enumerate(fixed):  # 0-d values are indexed as v[0] (see _scalar_arg)
+            lines.append(f"    v{v} = carray(address(addresses{n}[{i}]), "
+                         f"{self._shape(v) or (1,)}, {self._dt(v)})")
+        for i, d in enumerate(workspaces):
+            lines.append(f"    {self._ws(d)} = carray(address(addresses{n}[{len(fixed) + i}]), "
+                         f"({self.plan.sizes[d]},), np.{np.dtype(d).name})")
         for v in planned:
             slot = self.plan.slots[v]
             shape = self._shape(v)
@@ -493,10 +601,14 @@ class Source:
         for d in sorted(self.plan.sizes, key=lambda d: np.dtype(d).name):
             i = sorted(self.plan.sizes, key=lambda d: np.dtype(d).name).index(d)
             lines.append(f"    {self._ws(d)} = workspaces[{i}]")
+        for n, at in enumerate(self.segment_fixed):
+            if at:
+                lines.append(f"    addresses{n} = addresses({', '.join(at)})")
         for r in range(len(self.reads)):  # the updates' numbers, read at every call
             lines.append(f"    read{r} = reads[{r}]")
         for u in range(len(self.program.updated)):
             lines.append(f"    param{u} = params[{u}]")
+            lines.append(f"    counter{u} = param{u}._version")
         for n in range(len(self.grads)):
             lines.append(f"    grad_source{n} = grad_sources[{n}]")
         for n, (owner, ref) in enumerate(self.program.final_grads):
@@ -505,27 +617,35 @@ class Source:
             if ref is not None and ref.value in self.plan.slots:
                 lines.append(f"    leaf{n}_grad = leaves[{n}][1]")
         lines += ["", "    def replay(args):"]
+        # env (value index -> array) is read by opaque steps, by .grad tensors made per call
+        # and by structured results; otherwise the arrays stay locals
+        result = self.program.result
+        keep_env = bool(self.opaque) or not (result is None or isinstance(result, Ref) and (
+            result.value in self.plan.slots)) or any(
+            ref is not None and ref.value not in self.plan.slots
+            for _, ref in self.program.final_grads)
+        into_env = (lambda v: f"v{v} = env[{v}] = ") if keep_env else (lambda v: f"v{v} = ")
         if self.opaque:
             lines.append("        nodes = {}  # opaque steps' graph nodes, for their backward")
         for v in self.values:
             if v.kind == "input":
                 if isinstance(v.source, tuple) and v.source[0] == "item":
-                    lines.append(f"        v{v.index} = env[{v.index}] = interpret.bind_item("
+                    lines.append(f"        {into_env(v.index)}interpret.bind_item("
                                  f"args, {v.source[1:]!r})")
                 elif isinstance(v.source, tuple):
                     i, dtype = v.source
-                    lines.append(f"        v{v.index} = env[{v.index}] = np.asarray(interpret."
+                    lines.append(f"        {into_env(v.index)}np.asarray(interpret."
                                  f"bind_input(args[{i}])).astype(np.{np.dtype(dtype).name})")
                 else:
                     lines += [f"        a{v.source} = args[{v.source}]",
-                              f"        v{v.index} = env[{v.index}] = a{v.source}._data if "
+                              f"        {into_env(v.index)}a{v.source}._data if "
                               f"type(a{v.source}) is Tensor else interpret.bind_input("
                               f"a{v.source})"]
                 if not v.contiguous:  # the guards keep the layout the trace saw
                     lines.append(f"        v{v.index} = np.ascontiguousarray(v{v.index})")
             elif v.kind == "grad":
                 n = self.grads.index(v.index)
-                lines.append(f"        v{v.index} = env[{v.index}] = interpret.grad_owner("
+                lines.append(f"        {into_env(v.index)}interpret.grad_owner("
                              f"grad_source{n}, args).grad.data")
                 if not v.contiguous:
                     lines.append(f"        v{v.index} = np.ascontiguousarray(v{v.index})")
@@ -535,7 +655,7 @@ class Source:
                 lines += [f"        {name} = read{name[len('numbers'):]}()  # lr, steps... now"
                           for name in self._scalar_args(self.segment_kernels[item])]
                 args = [self._scalar_arg(a) for a in self.segment_args[item]]
-                lines.append(f"        segment{item}({', '.join(args)})")
+                lines.append(f"        _segment{item}({', '.join(args)})")
             elif kind == "blas":
                 a, b = item.args
                 lines.append("        " + _BLAS[item.kind].format(a=f"v{a}", b=f"v{b}",
@@ -557,7 +677,7 @@ class Source:
                                      f"{out.value}])  # compiled loops index it flat")
                 n_opaque += 1
         for u in range(len(self.program.updated)):  # as Optimizer.step bumps them
-            lines.append(f"        param{u}._version.value += 1")
+            lines.append(f"        counter{u}.value += 1")
         for n, (owner, ref) in enumerate(self.program.final_grads):  # .grad as eager leaves it
             tensor = f"args[{owner[1]}]" if isinstance(owner, tuple) else f"leaf{n}"
             if ref is None:
@@ -568,7 +688,9 @@ class Source:
                 grad = f"Tensor._make(env[{ref.value}])"
             lines.append(f"        {tensor}.grad = {grad}")
         if isinstance(self.program.result, Ref):  # a fresh tensor: the slice is reused
-            lines.append(f"        return Tensor._make(env[{self.program.result.value}].copy())")
+            r = self.program.result.value
+            array = f"v{r}" if r in self.plan.slots else f"env[{r}]"
+            lines.append(f"        return Tensor._make({array}.copy())")
         else:
             lines.append("        return build_result(result, env)")
         lines += ["", "    return replay"]

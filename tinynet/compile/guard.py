@@ -27,13 +27,27 @@ objects would cost more than the replay itself.
 
 from __future__ import annotations
 
+import types
 from typing import Any
 
 import numpy as np
 
 from tinynet import kernels
 from tinynet.autograd.engine import grad_mode
-from tinynet.tensor import Tensor
+from tinynet.compile.trace import _tracing
+from tinynet.tensor import Tensor, world_stamp
+
+_PLAIN = (bool, int, float, str, type(None))
+MISS = object()  # what the fast path returns when it does not fit (nothing else returns it)
+
+
+class Seen:
+    """The world stamp at which an entry's full guard last passed (-1: never)."""
+
+    __slots__ = ("value",)
+
+    def __init__(self) -> None:
+        self.value = -1
 
 
 class Guard:
@@ -42,54 +56,126 @@ class Guard:
     def __init__(self, args: tuple, world: Any) -> None:
         self.names: dict[str, Any] = {"Tensor": Tensor, "ndarray": np.ndarray,
                                       "grad_mode": grad_mode, "kernels": kernels}
-        self.blocks: list[Any] = []  # lines, and refusal blocks (see ``finish``)
+        self.names.update(world_stamp=world_stamp, tracing_state=_tracing, MISS=MISS)
+        # (copy, group, keys read) for fast_check
+        self.snapshots: list[tuple[dict, dict, tuple]] = []
+        numba = kernels.numba_enabled()
         lines = [
             "def check(args):",
             f"    if grad_mode.enabled is not {grad_mode.enabled} or "
-            f"kernels.numba_enabled() is not {kernels.numba_enabled()} or len(args) != "
+            f"kernels.numba_enabled() is not {numba} or len(args) != "
             f"{len(args)}:",
             "        return False",
         ]
+        # ``fast``: the conditions the world stamp cannot vouch for, in their cheapest form
+        fast = [
+            "def fast_check(args):",
+            "    if (world_stamp.value != seen.value or tracing_state.tracer is not None",
+            f"            or grad_mode.enabled is not {grad_mode.enabled}",
+            "            or " + ("kernels._compiled is None" if numba else
+                                "kernels.numba_enabled()"),
+            f"            or len(args) != {len(args)}):",
+            "        return False",
+        ]
+        fast += self._roots(world)
         for i, a in enumerate(args):
             lines += [f"    a = args[{i}]"] + self._argument(i, a)
+            fast += [f"    a = args[{i}]"] + self._argument(i, a, fast=True)
         lines += self._aliasing(args)
+        fast += self._aliasing(args)
         for i, t in enumerate(world.tensors):
             lines += self._outside(i, t)
+            fast += self._outside(i, t, fast=True)
         for j, opt in enumerate(world.optimizers):
             lines += self._optimizer(j, opt)
+            fast += self._optimizer(j, opt, fast=True)
         for j, m in enumerate(world.modules):
             lines += self._attributes(f"module{j}", vars(m), skip_registries=True)
-        for j, obj in enumerate(world.objects):
+        for j, obj in enumerate(world.objects):  # plain Python: no stamp sees these change
             if isinstance(obj, list):
-                lines += self._attributes(f"outside_list{j}", dict(enumerate(obj)), items=obj)
+                found = self._attributes(f"outside_list{j}", dict(enumerate(obj)), items=obj)
             elif isinstance(obj, dict):
-                lines += self._attributes(f"outside{j}", obj)
+                found = self._attributes(f"outside{j}", obj)
             else:  # the attributes code can read (World.object_keys)
-                lines += self._attributes(f"outside{j}", vars(obj),
-                                          keys=world.object_keys.get(id(obj)))
+                found = self._attributes(f"outside{j}", vars(obj),
+                                         keys=world.object_keys.get(id(obj)))
+            lines += found
+            fast += found
         self.lines = lines
-        self.source = ""
+        self.fast_lines = fast
+        self.seen = Seen()  # the world stamp at the last full check that passed
+        self.names["seen"] = self.seen
+        self.source = self.fast_source = ""
         self.check: Any = None
+        self.fast_check: Any = None
+        self.left_grads: dict[int, Any] = {}
 
-    def finish(self, unused: set[int] = frozenset()) -> Guard:
-        """Generate ``check`` once the trace is done. ``unused``: ids of outside tensors the
-        trace never read nor wrote (``self.loss`` kept from the last call): their conditions
-        are dropped, so replacing them does not retrace."""
+    def finish(self, unused: set[int] = frozenset(), left_grads: dict[int, Any] | None = None
+               ) -> Guard:
+        """Generate ``check`` and ``fast_check`` once the trace is done. ``unused``: ids of
+        outside tensors the trace never read nor wrote (``self.loss`` kept from the last call):
+        their conditions are dropped, so replacing them does not retrace. ``left_grads``: id of
+        an outside tensor -> the ``.grad`` tensor every replay leaves on it (the same object
+        each time); ``fast_check`` checks such a ``.grad`` by identity.
+
+        ``check(args)`` is the full guard. ``fast_check(args)`` holds while the world stamp
+        (``tensor.WorldStamp``) has not moved since ``check`` last passed (``passed()``) and the
+        conditions no stamp covers still hold: the arguments, ``.grad`` attributes, the
+        names' targets, optimizer groups and state, plain dicts, lists and objects."""
+        self.left_grads = left_grads or {}
+        self.source = self._generate(self.lines, unused)
+        exec(compile(self.source, "<tn.compile guard>", "exec"), self.names)
+        self.check = self.names["check"]
+        self.fast_source = self._generate(self.fast_lines, unused)
+        exec(compile(self.fast_source, "<tn.compile fast guard>", "exec"), self.names)
+        self.fast_check = self.names["fast_check"]
+        return self
+
+    def passed(self, stamp: int) -> None:
+        """``check`` passed with the world stamp at ``stamp`` (read before the check)."""
+        for snapshot, group, read in self.snapshots:  # not guarded: read at every replay
+            for key in read:
+                if key in group:
+                    snapshot[key] = group[key]
+        self.seen.value = stamp
+
+    def _generate(self, source: list[Any], unused: set[int]) -> str:
         lines: list[str] = []
-        for line in self.lines:
+        for line in source:
             if isinstance(line, str):
                 lines.append(line)
                 continue
-            kept = [c if isinstance(c, str) else c[1] for c in line
-                    if isinstance(c, str) or id(c[0]) not in unused]
+            kept = []
+            for c in line:
+                if isinstance(c, str):
+                    kept.append(c)
+                elif id(c[0]) not in unused:
+                    kept.append(c[1](self.left_grads.get(id(c[0]))) if callable(c[1]) else c[1])
             if kept:
                 joined = "\n            or ".join(kept)
                 lines += [f"    if ({joined}):", "        return False"]
         lines.append("    return True")
-        self.source = "\n".join(lines) + "\n"
-        exec(compile(self.source, "<tn.compile guard>", "exec"), self.names)
-        self.check = self.names["check"]
-        return self
+        return "\n".join(lines) + "\n"
+
+    def _roots(self, world: Any) -> list[Any]:
+        """The names' targets (``World.roots``): a rebound global or closure variable."""
+        conditions: list[str] = []
+        checked: set[tuple[int, str]] = set()  # (globals, name): a name read twice
+        for n, (resolve, obj) in enumerate(world.roots):
+            o = self._bind(f"root{n}", obj)
+            defaults, closure = resolve.__defaults__, resolve.__closure__
+            if defaults and closure and isinstance(closure[0].cell_contents, dict):
+                names = self._bind(f"root_globals{n}", closure[0].cell_contents)
+                if (id(closure[0].cell_contents), defaults[0]) not in checked:
+                    checked.add((id(closure[0].cell_contents), defaults[0]))
+                    conditions.append(f"{names}.get({defaults[0]!r}) is not {o}")
+            elif defaults and isinstance(defaults[0], types.CellType):
+                cell = self._bind(f"root_cell{n}", defaults[0])
+                conditions.append(f"{cell}.cell_contents is not {o}")
+            elif defaults and closure:  # a resolver of another kind: ask it
+                conditions.append(f"{self._bind(f'root_resolve{n}', resolve)}() is not {o}")
+            # else: a constant (the Module compiled, the method's owner, a default value)
+        return self._refuse_if(*conditions) if conditions else []
 
     def _bind(self, name: str, obj: Any) -> str:
         """Make ``obj`` a global of the generated function (held: identity stays valid)."""
@@ -103,7 +189,18 @@ class Guard:
         it."""
         return [list(conditions)]
 
-    def _argument(self, i: int, a: Any) -> list[str]:
+    def _argument(self, i: int, a: Any, fast: bool = False) -> list[str]:
+        if isinstance(a, Tensor) and fast and type(a) is Tensor:
+            d = a._data
+            dtype = self._bind(f"dtype_arg{i}", d.dtype)
+            layout = (f"d.strides != {d.strides}" if d.flags.c_contiguous else
+                      "d.flags.c_contiguous is not False")  # strides: cheaper than flags
+            return [
+                "    if type(a) is not Tensor:", "        return False", "    d = a._data",
+                *self._refuse_if(f"d.shape != {d.shape}", f"d.dtype is not {dtype}", layout,
+                                 f"a._requires_grad is not {a._requires_grad}",
+                                 "a.grad is not None" if a.grad is None else "a.grad is None"),
+            ]
         if isinstance(a, Tensor):
             d = a._data
             return [
@@ -182,7 +279,10 @@ class Guard:
                 conditions.append((value, condition) if isinstance(value, Tensor) else condition)
         return self._refuse_if(*conditions)
 
-    def _outside(self, i: int, t: Tensor) -> list[str]:
+    def _outside(self, i: int, t: Tensor, fast: bool = False) -> list[str]:
+        """An outside tensor. The stamp covers ``_data`` and ``requires_grad`` (both change
+        through setters that bump it); ``.grad`` is a plain attribute and an array's shape
+        can be set in place, so the fast check keeps those."""
         tensor, data = self._bind(f"t{i}", t), self._bind(f"data{i}", t._data)
         g = t.grad
         if g is None:
@@ -193,36 +293,83 @@ class Guard:
                     f"{tensor}.grad._data.dtype.char != {g._data.dtype.char!r}",
                     f"{tensor}.grad._data.flags.c_contiguous is not "
                     f"{bool(g._data.flags.c_contiguous)}"]
+            if fast:  # the .grad each replay leaves, when it fits this guard: by identity
+                full = " or ".join(grad)
+
+                def by_identity(left: Any, full: str = full, g: Any = g) -> str:
+                    if not isinstance(left, Tensor) or left._data.shape != g._data.shape or \
+                            left._data.dtype != g._data.dtype or not (
+                            left._data.flags.c_contiguous or not g._data.flags.c_contiguous):
+                        return full
+                    return f"{tensor}.grad is not {self._bind(f'left_grad{i}', left)}"
+
+                grad = [by_identity]
         else:
             grad = [f"type({tensor}.grad) is not {self._bind(f'grad_type{i}', type(g))}"]
+        if fast:
+            return self._refuse_if(*((t, c) for c in (f"{data}.shape != {t.shape}", *grad)))
         return self._refuse_if(*((t, c) for c in (
             f"{tensor}._data is not {data}", f"{data}.shape != {t.shape}",
             f"{tensor}._requires_grad is not {t._requires_grad}", *grad)))
 
-    def _optimizer(self, j: int, opt: Any) -> list[str]:
+    def _optimizer(self, j: int, opt: Any, fast: bool = False) -> list[str]:
+        """Plain lists and dicts: checked in full by the fast check too (no stamp sees them),
+        but against the group dicts themselves (the program reads ``lr`` from those)."""
         o = self._bind(f"opt{j}", opt)
         lines = self._refuse_if(f"len({o}.param_groups) != {len(opt.param_groups)}",
                                 f"len({o}.state) != {len(opt.state)}")
         # the state the program will be bound to: each parameter's dict and its arrays
         for n, (param, state) in enumerate(opt.state.items()):
             p, st = self._bind(f"state_param{j}_{n}", param), self._bind(f"state{j}_{n}", state)
-            arrays = [f"{st}[{key!r}]._data is not {self._bind(f'state{j}_{n}_{key}', v._data)}"
+            arrays = [f"{st}.get({key!r}) is not {self._bind(f'state{j}_{n}_{key}_t', v)}"
+                      if fast
+                      else f"{st}[{key!r}]._data is not "
+                      f"{self._bind(f'state{j}_{n}_{key}', v._data)}"
                       for key, v in state.items() if isinstance(v, Tensor)]
             lines += self._refuse_if(f"{o}.state.get({p}) is not {st}", *arrays)
         for k, group in enumerate(opt.param_groups):
-            lines.append(f"    group = {o}.param_groups[{k}]")
-            conditions = [f"tuple(group) != {tuple(group)!r}"]  # first: the keys below exist
+            g = self._bind(f"group{j}_{k}", group)
+            plain = all(isinstance(v, _PLAIN) or (isinstance(v, tuple) and all(
+                isinstance(x, _PLAIN) for x in v)) for key, v in group.items() if key != "params")
+            if fast and plain and isinstance(group.get("params"), list):
+                # one dict comparison (C, ``is`` before ``==`` per value) against a copy whose
+                # numbers the updates read (lr, momentum...) ``passed`` refreshes: the same
+                # keys, parameter list and hyperparameters
+                copy = dict(group)
+                snapshot = self._bind(f"group_copy{j}_{k}", copy)
+                read = tuple(key for key, value in group.items()
+                             if key in opt.defaults and _is_number(value))
+                self.snapshots.append((copy, group, read))
+                params = self._bind(f"params{j}_{k}", group["params"])
+                lines += self._refuse_if(
+                    f"{o}.param_groups[{k}] is not {g}", f"{g}.get('params') is not {params}",
+                    f"{g} != {snapshot}", f"len({params}) != {len(group['params'])}",
+                    *(f"{params}[{n}] is not {self._bind(f'param{j}_{k}_{n}', p)}"
+                      for n, p in enumerate(group["params"])))
+                continue
             form = self._bind(f"form{j}_{k}", opt._form(group))
-            conditions.append(f"{o}._form(group) != {form}")
+            if fast:  # the same dict, with as many keys, each holding what it held
+                lines.append(f"    group = {g}")
+                conditions = [f"{o}.param_groups[{k}] is not {g}", f"len({g}) != {len(group)}",
+                              f"{o}._form(group) != {form}"]
+            else:
+                lines.append(f"    group = {o}.param_groups[{k}]")
+                conditions = [f"group is not {g}",  # the replay reads its numbers from this dict
+                              f"tuple(group) != {tuple(group)!r}",  # first: the keys exist
+                              f"{o}._form(group) != {form}"]
             for key, value in group.items():
                 if key in opt.defaults and _is_number(value):  # the optimizer's own numbers:
                     continue  # read by its updates at every replay
                 if key == "params":
                     params = self._bind(f"params{j}_{k}", value)
-                    conditions.append(f"group['params'] is not {params}")
+                    conditions.append(f"group.get('params') is not {params}")
                     conditions.append(f"len({params}) != {len(value)}")
                     conditions += [f"{params}[{n}] is not {self._bind(f'param{j}_{k}_{n}', p)}"
                                    for n, p in enumerate(value)]
+                elif fast:
+                    h = self._bind(f"hyper{j}_{k}_{len(conditions)}", value)
+                    conditions.append(f"group.get({key!r}, MISS) is not {h} and "
+                                      f"group.get({key!r}, MISS) != {h}")
                 else:
                     h = self._bind(f"hyper{j}_{k}_{len(conditions)}", value)
                     conditions.append(f"group[{key!r}] is not {h} and group[{key!r}] != {h}")

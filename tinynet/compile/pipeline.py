@@ -47,5 +47,6 @@ def compile_call(fn: Any, args: tuple, world: World, name: str, codes: Any,
         fused = lowering.fuse()  # 3. fuse: elementwise runs become one loop
         plan = Plan(fused, lowering.values, lowering.pinned())  # 4. plan: buffers, reused
         runner = codegen.generate(program, lowering, fused, plan)  # 5. generate: numba source
-    guard.finish(tracer.unused_tensors())  # 6. guard: what a replay checks, now it is known
+    left = runner.left_grads() if runner is not None else {}  # the .grad tensors replays leave
+    guard.finish(tracer.unused_tensors(), left)  # 6. guard: what a replay checks, now known
     return Compiled(returned, program, replayable, runner, guard)

@@ -1,4 +1,4 @@
-"""Small numba loops the generated code calls: matmuls for shapes too small for BLAS.
+"""What the generated code calls: matmuls for shapes too small for BLAS, and addresses.
 
 For a 4x2 @ 2x4 product, calling BLAS costs more than the arithmetic; these loops run inside
 the one compiled function of a step. Larger products are left to numpy's BLAS between
@@ -7,7 +7,27 @@ compiled segments (``codegen.py`` decides, by ``SMALL_MATMUL``).
 
 from __future__ import annotations
 
-from numba import njit
+import numpy as np
+from numba import njit, types
+from numba.core import cgutils
+from numba.extending import intrinsic
+
+
+def addresses(*arrays: np.ndarray) -> np.ndarray:
+    """The data addresses of ``arrays`` (C-contiguous), for ``address`` inside a segment. The
+    caller keeps the arrays alive and the same objects (the guards do)."""
+    for a in arrays:
+        if not a.flags.c_contiguous:
+            raise AssertionError("addresses: compiled code reads C-contiguous arrays only")
+    return np.array([a.__array_interface__["data"][0] for a in arrays], dtype=np.int64)
+
+
+@intrinsic
+def address(typingctx, value):  # pragma: no cover - compiled
+    """An int64 address as a pointer, for ``numba.carray(address(a), shape, dtype)``."""
+    def codegen(context, builder, signature, args):
+        return builder.inttoptr(args[0], cgutils.voidptr_t)
+    return types.voidptr(types.int64), codegen
 
 
 @njit(cache=True, error_model="numpy")

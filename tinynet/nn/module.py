@@ -30,7 +30,7 @@ from tinynet import dtypes
 from tinynet.errors import DTypeError, GraphError, ShapeError, ValueRangeError
 from tinynet.nn.errors import StateDictError
 from tinynet.nn.parameter import Parameter
-from tinynet.tensor import Tensor
+from tinynet.tensor import Tensor, bump_world_stamp
 
 
 class IncompatibleKeys(NamedTuple):
@@ -77,6 +77,7 @@ class Module:
     # ---- registration ----------------------------------------------------------------------
 
     def __setattr__(self, name: str, value: Any) -> None:
+        bump_world_stamp()  # tn.compile's guards: an attribute a traced step may read
         if isinstance(value, Parameter | Module):
             is_param = isinstance(value, Parameter)
             self._check_name(name, "parameter" if is_param else "module")
@@ -109,6 +110,7 @@ class Module:
         object.__setattr__(self, name, value)
 
     def __delattr__(self, name: str) -> None:
+        bump_world_stamp()
         self._forget(name)
         object.__delattr__(self, name)
 
@@ -140,6 +142,7 @@ class Module:
     def _register(self, name: str, value: Any, kind: str, persistent: bool = True) -> None:
         """Put ``value`` in the registry ``kind`` (and in no other) and in __dict__. A name
         that is already in that registry keeps its place in the order."""
+        bump_world_stamp()
         registry = getattr(self, kind)
         if name not in registry:
             self._forget(name)
@@ -280,6 +283,7 @@ class Module:
             raise ValueError(f"train: training mode is expected to be boolean, got {mode!r}")
         for module in self.modules():
             object.__setattr__(module, "training", mode)
+        bump_world_stamp()
         return self
 
     def eval(self) -> Module:

@@ -23,7 +23,7 @@ from tinynet.autograd import Function, is_grad_enabled
 from tinynet.errors import DTypeError, GraphError, ShapeError
 from tinynet.ops.elementwise import add, div, mul, sub, where
 from tinynet.ops.shape import _clean_index
-from tinynet.tensor import Tensor
+from tinynet.tensor import Tensor, bump_world_stamp
 
 
 def inplace(x: Tensor, op: str, change: Any) -> Tensor:
@@ -133,6 +133,7 @@ def recorded_inplace(x: Tensor, op: str, ufunc: Any, other: Any) -> Tensor:
         result = result.to(x.dtype)
     np.copyto(x.data, result.data)
     counter.value += 1
+    bump_world_stamp()  # requires_grad may change below (tn.compile's guards rely on it)
     if root is x:
         x.grad_fn, x._requires_grad = result.grad_fn, result._requires_grad
     elif result._requires_grad:
