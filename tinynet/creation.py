@@ -271,7 +271,7 @@ def _random(op: str, size: tuple[int, ...], dtype: Any, requires_grad: bool,
                      ).requires_grad_(requires_grad)
 
 
-# What the random creation functions draw, given the generator (``ops.datadep.Draw``: an op,
+# What the random creation functions draw, given the generator (``ops.datadep._Draw``: an op,
 # so tn.compile draws again at every replay).
 
 

@@ -151,7 +151,7 @@ def source(generator: Generator | np.random.Generator | int | None,
     """Where a draw takes its numbers, as a function called at the moment of each draw: the
     global generator as it is then (after the latest ``tn.manual_seed``), a ``tn.Generator``'s
     or numpy Generator's own stream, or a new generator from an int seed each time (as each
-    eager call makes one). A draw recorded by tn.compile (``ops.datadep.Draw``) calls it again
+    eager call makes one). A draw recorded by tn.compile (``ops.datadep._Draw``) calls it again
     at every replay, so a compiled step draws what the eager step draws."""
     if generator is None:
         return _global

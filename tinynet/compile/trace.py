@@ -400,7 +400,7 @@ class Tracer(Observer):
             self.fail(f"edits a tensor in place through a view ({cls.__name__}), which tn.compile "
                       "cannot replay; write it out of place (h = h + 1)")
         index = len(self.steps)
-        in_place = getattr(cls, "in_place", False)  # ops.datadep.WriteInPlace
+        in_place = getattr(cls, "in_place", False)  # ops.datadep._WriteInPlace
         # (its forward already wrote the outside arrays it writes: not a write behind our back)
         self.writing = {id(inputs[i].data) for i in options["writes"]} if in_place else set()
         step = Step(index, "op", cls.op, [self.ref(x) for x in inputs], [],

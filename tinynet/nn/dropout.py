@@ -31,7 +31,7 @@ def generator() -> np.random.Generator:
 
 
 def stream() -> np.random.Generator:
-    """What a dropout mask's draw (``ops.datadep.Draw``) calls for its generator, at the moment
+    """What a dropout mask's draw (``ops.datadep._Draw``) calls for its generator, at the moment
     of each draw: in eager mode and at every tn.compile replay alike."""
     source = random.source(None)()
     if _stream[0] is not source:

@@ -6,9 +6,10 @@ They are ops like the others (``Function`` subclasses), so the engine's observer
 and ``tn.compile`` records them: at every replay they run again on that call's arrays (a mask
 is recomputed, a dropout mask drawn anew from tinynet's generator, in eager order), instead of
 replaying the values the trace saw. None of them has a gradient: their results are bool,
-integer, or (draws) numbers that do not depend on an input that requires grad.
+integer, or (draws) numbers that do not depend on an input that requires grad. (The classes
+are private: machinery reached through the public functions, x > 0, argmax, tn.rand...)
 
-An op that writes into its inputs (``WriteInPlace``) names them in its ``writes`` option: the
+An op that writes into its inputs (``_WriteInPlace``) names them in its ``writes`` option: the
 output is then input 0's array, changed in place, and the tracer knows whose memory moved.
 """
 
@@ -31,27 +32,33 @@ class _NoGradient(Function):
         return (None,) * len(ctx.parents)
 
 
-class Compare(_NoGradient):
+class _Compare(_NoGradient):
     """A comparison or a mask op, elementwise: ``fn(*arrays)`` (``np.less``, ``&``, ``~``...),
     a bool (or, for ``&``/``|``/``^`` of integers, integer) array."""
 
+    op = "compare"
+
     @staticmethod
     def forward(ctx: Function, *arrays: Any, fn: Callable[..., Any]) -> np.ndarray:
         return np.asarray(fn(*arrays))
 
 
-class Compute(_NoGradient):
+class _Compute(_NoGradient):
     """Any computation on arrays that no gradient flows through: ``fn(*arrays)`` (the total
     norm ``clip_grad_norm_`` clips by)."""
 
+    op = "compute"
+
     @staticmethod
     def forward(ctx: Function, *arrays: Any, fn: Callable[..., Any]) -> np.ndarray:
         return np.asarray(fn(*arrays))
 
 
-class ArgExtreme(_NoGradient):
+class _ArgExtreme(_NoGradient):
     """Where the largest (``np.argmax``) or smallest value is, along ``axis`` (None: of the
     flattened array), as int64: the first such index on ties (NaN counts as the extreme)."""
+
+    op = "argextreme"
 
     @staticmethod
     def forward(ctx: Function, x: Any, fn: Callable[..., Any], axis: int | None,
@@ -59,9 +66,11 @@ class ArgExtreme(_NoGradient):
         return np.asarray(fn(x, axis=axis, keepdims=keepdims), dtype=np.int64)
 
 
-class Order(_NoGradient):
+class _Order(_NoGradient):
     """The indices that sort ``x`` along ``dim`` (stable: equal values keep their order; NaN
     sorts as the largest), the first ``k`` of them if ``k`` is given (topk)."""
+
+    op = "order"
 
     @staticmethod
     def forward(ctx: Function, x: Any, dim: int, descending: bool,
@@ -77,11 +86,13 @@ class Order(_NoGradient):
         return np.asarray(index, dtype=np.int64)
 
 
-class Draw(_NoGradient):
+class _Draw(_NoGradient):
     """Random numbers: ``sample(generator, *arrays)``, where ``source()`` gives the generator
     at the moment of the draw (tinynet's global one after the latest ``tn.manual_seed``,
     dropout's stream, or a ``tn.Generator`` the caller passed). ``sample`` must depend only
     on the generator, the arrays and the Python numbers it was made with."""
+
+    op = "draw"
 
     @staticmethod
     def forward(ctx: Function, *arrays: Any, sample: Callable[..., np.ndarray],
@@ -92,13 +103,15 @@ class Draw(_NoGradient):
 def draw(sample: Callable[..., np.ndarray], source: Callable[[], np.random.Generator],
          *inputs: Any) -> Tensor:
     """A tensor of random numbers, recorded as an op (see ``Draw``)."""
-    return Draw.apply(*inputs, sample=sample, source=source)
+    return _Draw.apply(*inputs, sample=sample, source=source)
 
 
-class WriteInPlace(_NoGradient):
+class _WriteInPlace(_NoGradient):
     """``update(*arrays)`` writes into inputs ``writes`` in place (running statistics, the
     gradients clipping rescales); the result is input 0's array. The caller bumps the
     written tensors' version counters, as for any in-place edit."""
+
+    op = "write_in_place"
 
     in_place = True  # options["writes"]: the inputs it writes (the tracer reads it)
 
@@ -116,6 +129,6 @@ def write_in_place(update: Callable[..., None], writes: tuple[int, ...],
     from tinynet.autograd import no_grad
 
     with no_grad():
-        WriteInPlace.apply(*inputs, update=update, writes=writes)
+        _WriteInPlace.apply(*inputs, update=update, writes=writes)
     for i in writes:
         inputs[i]._version.value += 1

@@ -473,7 +473,7 @@ def where(condition: Any, a: Any, b: Any) -> Tensor:
     if is_literal(condition):  # True, [True, False]: a constant (tn.compile)
         made_from_literals(cond)
     if cond.dtype != np.bool_:  # through an op, so tn.compile converts each call's condition
-        cond = datadep.Compare.apply(Tensor._make(cond), fn=_truth).data
+        cond = datadep._Compare.apply(Tensor._make(cond), fn=_truth).data
     if not isinstance(a, Tensor) and not isinstance(b, Tensor):
         a = as_tensor(a, "where")
     a, b = operands(a, b, "where")
@@ -500,12 +500,12 @@ def compare(ufunc: Any, a: Any, b: Any) -> Tensor:
         raise ShapeError(
             f"{ufunc.__name__}: shapes {shape_str(x, y)} cannot be broadcast"
         ) from e
-    return datadep.Compare.apply(a, b, fn=ufunc)
+    return datadep._Compare.apply(a, b, fn=ufunc)
 
 
 def logical_not(x: Tensor) -> Tensor:
     """~x: not, for a bool tensor; the bitwise complement for an integer one."""
-    return datadep.Compare.apply(x, fn=np.logical_not if x.data.dtype == np.bool_
+    return datadep._Compare.apply(x, fn=np.logical_not if x.data.dtype == np.bool_
                                  else np.invert)
 
 

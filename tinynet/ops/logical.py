@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from tinynet.errors import DTypeError, ShapeError, shape_str
-from tinynet.ops.datadep import Compare
+from tinynet.ops.datadep import _Compare
 from tinynet.ops.operands import as_tensor, operands
 from tinynet.tensor import Tensor
 
@@ -24,14 +24,14 @@ _LOGICAL = {"logical_and": np.logical_and, "logical_or": np.logical_or,
 
 
 def _apply(ufunc: Any, name: str, a: Any, b: Any) -> Tensor:
-    """``ufunc(a, b)`` as a recorded op (``datadep.Compare``: tn.compile recomputes it)."""
+    """``ufunc(a, b)`` as a recorded op (``datadep._Compare``: tn.compile recomputes it)."""
     x = a.data if isinstance(a, Tensor) else np.asarray(a)
     y = b.data if isinstance(b, Tensor) else np.asarray(b)
     try:
         np.broadcast_shapes(x.shape, y.shape)
     except ValueError as e:
         raise ShapeError(f"{name}: shapes {shape_str(x, y)} cannot be broadcast") from e
-    return Compare.apply(a, b, fn=ufunc)
+    return _Compare.apply(a, b, fn=ufunc)
 
 
 def _nonzero_both(ufunc: Any) -> Any:
@@ -103,4 +103,4 @@ def logical_not(x: Any) -> Tensor:
     """Bool tensor: x is zero (PyTorch's ``torch.logical_not``; any dtype, unlike ``~x``)."""
     if not isinstance(x, Tensor):
         raise DTypeError(f"logical_not: expected a Tensor, got {type(x).__name__}")
-    return Compare.apply(x, fn=_is_zero)
+    return _Compare.apply(x, fn=_is_zero)

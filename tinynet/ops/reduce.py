@@ -23,7 +23,7 @@ from tinynet import dtypes
 from tinynet.autograd import Function
 from tinynet.errors import DTypeError, IndexShapeError, ShapeError, ValueRangeError
 from tinynet.ops import select
-from tinynet.ops.datadep import ArgExtreme
+from tinynet.ops.datadep import _ArgExtreme
 from tinynet.ops.elementwise import maximum, minimum
 from tinynet.ops.elementwise import where as ops_where
 from tinynet.ops.operands import as_tensor, reduction_args
@@ -199,7 +199,7 @@ def _arg(fn: Any, x: Any, dim: Any, keepdim: bool, aliases: dict[str, Any], op: 
     if axes is not None and len(axes) > 1:
         raise ShapeError(f"{op}: dim must be a single dimension, got {dim}")
     axis = None if axes is None or not axes else axes[0]
-    return ArgExtreme.apply(x, fn=fn, axis=axis, keepdims=keep)  # an op: replayed
+    return _ArgExtreme.apply(x, fn=fn, axis=axis, keepdims=keep)  # an op: replayed
 
 
 def _refuse_empty(x: Tensor, axes: tuple[int, ...] | None, op: str) -> None:

@@ -19,7 +19,7 @@ import numpy as np
 from tinynet import dtypes
 from tinynet.autograd import Function
 from tinynet.errors import DTypeError, ShapeError, ValueRangeError
-from tinynet.ops.datadep import ArgExtreme, Order
+from tinynet.ops.datadep import _ArgExtreme, _Order
 from tinynet.ops.elementwise import where
 from tinynet.ops.operands import as_tensor, normalize_dim
 from tinynet.tensor import Tensor, made_from_literals
@@ -112,7 +112,7 @@ def extreme_along(fn: Any, result: Any, x: Tensor, dim: int, keepdim: bool) -> A
         index = Tensor._make(made_from_literals(np.zeros((), dtype=np.int64)))
         values = gather(x, 0, index)
         return result(values, Tensor._make(made_from_literals(np.zeros((), dtype=np.int64))))
-    index = ArgExtreme.apply(x.detach(), fn=fn, axis=dim, keepdims=True)  # an op: replayed
+    index = _ArgExtreme.apply(x.detach(), fn=fn, axis=dim, keepdims=True)  # an op: replayed
     values = gather(x, dim, index)
     if not keepdim:
         values, index = values.squeeze(dim), index.squeeze(dim)
@@ -132,7 +132,7 @@ def sort(input: Any, dim: int = -1, descending: bool = False, *,  # noqa: A002
         return sort_result(x.clone(), Tensor._make(made_from_literals(
             np.zeros((), dtype=np.int64))))
     d = normalize_dim(dim, x.ndim, "sort")
-    index = Order.apply(x.detach(), dim=d, descending=descending)  # an op: replayed
+    index = _Order.apply(x.detach(), dim=d, descending=descending)  # an op: replayed
     return sort_result(gather(x, d, index), index)
 
 
@@ -152,7 +152,7 @@ def topk(input: Any, k: int, dim: int = -1, largest: bool = True, sorted: bool =
     if x.ndim == 0:
         return topk_result(x.clone(), Tensor._make(made_from_literals(
             np.zeros((), dtype=np.int64))))
-    index = Order.apply(x.detach(), dim=d, descending=largest, k=int(k))  # an op: replayed
+    index = _Order.apply(x.detach(), dim=d, descending=largest, k=int(k))  # an op: replayed
     return topk_result(gather(x, d, index), index)
 
 

@@ -16,7 +16,7 @@ import numpy as np
 
 from tinynet import dtypes
 from tinynet.errors import DTypeError, GraphError, ShapeError, ValueRangeError
-from tinynet.ops.datadep import Compute, write_in_place
+from tinynet.ops.datadep import _Compute, write_in_place
 from tinynet.tensor import Tensor, made_from_literals
 
 __all__ = ["NonFiniteNormError", "clip_grad_norm_", "clip_grad_value_", "clip_grads_with_norm_",
@@ -113,10 +113,10 @@ def _total_norm(tensors: list[Tensor], norm_type: Any, error_if_nonfinite: bool,
     if not tensors:
         return Tensor._make(made_from_literals(np.asarray(0.0,
                                                           dtype=dtypes.get_default_dtype())))
-    # one recorded op (ops.datadep.Compute): tn.compile computes the norm anew at every replay
+    # one recorded op (ops.datadep._Compute): tn.compile computes the norm anew at every replay
     norm = functools.partial(_norm_of, norm_type=norm_type,
                              error_if_nonfinite=error_if_nonfinite, function=function)
-    return Compute.apply(*[t.detach() for t in tensors], fn=norm)
+    return _Compute.apply(*[t.detach() for t in tensors], fn=norm)
 
 
 def _norm_of(*arrays: np.ndarray, norm_type: float, error_if_nonfinite: bool,
