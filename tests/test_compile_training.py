@@ -7,8 +7,8 @@ a mask term, an optimizer with random options, optionally clipping, gradient acc
 a scheduler stepped outside the step. Every call is preceded by the same ``tn.manual_seed``
 in both copies, so dropout masks must be drawn alike (another mask shows as a mismatch;
 tests/test_compile_replay.py checks the draws bit for bit). Two identical copies of the
-world are made: one steps eagerly, the other through ``tn.compile``. Between calls the outside world changes the way training scripts
-change it (lr, momentum, train/eval, ``requires_grad_``, ``load_state_dict`` of the model and
+world are made: one steps eagerly, the other through ``tn.compile``. Between calls the
+outside world changes the way training scripts change it (lr, momentum, train/eval, ``requires_grad_``, ``load_state_dict`` of the model and
 the optimizer, in-place writes under ``no_grad``, new batch sizes, non-contiguous inputs,
 interleaved eager steps, a scheduler step), identically in both copies.
 
