@@ -8,9 +8,10 @@ a scheduler stepped outside the step. Every call is preceded by the same ``tn.ma
 in both copies, so dropout masks must be drawn alike (another mask shows as a mismatch;
 tests/test_compile_replay.py checks the draws bit for bit). Two identical copies of the
 world are made: one steps eagerly, the other through ``tn.compile``. Between calls the
-outside world changes the way training scripts change it (lr, momentum, train/eval, ``requires_grad_``, ``load_state_dict`` of the model and
-the optimizer, in-place writes under ``no_grad``, new batch sizes, non-contiguous inputs,
-interleaved eager steps, a scheduler step), identically in both copies.
+outside world changes the way training scripts change it (lr, momentum, train/eval,
+``requires_grad_``, ``load_state_dict`` of the model and the optimizer, in-place writes
+under ``no_grad``, new batch sizes, non-contiguous inputs, interleaved eager steps, a
+scheduler step), identically in both copies.
 
 After every call every parameter, ``.grad``, optimizer state entry and the returned value must
 agree (float64, 1e-10 scaled by magnitude). Outcomes are counted: a silent mismatch or a raw
