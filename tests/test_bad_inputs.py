@@ -1486,6 +1486,45 @@ CATALOGUE += [
 ]
 
 
+def _numpy_on_data(x: Any) -> Any:
+    return x * tn.from_numpy(np.maximum(x.data, 0))
+
+
+def _copies_argument(x: Any) -> Any:
+    return tn.tensor(x) * 2
+
+
+def _writes_into_constant(x: Any) -> Any:
+    z = tn.zeros(3, dtype=tn.float64)
+    z.data[0] = 1.0
+    return x * z
+
+
+def _masked_index(x: Any) -> Any:
+    return x[x > 0].sum()
+
+
+def _initialiser_draw(x: Any) -> Any:
+    w = tn.zeros(3, dtype=tn.float64)
+    tn.nn.init.normal_(w)
+    return x * w
+
+
+CATALOGUE += [  # issue 19: every array of a replay has a source tn.compile can prove
+    Case("tn.compile", "a numpy computation on .data", lambda: _compile_call(_numpy_on_data),
+         **raises(CompileError, "cannot trace to its source")),
+    Case("tn.compile", "tn.tensor(x) copying an argument",
+         lambda: _compile_call(_copies_argument), **raises(CompileError, "tn.tensor(x)")),
+    Case("tn.compile", "a write through .data into a tensor made in the step",
+         lambda: _compile_call(_writes_into_constant),
+         **raises(CompileError, "writes into a tensor of shape")),
+    Case("tn.compile", "x[mask] (a size that depends on the values)",
+         lambda: _compile_call(_masked_index), **raises(CompileError, "x[mask]")),
+    Case("tn.compile", "random numbers outside tinynet's recorded draws (an initialiser)",
+         lambda: _compile_call(_initialiser_draw), **raises(CompileError, "random numbers")),
+]
+
+
 def run_case(case: Case) -> BaseException | None:
     """Run one case; returns the exception it raised (None if it answered)."""
     try:

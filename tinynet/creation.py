@@ -7,6 +7,7 @@ size the machine has no memory for (numpy's ``MemoryError``, kept as the cause).
 
 from __future__ import annotations
 
+import functools
 import math
 import operator
 from collections.abc import Callable
@@ -16,9 +17,10 @@ import numpy as np
 
 from tinynet import dtypes
 from tinynet.errors import DTypeError, ShapeError, ValueRangeError
+from tinynet.ops.datadep import draw
 from tinynet.ops.operands import shape_args
-from tinynet.random import get_generator
-from tinynet.tensor import Tensor, device
+from tinynet.random import source
+from tinynet.tensor import Tensor, device, made_from_literals
 
 
 def check_device(place: Any, op: str) -> None:
@@ -75,7 +77,7 @@ MAX_BYTES = np.iinfo(np.intp).max  # numpy's bound on one array's size in bytes 
 
 
 def _allocate(op: str, shape: tuple[int, ...], dtype: np.dtype,
-              make: Callable[[], np.ndarray]) -> np.ndarray:
+              make: Callable[[], Any]) -> Any:
     """``make()``, which builds an array of ``shape`` and ``dtype``, after checking the size.
 
     numpy's own refusals (``ValueError: Maximum allowed dimension exceeded``,
@@ -88,7 +90,10 @@ def _allocate(op: str, shape: tuple[int, ...], dtype: np.dtype,
             f"{_bytes_str(nbytes)}, more than any array can hold (8 EiB); check the sizes"
         )
     try:
-        return make()
+        made = make()
+        if isinstance(made, np.ndarray):  # sizes and numbers: tn.compile's constants
+            made_from_literals(made)
+        return made
     except MemoryError as e:
         raise ValueRangeError(
             f"{op}: not enough memory for a tensor of shape {shape} and dtype "
@@ -260,11 +265,28 @@ def _random(op: str, size: tuple[int, ...], dtype: Any, requires_grad: bool,
             f"{op}: samples of a continuous distribution need a float dtype, got {target}; "
             f"use randint for random integers"
         )
-    rng = get_generator(generator, op)
-    draw = rng.standard_normal if normal else rng.random
-    array = _allocate(op, size, np.dtype(np.float64),
-                      lambda: draw(size).astype(target, copy=False))
-    return Tensor._make(array).requires_grad_(requires_grad)
+    sample = functools.partial(_standard, normal=normal, size=size, dtype=target)
+    where = source(generator, op)
+    return _allocate(op, size, np.dtype(np.float64), lambda: draw(sample, where)
+                     ).requires_grad_(requires_grad)
+
+
+# What the random creation functions draw, given the generator (``ops.datadep._Draw``: an op,
+# so tn.compile draws again at every replay).
+
+
+def _standard(rng: np.random.Generator, *, normal: bool, size: tuple[int, ...],
+              dtype: np.dtype) -> np.ndarray:
+    return (rng.standard_normal if normal else rng.random)(size).astype(dtype, copy=False)
+
+
+def _permutation(rng: np.random.Generator, *, count: int, dtype: np.dtype) -> np.ndarray:
+    return rng.permutation(count).astype(dtype)
+
+
+def _integers(rng: np.random.Generator, *, low: int, high: int, shape: tuple[int, ...],
+              dtype: np.dtype) -> np.ndarray:
+    return rng.integers(low, high, size=shape).astype(dtype)
 
 
 def rand_like(input: Any, *, generator: Any = None, dtype: Any = None, device: Any = None,
@@ -313,10 +335,10 @@ def randperm(n: int, *, generator: Any = None, dtype: Any = dtypes.int64, device
             f"randperm: {target} cannot hold every value up to n - 1 = {count - 1} exactly; "
             "use int64 (the default)"
         )
-    rng = get_generator(generator, "randperm")
-    array = _allocate("randperm", (count,), np.dtype(np.int64),
-                      lambda: rng.permutation(count).astype(target))
-    return Tensor._make(array).requires_grad_(requires_grad)
+    sample = functools.partial(_permutation, count=count, dtype=target)
+    where = source(generator, "randperm")
+    return _allocate("randperm", (count,), np.dtype(np.int64), lambda: draw(sample, where)
+                     ).requires_grad_(requires_grad)
 
 
 def randint(*bounds: Any, size: Any = None, generator: Any = None, dtype: Any = None,
@@ -351,10 +373,10 @@ def randint(*bounds: Any, size: Any = None, generator: Any = None, dtype: Any = 
         )
     target = dtypes.to_dtype(dtype or dtypes.int64)
     shape = _size((size,), "randint")
-    rng = get_generator(generator, "randint")
-    array = _allocate("randint", shape, np.dtype(np.int64),
-                      lambda: rng.integers(low, high, size=shape).astype(target))
-    return Tensor._make(array).requires_grad_(requires_grad)
+    sample = functools.partial(_integers, low=low, high=high, shape=shape, dtype=target)
+    where = source(generator, "randint")
+    return _allocate("randint", shape, np.dtype(np.int64), lambda: draw(sample, where)
+                     ).requires_grad_(requires_grad)
 
 
 def _array(x: Any, op: str) -> np.ndarray:

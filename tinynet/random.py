@@ -4,6 +4,7 @@ every initialiser reproducible."""
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -62,9 +63,11 @@ def default_generator() -> np.random.Generator:
 
 def _refuse_while_compiling() -> None:
     # extra: tensor.read_values (a compiled step would replay the traced draws forever)
-    read_values("draws random numbers (dropout, tn.rand, a shuffled loader...): a compiled "
-                "step would replay the same numbers at every call; draw them outside the "
-                "compiled function and pass them in as an argument, or run the step eagerly")
+    read_values("draws random numbers outside tinynet's recorded draws (an initialiser, "
+                "normal_/uniform_, a shuffled loader or sampler...): a compiled step would "
+                "replay the same numbers at every call. Use tn.rand/tn.randn/dropout, which "
+                "draw anew at every replay, or draw outside the compiled function and pass "
+                "the numbers in as an argument")
 
 
 class Generator:
@@ -134,19 +137,34 @@ def initial_seed() -> int:
 def get_generator(generator: Generator | np.random.Generator | int | None,
                   function: str = "generator") -> np.random.Generator:
     """A given generator, a seed for a new one (checked as ``manual_seed`` checks it), or the
-    global one."""
+    global one. (Code that draws inside a step tn.compile may replay uses ``source``.)"""
     _refuse_while_compiling()
+    return source(generator, function)()
+
+
+def _global() -> np.random.Generator:
+    return _generator[0]
+
+
+def source(generator: Generator | np.random.Generator | int | None,
+           function: str = "generator") -> Callable[[], np.random.Generator]:
+    """Where a draw takes its numbers, as a function called at the moment of each draw: the
+    global generator as it is then (after the latest ``tn.manual_seed``), a ``tn.Generator``'s
+    or numpy Generator's own stream, or a new generator from an int seed each time (as each
+    eager call makes one). A draw recorded by tn.compile (``ops.datadep._Draw``) calls it again
+    at every replay, so a compiled step draws what the eager step draws."""
     if generator is None:
-        return _generator[0]
+        return _global
     if isinstance(generator, np.random.Generator):
-        return generator
+        return lambda: generator
     if isinstance(generator, Generator):
-        return generator.numpy_generator
+        return lambda: generator.numpy_generator  # manual_seed replaces it
     try:
-        return np.random.default_rng(check_seed(generator, function))
+        seed = check_seed(generator, function)
     except DTypeError as e:  # e.g. a torch.Generator from a ported script
         raise DTypeError(
             f"{function}: generator must be a tn.Generator, a numpy.random.Generator, an int "
             f"seed or None, got {type(generator).__module__}.{type(generator).__name__}; e.g. "
             "generator=tn.Generator().manual_seed(42) or np.random.default_rng(42)"
         ) from e
+    return lambda: np.random.default_rng(seed)

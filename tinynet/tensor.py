@@ -20,6 +20,8 @@ from tinynet.errors import DTypeError, GraphError, ShapeError, ValueRangeError
 
 class _ValueReads(threading.local):
     refuse: Callable[[str], None] | None = None  # tn.compile's tracer, in the thread it traces
+    # extra: tn.compile's tracer is told which arrays tinynet made from Python literals alone
+    constant: Callable[[np.ndarray], None] | None = None
 
 
 value_reads = _ValueReads()
@@ -32,6 +34,23 @@ def read_values(what: str) -> None:
     (it raises, naming the user's line)."""
     if value_reads.refuse is not None:
         value_reads.refuse(what)
+
+
+def made_from_literals(array: np.ndarray) -> np.ndarray:
+    """Called where tinynet makes an array from Python literals alone (``tn.tensor([1, 2])``,
+    ``zeros``, a number operand): while ``tn.compile`` traces, this is its proof that the
+    array is a constant. Returns ``array``."""
+    if value_reads.constant is not None:
+        value_reads.constant(array)
+    return array
+
+
+def is_literal(data: Any) -> bool:
+    """True for numbers (Python's or numpy's: values, read when the code runs, like any
+    Python number) and (nested) lists and tuples of them; never an array."""
+    if isinstance(data, list | tuple):
+        return all(is_literal(item) for item in data)
+    return isinstance(data, int | float | bool | complex | np.generic)
 
 
 class VersionCounter:
@@ -132,6 +151,10 @@ class Tensor:
         ``tn.empty(2, 3)``. (``Tensor(3)`` is the number 3, not a tensor of size 3.)"""
         if len(sizes) == 1 and isinstance(sizes[0], bool):  # the old Tensor(data, True)
             requires_grad, sizes = sizes[0], ()
+        # extra: tn.compile (numbers, lists of numbers and sizes make a constant; a copy of an
+        # array or a tensor does not)
+        literal = value_reads.constant is not None and (
+            data is _NOT_GIVEN or bool(sizes) or is_literal(data))
         if data is _NOT_GIVEN:
             data = np.empty((0,), dtype=dtypes.to_dtype(dtype))
         elif sizes:
@@ -145,6 +168,8 @@ class Tensor:
                 )
             data = np.empty(tuple(int(n) for n in shape), dtype=dtypes.to_dtype(dtype))
         self._data = dtypes.as_array(data, dtype, copy=True, op="Tensor")
+        if literal:
+            made_from_literals(self._data)
         self.grad = None
         self.grad_fn = None
         self._requires_grad = False

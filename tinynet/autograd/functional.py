@@ -12,7 +12,7 @@ import numpy as np
 from tinynet.autograd import watch
 from tinynet.autograd.engine import run_backward
 from tinynet.errors import GraphError, ShapeError
-from tinynet.tensor import Tensor
+from tinynet.tensor import Tensor, made_from_literals
 
 
 def backward(
@@ -101,7 +101,7 @@ def _seed(out: Tensor, gradient: Any, op: str) -> Tensor:
                 f"has shape {out.shape}. Pass a gradient of that shape, or reduce it first "
                 "(e.g. loss.sum().backward())."
             )
-        return Tensor._make(np.ones(out.shape, dtype=out.dtype))
+        return Tensor._make(made_from_literals(np.ones(out.shape, dtype=out.dtype)))
     if not isinstance(gradient, Tensor):
         from tinynet.dtypes import as_array  # strings, objects, ragged lists: DTypeError
 

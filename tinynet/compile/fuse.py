@@ -62,6 +62,9 @@ OPAQUE = {"BinaryCrossEntropy", "BinaryCrossEntropyWithLogits", "BroadcastTo", "
           "TakeAdd", "EmbeddingLookup", "ConstantPad",
           # issue 21's last names
           "Diagonal", "DiagEmbed"}
+# (ops/datadep.py's private ops, what depends on the values: comparisons, argmax, orders,
+# random draws, in-place writes of statistics, run opaque too: recomputed, drawn or written
+# anew at every replay by the op's own forward)
 # In-place edits through views rewrite other tensors' graphs at run time (ops/inplace.py):
 # refused while tracing rather than replayed.
 UNSUPPORTED = {"CopySlices"}

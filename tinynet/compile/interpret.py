@@ -97,6 +97,8 @@ def run_op(step: Step, env: list[Any], nodes: dict[int, Any]) -> None:
     options = {k: _literal(v, env) for k, v in step.options.items()}
     with set_grad_enabled(step.differentiated):
         result = step.cls.apply(*inputs, **options)
+    for tensor in step.bumps:  # an op that wrote an outside tensor in place (running stats)
+        tensor._version.value += 1
     if step.differentiated:
         nodes[step.index] = result.grad_fn
     _store(step.outputs[0], result.data, env)

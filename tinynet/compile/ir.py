@@ -100,6 +100,7 @@ class Step:
     needs_input_grad: tuple[bool, ...] = ()  # op: which inputs required grad
     differentiated: bool = False  # op: a later backward step uses this op's node
     line: str = ""  # where in the user's code the trace saw it
+    bumps: list[Any] = field(default_factory=list)  # op: outside tensors it writes in place
 
     def describe(self) -> str:
         ins = ", ".join(repr(x) if isinstance(x, Ref) else _short(x) for x in self.inputs)

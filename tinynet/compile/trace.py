@@ -274,8 +274,12 @@ class Tracer(Observer):
         self.python_state = python_state(world)  # to find side effects at the end
         self.fresh_state = False  # an update wrote state made in this call: not replayed
         self.updated: list[Tensor] = []  # parameters ops wrote in place, once per write
+        self.bumped: list[Tensor] = []  # outside tensors recorded in-place ops wrote
+        self.writing: set[int] = set()  # ids of the arrays the op being recorded wrote
         self.written: set[int] = set()  # outside arrays ops wrote in place
         self.inputs: list[tuple[int, np.ndarray]] = []
+        # id -> (array, its values when made) for the arrays tinynet made from Python numbers
+        self.literals: dict[int, tuple[np.ndarray, np.ndarray]] = {}
         # Tensor arguments are outside tensors too, for their .grad (the object changes per
         # call, so they are named by position: ("arg", i)).
         self.arg_tensors = [(("arg", i), a) for i, a in enumerate(args)
@@ -343,7 +347,7 @@ class Tracer(Observer):
             return Ref(index)
         slot = self.slots.get(id(array))
         if slot is not None:
-            if not _same(array, self.snapshot[id(array)]):
+            if id(array) not in self.writing and not _same(array, self.snapshot[id(array)]):
                 self.fail("reads an outside tensor that was modified in place earlier in the "
                           "call, outside the ops tn.compile records")
             kind = slot[0]
@@ -354,18 +358,35 @@ class Tracer(Observer):
                 "the names the function uses (its globals, closure, defaults, self); refer to "
                 "its module or optimizer in the function, or pass it as an argument"
             )
-        for i, given in self.inputs:  # an input converted inside (dtype or layout): cast again
-            if given.shape == array.shape and array.dtype != given.dtype and np.array_equal(
-                    given.astype(array.dtype), array):
-                return self._new(array, "input", (i, array.dtype))
-        return self._new(array.copy(), "const", array.copy())
+        literal = self.literals.get(id(array))
+        if literal is None:
+            self.fail(f"uses a {array.dtype} array of shape {array.shape} that tn.compile "
+                      "cannot trace to its source: not an argument, nor a tensor the function's "
+                      "names lead to, nor made by a tinynet op or from Python numbers. It comes "
+                      "from numpy work on .data (or .numpy()), a copy such as tn.tensor(x) or "
+                      "tn.as_tensor(array) of a tensor or numpy array, or a tensor kept where "
+                      "the function's names do not lead. A replay would reuse this call's "
+                      "values forever. Compute it with tensor ops (x > 0, x.clone(), "
+                      "x.detach(), x.to(dtype)), or pass it in as an argument")
+        if not _same(array, literal[1]):
+            self.fail(f"writes into a tensor of shape {array.shape} made in the function from "
+                      "numbers (tn.zeros, tn.tensor([...])) outside tinynet's ops (through .data "
+                      "or numpy); a replay repeats recorded ops, not such writes. Build it with "
+                      "tensor ops (tn.where, tn.cat...), or pass it in as an argument")
+        return self._new(array, "const", literal[1])
+
+    def on_constant(self, array: np.ndarray) -> None:
+        """tinynet made ``array`` from Python numbers alone (``tensor.made_from_literals``):
+        a constant, unless something writes into it behind the recorder's back."""
+        if not self.paused:
+            self.literals[id(array)] = (array, array.copy())
 
     def produce(self, x: Any, step: int) -> Any:
         if x is None:
             return None
         array = x.data if isinstance(x, Tensor) else np.asarray(x)
         index = self.by_id.get(id(array))
-        if index is not None and self.values[index].kind != "temp":
+        if index is not None and self.values[index].kind not in ("temp", "const"):
             return Ref(index)  # an op handed back an outside array unchanged (a no-op view)
         return self._new(array, "temp", producer=step)
 
@@ -380,12 +401,18 @@ class Tracer(Observer):
                       "cannot replay; write it out of place (h = h + 1)")
         index = len(self.steps)
         writes = getattr(ctx, "writes", ())  # inputs the op wrote in place (an optimizer's)
+        in_place = getattr(cls, "in_place", False)  # ops.datadep._WriteInPlace
+        # (its forward already wrote the outside arrays it writes: not a write behind our back)
+        self.writing = {id(inputs[i].data) for i in options["writes"]} if in_place else set()
         step = Step(index, "op", cls.op, [self._written(x) if i in writes else self.ref(x)
                                           for i, x in enumerate(inputs)], [],
                     {k: self.ref(v) for k, v in options.items()}, cls=cls,
                     needs_input_grad=tuple(isinstance(x, Tensor) and x.requires_grad
                                            for x in inputs),
                     line=user_line(self.codes))
+        self.writing = set()
+        if in_place:
+            self._writes(step, inputs, options["writes"])
         step.outputs = ([step.inputs[i] for i in writes] if writes
                         else [self.produce(result, index)])
         self.steps.append(step)
@@ -399,6 +426,26 @@ class Tracer(Observer):
         if result.grad_fn is ctx:  # a graph node: its backward rule is recorded when it runs
             self.node_step[id(ctx)] = index
             self.keep.append(ctx)
+
+    def _writes(self, step: Step, inputs: tuple, writes: tuple[int, ...]) -> None:
+        """A recorded op writes inputs ``writes`` in place (running statistics, clipped
+        gradients): at replay it writes that call's arrays again. Its caller bumps the
+        tensors' version counters once the op returns."""
+        for i in writes:
+            x, r = inputs[i], step.inputs[i]
+            value = self.values[r.value]
+            if value.kind == "const":
+                self.fail(f"writes in place into a tensor of shape {value.shape} made in the "
+                          "function from numbers (tn.zeros, tn.tensor([...])); a replay would "
+                          "start from the written values. Make it outside the function (a "
+                          "buffer), or build it with out-of-place ops")
+            if value.kind in ("param", "grad", "state"):
+                self.written.add(id(x.data))
+            if value.kind == "param":
+                step.bumps.append(value.source)
+                self.bumped.append(value.source)
+            elif r.value in self.versions:  # the bump to come is recorded, not behind our back
+                self.versions[r.value] = (x._version, x._version.value + 1)
 
     def around_backward(self, node: Any, grad: Tensor, create_graph: bool,
                         rule: Any) -> tuple[Any, ...]:
@@ -419,7 +466,10 @@ class Tracer(Observer):
         grad_ref = self.ref(grad)
         self.paused = True
         try:
-            grads = rule()
+            # a rule may return numbers or arrays: made Tensors here, so the arrays the engine
+            # goes on with are the ones recorded as this step's outputs
+            grads = tuple(g if g is None or isinstance(g, Tensor) else Tensor._make(g)
+                          for g in rule())
         finally:
             self.paused = False
         index = len(self.steps)
@@ -487,7 +537,7 @@ class Tracer(Observer):
                     array, self.snapshot[id(array)]):
                 self.fail(self._who_writes(array), line="")
         counts: dict[int, int] = {}
-        for p in self.updated:
+        for p in self.updated + self.bumped:
             counts[id(p)] = counts.get(id(p), 0) + 1
         for t, start in zip(self.world.tensors, self.start_versions, strict=True):
             if t._version.value != start + counts.get(id(t), 0):
@@ -649,10 +699,11 @@ def active_tracer() -> Tracer | None:
 def tracing(tracer: Tracer) -> Iterator[None]:
     """Register ``tracer`` with this thread's engine and refuse value reads, for the block.
     Everything is restored whatever the block raises; other threads never see any of it."""
-    previous = _tracing.tracer, value_reads.refuse
+    previous = _tracing.tracer, value_reads.refuse, value_reads.constant
     _tracing.tracer, value_reads.refuse = tracer, tracer.refuse_read
+    value_reads.constant = tracer.on_constant
     try:
         with observing(tracer):
             yield
     finally:
-        _tracing.tracer, value_reads.refuse = previous
+        _tracing.tracer, value_reads.refuse, value_reads.constant = previous

@@ -10,6 +10,7 @@ that initialisers and ``tn.randn`` see.
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import numpy as np
@@ -17,14 +18,22 @@ import numpy as np
 from tinynet import random
 from tinynet.errors import ValueRangeError
 from tinynet.nn.module import Module
-from tinynet.tensor import Tensor
+from tinynet.ops.datadep import draw
+from tinynet.tensor import Tensor, made_from_literals
 
 _stream: list[Any] = [None, None]  # (the global generator it was derived from, the stream)
 
 
 def generator() -> np.random.Generator:
     """Dropout's own generator, re-derived whenever ``tn.manual_seed`` replaces the global one."""
-    source = random.default_generator()
+    random.default_generator()  # (refused while tn.compile traces: dropout() draws through
+    return stream()             # a recorded op instead, see ``stream``)
+
+
+def stream() -> np.random.Generator:
+    """What a dropout mask's draw (``ops.datadep._Draw``) calls for its generator, at the moment
+    of each draw: in eager mode and at every tn.compile replay alike."""
+    source = random.source(None)()
     if _stream[0] is not source:
         child = source.bit_generator.seed_seq.spawn(1)[0]  # does not draw from the source
         _stream[0], _stream[1] = source, np.random.default_rng(child)
@@ -48,11 +57,18 @@ def dropout(input: Tensor, p: float = 0.5, training: bool = True,  # noqa: A002
     if not training or p == 0 or input.numel() == 0:
         return input
     if p == 1:
-        mask = np.zeros((), dtype=input.dtype)
-    else:
-        keep = generator().random(input.shape) < 1 - p
-        mask = keep.astype(input.dtype) / input.dtype.type(1 - p)
+        mask: Any = made_from_literals(np.zeros((), dtype=input.dtype))
+    else:  # a recorded draw: tn.compile draws a new mask at every replay, as eager mode does
+        mask = draw(functools.partial(_mask, shape=input.shape, p=p, dtype=input.dtype),
+                    stream)
     return input.mul_(mask) if inplace else input * mask
+
+
+def _mask(rng: np.random.Generator, *, shape: tuple[int, ...], p: float,
+          dtype: np.dtype) -> np.ndarray:
+    """Each element kept with probability 1 - p, and scaled by 1 / (1 - p)."""
+    keep = rng.random(shape) < 1 - p
+    return keep.astype(dtype) / dtype.type(1 - p)
 
 
 class Dropout(Module):

@@ -27,7 +27,7 @@ from tinynet.autograd import Function, is_grad_enabled
 from tinynet.errors import DTypeError, ShapeError
 from tinynet.nn.dropout import dropout  # noqa: F401 - F.dropout (written beside nn.Dropout)
 from tinynet.nn.errors import ClassIndexError, ValueRangeError
-from tinynet.tensor import Tensor, read_values
+from tinynet.tensor import Tensor, is_literal, made_from_literals, read_values
 
 # ---------------------------------------------------------------------------------------------
 # Layers and activations
@@ -212,8 +212,9 @@ def _float_target(target: Any, input: Tensor, op: str) -> Any:
     """A target for an element-wise loss: same shape as the input, in the input's dtype.
     A Tensor that requires grad stays a Tensor (the loss is differentiable in it too)."""
     if isinstance(target, Tensor):
-        if target.requires_grad:
-            t = ops.cast(target, input.data.dtype)
+        if target.requires_grad or (target.data.dtype != input.data.dtype
+                                    and target.data.dtype.kind in "biuf"):
+            t = ops.cast(target, input.data.dtype)  # an op: tn.compile converts each call's
             array = t.data
         else:
             t = array = target.data
@@ -242,6 +243,8 @@ def _class_target(
     (N, d1, ...), each in 0..C-1 or equal to ``ignore_index``. Returns the indices and whether
     any of them is ``ignore_index``."""
     array = _data(target, op)
+    if is_literal(target):  # a list of numbers: a constant (tn.compile)
+        made_from_literals(array)
     if array.dtype.kind not in "iu":
         kind = "floating point" if array.dtype.kind == "f" else str(array.dtype)
         raise DTypeError(
@@ -413,7 +416,11 @@ def _weight_array(weight: Any, input: Tensor, op: str, name: str = "weight") -> 
             f"{op}: {name} of shape {tuple(array.shape)} cannot be broadcast to the input's "
             f"shape {tuple(input.data.shape)}"
         )
-    return array.astype(input.data.dtype, copy=False)
+    if isinstance(weight, Tensor):  # through an op, so tn.compile reads it at every replay
+        return ops.cast(weight.detach(), input.data.dtype)
+    literal = is_literal(weight)
+    array = array.astype(input.data.dtype, copy=False)
+    return made_from_literals(array) if literal else array
 
 
 def binary_cross_entropy(
@@ -530,13 +537,13 @@ def binary_cross_entropy_with_logits(
 
 def _rows(input: Tensor, target: np.ndarray) -> tuple[Tensor, np.ndarray]:
     """(C,) / (N, C) / (N, C, d1, ...) scores as (M, C) rows, targets as (M,)."""
-    if input.ndim == 1:
-        return input.reshape(1, -1), target.reshape(1)
+    if input.ndim == 1:  # (reshapes through ops: tn.compile reshapes each call's target)
+        return input.reshape(1, -1), Tensor._make(target).reshape(1).data
     if input.ndim == 2:
         return input, target
     classes = input.shape[1]
     order = (0, *range(2, input.ndim), 1)  # move the class dim last, then fold the rest
-    return input.permute(order).reshape(-1, classes), target.reshape(-1)
+    return input.permute(order).reshape(-1, classes), Tensor._make(target).reshape(-1).data
 
 
 def _class_weight(weight: Any, input: Tensor, op: str) -> np.ndarray | None:
@@ -549,7 +556,11 @@ def _class_weight(weight: Any, input: Tensor, op: str) -> np.ndarray | None:
             f"{op}: weight must have one entry per class, shape ({classes},), got "
             f"{tuple(array.shape)}"
         )
-    return array.astype(input.data.dtype, copy=False)
+    if isinstance(weight, Tensor):  # through an op, so tn.compile reads it at every replay
+        return ops.cast(weight.detach(), input.data.dtype).data
+    literal = is_literal(weight)
+    array = array.astype(input.data.dtype, copy=False)
+    return made_from_literals(array) if literal else array
 
 
 def cross_entropy(
@@ -607,7 +618,8 @@ def _nll(
     rows, flat_target = _rows(input, target)
     keep = flat_target != ignore_index if ignored else None
     safe_target = np.where(keep, flat_target, 0) if ignored else flat_target
-    picked = rows[np.arange(len(safe_target)), safe_target]  # x_i[t_i], differentiable
+    positions = made_from_literals(np.arange(len(safe_target)))  # a constant: 0..n-1
+    picked = rows[positions, safe_target]  # x_i[t_i], differentiable
     if keep is not None:  # an ignored row adds 0, even if its scores are -inf or nan
         picked = ops.where(keep, picked, 0.0)
     dtype = input.data.dtype

@@ -24,7 +24,7 @@ from tinynet.errors import ShapeError, ValueRangeError
 from tinynet.nn.module import Module
 from tinynet.nn.parameter import Parameter
 from tinynet.ops.conv import _integer, _real
-from tinynet.ops.normalization import batch_norm, group_norm, layer_norm, rms_norm
+from tinynet.ops.normalization import batch_norm, count_batch, group_norm, layer_norm, rms_norm
 from tinynet.ops.operands import as_floating
 from tinynet.tensor import Tensor
 
@@ -90,17 +90,17 @@ class _BatchNorm(Module):
             raise ShapeError(f"{type(self).__name__}: expected {expected} input (got "
                              f"{input.ndim}D input of shape {input.shape})")
         factor = 0.0 if self.momentum is None else self.momentum
+        batches = None
         if self.training and self.track_running_stats:
-            with no_grad():
-                self.num_batches_tracked.add_(1)
-            if self.momentum is None:  # cumulative moving average
-                factor = 1.0 / float(self.num_batches_tracked.item())
+            count_batch(self.num_batches_tracked)  # a recorded in-place op (tn.compile)
+            if self.momentum is None:  # cumulative moving average: 1 / num_batches_tracked
+                batches = self.num_batches_tracked
         # Batch statistics in training, and in eval when there are no running ones to use.
         use_batch = self.training or self.running_mean is None
         keep = not self.training or self.track_running_stats
         return batch_norm(input, self.running_mean if keep else None,
                           self.running_var if keep else None, self.weight, self.bias,
-                          use_batch, factor, self.eps)
+                          use_batch, factor, self.eps, num_batches_tracked=batches)
 
     def extra_repr(self) -> str:
         return (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, "

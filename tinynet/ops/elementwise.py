@@ -12,6 +12,7 @@ from tinynet import dtypes
 from tinynet.autograd import Function
 from tinynet.errors import DTypeError, ShapeError, ValueRangeError, shape_str
 from tinynet.kernels.formulas import LN2, LN10
+from tinynet.ops import datadep
 from tinynet.ops.operands import (  # Cast lives with the operands' promotion, which uses it
     Cast,  # noqa: F401 - tinynet.ops.elementwise.Cast, as before
     as_floating,
@@ -20,7 +21,7 @@ from tinynet.ops.operands import (  # Cast lives with the operands' promotion, w
     constant,
     operands,
 )
-from tinynet.tensor import Tensor, read_values
+from tinynet.tensor import Tensor, is_literal, made_from_literals
 
 
 class Add(Function):
@@ -469,12 +470,18 @@ def where(condition: Any, a: Any, b: Any) -> Tensor:
     """Elements of a where condition holds, else of b (condition is not differentiated)."""
     cond = condition.data if isinstance(condition, Tensor) else dtypes.as_array(
         condition, copy=False, op="where")
-    if cond.dtype != np.bool_:
-        cond = cond.astype(bool)
+    if is_literal(condition):  # True, [True, False]: a constant (tn.compile)
+        made_from_literals(cond)
+    if cond.dtype != np.bool_:  # through an op, so tn.compile converts each call's condition
+        cond = datadep._Compare.apply(Tensor._make(cond), fn=_truth).data
     if not isinstance(a, Tensor) and not isinstance(b, Tensor):
         a = as_tensor(a, "where")
     a, b = operands(a, b, "where")
     return Where.apply(cond, a, b)
+
+
+def _truth(a: np.ndarray) -> np.ndarray:
+    return a.astype(bool)
 
 
 def clone(x: Tensor) -> Tensor:
@@ -482,26 +489,24 @@ def clone(x: Tensor) -> Tensor:
 
 
 def compare(ufunc: Any, a: Any, b: Any) -> Tensor:
-    """A comparison (<, ==, ...): a bool tensor, never part of a graph."""
-    read_values(f"compares values ({ufunc.__name__}): a compiled step would replay the "
-                "mask the trace saw; compute it outside the compiled function and pass it "
-                "in, or use an op that keeps its mask inside (relu, clamp...)")
+    """A comparison (<, ==, ...): a bool tensor, never part of a graph (an op: tn.compile
+    recomputes it at every replay)."""
     a, b = operands(a, b, ufunc.__name__)
     x = a.data if isinstance(a, Tensor) else a
     y = b.data if isinstance(b, Tensor) else b
     try:
-        return Tensor._make(ufunc(x, y))
+        np.broadcast_shapes(np.shape(x), np.shape(y))
     except ValueError as e:
         raise ShapeError(
             f"{ufunc.__name__}: shapes {shape_str(x, y)} cannot be broadcast"
         ) from e
+    return datadep._Compare.apply(a, b, fn=ufunc)
 
 
 def logical_not(x: Tensor) -> Tensor:
-    read_values("negates a mask (~x): a compiled step would replay the mask the trace saw")
-    if x.data.dtype == np.bool_:
-        return Tensor._make(np.logical_not(x.data))
-    return Tensor._make(np.invert(x.data))
+    """~x: not, for a bool tensor; the bitwise complement for an integer one."""
+    return datadep._Compare.apply(x, fn=np.logical_not if x.data.dtype == np.bool_
+                                 else np.invert)
 
 
 def _kind(x: Any) -> str:

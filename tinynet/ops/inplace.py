@@ -23,7 +23,7 @@ from tinynet.autograd import Function, is_grad_enabled
 from tinynet.errors import DTypeError, GraphError, ShapeError
 from tinynet.ops.elementwise import add, div, mul, sub, where
 from tinynet.ops.shape import _clean_index
-from tinynet.tensor import Tensor, bump_world_stamp
+from tinynet.tensor import Tensor, bump_world_stamp, read_values
 
 
 def inplace(x: Tensor, op: str, change: Any) -> Tensor:
@@ -111,6 +111,10 @@ def recorded_inplace(x: Tensor, op: str, ufunc: Any, other: Any) -> Tensor:
             f"{op}: this tensor {problem}, so recording the in-place op would change what "
             "other ops see; write it out of place (x = x + y), or clone() first"
         )
+    # extra: tn.compile (read_values): the old values are a copy that no recorded op makes
+    read_values(f"{op} edits a tensor of the graph in place"
+                f"{' through a view' if root is not x else ''}, which tn.compile cannot "
+                "replay; write it out of place (h = h + 1, h = h.relu())")
     if root is x:
         old = Tensor._make(x.data.copy(), x.grad_fn)  # the values before the write
     else:  # x's old values, read from the owner's old graph (not from the tensor x)

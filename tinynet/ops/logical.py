@@ -2,7 +2,8 @@
 
 ``a & b`` (``bitwise_and``) takes bool or integer tensors (masks: ``(x > 0) & (x < 5)``) and
 keeps their dtype; ``logical_and`` takes any dtype and gives bool (nonzero counts as True). Like
-the comparisons, the results are never part of a graph.
+the comparisons, the results are never part of a graph (recorded ops: tn.compile
+recomputes them at every replay).
 """
 
 from __future__ import annotations
@@ -12,8 +13,9 @@ from typing import Any
 import numpy as np
 
 from tinynet.errors import DTypeError, ShapeError, shape_str
-from tinynet.ops.operands import operands
-from tinynet.tensor import Tensor, read_values
+from tinynet.ops.datadep import _Compare
+from tinynet.ops.operands import as_tensor, operands
+from tinynet.tensor import Tensor
 
 _BITWISE = {"bitwise_and": (np.bitwise_and, "&"), "bitwise_or": (np.bitwise_or, "|"),
             "bitwise_xor": (np.bitwise_xor, "^")}
@@ -21,31 +23,39 @@ _LOGICAL = {"logical_and": np.logical_and, "logical_or": np.logical_or,
             "logical_xor": np.logical_xor}
 
 
-def _arrays(a: Any, b: Any, name: str) -> tuple[Any, Any]:
-    read_values(f"{name} reads a mask: a compiled step would replay the mask the trace saw; "
-                "compute it outside the compiled function and pass it in")
-    a, b = operands(a, b, name)
-    return (a.data if isinstance(a, Tensor) else np.asarray(a),
-            b.data if isinstance(b, Tensor) else np.asarray(b))
-
-
-def _apply(ufunc: Any, name: str, x: Any, y: Any) -> Tensor:
+def _apply(ufunc: Any, name: str, a: Any, b: Any) -> Tensor:
+    """``ufunc(a, b)`` as a recorded op (``datadep._Compare``: tn.compile recomputes it)."""
+    x = a.data if isinstance(a, Tensor) else np.asarray(a)
+    y = b.data if isinstance(b, Tensor) else np.asarray(b)
     try:
-        return Tensor._make(np.asarray(ufunc(x, y)))
+        np.broadcast_shapes(x.shape, y.shape)
     except ValueError as e:
         raise ShapeError(f"{name}: shapes {shape_str(x, y)} cannot be broadcast") from e
+    return _Compare.apply(a, b, fn=ufunc)
+
+
+def _nonzero_both(ufunc: Any) -> Any:
+    return lambda x, y: ufunc(x != 0, y != 0)
+
+
+_LOGICAL_OF_NONZERO = {name: _nonzero_both(ufunc) for name, ufunc in _LOGICAL.items()}
+
+
+def _is_zero(x: np.ndarray) -> np.ndarray:
+    return x == 0
 
 
 def _bitwise(name: str, a: Any, b: Any) -> Tensor:
     ufunc, symbol = _BITWISE[name]
-    x, y = _arrays(a, b, name)
-    for v in (x, y):
+    a, b = operands(a, b, name)
+    for v in (a.data if isinstance(a, Tensor) else np.asarray(a),
+              b.data if isinstance(b, Tensor) else np.asarray(b)):
         if v.dtype.kind not in "biu":
             raise DTypeError(
                 f"{name} ({symbol}): needs bool or integer tensors, got {v.dtype}; for masks "
                 f"compare first ((x > 0) {symbol} (x < 5)), or use torch.logical_"
                 f"{name.split('_')[1]}(a, b), which takes any dtype")
-    return _apply(ufunc, name, x, y)
+    return _apply(ufunc, name, a, b)
 
 
 def bitwise_and(a: Any, b: Any) -> Tensor:
@@ -67,10 +77,11 @@ def _logical(name: str, a: Any, b: Any) -> Tensor:
     if not isinstance(a, Tensor) and not isinstance(b, Tensor):
         raise DTypeError(f"{name}: expected Tensor operands, got {type(a).__name__} and "
                          f"{type(b).__name__}")
-    x = a.data if isinstance(a, Tensor) else np.asarray(a)
-    y = b.data if isinstance(b, Tensor) else np.asarray(b)
-    read_values(f"{name} reads a mask: a compiled step would replay the mask the trace saw")
-    return _apply(_LOGICAL[name], name, x != 0, y != 0)
+    if not isinstance(a, Tensor):
+        a = as_tensor(a, name)
+    if not isinstance(b, Tensor):
+        b = as_tensor(b, name)
+    return _apply(_LOGICAL_OF_NONZERO[name], name, a, b)
 
 
 def logical_and(a: Any, b: Any) -> Tensor:
@@ -92,5 +103,4 @@ def logical_not(x: Any) -> Tensor:
     """Bool tensor: x is zero (PyTorch's ``torch.logical_not``; any dtype, unlike ``~x``)."""
     if not isinstance(x, Tensor):
         raise DTypeError(f"logical_not: expected a Tensor, got {type(x).__name__}")
-    read_values("logical_not reads a mask: a compiled step would replay the mask the trace saw")
-    return Tensor._make(np.asarray(x.data == 0))
+    return _Compare.apply(x, fn=_is_zero)

@@ -18,6 +18,7 @@ one (divided by n); in evaluation the running statistics normalise.
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import numpy as np
@@ -25,6 +26,7 @@ import numpy as np
 from tinynet.autograd import no_grad
 from tinynet.errors import DTypeError, ShapeError, ValueRangeError
 from tinynet.ops.conv import _integer, _real
+from tinynet.ops.datadep import write_in_place
 from tinynet.ops.operands import as_floating
 from tinynet.tensor import Tensor
 
@@ -52,15 +54,20 @@ def _per_channel(value: Any, name: str, x: Tensor) -> Tensor | None:
 
 def batch_norm(input: Any, running_mean: Tensor | None, running_var: Tensor | None,
                weight: Tensor | None = None, bias: Tensor | None = None,
-               training: bool = False, momentum: float = 0.1, eps: float = 1e-5) -> Tensor:
+               training: bool = False, momentum: float = 0.1, eps: float = 1e-5, *,
+               num_batches_tracked: Tensor | None = None) -> Tensor:
     """Normalise each channel (dim 1) of an (N, C) or (N, C, ...) input.
 
     training: batch statistics over every dim but 1 (biased variance), and the running
     statistics, if given, updated in place (unbiased variance). Otherwise: the running
     statistics. Then ``weight * x_hat + bias`` per channel, if given.
+
+    ``num_batches_tracked`` (extra, for ``nn.BatchNorm*(momentum=None)``): with it, the update
+    is the cumulative average, factor 1 / num_batches_tracked, read when the update runs.
     """
     x = as_floating(input, "batch_norm")
-    momentum = _real(momentum, "momentum", "batch_norm")
+    if num_batches_tracked is None:
+        momentum = _real(momentum, "momentum", "batch_norm")
     eps = _real(eps, "eps", "batch_norm", low=0.0)
     if x.ndim < 2:
         raise ShapeError(f"batch_norm: expected an input of 2 or more dims (N, C, ...), got "
@@ -81,11 +88,13 @@ def batch_norm(input: Any, running_mean: Tensor | None, running_var: Tensor | No
         centred = x - mean
         var = (centred * centred).mean(dims, keepdim=True)  # biased: divides by n
         if running_mean is not None and running_var is not None:
-            with no_grad():
-                unbiased = var.detach().reshape(-1) * (count / (count - 1))
-                running_mean.copy_(running_mean * (1 - momentum) + mean.detach().reshape(-1)
-                                   * momentum)
-                running_var.copy_(running_var * (1 - momentum) + unbiased * momentum)
+            with no_grad():  # one recorded in-place op: tn.compile repeats it at every replay
+                batch = [mean.detach().reshape(-1), var.detach().reshape(-1)]
+                if num_batches_tracked is not None:
+                    batch.append(num_batches_tracked)
+                update = functools.partial(_update_running, momentum=momentum,
+                                           correction=count / (count - 1))
+                write_in_place(update, (0, 1), running_mean, running_var, *batch)
     else:
         if running_mean is None or running_var is None:
             raise ValueRangeError(
@@ -99,6 +108,27 @@ def batch_norm(input: Any, running_mean: Tensor | None, running_var: Tensor | No
     if bias is not None:
         out = out + bias.reshape(shape)
     return out
+
+
+def _update_running(running_mean: np.ndarray, running_var: np.ndarray, mean: np.ndarray,
+                    var: np.ndarray, batches: np.ndarray | None = None, *,
+                    momentum: float | None, correction: float) -> None:
+    """running = running (1 - m) + batch m, in place, with the unbiased variance (var times
+    n / (n - 1)); m is 1 / batches (a cumulative average) when ``batches`` is given."""
+    factor = 1.0 / float(batches) if batches is not None else momentum
+    dt = running_mean.dtype.type
+    unbiased = var * var.dtype.type(correction)
+    running_mean[...] = running_mean * dt(1 - factor) + mean * mean.dtype.type(factor)
+    running_var[...] = running_var * dt(1 - factor) + unbiased * unbiased.dtype.type(factor)
+
+
+def count_batch(num_batches_tracked: Tensor) -> None:
+    """num_batches_tracked += 1, as a recorded in-place op (tn.compile repeats it)."""
+    write_in_place(_add_one, (0,), num_batches_tracked)
+
+
+def _add_one(counter: np.ndarray) -> None:
+    counter += 1
 
 
 def layer_norm(input: Any, normalized_shape: Any, weight: Tensor | None = None,

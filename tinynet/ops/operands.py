@@ -12,7 +12,7 @@ import numpy as np
 from tinynet import dtypes
 from tinynet.autograd import Function
 from tinynet.errors import DTypeError, ShapeError
-from tinynet.tensor import Tensor
+from tinynet.tensor import Tensor, is_literal, made_from_literals
 
 
 class Cast(Function):
@@ -43,9 +43,12 @@ def constant(value: Any, like: Tensor, op: str) -> np.ndarray:
     ):
         if isinstance(value, complex | np.complexfloating):
             raise DTypeError(f"{op}: complex numbers are not supported")
-        return np.asarray(value, dtype=dtypes.scalar_dtype(like.data.dtype, value))
+        array = np.asarray(value, dtype=dtypes.scalar_dtype(like.data.dtype, value))
+        # a Python number is a constant (tn.compile); a numpy scalar or array may not be
+        return made_from_literals(array) if is_literal(value) else array
     if isinstance(value, np.ndarray | list | tuple):
-        return dtypes.as_array(value, copy=False, op=op)
+        array = dtypes.as_array(value, copy=False, op=op)
+        return made_from_literals(array) if is_literal(value) else array
     raise DTypeError(f"{op}: unsupported operand type {type(value).__name__} (with a Tensor)")
 
 
@@ -62,7 +65,7 @@ def operands(a: Any, b: Any, op: str) -> tuple[Any, Any]:
         if b.ndim:  # an array with dims promotes like a tensor
             return promoted(a, b)
         if b.ndim == 0 and b.dtype != a.data.dtype and a.data.dtype.kind != "f":
-            a = Tensor._make(a.data.astype(b.dtype))
+            a = cast(a, b.dtype)
         return a, b
     if not isinstance(b, Tensor):
         raise DTypeError(f"{op}: expected a Tensor operand")
@@ -70,7 +73,7 @@ def operands(a: Any, b: Any, op: str) -> tuple[Any, Any]:
     if a.ndim:
         return promoted(a, b)
     if a.ndim == 0 and a.dtype != b.data.dtype and b.data.dtype.kind != "f":
-        b = Tensor._make(b.data.astype(a.dtype))
+        b = cast(b, a.dtype)
     return a, b
 
 
@@ -94,7 +97,8 @@ def promoted(a: Any, b: Any) -> tuple[Any, Any]:
 def as_tensor(x: Any, op: str) -> Tensor:
     if isinstance(x, Tensor):
         return x
-    return Tensor._make(dtypes.as_array(x, op=op))
+    array = dtypes.as_array(x, op=op)
+    return Tensor._make(made_from_literals(array) if is_literal(x) else array)
 
 
 def as_floating(x: Any, op: str) -> Tensor:
@@ -102,7 +106,7 @@ def as_floating(x: Any, op: str) -> Tensor:
     and bool tensors give the default float dtype, as PyTorch's do (numpy would pick float64)."""
     x = as_tensor(x, op)
     if x.data.dtype.kind != "f":
-        x = Tensor._make(x.data.astype(dtypes.get_default_dtype()))
+        x = Cast.apply(x.detach(), dtype=dtypes.get_default_dtype())
     return x
 
 

@@ -21,6 +21,7 @@ import numpy as np
 from tinynet import dtypes
 from tinynet.autograd import Function
 from tinynet.errors import DTypeError
+from tinynet.ops.datadep import _Compare
 from tinynet.ops.elementwise import where
 from tinynet.ops.operands import as_floating, as_tensor, operands
 from tinynet.tensor import Tensor
@@ -238,15 +239,15 @@ def nan_to_num(input: Any, nan: float = 0.0, posinf: float | None = None,  # noq
 
 def isnan(input: Any) -> Tensor:  # noqa: A002
     """A bool tensor: True where the value is NaN."""
-    return Tensor._make(np.isnan(as_tensor(input, "isnan").data))
+    return _Compare.apply(as_tensor(input, "isnan"), fn=np.isnan)
 
 
 def isinf(input: Any) -> Tensor:  # noqa: A002
-    return Tensor._make(np.isinf(as_tensor(input, "isinf").data))
+    return _Compare.apply(as_tensor(input, "isinf"), fn=np.isinf)
 
 
 def isfinite(input: Any) -> Tensor:  # noqa: A002
-    return Tensor._make(np.isfinite(as_tensor(input, "isfinite").data))
+    return _Compare.apply(as_tensor(input, "isfinite"), fn=np.isfinite)
 
 
 def _integer_operands(a: Any, b: Any, op: str) -> tuple[Any, Any]:

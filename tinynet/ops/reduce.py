@@ -23,10 +23,11 @@ from tinynet import dtypes
 from tinynet.autograd import Function
 from tinynet.errors import DTypeError, IndexShapeError, ShapeError, ValueRangeError
 from tinynet.ops import select
+from tinynet.ops.datadep import _ArgExtreme
 from tinynet.ops.elementwise import maximum, minimum
 from tinynet.ops.elementwise import where as ops_where
 from tinynet.ops.operands import as_tensor, reduction_args
-from tinynet.tensor import Tensor, read_values
+from tinynet.tensor import Tensor
 
 
 def _spread(grad: Tensor, ctx: Function) -> Tensor:
@@ -192,15 +193,13 @@ def argmin(x: Any, dim: Any = None, keepdim: bool = False, **aliases: Any) -> Te
 
 
 def _arg(fn: Any, x: Any, dim: Any, keepdim: bool, aliases: dict[str, Any], op: str) -> Tensor:
-    read_values(f"reads where the extreme is ({op}): a compiled step would replay the "
-                "indices the trace saw")
     x = as_tensor(x, op)
     axes, keep = reduction_args(x, dim, keepdim, aliases, op)
     _refuse_empty(x, axes, op)
     if axes is not None and len(axes) > 1:
         raise ShapeError(f"{op}: dim must be a single dimension, got {dim}")
     axis = None if axes is None or not axes else axes[0]
-    return Tensor._make(np.asarray(fn(x.data, axis=axis, keepdims=keep), dtype=np.int64))
+    return _ArgExtreme.apply(x, fn=fn, axis=axis, keepdims=keep)  # an op: replayed
 
 
 def _refuse_empty(x: Tensor, axes: tuple[int, ...] | None, op: str) -> None:

@@ -19,9 +19,10 @@ import numpy as np
 from tinynet import dtypes
 from tinynet.autograd import Function
 from tinynet.errors import DTypeError, ShapeError, ValueRangeError
+from tinynet.ops.datadep import _ArgExtreme, _Order
 from tinynet.ops.elementwise import where
 from tinynet.ops.operands import as_tensor, normalize_dim
-from tinynet.tensor import Tensor, read_values
+from tinynet.tensor import Tensor, made_from_literals
 
 # PyTorch's torch.return_types.max & co: a tuple (values, indices) with named fields.
 max_result = collections.namedtuple("max", ["values", "indices"])
@@ -107,17 +108,15 @@ def gather(input: Any, dim: int, index: Any) -> Tensor:  # noqa: A002 - PyTorch'
 def extreme_along(fn: Any, result: Any, x: Tensor, dim: int, keepdim: bool) -> Any:
     """(values, indices) of max or min over one dim: the first index of the extreme (NaN counts
     as the extreme, as in PyTorch), and the values gathered there."""
-    read_values("reads where the extreme is (max/min over a dim): a compiled step would "
-                "replay the indices the trace saw; use amax/amin, which keep them inside")
     if x.ndim == 0:
-        index = np.zeros((), dtype=np.int64)
-        values = gather(x, 0, Tensor._make(index))
-        return result(values, Tensor._make(index.copy()))
-    index = fn(x.data, axis=dim, keepdims=True).astype(np.int64)
-    values = gather(x, dim, Tensor._make(index))
+        index = Tensor._make(made_from_literals(np.zeros((), dtype=np.int64)))
+        values = gather(x, 0, index)
+        return result(values, Tensor._make(made_from_literals(np.zeros((), dtype=np.int64))))
+    index = _ArgExtreme.apply(x.detach(), fn=fn, axis=dim, keepdims=True)  # an op: replayed
+    values = gather(x, dim, index)
     if not keepdim:
-        values, index = values.squeeze(dim), np.squeeze(index, axis=dim)
-    return result(values, Tensor._make(index))
+        values, index = values.squeeze(dim), index.squeeze(dim)
+    return result(values, index)
 
 
 def sort(input: Any, dim: int = -1, descending: bool = False, *,  # noqa: A002
@@ -128,24 +127,13 @@ def sort(input: Any, dim: int = -1, descending: bool = False, *,  # noqa: A002
     which is what PyTorch's CPU sort does; NaN sorts as the largest value. The values are
     differentiable (each one's gradient goes back to where it came from).
     """
-    read_values("reads the order of the values (sort): a compiled step would replay "
-                "the indices the trace saw")
     x = as_tensor(input, "sort")
     if x.ndim == 0:
-        return sort_result(x.clone(), Tensor._make(np.zeros((), dtype=np.int64)))
+        return sort_result(x.clone(), Tensor._make(made_from_literals(
+            np.zeros((), dtype=np.int64))))
     d = normalize_dim(dim, x.ndim, "sort")
-    index = _stable_order(x.data, d, descending)
-    return sort_result(gather(x, d, Tensor._make(index)), Tensor._make(index))
-
-
-def _stable_order(a: np.ndarray, dim: int, descending: bool) -> np.ndarray:
-    if not descending:
-        return np.argsort(a, axis=dim, kind="stable")
-    # Stable descending: sort the reversed array ascending, then reverse the result; equal
-    # elements then come out in their original order. (Negating would break for ints and bool.)
-    n = a.shape[dim]
-    flipped = np.argsort(np.flip(a, dim), axis=dim, kind="stable")
-    return (n - 1 - np.flip(flipped, dim)).astype(np.int64)
+    index = _Order.apply(x.detach(), dim=d, descending=descending)  # an op: replayed
+    return sort_result(gather(x, d, index), index)
 
 
 def topk(input: Any, k: int, dim: int = -1, largest: bool = True, sorted: bool = True) -> Any:  # noqa: A002
@@ -154,8 +142,6 @@ def topk(input: Any, k: int, dim: int = -1, largest: bool = True, sorted: bool =
     Among equal values the earlier index comes first (PyTorch leaves that order unspecified).
     With ``sorted=False`` the result is still sorted; PyTorch allows any order then.
     """
-    read_values("reads the order of the values (topk): a compiled step would replay "
-                "the indices the trace saw")
     x = as_tensor(input, "topk")
     d = normalize_dim(dim, x.ndim, "topk")
     size = x.shape[d] if x.ndim else 1
@@ -164,10 +150,10 @@ def topk(input: Any, k: int, dim: int = -1, largest: bool = True, sorted: bool =
     if not 0 <= k <= size:
         raise ValueRangeError(f"topk: k ({k}) is out of range for a dimension of size {size}")
     if x.ndim == 0:
-        return topk_result(x.clone(), Tensor._make(np.zeros((), dtype=np.int64)))
-    index = _stable_order(x.data, d, descending=largest)
-    index = np.take(index, np.arange(k), axis=d)
-    return topk_result(gather(x, d, Tensor._make(index)), Tensor._make(index))
+        return topk_result(x.clone(), Tensor._make(made_from_literals(
+            np.zeros((), dtype=np.int64))))
+    index = _Order.apply(x.detach(), dim=d, descending=largest, k=int(k))  # an op: replayed
+    return topk_result(gather(x, d, index), index)
 
 
 def masked_fill(input: Any, mask: Any, value: Any) -> Tensor:  # noqa: A002

@@ -11,7 +11,7 @@ from tinynet import dtypes
 from tinynet.autograd import Function
 from tinynet.errors import DTypeError, IndexShapeError, ShapeError, ValueRangeError
 from tinynet.ops.operands import as_tensor, normalize_dim, shape_args
-from tinynet.tensor import Tensor
+from tinynet.tensor import Tensor, is_literal, made_from_literals, read_values
 
 
 class Reshape(Function):
@@ -236,15 +236,24 @@ def _clean_index(index: Any, shape: tuple[int, ...]) -> Any:
     0-d bool: it adds a dim of size 1 or 0, as in numpy and PyTorch."""
     items = index if isinstance(index, tuple) else (index,)
     arrays: list[Any] = []
+    literals: set[int] = set()  # ids of the arrays made from lists of numbers (constants)
     for item in items:
         if isinstance(item, Tensor):
+            if item.data.dtype == np.bool_ and item.ndim:  # extra: tn.compile (read_values)
+                read_values("x[mask] (indexing with a bool tensor) gives a result whose size "
+                            "depends on the values, so a replay could not repeat it; use "
+                            "tn.where(mask, x, 0) or x * mask, which keep the shape")
             item = item.data
         elif isinstance(item, bool | np.bool_):
-            item = np.array(item)
+            item = made_from_literals(np.array(item))
         elif isinstance(item, list):
+            literal = is_literal(item)
             item = dtypes.as_array(item, op="index")  # ragged or non-numeric: DTypeError
             if item.size == 0:  # x[[]] picks nothing (an empty list has no dtype to check)
                 item = item.astype(np.int64)
+            if literal:
+                made_from_literals(item)
+                literals.add(id(item))
         if isinstance(item, np.ndarray):
             if item.dtype.kind not in "iub":
                 raise DTypeError(
@@ -257,7 +266,11 @@ def _clean_index(index: Any, shape: tuple[int, ...]) -> Any:
     clean: list[Any] = []
     for item in arrays:
         if isinstance(item, np.ndarray) and item.dtype == np.bool_ and item.ndim:
-            clean.extend(np.nonzero(item))
+            positions = np.nonzero(item)
+            if id(item) in literals:  # where a constant mask holds: constants too
+                for p in positions:
+                    made_from_literals(p)
+            clean.extend(positions)
         else:
             clean.append(item)
     return tuple(clean) if isinstance(index, tuple) or len(clean) != 1 else clean[0]

@@ -5,6 +5,7 @@ gradient element to ``[-clip_value, clip_value]``. Both edit ``p.grad`` in place
 
 from __future__ import annotations
 
+import functools
 import math
 import types
 import warnings
@@ -15,7 +16,8 @@ import numpy as np
 
 from tinynet import dtypes
 from tinynet.errors import DTypeError, GraphError, ShapeError, ValueRangeError
-from tinynet.tensor import Tensor
+from tinynet.ops.datadep import _Compute, write_in_place
+from tinynet.tensor import Tensor, made_from_literals
 
 __all__ = ["NonFiniteNormError", "clip_grad_norm_", "clip_grad_value_", "clip_grads_with_norm_",
            "get_total_norm"]
@@ -107,10 +109,19 @@ def get_total_norm(
 
 def _total_norm(tensors: list[Tensor], norm_type: Any, error_if_nonfinite: bool,
                 function: str) -> Tensor:
-    arrays = [t.data for t in tensors]
     norm_type = _number(norm_type, "norm_type", function)
-    if not arrays:
-        return Tensor._make(np.asarray(0.0, dtype=dtypes.get_default_dtype()))
+    if not tensors:
+        return Tensor._make(made_from_literals(np.asarray(0.0,
+                                                          dtype=dtypes.get_default_dtype())))
+    # one recorded op (ops.datadep._Compute): tn.compile computes the norm anew at every replay
+    norm = functools.partial(_norm_of, norm_type=norm_type,
+                             error_if_nonfinite=error_if_nonfinite, function=function)
+    return _Compute.apply(*[t.detach() for t in tensors], fn=norm)
+
+
+def _norm_of(*arrays: np.ndarray, norm_type: float, error_if_nonfinite: bool,
+             function: str) -> np.ndarray:
+    """The norm of the per-array norms (0-d, in the arrays' promoted dtype)."""
     dtype = np.result_type(*arrays)
     with np.errstate(over="ignore", under="ignore", invalid="ignore"):  # inf/NaN as PyTorch's
         norms = np.array([_vector_norm(a, norm_type, function) for a in arrays], dtype=dtype)
@@ -121,7 +132,7 @@ def _total_norm(tensors: list[Tensor], norm_type: Any, error_if_nonfinite: bool,
             f"is non-finite ({float(total)}), so it cannot be clipped. To disable this error and "
             "scale the gradients by the non-finite norm anyway, set `error_if_nonfinite=False`"
         )
-    return Tensor._make(total)
+    return total
 
 
 def clip_grads_with_norm_(
@@ -143,15 +154,21 @@ def _scale(grads: list[Tensor], max_norm: float, total_norm: Any, function: str)
     if not isinstance(total_norm, Tensor) or total_norm.data.size != 1:
         raise DTypeError(f"{function}: total_norm must be a one-element Tensor (from "
                          f"get_total_norm), got {type(total_norm).__name__}")
-    norm = total_norm.data.reshape(())
+    # one recorded in-place op: tn.compile rescales that call's gradients at every replay
+    write_in_place(functools.partial(_rescale, max_norm=max_norm), tuple(range(len(grads))),
+                   *grads, total_norm.detach())
+
+
+def _rescale(*arrays: np.ndarray, max_norm: float) -> None:
+    """grads *= min(max_norm / (norm + 1e-6), 1), in place; the norm is the last array."""
+    norm = arrays[-1].reshape(())
     dt = norm.dtype.type
     # min(.., 1) with np.minimum, which keeps a NaN (a NaN norm makes every gradient NaN,
     # as in PyTorch; an infinite one makes them 0, and inf * 0 = NaN)
     with np.errstate(invalid="ignore", over="ignore"):  # inf * 0: the NaN PyTorch gives
         coef = np.minimum(dt(max_norm) / (norm + dt(1e-6)), dt(1.0))
-        for grad in grads:
-            grad.data *= grad.data.dtype.type(coef)
-            grad._version.value += 1  # edited in place: a graph that saved it must notice
+        for grad in arrays[:-1]:
+            grad *= grad.dtype.type(coef)
 
 
 def clip_grad_norm_(
@@ -189,10 +206,16 @@ def clip_grad_value_(
     function = "clip_grad_value_"
     params = _parameters(parameters, function)
     clip_value = _number(clip_value, "clip_value", function)
-    for grad in _grads(params, function):
-        dt = grad.data.dtype.type
-        np.clip(grad.data, dt(-clip_value), dt(clip_value), out=grad.data)
-        grad._version.value += 1
+    grads = _grads(params, function)
+    if grads:  # one recorded in-place op: tn.compile clamps that call's gradients each replay
+        write_in_place(functools.partial(_clamp, clip_value=clip_value),
+                       tuple(range(len(grads))), *grads)
+
+
+def _clamp(*grads: np.ndarray, clip_value: float) -> None:
+    for grad in grads:
+        dt = grad.dtype.type
+        np.clip(grad, dt(-clip_value), dt(clip_value), out=grad)
 
 
 def parameters_to_vector(parameters: Any) -> Tensor:
