@@ -266,6 +266,9 @@ def change_world(kind: str, w: dict[str, Any], rng_seed: int) -> None:
             for p in new:
                 p.requires_grad_(True)
             opt.add_param_group({"params": new, "lr": opt.param_groups[0]["lr"] / 2})
+            # a scheduler made for the old groups does not know the new one (OneCycleLR and
+            # CyclicLR fail on it, in PyTorch too): a script makes a new scheduler, or none
+            w["scheduler"] = None
 
 
 CHANGES = ["none", "none", "lr", "momentum", "hyperparameter", "train_eval", "requires_grad",
