@@ -133,7 +133,7 @@ class GPT(nn.Module):
 
     def forward(self, tokens: tn.Tensor) -> tn.Tensor:
         steps = tokens.shape[1]
-        x = self.token(tokens) + self.position(np.arange(steps))
+        x = self.token(tokens) + self.position(tn.arange(steps))
         mask = self.causal[:steps, :steps]
         return self.head(self.norm(self.blocks(x, mask=mask, is_causal=True)))
 
@@ -249,7 +249,7 @@ def attention_map(model: GPT, text: str, layer: int = 0, head: int = 0) -> np.nd
     tokens = tn.tensor(datasets_text.encode(text)[None, :-1])
     steps = tokens.shape[1]
     with tn.no_grad():
-        x = model.token(tokens) + model.position(np.arange(steps))
+        x = model.token(tokens) + model.position(tn.arange(steps))
         mask = model.causal[:steps, :steps]
         for i, block in enumerate(model.blocks.layers):
             if i == layer:

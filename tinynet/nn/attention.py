@@ -25,7 +25,7 @@ from tinynet.nn.dropout import dropout
 from tinynet.nn.layers import Linear
 from tinynet.nn.module import Module
 from tinynet.nn.parameter import Parameter
-from tinynet.tensor import Tensor
+from tinynet.tensor import Tensor, made_from_literals
 
 
 def _mask_array(mask: Any) -> Any:
@@ -61,7 +61,7 @@ def scaled_dot_product_attention(query: Tensor, key: Tensor, value: Tensor,
         if attn_mask is not None:
             raise ValueRangeError("scaled_dot_product_attention: give attn_mask or "
                                   "is_causal=True, not both")
-        attn_mask = Tensor._make(np.tril(np.ones((length, source), dtype=bool)))
+        attn_mask = Tensor._make(made_from_literals(np.tril(np.ones((length, source), dtype=bool))))
     if attn_mask is not None:
         mask = _mask_array(attn_mask)
         if mask.dtype == np.bool_:
@@ -208,7 +208,7 @@ class MultiheadAttention(Module):
         k = k.reshape(source + extra, batch * h, d).transpose(0, 1)
         v = v.reshape(source + extra, batch * h, d).transpose(0, 1)
         if self.add_zero_attn:  # one more key and value, all zeros, in every head
-            zeros = Tensor._make(np.zeros((batch * h, 1, d), dtype=k.dtype))
+            zeros = Tensor._make(made_from_literals(np.zeros((batch * h, 1, d), dtype=k.dtype)))
             k, v = ops.cat([k, zeros], 1), ops.cat([v, zeros], 1)
             extra += 1
         mask = _float_mask(attn_mask, q.dtype, "attn_mask")

@@ -45,7 +45,7 @@ from tinynet.nn.dropout import Dropout
 from tinynet.nn.layers import Linear
 from tinynet.nn.module import Module
 from tinynet.nn.normalization import LayerNorm
-from tinynet.tensor import Tensor
+from tinynet.tensor import Tensor, made_from_literals
 
 
 def _activation(activation: Any,
@@ -134,7 +134,7 @@ def generate_square_subsequent_mask(sz: int, device: Any = None, dtype: Any = No
     from tinynet import dtypes
 
     dtype = dtypes.to_dtype(dtype)
-    return Tensor._make(np.triu(np.full((sz, sz), -np.inf, dtype=dtype), 1))
+    return Tensor._make(made_from_literals(np.triu(np.full((sz, sz), -np.inf, dtype=dtype), 1)))
 
 
 class TransformerDecoderLayer(Module):
