@@ -10,7 +10,9 @@
 """
 
 import os
+from collections.abc import Iterator
 
+import pytest
 from hypothesis import HealthCheck, settings
 
 _common = dict(deadline=None, suppress_health_check=[HealthCheck.too_slow,
@@ -39,3 +41,14 @@ def _no_local_constants() -> None:
 
 if PROFILE == "ci":
     _no_local_constants()
+
+
+@pytest.fixture(scope="module")
+def compile_cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Points tn.compile's disk cache at a fresh directory for one test file (select it with
+    ``pytestmark = pytest.mark.usefixtures("compile_cache_dir")``), so a test never replays
+    code another file or an earlier run left in the user's cache."""
+    mp = pytest.MonkeyPatch()
+    mp.setenv("TINYNET_CACHE_DIR", str(tmp_path_factory.mktemp("tn-compile-cache")))
+    yield
+    mp.undo()

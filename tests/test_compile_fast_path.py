@@ -18,26 +18,14 @@ from typing import Any
 
 import numpy as np
 import pytest
+from compile_support import close
 
 import tinynet as tn
 from tinynet import nn, optim
 from tinynet.tensor import world_stamp
 
-RTOL = 1e-10
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Any:
-    mp = pytest.MonkeyPatch()
-    mp.setenv("TINYNET_CACHE_DIR", str(tmp_path_factory.mktemp("tn-compile-cache")))
-    yield
-    mp.undo()
-
-
-def close(a: Any, b: Any, what: str) -> None:
-    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
-    scale = max(1.0, float(np.max(np.abs(b), initial=0.0)))
-    np.testing.assert_allclose(a, b, rtol=RTOL, atol=RTOL * scale, err_msg=what)
+# a fresh compile cache for this file (tests/conftest.py)
+pytestmark = pytest.mark.usefixtures("compile_cache_dir")
 
 
 def make_world() -> dict[str, Any]:
@@ -266,3 +254,25 @@ def test_background_compilation_replays_step_by_step_until_numba_is_ready(
     twin.call(3)
     twin.call(4)
     assert entry.run == entry.runner.replay  # the generated code, called directly
+
+
+def test_background_compilation_after_the_cache_folder_changed(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> None:
+    """The same program compiled again after TINYNET_CACHE_DIR moved: this process already
+    holds the generated module (loaded from the first folder), so the child compiles that file,
+    not a path in the new folder where nothing was written."""
+    from tinynet import kernels
+
+    if not kernels.numba_enabled():
+        pytest.skip("numba is off (TINYNET_NUMBA=0): there is no generated code to compile")
+    monkeypatch.setenv("TINYNET_COMPILE_BACKGROUND", "1")
+    for folder in ("first", "second"):
+        monkeypatch.setenv("TINYNET_CACHE_DIR", str(tmp_path / folder))
+        twin = Twin()
+        for n in range(3):
+            twin.call(n)
+        twin.compiled.wait()
+        entry = twin.compiled.last
+        assert entry.compile_error is None, folder
+        twin.call(3)
+        assert entry.run == entry.runner.replay

@@ -28,12 +28,8 @@ from tinynet.tensor import Tensor, value_reads
 PACKAGE = Path(tn.__file__).parent
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Any:
-    mp = pytest.MonkeyPatch()
-    mp.setenv("TINYNET_CACHE_DIR", str(tmp_path_factory.mktemp("tn-compile-cache")))
-    yield
-    mp.undo()
+# a fresh compile cache for this file (tests/conftest.py)
+pytestmark = pytest.mark.usefixtures("compile_cache_dir")
 
 
 def _healthy() -> None:

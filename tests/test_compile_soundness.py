@@ -13,25 +13,13 @@ from typing import Any
 
 import numpy as np
 import pytest
+from compile_support import close
 
 import tinynet as tn
 from tinynet import nn, optim
 
-RTOL = 1e-10
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Any:
-    mp = pytest.MonkeyPatch()
-    mp.setenv("TINYNET_CACHE_DIR", str(tmp_path_factory.mktemp("tn-compile-cache")))
-    yield
-    mp.undo()
-
-
-def close(a: Any, b: Any, what: str) -> None:
-    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
-    scale = max(1.0, float(np.max(np.abs(b), initial=0.0)))
-    np.testing.assert_allclose(a, b, rtol=RTOL, atol=RTOL * scale, err_msg=what)
+# a fresh compile cache for this file (tests/conftest.py)
+pytestmark = pytest.mark.usefixtures("compile_cache_dir")
 
 
 class Twin:

@@ -48,12 +48,8 @@ RTOL = 1e-10
 ALLOWED_REFUSALS: tuple[str, ...] = ()
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Any:
-    mp = pytest.MonkeyPatch()
-    mp.setenv("TINYNET_CACHE_DIR", str(tmp_path_factory.mktemp("tn-compile-cache")))
-    yield
-    mp.undo()
+# a fresh compile cache for this file (tests/conftest.py)
+pytestmark = pytest.mark.usefixtures("compile_cache_dir")
 
 
 class Mismatch(AssertionError):

@@ -79,8 +79,12 @@ class Runner:
         writer = Source(program, self.values, kernels, plan)
         self.source = writer.text()
         digest = hashlib.sha256(self.source.encode()).hexdigest()[:20]
-        self.path = cache_dir() / f"tn_{digest}.py"
-        module = _load(self.path, self.source, f"tinynet_compiled_{digest}")
+        module = _load(cache_dir() / f"tn_{digest}.py", self.source,
+                       f"tinynet_compiled_{digest}")
+        # the file the module came from: an earlier load of the same source may have used another
+        # cache folder (TINYNET_CACHE_DIR changed since), and fill_cache's child must compile
+        # the file whose numba cache this process reads
+        self.path = Path(module.__file__)
         self.module, self.direct, self.segment_args = module, writer.direct, writer.segment_args
         self.reads = writer.reads
         self.replay = module.make_replay(*self._bindings(writer))

@@ -1,0 +1,14 @@
+"""Helpers shared by the tn.compile test files."""
+
+from typing import Any
+
+import numpy as np
+
+RTOL = 1e-10  # compiled against eager in float64: the same operations, in the same order
+
+
+def close(a: Any, b: Any, what: str) -> None:
+    """``a`` equals ``b`` to RTOL of the larger of 1 and ``b``'s largest magnitude."""
+    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    scale = max(1.0, float(np.max(np.abs(b), initial=0.0)))
+    np.testing.assert_allclose(a, b, rtol=RTOL, atol=RTOL * scale, err_msg=what)
