@@ -552,6 +552,29 @@ def _poly_data() -> tuple[tn.Tensor, tn.Tensor]:
     return x, tn.sin(x)
 
 
+def port_polynomial_tensor() -> World:
+    """tests/ports/polynomial_autograd.py, first part: the gradients written by hand (no
+    autograd), the update a -= lr * grad_a on tensors that require no grad."""
+    x, y = _poly_data()
+    tn.manual_seed(0)
+    a, b, c, d = (tn.randn((), dtype=tn.float64) for _ in range(4))
+    learning_rate = 1e-3
+
+    def step(x: tn.Tensor, y: tn.Tensor) -> tn.Tensor:
+        y_pred = a + b * x + c * x ** 2 + d * x ** 3
+        loss = (y_pred - y).pow(2).sum()
+        grad_y_pred = 2.0 * (y_pred - y)
+        grads = [grad_y_pred.sum(), (grad_y_pred * x).sum(), (grad_y_pred * x ** 2).sum(),
+                 (grad_y_pred * x ** 3).sum()]
+        for p, grad in zip((a, b, c, d), grads, strict=True):
+            p -= learning_rate * grad
+        return loss
+
+    world = World(step, lambda step, i: step(x, y))
+    world.tensors = [a, b, c, d]
+    return world
+
+
 def port_polynomial_autograd() -> World:
     """tests/ports/polynomial_autograd.py: a cubic fitted by autograd, updated by hand under
     no_grad (a -= lr * a.grad; a.grad = None)."""
@@ -700,6 +723,7 @@ CASES: dict[str, Callable[[], World]] = {
     "port_early_stopping": port_early_stopping,
     "port_makemore_bigram": port_makemore_bigram,
     "port_makemore_mlp": port_makemore_mlp,
+    "port_polynomial_tensor": port_polynomial_tensor,
     "port_polynomial_autograd": port_polynomial_autograd,
     "port_polynomial_custom_function": port_polynomial_custom_function,
     "port_polynomial_rmsprop": port_polynomial_rmsprop,
