@@ -441,7 +441,7 @@ class Tracer(Observer):
                           "buffer), or build it with out-of-place ops")
             if value.kind in ("param", "grad", "state"):
                 self.written.add(id(x.data))
-            if value.kind == "param":
+            if value.kind == "param" and x is value.source:  # (p.data += ...: no bump)
                 step.bumps.append(value.source)
                 self.bumped.append(value.source)
             elif r.value in self.versions:  # the bump to come is recorded, not behind our back

@@ -18,18 +18,20 @@ from typing import Any
 
 import numpy as np
 
-from tinynet import dtypes, ops
+from tinynet import creation, dtypes, ops
 from tinynet.errors import DTypeError, ShapeError, ValueRangeError
 from tinynet.nn import init
 from tinynet.nn.dropout import dropout
 from tinynet.nn.layers import Linear
 from tinynet.nn.module import Module
 from tinynet.nn.parameter import Parameter
-from tinynet.tensor import Tensor, made_from_literals
+from tinynet.tensor import Tensor
 
 
-def _mask_array(mask: Any) -> Any:
-    return mask.data if isinstance(mask, Tensor) else mask
+def _mask_tensor(mask: Any) -> Tensor:
+    """A mask as a Tensor; a numpy array or list is converted once (under ``tn.compile`` pass
+    it as a Tensor argument, or build it with tensor ops, so each call's values are used)."""
+    return mask if isinstance(mask, Tensor) else creation.as_tensor(mask)
 
 
 def scaled_dot_product_attention(query: Tensor, key: Tensor, value: Tensor,
@@ -61,13 +63,14 @@ def scaled_dot_product_attention(query: Tensor, key: Tensor, value: Tensor,
         if attn_mask is not None:
             raise ValueRangeError("scaled_dot_product_attention: give attn_mask or "
                                   "is_causal=True, not both")
-        attn_mask = Tensor._make(made_from_literals(np.tril(np.ones((length, source), dtype=bool))))
+        # (tensor ops, not numpy: under tn.compile the mask is an op of the trace)
+        attn_mask = ops.tril(creation.ones(length, source, dtype=np.bool_))
     if attn_mask is not None:
-        mask = _mask_array(attn_mask)
+        mask = _mask_tensor(attn_mask)
         if mask.dtype == np.bool_:
-            scores = ops.where(Tensor._make(mask), scores, -np.inf)
+            scores = ops.where(mask, scores, -np.inf)
         else:
-            scores = scores + attn_mask
+            scores = scores + mask
     weights = scores.softmax(-1)
     if dropout_p > 0.0:
         weights = dropout(weights, dropout_p, True)
@@ -78,13 +81,13 @@ def _float_mask(mask: Any, dtype: np.dtype, name: str) -> Tensor | None:
     """A bool mask (True: masked out) as 0 / -inf scores; a float mask as it is."""
     if mask is None:
         return None
-    m = _mask_array(mask)
-    if m.dtype == np.bool_:
-        return Tensor._make(np.where(m, -np.inf, 0.0).astype(dtype))
-    if m.dtype.kind != "f":
+    m = _mask_tensor(mask)
+    if m.dtype == np.bool_:  # tensor ops, so tn.compile replays them on each call's mask
+        return creation.zeros(*m.shape, dtype=dtype).masked_fill(m, -np.inf)
+    if np.dtype(m.dtype).kind != "f":
         raise DTypeError(f"MultiheadAttention: only bool and floating types of {name} are "
                          f"supported, got {m.dtype}")
-    return mask if isinstance(mask, Tensor) else Tensor._make(np.asarray(m, dtype=dtype))
+    return m if m.dtype == dtype else m.to(dtype)
 
 
 class MultiheadAttention(Module):
@@ -208,7 +211,7 @@ class MultiheadAttention(Module):
         k = k.reshape(source + extra, batch * h, d).transpose(0, 1)
         v = v.reshape(source + extra, batch * h, d).transpose(0, 1)
         if self.add_zero_attn:  # one more key and value, all zeros, in every head
-            zeros = Tensor._make(made_from_literals(np.zeros((batch * h, 1, d), dtype=k.dtype)))
+            zeros = creation.zeros(batch * h, 1, d, dtype=k.dtype)
             k, v = ops.cat([k, zeros], 1), ops.cat([v, zeros], 1)
             extra += 1
         mask = _float_mask(attn_mask, q.dtype, "attn_mask")

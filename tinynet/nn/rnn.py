@@ -24,14 +24,14 @@ from typing import Any
 
 import numpy as np
 
-from tinynet import dtypes, ops
+from tinynet import creation, dtypes, ops
 from tinynet.errors import ShapeError, ValueRangeError
 from tinynet.nn import init
 from tinynet.nn.dropout import dropout
 from tinynet.nn.module import Module
 from tinynet.nn.parameter import Parameter
 from tinynet.nn.utils.rnn import PackedSequence
-from tinynet.tensor import Tensor, made_from_literals
+from tinynet.tensor import Tensor
 
 _GATES = {"RNN_TANH": 1, "RNN_RELU": 1, "LSTM": 4, "GRU": 3}
 
@@ -224,12 +224,10 @@ class RNNBase(Module):
             self._check_hidden(hx, batch, "hidden")
             return hx, None
         layers = self.num_layers * (2 if self.bidirectional else 1)
-        c0 = Tensor._make(made_from_literals(np.zeros((layers, batch, self.hidden_size),
-                                                        dtype=dtype)))
+        c0 = creation.zeros(layers, batch, self.hidden_size, dtype=dtype)
         if not self.proj_size:
             return c0, c0
-        return Tensor._make(made_from_literals(np.zeros((layers, batch, self.proj_size),
-                                                         dtype=dtype))), c0
+        return creation.zeros(layers, batch, self.proj_size, dtype=dtype), c0
 
     def _step(self, x_proj: Tensor, h: Tensor, c: Any, weight_hh: Tensor,
               bias_hh: Tensor | None, weight_hr: Tensor | None = None) -> tuple[Tensor, Any]:
@@ -398,8 +396,7 @@ class RNNCellBase(Module):
                 hx = tuple(h.unsqueeze(0) for h in hx) if isinstance(hx, tuple) else (
                     hx.unsqueeze(0))
         if hx is None:
-            zeros = Tensor._make(made_from_literals(np.zeros((input.shape[0], self.hidden_size),
-                                                             input.dtype)))
+            zeros = creation.zeros(input.shape[0], self.hidden_size, dtype=input.dtype)
             hx = (zeros, zeros) if isinstance(self, LSTMCell) else zeros
         return input, hx, batched
 

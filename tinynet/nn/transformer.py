@@ -45,7 +45,7 @@ from tinynet.nn.dropout import Dropout
 from tinynet.nn.layers import Linear
 from tinynet.nn.module import Module
 from tinynet.nn.normalization import LayerNorm
-from tinynet.tensor import Tensor, made_from_literals
+from tinynet.tensor import Tensor
 
 
 def _activation(activation: Any,
@@ -131,10 +131,9 @@ class TransformerEncoder(Module):
 def generate_square_subsequent_mask(sz: int, device: Any = None, dtype: Any = None) -> Tensor:
     """The causal mask as floats: 0 on and below the diagonal, -inf above (PyTorch's
     nn.Transformer.generate_square_subsequent_mask)."""
-    from tinynet import dtypes
+    from tinynet import creation, ops
 
-    dtype = dtypes.to_dtype(dtype)
-    return Tensor._make(made_from_literals(np.triu(np.full((sz, sz), -np.inf, dtype=dtype), 1)))
+    return ops.triu(creation.full((sz, sz), -np.inf, dtype=dtype), 1)
 
 
 class TransformerDecoderLayer(Module):

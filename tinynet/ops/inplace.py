@@ -21,6 +21,7 @@ import numpy as np
 from tinynet import dtypes
 from tinynet.autograd import Function, is_grad_enabled
 from tinynet.errors import DTypeError, GraphError, ShapeError
+from tinynet.ops.datadep import write_in_place
 from tinynet.ops.elementwise import add, div, mul, sub, where
 from tinynet.ops.shape import _clean_index
 from tinynet.tensor import Tensor, bump_world_stamp, read_values
@@ -32,6 +33,13 @@ def inplace(x: Tensor, op: str, change: Any) -> Tensor:
     Refused for tensors in a graph while grad mode is on (optimizers update parameters inside
     ``no_grad``, as in PyTorch).
     """
+    _check_writable(x, op)
+    change(x.data)
+    x._version.value += 1
+    return x
+
+
+def _check_writable(x: Tensor, op: str) -> None:
     if x._requires_grad and is_grad_enabled():
         what = "a leaf tensor that requires grad" if x.grad_fn is None else (
             "a tensor that is part of a graph")
@@ -41,9 +49,6 @@ def inplace(x: Tensor, op: str, change: Any) -> Tensor:
         )
     if not x.data.flags.writeable:
         raise GraphError(f"{op}: this tensor's memory is read-only (e.g. a broadcast view)")
-    change(x.data)
-    x._version.value += 1
-    return x
 
 
 def inplace_arithmetic(x: Tensor, op: str, ufunc: Any, other: Any) -> Tensor:
@@ -56,22 +61,28 @@ def inplace_arithmetic(x: Tensor, op: str, ufunc: Any, other: Any) -> Tensor:
     in_graph = x._requires_grad or (isinstance(other, Tensor) and other._requires_grad)
     if in_graph and is_grad_enabled():
         return recorded_inplace(x, op, ufunc, other)
-    other = inplace_operand(other, op)
+    operand = inplace_operand(other, op)
 
-    def change(data: np.ndarray) -> None:
+    def change(data: np.ndarray, value: Any = operand) -> None:
         try:
-            ufunc(data, other, out=data, casting="same_kind")
+            ufunc(data, value, out=data, casting="same_kind")
         except TypeError as e:  # numpy's UFuncTypeError
             raise DTypeError(
                 f"{op}: the result can't be stored in place in a {data.dtype} tensor "
-                f"(operand dtype {np.result_type(other)}); convert the tensor first"
+                f"(operand dtype {np.result_type(value)}); convert the tensor first"
             ) from e
         except ValueError as e:
             raise ShapeError(
-                f"{op}: shapes {data.shape} and {np.shape(other)}: the result must keep the "
+                f"{op}: shapes {data.shape} and {np.shape(value)}: the result must keep the "
                 f"tensor's shape {data.shape} ({e})"
             ) from e
 
+    if isinstance(other, Tensor):
+        # A recorded write (``datadep.write_in_place``), so tn.compile replays it with each
+        # call's operand: ``p -= lr * p.grad`` under no_grad, the tutorials' hand-written update
+        _check_writable(x, op)
+        write_in_place(change, (0,), x, other)
+        return x
     return inplace(x, op, change)
 
 

@@ -173,7 +173,7 @@ def masked_fill(input: Any, mask: Any, value: Any) -> Tensor:  # noqa: A002
         value = value.to(x.dtype) if value.dtype != x.dtype else value
     else:
         dtypes.check_storable(value, x.dtype, "masked_fill")
-        value = np.asarray(value).astype(x.dtype)
+        value = made_from_literals(np.asarray(value).astype(x.dtype))  # a number: a constant
     out = where(Tensor._make(m), value, x)
     return out if out.shape == x.shape else out.broadcast_to(x.shape)
 

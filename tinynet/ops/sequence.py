@@ -20,9 +20,10 @@ import numpy as np
 from tinynet import dtypes, random
 from tinynet.autograd import Function
 from tinynet.errors import DTypeError, ShapeError, ValueRangeError
+from tinynet.ops.elementwise import compare
 from tinynet.ops.linalg import matmul
 from tinynet.ops.operands import as_tensor, normalize_dim
-from tinynet.tensor import Tensor
+from tinynet.tensor import Tensor, made_from_literals, read_values
 
 # ---------------------------------------------------------------------------------------------
 # tril / triu
@@ -301,11 +302,16 @@ def one_hot(tensor: Any, num_classes: int = -1) -> Tensor:
         if idx.size == 0:
             raise ValueRangeError("one_hot: can not infer the number of classes of an empty "
                                   "tensor; give num_classes")
+        read_values("one_hot(num_classes=-1) (the number of classes is the largest index "
+                    "plus one: give num_classes)")
         num_classes = int(idx.max()) + 1
     if idx.size and idx.max() >= num_classes:
         raise ValueRangeError(f"one_hot: class values must be smaller than num_classes "
                               f"({num_classes}), got {idx.max()}")
-    return Tensor._make((idx[..., None] == np.arange(num_classes)).astype(np.int64))
+    # a comparison op, not numpy on the values: tn.compile recomputes it at every replay
+    index = tensor if isinstance(tensor, Tensor) else Tensor._make(idx)
+    classes = Tensor._make(made_from_literals(np.arange(num_classes)))
+    return compare(np.equal, index.unsqueeze(-1), classes).to(np.int64)
 
 
 # ---------------------------------------------------------------------------------------------

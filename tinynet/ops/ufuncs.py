@@ -46,8 +46,10 @@ def array_ufunc(ufunc: Any, method: str, inputs: tuple[Any, ...], kwargs: dict[s
                 f"np.{ufunc.__name__}: a tensor can't be numpy's out= argument; use the "
                 "tensor's in-place methods (x.add_(y), x.copy_(y)) or x[...] = value"
             )
+        if method == "__call__" and len(out) == 1 and isinstance(out[0], np.ndarray):
+            return _write_into_array(ufunc, inputs, kwargs)  # e.g. ``array -= tensor``
         arrays = [x.data if isinstance(x, Tensor) else x for x in inputs]
-        return getattr(ufunc, method)(*arrays, **kwargs)  # e.g. ``array -= tensor``
+        return getattr(ufunc, method)(*arrays, **kwargs)
     fn = _OPS.get(ufunc) if method == "__call__" and not kwargs else None
     if fn is None:
         raise DTypeError(
@@ -57,3 +59,23 @@ def array_ufunc(ufunc: Any, method: str, inputs: tuple[Any, ...], kwargs: dict[s
             "t.detach().numpy()"
         )
     return fn(*inputs)
+
+
+def _write_into_array(ufunc: Any, inputs: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    """``ufunc(*inputs, out=(array,))`` with tensors among the inputs (``p.data += -lr *
+    p.grad``), run as a recorded write (``datadep.write_in_place``) so tn.compile replays it
+    with each call's values. Returns the out array, as numpy does."""
+    from tinynet.ops.datadep import write_in_place
+
+    target = kwargs["out"][0]
+    rest = {k: v for k, v in kwargs.items() if k != "out"}
+    places = [i for i, x in enumerate(inputs) if isinstance(x, Tensor)]
+
+    def update(array: np.ndarray, *values: np.ndarray) -> None:
+        args = [array if x is target else x for x in inputs]
+        for i, value in zip(places, values, strict=True):
+            args[i] = value
+        ufunc(*args, out=array, **rest)
+
+    write_in_place(update, (0,), Tensor._make(target), *(inputs[i] for i in places))
+    return target
