@@ -37,12 +37,8 @@ CALLS = 4  # the first call of a step with a fresh optimizer runs eagerly (state
 RTOL = 1e-10
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Any:
-    mp = pytest.MonkeyPatch()
-    mp.setenv("TINYNET_CACHE_DIR", str(tmp_path_factory.mktemp("tn-compile-cache")))
-    yield
-    mp.undo()
+# a fresh compile cache for this file (tests/conftest.py)
+pytestmark = pytest.mark.usefixtures("compile_cache_dir")
 
 
 def example(name: str) -> Any:
