@@ -172,11 +172,13 @@ class Runner:
         parts = ["== IR after lowering and fusion (kernels)"]
         parts += ["  " + k.describe() for k in self.kernels]
         parts += ["== buffer plan", self.plan.describe(self.values)]
-        parts += [f"== generated segments ({len(self.segment_files)} distinct of "
-                  f"{len(self.segment_digests)}, tn_seg_<digest>.py beside the driver)"]
-        parts += [f"# tn_seg_{digest}.py (segment{first} ...)\n{text}"
-                  for digest, (first, text) in self.segment_files.items()]
-        parts += [f"== generated driver ({self.path})", self.source]
+        parts += [f"== generated source ({self.path}; its {len(self.segment_digests)} "
+                  f"segment(s), {len(self.segment_files)} distinct, in tn_seg_<digest>.py "
+                  "beside it)"]
+        for digest, (_, text) in self.segment_files.items():
+            same = [f"segment{n}" for n, d in enumerate(self.segment_digests) if d == digest]
+            parts.append(f"# tn_seg_{digest}.py: {', '.join(same)}\n{text}")
+        parts += [f"# {self.path.name}: the driver", self.source]
         return "\n".join(parts)
 
 
@@ -325,6 +327,7 @@ class Source:
             self.rule_names.setdefault(k.attrs["rule"], f"rule{len(self.rule_names)}")
         self.direct: list[bool] = []  # per segment: may its entry point be called directly?
         self.segment_fixed: list[list[str]] = []  # per segment: the arrays passed by address
+        self.segment_bases: list[list[int]] = []  # per segment: its take/put starts (b0, b1..)
         self.segment_files: dict[str, tuple[int, str]] = {}  # digest -> (first segment, text)
         self.segment_digests: list[str] = []  # per segment: its file's digest
 
@@ -433,8 +436,19 @@ class Source:
         fixed = [v for v in passed if self.values[v].kind in ("param", "state", "const")]
         passed = [v for v in passed if v not in fixed]
         at = [f"v{v}" for v in fixed + planned]
+        self.bases: list[int] = []  # where each take/put starts in its array (_strided)
+        code: list[str] = []
+        for k in seg:
+            comment = k.describe()[len(f"{k.origin:<10} "):]
+            if k.kind in ("take", "put"):  # where it starts is an argument (b0...), not text
+                comment = re.sub(r" (index|dims)=.*", "", comment) + (
+                    f" at b{len(self.bases)}, sizes {k.attrs['map'][1]}, strides "
+                    f"{k.attrs['map'][2]}")
+            code.append(f"    # {comment}")
+            code += ["    " + line for line in self._kernel(k)]
         self.segment_fixed.append(at)
-        args = ([f"v{v}" for v in passed] + ([f"addresses{n}"] if at else [])
+        self.segment_bases.append(self.bases)
+        args = ([f"v{v}" for v in passed] + ([f"addresses{n}"] if at or self.bases else [])
                 + self._scalar_args(seg))
         self.segment_args.append(args)
         # the compiled entry point may be called directly when every argument's type is fixed
@@ -451,9 +465,9 @@ class Source:
         for i, v in enumerate(fixed + planned):  # 0-d values are indexed as v[0]
             lines.append(f"    v{v} = carray(address(addresses{n}[{i}]), "
                          f"{self._shape(v) or (1,)}, {self._dt(v)})")
-        for k in seg:
-            lines.append(f"    # {k.describe()[len(f'{k.origin:<10} '):]}")
-            lines += ["    " + line for line in self._kernel(k)]
+        for i in range(len(self.bases)):  # after the addresses, as numbers
+            lines.append(f"    b{i} = addresses{n}[{len(at) + i}]")
+        lines += code
         function, names = canonical("\n".join(lines))
         rules = {names[name]: rule for rule, name in self.rule_names.items() if name in names}
         text = self._segment_file(function, dict(sorted(rules.items())))
@@ -535,7 +549,9 @@ class Source:
         for d, n in enumerate(sizes):
             lines.append(f"{indent}for i{d} in range({n}):")
             indent += "    "
-        at = " + ".join([str(base)] + [f"i{d} * {st}" for d, st in enumerate(strides)])
+        start = f"b{len(self.bases)}"  # an argument: each time step's take is the same code
+        self.bases.append(base)
+        at = " + ".join([start] + [f"i{d} * {st}" for d, st in enumerate(strides)])
         lines.append(f"{indent}dst[e] = src[{at}]" if take else f"{indent}dst[{at}] = src[e]")
         lines.append(f"{indent}e += 1")
         return lines
@@ -656,8 +672,12 @@ class Source:
             lines.append(f"    v{v.index} = env[{v.index}]")
             if v.shape == () and v.index not in self.plan.slots:  # see _scalar_arg
                 lines.append(f"    v{v.index}_1 = v{v.index}.reshape(1)")
-        for n, at in enumerate(self.segment_fixed):
-            if at:
+        for n, (at, bases) in enumerate(zip(self.segment_fixed, self.segment_bases,
+                                            strict=True)):
+            if bases:  # then each take/put's start (see _segment)
+                lines.append(f"    addresses{n} = np.concatenate((addresses({', '.join(at)}), "
+                             f"np.array({bases}, dtype=np.int64)))")
+            elif at:
                 lines.append(f"    addresses{n} = addresses({', '.join(at)})")
         for r in range(len(self.reads)):  # the updates' numbers, read at every call
             lines.append(f"    read{r} = reads[{r}]")
