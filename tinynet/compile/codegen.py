@@ -1,23 +1,28 @@
 """Code generation: the fused kernels become Python source, compiled by numba and cached.
 
-The generated module has two parts (``explain()`` prints it):
+The generated code has two parts (``explain()`` prints both):
 
-- ``segment0``, ``segment1``...: ``@njit(cache=True)`` functions, each a run of kernels
-  between two things numba should not do: an opaque step (run the eager way by
-  ``interpret.py``) or a large matmul (numpy's BLAS is faster than any loop we could write;
-  small ones are loops inside the segment, ``SMALL_MATMUL``). Every value is a slice of a
-  workspace array or an argument; loops have their sizes written in as constants.
-- ``make_replay(...)``: plain Python that binds this call's inputs, reads the numbers of each
-  optimizer update (``read``: the learning rate from its ``param_groups``, a step count...),
-  calls the segments, the BLAS matmuls and the opaque steps in order, and bumps the version
-  counters of the parameters the updates wrote.
+- the segments: ``@njit(cache=True)`` functions, each a run of kernels between two things
+  numba should not do: an opaque step (run the eager way by ``interpret.py``) or a large
+  matmul (numpy's BLAS is faster than any loop we could write; small ones are loops inside
+  the segment, ``SMALL_MATMUL``). Each is written in a canonical form (``canonical``): names
+  numbered locally, every array an argument or an address (workspace slices included, so no
+  offset is written in), where a take/put starts a number passed with the addresses; loops
+  have their sizes written in as constants. The segments of each step of an unrolled loop
+  are then the same text: each distinct text is one file ``tn_seg_<hash>.py`` and one numba
+  function per process (``load_segment``), compiled once however many segments share it.
+- the driver, ``make_replay(...)``: plain Python that binds this call's inputs, reads the
+  numbers of each optimizer update (``read``: the learning rate from its ``param_groups``, a
+  step count...), calls the segments, the BLAS matmuls and the opaque steps in order, and
+  bumps the version counters of the parameters the updates wrote.
 
 An optimizer's update is a ``rule`` kernel: its loop is the function ``kernels/updates.py``
-generates from the optimizer's rule, the same one eager mode runs, pasted into the module.
+generates from the optimizer's rule, the same one eager mode runs, pasted into the segment's
+file.
 
-The source is written to ``<cache dir>/<hash>.py`` (``TINYNET_CACHE_DIR``, default
-``~/.cache/tinynet/compile``), the hash being of the source itself, so a program seen before,
-in any process, loads numba's compiled machine code from the cache next to it.
+Every file is written to ``<cache dir>/`` (``TINYNET_CACHE_DIR``, default
+``~/.cache/tinynet/compile``), named by a hash of its text, so a segment seen before, in any
+program and any process, loads numba's compiled machine code from the cache next to it.
 """
 
 from __future__ import annotations
