@@ -1,23 +1,28 @@
 """Code generation: the fused kernels become Python source, compiled by numba and cached.
 
-The generated module has two parts (``explain()`` prints it):
+The generated code has two parts (``explain()`` prints both):
 
-- ``segment0``, ``segment1``...: ``@njit(cache=True)`` functions, each a run of kernels
-  between two things numba should not do: an opaque step (run the eager way by
-  ``interpret.py``) or a large matmul (numpy's BLAS is faster than any loop we could write;
-  small ones are loops inside the segment, ``SMALL_MATMUL``). Every value is a slice of a
-  workspace array or an argument; loops have their sizes written in as constants.
-- ``make_replay(...)``: plain Python that binds this call's inputs, reads the numbers of each
-  optimizer update (``read``: the learning rate from its ``param_groups``, a step count...),
-  calls the segments, the BLAS matmuls and the opaque steps in order, and bumps the version
-  counters of the parameters the updates wrote.
+- the segments: ``@njit(cache=True)`` functions, each a run of kernels between two things
+  numba should not do: an opaque step (run the eager way by ``interpret.py``) or a large
+  matmul (numpy's BLAS is faster than any loop we could write; small ones are loops inside
+  the segment, ``SMALL_MATMUL``). Each is written in a canonical form (``canonical``): names
+  numbered locally, every array an argument or an address (workspace slices included, so no
+  offset is written in), where a take/put starts a number passed with the addresses; loops
+  have their sizes written in as constants. The segments of each step of an unrolled loop
+  are then the same text: each distinct text is one file ``tn_seg_<hash>.py`` and one numba
+  function per process (``load_segment``), compiled once however many segments share it.
+- the driver, ``make_replay(...)``: plain Python that binds this call's inputs, reads the
+  numbers of each optimizer update (``read``: the learning rate from its ``param_groups``, a
+  step count...), calls the segments, the BLAS matmuls and the opaque steps in order, and
+  bumps the version counters of the parameters the updates wrote.
 
 An optimizer's update is a ``rule`` kernel: its loop is the function ``kernels/updates.py``
-generates from the optimizer's rule, the same one eager mode runs, pasted into the module.
+generates from the optimizer's rule, the same one eager mode runs, pasted into the segment's
+file.
 
-The source is written to ``<cache dir>/<hash>.py`` (``TINYNET_CACHE_DIR``, default
-``~/.cache/tinynet/compile``), the hash being of the source itself, so a program seen before,
-in any process, loads numba's compiled machine code from the cache next to it.
+Every file is written to ``<cache dir>/`` (``TINYNET_CACHE_DIR``, default
+``~/.cache/tinynet/compile``), named by a hash of its text, so a segment seen before, in any
+program and any process, loads numba's compiled machine code from the cache next to it.
 """
 
 from __future__ import annotations
@@ -78,6 +83,10 @@ class Runner:
         self.values = lowering.values
         writer = Source(program, self.values, kernels, plan)
         self.source = writer.text()
+        self.segment_files = writer.segment_files  # digest -> (first segment, its file)
+        self.segment_digests = writer.segment_digests
+        for digest, (_, text) in writer.segment_files.items():  # before the driver loads them
+            _write(cache_dir() / f"tn_seg_{digest}.py", text)
         digest = hashlib.sha256(self.source.encode()).hexdigest()[:20]
         module = _load(cache_dir() / f"tn_{digest}.py", self.source,
                        f"tinynet_compiled_{digest}")
@@ -172,7 +181,13 @@ class Runner:
         parts = ["== IR after lowering and fusion (kernels)"]
         parts += ["  " + k.describe() for k in self.kernels]
         parts += ["== buffer plan", self.plan.describe(self.values)]
-        parts += [f"== generated source ({self.path})", self.source]
+        parts += [f"== generated source ({self.path}; its {len(self.segment_digests)} "
+                  f"segment(s), {len(self.segment_files)} distinct, in tn_seg_<digest>.py "
+                  "beside it)"]
+        for digest, (_, text) in self.segment_files.items():
+            same = [f"segment{n}" for n, d in enumerate(self.segment_digests) if d == digest]
+            parts.append(f"# tn_seg_{digest}.py: {', '.join(same)}\n{text}")
+        parts += ["# the driver (the file above)", self.source]
         return "\n".join(parts)
 
 
@@ -236,15 +251,55 @@ def _numbers(expr: str, dt: str) -> str:
     return expr.replace("CONST(", f"{dt}(")
 
 
-def _load(path: Path, source: str, name: str) -> Any:
-    """Import the generated module from its cache file (writing it first if new)."""
-    if name in sys.modules:
-        return sys.modules[name]
+_NAMES = re.compile(r"\b(v|f|s|t|numbers|rule)(\d+)\b")
+
+
+def canonical(function: str) -> tuple[str, dict[str, str]]:
+    """``function``'s text with its names numbered locally, in order of first appearance (per
+    kind: v3 v17 v4 -> v0 v1 v2; also f, s, t, numbers, rule; ``addresses7`` -> ``addresses``),
+    and the renaming. Two segments that differ only by which values they touch become the same
+    text: the arrays are arguments or addresses, so the values travel positionally."""
+    names: dict[str, str] = {}
+    counts: dict[str, int] = {}
+
+    def rename(match: re.Match) -> str:
+        name = match.group(0)
+        if name not in names:
+            kind = match.group(1)
+            names[name] = f"{kind}{counts.get(kind, 0)}"
+            counts[kind] = counts.get(kind, 0) + 1
+        return names[name]
+
+    text = re.sub(r"\baddresses\d+\b", "addresses", _NAMES.sub(rename, function))
+    return text, names
+
+
+_segments: dict[str, Any] = {}  # digest -> the segment's numba function, in this process
+
+
+def load_segment(digest: str) -> Any:
+    """The numba function of the segment file ``tn_seg_<digest>.py`` (written by the Runner):
+    one per distinct text in a process, so its machine code is compiled (or loaded from numba's
+    disk cache beside the file) once however many segments, programs or steps share it."""
+    if digest not in _segments:
+        path = cache_dir() / f"tn_seg_{digest}.py"
+        _segments[digest] = _load(path, path.read_text(), f"tinynet_segment_{digest}").segment
+    return _segments[digest]
+
+
+def _write(path: Path, source: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     if not path.exists() or path.read_text() != source:
         tmp = path.with_suffix(f".{os.getpid()}.tmp")
         tmp.write_text(source)
         os.replace(tmp, path)  # atomic: another process never reads half a file
+
+
+def _load(path: Path, source: str, name: str) -> Any:
+    """Import the generated module from its cache file (writing it first if new)."""
+    _write(path, source)  # (also when loaded before: a child compiling it reads the file)
+    if name in sys.modules:
+        return sys.modules[name]
     spec = importlib.util.spec_from_file_location(name, path)
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module
@@ -281,20 +336,18 @@ class Source:
             self.rule_names.setdefault(k.attrs["rule"], f"rule{len(self.rule_names)}")
         self.direct: list[bool] = []  # per segment: may its entry point be called directly?
         self.segment_fixed: list[list[str]] = []  # per segment: the arrays passed by address
+        self.segment_bases: list[list[int]] = []  # per segment: its take/put starts (b0, b1..)
+        self.segment_files: dict[str, tuple[int, str]] = {}  # digest -> (first segment, text)
+        self.segment_digests: list[str] = []  # per segment: its file's digest
 
     def text(self) -> str:
         head = [
-            f'"""tn.compile program {self.program.name}: generated by '
+            f'"""tn.compile({self.program.name}): the driver, generated by '
             'tinynet/compile/codegen.py (do not edit)."""',
-            "import math",
             "import numpy as np",
-            "from numba import carray, njit",
             "from tinynet.tensor import Tensor",
-            "from tinynet.compile.runtime import address, addresses, mm_nn, mm_nt, mm_tn",
-            "from tinynet.kernels.compiled import (",
-            "    _sigmoid, _sigmoid_f32, _tanh_f32,",
-            "    softmax_cross_entropy_forward,",
-            ")",
+            "from tinynet.compile.codegen import load_segment",
+            "from tinynet.compile.runtime import addresses",
         ]
         segments: list[list[Kernel]] = [[]]
         driver_items: list[Any] = []  # ("segment", n) / ("blas", kernel) / ("opaque", kernel)
@@ -311,19 +364,29 @@ class Source:
         else:
             segments.pop()
         body: list[str] = []
-        for rule, name in self.rule_names.items():  # generated from the optimizers' rules
-            body += [f"# {rule.name}: the loop eager mode runs (kernels/updates.py)",
-                     updates.source(rule, name), ""]
         self.segment_args: list[list[str]] = []
         self.segment_kernels = segments
         for n, seg in enumerate(segments):
             body += self._segment(n, seg)
-            # the replay calls ``_segmentN``: the numba dispatcher, then (``Runner.
-            # use_entry_points``) its compiled entry point, which skips typing the arguments
-            body += ["", f"_segment{n} = segment{n}", "", ""]
-        body += self._driver(driver_items)
+        body += ["", ""] + self._driver(driver_items)
+        return "\n".join(head + [""] + body) + "\n"
+
+    def _segment_file(self, function: str, rules: dict[str, Any]) -> str:
+        """The module of one canonical segment: its imports, the optimizer rules it calls (the
+        loop eager mode runs, generated by ``kernels/updates.py``) and the function."""
+        head = [
+            '"""A tn.compile segment: generated by tinynet/compile/codegen.py (do not edit)."""',
+            "import math",
+            "import numpy as np",
+            "from numba import carray, njit",
+            "from tinynet.compile.runtime import address, mm_nn, mm_nt, mm_tn",
+            "from tinynet.kernels.compiled import (",
+            "    _sigmoid, _sigmoid_f32, _tanh_f32,",
+            "    softmax_cross_entropy_forward,",
+            ")",
+        ]
         used = [f"{prefix}{name}_forward" for name in ACTIVATIONS for prefix in ("", "bias_")
-                if any(re.search(rf"\b{prefix}{name}_forward\(", line) for line in body)]
+                if re.search(rf"\b{prefix}{name}_forward\(", function)]
         if used:  # the formula table's kernels (generated from kernels/formulas.py)
             head += ["from tinynet.kernels.compiled import " + ", ".join(used)]
             # numba's cache of this file refers to them by their module's name, so another
@@ -331,7 +394,11 @@ class Source:
             from tinynet.kernels import compiled
 
             head += [f"# (from {compiled.generated_module_name()})"]
-        return "\n".join(head + [""] + body) + "\n"
+        body: list[str] = []
+        for name, rule in rules.items():
+            body += [f"# {rule.name}: the loop eager mode runs (kernels/updates.py)",
+                     updates.source(rule, name), ""]
+        return "\n".join(head + ["", ""] + body + [function]) + "\n"
 
     # ---- helpers ---------------------------------------------------------------------------
 
@@ -360,6 +427,10 @@ class Source:
         return list(dict.fromkeys(names))
 
     def _segment(self, n: int, seg: list[Kernel]) -> list[str]:
+        """Segment ``n``'s function in canonical form (``canonical``): its names numbered
+        locally, every array an argument or an address, so the segments of each step of an
+        unrolled loop are the same text, compiled once (``load_segment``). Returns the lines
+        of the driver module that load it."""
         used: list[int] = []
         for k in seg:
             for v in k.args + k.outs:
@@ -367,17 +438,26 @@ class Source:
                     used.append(v)
         planned = [v for v in used if v in self.plan.slots]
         passed = [v for v in used if v not in self.plan.slots]
-        workspaces = sorted({self.plan.slots[v].dtype for v in planned},
-                            key=lambda d: np.dtype(d).name)
         # Arrays that are the same at every call (outside tensors' arrays, constants, the
-        # workspaces) travel as one array of addresses: numba unboxes each array argument at
-        # every call (~0.1 us), an address costs nothing. The guards keep each of them the same
-        # object (so the same memory) for as long as the program runs.
+        # workspace slices) travel as one array of addresses: numba unboxes each array argument
+        # at every call (~0.1 us), an address costs nothing. The guards keep each of them the
+        # same object (so the same memory) for as long as the program runs.
         fixed = [v for v in passed if self.values[v].kind in ("param", "state", "const")]
         passed = [v for v in passed if v not in fixed]
-        at = [f"v{v}" for v in fixed] + [self._ws(d) for d in workspaces]
+        at = [f"v{v}" for v in fixed + planned]
+        self.bases: list[int] = []  # where each take/put starts in its array (_strided)
+        code: list[str] = []
+        for k in seg:
+            comment = k.describe()[len(f"{k.origin:<10} "):]
+            if k.kind in ("take", "put"):  # where it starts is an argument (b0...), not text
+                comment = re.sub(r" (index|dims)=.*", "", comment) + (
+                    f" at b{len(self.bases)}, sizes {k.attrs['map'][1]}, strides "
+                    f"{k.attrs['map'][2]}")
+            code.append(f"    # {comment}")
+            code += ["    " + line for line in self._kernel(k)]
         self.segment_fixed.append(at)
-        args = ([f"v{v}" for v in passed] + ([f"addresses{n}"] if at else [])
+        self.segment_bases.append(self.bases)
+        args = ([f"v{v}" for v in passed] + ([f"addresses{n}"] if at or self.bases else [])
                 + self._scalar_args(seg))
         self.segment_args.append(args)
         # the compiled entry point may be called directly when every argument's type is fixed
@@ -386,30 +466,27 @@ class Source:
         self.direct.append(all(self.values[v].kind in ("input", "param", "state", "const",
                                                         "grad") for v in passed)
                            and not any(a.startswith("step") for a in args))
-        origins = " ".join(k.origin for k in seg)
         types = ", ".join(f"v{v} {self.values[v].dtype.name}{list(self._shape(v))}"
                           f"{'' if self.values[v].contiguous else ' strided'}" for v in passed)
         lines = ["@njit(cache=True, error_model=\"numpy\")",
-                 f"def segment{n}({', '.join(args)}):",
-                 f"    # trace steps {origins}",
+                 f"def segment({', '.join(args)}):",
                  f"    # arguments: {types}"]
-        for i, v in enumerate(fixed):  # 0-d values are indexed as v[0] (see _scalar_arg)
+        for i, v in enumerate(fixed + planned):  # 0-d values are indexed as v[0]
             lines.append(f"    v{v} = carray(address(addresses{n}[{i}]), "
                          f"{self._shape(v) or (1,)}, {self._dt(v)})")
-        for i, d in enumerate(workspaces):
-            lines.append(f"    {self._ws(d)} = carray(address(addresses{n}[{len(fixed) + i}]), "
-                         f"({self.plan.sizes[d]},), np.{np.dtype(d).name})")
-        for v in planned:
-            slot = self.plan.slots[v]
-            shape = self._shape(v)
-            view = f"{self._ws(slot.dtype)}[{slot.offset}:{slot.offset + self._size(v)}]"
-            if len(shape) > 1:
-                view += f".reshape({shape})"
-            lines.append(f"    v{v} = {view}")
-        for k in seg:
-            lines.append(f"    # {k.describe()}")
-            lines += ["    " + line for line in self._kernel(k)]
-        return lines
+        for i in range(len(self.bases)):  # after the addresses, as numbers
+            lines.append(f"    b{i} = addresses{n}[{len(at) + i}]")
+        lines += code
+        function, names = canonical("\n".join(lines))
+        rules = {names[name]: rule for rule, name in self.rule_names.items() if name in names}
+        text = self._segment_file(function, dict(sorted(rules.items())))
+        digest = hashlib.sha256(text.encode()).hexdigest()[:20]
+        first = self.segment_files.setdefault(digest, (n, text))[0]
+        self.segment_digests.append(digest)
+        origins = " ".join(k.origin for k in seg)
+        same = "" if first == n else f" (the same code as segment{first})"
+        return [f"# segment{n}: trace steps {origins}{same}",
+                f"segment{n} = _segment{n} = load_segment({digest!r})"]
 
     def _flat(self, v: int) -> str:
         return f"v{v}" if len(self._shape(v)) <= 1 else f"v{v}.reshape(-1)"
@@ -481,7 +558,9 @@ class Source:
         for d, n in enumerate(sizes):
             lines.append(f"{indent}for i{d} in range({n}):")
             indent += "    "
-        at = " + ".join([str(base)] + [f"i{d} * {st}" for d, st in enumerate(strides)])
+        start = f"b{len(self.bases)}"  # an argument: each time step's take is the same code
+        self.bases.append(base)
+        at = " + ".join([start] + [f"i{d} * {st}" for d, st in enumerate(strides)])
         lines.append(f"{indent}dst[e] = src[{at}]" if take else f"{indent}dst[{at}] = src[e]")
         lines.append(f"{indent}e += 1")
         return lines
@@ -584,7 +663,7 @@ class Source:
                 expr = _with_scratch(expr, f", {scratch}, scratch_bits, e)")
             else:
                 expr = _scalar(expr, dt)
-            body.append(f"t{m.outs[0]} = {expr}  # {m.origin}")
+            body.append(f"t{m.outs[0]} = {expr}")
         body += [f"{stored[o]}[e] = t{o}" for o in k.outs]
         return lines + [f"for e in range({n}):"] + ["    " + line for line in body]
 
@@ -602,11 +681,12 @@ class Source:
             lines.append(f"    v{v.index} = env[{v.index}]")
             if v.shape == () and v.index not in self.plan.slots:  # see _scalar_arg
                 lines.append(f"    v{v.index}_1 = v{v.index}.reshape(1)")
-        for d in sorted(self.plan.sizes, key=lambda d: np.dtype(d).name):
-            i = sorted(self.plan.sizes, key=lambda d: np.dtype(d).name).index(d)
-            lines.append(f"    {self._ws(d)} = workspaces[{i}]")
-        for n, at in enumerate(self.segment_fixed):
-            if at:
+        for n, (at, bases) in enumerate(zip(self.segment_fixed, self.segment_bases,
+                                            strict=True)):
+            if bases:  # then each take/put's start (see _segment)
+                lines.append(f"    addresses{n} = np.concatenate((addresses({', '.join(at)}), "
+                             f"np.array({bases}, dtype=np.int64)))")
+            elif at:
                 lines.append(f"    addresses{n} = addresses({', '.join(at)})")
         for r in range(len(self.reads)):  # the updates' numbers, read at every call
             lines.append(f"    read{r} = reads[{r}]")
