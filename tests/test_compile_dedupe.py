@@ -15,16 +15,14 @@ from typing import Any
 
 import numpy as np
 import pytest
+from compile_support import close
 
 import tinynet as tn
 from tinynet import kernels, nn
 from tinynet.compile import codegen
 
-
-def close(a: Any, b: Any, what: str) -> None:
-    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
-    scale = max(1.0, float(np.max(np.abs(b), initial=0.0)))
-    np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-10 * scale, err_msg=what)
+# a fresh compile cache for this file (tests/conftest.py)
+pytestmark = pytest.mark.usefixtures("compile_cache_dir")
 
 
 def test_canonical_numbers_names_locally_in_order_of_first_use() -> None:

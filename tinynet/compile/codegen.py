@@ -88,12 +88,8 @@ class Runner:
         for digest, (_, text) in writer.segment_files.items():  # before the driver loads them
             _write(cache_dir() / f"tn_seg_{digest}.py", text)
         digest = hashlib.sha256(self.source.encode()).hexdigest()[:20]
-        module = _load(cache_dir() / f"tn_{digest}.py", self.source,
-                       f"tinynet_compiled_{digest}")
-        # the file the module came from: an earlier load of the same source may have used another
-        # cache folder (TINYNET_CACHE_DIR changed since), and fill_cache's child must compile
-        # the file whose numba cache this process reads
-        self.path = Path(module.__file__)
+        self.path = cache_dir() / f"tn_{digest}.py"
+        module = _load(self.path, self.source, f"tinynet_compiled_{digest}")
         self.module, self.direct, self.segment_args = module, writer.direct, writer.segment_args
         self.reads = writer.reads
         self.replay = module.make_replay(*self._bindings(writer))
