@@ -20,17 +20,23 @@ import numpy as np
 
 from tinynet import dtypes
 from tinynet.autograd import Function, is_grad_enabled
+from tinynet.autograd.engine import observers
 from tinynet.errors import DTypeError, GraphError, ShapeError
+from tinynet.ops.datadep import write_in_place
 from tinynet.ops.elementwise import add, div, mul, sub, where
 from tinynet.ops.shape import _clean_index
 from tinynet.tensor import Tensor, bump_world_stamp, read_values
 
 
-def inplace(x: Tensor, op: str, change: Any) -> Tensor:
-    """Run ``change(x.data)`` in place and bump the version counter.
+def inplace(x: Tensor, op: str, change: Any, operands: tuple | None = None) -> Tensor:
+    """Run ``change(x.data, *operand arrays)`` in place and bump the version counter.
 
     Refused for tensors in a graph while grad mode is on (optimizers update parameters inside
-    ``no_grad``, as in PyTorch).
+    ``no_grad``, as in PyTorch). ``operands``: the tensors (or arrays) the change reads, when
+    it reads nothing else but Python numbers; then, while an observer watches (``tn.compile``'s
+    tracer), the write is a recorded op (``ops.datadep.write_in_place``) that a replay runs
+    again on that call's arrays, as a hand-written optimizer's ``p.add_(p.grad, alpha=-lr)``
+    needs. Without ``operands`` the change is a plain write the tracer refuses.
     """
     if x._requires_grad and is_grad_enabled():
         what = "a leaf tensor that requires grad" if x.grad_fn is None else (
@@ -41,7 +47,10 @@ def inplace(x: Tensor, op: str, change: Any) -> Tensor:
         )
     if not x.data.flags.writeable:
         raise GraphError(f"{op}: this tensor's memory is read-only (e.g. a broadcast view)")
-    change(x.data)
+    if operands is not None and observers.active:  # extra: tn.compile records the write
+        write_in_place(change, (0,), x, *operands)
+        return x
+    change(x.data, *[o.data if isinstance(o, Tensor) else o for o in operands or ()])
     x._version.value += 1
     return x
 
@@ -56,9 +65,14 @@ def inplace_arithmetic(x: Tensor, op: str, ufunc: Any, other: Any) -> Tensor:
     in_graph = x._requires_grad or (isinstance(other, Tensor) and other._requires_grad)
     if in_graph and is_grad_enabled():
         return recorded_inplace(x, op, ufunc, other)
-    other = inplace_operand(other, op)
+    value = inplace_operand(other, op)
+    # the operand the write reads: a tensor or an array (read again at every tn.compile
+    # replay), or a number (a constant of the step)
+    operands = (other,) if isinstance(other, Tensor) else (
+        (value,) if isinstance(value, np.ndarray) else ())
 
-    def change(data: np.ndarray) -> None:
+    def change(data: np.ndarray, *read: Any) -> None:
+        other = read[0] if read else value
         try:
             ufunc(data, other, out=data, casting="same_kind")
         except TypeError as e:  # numpy's UFuncTypeError
@@ -72,7 +86,7 @@ def inplace_arithmetic(x: Tensor, op: str, ufunc: Any, other: Any) -> Tensor:
                 f"tensor's shape {data.shape} ({e})"
             ) from e
 
-    return inplace(x, op, change)
+    return inplace(x, op, change, operands)
 
 
 def recorded_inplace(x: Tensor, op: str, ufunc: Any, other: Any) -> Tensor:
