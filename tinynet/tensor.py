@@ -7,6 +7,7 @@ that calls the op in ``tinynet.ops``; the maths and the derivatives live there.
 
 from __future__ import annotations
 
+import sys
 import threading
 import weakref
 from collections.abc import Callable, Iterator
@@ -227,6 +228,13 @@ class Tensor:
             raise DTypeError(
                 f"data: this tensor requires grad, so it must hold floats; got {value.dtype}"
             )
+        if value_reads.refuse is not None:  # extra: tn.compile (numpy work on .data)
+            caller = sys._getframe(1)
+            read_values(f"assigns .data ({caller.f_code.co_filename}:{caller.f_lineno}: numpy "
+                        "work on arrays, as p.data -= lr * p.grad.data in a hand-written "
+                        "optimizer step), which tn.compile cannot replay: it records tensor "
+                        "ops. Write it with tensor ops; in-place ones under tn.no_grad() are "
+                        "recorded (p.add_(p.grad, alpha=-lr), buf.mul_(momentum).add_(p.grad))")
         if value is not self._data:
             world_stamp.value += 1
         self._data = value

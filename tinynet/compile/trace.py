@@ -98,6 +98,10 @@ class World:
                 for group in obj.param_groups:
                     for p in group["params"]:
                         add(p, 0)
+                if not reads_its_numbers(obj):  # a step of the user's own reads attributes too
+                    self.objects.append(obj)
+                    self.object_keys[id(obj)] = _method_names(type(obj)) - {
+                        "state", "param_groups", "defaults"}
             elif isinstance(obj, _CODE) or type(obj).__module__.startswith("tinynet.compile"):
                 return  # modules, classes, functions, compiled functions: not the step's state
             elif depth > 0 and isinstance(obj, list | tuple) and len(obj) <= _MAX_ITEMS:
@@ -221,6 +225,14 @@ def _code_objects(code: Any) -> list[Any]:
     return found
 
 
+def reads_its_numbers(opt: Any) -> bool:
+    """True if ``opt.step`` is tinynet's: its updates (``_Update``) read lr, momentum... from
+    the groups at every replay. A step of the user's own (a subclass overriding ``step``)
+    bakes the numbers it read into the ops it ran, so the guard checks them by value and the
+    trace refuses changes to its Python state."""
+    return getattr(type(opt).step, "__module__", "").startswith("tinynet.optim")
+
+
 def function_codes(fn: Any) -> set[Any]:
     """The code objects that count as "the user's function" when naming a line."""
     from tinynet.nn import Module
@@ -278,6 +290,8 @@ class Tracer(Observer):
         self.writing: set[int] = set()  # ids of the arrays the op being recorded wrote
         self.written: set[int] = set()  # outside arrays ops wrote in place
         self.inputs: list[tuple[int, np.ndarray]] = []
+        # (array, line, shape) of constants recorded in-place ops wrote (see ``finish``)
+        self.const_writes: list[tuple[np.ndarray, str, tuple]] = []
         # id -> (array, its values when made) for the arrays tinynet made from Python numbers
         self.literals: dict[int, tuple[np.ndarray, np.ndarray]] = {}
         # Tensor arguments are outside tensors too, for their .grad (the object changes per
@@ -368,7 +382,7 @@ class Tracer(Observer):
                       "the function's names do not lead. A replay would reuse this call's "
                       "values forever. Compute it with tensor ops (x > 0, x.clone(), "
                       "x.detach(), x.to(dtype)), or pass it in as an argument")
-        if not _same(array, literal[1]):
+        if not _same(array, literal[1]) and id(array) not in self.writing:
             self.fail(f"writes into a tensor of shape {array.shape} made in the function from "
                       "numbers (tn.zeros, tn.tensor([...])) outside tinynet's ops (through .data "
                       "or numpy); a replay repeats recorded ops, not such writes. Build it with "
@@ -434,11 +448,9 @@ class Tracer(Observer):
         for i in writes:
             x, r = inputs[i], step.inputs[i]
             value = self.values[r.value]
-            if value.kind == "const":
-                self.fail(f"writes in place into a tensor of shape {value.shape} made in the "
-                          "function from numbers (tn.zeros, tn.tensor([...])); a replay would "
-                          "start from the written values. Make it outside the function (a "
-                          "buffer), or build it with out-of-place ops")
+            if value.kind == "const":  # refused in ``finish`` unless it became optimizer
+                self.const_writes.append((x.data, user_line(self.codes), value.shape))  # state
+                continue
             if value.kind in ("param", "grad", "state"):
                 self.written.add(id(x.data))
             if value.kind == "param":
@@ -513,7 +525,24 @@ class Tracer(Observer):
 
     def finish(self, returned: Any) -> Program:
         """Check nothing changed behind the recorder's back; describe what the call leaves."""
+        states = {id(v.data) for opt in self.world.optimizers for entries in opt.state.values()
+                  for v in entries.values() if isinstance(v, Tensor)}
+        for array, line, shape in self.const_writes:
+            if id(array) in states:  # a first step's state (tn.zeros_like(p), then buf.mul_):
+                self.fresh_state = True  # this call is not replayed (the next one is traced)
+                continue
+            self.fail(f"writes in place into a tensor of shape {shape} made in the function "
+                      "from numbers (tn.zeros, tn.tensor([...])); a replay would start from "
+                      "the written values. Make it outside the function (a buffer), or build "
+                      "it with out-of-place ops", line=line)
         changed = python_changes(self.python_state)
+        if changed and ".state[a parameter" in changed:  # a hand-written optimizer's step
+            self.fail(f"changes {changed} in Python (a step count, or a state tensor replaced "
+                      "by a new one): a replay runs the recorded ops only and would not repeat "
+                      "it. Keep counts in tensors (state['step'] = tn.tensor(0.0), then "
+                      "state['step'] += 1) and update state tensors in place under "
+                      "tn.no_grad() (buf.mul_(momentum).add_(p.grad)), as PyTorch's "
+                      "optimizers do", line="")
         if changed:
             self.fail(f"changes {changed} (a scheduler.step(), an assignment into "
                       "param_groups, a counter or an append to an outside list?): a replay runs "
@@ -571,7 +600,9 @@ class Tracer(Observer):
     def _who_writes(self, array: np.ndarray) -> str:
         """The message for an outside array changed behind the recorder's back."""
         return ("modifies an outside tensor in place (tn.compile records ops, not writes into "
-                "arrays); use out-of-place ops, or do it outside the compiled function")
+                "arrays: numpy work on .data, as in a hand-written optimizer step); use tensor "
+                "ops (in-place ones under tn.no_grad(), p.add_(p.grad, alpha=-lr), are "
+                "recorded), or do it outside the compiled function")
 
     def _result(self, value: Any) -> Any:
         if isinstance(value, Tensor):
@@ -627,6 +658,10 @@ def python_state(world: World) -> list[tuple[str, Any, Any]]:
                                                    if key != "params"})))
         found.append((f"{type(opt).__name__}.param_groups", opt.param_groups,
                       _state_of(opt.param_groups)))
+        if not reads_its_numbers(opt) and not type(opt)._STATE_KEYS:
+            for p, entries in list(opt.state.items()):  # a step of the user's own
+                found.append((f"{type(opt).__name__}.state[a parameter of shape {p.shape}]",
+                              entries, _state_of(entries)))
     for obj in world.objects:
         if not any(obj is g for opt in world.optimizers for g in opt.param_groups):
             found.append((f"an outside {type(obj).__name__}", obj, _state_of(obj)))
