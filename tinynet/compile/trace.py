@@ -211,6 +211,8 @@ def _method_names(cls: type) -> set[str]:
         if klass is object:
             continue
         for value in vars(klass).values():
+            while hasattr(value, "__wrapped__"):  # a decorated method (@tn.no_grad())
+                value = value.__wrapped__
             code = getattr(getattr(value, "__func__", value), "__code__", None)
             if code is not None:
                 names |= {n for c in _code_objects(code) for n in c.co_names}
@@ -290,8 +292,6 @@ class Tracer(Observer):
         self.writing: set[int] = set()  # ids of the arrays the op being recorded wrote
         self.written: set[int] = set()  # outside arrays ops wrote in place
         self.inputs: list[tuple[int, np.ndarray]] = []
-        # (array, line, shape) of constants recorded in-place ops wrote (see ``finish``)
-        self.const_writes: list[tuple[np.ndarray, str, tuple]] = []
         # id -> (array, its values when made) for the arrays tinynet made from Python numbers
         self.literals: dict[int, tuple[np.ndarray, np.ndarray]] = {}
         # Tensor arguments are outside tensors too, for their .grad (the object changes per
@@ -382,7 +382,7 @@ class Tracer(Observer):
                       "the function's names do not lead. A replay would reuse this call's "
                       "values forever. Compute it with tensor ops (x > 0, x.clone(), "
                       "x.detach(), x.to(dtype)), or pass it in as an argument")
-        if not _same(array, literal[1]) and id(array) not in self.writing:
+        if not _same(array, literal[1]):
             self.fail(f"writes into a tensor of shape {array.shape} made in the function from "
                       "numbers (tn.zeros, tn.tensor([...])) outside tinynet's ops (through .data "
                       "or numpy); a replay repeats recorded ops, not such writes. Build it with "
@@ -413,6 +413,8 @@ class Tracer(Observer):
         if cls.__name__ in fuse.UNSUPPORTED:
             self.fail(f"edits a tensor in place through a view ({cls.__name__}), which tn.compile "
                       "cannot replay; write it out of place (h = h + 1)")
+        for i in options["writes"] if getattr(cls, "in_place", False) else ():
+            self._fresh_copy(inputs[i])  # (a write into a constant: into a copy of it)
         index = len(self.steps)
         writes = getattr(ctx, "writes", ())  # inputs the op wrote in place (an optimizer's)
         in_place = getattr(cls, "in_place", False)  # ops.datadep._WriteInPlace
@@ -441,6 +443,26 @@ class Tracer(Observer):
             self.node_step[id(ctx)] = index
             self.keep.append(ctx)
 
+    def _fresh_copy(self, x: Tensor) -> None:
+        """A recorded op writes in place into a tensor made in the function from numbers
+        (``tn.zeros_like(x).bernoulli_(p)``, a first step's ``tn.zeros_like(p)`` momentum
+        buffer): it writes into a copy of the constant, made by a recorded ``clone`` step, so
+        at every replay it starts from the numbers again and the constant stays as made."""
+        from tinynet.ops.elementwise import Clone
+
+        array = x.data
+        index = self.by_id.get(id(array))
+        if index is None and id(array) in self.literals:
+            const = self._new(array, "const", self.literals[id(array)][1])
+        elif index is not None and self.values[index].kind == "const":
+            const = Ref(index)
+        else:
+            return
+        at = len(self.steps)
+        self.steps.append(Step(at, "op", Clone.op, [const], [self._new(array, "temp",
+                                                                         producer=at)],
+                               cls=Clone, needs_input_grad=(False,), line=user_line(self.codes)))
+
     def _writes(self, step: Step, inputs: tuple, writes: tuple[int, ...]) -> None:
         """A recorded op writes inputs ``writes`` in place (running statistics, clipped
         gradients): at replay it writes that call's arrays again. Its caller bumps the
@@ -448,16 +470,18 @@ class Tracer(Observer):
         for i in writes:
             x, r = inputs[i], step.inputs[i]
             value = self.values[r.value]
-            if value.kind == "const":  # refused in ``finish`` unless it became optimizer
-                self.const_writes.append((x.data, user_line(self.codes), value.shape))  # state
-                continue
+            if value.kind == "const":
+                self.fail(f"writes in place into a tensor of shape {value.shape} made in the "
+                          "function from numbers (tn.zeros, tn.tensor([...])); a replay would "
+                          "start from the written values. Make it outside the function (a "
+                          "buffer), or build it with out-of-place ops")
             if value.kind in ("param", "grad", "state"):
                 self.written.add(id(x.data))
             if value.kind == "param":
                 step.bumps.append(value.source)
                 self.bumped.append(value.source)
-            elif r.value in self.versions:  # the bump to come is recorded, not behind our back
-                self.versions[r.value] = (x._version, x._version.value + 1)
+            elif r.value in self.versions or value.kind == "input":  # the bump to come is
+                self.versions[r.value] = (x._version, x._version.value + 1)  # recorded
 
     def around_backward(self, node: Any, grad: Tensor, create_graph: bool,
                         rule: Any) -> tuple[Any, ...]:
@@ -525,16 +549,6 @@ class Tracer(Observer):
 
     def finish(self, returned: Any) -> Program:
         """Check nothing changed behind the recorder's back; describe what the call leaves."""
-        states = {id(v.data) for opt in self.world.optimizers for entries in opt.state.values()
-                  for v in entries.values() if isinstance(v, Tensor)}
-        for array, line, shape in self.const_writes:
-            if id(array) in states:  # a first step's state (tn.zeros_like(p), then buf.mul_):
-                self.fresh_state = True  # this call is not replayed (the next one is traced)
-                continue
-            self.fail(f"writes in place into a tensor of shape {shape} made in the function "
-                      "from numbers (tn.zeros, tn.tensor([...])); a replay would start from "
-                      "the written values. Make it outside the function (a buffer), or build "
-                      "it with out-of-place ops", line=line)
         changed = python_changes(self.python_state)
         if changed and ".state[a parameter" in changed:  # a hand-written optimizer's step
             self.fail(f"changes {changed} in Python (a step count, or a state tensor replaced "
