@@ -65,6 +65,10 @@ DRAWS: dict[str, Callable[[Any], Any]] = {
     "nn.Dropout2d": lambda x: nn.Dropout2d(0.3)(x.reshape(2, 2, 3, 2)) * 2,
     "Categorical(probs)": lambda x: tn.distributions.Categorical(probs=x.softmax(-1)).sample(),
     "Categorical(logits)": lambda x: tn.distributions.Categorical(logits=x).sample((4,)),
+    "nn.init.normal_": lambda x: nn.init.normal_(tn.zeros_like(x), 0.0, 2.0) * x,
+    "nn.init.kaiming_uniform_": lambda x: nn.init.kaiming_uniform_(tn.zeros_like(x)) + x,
+    "nn.init.trunc_normal_": lambda x: nn.init.trunc_normal_(tn.zeros_like(x), std=2.0),
+    "nn.init.orthogonal_": lambda x: nn.init.orthogonal_(tn.zeros_like(x)) @ x.T,
     "draws in order": lambda x: (tn.bernoulli(x.sigmoid()), x.clone().normal_(),
                                  tn.rand(3, dtype=tn.float64), tn.multinomial(x.exp(), 2)),
 }
