@@ -214,6 +214,39 @@ def test_ignore_index_outside_the_classes_replays_once_the_trace_saw_ignored_tar
     assert compiled.replays >= 2
 
 
+@pytest.mark.parametrize("kind", ["weighted", "nll_loss", "3-d", "smoothed"])
+def test_padding_targets_replay_even_when_the_traced_batch_held_none(kind: str) -> None:
+    """The default ignore_index=-100 (padding): the trace's batch has no padding, later ones
+    have some. (The fused unweighted (N, C) cross_entropy is the one path that keeps no mask.)"""
+    weight = tn.tensor([0.5, 2.0, 1.5, 1.0], dtype=tn.float64)
+    logits = tn.randn(6, 4, dtype=tn.float64, requires_grad=True)
+
+    def loss(x: Any, t: Any) -> Any:
+        if kind == "weighted":
+            out = F.cross_entropy(x, t, weight=weight)
+        elif kind == "nll_loss":
+            out = F.nll_loss(F.log_softmax(x, 1), t)
+        elif kind == "3-d":
+            out = F.cross_entropy(x.reshape(2, 3, 4).permute(0, 2, 1), t.reshape(2, 3))
+        else:
+            out = F.cross_entropy(x, t, label_smoothing=0.1)
+        out.backward()
+        return out
+
+    compiled = tn.compile(loss)
+    for target in ([0, 1, 2, 3, 0, 1], [0, 1, 2, 3, 0, 1], [-100, 1, 2, 3, 0, -100],
+                   [-100] * 6, [3, -100, 2, 1, 0, 1]):
+        t = tn.tensor(target)
+        logits.grad = None
+        want = loss(logits, t)
+        want_grad = logits.grad.data.copy()
+        logits.grad = None
+        got = compiled(logits, t)
+        assert_close(got.data, want.data, str(target))
+        assert_close(logits.grad.data, want_grad, str(target))
+    assert compiled.replays >= 3
+
+
 def test_every_target_ignored_gives_a_nan_mean_and_no_gradient_as_pytorch() -> None:
     torch = pytest.importorskip("torch")
     x = np.random.default_rng(0).normal(size=(3, 4))

@@ -27,7 +27,7 @@ from tinynet.autograd import Function, is_grad_enabled
 from tinynet.errors import DTypeError, ShapeError
 from tinynet.nn.dropout import dropout  # noqa: F401 - F.dropout (written beside nn.Dropout)
 from tinynet.nn.errors import ClassIndexError, ValueRangeError
-from tinynet.tensor import Tensor, is_literal, made_from_literals, read_values
+from tinynet.tensor import Tensor, is_literal, made_from_literals, value_reads
 
 # ---------------------------------------------------------------------------------------------
 # Layers and activations
@@ -614,6 +614,7 @@ def _nll(
     """-w[t_i] x_i[t_i] per sample, reduced; x are log-probabilities."""
     rows, flat_target = _rows(input, target)
     dtype = input.data.dtype
+    ignored = _masked_when_traced(ignored)
     keep, safe_target = _kept(flat_target, ignore_index, dtype) if ignored else (
         None, flat_target)
     positions = made_from_literals(np.arange(len(safe_target)))  # a constant: 0..n-1
@@ -635,6 +636,14 @@ def _nll(
     if w is None:
         return losses.sum() / dtype.type(len(safe_target))
     return losses.sum() / _counted(w.sum())
+
+
+def _masked_when_traced(ignored: bool) -> bool:
+    """While tn.compile traces, a later call's targets may hold ignore_index even when this
+    batch has none: the loss masks them anyway (the same numbers when none is ignored), so
+    every replay is right. (The fused (N, C) cross_entropy keeps its speed: a replayed target
+    outside 0..C-1 stops at its kernel's bounds check.)"""
+    return ignored or value_reads.refuse is not None
 
 
 def _kept(targets: np.ndarray, ignore_index: int, dtype: np.dtype
@@ -719,7 +728,7 @@ def _smoothed_cross_entropy(input: Tensor, target: Any, weight: Any, ignore_inde
     nll = _nll(log_p if w is None else ops.log_softmax(input, dim=class_dim), indices, w,
                ignore_index, reduction, ignored)
     smooth = -log_p.sum(class_dim)
-    if ignored:  # recorded ops on the targets (tn.compile recomputes them at every replay)
+    if _masked_when_traced(ignored) and indices.size:  # recorded ops (recomputed at replay)
         keep, safe = _kept(indices, ignore_index, input.data.dtype)
     else:
         keep, safe = None, indices

@@ -41,9 +41,9 @@ from tinynet import kernels
 from tinynet.autograd import Function
 from tinynet.errors import DTypeError, ShapeError, ValueRangeError
 from tinynet.kernels.conv import output_size as positions
+from tinynet.ops.datadep import draw
 from tinynet.ops.operands import as_floating
 from tinynet.ops.shape import ScatterAdd
-from tinynet.ops.datadep import draw
 from tinynet.random import source
 from tinynet.tensor import Tensor
 

@@ -20,8 +20,8 @@ import numpy as np
 
 from tinynet import dtypes, random
 from tinynet.autograd import Function
-from tinynet.ops.datadep import draw
 from tinynet.errors import DTypeError, ShapeError, ValueRangeError
+from tinynet.ops.datadep import draw
 from tinynet.ops.linalg import matmul
 from tinynet.ops.operands import as_tensor, normalize_dim
 from tinynet.tensor import Tensor
