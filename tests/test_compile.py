@@ -513,15 +513,19 @@ def test_reading_values_while_tracing_raises_compile_error(kind: str) -> None:
     assert str(tn.tensor([1.0, 2.0]))  # printing works again after the trace
 
 
-def test_in_place_edit_of_an_outside_tensor_raises_compile_error() -> None:
+def test_in_place_edit_of_an_outside_tensor_is_a_recorded_op_replayed_at_every_call() -> None:
+    """(Once refused: in-place ops that name what they read are recorded, issue 18 part 3.)"""
     w = tn.tensor(np.ones(3))
 
     def f(x: Any) -> Any:
         w.add_(1.0)
         return x * w
 
-    with pytest.raises(tn.CompileError, match="in place"):
-        tn.compile(f)(tn.tensor(np.ones(3)))
+    compiled = tn.compile(f)
+    for i in range(4):
+        np.testing.assert_array_equal(compiled(tn.tensor(np.ones(3))).data, np.full(3, 2.0 + i))
+    np.testing.assert_array_equal(w.data, np.full(3, 5.0))
+    assert compiled.replays == 3
 
 
 def test_double_backward_raises_compile_error() -> None:
