@@ -590,12 +590,12 @@ def test_docs_compile_md_quotes_current_output(capsys: Any) -> None:
 
 
 def test_random_numbers_outside_recorded_draws_raise_compile_error() -> None:
-    # tn.rand/randn/dropout are recorded draws (tests/test_compile_replay.py); an initialiser
-    # filling a tensor in place is not: a replay would reuse the traced numbers, so refused.
+    # tn.rand/randn/dropout and nn.init are recorded draws (tests/test_compile_replay.py,
+    # tests/test_compile_replay_more.py); a sampler's shuffle is not: a replay would reuse the
+    # traced numbers, so refused.
     def f(x: Any) -> Any:
-        w = tn.zeros(3, dtype=tn.float64)
-        tn.nn.init.normal_(w)
-        return (x * w).sum()
+        order = list(tn.utils.data.RandomSampler(range(3)))
+        return (x * len(order)).sum()
 
     with pytest.raises(tn.CompileError, match="random numbers"):
         tn.compile(f)(tn.ones(3, dtype=tn.float64))
