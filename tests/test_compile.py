@@ -509,15 +509,19 @@ def test_reading_values_while_tracing_raises_compile_error(kind: str) -> None:
     assert str(tn.tensor([1.0, 2.0]))  # printing works again after the trace
 
 
-def test_in_place_edit_of_an_outside_tensor_raises_compile_error() -> None:
+def test_in_place_edit_of_an_outside_tensor_is_a_recorded_op_replayed_at_every_call() -> None:
+    """(Once refused: in-place ops that name what they read are recorded, issue 18 part 3.)"""
     w = tn.tensor(np.ones(3))
 
     def f(x: Any) -> Any:
         w.add_(1.0)
         return x * w
 
-    with pytest.raises(tn.CompileError, match="in place"):
-        tn.compile(f)(tn.tensor(np.ones(3)))
+    compiled = tn.compile(f)
+    for i in range(4):
+        np.testing.assert_array_equal(compiled(tn.tensor(np.ones(3))).data, np.full(3, 2.0 + i))
+    np.testing.assert_array_equal(w.data, np.full(3, 5.0))
+    assert compiled.replays == 3
 
 
 def test_double_backward_raises_compile_error() -> None:
@@ -582,12 +586,12 @@ def test_docs_compile_md_quotes_current_output(capsys: Any) -> None:
 
 
 def test_random_numbers_outside_recorded_draws_raise_compile_error() -> None:
-    # tn.rand/randn/dropout are recorded draws (tests/test_compile_replay.py); an initialiser
-    # filling a tensor in place is not: a replay would reuse the traced numbers, so refused.
+    # tn.rand/randn/dropout and nn.init are recorded draws (tests/test_compile_replay.py,
+    # tests/test_compile_replay_more.py); a sampler's shuffle is not: a replay would reuse the
+    # traced numbers, so refused.
     def f(x: Any) -> Any:
-        w = tn.zeros(3, dtype=tn.float64)
-        tn.nn.init.normal_(w)
-        return (x * w).sum()
+        order = list(tn.utils.data.RandomSampler(range(3)))
+        return (x * len(order)).sum()
 
     with pytest.raises(tn.CompileError, match="random numbers"):
         tn.compile(f)(tn.ones(3, dtype=tn.float64))

@@ -13,13 +13,15 @@ The last dimension indexes the categories. ``probs`` are normalised to sum to 1 
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import numpy as np
 
 from tinynet import ops
 from tinynet.errors import ShapeError, ValueRangeError
-from tinynet.random import get_generator
+from tinynet.ops.datadep import draw
+from tinynet.random import source
 from tinynet.tensor import Tensor
 
 __all__ = ["Categorical"]
@@ -27,6 +29,17 @@ __all__ = ["Categorical"]
 
 def _tensor(value: Any) -> Tensor:
     return value if isinstance(value, Tensor) else Tensor(value)
+
+
+def _inverse_cdf(rng: np.random.Generator, probs: np.ndarray, *,
+                 shape: tuple[int, ...]) -> np.ndarray:
+    """Category indices of ``shape`` (int64): the first category whose cumulative probability
+    exceeds a uniform draw, row by row of ``probs`` (..., K)."""
+    cumulative = np.cumsum(np.asarray(probs, dtype=np.float64), axis=-1)
+    cumulative /= cumulative[..., -1:]
+    u = rng.random(shape + (1,))
+    index = (u >= np.broadcast_to(cumulative, shape + (probs.shape[-1],))).sum(-1)
+    return np.minimum(index, probs.shape[-1] - 1).astype(np.int64)
 
 
 class Categorical:
@@ -64,12 +77,9 @@ class Categorical:
         """Category indices of shape ``sample_shape + batch_shape`` (int64), by inverting each
         row's cumulative distribution at a uniform draw."""
         shape = tuple(sample_shape) + self.batch_shape
-        p = np.asarray(self.probs.data, dtype=np.float64)
-        cumulative = np.cumsum(p, axis=-1)
-        cumulative /= cumulative[..., -1:]
-        u = get_generator(None, "Categorical.sample").random(shape + (1,))
-        index = (u >= np.broadcast_to(cumulative, shape + (self._num_events,))).sum(-1)
-        return Tensor._make(np.minimum(index, self._num_events - 1).astype(np.int64))
+        # a recorded draw: tn.compile draws again at every replay, from that call's probs
+        return draw(functools.partial(_inverse_cdf, shape=shape), source(None, "Categorical"),
+                    self.probs.detach())
 
     def log_prob(self, value: Any) -> Tensor:
         """log p(value) for category indices ``value`` (broadcast against the batch shape)."""

@@ -63,11 +63,11 @@ def default_generator() -> np.random.Generator:
 
 def _refuse_while_compiling() -> None:
     # extra: tensor.read_values (a compiled step would replay the traced draws forever)
-    read_values("draws random numbers outside tinynet's recorded draws (an initialiser, "
-                "normal_/uniform_, a shuffled loader or sampler...): a compiled step would "
-                "replay the same numbers at every call. Use tn.rand/tn.randn/dropout, which "
-                "draw anew at every replay, or draw outside the compiled function and pass "
-                "the numbers in as an argument")
+    read_values("draws random numbers outside tinynet's recorded draws (a shuffled loader "
+                "or sampler, random_split...): a compiled step would replay the same numbers "
+                "at every call. Use tn.rand/tn.randn/tn.randperm/tn.bernoulli/x.normal_()/"
+                "dropout/nn.init, which draw anew at every replay, or draw outside the "
+                "compiled function and pass the numbers in as an argument")
 
 
 class Generator:

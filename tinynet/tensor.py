@@ -7,6 +7,7 @@ that calls the op in ``tinynet.ops``; the maths and the derivatives live there.
 
 from __future__ import annotations
 
+import sys
 import threading
 import weakref
 from collections.abc import Callable, Iterator
@@ -227,6 +228,13 @@ class Tensor:
             raise DTypeError(
                 f"data: this tensor requires grad, so it must hold floats; got {value.dtype}"
             )
+        if value_reads.refuse is not None:  # extra: tn.compile (numpy work on .data)
+            caller = sys._getframe(1)
+            read_values(f"assigns .data ({caller.f_code.co_filename}:{caller.f_lineno}: numpy "
+                        "work on arrays, as p.data -= lr * p.grad.data in a hand-written "
+                        "optimizer step), which tn.compile cannot replay: it records tensor "
+                        "ops. Write it with tensor ops; in-place ones under tn.no_grad() are "
+                        "recorded (p.add_(p.grad, alpha=-lr), buf.mul_(momentum).add_(p.grad))")
         if value is not self._data:
             world_stamp.value += 1
         self._data = value
@@ -851,7 +859,7 @@ class Tensor:
         return self.div_(other)
 
     def zero_(self) -> Tensor:
-        return ops.inplace(self, "zero_", lambda d: d.fill(0))
+        return ops.inplace(self, "zero_", lambda d: d.fill(0), ())
 
     def fill_(self, value: Any) -> Tensor:
         fill = ops.inplace_operand(value, "fill_")
@@ -861,14 +869,16 @@ class Tensor:
                 "use copy_ to copy a tensor's values"
             )
         dtypes.check_storable(fill, self._data.dtype, "fill_")
-        return ops.inplace(self, "fill_", lambda d: d.fill(fill))
+        return ops.inplace(self, "fill_", lambda d, *read: d.fill(read[0] if read else fill),
+                           _read_again(value, fill))
 
     def copy_(self, source: Any) -> Tensor:
         """Copy ``source``'s values in (broadcast to this tensor's shape, converted to its
         dtype, as ``torch.Tensor.copy_``)."""
-        src = ops.inplace_operand(source, "copy_")
+        given = ops.inplace_operand(source, "copy_")
 
-        def copy(d: np.ndarray) -> None:
+        def copy(d: np.ndarray, *read: Any) -> None:
+            src = read[0] if read else given
             try:
                 np.copyto(d, src, casting="unsafe")
             except ValueError as e:
@@ -877,16 +887,20 @@ class Tensor:
                     f"tensor's shape {d.shape}"
                 ) from e
 
-        return ops.inplace(self, "copy_", copy)
+        return ops.inplace(self, "copy_", copy, _read_again(source, given))
 
     def clamp_(self, min: Any = None, max: Any = None) -> Tensor:  # noqa: A002
         """Limit values to [min, max] in place; numbers or tensors that broadcast to this one."""
         if min is None and max is None:
             raise ValueRangeError("clamp_: at least one of min and max must be given")
-        low = None if min is None else ops.inplace_operand(min, "clamp_")
-        high = None if max is None else ops.inplace_operand(max, "clamp_")
+        bounds = [None if b is None else ops.inplace_operand(b, "clamp_") for b in (min, max)]
+        arrays = [k for k, b in enumerate(bounds) if isinstance(b, np.ndarray)]
 
-        def clamp(d: np.ndarray) -> None:
+        def clamp(d: np.ndarray, *read: Any) -> None:
+            low, high = bounds
+            if read:  # the bounds that are tensors, read again at every tn.compile replay
+                found = dict(zip(arrays, read, strict=True))
+                low, high = found.get(0, low), found.get(1, high)
             try:
                 result = np.clip(d, low, high)  # checked before anything is written
             except ValueError as e:
@@ -900,7 +914,8 @@ class Tensor:
                                  "in place; convert the tensor first (e.g. x.float())")
             np.copyto(d, result)
 
-        return ops.inplace(self, "clamp_", clamp)
+        return ops.inplace(self, "clamp_", clamp, tuple(
+            (min, max)[k] if isinstance((min, max)[k], Tensor) else bounds[k] for k in arrays))
 
     clip_ = clamp_
 
@@ -1071,19 +1086,19 @@ class Tensor:
     # graph (refused on a tensor in a graph while grad mode is on, as fill_ and copy_).
     def scatter_(self, dim: int, index: Any, src: Any = None, *, value: Any = None) -> Tensor:
         new = ops.scatter(self.detach(), dim, index, _plain(src), value=value)
-        return ops.inplace(self, "scatter_", lambda d: np.copyto(d, new.data))
+        return ops.inplace(self, "scatter_", np.copyto, (new,))
 
     def scatter_add_(self, dim: int, index: Any, src: Any) -> Tensor:
         new = ops.scatter_add(self.detach(), dim, index, _plain(src))
-        return ops.inplace(self, "scatter_add_", lambda d: np.copyto(d, new.data))
+        return ops.inplace(self, "scatter_add_", np.copyto, (new,))
 
     def index_add_(self, dim: int, index: Any, source: Any, *, alpha: Any = 1) -> Tensor:
         new = ops.index_add(self.detach(), dim, index, _plain(source), alpha=alpha)
-        return ops.inplace(self, "index_add_", lambda d: np.copyto(d, new.data))
+        return ops.inplace(self, "index_add_", np.copyto, (new,))
 
     def masked_fill_(self, mask: Any, value: Any) -> Tensor:
         new = ops.masked_fill(self.detach(), mask, _plain(value))
-        return ops.inplace(self, "masked_fill_", lambda d: np.copyto(d, new.data))
+        return ops.inplace(self, "masked_fill_", np.copyto, (new,))
 
     def normal_(self, mean: float = 0.0, std: float = 1.0, *, generator: Any = None) -> Tensor:
         return ops.normal_(self, mean, std, generator=generator)
@@ -1166,6 +1181,14 @@ def _scaled(other: Any, alpha: Any) -> Any:
     if alpha == 1:
         return other
     return other * alpha if isinstance(other, Tensor) else np.asarray(other) * alpha
+
+
+def _read_again(value: Any, operand: Any) -> tuple:
+    """What an in-place write reads again at every tn.compile replay (``ops.inplace``'s
+    ``operands``): a tensor, or an array; nothing for a number (a constant of the step)."""
+    if isinstance(value, Tensor):
+        return (value,)
+    return (operand,) if isinstance(operand, np.ndarray) else ()
 
 
 def _plain(value: Any) -> Any:

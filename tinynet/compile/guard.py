@@ -34,7 +34,7 @@ import numpy as np
 
 from tinynet import kernels
 from tinynet.autograd.engine import grad_mode
-from tinynet.compile.trace import _tracing
+from tinynet.compile.trace import _tracing, reads_its_numbers
 from tinynet.tensor import Tensor, world_stamp
 
 _PLAIN = (bool, int, float, str, type(None))
@@ -316,6 +316,7 @@ class Guard:
         """Plain lists and dicts: checked in full by the fast check too (no stamp sees them),
         but against the group dicts themselves (the program reads ``lr`` from those)."""
         o = self._bind(f"opt{j}", opt)
+        reads = reads_its_numbers(opt)  # else a step of the user's own: numbers by value
         lines = self._refuse_if(f"len({o}.param_groups) != {len(opt.param_groups)}",
                                 f"len({o}.state) != {len(opt.state)}")
         # the state the program will be bound to: each parameter's dict and its arrays
@@ -338,7 +339,7 @@ class Guard:
                 copy = dict(group)
                 snapshot = self._bind(f"group_copy{j}_{k}", copy)
                 read = tuple(key for key, value in group.items()
-                             if key in opt.defaults and _is_number(value))
+                             if reads and key in opt.defaults and _is_number(value))
                 self.snapshots.append((copy, group, read))
                 params = self._bind(f"params{j}_{k}", group["params"])
                 lines += self._refuse_if(
@@ -358,7 +359,7 @@ class Guard:
                               f"tuple(group) != {tuple(group)!r}",  # first: the keys exist
                               f"{o}._form(group) != {form}"]
             for key, value in group.items():
-                if key in opt.defaults and _is_number(value):  # the optimizer's own numbers:
+                if reads and key in opt.defaults and _is_number(value):  # its own numbers:
                     continue  # read by its updates at every replay
                 if key == "params":
                     params = self._bind(f"params{j}_{k}", value)

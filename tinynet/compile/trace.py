@@ -98,6 +98,10 @@ class World:
                 for group in obj.param_groups:
                     for p in group["params"]:
                         add(p, 0)
+                if not reads_its_numbers(obj):  # a step of the user's own reads attributes too
+                    self.objects.append(obj)
+                    self.object_keys[id(obj)] = _method_names(type(obj)) - {
+                        "state", "param_groups", "defaults"}
             elif isinstance(obj, _CODE) or type(obj).__module__.startswith("tinynet.compile"):
                 return  # modules, classes, functions, compiled functions: not the step's state
             elif depth > 0 and isinstance(obj, list | tuple) and len(obj) <= _MAX_ITEMS:
@@ -207,6 +211,8 @@ def _method_names(cls: type) -> set[str]:
         if klass is object:
             continue
         for value in vars(klass).values():
+            while hasattr(value, "__wrapped__"):  # a decorated method (@tn.no_grad())
+                value = value.__wrapped__
             code = getattr(getattr(value, "__func__", value), "__code__", None)
             if code is not None:
                 names |= {n for c in _code_objects(code) for n in c.co_names}
@@ -219,6 +225,14 @@ def _code_objects(code: Any) -> list[Any]:
         if hasattr(const, "co_names"):
             found += _code_objects(const)
     return found
+
+
+def reads_its_numbers(opt: Any) -> bool:
+    """True if ``opt.step`` is tinynet's: its updates (``_Update``) read lr, momentum... from
+    the groups at every replay. A step of the user's own (a subclass overriding ``step``)
+    bakes the numbers it read into the ops it ran, so the guard checks them by value and the
+    trace refuses changes to its Python state."""
+    return getattr(type(opt).step, "__module__", "").startswith("tinynet.optim")
 
 
 def function_codes(fn: Any) -> set[Any]:
@@ -399,6 +413,8 @@ class Tracer(Observer):
         if cls.__name__ in fuse.UNSUPPORTED:
             self.fail(f"edits a tensor in place through a view ({cls.__name__}), which tn.compile "
                       "cannot replay; write it out of place (h = h + 1)")
+        for i in options["writes"] if getattr(cls, "in_place", False) else ():
+            self._fresh_copy(inputs[i])  # (a write into a constant: into a copy of it)
         index = len(self.steps)
         writes = getattr(ctx, "writes", ())  # inputs the op wrote in place (an optimizer's)
         in_place = getattr(cls, "in_place", False)  # ops.datadep._WriteInPlace
@@ -427,6 +443,26 @@ class Tracer(Observer):
             self.node_step[id(ctx)] = index
             self.keep.append(ctx)
 
+    def _fresh_copy(self, x: Tensor) -> None:
+        """A recorded op writes in place into a tensor made in the function from numbers
+        (``tn.zeros_like(x).bernoulli_(p)``, a first step's ``tn.zeros_like(p)`` momentum
+        buffer): it writes into a copy of the constant, made by a recorded ``clone`` step, so
+        at every replay it starts from the numbers again and the constant stays as made."""
+        from tinynet.ops.elementwise import Clone
+
+        array = x.data
+        index = self.by_id.get(id(array))
+        if index is None and id(array) in self.literals:
+            const = self._new(array, "const", self.literals[id(array)][1])
+        elif index is not None and self.values[index].kind == "const":
+            const = Ref(index)
+        else:
+            return
+        at = len(self.steps)
+        self.steps.append(Step(at, "op", Clone.op, [const], [self._new(array, "temp",
+                                                                         producer=at)],
+                               cls=Clone, needs_input_grad=(False,), line=user_line(self.codes)))
+
     def _writes(self, step: Step, inputs: tuple, writes: tuple[int, ...]) -> None:
         """A recorded op writes inputs ``writes`` in place (running statistics, clipped
         gradients): at replay it writes that call's arrays again. Its caller bumps the
@@ -444,8 +480,8 @@ class Tracer(Observer):
             if value.kind == "param" and x is value.source:  # (p.data += ...: no bump)
                 step.bumps.append(value.source)
                 self.bumped.append(value.source)
-            elif r.value in self.versions:  # the bump to come is recorded, not behind our back
-                self.versions[r.value] = (x._version, x._version.value + 1)
+            elif r.value in self.versions or value.kind == "input":  # the bump to come is
+                self.versions[r.value] = (x._version, x._version.value + 1)  # recorded
 
     def around_backward(self, node: Any, grad: Tensor, create_graph: bool,
                         rule: Any) -> tuple[Any, ...]:
@@ -514,6 +550,13 @@ class Tracer(Observer):
     def finish(self, returned: Any) -> Program:
         """Check nothing changed behind the recorder's back; describe what the call leaves."""
         changed = python_changes(self.python_state)
+        if changed and ".state[a parameter" in changed:  # a hand-written optimizer's step
+            self.fail(f"changes {changed} in Python (a step count, or a state tensor replaced "
+                      "by a new one): a replay runs the recorded ops only and would not repeat "
+                      "it. Keep counts in tensors (state['step'] = tn.tensor(0.0), then "
+                      "state['step'] += 1) and update state tensors in place under "
+                      "tn.no_grad() (buf.mul_(momentum).add_(p.grad)), as PyTorch's "
+                      "optimizers do", line="")
         if changed:
             self.fail(f"changes {changed} (a scheduler.step(), an assignment into "
                       "param_groups, a counter or an append to an outside list?): a replay runs "
@@ -571,7 +614,9 @@ class Tracer(Observer):
     def _who_writes(self, array: np.ndarray) -> str:
         """The message for an outside array changed behind the recorder's back."""
         return ("modifies an outside tensor in place (tn.compile records ops, not writes into "
-                "arrays); use out-of-place ops, or do it outside the compiled function")
+                "arrays: numpy work on .data, as in a hand-written optimizer step); use tensor "
+                "ops (in-place ones under tn.no_grad(), p.add_(p.grad, alpha=-lr), are "
+                "recorded), or do it outside the compiled function")
 
     def _result(self, value: Any) -> Any:
         if isinstance(value, Tensor):
@@ -627,6 +672,10 @@ def python_state(world: World) -> list[tuple[str, Any, Any]]:
                                                    if key != "params"})))
         found.append((f"{type(opt).__name__}.param_groups", opt.param_groups,
                       _state_of(opt.param_groups)))
+        if not reads_its_numbers(opt) and not type(opt)._STATE_KEYS:
+            for p, entries in list(opt.state.items()):  # a step of the user's own
+                found.append((f"{type(opt).__name__}.state[a parameter of shape {p.shape}]",
+                              entries, _state_of(entries)))
     for obj in world.objects:
         if not any(obj is g for opt in world.optimizers for g in opt.param_groups):
             found.append((f"an outside {type(obj).__name__}", obj, _state_of(obj)))

@@ -27,7 +27,7 @@ from tinynet.autograd import Function, is_grad_enabled
 from tinynet.errors import DTypeError, ShapeError
 from tinynet.nn.dropout import dropout  # noqa: F401 - F.dropout (written beside nn.Dropout)
 from tinynet.nn.errors import ClassIndexError, ValueRangeError
-from tinynet.tensor import Tensor, is_literal, made_from_literals, read_values
+from tinynet.tensor import Tensor, is_literal, made_from_literals, value_reads
 
 # ---------------------------------------------------------------------------------------------
 # Layers and activations
@@ -273,18 +273,15 @@ def _class_target(
     array = np.asarray(array, dtype=np.int64, order="C")  # (ascontiguousarray makes 0-d 1-d)
     if array.size == 0:
         return array, False
-    if -classes <= ignore_index < classes:  # extra: tn.compile (see read_values)
-        read_values(f"{op}: with ignore_index={ignore_index}, which targets count depends on "
-                    "their values (a compiled step would replay the trace's choice); compute "
-                    "the loss eagerly, or keep ignore_index outside -C..C-1 (the default -100 "
-                    "for fewer than 100 classes)")
-    low, high = array.min(), array.max()
+    # The loss masks ignored targets (a recorded comparison, recomputed from each call's
+    # targets under tn.compile) whenever a target may equal ignore_index: always when it is
+    # a class (0..C-1), whatever this batch holds, so the choice never depends on the values
+    # of the targets; when it is outside the classes (the default -100), once some target
+    # holds it (a compiled step traced on such a batch masks at every replay).
+    masked = 0 <= ignore_index < classes
+    low, high = array.min(), array.max()  # (the check of the values, not a choice)
     if low >= 0 and high < classes:
-        ignored = 0 <= ignore_index < classes and bool((array == ignore_index).any())
-        return array, ignored
-    read_values(f"{op}: targets equal to ignore_index={ignore_index} are ignored, which "
-                "depends on their values (a compiled step would replay the trace's choice); "
-                "compute the loss eagerly")
+        return array, masked
     ignored_mask = array == ignore_index
     bad = ~ignored_mask & ((array < 0) | (array >= classes))
     if bad.any():
@@ -616,31 +613,55 @@ def _nll(
 ) -> Tensor:
     """-w[t_i] x_i[t_i] per sample, reduced; x are log-probabilities."""
     rows, flat_target = _rows(input, target)
-    keep = flat_target != ignore_index if ignored else None
-    safe_target = np.where(keep, flat_target, 0) if ignored else flat_target
+    dtype = input.data.dtype
+    ignored = _masked_when_traced(ignored)
+    keep, safe_target = _kept(flat_target, ignore_index, dtype) if ignored else (
+        None, flat_target)
     positions = made_from_literals(np.arange(len(safe_target)))  # a constant: 0..n-1
     picked = rows[positions, safe_target]  # x_i[t_i], differentiable
     if keep is not None:  # an ignored row adds 0, even if its scores are -inf or nan
-        picked = ops.where(keep, picked, 0.0)
-    dtype = input.data.dtype
+        picked = ops.where(keep != 0, picked, 0.0)
     # weights through ops (recorded by tn.compile); without weights, no array of ones
     w = Tensor._make(weight)[safe_target] if weight is not None else None
     if keep is not None:
-        w = (w if w is not None else np.ones(len(safe_target), dtype)) * keep.astype(dtype)
+        w = w * keep if w is not None else keep
     losses = -(picked * w) if w is not None else -picked
     if reduction == "none":
         return losses.reshape(target.shape)
     if reduction == "sum":
         return losses.sum()
-    if not (keep.any() if keep is not None else len(safe_target)):
-        # Every target ignored (or none at all): the mean is 0/0 = nan, as in PyTorch, but no
-        # gradient flows (0, not the nan of d(0/0)), so one all-padding batch does not poison
-        # the weights.
+    if not len(safe_target):  # no target at all: 0/0 = nan, as in PyTorch
         return losses.sum() + dtype.type(np.nan)
     # The mean divides by the total weight of the counted samples.
     if w is None:
         return losses.sum() / dtype.type(len(safe_target))
-    return losses.sum() / (w.sum() if isinstance(w, Tensor) else w.sum(dtype=dtype))
+    return losses.sum() / _counted(w.sum())
+
+
+def _masked_when_traced(ignored: bool) -> bool:
+    """While tn.compile traces, a later call's targets may hold ignore_index even when this
+    batch has none: the loss masks them anyway (the same numbers when none is ignored), so
+    every replay is right. (The fused (N, C) cross_entropy keeps its speed: a replayed target
+    outside 0..C-1 stops at its kernel's bounds check.)"""
+    return ignored or value_reads.refuse is not None
+
+
+def _kept(targets: np.ndarray, ignore_index: int, dtype: np.dtype
+          ) -> tuple[Tensor, np.ndarray]:
+    """(1 for a counted target and 0 for an ignored one, in the scores' dtype; the targets
+    with 0 for the ignored ones, safe to index with), both computed by recorded ops, so
+    tn.compile recomputes them from each call's targets."""
+    target = Tensor._make(targets)
+    counted = target != ignore_index
+    return counted.to(dtype), ops.where(counted, target, 0).data
+
+
+def _counted(total: Tensor) -> Tensor:
+    """The mean's divisor, the total weight of the counted targets, with NaN for none: every
+    target ignored gives a NaN mean, as in PyTorch, but no gradient (0, not the NaN of
+    d(0/0)), so one all-padding batch does not poison the weights (ops, not a branch on the
+    values: tn.compile replays it)."""
+    return ops.where(total != 0, total, total.dtype.type(np.nan))
 
 
 # ---- convolution, pooling and normalization (forward and backward in tinynet/ops/conv.py and
@@ -707,14 +728,22 @@ def _smoothed_cross_entropy(input: Tensor, target: Any, weight: Any, ignore_inde
     nll = _nll(log_p if w is None else ops.log_softmax(input, dim=class_dim), indices, w,
                ignore_index, reduction, ignored)
     smooth = -log_p.sum(class_dim)
-    keep = indices != ignore_index
-    if ignored:
-        smooth = ops.where(keep, smooth, 0.0)
+    if _masked_when_traced(ignored) and indices.size:  # recorded ops (recomputed at replay)
+        keep, safe = _kept(indices, ignore_index, input.data.dtype)
+    else:
+        keep, safe = None, indices
+    if keep is not None:
+        smooth = ops.where(keep != 0, smooth, 0.0)
     if reduction == "sum":
         smooth = smooth.sum()
     elif reduction == "mean":
-        counted = (w[np.where(keep, indices, 0)] * keep).sum() if w is not None else keep.sum()
-        smooth = smooth.sum() / input.dtype.type(counted)
+        weights = Tensor._make(w)[safe] if w is not None else None
+        if keep is not None:
+            weights = weights * keep if weights is not None else keep
+        if weights is not None:
+            smooth = smooth.sum() / _counted(weights.sum())
+        else:
+            smooth = smooth.sum() / input.dtype.type(indices.size)
     return nll * (1.0 - label_smoothing) + smooth * (label_smoothing / classes)
 
 from tinynet.ops.sequence import embedding, one_hot, pad  # noqa: E402, F401 - issue 22

@@ -25,7 +25,8 @@ import numpy as np
 from tinynet import ops
 from tinynet.autograd import no_grad
 from tinynet.errors import DTypeError, ShapeError
-from tinynet.random import get_generator
+from tinynet.ops.datadep import draw
+from tinynet.random import source
 from tinynet.tensor import Tensor
 
 _LINEAR_LIKE = ("linear", "conv1d", "conv2d", "conv3d", "conv_transpose1d", "conv_transpose2d",
@@ -77,14 +78,28 @@ def _fan(tensor: Tensor, mode: str) -> int:
     return fan_in if mode == "fan_in" else fan_out
 
 
-def _fill(tensor: Tensor, name: str, make: Any) -> Tensor:
-    """Write ``make(shape)`` (an array) into ``tensor`` in place, as one in-place op."""
+_NUMBERS = object()  # _fill's generator when ``make`` draws nothing
+
+
+def _fill(tensor: Tensor, name: str, make: Any, generator: Any = _NUMBERS) -> Tensor:
+    """Write ``make(shape)`` (an array; ``make(rng, shape)`` when it draws from ``generator``)
+    into ``tensor`` in place, as one in-place op. The draw is a recorded op and the write
+    names what it reads, so tn.compile draws and writes again at every replay."""
     if not isinstance(tensor, Tensor):
         raise DTypeError(f"{name}: expected a Tensor, got {type(tensor).__name__}")
+    shape = tensor.data.shape
     with no_grad():
-        ops.inplace(tensor, name,
-                    lambda data: np.copyto(data, make(data.shape), casting="unsafe"))
+        if generator is _NUMBERS:
+            ops.inplace(tensor, name,
+                        lambda data: np.copyto(data, make(shape), casting="unsafe"), ())
+        else:
+            new = draw(lambda rng: np.asarray(make(rng, shape)), source(generator, name))
+            ops.inplace(tensor, name, _copy, (new,))
     return tensor
+
+
+def _copy(data: np.ndarray, new: np.ndarray) -> None:
+    np.copyto(data, new, casting="unsafe")
 
 
 def _empty(tensor: Tensor, name: str) -> bool:
@@ -96,14 +111,12 @@ def _empty(tensor: Tensor, name: str) -> bool:
 
 def uniform_(tensor: Tensor, a: float = 0.0, b: float = 1.0, generator: Any = None) -> Tensor:
     """Fill with samples from U(a, b)."""
-    rng = get_generator(generator)
-    return _fill(tensor, "uniform_", lambda shape: rng.uniform(a, b, shape))
+    return _fill(tensor, "uniform_", lambda rng, shape: rng.uniform(a, b, shape), generator)
 
 
 def normal_(tensor: Tensor, mean: float = 0.0, std: float = 1.0, generator: Any = None) -> Tensor:
     """Fill with samples from N(mean, std^2)."""
-    rng = get_generator(generator)
-    return _fill(tensor, "normal_", lambda shape: rng.normal(mean, std, shape))
+    return _fill(tensor, "normal_", lambda rng, shape: rng.normal(mean, std, shape), generator)
 
 
 def constant_(tensor: Tensor, val: float) -> Tensor:
@@ -179,9 +192,7 @@ def orthogonal_(tensor: Tensor, gain: float = 1.0, generator: Any = None) -> Ten
         return tensor
     rows = tensor.shape[0]
     cols = tensor.data.size // rows
-    rng = get_generator(generator, "orthogonal_")
-
-    def make(shape: tuple[int, ...]) -> np.ndarray:
+    def make(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
         flat = rng.standard_normal((rows, cols))
         if rows < cols:
             flat = flat.T
@@ -191,7 +202,7 @@ def orthogonal_(tensor: Tensor, gain: float = 1.0, generator: Any = None) -> Ten
             q = q.T
         return (gain * q).reshape(shape)
 
-    return _fill(tensor, "orthogonal_", make)
+    return _fill(tensor, "orthogonal_", make, generator)
 
 
 def trunc_normal_(tensor: Tensor, mean: float = 0.0, std: float = 1.0, a: float = -2.0,
@@ -201,9 +212,7 @@ def trunc_normal_(tensor: Tensor, mean: float = 0.0, std: float = 1.0, a: float 
     outside [a, b] are drawn again."""
     if not a < b:
         raise ValueError(f"trunc_normal_: need a < b, got a={a}, b={b}")
-    rng = get_generator(generator, "trunc_normal_")
-
-    def make(shape: tuple[int, ...]) -> np.ndarray:
+    def make(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
         values = rng.normal(mean, std, shape)
         outside = (values < a) | (values > b)
         for _ in range(1000):
@@ -215,4 +224,4 @@ def trunc_normal_(tensor: Tensor, mean: float = 0.0, std: float = 1.0, a: float 
             values = np.clip(values, a, b)
         return values
 
-    return _fill(tensor, "trunc_normal_", make)
+    return _fill(tensor, "trunc_normal_", make, generator)

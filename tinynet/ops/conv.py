@@ -28,6 +28,7 @@ pads one more pixel at the bottom/right, as PyTorch does.
 
 from __future__ import annotations
 
+import functools
 import math
 import numbers
 import operator
@@ -40,9 +41,10 @@ from tinynet import kernels
 from tinynet.autograd import Function
 from tinynet.errors import DTypeError, ShapeError, ValueRangeError
 from tinynet.kernels.conv import output_size as positions
+from tinynet.ops.datadep import draw
 from tinynet.ops.operands import as_floating
 from tinynet.ops.shape import ScatterAdd
-from tinynet.random import get_generator
+from tinynet.random import source
 from tinynet.tensor import Tensor
 
 Pair = tuple[int, int]
@@ -497,6 +499,14 @@ def adaptive_avg_pool2d(input: Any, output_size: Any) -> Tensor:
 # ---------------------------------------------------------------------------------------------
 
 
+def _channel_mask(rng: np.random.Generator, *, shape: tuple[int, ...], p: float,
+                  dtype: np.dtype) -> np.ndarray:
+    """1/(1-p) for each kept channel (a uniform draw >= p), 0 for a dropped one."""
+    keep = rng.random(shape) >= p
+    scale = 0.0 if p == 1.0 else 1.0 / (1.0 - p)
+    return (keep * scale).astype(dtype)
+
+
 def dropout2d(input: Any, p: float = 0.5, training: bool = True, inplace: bool = False
               ) -> Tensor:
     """Zero each channel (a whole H x W map) of each sample with probability p and scale the
@@ -523,9 +533,9 @@ def dropout2d(input: Any, p: float = 0.5, training: bool = True, inplace: bool =
             "input as one without a batch dimension, i.e. shape (C, H, W)", stacklevel=2)
     if not training or p == 0.0:
         return input if isinstance(input, Tensor) else x
-    keep = get_generator(None).random(x.shape[:2] + (1,) * (x.ndim - 2)) >= p
-    scale = 0.0 if p == 1.0 else 1.0 / (1.0 - p)
-    mask = (keep * scale).astype(x.dtype)
+    # a recorded draw from tinynet's generator: tn.compile draws a new mask at every replay
+    mask = draw(functools.partial(_channel_mask, shape=x.shape[:2] + (1,) * (x.ndim - 2),
+                                  p=p, dtype=x.dtype), source(None, "dropout2d"))
     if inplace and x is input:
         x.mul_(mask)
         return x

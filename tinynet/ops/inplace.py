@@ -20,6 +20,7 @@ import numpy as np
 
 from tinynet import dtypes
 from tinynet.autograd import Function, is_grad_enabled
+from tinynet.autograd.engine import observers
 from tinynet.errors import DTypeError, GraphError, ShapeError
 from tinynet.ops.datadep import write_in_place
 from tinynet.ops.elementwise import add, div, mul, sub, where
@@ -27,19 +28,16 @@ from tinynet.ops.shape import _clean_index
 from tinynet.tensor import Tensor, bump_world_stamp, read_values
 
 
-def inplace(x: Tensor, op: str, change: Any) -> Tensor:
-    """Run ``change(x.data)`` in place and bump the version counter.
+def inplace(x: Tensor, op: str, change: Any, operands: tuple | None = None) -> Tensor:
+    """Run ``change(x.data, *operand arrays)`` in place and bump the version counter.
 
     Refused for tensors in a graph while grad mode is on (optimizers update parameters inside
-    ``no_grad``, as in PyTorch).
+    ``no_grad``, as in PyTorch). ``operands``: the tensors (or arrays) the change reads, when
+    it reads nothing else but Python numbers; then, while an observer watches (``tn.compile``'s
+    tracer), the write is a recorded op (``ops.datadep.write_in_place``) that a replay runs
+    again on that call's arrays, as a hand-written optimizer's ``p.add_(p.grad, alpha=-lr)``
+    needs. Without ``operands`` the change is a plain write the tracer refuses.
     """
-    _check_writable(x, op)
-    change(x.data)
-    x._version.value += 1
-    return x
-
-
-def _check_writable(x: Tensor, op: str) -> None:
     if x._requires_grad and is_grad_enabled():
         what = "a leaf tensor that requires grad" if x.grad_fn is None else (
             "a tensor that is part of a graph")
@@ -49,6 +47,12 @@ def _check_writable(x: Tensor, op: str) -> None:
         )
     if not x.data.flags.writeable:
         raise GraphError(f"{op}: this tensor's memory is read-only (e.g. a broadcast view)")
+    if operands is not None and observers.active:  # extra: tn.compile records the write
+        write_in_place(change, (0,), x, *operands)
+        return x
+    change(x.data, *[o.data if isinstance(o, Tensor) else o for o in operands or ()])
+    x._version.value += 1
+    return x
 
 
 def inplace_arithmetic(x: Tensor, op: str, ufunc: Any, other: Any) -> Tensor:
@@ -61,29 +65,28 @@ def inplace_arithmetic(x: Tensor, op: str, ufunc: Any, other: Any) -> Tensor:
     in_graph = x._requires_grad or (isinstance(other, Tensor) and other._requires_grad)
     if in_graph and is_grad_enabled():
         return recorded_inplace(x, op, ufunc, other)
-    operand = inplace_operand(other, op)
+    value = inplace_operand(other, op)
+    # the operand the write reads: a tensor or an array (read again at every tn.compile
+    # replay), or a number (a constant of the step)
+    operands = (other,) if isinstance(other, Tensor) else (
+        (value,) if isinstance(value, np.ndarray) else ())
 
-    def change(data: np.ndarray, value: Any = operand) -> None:
+    def change(data: np.ndarray, *read: Any) -> None:
+        other = read[0] if read else value
         try:
-            ufunc(data, value, out=data, casting="same_kind")
+            ufunc(data, other, out=data, casting="same_kind")
         except TypeError as e:  # numpy's UFuncTypeError
             raise DTypeError(
                 f"{op}: the result can't be stored in place in a {data.dtype} tensor "
-                f"(operand dtype {np.result_type(value)}); convert the tensor first"
+                f"(operand dtype {np.result_type(other)}); convert the tensor first"
             ) from e
         except ValueError as e:
             raise ShapeError(
-                f"{op}: shapes {data.shape} and {np.shape(value)}: the result must keep the "
+                f"{op}: shapes {data.shape} and {np.shape(other)}: the result must keep the "
                 f"tensor's shape {data.shape} ({e})"
             ) from e
 
-    if isinstance(other, Tensor):
-        # A recorded write (``datadep.write_in_place``), so tn.compile replays it with each
-        # call's operand: ``p -= lr * p.grad`` under no_grad, the tutorials' hand-written update
-        _check_writable(x, op)
-        write_in_place(change, (0,), x, other)
-        return x
-    return inplace(x, op, change)
+    return inplace(x, op, change, operands)
 
 
 def recorded_inplace(x: Tensor, op: str, ufunc: Any, other: Any) -> Tensor:

@@ -23,7 +23,7 @@ from tinynet import dtypes
 from tinynet.autograd import Function
 from tinynet.errors import DTypeError, IndexShapeError, ShapeError, ValueRangeError
 from tinynet.ops import select
-from tinynet.ops.datadep import _ArgExtreme
+from tinynet.ops.datadep import _ArgExtreme, _Compute
 from tinynet.ops.elementwise import maximum, minimum
 from tinynet.ops.elementwise import where as ops_where
 from tinynet.ops.operands import as_tensor, reduction_args
@@ -315,11 +315,18 @@ def logsumexp(input: Any, dim: Any, keepdim: bool = False) -> Tensor:  # noqa: A
     (no overflow); d/dx = softmax(x). All -inf gives -inf, as in PyTorch."""
     x = _floating(input, "logsumexp")
     axes, keep = reduction_args(x, dim, keepdim, {}, "logsumexp")
-    shift = np.max(x.data, axis=axes, keepdims=True) if x.data.size else np.zeros(())
-    shift = np.where(np.isfinite(shift), shift, 0).astype(x.dtype)  # a constant
+    # the shift: a constant for the gradient, computed by a recorded op (tn.compile
+    # recomputes it from each call's values)
+    shift = _Compute.apply(x.detach(), fn=lambda a: _finite_max(a, axes))
     with np.errstate(divide="ignore"):
         total = (x - shift).exp().sum(axes, keepdim=True).log() + shift
     return total if keep else total.squeeze(axes if axes is not None else None)
+
+
+def _finite_max(a: np.ndarray, axes: Any) -> np.ndarray:
+    """The largest value over ``axes`` (kept as size-1 dims), 0 where it is not finite."""
+    shift = np.max(a, axis=axes, keepdims=True) if a.size else np.zeros((), a.dtype)
+    return np.where(np.isfinite(shift), shift, 0).astype(a.dtype)
 
 
 def _floating(x: Any, op: str) -> Tensor:

@@ -22,7 +22,7 @@ from tinynet.errors import DTypeError, ShapeError, ValueRangeError
 from tinynet.ops.datadep import _ArgExtreme, _Order
 from tinynet.ops.elementwise import where
 from tinynet.ops.operands import as_tensor, normalize_dim
-from tinynet.tensor import Tensor, made_from_literals
+from tinynet.tensor import Tensor, is_literal, made_from_literals
 
 # PyTorch's torch.return_types.max & co: a tuple (values, indices) with named fields.
 max_result = collections.namedtuple("max", ["values", "indices"])
@@ -173,7 +173,10 @@ def masked_fill(input: Any, mask: Any, value: Any) -> Tensor:  # noqa: A002
         value = value.to(x.dtype) if value.dtype != x.dtype else value
     else:
         dtypes.check_storable(value, x.dtype, "masked_fill")
-        value = made_from_literals(np.asarray(value).astype(x.dtype))  # a number: a constant
+        literal = is_literal(value)
+        value = np.asarray(value).astype(x.dtype)
+        if literal:  # a number: a constant (tn.compile)
+            value = made_from_literals(value)
     out = where(Tensor._make(m), value, x)
     return out if out.shape == x.shape else out.broadcast_to(x.shape)
 

@@ -12,6 +12,7 @@ Each differentiable op's backward is written in Tensor ops (so it can be differe
 
 from __future__ import annotations
 
+import functools
 import operator
 from typing import Any
 
@@ -20,6 +21,7 @@ import numpy as np
 from tinynet import dtypes, random
 from tinynet.autograd import Function
 from tinynet.errors import DTypeError, ShapeError, ValueRangeError
+from tinynet.ops.datadep import draw
 from tinynet.ops.elementwise import compare
 from tinynet.ops.linalg import matmul
 from tinynet.ops.operands import as_tensor, normalize_dim
@@ -420,25 +422,36 @@ def multinomial(input: Any, num_samples: int, replacement: bool = False, *,  # n
     if x.dtype.kind != "f":
         raise DTypeError(f"multinomial: only floating-point weights are supported, got "
                          f"{x.dtype}; use .float()")
-    rows = x.data.reshape(-1, x.shape[-1]).astype(np.float64)
-    n = rows.shape[1]
+    n = x.shape[-1]
     num_samples = operator.index(num_samples)
     if num_samples <= 0:
         raise ValueRangeError(f"multinomial: cannot sample n_sample <= 0 samples (got "
                               f"{num_samples})")
+    if not replacement and num_samples > n:
+        raise ValueRangeError(f"multinomial: cannot sample n_sample > prob_dist.size(-1) "
+                              f"samples without replacement ({num_samples} > {n})")
+    sample = functools.partial(_multinomial, num_samples=num_samples, replacement=replacement)
+    # a recorded draw: tn.compile draws again from the generator, on that call's weights
+    return draw(sample, random.source(generator, "multinomial"), x.detach())
+
+
+def _multinomial(rng: np.random.Generator, given: np.ndarray, *, num_samples: int,
+                 replacement: bool) -> np.ndarray:
+    """``num_samples`` indices per row of the weights ``given`` (1-D or 2-D), int64: each draw
+    inverts the row's cumulative weights at a uniform number; without replacement a drawn
+    category's weight becomes 0. The weights are checked here, at every draw (a replay's
+    too)."""
+    rows = given.reshape(-1, given.shape[-1]).astype(np.float64)
+    n = rows.shape[1]
     if not np.isfinite(rows).all() or (rows < 0).any():
         raise ValueRangeError("multinomial: probability tensor contains either inf, nan or "
                               "element < 0")
     if (rows.sum(axis=1) <= 0).any():
         raise ValueRangeError("multinomial: invalid multinomial distribution (sum of "
                               "probabilities <= 0)")
-    if not replacement and num_samples > n:
-        raise ValueRangeError(f"multinomial: cannot sample n_sample > prob_dist.size(-1) "
-                              f"samples without replacement ({num_samples} > {n})")
     if not replacement and ((rows > 0).sum(axis=1) < num_samples).any():
         raise ValueRangeError("multinomial: invalid multinomial distribution (with replacement"
                               "=False, not enough non-negative category to sample)")
-    rng = random.get_generator(generator, "multinomial")
     out = np.empty((rows.shape[0], num_samples), dtype=np.int64)
     weights = rows.copy()
     for s in range(num_samples):
@@ -449,4 +462,4 @@ def multinomial(input: Any, num_samples: int, replacement: bool = False, *,  # n
         out[:, s] = pick
         if not replacement:
             weights[np.arange(rows.shape[0]), pick] = 0.0
-    return Tensor._make(out.reshape(x.shape[:-1] + (num_samples,)))
+    return out.reshape(given.shape[:-1] + (num_samples,))
