@@ -72,9 +72,11 @@ class Rule:
     def count(self, state: dict[str, Any]) -> tuple[float, ...]:
         """Advance the step counts of a parameter's ``state`` that the rule takes by one; their
         new values, as floats (what follows the numbers)."""
+        counted: tuple[float, ...] = ()  # a loop, not a comprehension: called per parameter
         for name in self.counts:
             state[name] += 1
-        return tuple([float(state[name]) for name in self.counts])
+            counted += (float(state[name]),)
+        return counted
 
 
 _NUMBA_NAMES = {"sqrt": "np.sqrt", "maximum": "np.maximum"}

@@ -170,11 +170,12 @@ class Optimizer:
         name = type(self).__name__
         with no_grad():
             for group in self.param_groups:
+                maximize = group.get("maximize", False)
                 numbers: dict[Rule, tuple] = {}  # the group's numbers for each rule, read once
                 for p in group["params"]:
                     if check_gradient(name, p) is None:
                         continue  # no gradient: no update, and the state does not decay either
-                    grad = -p.grad if group.get("maximize", False) else p.grad  # an op: traced
+                    grad = -p.grad if maximize else p.grad  # an op: traced
                     state = self.state.get(p)
                     if state is None:
                         state = self._init_state(p, group)
@@ -219,19 +220,20 @@ class Optimizer:
         group maximizes) and the state arrays the rule names, as one op. ``numbers`` holds the
         group's numbers of each rule met in this step (read from the group once per step)."""
         rule = self._rule(group, state)
-        tensors = [p, grad]
+        tensors, arrays = [p, grad], [p._data, grad._data]
         for key in rule.arrays[2:]:
             t = state.get(key)
             if t is None:  # made here: the rule writes it before reading it (SGD's first step)
                 t = state[key] = Tensor._make(np.empty_like(p._data))
             tensors.append(t)
+            arrays.append(t._data)
         if observers.active:  # extra: the op, so tn.compile's trace and watch.py see it
             _Update.apply(*tensors, rule=rule, read=Numbers(self, group, state, rule))
         else:  # what _Update's forward does, without the op's bookkeeping (4x the kernel's time)
             read = numbers.get(rule)
             if read is None:
                 read = numbers[rule] = rule.pick(self._numbers(group))
-            apply_rule(rule, [t._data for t in tensors], read + rule.count(state))
+            apply_rule(rule, arrays, read + rule.count(state))
 
     def _closure_loss(self, closure: Callable[[], Any] | None) -> Any:
         """Run ``closure`` (which recomputes the loss and calls backward) with grad on."""
