@@ -83,8 +83,7 @@ class Adadelta(Optimizer):
     def _rule(self, group: dict[str, Any], state: dict[str, Any] | None) -> Rule:
         return adadelta_rule(group["weight_decay"] != 0)
 
-    def _numbers(self, group: dict[str, Any], state: dict[str, Any] | None) -> dict[str, float]:
-        state["step"] += 1
+    def _numbers(self, group: dict[str, Any]) -> dict[str, float]:
         return {"lr": group["lr"], "rho": group["rho"], "one_minus_rho": 1 - group["rho"],
                 "eps": group["eps"], "weight_decay": group["weight_decay"]}
 
@@ -99,4 +98,5 @@ def adadelta_rule(decay: bool) -> Rule:
              "p = p - lr * delta"]
     numbers = ("lr", "rho", "one_minus_rho", "eps") + (("weight_decay",) if decay else ())
     return Rule(f"Adadelta({'weight_decay' if decay else ''})", ("p", "g", "square_avg",
-                "acc_delta"), ("p", "square_avg", "acc_delta"), numbers, tuple(each))
+                "acc_delta"), ("p", "square_avg", "acc_delta"), numbers, tuple(each),
+                counts=("step",))

@@ -92,10 +92,9 @@ class Adagrad(Optimizer):
     def _rule(self, group: dict[str, Any], state: dict[str, Any] | None) -> Rule:
         return adagrad_rule(group["weight_decay"] != 0)
 
-    def _numbers(self, group: dict[str, Any], state: dict[str, Any] | None) -> dict[str, float]:
-        state["step"] += 1
-        return {"clr": group["lr"] / (1 + (state["step"] - 1) * group["lr_decay"]),
-                "eps": group["eps"], "weight_decay": group["weight_decay"]}
+    def _numbers(self, group: dict[str, Any]) -> dict[str, float]:
+        return {"lr": group["lr"], "lr_decay": group["lr_decay"], "eps": group["eps"],
+                "weight_decay": group["weight_decay"]}
 
 
 @functools.cache
@@ -104,6 +103,7 @@ def adagrad_rule(decay: bool) -> Rule:
     each = ["g = g + weight_decay * p"] if decay else []
     each += ["sum = sum + g * g",
              "p = p - clr * (g / (sqrt(sum) + eps))"]
-    numbers = ("clr", "eps") + (("weight_decay",) if decay else ())
+    numbers = ("lr", "lr_decay", "eps") + (("weight_decay",) if decay else ())
     return Rule(f"Adagrad({'weight_decay' if decay else ''})", ("p", "g", "sum"), ("p", "sum"),
-                numbers, tuple(each))
+                numbers, tuple(each), counts=("step",),
+                prepare=("clr = lr / (1 + (step - 1) * lr_decay)",))

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import functools
-import math
 from collections.abc import Iterable
 from typing import Any
 
@@ -27,7 +26,7 @@ class Adam(Optimizer):
     ``decoupled_weight_decay=True``, applied to the weights: AdamW).
 
     For each parameter p with gradient g, at step t = 1, 2, ... (PyTorch's rule, stated once
-    per element in ``adam_rule`` below; the numbers that depend on t are ``_numbers``):
+    per element in ``adam_rule`` below, the numbers that depend on t with it):
 
         g = -g                                               (if maximize)
         p = p (1 - lr weight_decay)                          (if decoupled_weight_decay)
@@ -115,21 +114,19 @@ class Adam(Optimizer):
         return adam_rule(group["weight_decay"] != 0, group["decoupled_weight_decay"],
                          group["amsgrad"])
 
-    def _numbers(self, group: dict[str, Any], state: dict[str, Any] | None) -> dict[str, float]:
-        state["step"] += 1
-        lr, (beta1, beta2), step = group["lr"], group["betas"], state["step"]
-        return {"step_size": lr / (1 - beta1 ** float(step)),
-                "bias_correction2_sqrt": math.sqrt(1 - beta2 ** float(step)),
-                "w": 1 - beta1, "beta2": beta2, "one_minus_beta2": 1 - beta2,
-                "eps": group["eps"], "weight_decay": group["weight_decay"],
-                "shrink": 1 - lr * group["weight_decay"]}
+    def _numbers(self, group: dict[str, Any]) -> dict[str, float]:
+        lr, (beta1, beta2) = group["lr"], group["betas"]
+        return {"lr": lr, "beta1": beta1, "w": 1 - beta1, "beta2": beta2,
+                "one_minus_beta2": 1 - beta2, "eps": group["eps"],
+                "weight_decay": group["weight_decay"], "shrink": 1 - lr * group["weight_decay"]}
 
 
 @functools.cache
 def adam_rule(decay: bool, decoupled: bool, amsgrad: bool) -> Rule:
-    """Adam's rule for one parameter, per element, in PyTorch's order of operations. The first
-    moment moves as ``torch.lerp`` computes: m + w (g - m) when |w| < 0.5, else
-    g - (g - m)(1 - w)."""
+    """Adam's rule for one parameter, per element, in PyTorch's order of operations. The bias
+    corrections are computed once per update from the step count, in float64 as PyTorch
+    computes them in Python. The first moment moves as ``torch.lerp`` computes: m + w (g - m)
+    when |w| < 0.5, else g - (g - m)(1 - w)."""
     each = []
     if decay:
         each.append("p = p * shrink" if decoupled else "g = g + weight_decay * p")
@@ -143,7 +140,7 @@ def adam_rule(decay: bool, decoupled: bool, amsgrad: bool) -> Rule:
     else:
         each.append("p = p - step_size * exp_avg / (sqrt(exp_avg_sq) / bias_correction2_sqrt"
                     " + eps)")
-    numbers = ["step_size", "bias_correction2_sqrt", "w", "beta2", "one_minus_beta2", "eps"]
+    numbers = ["lr", "beta1", "w", "beta2", "one_minus_beta2", "eps"]
     if decay:
         numbers.append("shrink" if decoupled else "weight_decay")
     state = ("exp_avg", "exp_avg_sq") + (("max_exp_avg_sq",) if amsgrad else ())
@@ -151,7 +148,9 @@ def adam_rule(decay: bool, decoupled: bool, amsgrad: bool) -> Rule:
                                 ("decoupled_weight_decay", decay and decoupled),
                                 ("amsgrad", amsgrad)) if on]
     return Rule(f"Adam({', '.join(switches)})", ("p", "g", *state), ("p", *state),
-                tuple(numbers), tuple(each), before=("keep = one - w",))
+                tuple(numbers), tuple(each), before=("keep = one - w",), counts=("step",),
+                prepare=("step_size = lr / (1 - beta1 ** step)",
+                         "bias_correction2_sqrt = sqrt(1 - beta2 ** step)"))
 
 
 class AdamW(Adam):

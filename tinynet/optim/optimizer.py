@@ -23,8 +23,9 @@ theirs, and the update rule once:
   From that text ``tinynet/kernels/updates.py`` makes the numba loop and the numpy twin, and
   ``tn.compile`` pastes the same loop into the code it generates: one definition, no second
   copy of any optimizer anywhere;
-- ``_numbers``: the numbers the rule takes (lr, Adam's bias corrections...), computed from the
-  group and the state at every step, so a scheduler's new lr is always used;
+- ``_numbers``: the numbers the rule takes from the group (lr, Adam's betas...), read at every
+  step, so a scheduler's new lr is always used; what depends on the step count (Adam's bias
+  corrections) the rule computes itself from the count (``Rule.counts``, ``Rule.prepare``);
 - ``_form``: what of a group picks the rule's statements (``weight_decay != 0``...);
 - ``_init_state`` (a parameter's state before its first update), ``_check_group``
   (hyperparameter validation) and, for ``load_state_dict``, ``_STATE_KEYS`` and
@@ -36,6 +37,7 @@ The update of one parameter is one op, ``_Update``: it writes p and its state in
 
 from __future__ import annotations
 
+import functools
 import math
 import warnings
 from collections.abc import Callable, Iterable
@@ -168,16 +170,18 @@ class Optimizer:
         name = type(self).__name__
         with no_grad():
             for group in self.param_groups:
+                maximize = group.get("maximize", False)
+                numbers: dict[Rule, tuple] = {}  # the group's numbers for each rule, read once
                 for p in group["params"]:
                     if check_gradient(name, p) is None:
                         continue  # no gradient: no update, and the state does not decay either
-                    grad = -p.grad if group.get("maximize", False) else p.grad  # an op: traced
+                    grad = -p.grad if maximize else p.grad  # an op: traced
                     state = self.state.get(p)
                     if state is None:
                         state = self._init_state(p, group)
                         if state is not None:
                             self.state[p] = state
-                    self._update(p, grad, state, group)
+                    self._update(p, grad, state, group, numbers)
                     bump_version(p)
         return loss
 
@@ -191,20 +195,19 @@ class Optimizer:
     # ---- the update rule -------------------------------------------------------------------
     # Each optimizer states its rule once, per element (``_rule``: a ``kernels.updates.Rule``
     # for the group's switches) and the numbers it takes (``_numbers``: read from the group
-    # and the state at every step). ``_update`` applies it as one op, ``_Update``.
+    # at every step). ``_update`` applies it as one op, ``_Update``.
 
     def _rule(self, group: dict[str, Any], state: dict[str, Any] | None) -> Rule:
         """The rule for this group's switches (``_form``): arrays ``p``, ``g`` and the state
         entries it names, statements per element. Overridden by each optimizer."""
         raise NotImplementedError
 
-    def _numbers(self, group: dict[str, Any], state: dict[str, Any] | None) -> dict[str, float]:
-        """The numbers the rule takes, computed now from the group (and the state: a step
-        count is advanced here). Called at every step, and at every replay of a compiled step,
-        so a changed lr or momentum is always used. Overridden by each optimizer."""
+    def _numbers(self, group: dict[str, Any]) -> dict[str, float]:
+        """The numbers the rule takes from the group, read now: once per group at every step,
+        and at every replay of a compiled step, so a changed lr or momentum is always used.
+        The rule's step counts (``rule.counts``) come from each parameter's state after them.
+        Overridden by each optimizer."""
         raise NotImplementedError
-
-    _NUMBERS_READ_STATE = True  # False if ``_numbers`` never reads the state (SGD's)
 
     def _form(self, group: dict[str, Any]) -> tuple:
         """What of a group chooses the rule's statements (switches, ``weight_decay != 0``...),
@@ -212,20 +215,25 @@ class Optimizer:
         return ()
 
     def _update(self, p: Tensor, grad: Tensor, state: dict[str, Any] | None,
-                group: dict[str, Any]) -> None:
+                group: dict[str, Any], numbers: dict[Rule, tuple]) -> None:
         """p's update: the rule applied in place to p, its gradient (already negated if the
-        group maximizes) and the state arrays the rule names, as one op."""
+        group maximizes) and the state arrays the rule names, as one op. ``numbers`` holds the
+        group's numbers of each rule met in this step (read from the group once per step)."""
         rule = self._rule(group, state)
-        tensors = [p, grad]
+        tensors, arrays = [p, grad], [p._data, grad._data]
         for key in rule.arrays[2:]:
             t = state.get(key)
             if t is None:  # made here: the rule writes it before reading it (SGD's first step)
                 t = state[key] = Tensor._make(np.empty_like(p._data))
             tensors.append(t)
+            arrays.append(t._data)
         if observers.active:  # extra: the op, so tn.compile's trace and watch.py see it
             _Update.apply(*tensors, rule=rule, read=Numbers(self, group, state, rule))
         else:  # what _Update's forward does, without the op's bookkeeping (4x the kernel's time)
-            apply_rule(rule, [t._data for t in tensors], rule.pick(self._numbers(group, state)))
+            read = numbers.get(rule)
+            if read is None:
+                read = numbers[rule] = rule.pick(self._numbers(group))
+            apply_rule(rule, arrays, read + rule.count(state))
 
     def _closure_loss(self, closure: Callable[[], Any] | None) -> Any:
         """Run ``closure`` (which recomputes the loss and calls backward) with grad on."""
@@ -432,22 +440,22 @@ class _Update(Function):
 
 
 class Numbers:
-    """``read`` for one parameter's ``_Update``: the optimizer's ``_numbers`` for its group and
-    state now, as floats in the rule's order. Two are equal when they always give the same
-    numbers (same group and rule, and numbers that do not depend on the state: SGD's), so a
-    compiled step reads them once."""
+    """``read`` for one parameter's ``_Update``: the optimizer's ``_numbers`` for its group now,
+    as floats in the rule's order, then the parameter's step counts, advanced (``rule.count``).
+    Two are equal when they always give the same numbers (same group and rule, and no step
+    counts: SGD's), so a compiled step reads them once."""
 
     def __init__(self, optimizer: Optimizer, group: dict[str, Any],
                  state: dict[str, Any] | None, rule: Rule) -> None:
         self.optimizer, self.group, self.state, self.rule = optimizer, group, state, rule
 
     def __call__(self) -> tuple[float, ...]:
-        return self.rule.pick(self.optimizer._numbers(self.group, self.state))
+        return self.rule.pick(self.optimizer._numbers(self.group)) + self.rule.count(self.state)
 
     def __eq__(self, other: object) -> bool:
         return (isinstance(other, Numbers) and other.optimizer is self.optimizer
                 and other.group is self.group and other.rule is self.rule
-                and (other.state is self.state or not self.optimizer._NUMBERS_READ_STATE))
+                and (other.state is self.state or not self.rule.counts))
 
     __hash__ = object.__hash__
 
@@ -535,6 +543,14 @@ def check_execution_switches(optimizer: str, foreach: Any = None, capturable: An
             raise DTypeError(f"{optimizer}: {what} must be None, True or False, got {value!r}")
 
 
+_FLOAT16 = np.dtype(np.float16)
+
+
+@functools.lru_cache(maxsize=64)  # asked at every step, for a handful of (dtype, eps)
+def _rounds_to_zero(dtype: np.dtype, eps: float) -> bool:
+    return bool(dtype.type(eps) == 0)
+
+
 def check_eps_fits(optimizer: Optimizer, update: str) -> None:
     """Refuse an eps that rounds to 0 in a parameter's dtype (float16 cannot hold Adam's
     default 1e-8): an update such as m / (sqrt(v) + eps) would be 0/0 = nan wherever a gradient
@@ -542,10 +558,10 @@ def check_eps_fits(optimizer: Optimizer, update: str) -> None:
     name = type(optimizer).__name__
     for group in optimizer.param_groups:
         eps = group["eps"]
-        if eps <= 0 or np.float16(eps) != 0:  # float16 is the only dtype that loses it
+        if eps <= 0 or not _rounds_to_zero(_FLOAT16, eps):  # the only dtype that loses it
             continue
         for p in group["params"]:
-            if p.grad is not None and p.data.dtype.type(eps) == 0:
+            if p.grad is not None and _rounds_to_zero(p._data.dtype, eps):
                 raise ValueRangeError(
                     f"{name}: eps={eps} rounds to 0 in {p.data.dtype} (a parameter of shape "
                     f"{p.shape}), so the update {update} would be 0/0 = nan wherever the "

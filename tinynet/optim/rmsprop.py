@@ -90,8 +90,7 @@ class RMSprop(Optimizer):
     def _rule(self, group: dict[str, Any], state: dict[str, Any] | None) -> Rule:
         return rmsprop_rule(group["weight_decay"] != 0, group["centered"], group["momentum"] > 0)
 
-    def _numbers(self, group: dict[str, Any], state: dict[str, Any] | None) -> dict[str, float]:
-        state["step"] += 1
+    def _numbers(self, group: dict[str, Any]) -> dict[str, float]:
         return {"lr": group["lr"], "alpha": group["alpha"], "one_minus_alpha": 1 - group["alpha"],
                 "eps": group["eps"], "weight_decay": group["weight_decay"],
                 "momentum": group["momentum"]}
@@ -121,5 +120,5 @@ def rmsprop_rule(decay: bool, centered: bool, momentum: bool) -> Rule:
     switches = [s for s, on in (("weight_decay", decay), ("centered", centered),
                                 ("momentum", momentum)) if on]
     return Rule(f"RMSprop({', '.join(switches)})", ("p", "g", *state), ("p", *state),
-                tuple(numbers), tuple(each),
+                tuple(numbers), tuple(each), counts=("step",),
                 before=("w = one_minus_alpha", "keep = one - w") if centered else ())

@@ -81,8 +81,6 @@ class SGD(Optimizer):
     def _init_state(self, p: Tensor, group: dict[str, Any]) -> dict[str, Any] | None:
         return {} if group["momentum"] != 0 else None  # the buffer is made by the first step
 
-    _NUMBERS_READ_STATE = False
-
     def _form(self, group: dict[str, Any]) -> tuple:
         return (group["momentum"] != 0, group["weight_decay"] != 0)
 
@@ -91,7 +89,7 @@ class SGD(Optimizer):
         return sgd_rule(group["momentum"] != 0, group["nesterov"], group["weight_decay"] != 0,
                         first)
 
-    def _numbers(self, group: dict[str, Any], state: dict[str, Any] | None) -> dict[str, float]:
+    def _numbers(self, group: dict[str, Any]) -> dict[str, float]:
         return {"lr": group["lr"], "momentum": group["momentum"],
                 "keep": 1 - group["dampening"], "weight_decay": group["weight_decay"]}
 
