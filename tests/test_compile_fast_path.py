@@ -276,3 +276,25 @@ def test_background_compilation_after_the_cache_folder_changed(
         assert entry.compile_error is None, folder
         twin.call(3)
         assert entry.run == entry.runner.replay
+
+
+def test_background_compilation_leaves_adam_step_counts_alone(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Preparing the child's argument types must not call an update's ``read`` (which advances
+    Adam's step count): the compiled world's step counts and parameters stay eager's."""
+    from tinynet import kernels
+
+    if not kernels.numba_enabled():
+        pytest.skip("numba is off (TINYNET_NUMBA=0): there is no generated code to compile")
+    monkeypatch.setenv("TINYNET_COMPILE_BACKGROUND", "1")
+    twin = Twin()
+    for w in (twin.eager, twin.other):
+        w["opt"] = optim.Adam(w["model"].parameters(), lr=0.01)
+    for n in range(2):
+        twin.call(n)
+    twin.compiled.wait()
+    for n in range(2, 5):
+        twin.call(n)
+    for p, q in zip(twin.eager["model"].parameters(), twin.other["model"].parameters(),
+                    strict=True):
+        assert twin.other["opt"].state[q]["step"] == twin.eager["opt"].state[p]["step"] == 5

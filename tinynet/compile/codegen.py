@@ -91,7 +91,7 @@ class Runner:
         self.path = cache_dir() / f"tn_{digest}.py"
         module = _load(self.path, self.source, f"tinynet_compiled_{digest}")
         self.module, self.direct, self.segment_args = module, writer.direct, writer.segment_args
-        self.reads = writer.reads
+        self.reads, self.read_sizes = writer.reads, writer.read_sizes
         self.replay = module.make_replay(*self._bindings(writer))
 
     def fill_cache(self) -> None:
@@ -121,7 +121,7 @@ class Runner:
         if name.startswith("addresses"):
             return ("array", (1,), "int64")
         if name.startswith("numbers"):  # an update's numbers: a tuple of floats
-            return ("floats", len(self.reads[int(name[len("numbers"):])]()))
+            return ("floats", self.read_sizes[int(name[len("numbers"):])])
         value = self.values[int(name[1:])]
         return ("array", value.shape or (1,), value.dtype.name)
 
@@ -318,12 +318,16 @@ class Source:
         # each update reads its numbers at every call; reads that are equal (one group's lr
         # and momentum for every SGD parameter) are made once
         self.reads: list[Any] = []
+        self.read_sizes: list[int] = []  # how many floats each read gives (never call it to ask:
+        # a read advances the parameter's step counts)
         self.read_of: dict[int, int] = {}  # rule kernel's position -> its read's
         for u, k in enumerate(self.rules):
             same = next((r for r, read in enumerate(self.reads) if read == k.attrs["read"]), None)
             if same is None:
                 same = len(self.reads)
                 self.reads.append(k.attrs["read"])
+                rule = k.attrs["rule"]
+                self.read_sizes.append(len(rule.numbers) + len(rule.counts))
             self.read_of[u] = same
         self.opaque = [k for k in kernels if k.kind == "opaque"]
         self.grads = [v.index for v in values if v.kind == "grad"]
