@@ -75,6 +75,9 @@ def run_script(name: str, lib: str, tmp_path_factory: Any, **inputs: Any) -> dic
             torch.set_num_threads(1)  # two cores shared: torch's thread pool only slows it down
         else:
             source = to_tinynet(source)
+        # the scripts draw unseeded starting points (as the tutorials do): seed the library, so
+        # a result does not depend on which tests ran before (random order)
+        (torch if lib == "torch" else tn).manual_seed(0)
         scope: dict[str, Any] = {"__name__": f"port_{name}", **inputs}
         scope.setdefault("TMP_PATH", str(tmp_path_factory.mktemp(f"{name}_{lib}")))
         with redirect_stdout(io.StringIO()):
