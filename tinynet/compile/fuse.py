@@ -15,6 +15,14 @@ Fusion then merges neighbours that touch the same elements, so each element is l
   the bias gradient in the same loop;
 - ``clone`` of a value nobody else reads (a leaf's first gradient) writes in place of the copy.
 
+A broadcast operand of an elementwise op ((N, D) + (D,), (x - mean) * rstd) is first read
+through its broadcast strides (0 along the dims it repeats on: ``_affine_map`` of
+``np.broadcast_to``, the index map the moves use) into a value of the output's shape, a
+``take``. Its gradient, which the engine sums back to its shape (``sum_to_shape``: a ``sum``
+over the broadcast axes, then a ``reshape``), is a ``sum`` kernel: ``np.add.reduce`` over the
+same axes, the call eager mode's ``Sum`` makes, so the additions run in the same order
+(pairwise along a summed last axis, row after row along the others) and give the same numbers.
+
 A step with no lowering rule stays an ``opaque`` kernel: at replay ``interpret.py`` runs it the
 eager way. If an op's forward is opaque its backward is too (the backward needs the node the
 forward made), and the other way round.
