@@ -191,19 +191,29 @@ def test_layernorm_step_lowers_every_table_op(dtype: Any) -> None:
     assert "broadcast=(6, 8)" in text
 
 
-def test_batchnorm_step_lowers_every_table_op() -> None:
+@pytest.mark.parametrize("dims", [1, 2])
+def test_batchnorm_training_step_lowers_every_table_op(dims: int) -> None:
+    """Per-channel statistics: (N, C) with (1, C), (N, C, H, W) with (1, C, 1, 1)."""
     tn.manual_seed(0)
     rng = np.random.default_rng(2)
-    x = tn.tensor(rng.standard_normal((6, 4)))
-    y = tn.tensor(rng.standard_normal((6, 2)))
+    if dims == 1:
+        x = tn.tensor(rng.standard_normal((6, 4)))
+        y = tn.tensor(rng.standard_normal((6, 2)))
 
-    def make() -> Any:
-        return tn.nn.Sequential(tn.nn.Linear(4, 5), tn.nn.BatchNorm1d(5), tn.nn.ReLU(),
-                                tn.nn.Linear(5, 2)).double()
+        def make() -> Any:
+            return tn.nn.Sequential(tn.nn.Linear(4, 5), tn.nn.BatchNorm1d(5), tn.nn.ReLU(),
+                                    tn.nn.Linear(5, 2)).double()
+    else:
+        x = tn.tensor(rng.standard_normal((4, 3, 5, 5)))
+        y = tn.tensor(rng.standard_normal((4, 3, 5, 5)))
+
+        def make() -> Any:
+            return tn.nn.Sequential(tn.nn.BatchNorm2d(3), tn.nn.ReLU()).double()
 
     compiled = _run_training(make, x, y)
     numba_only("explain()'s fused IR")
-    assert_table_ops_lowered(compiled)
+    text = assert_table_ops_lowered(compiled)
+    assert ("axis=(0,)" if dims == 1 else "axis=(0, 2, 3)") in text
 
 
 class BiasMLP(tn.nn.Module):
