@@ -258,7 +258,8 @@ class Lowering:
                 for a in args)
         if s.name in MOVES.values():
             x = self.v(ins[0])
-            return (x is not None and x.dtype == out.dtype and _size(out.shape) > 0
+            return (x is not None and x.dtype == out.dtype
+                    and (_size(out.shape) > 0 or s.name == "reshape")  # (a copy of nothing)
                     and (s.name != "getitem" or (out.shape != () and
                                                  _index_source(s.options.get("index")))))
         if s.name == "sum":  # all of it, or over axes (the engine's undoing of broadcasting)
