@@ -450,7 +450,7 @@ class Source:
         for k in seg:
             comment = k.describe()[len(f"{k.origin:<10} "):]
             if k.kind in ("take", "put"):  # where it starts is an argument (b0...), not text
-                comment = re.sub(r" (index|dims)=.*", "", comment) + (
+                comment = re.sub(r" (index|dims|broadcast)=.*", "", comment) + (
                     f" at b{len(self.bases)}, sizes {k.attrs['map'][1]}, strides "
                     f"{k.attrs['map'][2]}")
             code.append(f"    # {comment}")
@@ -744,10 +744,10 @@ class Source:
                 a, b = item.args
                 lines.append("        " + _BLAS[item.kind].format(a=f"v{a}", b=f"v{b}",
                                                                   o=f"v{item.outs[0]}"))
-            elif kind == "sum":  # numpy's pairwise sum: the same numbers as eager mode
+            elif kind == "sum":  # numpy's own sum, as eager's Sum: the same order, numbers
                 keep = ", keepdims=True" if item.attrs["keepdims"] else ""
                 lines.append(f"        v{item.outs[0]}[...] = np.add.reduce(v{item.args[0]}, "
-                             f"axis=None{keep})")
+                             f"axis={item.attrs.get('axis')}{keep})")
             else:
                 step = item.step
                 runner = {"op": "run_op", "backward": "run_backward"}[step.kind]

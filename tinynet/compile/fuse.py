@@ -15,6 +15,14 @@ Fusion then merges neighbours that touch the same elements, so each element is l
   the bias gradient in the same loop;
 - ``clone`` of a value nobody else reads (a leaf's first gradient) writes in place of the copy.
 
+A broadcast operand of an elementwise op ((N, D) + (D,), (x - mean) * rstd) is first read
+through its broadcast strides (0 along the dims it repeats on: ``_affine_map`` of
+``np.broadcast_to``, the index map the moves use) into a value of the output's shape, a
+``take``. Its gradient, which the engine sums back to its shape (``sum_to_shape``: a ``sum``
+over the broadcast axes, then a ``reshape``), is a ``sum`` kernel: ``np.add.reduce`` over the
+same axes, the call eager mode's ``Sum`` makes, so the additions run in the same order
+(pairwise along a summed last axis, row after row along the others) and give the same numbers.
+
 A step with no lowering rule stays an ``opaque`` kernel: at replay ``interpret.py`` runs it the
 eager way. If an op's forward is opaque its backward is too (the backward needs the node the
 forward made), and the other way round.
@@ -136,6 +144,30 @@ def _affine_map(shape: tuple[int, ...], view: Any) -> tuple[int, tuple, tuple]:
     return base, tuple(n for n, _ in merged), tuple(st for _, st in merged)
 
 
+def _broadcasts(shape: tuple[int, ...], out: tuple[int, ...]) -> bool:
+    """True if numpy broadcasts an array of ``shape`` to ``out`` (an operand of an op whose
+    output has shape ``out``)."""
+    return len(shape) <= len(out) and all(
+        n in (1, m) for n, m in zip(shape[::-1], out[::-1], strict=False))
+
+
+def _broadcast_to(shape: tuple[int, ...]) -> Any:
+    """The view ``np.broadcast_to(a, shape)`` (for ``_affine_map``: strides 0 where a has a
+    size-1 or missing dim)."""
+    return lambda a: np.broadcast_to(a.reshape((1,) * (len(shape) - a.ndim) + a.shape), shape)
+
+
+def _axes(axis: Any) -> tuple[int, ...] | None:
+    """A sum's axis option as a tuple of ints (``(1,)``), or None for a full sum (or an axis
+    that is not ints: then the sum is not lowered)."""
+    if axis is None:
+        return None
+    items = axis if isinstance(axis, tuple | list) else (axis,)
+    if not all(isinstance(d, int | np.integer) and not isinstance(d, bool) for d in items):
+        return None
+    return tuple(int(d) for d in items)
+
+
 def _val(x: Any) -> int | None:
     return x.value if isinstance(x, Ref) else None
 
@@ -219,20 +251,23 @@ class Lowering:
                     and s.options.get("reduction", "mean") in ("mean", "sum"))
         if s.name == "clone":
             return self.v(ins[0]) is not None and self.v(ins[0]).dtype == out.dtype
-        if s.name in ARITHMETIC:
+        if s.name in ARITHMETIC:  # operands of the output's shape, or broadcast to it
             args = [self.v(x) for x in ins]
             return not s.options and len(args) == len(TABLE[s.name].inputs) and all(
-                a is not None and a.dtype == out.dtype and (a.shape == out.shape or (
-                    _size(a.shape) == 1 and _size(out.shape) >= 1)) for a in args)
+                a is not None and a.dtype == out.dtype and _broadcasts(a.shape, out.shape)
+                for a in args)
         if s.name in MOVES.values():
             x = self.v(ins[0])
-            return (x is not None and x.dtype == out.dtype and _size(out.shape) > 0
+            return (x is not None and x.dtype == out.dtype
+                    and (_size(out.shape) > 0 or s.name == "reshape")  # (a copy of nothing)
                     and (s.name != "getitem" or (out.shape != () and
                                                  _index_source(s.options.get("index")))))
-        if s.name == "sum":
+        if s.name == "sum":  # all of it, or over axes (the engine's undoing of broadcasting)
             a = self.v(ins[0])
+            axis = s.options.get("axis")
             return (len(ins) == 1 and a is not None and a.dtype == out.dtype
-                    and s.options.get("axis") is None and _size(out.shape) == 1)
+                    and set(s.options) <= {"axis", "keepdims"}
+                    and (_size(out.shape) == 1 if axis is None else _axes(axis) is not None))
         return False
 
     def _backward_ok(self, s: Step) -> bool:
@@ -287,8 +322,17 @@ class Lowering:
             return [Kernel("copy", [out], [ins[0]])]
         if s.name in ARITHMETIC:
             row = TABLE[s.name]
+            kernels = []
+            shape = self.values[out].shape
+            for i, a in enumerate(ins):  # a broadcast operand: read through its strides (0 on
+                va = self.values[a]  # the broadcast dims) into a value of the output's shape
+                if va.shape != shape and _size(va.shape) != 1 and _size(shape) > 0:
+                    ins[i] = self.new_value(shape, va.dtype, s.index)
+                    kernels.append(Kernel("take", [ins[i]], [a], {"broadcast": shape,
+                                          "map": _affine_map(va.shape, _broadcast_to(shape))}))
+            # the backward rule reads the operands broadcast too: it reads these
             self.nodes[s.index] = {**dict(zip(row.inputs, ins, strict=True)), "y": out}
-            return [Kernel("ew", [out], ins, {"expr": loop_expression(row, "forward")})]
+            return kernels + [Kernel("ew", [out], ins, {"expr": loop_expression(row, "forward")})]
         if s.name == "reshape":  # C-order in and out: the same elements in the same order
             self.nodes[s.index] = {}
             return [Kernel("reshape", [out], [ins[0]])]
@@ -306,9 +350,13 @@ class Lowering:
             return [Kernel("take", [out], [ins[0]], {"index": _index_source(index),
                                                      "map": self.nodes[s.index]["map"]})]
         if s.name == "sum":
-            self.nodes[s.index] = {}
-            return [Kernel("sum", [out], [ins[0]],
-                           {"keepdims": bool(s.options.get("keepdims", False))})]
+            keepdims = bool(s.options.get("keepdims", False))
+            axes = _axes(s.options.get("axis"))
+            if axes is not None:  # (-1,) -> (ndim - 1,), for the backward's broadcast map
+                axes = tuple(d % max(len(shape), 1) for d in axes)
+            self.nodes[s.index] = {"axes": axes, "shape": shape}
+            return [Kernel("sum", [out], [ins[0]], {"keepdims": keepdims} if axes is None
+                           else {"axis": axes, "keepdims": keepdims})]
         raise AssertionError(s.name)
 
     def _lower_backward(self, s: Step) -> list[Kernel] | None:
@@ -351,8 +399,15 @@ class Lowering:
                 return None
             return [Kernel("ce_back", [outs[0]], [g, node["probs"], node["t"]],
                            {"mean": node["mean"]})]
-        if s.name == "sum":  # spreads g over its input's shape (the loop's size-1 argument)
-            return [Kernel("ew", [outs[0]], [g], {"expr": "{0}"})] if outs[0] is not None else []
+        if s.name == "sum":  # spreads g over its input's shape (the loop's size-1 argument,
+            if outs[0] is None:  # or read through broadcast strides: 0 on the summed axes)
+                return []
+            shape, axes = node["shape"], node["axes"]
+            if axes is None or _size(self.values[g].shape) == 1 or _size(shape) == 0:
+                return [Kernel("ew", [outs[0]], [g], {"expr": "{0}"})]
+            kept = tuple(1 if d in axes else n for d, n in enumerate(shape))
+            return [Kernel("take", [outs[0]], [g], {"broadcast": shape, "map": _affine_map(
+                kept, _broadcast_to(shape))})]
         if s.name == "reshape":
             return [Kernel("reshape", [outs[0]], [g])]
         if s.name == "permute":
