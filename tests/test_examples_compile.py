@@ -735,16 +735,9 @@ CODEGEN = set(os.environ.get("TINYNET_EXAMPLES_CODEGEN",
 
 # Steps whose trace has formula-table ops that tn.compile does not lower yet (tinynet/compile/
 # fuse.py, ``Lowering._op_ok``): they run as opaque kernels, correct but not fused.
-BROADCAST = ("binary arithmetic whose operands broadcast to different shapes (LayerNorm's and "
-             "BatchNorm's (x - mean) / std * weight + bias, a bias added after a matmul, token "
-             "+ position embeddings, counts / counts.sum(1, keepdims=True)) is not lowered: "
-             "fuse.py lowers a table row only for equal shapes or a size-1 operand")
 STEP = ("Step is left out of fuse.py's lowered activations (ACTS): its surrogate derivatives "
         "are not rows of the formula table")
-NOT_LOWERED = {"07_step": STEP, "07_step_straight_through": STEP, "07_step_sigmoid": STEP,
-               "08_deep_sigmoid_batchnorm": BROADCAST, "09_gpt_addition": BROADCAST,
-               "port_adamw_schedule": BROADCAST, "port_makemore_bigram": BROADCAST,
-               "port_makemore_mlp": BROADCAST, "transformer_bool_masks": BROADCAST}
+NOT_LOWERED = {"07_step": STEP, "07_step_straight_through": STEP, "07_step_sigmoid": STEP}
 
 
 @pytest.mark.parametrize("name", list(CASES))

@@ -23,6 +23,9 @@ class _ValueReads(threading.local):
     refuse: Callable[[str], None] | None = None  # tn.compile's tracer, in the thread it traces
     # extra: tn.compile's tracer is told which arrays tinynet made from Python literals alone
     constant: Callable[[np.ndarray], None] | None = None
+    # the array a recorded write (``p.data += -lr * p.grad``, ops/ufuncs.py) just wrote: the
+    # ``.data`` assignment that ends that statement is then no numpy work the trace missed
+    recorded_write: np.ndarray | None = None
 
 
 value_reads = _ValueReads()
@@ -228,7 +231,9 @@ class Tensor:
             raise DTypeError(
                 f"data: this tensor requires grad, so it must hold floats; got {value.dtype}"
             )
-        if value_reads.refuse is not None:  # extra: tn.compile (numpy work on .data)
+        recorded, value_reads.recorded_write = value_reads.recorded_write, None
+        if value_reads.refuse is not None and not (value is self._data and value is recorded):
+            # extra: tn.compile (numpy work on .data)
             caller = sys._getframe(1)
             read_values(f"assigns .data ({caller.f_code.co_filename}:{caller.f_lineno}: numpy "
                         "work on arrays, as p.data -= lr * p.grad.data in a hand-written "

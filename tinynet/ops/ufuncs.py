@@ -16,7 +16,7 @@ from tinynet.errors import DTypeError
 from tinynet.ops import elementwise as ew
 from tinynet.ops.activation import tanh
 from tinynet.ops.linalg import matmul
-from tinynet.tensor import Tensor
+from tinynet.tensor import Tensor, value_reads
 
 
 def _compare(ufunc: Any) -> Any:
@@ -78,4 +78,5 @@ def _write_into_array(ufunc: Any, inputs: tuple[Any, ...], kwargs: dict[str, Any
         ufunc(*args, out=array, **rest)
 
     write_in_place(update, (0,), Tensor._make(target), *(inputs[i] for i in places))
+    value_reads.recorded_write = target  # (``p.data += ...`` then assigns target to p.data)
     return target
