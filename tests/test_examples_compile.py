@@ -735,9 +735,7 @@ CODEGEN = set(os.environ.get("TINYNET_EXAMPLES_CODEGEN",
 
 # Steps whose trace has formula-table ops that tn.compile does not lower yet (tinynet/compile/
 # fuse.py, ``Lowering._op_ok``): they run as opaque kernels, correct but not fused.
-STEP = ("Step is left out of fuse.py's lowered activations (ACTS): its surrogate derivatives "
-        "are not rows of the formula table")
-NOT_LOWERED = {"07_step": STEP, "07_step_straight_through": STEP, "07_step_sigmoid": STEP}
+NOT_LOWERED: dict[str, str] = {}  # case -> why a formula-table op of it still runs opaque
 
 
 @pytest.mark.parametrize("name", list(CASES))

@@ -41,6 +41,8 @@ ACTIVATION_CALLS: dict[str, tuple[Any, dict[str, float]]] = {
     "tanh": (tn.tanh, {}),
     "relu": (tn.relu, {}),
     "step": (tn.step, {}),
+    "step_straight_through": (lambda x: tn.step(x, surrogate="straight_through"), {}),
+    "step_sigmoid": (lambda x: tn.step(x, surrogate="sigmoid"), {}),
     "leaky_relu": (F.leaky_relu, {"negative_slope": 0.2}),
     "elu": (F.elu, {"alpha": 1.5}),
     "hardtanh": (F.hardtanh, {"min_val": -2.0, "max_val": 0.5}),
@@ -73,6 +75,8 @@ def kinks(name: str, params: dict[str, float]) -> list[float]:
         return [params["threshold"] / params["beta"]]
     if name in ("hardsigmoid", "hardswish"):
         return [-3.0, 3.0]
+    if name == "step_straight_through":
+        return [-1.0, 1.0]
     if name == "threshold":
         return [params["threshold"]]
     return [0.0]
@@ -229,15 +233,16 @@ def test_arithmetic_rules_agree_with_the_table(name: str, dtype: Any, data: Any)
 
 
 def test_no_table_op_is_left_opaque() -> None:
-    """An op of the table lowers by its row: only Step stays opaque (its surrogates)."""
+    """An op of the table lowers by its row (Step's surrogates are rows of their own)."""
     from tinynet.compile import fuse
 
-    for name, cls in tn.autograd.Function.registry.items():
-        if cls.op in TABLE:
-            assert fuse.lowers(cls) == (name != "Step"), name
+    table_ops = [cls for cls in tn.autograd.Function.registry.values() if cls.op in TABLE]
+    assert {"step", "step_straight_through", "step_sigmoid"} <= {c.op for c in table_ops}
+    for cls in table_ops:
+        assert fuse.lowers(cls), cls.__name__
 
 
-@pytest.mark.parametrize("name", [n for n in ACTIVATION_ROWS if n != "step"] + ARITHMETIC_ROWS)
+@pytest.mark.parametrize("name", ACTIVATION_ROWS + ARITHMETIC_ROWS)
 def test_compiled_rows_run_lowered_and_match_eager(name: str) -> None:
     """A compiled step using the row (forward, backward, a weighted sum) equals the eager step
     at the row's kinks and non-finite values too, and its IR has no opaque kernel."""

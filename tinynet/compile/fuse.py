@@ -39,10 +39,8 @@ from tinynet.compile.ir import Program, Ref, Returned, Step, Value
 from tinynet.kernels.formulas import TABLE, loop_expression
 from tinynet.kernels.updates import Rule
 
-# The formula table's activations that are ops of their own (identity and step are only
-# linear's fused activations here: Step's surrogates keep it opaque).
-ACTS = tuple(row.name for row in TABLE.values() if row.activation
-             and row.name not in ("identity", "step"))
+# The formula table's activations that are ops of their own (identity is only linear's).
+ACTS = tuple(row.name for row in TABLE.values() if row.activation and row.name != "identity")
 # ... and its arithmetic: each lowers to an elementwise loop expression, its row's formulas.
 ARITHMETIC = tuple(row.name for row in TABLE.values() if not row.activation)
 
@@ -60,7 +58,7 @@ LOWERED |= set(MOVES)
 OPAQUE = {"BinaryCrossEntropy", "BinaryCrossEntropyWithLogits", "BroadcastTo", "Cast",
           "Cat", "Clip", "LogSoftmax", "MatMul", "Max",
           "Mean", "Min",
-          "ScatterAdd", "Softmax", "Stack", "Step", "Where",
+          "ScatterAdd", "Softmax", "Stack", "Where",
           # added with the PyTorch-parity and convolution ops: run as recorded, at replay
           "Norm", "Einsum", "Gather", "ScatterAddAlong", "Im2Col", "Col2Im",
           "Convolution", "MaxPool",

@@ -82,6 +82,11 @@ ROWS = (
     _unary("tanh",       "tanh(x)",                             "g * (1 - y * y)",    "y"),
     _unary("relu",       "where(x < 0, 0, x)",                  "where(y <= 0, 0, g)", "y"),
     _unary("step",       "where(x >= 0, 1, 0)",                 "0",                  ""),
+    # the step with a stand-in derivative for training (Step's surrogates): its forward, and
+    # the clipped straight-through estimator or the sigmoid's derivative
+    _unary("step_straight_through", "where(x >= 0, 1, 0)",      "where(abs(x) <= 1, g, 0)", "x"),
+    _unary("step_sigmoid", "where(x >= 0, 1, 0)",
+           "g * sigmoid(x) * (1 - sigmoid(x))", "x"),
     _unary("leaky_relu", "where(x > 0, x, x * negative_slope)",
            "where(x > 0, g, g * negative_slope)", "x", negative_slope=0.01),
     _unary("elu",        "where(x > 0, x, alpha * expm1(x))",

@@ -243,29 +243,37 @@ def _no_gradient(grad: Tensor) -> Tensor:
     return where(np.zeros(grad.shape, dtype=bool), grad, 0.0)
 
 
-class Step(Function):
+class Step(_Elementwise):
     """Heaviside step: 1 where x >= 0, else 0. Its true derivative is 0 everywhere (undefined
     at 0), so no gradient flows through it and gradient descent cannot train what lies before
-    it. ``surrogate`` swaps in a stand-in derivative for training:
+    it. ``tn.step(x, surrogate=...)`` swaps in a stand-in derivative for training, each its own
+    row of the formula table (the same forward):
 
-    - ``None``: the true derivative, 0.
-    - ``"straight_through"``: 1 where |x| <= 1 (the straight-through estimator, clipped).
-    - ``"sigmoid"``: s(x) (1 - s(x)), the derivative of the sigmoid the step approximates.
+    - ``None``: the true derivative, 0 (this class);
+    - ``"straight_through"``: 1 where |x| <= 1 (the straight-through estimator, clipped:
+      ``StepStraightThrough``);
+    - ``"sigmoid"``: s(x) (1 - s(x)), the derivative of the sigmoid the step approximates
+      (``StepSigmoid``).
     """
 
     @staticmethod
-    def forward(ctx: Function, x: Any, surrogate: str | None = None) -> np.ndarray:
-        ctx.surrogate = surrogate
-        ctx.save_for_backward(x)
-        return kernels.step_forward(x)
+    def rule(grad: Tensor, x: Tensor) -> Tensor:
+        return _no_gradient(grad)
+
+
+class StepStraightThrough(Step):
+    op = "step_straight_through"
 
     @staticmethod
-    def backward(ctx: Function, grad: Tensor) -> Tensor:
-        (x,) = ctx.saved_tensors
-        if ctx.surrogate is None:
-            return _no_gradient(grad)
-        if ctx.surrogate == "straight_through":
-            return where(abs(x.data) <= 1, grad, 0.0)
+    def rule(grad: Tensor, x: Tensor) -> Tensor:
+        return where(abs(x) <= 1, grad, 0.0)
+
+
+class StepSigmoid(Step):
+    op = "step_sigmoid"
+
+    @staticmethod
+    def rule(grad: Tensor, x: Tensor) -> Tensor:
         return Sigmoid.rule(grad, x.sigmoid())  # the sigmoid's own derivative, at x
 
 
@@ -420,7 +428,8 @@ def step(x: Any, surrogate: str | None = None) -> Tensor:
         raise ValueError(
             f"step: surrogate must be None, 'straight_through' or 'sigmoid', got {surrogate!r}"
         )
-    return Step.apply(as_floating(x, "step"), surrogate=surrogate)
+    surrogates = {None: Step, "straight_through": StepStraightThrough, "sigmoid": StepSigmoid}
+    return surrogates[surrogate].apply(as_floating(x, "step"))
 
 
 def softmax(x: Any, dim: int = -1, **aliases: Any) -> Tensor:
