@@ -888,12 +888,6 @@ CASES: dict[str, Callable[..., st.SearchStrategy[Case]]] = {
 }
 
 
-# Ops whose gradient is a stand-in, not the derivative of their forward (Step's surrogates): no
-# finite difference gives it, so test_gradients.py's step section and test_double_backward.py's
-# surrogate test check them against their formulas instead of CASES.
-SURROGATE_OPS = {"StepStraightThrough", "StepSigmoid"}
-
-
 def registered_ops() -> set[str]:
     """Every op in the registry, with the modules that define ops all loaded (the registry
     fills as modules import, so the answer must not depend on which tests ran first)."""
