@@ -119,15 +119,19 @@ def test_second_derivative_matches_torch(pattern) -> None:
 # ------------------------------------------------------------------ tn.compile (the bug)
 
 
+@pytest.mark.parametrize("ignore_index", [-100, 1])
 @pytest.mark.parametrize("reduction", ["mean", "sum"])
-def test_compiled_training_step_traced_without_padding_equals_eager(reduction) -> None:
+def test_compiled_training_step_traced_without_padding_equals_eager(reduction, ignore_index
+                                                                    ) -> None:
     rng = np.random.default_rng(1)
     x_batches = [rng.standard_normal((6, 5)) for _ in range(5)]
     # traced on the first two (the second call traces again: its parameters have a .grad)
-    t_batches = [np.array(t) for t in ([0, 1, 2, 0, 1, 2], [1, 1, 0, 2, 0, 2],  # no padding
-                                       [0, -100, 2, -100, 1, 2],
-                                       [2, 1, -100, 0, -100, -100],
-                                       [-100] * 6)]  # all padding (mean: NaN, no step)
+    p = -7  # the padding, ignore_index below (1: a class that the first batches lack)
+    t_batches = [np.array(t) for t in ([0, 2, 2, 0, 0, 2], [2, 0, 0, 2, 0, 2],  # no padding
+                                       [0, p, 2, p, 0, 2],
+                                       [2, 0, p, 0, p, p],
+                                       [p] * 6)]  # all padding (mean: NaN, no step)
+    t_batches = [np.where(t == p, ignore_index, t) for t in t_batches]
 
     def make():
         tn.manual_seed(0)
@@ -136,7 +140,7 @@ def test_compiled_training_step_traced_without_padding_equals_eager(reduction) -
 
         def step(x, t):
             optimizer.zero_grad()
-            loss = F.cross_entropy(model(x), t, reduction=reduction)
+            loss = F.cross_entropy(model(x), t, reduction=reduction, ignore_index=ignore_index)
             loss.backward()
             optimizer.step()
             return loss
@@ -148,7 +152,7 @@ def test_compiled_training_step_traced_without_padding_equals_eager(reduction) -
     for x, t in zip(x_batches, t_batches, strict=True):
         expected = eager_step(tn.tensor(x), t)
         got = compiled_step(tn.tensor(x), t)
-        if reduction == "mean" and (t == -100).all():
+        if reduction == "mean" and (t == ignore_index).all():
             assert np.isnan(got.item()) and np.isnan(expected.item())
         else:
             _close(got.data, expected.data)
