@@ -525,12 +525,21 @@ class Source:
         if k.kind == "ce":
             loss, probs, losses = o
             n = self._shape(a[0])[0]
-            return [f"softmax_cross_entropy_forward(v{a[0]}, v{a[1]}, v{losses}, v{probs})",
-                    f"total = {dt}(0.0)",
-                    f"for i in range({n}):",
-                    f"    total += v{losses}[i]",
-                    f"v{loss}[0] = total / {dt}({n})" if k.attrs["mean"] else
-                    f"v{loss}[0] = total"]
+            ignore = k.attrs["ignore_index"]
+            lines = [f"softmax_cross_entropy_forward(v{a[0]}, v{a[1]}, v{losses}, v{probs}, "
+                     f"{ignore})",
+                     f"total = {dt}(0.0)",
+                     f"for i in range({n}):",
+                     f"    total += v{losses}[i]"]
+            if not k.attrs["mean"]:
+                return lines + [f"v{loss}[0] = total"]
+            # the mean divides by this call's count of targets not equal to ignore_index
+            # (none: NaN, as in PyTorch)
+            return lines + ["count = 0",
+                            f"for i in range({n}):",
+                            f"    if v{a[1]}[i] != {ignore}:",
+                            "        count += 1",
+                            f"v{loss}[0] = total / {dt}(count) if count else {dt}(math.nan)"]
         if k.kind == "colsum":
             rows, cols = self._shape(a[0])
             return [f"src = {self._flat(a[0])}",
@@ -599,13 +608,24 @@ class Source:
             g, probs, target = a
             c = self._shape(probs)[1]
             rows, cols = self._shape(probs)
-            scale = f" * {dt}({1.0 / rows!r})" if k.attrs["mean"] else ""
-            pre.append(f"gs = v{g}[0]{scale}")
+            ignore = k.attrs["ignore_index"]
+            if k.attrs["mean"]:  # divided by this call's count of kept targets (none: 1, the
+                pre += ["count = 0",  # rows are all 0)
+                        f"for i in range({rows}):",
+                        f"    if v{target}[i] != {ignore}:",
+                        "        count += 1",
+                        f"gs = v{g}[0] * {dt}(1.0 / max(count, 1))"]
+            else:
+                pre.append(f"gs = v{g}[0]")
             lines = pre[:]
             if sums:
                 lines.append(f"{flat[o[-1]]}[:] = zero")
             lines += [f"for i in range({rows}):",
                       f"    t = v{target}[i]",
+                      f"    if t == {ignore}:",
+                      f"        for j in range({cols}):",
+                      f"            {flat[o[0]]}[i * {cols} + j] = zero",
+                      "        continue",
                       f"    if t < 0 or t >= {c}:",
                       "        raise IndexError('cross_entropy: target index out of range')",
                       f"    for j in range({cols}):",

@@ -314,8 +314,10 @@ class Lowering:
             probs = self.new_value(zv.shape, zv.dtype, s.index)
             losses = self.new_value((zv.shape[0],), zv.dtype, s.index)
             mean = s.options.get("reduction", "mean") == "mean"
-            self.nodes[s.index] = {"probs": probs, "t": t, "mean": mean}
-            return [Kernel("ce", [out, probs, losses], [z, t], {"mean": mean})]
+            ignore = int(s.options.get("ignore_index", -100))
+            self.nodes[s.index] = {"probs": probs, "t": t, "mean": mean, "ignore_index": ignore}
+            return [Kernel("ce", [out, probs, losses], [z, t],
+                           {"mean": mean, "ignore_index": ignore})]
         if s.name == "clone":
             return [Kernel("copy", [out], [ins[0]])]
         if s.name in ARITHMETIC:
@@ -396,7 +398,7 @@ class Lowering:
             if outs[0] is None:
                 return None
             return [Kernel("ce_back", [outs[0]], [g, node["probs"], node["t"]],
-                           {"mean": node["mean"]})]
+                           {"mean": node["mean"], "ignore_index": node["ignore_index"]})]
         if s.name == "sum":  # spreads g over its input's shape (the loop's size-1 argument,
             if outs[0] is None:  # or read through broadcast strides: 0 on the summed axes)
                 return []

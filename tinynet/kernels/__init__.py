@@ -358,13 +358,13 @@ def activation_backward(grad: np.ndarray, y: np.ndarray, activation: str) -> np.
 
 
 def softmax_cross_entropy_forward(
-    logits: np.ndarray, target: np.ndarray
+    logits: np.ndarray, target: np.ndarray, ignore_index: int = -100
 ) -> tuple[np.ndarray, np.ndarray]:
     """Per-sample softmax cross-entropy, max-shifted for stability.
 
-    logits (N, C) float, target (N,) class indices in [0, C) (already validated).
-    Returns loss (N,) with loss_i = logsumexp(logits_i) - logits_i,target_i and probs (N, C),
-    the row softmax.
+    logits (N, C) float, target (N,) class indices in [0, C) or equal to ``ignore_index``
+    (already validated). Returns loss (N,) with loss_i = logsumexp(logits_i) -
+    logits_i,target_i (0 for an ignored target) and probs (N, C), the row softmax.
     """
     target = _indices(target)
     if logits.ndim != 2 or target.shape != (logits.shape[0],):
@@ -374,17 +374,18 @@ def softmax_cross_entropy_forward(
         )
     kernel = _pick_kernel("softmax_cross_entropy_forward", logits)
     if kernel is None or logits.shape[1] == 0:
-        return reference.softmax_cross_entropy_forward(logits, target)
+        return reference.softmax_cross_entropy_forward(logits, target, ignore_index)
     loss = np.empty(logits.shape[0], dtype=logits.dtype)
     probs = np.empty_like(logits)
-    kernel(logits, target, loss, probs)
+    kernel(logits, target, loss, probs, int(ignore_index))
     return loss, probs
 
 
 def softmax_cross_entropy_backward(
-    probs: np.ndarray, target: np.ndarray, grad_loss: np.ndarray
+    probs: np.ndarray, target: np.ndarray, grad_loss: np.ndarray, ignore_index: int = -100
 ) -> np.ndarray:
-    """grad_logits_ij = grad_loss_i * (probs_ij - [j == target_i]) (new array, probs' dtype).
+    """grad_logits_ij = grad_loss_i * (probs_ij - [j == target_i]) (new array, probs' dtype),
+    0 in the rows whose target equals ``ignore_index``.
 
     probs (N, C), target (N,) int, grad_loss (N,) per-sample upstream gradient (a scalar is
     broadcast to every sample).
@@ -401,9 +402,9 @@ def softmax_cross_entropy_backward(
         grad_loss = np.full(n, grad_loss, dtype=probs.dtype)
     kernel = _pick_kernel("softmax_cross_entropy_backward", probs, grad_loss)
     if kernel is None:
-        return reference.softmax_cross_entropy_backward(probs, target, grad_loss)
+        return reference.softmax_cross_entropy_backward(probs, target, grad_loss, ignore_index)
     out = np.empty_like(probs)
-    kernel(probs, target, grad_loss, out)
+    kernel(probs, target, grad_loss, out, int(ignore_index))
     return out
 
 
@@ -517,7 +518,7 @@ def warm_up() -> None:
             elif op.startswith("bias_"):
                 kernel(z.copy(), bias, *params)
             elif op.startswith("softmax_cross_entropy_"):
-                kernel(z, target, loss, np.empty_like(z))
+                kernel(z, target, loss, np.empty_like(z), -100)
             elif op.endswith("_backward"):
                 kernel(x, x, np.empty_like(x), *params)
             else:

@@ -91,9 +91,10 @@ def generated_module_name() -> str:
 
 
 @njit(cache=True, error_model="numpy")
-def softmax_cross_entropy_forward(logits, target, loss, probs):
-    """Fills probs (N, C) = row softmax of logits and loss (N,) = logsumexp - target logit;
-    three sweeps over each row (max, exp and sum, scale)."""
+def softmax_cross_entropy_forward(logits, target, loss, probs, ignore_index):
+    """Fills probs (N, C) = row softmax of logits and loss (N,) = logsumexp - target logit
+    (0 for a target equal to ignore_index); three sweeps over each row (max, exp and sum,
+    scale)."""
     zero = logits.dtype.type(0.0)
     n, c = logits.shape
     for i in range(n):
@@ -109,21 +110,30 @@ def softmax_cross_entropy_forward(logits, target, loss, probs):
         for j in range(c):
             probs[i, j] = probs[i, j] / total
         t = target[i]
+        if t == ignore_index:  # an ignored target adds nothing
+            loss[i] = zero
+            continue
         if t < 0 or t >= c:  # numba does not check bounds: refuse to read past the row
             raise IndexError("softmax_cross_entropy_forward: target index out of range")
         loss[i] = np.log(total) - (logits[i, t] - m)
 
 
 @njit(cache=True, error_model="numpy")
-def softmax_cross_entropy_backward(probs, target, grad_loss, out):
-    """out (N, C) = grad_loss[:, None] * (probs - onehot(target))."""
+def softmax_cross_entropy_backward(probs, target, grad_loss, out, ignore_index):
+    """out (N, C) = grad_loss[:, None] * (probs - onehot(target)); 0 in the rows whose target
+    equals ignore_index."""
     one = probs.dtype.type(1.0)
+    zero = probs.dtype.type(0.0)
     n, c = probs.shape
     for i in range(n):
+        t = target[i]
+        if t == ignore_index:
+            for j in range(c):
+                out[i, j] = zero
+            continue
         g = grad_loss[i]
         for j in range(c):
             out[i, j] = probs[i, j] * g
-        t = target[i]
         if t < 0 or t >= c:
             raise IndexError("softmax_cross_entropy_backward: target index out of range")
         out[i, t] = (probs[i, t] - one) * g

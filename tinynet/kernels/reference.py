@@ -57,15 +57,16 @@ def activation_backward(grad: np.ndarray, y: np.ndarray, activation: str) -> np.
 
 
 def softmax_cross_entropy_forward(
-    logits: np.ndarray, target: np.ndarray
+    logits: np.ndarray, target: np.ndarray, ignore_index: int = -100
 ) -> tuple[np.ndarray, np.ndarray]:
     """Per-sample cross-entropy of softmax(logits) against class indices.
 
-    logits (N, C), target (N,) int in [0, C). With m_i = max_j logits_ij:
+    logits (N, C), target (N,) int in [0, C) or equal to ``ignore_index``. With
+    m_i = max_j logits_ij:
         probs_ij = exp(logits_ij - m_i) / sum_k exp(logits_ik - m_i)
         loss_i   = log(sum_k exp(logits_ik - m_i)) - (logits_i,target_i - m_i)
                  = logsumexp(logits_i) - logits_i,target_i
-    Returns (loss (N,), probs (N, C)).
+    and loss_i = 0 where target_i == ignore_index. Returns (loss (N,), probs (N, C)).
     """
     n = logits.shape[0]
     shifted = logits - logits.max(axis=1, keepdims=True)
@@ -73,19 +74,28 @@ def softmax_cross_entropy_forward(
         exp = np.exp(shifted)
         sums = exp.sum(axis=1)
         probs = exp / sums[:, None]
-    loss = np.log(sums) - shifted[np.arange(n), target]
+    ignored = target == ignore_index
+    safe = np.where(ignored, 0, target)  # any class: the row's loss is replaced by 0
+    with np.errstate(invalid="ignore"):  # (an ignored row may hold inf or nan)
+        loss = np.log(sums) - shifted[np.arange(n), safe]
+    loss[ignored] = 0
     return loss, probs
 
 
 def softmax_cross_entropy_backward(
-    probs: np.ndarray, target: np.ndarray, grad_loss: np.ndarray
+    probs: np.ndarray, target: np.ndarray, grad_loss: np.ndarray, ignore_index: int = -100
 ) -> np.ndarray:
-    """dL/dlogits_ij = grad_loss_i * (probs_ij - [j == target_i]); shapes (N, C), (N,), (N,)."""
+    """dL/dlogits_ij = grad_loss_i * (probs_ij - [j == target_i]), and 0 in the rows whose
+    target equals ``ignore_index``; shapes (N, C), (N,), (N,)."""
     n = probs.shape[0]
+    ignored = target == ignore_index
     diff = probs.copy()
-    diff[np.arange(n), target] -= 1
-    with np.errstate(under="ignore"):
-        return diff * grad_loss[:, None]
+    kept = np.arange(n)[~ignored]
+    diff[kept, target[kept]] -= 1
+    with np.errstate(under="ignore", invalid="ignore"):
+        out = diff * grad_loss[:, None]
+    out[ignored] = 0
+    return out
 
 
 # ------------------------------------------------------------------------------ perceptron

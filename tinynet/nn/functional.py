@@ -575,7 +575,7 @@ def cross_entropy(
     Shapes: input (N, C) with target (N,); also (C,) with () and (N, C, d1, ...) with
     (N, d1, ...). ``weight`` (C,) weighs each class; targets equal to ``ignore_index`` add
     nothing; the mean divides by the summed weights of the counted targets, as in PyTorch.
-    The common case, (N, C) without weight or ignored targets, runs as one fused node.
+    The common case, (N, C) without weight, runs as one fused node (ignored targets too).
     """
     op = "cross_entropy"
     _check_reduction(reduction, op)
@@ -584,8 +584,8 @@ def cross_entropy(
         return _smoothed_cross_entropy(input, target, weight, ignore_index, reduction,
                                        label_smoothing)
     target, ignored = _class_target(target, input, ignore_index, op)
-    if input.ndim == 2 and weight is None and not ignored and target.size:
-        return ops.softmax_cross_entropy(input, target, reduction)
+    if input.ndim == 2 and weight is None and target.size:  # ignored targets too (in the op)
+        return ops.softmax_cross_entropy(input, target, reduction, ignore_index)
     return _nll(ops.log_softmax(input, dim=0 if input.ndim == 1 else 1), target,
                 _class_weight(weight, input, op), ignore_index, reduction, ignored)
 
@@ -641,8 +641,9 @@ def _nll(
 def _masked_when_traced(ignored: bool) -> bool:
     """While tn.compile traces, a later call's targets may hold ignore_index even when this
     batch has none: the loss masks them anyway (the same numbers when none is ignored), so
-    every replay is right. (The fused (N, C) cross_entropy keeps its speed: a replayed target
-    outside 0..C-1 stops at its kernel's bounds check.)"""
+    every replay is right. (The fused (N, C) cross_entropy masks in its kernels: a replayed
+    target equal to ignore_index adds nothing, any other outside 0..C-1 stops at its bounds
+    check.)"""
     return ignored or value_reads.refuse is not None
 
 

@@ -3,7 +3,7 @@
 - ``Linear``: y = act(x @ W^T + b). The matmul goes to BLAS; the bias add (and an optional
   activation, when asked for explicitly) run as one kernel pass over the result.
 - ``SoftmaxCrossEntropy``: loss_i = logsumexp(z_i) - z_i[t_i]; its gradient is
-  (softmax(z_i) - onehot(t_i)) * g_i, one kernel pass each way.
+  (softmax(z_i) - onehot(t_i)) * g_i, one kernel pass each way (0 for an ignored target).
 - ``MeanSquaredError``: one node instead of three (sub, square, mean): tiny networks are
   dominated by per-node overhead, not arithmetic.
 
@@ -22,6 +22,7 @@ from tinynet import kernels
 from tinynet.autograd import Function
 from tinynet.errors import ValueRangeError
 from tinynet.ops.activation import ACTIVATIONS, activation_grad
+from tinynet.ops.elementwise import where
 from tinynet.ops.operands import as_tensor
 from tinynet.tensor import Tensor
 
@@ -82,38 +83,56 @@ def _linear_grads(ctx: Function, dz: Any, x: Any, weight: Any) -> tuple[Any, Any
 
 
 class SoftmaxCrossEntropy(Function):
-    """loss_i = -log softmax(z_i)[t_i];  dL/dz_i = g_i (softmax(z_i) - onehot(t_i))"""
+    """loss_i = -log softmax(z_i)[t_i];  dL/dz_i = g_i (softmax(z_i) - onehot(t_i)); a target
+    equal to ``ignore_index`` adds loss 0 and gradient 0, and the mean divides by the number
+    of the others (none: NaN, with a zero gradient, as in PyTorch)."""
 
     op = "cross_entropy"
 
     @staticmethod
-    def forward(ctx: Function, logits: Any, target: Any, reduction: str = "mean") -> np.ndarray:
-        ctx.reduction, ctx.target = reduction, target
-        losses, probs = kernels.softmax_cross_entropy_forward(logits, target)
+    def forward(ctx: Function, logits: Any, target: Any, reduction: str = "mean",
+                ignore_index: int = -100) -> np.ndarray:
+        ctx.reduction, ctx.target, ctx.ignore_index = reduction, target, ignore_index
+        losses, probs = kernels.softmax_cross_entropy_forward(logits, target, ignore_index)
         ctx.probs = probs
         ctx.save_for_backward(logits)
+        ctx.count = _counted_targets(target, ignore_index)
         if reduction == "none":
             return losses
         total = losses.sum(dtype=losses.dtype)
-        return total / losses.dtype.type(len(losses)) if reduction == "mean" else total
+        if reduction == "sum":
+            return total
+        if not ctx.count:  # every target ignored: 0/0, NaN as in PyTorch (without a warning)
+            return np.asarray(np.nan, dtype=losses.dtype)
+        return total / losses.dtype.type(ctx.count)
 
     @staticmethod
     def backward(ctx: Function, grad: Tensor) -> tuple[Any, None]:
         (logits,) = ctx.saved_tensors
         n = len(ctx.target)
         if ctx.reduction == "mean":
-            grad = grad * (1.0 / n)
+            grad = grad * (1.0 / max(ctx.count, 1))  # (no count: every row's gradient is 0)
+        kept = ctx.target != ctx.ignore_index
         onehot = np.zeros(logits.shape, dtype=logits.dtype)
-        onehot[np.arange(n), ctx.target] = 1
+        onehot[np.arange(n)[kept], ctx.target[kept]] = 1
         per_sample = grad.reshape(-1, 1) if grad.ndim == 1 else grad
-        return (logits.softmax(dim=1) - onehot) * per_sample, None
+        rows = (logits.softmax(dim=1) - onehot) * per_sample
+        if kept.all():
+            return rows, None
+        return where(kept.reshape(-1, 1), rows, logits.dtype.type(0.0)), None
 
     @staticmethod
     def fast_backward(ctx: Function, grad: np.ndarray) -> tuple[Any, None]:
         ctx.saved_tensors  # noqa: B018 - checks the graph was not freed or edited in place
         if ctx.reduction == "mean":
-            grad = grad * grad.dtype.type(1.0 / len(ctx.target))
-        return kernels.softmax_cross_entropy_backward(ctx.probs, ctx.target, grad), None
+            grad = grad * grad.dtype.type(1.0 / max(ctx.count, 1))
+        return kernels.softmax_cross_entropy_backward(ctx.probs, ctx.target, grad,
+                                                      ctx.ignore_index), None
+
+
+def _counted_targets(target: np.ndarray, ignore_index: int) -> int:
+    """How many targets are not ``ignore_index`` (the mean's divisor)."""
+    return len(target) - int(np.count_nonzero(target == ignore_index))
 
 
 class MeanSquaredError(Function):
@@ -177,6 +196,9 @@ def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None,
     return Linear.apply(x, weight, bias, activation=activation)
 
 
-def softmax_cross_entropy(logits: Tensor, target: Any, reduction: str = "mean") -> Tensor:
-    """Cross-entropy of (N, C) logits against (N,) int64 class indices (already validated)."""
-    return SoftmaxCrossEntropy.apply(logits, target, reduction=reduction)
+def softmax_cross_entropy(logits: Tensor, target: Any, reduction: str = "mean",
+                          ignore_index: int = -100) -> Tensor:
+    """Cross-entropy of (N, C) logits against (N,) int64 class indices (already validated:
+    each in 0..C-1 or equal to ``ignore_index``, which adds nothing)."""
+    return SoftmaxCrossEntropy.apply(logits, target, reduction=reduction,
+                                     ignore_index=ignore_index)
