@@ -509,3 +509,36 @@ def test_in_place_ops_on_arguments_under_no_grad_replay_with_each_call_s_arrays(
         np.testing.assert_array_equal(got.data, want.data)
         np.testing.assert_array_equal(x.data, want.data)  # the argument was written too
     assert compiled.replays >= 2
+
+
+@pytest.mark.parametrize("pool", ["avg", "avg_no_pad_count", "adaptive"])
+def test_average_pools_compile_and_equal_eager(pool: str) -> None:
+    """An average pool's divisor (and the adaptive pool's averaging matrices) follow from the
+    shapes alone: constants of the trace, not arrays of unknown origin (they were refused)."""
+    make = {"avg": lambda: nn.AvgPool2d(2, padding=1),
+            "avg_no_pad_count": lambda: nn.AvgPool2d(2, padding=1, count_include_pad=False),
+            "adaptive": lambda: nn.AdaptiveAvgPool2d((2, 3))}[pool]
+    tn.manual_seed(0)
+    front = nn.Sequential(nn.Conv2d(1, 2, 3), make(), nn.Flatten()).double()
+    features = front(tn.zeros(1, 1, 6, 7, dtype=tn.float64)).shape[1]
+    model = nn.Sequential(*front, nn.Linear(features, 1).double())
+    twin = copy.deepcopy(model)
+    opts = [optim.SGD(m.parameters(), lr=0.1) for m in (model, twin)]
+
+    def step(m: Any, opt: Any, x: Any) -> Any:
+        opt.zero_grad()
+        loss = (m(x) ** 2).mean()
+        loss.backward()
+        opt.step()
+        return loss
+
+    compiled = tn.compile(lambda x: step(twin, opts[1], x))
+    rng = np.random.default_rng(0)
+    for _ in range(4):
+        x = tn.tensor(rng.normal(size=(3, 1, 6, 7)))
+        want, got = step(model, opts[0], x), compiled(x)
+        np.testing.assert_allclose(got.item(), want.item(), rtol=1e-10, atol=1e-12)
+        for p, q in zip(model.parameters(), twin.parameters(), strict=True):
+            a, b = q.detach().numpy(), p.detach().numpy()
+            np.testing.assert_allclose(a, b, rtol=1e-10,
+                                       atol=1e-10 * max(1.0, float(np.abs(b).max())))

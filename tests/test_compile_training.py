@@ -2,7 +2,8 @@
 
 Each program is a random model (Linear layers with activations, LayerNorm, Dropout and
 BatchNorm1d in training or eval mode, a residual block, a layer used twice (tied parameters),
-frozen layers; no convolutions or pools yet), a loss, optionally an accuracy (argmax == y) and
+frozen layers; a convolutional front: Conv2d, BatchNorm2d, max or average pools, Dropout2d),
+a loss, optionally an accuracy (argmax == y) and
 a mask term, an optimizer with every option drawn (SGD, Adam, AdamW, RMSprop, Adagrad,
 Adadelta; maximize, weight decay coupled and decoupled, momentum, dampening, nesterov, amsgrad,
 centered...), optionally clipping, gradient accumulation and a scheduler stepped outside the
@@ -90,11 +91,37 @@ class Tied(nn.Module):
         return self.fc(self.fc(x).sigmoid())
 
 
+def conv_front(rng: np.random.Generator) -> tuple[list[Any], tuple[int, ...], int]:
+    """Convolutional layers before the Linear ones (images of 1-2 channels, 4-6 pixels a side):
+    Conv2d (padding, stride), maybe BatchNorm2d, an activation, maybe a max or average pool
+    and Dropout2d, then Flatten. Returns the layers, the input's shape per sample and the
+    number of features they give."""
+    channels, side, maps = int(rng.integers(1, 3)), int(rng.integers(4, 7)), int(rng.integers(2, 4))
+    padding, stride = int(rng.integers(0, 2)), int(rng.choice([1, 1, 2]))
+    layers: list[Any] = [nn.Conv2d(channels, maps, 3, stride=stride, padding=padding)]
+    if rng.random() < 0.4:
+        layers.append(nn.BatchNorm2d(maps))
+    layers.append(nn.ReLU() if rng.random() < 0.5 else nn.Tanh())
+    out = (side + 2 * padding - 3) // stride + 1
+    pool = str(rng.choice(["none", "max", "avg"])) if out >= 2 else "none"
+    if pool != "none":
+        layers.append(nn.MaxPool2d(2) if pool == "max" else nn.AvgPool2d(2))
+        out //= 2
+    if rng.random() < 0.3:
+        layers.append(nn.Dropout2d(0.3))
+    layers.append(nn.Flatten())
+    return layers, (channels, side, side), maps * out * out
+
+
 def make_world(rng: np.random.Generator) -> dict[str, Any]:
     seed = int(rng.integers(1 << 30))
     tn.manual_seed(seed)
     n_in, width, n_out = (int(v) for v in rng.integers(2, 6, size=3))
-    layers: list[Any] = [nn.Linear(n_in, width)]
+    in_shape: tuple[int, ...] = (n_in,)
+    layers: list[Any] = []
+    if rng.random() < 0.3:  # a convolutional front
+        layers, in_shape, n_in = conv_front(rng)
+    layers.append(nn.Linear(n_in, width))
     for _ in range(int(rng.integers(0, 3))):
         kind = rng.choice(["tanh", "sigmoid", "relu", "layernorm", "dropout", "residual",
                            "tied", "linear", "batchnorm"])
@@ -114,7 +141,7 @@ def make_world(rng: np.random.Generator) -> dict[str, Any]:
     params = [p for p in model.parameters() if p.requires_grad]
     opt = make_optimizer(rng, params)
     loss = str(rng.choice(["mse", "cross_entropy", "bce_logits"]))
-    world = {"model": model, "opt": opt, "loss": loss, "n_in": n_in, "n_out": n_out,
+    world = {"model": model, "opt": opt, "loss": loss, "in_shape": in_shape, "n_out": n_out,
              "accumulate": bool(rng.random() < 0.25), "scheduler": None,
              "clip": rng.choice(["none"] * 6 + ["norm", "value"]),
              "accuracy": bool(rng.random() < 0.4), "mask": bool(rng.random() < 0.3)}
@@ -173,8 +200,8 @@ def make_optimizer(rng: np.random.Generator, params: list[Any]) -> Any:
 
 
 def batch(rng: np.random.Generator, w: dict[str, Any], n: int, layout: str) -> tuple:
-    x = rng.normal(size=(n, w["n_in"]))
-    if layout == "transposed":  # a non-contiguous input
+    x = rng.normal(size=(n, *w["in_shape"]))
+    if layout == "transposed":  # a non-contiguous input (every axis reversed in memory)
         x = np.ascontiguousarray(x.T).T
     if w["loss"] == "cross_entropy":
         y = tn.tensor(rng.integers(0, w["n_out"], size=n))

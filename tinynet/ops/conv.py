@@ -45,7 +45,7 @@ from tinynet.ops.datadep import draw
 from tinynet.ops.operands import as_floating
 from tinynet.ops.shape import ScatterAdd
 from tinynet.random import source
-from tinynet.tensor import Tensor
+from tinynet.tensor import Tensor, made_from_literals
 
 Pair = tuple[int, int]
 Padding = tuple[int, int, int, int]  # top, bottom, left, right
@@ -454,17 +454,21 @@ def avg_pool2d(input: Any, kernel_size: Any, stride: Any = None, padding: Any = 
             ones, count_pads = np.ones((1, 1, h, w)), pads
         divisor = kernels.im2col(ones, kernel, st, count_pads, dil).sum(axis=1)[0]
         divisor = divisor.astype(x.dtype)
-    out = (cols.sum(1) / divisor).reshape(n, c, oh, ow)
+    # the divisor follows from the shapes and options alone: a constant of a tn.compile trace
+    out = (cols.sum(1) / made_from_literals(divisor)).reshape(n, c, oh, ow)
     return out.squeeze(0) if unbatched else out
 
 
-def _adaptive_windows(size: int, out: int, dtype: np.dtype) -> np.ndarray:
-    """(out, size) averaging matrix: row i averages [floor(i*size/out), ceil((i+1)*size/out))."""
+def _adaptive_windows(size: int, out: int, dtype: np.dtype, transposed: bool = False
+                      ) -> np.ndarray:
+    """(out, size) averaging matrix: row i averages [floor(i*size/out), ceil((i+1)*size/out));
+    with ``transposed``, its (size, out) transpose (C-contiguous). Made from the sizes alone:
+    a constant of a tn.compile trace."""
     matrix = np.zeros((out, size), dtype=dtype)
     for i in range(out):
         start, end = (i * size) // out, -(-((i + 1) * size) // out)
         matrix[i, start:end] = 1 / (end - start)
-    return matrix
+    return made_from_literals(np.ascontiguousarray(matrix.T) if transposed else matrix)
 
 
 def adaptive_avg_pool2d(input: Any, output_size: Any) -> Tensor:
@@ -489,8 +493,9 @@ def adaptive_avg_pool2d(input: Any, output_size: Any) -> Tensor:
     if (oh, ow) == (1, 1):
         out = x.mean((2, 3), keepdim=True)
     else:
-        rows, columns = _adaptive_windows(h, oh, x.dtype), _adaptive_windows(w, ow, x.dtype)
-        out = Tensor._make(rows) @ x @ Tensor._make(np.ascontiguousarray(columns.T))
+        rows = _adaptive_windows(h, oh, x.dtype)
+        columns = _adaptive_windows(w, ow, x.dtype, transposed=True)
+        out = Tensor._make(rows) @ x @ Tensor._make(columns)
     return out.squeeze(0) if unbatched else out
 
 
