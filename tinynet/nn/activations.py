@@ -6,6 +6,7 @@ from tinynet import ops
 from tinynet.nn import functional as F
 from tinynet.nn.functional import implicit_dim
 from tinynet.nn.module import Module
+from tinynet.ops.activation import check_surrogate
 from tinynet.tensor import Tensor
 
 
@@ -157,11 +158,7 @@ class Step(Module):
 
     def __init__(self, surrogate: str | None = None) -> None:
         super().__init__()
-        if surrogate not in (None, "straight_through", "sigmoid"):
-            raise ValueError(
-                f"Step: surrogate must be None, 'straight_through' or 'sigmoid', got "
-                f"{surrogate!r}"
-            )
+        check_surrogate(surrogate, "Step")
         self.surrogate = surrogate
 
     def forward(self, input: Tensor) -> Tensor:

@@ -422,14 +422,22 @@ def _number(value: Any, op: str, name: str) -> float:
     return float(value)
 
 
+# tn.step's surrogate argument -> the op (each a row of the formula table)
+STEP_SURROGATES = {None: Step, "straight_through": StepStraightThrough, "sigmoid": StepSigmoid}
+
+
+def check_surrogate(surrogate: Any, op: str) -> None:
+    """Refuse a surrogate ``tn.step`` does not know, naming ``op`` (the caller)."""
+    if surrogate not in tuple(STEP_SURROGATES):  # (a tuple: an unhashable value is refused too)
+        raise ValueError(
+            f"{op}: surrogate must be None, 'straight_through' or 'sigmoid', got {surrogate!r}"
+        )
+
+
 def step(x: Any, surrogate: str | None = None) -> Tensor:
     """Heaviside step (1 where x >= 0); see ``Step`` for the zero derivative and surrogates."""
-    if surrogate not in (None, "straight_through", "sigmoid"):
-        raise ValueError(
-            f"step: surrogate must be None, 'straight_through' or 'sigmoid', got {surrogate!r}"
-        )
-    surrogates = {None: Step, "straight_through": StepStraightThrough, "sigmoid": StepSigmoid}
-    return surrogates[surrogate].apply(as_floating(x, "step"))
+    check_surrogate(surrogate, "step")
+    return STEP_SURROGATES[surrogate].apply(as_floating(x, "step"))
 
 
 def softmax(x: Any, dim: int = -1, **aliases: Any) -> Tensor:
