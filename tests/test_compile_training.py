@@ -36,6 +36,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from compile_support import RTOL
 
 import tinynet as tn
 import tinynet.nn.functional as F
@@ -44,7 +45,6 @@ from tinynet import kernels, nn, optim
 PROGRAMS = int(os.environ.get("TINYNET_COMPILE_PROGRAMS", "150"))
 CODEGEN = int(os.environ.get("TINYNET_COMPILE_CODEGEN", "8"))
 CALLS = 6
-RTOL = 1e-10
 # refusals tn.compile documents (docs/compile.md, "What tn.compile guarantees")
 ALLOWED_REFUSALS: tuple[str, ...] = ()
 

@@ -26,6 +26,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from compile_support import RTOL
 
 import tinynet as tn
 import tinynet.nn.functional as F
@@ -34,7 +35,6 @@ from tinynet.kernels.formulas import TABLE
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 CALLS = 4  # the first call of a step with a fresh optimizer runs eagerly (state is made)
-RTOL = 1e-10
 
 
 # a fresh compile cache for this file (tests/conftest.py)
