@@ -1170,3 +1170,51 @@ def ops_without_entry() -> list[str]:
     public = {n for n in tn.__all__ if n not in NOT_OPS and callable(getattr(tn, n))}
     return sorted((set(Function.registry) - functions_reached_by_entries() - STAND_IN_GRADIENTS)
                   | (public - covered_names()))
+
+
+# addcmul, addcdiv, lerp (optimizers' and EMAs' fused updates), out of place and in place.
+TERNARY_SHAPES = [((2, 3), (2, 3), (2, 3)), ((2, 3), (3,), (2, 1)), ((), (3,), (2, 1)),
+                  ((0, 3), (1, 3), (3,))]
+
+
+def ternary_samples(lo_c: float = -2.0, hi_c: float = 2.0, third: str = "tensor",
+                    **kwargs: Any) -> Callable[..., list[Sample]]:
+    """(input, tensor1, tensor2) over broadcast shapes; ``third`` = "number" draws a Python
+    number for the last argument instead (lerp's scalar weight), on both sides of 0.5."""
+    def draw(rng: np.random.Generator, dtype: np.dtype) -> list[Sample]:
+        out = []
+        for a, b, c in TERNARY_SHAPES:
+            last = values(rng, c, dtype, lo_c, hi_c)
+            out.append(Sample((values(rng, a, dtype), values(rng, b, dtype), last),
+                              dict(kwargs), note="empty" if 0 in a else ""))
+        if third == "number":
+            out = [Sample((s.args[0], s.args[1]), dict(kwargs, weight=w), note=s.note)
+                   for s in out for w in (0.25, 0.75, 1.0, -0.6)]
+        a, b = (with_kinks(rng, (3, 4), dtype, -2.0, 2.0, (), True) for _ in range(2))
+        c = values(rng, (3, 4), dtype, lo_c, hi_c)
+        out.append(Sample((a, b, c) if third == "tensor" else (a, b), dict(kwargs) if
+                          third == "tensor" else dict(kwargs, weight=0.5), smooth=False,
+                          note="non-finite"))
+        return out
+
+    return draw
+
+
+for _value in (1, 0.5):
+    add(name=f"addcmul_value{_value}", op=functools.partial(tn.addcmul, value=_value),
+        ref=lambda torch, *a, _v=_value: torch.addcmul(*a, value=_v),
+        samples=ternary_samples(), aliases=("addcmul",))
+    add(name=f"addcdiv_value{_value}", op=functools.partial(tn.addcdiv, value=_value),
+        ref=lambda torch, *a, _v=_value: torch.addcdiv(*a, value=_v),
+        samples=ternary_samples(lo_c=0.5, hi_c=2.0), domain="tensor2 != 0",
+        aliases=("addcdiv",))
+add(**same("lerp", samples=ternary_samples(lo_c=-1.0, hi_c=2.0)),
+    domain="weight a tensor: |weight| < 0.5 and >= 0.5 take PyTorch's two formulas")
+add(name="lerp_number", op=tn.lerp, ref=_t("lerp"),
+    samples=ternary_samples(third="number"))
+for _name, _kw in (("addcmul_", {"value": -0.5}), ("addcdiv_", {"value": 2.0}), ("lerp_", {})):
+    add(name=_name, op=lambda x, a, b, _n=_name, _k=_kw: _inplace(_n, **_k)(x, a, b),
+        ref=lambda torch, x, a, b, _n=_name, _k=_kw: _inplace(_n, **_k)(x, a, b),
+        samples=lambda rng, dtype: [Sample((values(rng, (3, 4), dtype), values(rng, (3, 4),
+                                            dtype), values(rng, (4,), dtype, 0.5, 2.0)))],
+        grad=False, gradgrad=False)

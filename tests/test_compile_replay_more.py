@@ -355,6 +355,34 @@ class TensorStepAdam(optim.Optimizer):
         return None
 
 
+class FusedAdam(optim.Optimizer):
+    """Adam written with the fused in-place ops PyTorch's own code uses: ``lerp_`` for the
+    first moment, ``addcmul_`` for the second, ``addcdiv_`` for the update."""
+
+    def __init__(self, params: Any, lr: float = 0.01, betas: tuple = (0.9, 0.999),
+                 eps: float = 1e-8) -> None:
+        super().__init__(params, {"lr": lr, "betas": betas, "eps": eps})
+
+    @tn.no_grad()
+    def step(self, closure: Any = None) -> Any:
+        for group in self.param_groups:
+            beta1, beta2 = group["betas"]
+            for p in group["params"]:
+                state = self.state.setdefault(p, {})
+                if not state:
+                    state["step"] = tn.tensor(0.0, dtype=tn.float64)
+                    state["exp_avg"] = tn.zeros_like(p)
+                    state["exp_avg_sq"] = tn.zeros_like(p)
+                state["step"] += 1
+                state["exp_avg"].lerp_(p.grad, 1 - beta1)
+                state["exp_avg_sq"].mul_(beta2).addcmul_(p.grad, p.grad, value=1 - beta2)
+                denom = (state["exp_avg_sq"] / (1 - beta2 ** state["step"])).sqrt()
+                denom.add_(group["eps"])
+                p.addcdiv_(state["exp_avg"] / (1 - beta1 ** state["step"]), denom,
+                           value=-group["lr"])
+        return None
+
+
 def twin_training(make_optimizer: Callable[[Any], Any], calls: int = 6,
                   between: Callable[[int, Any], None] | None = None) -> Any:
     tn.manual_seed(0)
@@ -391,7 +419,9 @@ def twin_training(make_optimizer: Callable[[Any], Any], calls: int = 6,
     lambda m: MomentumSGD(m.parameters()),
     lambda m: MomentumSGD(m.parameters(), first="clone"),
     lambda m: TensorStepAdam(m.parameters()),
-], ids=["sgd", "sgd-weight-decay", "momentum-zeros", "momentum-clone", "adam-tensor-step"])
+    lambda m: FusedAdam(m.parameters()),
+], ids=["sgd", "sgd-weight-decay", "momentum-zeros", "momentum-clone", "adam-tensor-step",
+        "adam-lerp-addcmul-addcdiv"])
 def test_a_hand_written_optimizer_with_tensor_in_place_ops_compiles_and_equals_eager(
         make: Callable[[Any], Any]) -> None:
     compiled = twin_training(make)

@@ -183,6 +183,8 @@ __all__ += ["CompileError", "compile"]
 # rearrange, sampling, scatter).
 from tinynet.autograd import inference_mode  # noqa: E402
 from tinynet.ops import (  # noqa: E402
+    addcdiv,
+    addcmul,
     allclose,
     argsort,
     argwhere,
@@ -213,6 +215,7 @@ from tinynet.ops import (  # noqa: E402
     isfinite,
     isinf,
     isnan,
+    lerp,
     log1p,
     masked_select,
     nan_to_num,
@@ -239,6 +242,7 @@ from tinynet.ops import (  # noqa: E402
 )
 
 __all__ += [
+    "addcdiv", "addcmul", "lerp",
     "allclose", "argsort", "argwhere", "bernoulli", "bincount", "ceil", "clamp_max",
     "clamp_min", "cumprod", "divide", "empty_like", "equal", "erf", "expm1", "fix", "flip",
     "fliplr", "flipud", "floor", "floor_divide", "frac", "ger", "index_add", "index_select",

@@ -1101,6 +1101,27 @@ class Tensor:
         new = ops.index_add(self.detach(), dim, index, _plain(source), alpha=alpha)
         return ops.inplace(self, "index_add_", np.copyto, (new,))
 
+    def addcmul_(self, tensor1: Any, tensor2: Any, *, value: Any = 1) -> Tensor:
+        new = ops.addcmul(self.detach(), _plain(tensor1), _plain(tensor2), value=value)
+        return ops.inplace(self, "addcmul_", np.copyto, (new,))
+
+    def addcdiv_(self, tensor1: Any, tensor2: Any, *, value: Any = 1) -> Tensor:
+        new = ops.addcdiv(self.detach(), _plain(tensor1), _plain(tensor2), value=value)
+        return ops.inplace(self, "addcdiv_", np.copyto, (new,))
+
+    def lerp_(self, end: Any, weight: Any) -> Tensor:
+        new = ops.lerp(self.detach(), _plain(end), _plain(weight))
+        return ops.inplace(self, "lerp_", np.copyto, (new,))
+
+    def addcmul(self, tensor1: Any, tensor2: Any, *, value: Any = 1) -> Tensor:
+        return ops.addcmul(self, tensor1, tensor2, value=value)
+
+    def addcdiv(self, tensor1: Any, tensor2: Any, *, value: Any = 1) -> Tensor:
+        return ops.addcdiv(self, tensor1, tensor2, value=value)
+
+    def lerp(self, end: Any, weight: Any) -> Tensor:
+        return ops.lerp(self, end, weight)
+
     def masked_fill_(self, mask: Any, value: Any) -> Tensor:
         new = ops.masked_fill(self.detach(), mask, _plain(value))
         return ops.inplace(self, "masked_fill_", np.copyto, (new,))

@@ -101,6 +101,8 @@ __all__ = [
 
 # Issue 21: ops a PyTorch script reaches for (new families in their own modules).
 from tinynet.ops.pointwise import (  # noqa: E402
+    addcdiv,
+    addcmul,
     ceil,
     divide,
     expm1,
@@ -111,6 +113,7 @@ from tinynet.ops.pointwise import (  # noqa: E402
     isfinite,
     isinf,
     isnan,
+    lerp,
     log1p,
     nan_to_num,
     remainder,
@@ -157,7 +160,8 @@ from tinynet.ops.scatter import (  # noqa: E402
 )
 
 __all__ += [
-    "allclose", "argsort", "argwhere", "bernoulli", "bernoulli_", "bincount", "ceil",
+    "addcdiv", "addcmul", "allclose", "argsort", "argwhere", "bernoulli", "bernoulli_",
+    "bincount", "ceil", "lerp",
     "clamp_max", "clamp_min", "cumprod", "divide", "empty_like", "equal", "erf", "expm1", "fix",
     "flip", "fliplr", "flipud", "floor", "floor_divide", "frac", "ger", "index_add",
     "index_select", "is_floating_point", "is_tensor", "isclose", "isfinite", "isinf", "isnan",

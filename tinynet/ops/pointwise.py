@@ -22,7 +22,8 @@ from tinynet import dtypes
 from tinynet.autograd import Function
 from tinynet.errors import DTypeError
 from tinynet.ops.datadep import _Compare
-from tinynet.ops.elementwise import where
+from tinynet.ops.elementwise import abs as absolute
+from tinynet.ops.elementwise import add, div, mul, sub, where
 from tinynet.ops.operands import as_floating, as_tensor, operands
 from tinynet.tensor import Tensor
 
@@ -304,3 +305,38 @@ def divide(input: Any, other: Any, *, rounding_mode: str | None = None) -> Tenso
                 y) * (np.abs(x) // np.abs(y))
         return Tensor._make(np.asarray(q).astype(dtypes.result_type(x, y), copy=False))
     raise DTypeError(f"div: rounding_mode must be None, 'floor' or 'trunc', got {rounding_mode!r}")
+
+
+# Fused multiply/divide-adds and linear interpolation, as optimizers and EMAs write them
+# (``exp_avg_sq.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)``,
+# ``ema.lerp_(p, 0.01)``). Compositions of the ops above: their gradients are those ops' rules.
+
+def addcmul(input: Any, tensor1: Any, tensor2: Any, *, value: Any = 1) -> Tensor:  # noqa: A002
+    """input + value * tensor1 * tensor2 (multiplied in that order, as PyTorch's kernel)."""
+    scaled = tensor1 if value == 1 else mul(tensor1, value)
+    return add(input, mul(scaled, tensor2))
+
+
+def addcdiv(input: Any, tensor1: Any, tensor2: Any, *, value: Any = 1) -> Tensor:  # noqa: A002
+    """input + value * tensor1 / tensor2 (in that order, as PyTorch's kernel)."""
+    if _dtype_of(tensor1).kind in "biu" and _dtype_of(tensor2).kind in "biu":
+        raise DTypeError("addcdiv: integer division of tensor1 by tensor2 is not supported "
+                         "(as in PyTorch); use addcmul, or convert them with .float()")
+    scaled = tensor1 if value == 1 else mul(tensor1, value)
+    return add(input, div(scaled, tensor2))
+
+
+def lerp(input: Any, end: Any, weight: Any) -> Tensor:  # noqa: A002
+    """input + weight * (end - input), PyTorch's formula: for |weight| >= 0.5 it computes
+    end - (end - input) * (1 - weight) instead, which is exact at weight = 1 (lerp gives
+    ``end`` itself, not ``input + (end - input)``, which can round away from it)."""
+    step = sub(end, input)
+    small = add(input, mul(weight, step))
+    if not isinstance(weight, Tensor):
+        return small if abs(weight) < 0.5 else sub(end, mul(step, 1 - weight))
+    large = sub(end, mul(step, sub(1, weight)))
+    return where(absolute(weight) < 0.5, small, large)
+
+
+def _dtype_of(x: Any) -> np.dtype:
+    return x.dtype if isinstance(x, Tensor) else np.asarray(x).dtype
