@@ -24,7 +24,7 @@ import threading
 from typing import Any
 
 from tinynet.compile import interpret, pipeline
-from tinynet.compile.guard import Guard
+from tinynet.compile.guard import MISS, Guard
 from tinynet.compile.interpret import build_result
 from tinynet.compile.ir import Program
 from tinynet.compile.trace import World, active_tracer, function_codes
@@ -53,6 +53,7 @@ class CompiledFunction:
         self.world: World | None = None
         self.programs: list[Entry] = []  # oldest first
         self.last: Entry | None = None  # the entry of the last call
+        self.fast: Any = _miss  # self.last's fast_call (``Guard.fast_call``)
         self.traces = 0  # how many times the function ran eagerly under the tracer
         self.replays = 0
         functools.update_wrapper(self, fn, updated=()) if hasattr(fn, "__name__") else None
@@ -61,11 +62,13 @@ class CompiledFunction:
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         # The fast path: the last call's program, while the world stamp says nothing it covers
-        # changed and the few conditions it cannot cover hold (``Guard.fast_check``).
-        entry = self.last
-        if entry is not None and entry.fast_check(args) and not kwargs:
-            self.replays += 1
-            return entry.run(args)
+        # changed and the few conditions it cannot cover hold: ``Guard.fast_call`` checks those
+        # and replays in one generated function, or returns MISS.
+        if not kwargs:
+            result = self.fast(args)
+            if result is not MISS:
+                self.replays += 1
+                return result
         return self._call(args, kwargs)
 
     def _call(self, args: tuple, kwargs: dict) -> Any:
@@ -77,7 +80,7 @@ class CompiledFunction:
         if self.world is None or not self.world.roots_unchanged():
             self.world = World(self.fn)  # programs made for the old one are dropped
             self.programs.clear()
-            self.last = None
+            self.last, self.fast = None, _miss
         stamp = world_stamp.value  # read before the checks: a change during them misses
         entry = self.last
         if entry is None or not entry.guard.check(args):
@@ -85,10 +88,12 @@ class CompiledFunction:
             if entry is None:
                 self.world = World(self.fn)  # what the names lead to now (a new weight...)
                 return self._trace(args)
-        self.last = entry
+        self.last, self.fast = entry, entry.fast_call
         if entry.program is None:  # this kind of call cannot be replayed (a first step)
             return self.fn(*args)
         entry.guard.passed(stamp)
+        if entry.runner is not None:  # the numbers the fast check vouches for, read now
+            entry.runner.refresh()
         self.replays += 1
         return entry.run(args)
 
@@ -100,10 +105,13 @@ class CompiledFunction:
         entry = Entry(program if made.replayable else None, made.runner, self.name, made.guard)
         if entry.program is not None:  # (a call that cannot be replayed never takes it)
             entry.fast_check = made.guard.fast_check
+            entry.fast_call = made.guard.fast_call(entry)
+            if made.runner is not None:
+                made.runner.vouched = tuple(made.guard.vouches_for(r) for r in made.runner.reads)
         self.programs.append(entry)
         if len(self.programs) > MAX_PROGRAMS:
             self.programs.pop(0)
-        self.last = entry
+        self.last, self.fast = entry, entry.fast_call
         if os.environ.get("TINYNET_COMPILE_DEBUG", "0") not in ("", "0"):
             print(entry.explain(program))
         return made.returned
@@ -145,6 +153,8 @@ class Entry:
         # fast_check(args): the guard's check for a call right after a checked one (the
         # generated ``Guard.fast_check``, once the guard is finished); False until then
         self.fast_check: Any = _never
+        # fast_call(args): fast_check and run in one function (``Guard.fast_call``), or MISS
+        self.fast_call: Any = _miss
         # run(args): replays, sets each .grad as the eager call left it, returns fresh tensors
         self.run: Any = None
         if program is not None:
@@ -210,6 +220,10 @@ def background() -> bool:
 
 def _never(args: tuple) -> bool:
     return False
+
+
+def _miss(args: tuple) -> Any:
+    return MISS
 
 
 def _interpret(program: Program, args: tuple) -> Any:

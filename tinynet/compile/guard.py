@@ -109,6 +109,7 @@ class Guard:
         self.check: Any = None
         self.fast_check: Any = None
         self.left_grads: dict[int, Any] = {}
+        self.unused: set[int] = set()
 
     def finish(self, unused: set[int] = frozenset(), left_grads: dict[int, Any] | None = None
                ) -> Guard:
@@ -123,6 +124,7 @@ class Guard:
         conditions no stamp covers still hold: the arguments, ``.grad`` attributes, the
         names' targets, optimizer groups and state, plain dicts, lists and objects."""
         self.left_grads = left_grads or {}
+        self.unused = set(unused)
         self.source = self._generate(self.lines, unused)
         exec(compile(self.source, "<tn.compile guard>", "exec"), self.names)
         self.check = self.names["check"]
@@ -130,6 +132,29 @@ class Guard:
         exec(compile(self.fast_source, "<tn.compile fast guard>", "exec"), self.names)
         self.fast_check = self.names["fast_check"]
         return self
+
+    def fast_call(self, holder: Any) -> Any:
+        """``fast_call(args)``: ``fast_check``'s conditions, then ``holder.run(args)`` (the
+        replay) in the same function, or ``MISS`` if one fails: the whole per-call path of a
+        call right after a checked one is this function and the generated driver."""
+        source = self._generate(self.fast_lines, self.unused, done="holder.run(args)")
+        source = source.replace("def fast_check(", "def fast_call(").replace(
+            "return False", "return MISS")
+        names = dict(self.names, holder=holder)
+        exec(compile(source, "<tn.compile fast call>", "exec"), names)
+        return names["fast_call"]
+
+    def vouches_for(self, read: Any) -> bool:
+        """True if every number ``read`` (an update's ``optim.optimizer.Numbers``) gives stays
+        as it is while ``fast_check`` passes: tinynet's own optimizer, whose ``_numbers`` reads
+        the group alone, a group the fast check compares in full against the copy ``passed``
+        refreshes, and no step counts (Adam's advance at every step). The driver then reads
+        those numbers once per full check (``codegen``'s ``refresh``), not at every call."""
+        opt, group, rule = (getattr(read, name, None) for name in ("optimizer", "group", "rule"))
+        numbers = getattr(type(opt), "_numbers", None)
+        return (rule is not None and not rule.counts and reads_its_numbers(opt)
+                and getattr(numbers, "__module__", "").startswith("tinynet.optim.")
+                and any(g is group for _, g, _ in self.snapshots))
 
     def passed(self, stamp: int) -> None:
         """``check`` passed with the world stamp at ``stamp`` (read before the check)."""
@@ -139,7 +164,7 @@ class Guard:
                     snapshot[key] = group[key]
         self.seen.value = stamp
 
-    def _generate(self, source: list[Any], unused: set[int]) -> str:
+    def _generate(self, source: list[Any], unused: set[int], done: str = "True") -> str:
         lines: list[str] = []
         for line in source:
             if isinstance(line, str):
@@ -154,7 +179,7 @@ class Guard:
             if kept:
                 joined = "\n            or ".join(kept)
                 lines += [f"    if ({joined}):", "        return False"]
-        lines.append("    return True")
+        lines.append(f"    return {done}")
         return "\n".join(lines) + "\n"
 
     def _roots(self, world: Any) -> list[Any]:
@@ -261,8 +286,11 @@ class Guard:
             lambda key: f"{d}.get({key!r})")
         if keys is None:
             conditions = [f"len({d}) != {len(attrs)}"]
-        else:  # only these attributes can be read: each as it was, or still absent
-            conditions = [f"{key!r} in {d}" for key in sorted(keys - set(attrs))]
+        else:  # only these attributes can be read: each as it was, or still absent (one
+            # set operation in C, not a line per name: the names the code uses are many)
+            absent = frozenset(keys - set(attrs))
+            conditions = [f"not {d}.keys().isdisjoint({self._bind(f'{name}_absent', absent)})"
+                          ] if absent else []
             attrs = {key: value for key, value in attrs.items() if key in keys}
         for key, value in list(attrs.items()):
             if skip_registries and key.startswith("_") and isinstance(value, dict):
@@ -330,9 +358,7 @@ class Guard:
             lines += self._refuse_if(f"{o}.state.get({p}) is not {st}", *arrays)
         for k, group in enumerate(opt.param_groups):
             g = self._bind(f"group{j}_{k}", group)
-            plain = all(isinstance(v, _PLAIN) or (isinstance(v, tuple) and all(
-                isinstance(x, _PLAIN) for x in v)) for key, v in group.items() if key != "params")
-            if fast and plain and isinstance(group.get("params"), list):
+            if fast and _plain_group(group):
                 # one dict comparison (C, ``is`` before ``==`` per value) against a copy whose
                 # numbers the updates read (lr, momentum...) ``passed`` refreshes: the same
                 # keys, parameter list and hyperparameters
@@ -376,6 +402,14 @@ class Guard:
                     conditions.append(f"group[{key!r}] is not {h} and group[{key!r}] != {h}")
             lines += self._refuse_if(*conditions)
         return lines
+
+
+def _plain_group(group: dict) -> bool:
+    """A group the fast check compares as one dict against a copy: plain numbers, strings and
+    switches (or tuples of them, as Adam's betas) beside a list of parameters."""
+    return isinstance(group.get("params"), list) and all(
+        isinstance(v, _PLAIN) or (isinstance(v, tuple) and all(isinstance(x, _PLAIN) for x in v))
+        for key, v in group.items() if key != "params")
 
 
 def _is_number(value: Any) -> bool:
