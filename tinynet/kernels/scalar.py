@@ -13,7 +13,7 @@ import numpy as np
 from numba import njit
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", inline="always")
 def where(condition, a, b):
     """The formulas' where(c, a, b) on scalars."""
     return a if condition else b
@@ -28,7 +28,7 @@ def _sigmoid(v, one):
     return r if v >= 0 else e * r
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", inline="always")
 def _exp_nonpositive_f32(y, out, bits, i):
     """exp(y) for a float32 y <= 0 (or NaN), without calling the C library.
 
@@ -61,7 +61,7 @@ def _exp_nonpositive_f32(y, out, bits, i):
     return p * out[i]
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", inline="always")
 def _sigmoid_f32(v, out, bits, i):
     """_sigmoid for float32 with the vectorisable exp: same sign split, same rounding order."""
     one = np.float32(1.0)
@@ -70,7 +70,7 @@ def _sigmoid_f32(v, out, bits, i):
     return r if v >= 0 else e * r
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", inline="always")
 def _tanh_f32(v, out, bits, i):
     """tanh for float32, Cephes' tanhf without branches (both halves computed, one kept):
         |v| < 0.625:  v + v^3 q(v^2)                 (odd polynomial: exact sign, no
