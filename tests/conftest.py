@@ -42,6 +42,12 @@ def _no_local_constants() -> None:
 if PROFILE == "ci":
     _no_local_constants()
 
+# tn.compile compiles in the background by default (the calls replay step by step meanwhile):
+# the tests run the generated code deterministically, the first replay compiling it, and leave
+# no compile work running into the next test. tests/test_compile_background.py switches the
+# background on per test (and TINYNET_COMPILE_BACKGROUND=1 runs every test that way).
+os.environ.setdefault("TINYNET_COMPILE_BACKGROUND", "0")
+
 
 @pytest.fixture(scope="module")
 def compile_cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:

@@ -21,9 +21,11 @@ from __future__ import annotations
 import functools
 import os
 import threading
+import warnings
 from typing import Any
 
-from tinynet.compile import interpret, pipeline
+from tinynet.compile import background as compiler
+from tinynet.compile import codegen, interpret, pipeline
 from tinynet.compile.guard import MISS, Guard
 from tinynet.compile.interpret import build_result
 from tinynet.compile.ir import Program
@@ -37,17 +39,21 @@ MAX_PROGRAMS = 8  # programs kept per function (e.g. full batches and the last, 
 class CompiledFunction:
     """What ``tn.compile(fn)`` returns: call it like ``fn``; ``explain()`` shows the work."""
 
-    def __init__(self, fn: Any, backend: str = "auto") -> None:
+    def __init__(self, fn: Any, backend: str = "auto", background: bool | None = None) -> None:
         if not callable(fn):
             raise CompileError(f"tn.compile: expected a function or a Module, got "
                                f"{type(fn).__name__}")
         if backend not in ("auto", "interpret"):
             raise CompileError(f"tn.compile: backend must be 'auto' or 'interpret', got "
                                f"{backend!r}")
+        if background not in (None, True, False):
+            raise CompileError(f"tn.compile: background must be True, False or None (then "
+                               f"TINYNET_COMPILE_BACKGROUND decides), got {background!r}")
         if isinstance(fn, CompiledFunction):  # tn.compile(tn.compile(f)) compiles f
             fn = fn.fn
         self.fn = fn
         self.backend = backend
+        self.background = background  # compile while replaying step by step (None: the env)
         self.name = getattr(fn, "__qualname__", None) or type(fn).__name__
         self.codes = function_codes(fn)
         self.world: World | None = None
@@ -102,7 +108,8 @@ class CompiledFunction:
                                      self.backend)
         program = made.program
         self.traces += 1
-        entry = Entry(program if made.replayable else None, made.runner, self.name, made.guard)
+        entry = Entry(program if made.replayable else None, made.runner, self.name, made.guard,
+                      self.background)
         if entry.program is not None:  # (a call that cannot be replayed never takes it)
             entry.fast_check = made.guard.fast_check
             entry.fast_call = made.guard.fast_call(entry)
@@ -143,7 +150,8 @@ class CompiledFunction:
 class Entry:
     """One traced program and the code that replays it."""
 
-    def __init__(self, program: Program | None, runner: Any, name: str, guard: Guard) -> None:
+    def __init__(self, program: Program | None, runner: Any, name: str, guard: Guard,
+                 in_background: bool | None = None) -> None:
         self.program = program
         self.guard = guard
         self.name = name
@@ -158,32 +166,49 @@ class Entry:
         # run(args): replays, sets each .grad as the eager call left it, returns fresh tensors
         self.run: Any = None
         if program is not None:
-            if self.runner is not None and background():
-                # No call waits for numba: replay step by step while a child process compiles
-                # the segments into numba's disk cache, then load them from there
+            if self.runner is not None and background(in_background):
+                # No call waits for numba: replay step by step until the compiler thread has
+                # the machine code loaded, then it switches run (background.py)
                 self.compiled = threading.Event()
-                self.run = self._interpret_until_compiled
-                threading.Thread(target=self._compile, name=f"tn.compile({name})",
-                                 daemon=True).start()
+                self.run = functools.partial(_interpret, program)
+                compiler.submit(self)
             elif self.runner is not None:
                 self.run = self._first_run
             else:
                 self.run = functools.partial(_interpret, program)
 
-    def _compile(self) -> None:
+    def compile(self) -> None:
+        """In the compiler thread (``background.py``): load the segments' machine code from
+        numba's disk cache, compiling the missing ones in a child process first; then switch
+        ``run`` to the generated replay (one assignment: a call in another thread runs wholly
+        one way or the other). If it cannot compile, the program keeps replaying step by
+        step, with the same results, and a warning says why."""
+        runner = self.runner
         try:
-            self.runner.fill_cache()
+            missing = runner.load()
+            if missing:
+                child_error = None
+                try:
+                    runner.fill_cache(missing)
+                except Exception as error:  # noqa: BLE001 - try here, below
+                    if codegen.exiting():
+                        return
+                    child_error = error
+                if runner.load():  # the child could not leave them in the disk cache
+                    try:
+                        runner.compile_here()
+                    except Exception as error:
+                        raise error from child_error
+            runner.use_entry_points()
+            self.run = runner.replay
         except Exception as error:  # noqa: BLE001 - any failure: keep replaying step by step
             self.compile_error = error
-        self.compiled.set()
-
-    def _interpret_until_compiled(self, args: tuple) -> Any:
-        if self.compiled.is_set():  # switch in the calling thread, between two calls
-            if self.compile_error is None:
-                self.run = self._first_run
-                return self._first_run(args)
-            self.run = functools.partial(_interpret, self.program)
-        return _interpret(self.program, args)
+            warnings.warn(f"tn.compile({self.name}): the generated code did not compile "
+                          f"({type(error).__name__}: {str(error)[:300]}); this program keeps "
+                          "replaying step by step (interpret.py): the same results, slower",
+                          RuntimeWarning, stacklevel=1)
+        finally:
+            self.compiled.set()
 
     def wait(self) -> None:
         """Block until the machine code of this program is ready (if it is compiling)."""
@@ -192,7 +217,8 @@ class Entry:
 
     def _first_run(self, args: tuple) -> Any:
         """The first replay compiles the segments (or loads them from numba's cache); then
-        the runner can call their machine code directly."""
+        the runner can call their machine code directly (``tn.compile(fn,
+        background=False)``, or ``TINYNET_COMPILE_BACKGROUND=0``)."""
         result = self.runner.replay(args)
         self.runner.use_entry_points()
         self.run = self.runner.replay
@@ -212,10 +238,14 @@ class Entry:
         return "\n".join(parts)
 
 
-def background() -> bool:
-    """Compile in a background thread (``TINYNET_COMPILE_BACKGROUND``, default on; ``0``: the
-    first replay compiles and waits, as before)."""
-    return os.environ.get("TINYNET_COMPILE_BACKGROUND", "0").strip() not in ("0", "")
+def background(option: bool | None = None) -> bool:
+    """Whether a new program compiles in the background while its calls replay step by step
+    (``background.py``): ``option`` (``tn.compile(fn, background=False)``) if given, else
+    ``TINYNET_COMPILE_BACKGROUND`` (default on; ``0``: the first replay compiles, and waits)."""
+    if option is not None:
+        return option
+    return os.environ.get("TINYNET_COMPILE_BACKGROUND", "1").strip().lower() not in (
+        "0", "false", "off", "no")
 
 
 def _never(args: tuple) -> bool:

@@ -34,6 +34,7 @@ import os
 import re
 import subprocess
 import sys
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -100,25 +101,58 @@ class Runner:
         (``Guard.vouches_for``, ``self.vouched``) until the next full check."""
         self._refresh(self.vouched)
 
-    def fill_cache(self) -> None:
-        """Compile every segment in a child process, which leaves the machine code in numba's
-        disk cache; the next call here loads it instead of compiling. ``api.Entry`` runs this
-        in a thread, so no call waits: the child uses the other core, not this one's GIL."""
-        kinds = [[self._argument_kind(name) for name in args] for args in self.segment_args]
+    def fill_cache(self, segments: list[int] | None = None) -> None:
+        """Compile segments (numbers ``segments``; default: all) in a child process, which
+        leaves their machine code in numba's disk cache for ``load`` to take. The compiling
+        runs in the child so that it holds neither this process's GIL nor its core: a call
+        replaying step by step meanwhile is not slowed (``api.Entry`` runs this in the
+        background thread). The child dies with this process (``_stop_children``, and it
+        exits when its stdin closes)."""
+        wanted = range(len(self.segment_args)) if segments is None else segments
+        kinds = {n: [self._argument_kind(name) for name in self.segment_args[n]]
+                 for n in wanted}
         script = _FILL_CACHE.format(name=self.module.__name__, path=str(self.path),
                                     kinds=repr(kinds))
         root = str(Path(__file__).resolve().parent.parent.parent)  # the dir holding tinynet
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(
             [root, *filter(None, [os.environ.get("PYTHONPATH")])])}
-        child = subprocess.Popen([sys.executable, "-c", script], env=env,
-                                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        _children.add(child)
+        with _children_lock:
+            if _stopping:
+                raise RuntimeError("the process is exiting")
+            child = subprocess.Popen([sys.executable, "-c", script], env=env,
+                                     stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
+                                     stderr=subprocess.PIPE)
+            _children.add(child)
         try:
-            _, error = child.communicate()
+            error = child.stderr.read()  # until the child exits (its stdin stays open)
+            child.wait()
         finally:
-            _children.discard(child)
+            child.stdin.close()
+            child.stderr.close()
+            with _children_lock:
+                _children.discard(child)
         if child.returncode != 0:
             raise RuntimeError(f"compiling {self.path} failed: {error.decode()[-2000:]}")
+
+    def load(self) -> list[int]:
+        """Load every segment's machine code from numba's disk cache into this process, for
+        the argument types of a replay, compiling nothing; returns the segments not found
+        there (for ``fill_cache``). Then a replay waits for numba no more."""
+        missing = []
+        for n, args in enumerate(self.segment_args):
+            segment = getattr(self.module, f"segment{n}")
+            if not _from_disk_cache(segment, self._signature(args)):
+                missing.append(n)
+        return missing
+
+    def compile_here(self) -> None:
+        """Compile the segments in this process (or load them from numba's cache): when the
+        child could not leave them in the disk cache (e.g. the cache folder is read-only)."""
+        for n, args in enumerate(self.segment_args):
+            getattr(self.module, f"segment{n}").compile(self._signature(args))
+
+    def _signature(self, args: list[str]) -> tuple:
+        return tuple(numba_type(self._argument_kind(name)) for name in args)
 
     def _argument_kind(self, name: str) -> tuple:
         """What argument ``name`` of a segment is at a replay, for ``fill_cache``'s child:
@@ -132,9 +166,10 @@ class Runner:
         return ("array", value.shape or (1,), value.dtype.name)
 
     def use_entry_points(self) -> None:
-        """After a replay compiled the segments: call each one's machine code directly where
-        the guards fix every argument's type (``Source.direct``). Numba's dispatcher would
-        type the arguments again at every call (~0.1 us each) to pick the same code."""
+        """Once the segments are compiled (by a replay, or loaded by ``load``): call each
+        one's machine code directly where the guards fix every argument's type
+        (``Source.direct``). Numba's dispatcher would type the arguments again at every call
+        (~0.1 us each) to pick the same code."""
         for n, direct in enumerate(self.direct):
             segment = getattr(self.module, f"segment{n}")
             if direct and len(segment.signatures) == 1:
@@ -194,28 +229,65 @@ class Runner:
 
 
 _FILL_CACHE = """
-import importlib.util, sys
-import numpy as np
+import importlib.util, os, sys, threading
+# exit when the parent process is gone (its end of our stdin closes)
+threading.Thread(target=lambda: (sys.stdin.buffer.read(), os._exit(3)), daemon=True).start()
 spec = importlib.util.spec_from_file_location({name!r}, {path!r})
 module = importlib.util.module_from_spec(spec)
 sys.modules[{name!r}] = module
 spec.loader.exec_module(module)
-import numba
-def kind(k):
-    if k[0] == "floats":
-        return numba.typeof(tuple([0.0] * k[1]))
-    return numba.typeof(np.zeros(k[1], dtype=k[2]))
-for n, kinds in enumerate({kinds}):
-    getattr(module, "segment%d" % n).compile(tuple(kind(k) for k in kinds))
+from tinynet.compile.codegen import numba_type
+for n, kinds in {kinds}.items():
+    getattr(module, "segment%d" % n).compile(tuple(numba_type(k) for k in kinds))
 """
 _children: set[Any] = set()  # fill_cache's running child processes
+_children_lock = threading.Lock()
+_stopping = False  # set at exit: no new child
 
 
 @atexit.register
 def _stop_children() -> None:
-    """No child outlives the process that started it."""
-    for child in list(_children):
-        child.kill()
+    """No child outlives the process that started it (nor starts after this ran)."""
+    global _stopping
+    with _children_lock:
+        _stopping = True
+        for child in list(_children):
+            child.kill()
+
+
+def exiting() -> bool:
+    """True once the process is exiting (``_stop_children`` ran): start no compile work."""
+    return _stopping
+
+
+def numba_type(kind: tuple) -> Any:
+    """The numba type of a segment argument described by ``Runner._argument_kind``."""
+    import numba
+
+    if kind[0] == "floats":
+        return numba.typeof(tuple([0.0] * kind[1]))
+    return numba.typeof(np.zeros(kind[1], dtype=kind[2]))
+
+
+def _from_disk_cache(segment: Any, signature: tuple) -> bool:
+    """Give numba function ``segment`` its machine code for ``signature`` from numba's disk
+    cache, compiling nothing; False if it is not there. (What numba's ``Dispatcher.compile``
+    does before it would compile; any other numba answers False, and the child compiles.)"""
+    from numba.core.compiler_lock import global_compiler_lock
+
+    with global_compiler_lock:
+        if tuple(signature) in segment.overloads:
+            return True
+        try:
+            result = segment._cache.load_overload(signature, segment.targetctx)
+            if result is None:
+                return False
+            segment.targetctx.insert_user_function(result.entry_point, result.fndesc,
+                                                   [result.library])
+            segment.add_overload(result)
+        except AttributeError:  # a numba whose internals differ
+            return False
+        return True
 
 
 def _with_scratch(expr: str, extra: str, only: str | None = None) -> str:
