@@ -431,7 +431,7 @@ class Source:
         segments: list[list[Kernel]] = [[]]
         driver_items: list[Any] = []  # ("segment", n) / ("blas", kernel) / ("opaque", kernel)
         for k in self.kernels:
-            if k.kind in ("opaque", "sum") or self._large(k):
+            if k.kind in ("opaque", "sum", *CONV_PRODUCTS) or self._large(k):
                 if segments[-1]:
                     driver_items.append(("segment", len(segments) - 1))
                     segments.append([])
@@ -529,7 +529,7 @@ class Source:
         for k in seg:
             comment = k.describe()[len(f"{k.origin:<10} "):]
             if k.kind in ("take", "put"):  # where it starts is an argument (b0...), not text
-                comment = re.sub(r" (index|dims|broadcast)=.*", "", comment) + (
+                comment = re.sub(r" (index|dims|broadcast|windows|pad)=.*", "", comment) + (
                     f" at b{len(self.bases)}, sizes {k.attrs['map'][1]}, strides "
                     f"{k.attrs['map'][2]}")
             code.append(f"    # {comment}")
@@ -573,6 +573,8 @@ class Source:
     def _kernel(self, k: Kernel) -> list[str]:
         o = k.outs
         a = k.args
+        if k.kind in CONV_LOOPS:
+            return _conv_loop(self, k)
         if k.kind.startswith("matmul"):
             fn = {"matmul_nt": "mm_nt", "matmul_tn": "mm_tn", "matmul_nn": "mm_nn"}[k.kind]
             return [f"{fn}(v{a[0]}, v{a[1]}, v{o[0]})"]
@@ -649,7 +651,8 @@ class Source:
         start = f"b{len(self.bases)}"  # an argument: each time step's take is the same code
         self.bases.append(base)
         at = " + ".join([start] + [f"i{d} * {st}" for d, st in enumerate(strides)])
-        lines.append(f"{indent}dst[e] = src[{at}]" if take else f"{indent}dst[{at}] = src[e]")
+        put = "+=" if k.attrs.get("add") else "="  # (adding: col2im)
+        lines.append(f"{indent}dst[e] = src[{at}]" if take else f"{indent}dst[{at}] {put} src[e]")
         lines.append(f"{indent}e += 1")
         return lines
 
@@ -855,6 +858,8 @@ class Source:
                 a, b = item.args
                 lines.append("        " + _BLAS[item.kind].format(a=f"v{a}", b=f"v{b}",
                                                                   o=f"v{item.outs[0]}"))
+            elif kind in CONV_PRODUCTS:
+                lines.append("        " + _conv_product(item, self.values))
             elif kind == "sum":  # numpy's own sum, as eager's Sum: the same order, numbers
                 keep = ", keepdims=True" if item.attrs["keepdims"] else ""
                 lines.append(f"        v{item.outs[0]}[...] = np.add.reduce(v{item.args[0]}, "
@@ -905,3 +910,95 @@ class Source:
                 return f"{name}_1" if value.kind in ("param", "state", "const") else (
                     f"{name}.reshape(1)")
         return name
+
+
+# ---- convolution and pooling (fuse.py's _lower_conv family) ----------------------------------
+
+CONV_PRODUCTS = ("conv_mm", "conv_mm_dx", "conv_mm_dw")  # in the driver: numpy's BLAS
+CONV_LOOPS = ("channel_bias", "max_pool", "max_pool_back")  # in a segment
+
+
+def _conv_product(k: Kernel, values: list[Value]) -> str:
+    """A convolution's product, the ``np.matmul`` eager's Convolution calls (one BLAS product
+    per sample and group, so the same additions in the same order), into the planned buffer.
+    W (O, C/G, kh, kw) is read as (G, O/G, K), the columns as (N, G, K, L), g as (N, G, O/G,
+    L)."""
+    groups = k.attrs["groups"]
+    w = k.args[0] if k.kind != "conv_mm_dw" else None
+    g = {"conv_mm": k.outs[0], "conv_mm_dx": k.args[1], "conv_mm_dw": k.args[0]}[k.kind]
+    cols = {"conv_mm": k.args[1], "conv_mm_dx": k.outs[0], "conv_mm_dw": k.args[1]}[k.kind]
+    n, rows, length = values[cols].shape
+    per_group = values[g].shape[1] // groups
+    kg = rows // groups
+    cols4, g4 = f"v{cols}.reshape({n}, {groups}, {kg}, {length})", \
+        f"v{g}.reshape({n}, {groups}, {per_group}, {length})"
+    if k.kind == "conv_mm":  # out = W @ cols
+        return f"np.matmul(v{w}.reshape({groups}, {per_group}, {kg}), {cols4}, out={g4})"
+    if k.kind == "conv_mm_dx":  # dcols = W^T @ g
+        return (f"np.matmul(v{w}.reshape({groups}, {per_group}, {kg}).transpose(0, 2, 1), {g4}, "
+                f"out={cols4})")
+    products = f"v{k.outs[0]}.reshape({n}, {groups}, {per_group}, {kg})"  # g @ cols^T
+    return f"np.matmul({g4}, {cols4}.transpose(0, 1, 3, 2), out={products})"
+
+
+def _conv_loop(src: Source, k: Kernel) -> list[str]:
+    """The segment's lines for a convolution's bias + activation and for max pooling (the
+    loops of tinynet/kernels/conv_compiled.py with the sizes written in)."""
+    if k.kind == "channel_bias":  # out = act(x + b[channel]), plane by plane
+        (x, b), y = k.args, k.outs[0]
+        act = k.attrs["act"]
+        n, c = src._shape(y)[:2]
+        plane = src._size(y) // (n * c)
+        params = "".join(f", {float(v)!r}" for v in k.attrs["params"].values())
+        if b is None:
+            return [] if act == "identity" else [
+                f"{act}_forward({src._flat(x)}, {src._flat(y)}{params})"]
+        lines = [f"src = {src._flat(x)}", f"dst = {src._flat(y)}",
+                 f"for start in range(0, {src._size(y)}, {plane}):",
+                 f"    bias = v{b}[(start // {plane}) % {c}]",
+                 f"    for e in range(start, start + {plane}):",
+                 "        dst[e] = src[e] + bias"]
+        if act != "identity":  # the kernel eager runs, on the plane while it is in cache
+            lines.append(f"    {act}_forward(dst[start:start + {plane}], "
+                         f"dst[start:start + {plane}]{params})")
+        return lines
+    if k.kind == "max_pool_back":  # zeros, then each gradient added at its window's argmax
+        (g, argmax), dx = k.args, k.outs[0]
+        n, c, h, w = src._shape(dx)
+        windows = src._size(g) // (n * c)
+        return [f"src = {src._flat(g)}", f"at = {src._flat(argmax)}", f"dst = {src._flat(dx)}",
+                f"for e in range({src._size(dx)}):",
+                "    dst[e] = 0",
+                f"for e in range({src._size(g)}):",
+                f"    if at[e] < {h * w}:  # (else a window with no pixel in the image: dropped)",
+                f"        dst[(e // {windows}) * {h * w} + at[e]] += src[e]"]
+    # max_pool: scan each window's pixels row by row; the first maximum wins, a NaN wins
+    (x,), (out, argmax) = k.args, k.outs
+    (kh, kw), (sh, sw), padding, (dh, dw) = k.attrs["geometry"]
+    n, c, h, w = src._shape(x)
+    oh, ow = src._shape(out)[2:]
+    return [f"src = {src._flat(x)}", f"dst = {src._flat(out)}", f"at = {src._flat(argmax)}",
+            f"lowest = {src._dt(x)}(-np.inf)",
+            "e = 0",
+            f"for start in range(0, {n * c * h * w}, {h * w}):",
+            f"    for p in range({oh}):",
+            f"        h0 = p * {sh} - {padding[0]}",
+            f"        h1 = min(h0 + {(kh - 1) * dh + 1}, {h})",
+            "        while h0 < 0:",
+            f"            h0 += {dh}",
+            f"        for q in range({ow}):",
+            f"            w0 = q * {sw} - {padding[2]}",
+            f"            w1 = min(w0 + {(kw - 1) * dw + 1}, {w})",
+            "            while w0 < 0:",
+            f"                w0 += {dw}",
+            f"            best_index = h0 * {w} + w0",
+            "            best = lowest",
+            f"            for row in range(h0, h1, {dh}):",
+            f"                for column in range(w0, w1, {dw}):",
+            f"                    value = src[start + row * {w} + column]",
+            "                    if value > best or value != value:",
+            "                        best = value",
+            f"                        best_index = row * {w} + column",
+            "            dst[e] = best",
+            "            at[e] = best_index",
+            "            e += 1"]

@@ -34,8 +34,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+from numpy.lib.stride_tricks import as_strided
 
 from tinynet.compile.ir import Program, Ref, Returned, Step, Value
+from tinynet.kernels.conv import output_size
 from tinynet.kernels.formulas import TABLE, loop_expression
 from tinynet.kernels.updates import Rule
 
@@ -60,8 +62,7 @@ OPAQUE = {"BinaryCrossEntropy", "BinaryCrossEntropyWithLogits", "BroadcastTo", "
           "Mean", "Min",
           "ScatterAdd", "Softmax", "Stack", "Where",
           # added with the PyTorch-parity and convolution ops: run as recorded, at replay
-          "Norm", "Einsum", "Gather", "ScatterAddAlong", "Im2Col", "Col2Im",
-          "Convolution", "MaxPool",
+          "Norm", "Einsum", "Gather", "ScatterAddAlong",
           # issue 21's ops (tests/opdb.py) and issue 22's sequence ops
           "Round", "NanToNum", "Remainder", "Prod", "CumProd", "Flip", "Roll", "Scatter",
           "IndexSelect", "IndexAddInto", "Triangle", "Cumsum", "ReverseCumsum", "Repeat", "Take",
@@ -74,6 +75,10 @@ OPAQUE = {"BinaryCrossEntropy", "BinaryCrossEntropyWithLogits", "BroadcastTo", "
 # In-place edits through views rewrite other tensors' graphs at run time (ops/inplace.py):
 # refused while tracing rather than replayed.
 UNSUPPORTED = {"CopySlices"}
+# Convolution and pooling (tinynet/ops/conv.py) lower by the ``_lower_conv`` family at the end
+# of this file: im2col and col2im are gathers and scatter-adds through an affine map, the
+# products BLAS calls in the driver, max pooling a loop.
+LOWERED |= {"Convolution", "MaxPool", "Im2Col", "Col2Im"}
 FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
 
 
@@ -225,6 +230,8 @@ class Lowering:
         out = self.v(s.outputs[0])
         if out is None or out.kind != "temp" or out.dtype not in FLOATS:
             return False
+        if s.name in CONV_OPS:
+            return _conv_ok(self, s)
         if s.name == "linear":
             x, w, b = (ins + [None])[:3]
             bv = self.v(b)
@@ -269,6 +276,8 @@ class Lowering:
         return False
 
     def _backward_ok(self, s: Step) -> bool:
+        if s.name in CONV_OPS:
+            return _conv_backward_ok(self, s)
         if s.name in ("linear", "cross_entropy", "mse_loss", *ACTS):
             return s.fast
         if s.name in ARITHMETIC or s.name == "sum":  # rules on Tensors: no fast path
@@ -290,6 +299,8 @@ class Lowering:
     def _lower_op(self, s: Step) -> list[Kernel]:
         out = s.outputs[0].value
         ins = [_val(x) for x in s.inputs]
+        if s.name in CONV_OPS:
+            return _lower_conv(self, s, ins, out)
         if s.name == "linear":
             x, w = ins[0], ins[1]
             b = ins[2] if len(ins) > 2 else None
@@ -367,6 +378,8 @@ class Lowering:
         if g is None:
             return None
         outs = [_val(o) for o in s.outputs]
+        if s.name in CONV_OPS:
+            return _lower_conv_backward(self, s, node, g, outs)
         if s.name == "linear":
             dx, dw, db = (outs + [None, None, None])[:3]
             kernels = []
@@ -483,6 +496,7 @@ class Lowering:
                     k.attrs["params"] = act.attrs["params"]
                     k.origin = mm.origin = f"{k.origin}+{act.origin}"
                     ks.remove(act)
+        _fuse_conv_act(self, ks, pinned)  # convolution + activation: one pass, as linear's
         # loss gradient + activation backward in one loop
         for k in list(ks):
             if k.kind == "mse_back" and len(k.outs) == 1:
@@ -582,3 +596,169 @@ class Lowering:
         members = [self._as_expr(k) for k in group]
         return Kernel("loop", outs, args, {"n": n, "members": members},
                       origin="+".join(dict.fromkeys(k.origin for k in group)))
+
+
+# ---- convolution and pooling: the _lower_conv family -------------------------------------------
+# The ops of tinynet/ops/conv.py, lowered to what eager mode runs, in the same order:
+#
+#   convolution  ->  [put: zeros around x]  take: im2col  conv_mm: W @ cols (BLAS, per sample
+#                    and group, eager's np.matmul)  channel_bias: + b, then the activation
+#   its backward ->  conv_mm_dx: W^T @ g, put (adding): col2im  [take: the image inside the
+#                    padding];  conv_mm_dw: g @ cols^T per sample, sum over samples;  sum: db
+#   max_pool2d   ->  max_pool: each window's first maximum and where it was (argmax);
+#                    its backward max_pool_back adds each gradient at its argmax
+#
+# im2col is a view of the (padded) image, an affine index map like a broadcast's, so it is a
+# ``take``; col2im, its adjoint, is a ``put`` that adds, visiting the columns in order as the
+# eager col2im kernel does, so every pixel sums its taps in the same order.
+
+CONV_OPS = ("convolution", "max_pool2d", "im2col", "col2im")
+
+
+def _geometry(s: Step, kernel: tuple[int, int] | None = None) -> tuple[tuple[int, ...], ...]:
+    """A step's (kernel, stride, padding (top, bottom, left, right), dilation)."""
+    o = s.options
+    return (tuple(kernel or o.get("kernel", (1, 1))), tuple(o.get("stride", (1, 1))),
+            tuple(o.get("padding", (0, 0, 0, 0))), tuple(o.get("dilation", (1, 1))))
+
+
+def _padded(shape: tuple[int, ...], padding: tuple[int, ...]) -> tuple[int, ...]:
+    n, c, h, w = shape
+    return (n, c, h + padding[0] + padding[1], w + padding[2] + padding[3])
+
+
+def _inside_padding(shape: tuple[int, ...], padding: tuple[int, ...]) -> tuple:
+    """The map of the image inside its padding: ``padded[:, :, top:top + H, left:left + W]``."""
+    top, left, (h, w) = padding[0], padding[2], shape[2:]
+    return _affine_map(_padded(shape, padding), lambda a: a[:, :, top:top + h, left:left + w])
+
+
+def _windows(shape: tuple[int, ...], kernel: tuple, stride: tuple, dilation: tuple) -> tuple:
+    """im2col's map: element (n, c, i, j, p, q) of the columns (N, C*kh*kw, OH*OW) is pixel
+    (n, c, p*sh + i*dh, q*sw + j*dw) of a padded image of ``shape``."""
+    out_hw = [output_size(shape[2 + d], kernel[d], stride[d], 0, 0, dilation[d]) for d in (0, 1)]
+
+    def view(a: np.ndarray) -> np.ndarray:
+        s0, s1, s2, s3 = a.strides
+        return as_strided(a, (*a.shape[:2], *kernel, *out_hw), (
+            s0, s1, s2 * dilation[0], s3 * dilation[1], s2 * stride[0], s3 * stride[1]))
+    return _affine_map(shape, view)
+
+
+def _im2col(low: Lowering, step: int, x: int, cols: int, kernel: tuple, stride: tuple,
+            padding: tuple, dilation: tuple) -> list[Kernel]:
+    """cols <- im2col(x): a copy of x into zeros first when there is padding, then a take."""
+    xv = low.values[x]
+    kernels = []
+    if any(padding):
+        padded = low.new_value(_padded(xv.shape, padding), xv.dtype, step)
+        kernels.append(Kernel("put", [padded], [x], {"pad": padding,
+                                                    "map": _inside_padding(xv.shape, padding)}))
+        x = padded
+    return kernels + [Kernel("take", [cols], [x], {"windows": kernel, "map": _windows(
+        low.values[x].shape, kernel, stride, dilation)})]
+
+
+def _col2im(low: Lowering, step: int, cols: int, x: int, kernel: tuple, stride: tuple,
+            padding: tuple, dilation: tuple) -> list[Kernel]:
+    """x <- col2im(cols): every column entry added onto its pixel (of the padded image, then
+    the image is taken out of the padding)."""
+    xv = low.values[x]
+    target = low.new_value(_padded(xv.shape, padding), xv.dtype, step) if any(padding) else x
+    kernels = [Kernel("put", [target], [cols], {"windows": kernel, "add": True, "map": _windows(
+        low.values[target].shape, kernel, stride, dilation)})]
+    if target != x:
+        kernels.append(Kernel("take", [x], [target], {"pad": padding,
+                                                     "map": _inside_padding(xv.shape, padding)}))
+    return kernels
+
+
+def _conv_ok(low: Lowering, s: Step) -> bool:
+    """Float arrays of the output's dtype, none empty; images 4-D (col2im's columns 3-D)."""
+    ins = [low.v(x) for x in s.inputs]
+    out = low.v(s.outputs[0])
+    arrays = [v for v in ins if v is not None]
+    if ins[0] is None or any(v.dtype != out.dtype or _size(v.shape) == 0
+                             for v in arrays + [out]):
+        return False
+    if s.name == "col2im":
+        return len(ins[0].shape) == 3 and len(out.shape) == 4
+    if s.name == "convolution":
+        w, b = ins[1], (ins + [None])[2]
+        return (w is not None and len(w.shape) == 4 and len(ins[0].shape) == 4
+                and (b is None or b.shape == (w.shape[0],)))
+    return len(ins[0].shape) == 4
+
+
+def _conv_backward_ok(low: Lowering, s: Step) -> bool:
+    """A convolution's and a max pool's backward on arrays (the engine's fast path);
+    im2col's and col2im's rules are each other, on Tensors."""
+    g = low.v(s.inputs[0]) if s.inputs else None
+    return g is not None and (s.fast or s.name in ("im2col", "col2im"))
+
+
+def _lower_conv(low: Lowering, s: Step, ins: list, out: int) -> list[Kernel]:
+    values = low.values
+    if s.name == "convolution":
+        x, w, b = (ins + [None])[:3]
+        n, c = values[x].shape[:2]
+        geometry = _geometry(s, values[w].shape[2:])
+        kh, kw = geometry[0]
+        oh, ow = values[out].shape[2:]
+        cols = low.new_value((n, c * kh * kw, oh * ow), values[x].dtype, s.index)
+        groups = int(s.options.get("groups", 1))
+        low.nodes[s.index] = {"w": w, "cols": cols, "groups": groups, "geometry": geometry}
+        return _im2col(low, s.index, x, cols, *geometry) + [
+            Kernel("conv_mm", [out], [w, cols], {"groups": groups}),
+            Kernel("channel_bias", [out], [out, b], {"act": "identity", "params": {}})]
+    if s.name == "max_pool2d":
+        argmax = low.new_value(values[out].shape, np.dtype(np.int64), s.index)
+        low.nodes[s.index] = {"argmax": argmax}
+        return [Kernel("max_pool", [out, argmax], [ins[0]], {"geometry": _geometry(s)})]
+    low.nodes[s.index] = {"geometry": _geometry(s)}
+    if s.name == "im2col":
+        return _im2col(low, s.index, ins[0], out, *_geometry(s))
+    return _col2im(low, s.index, ins[0], out, *_geometry(s))
+
+
+def _lower_conv_backward(low: Lowering, s: Step, node: dict, g: int,
+                         outs: list) -> list[Kernel]:
+    dx = outs[0]
+    if s.name == "max_pool2d":
+        return [Kernel("max_pool_back", [dx], [g, node["argmax"]])] if dx is not None else []
+    if s.name in ("im2col", "col2im"):  # each other's adjoint
+        adjoint = _col2im if s.name == "im2col" else _im2col
+        return adjoint(low, s.index, g, dx, *node["geometry"]) if dx is not None else []
+    dw, db = (outs + [None, None])[1:3]
+    cols, w, groups, dt = node["cols"], node["w"], node["groups"], low.values[g].dtype
+    kernels = []
+    if dx is not None:
+        dcols = low.new_value(low.values[cols].shape, dt, s.index)
+        kernels += [Kernel("conv_mm_dx", [dcols], [w, g], {"groups": groups}),
+                    *_col2im(low, s.index, dcols, dx, *node["geometry"])]
+    if dw is not None:  # one product per sample, summed over the samples (eager's .sum(0))
+        products = low.new_value((low.values[g].shape[0], *low.values[w].shape), dt, s.index)
+        kernels += [Kernel("conv_mm_dw", [products], [g, cols], {"groups": groups}),
+                    Kernel("sum", [dw], [products], {"axis": (0,), "keepdims": False})]
+    if db is not None:
+        kernels.append(Kernel("sum", [db], [g], {"axis": (0, 2, 3), "keepdims": False}))
+    return kernels
+
+
+def _fuse_conv_act(low: Lowering, ks: list[Kernel], pinned: set[int]) -> None:
+    """A convolution followed by an activation that alone reads it: the product writes into
+    the activation's output and ``channel_bias`` adds the bias and applies it, plane by plane
+    (as ``linear`` + activation)."""
+    for k in list(ks):
+        if k.kind != "channel_bias" or k.attrs["act"] != "identity":
+            continue
+        y = k.outs[0]
+        readers = low.readers(y)
+        if len(readers) == 1 and readers[0].kind == "act" and y not in pinned:
+            act = readers[0]
+            product = next(p for p in ks if p.kind == "conv_mm" and p.outs == [y])
+            product.outs = [act.outs[0]]
+            k.outs, k.args = [act.outs[0]], [act.outs[0], k.args[1]]
+            k.attrs = {"act": act.attrs["act"], "params": act.attrs["params"]}
+            k.origin = product.origin = f"{k.origin}+{act.origin}"
+            ks.remove(act)
