@@ -67,3 +67,37 @@ def mm_nn(a, b, out):  # pragma: no cover - compiled
             aij = a[i, j]
             for p in range(k):
                 out[i, p] += aij * b[j, p]
+
+
+@njit(cache=True, error_model="numpy")
+def row_sum(a, start, n):  # pragma: no cover - compiled
+    """a[start:start + n].sum() in numpy's order (pairwise summation, as ``np.add.reduce``
+    along a contiguous axis: 8 running sums for up to 128 numbers, halves above), so a row
+    summed here equals the eager sum bit for bit."""
+    if n < 8:
+        total = a.dtype.type(0.0)
+        for i in range(n):
+            total += a[start + i]
+        return total
+    if n <= 128:
+        r0, r1, r2, r3 = a[start], a[start + 1], a[start + 2], a[start + 3]
+        r4, r5, r6, r7 = a[start + 4], a[start + 5], a[start + 6], a[start + 7]
+        i = 8
+        while i < n - n % 8:
+            r0 += a[start + i]
+            r1 += a[start + i + 1]
+            r2 += a[start + i + 2]
+            r3 += a[start + i + 3]
+            r4 += a[start + i + 4]
+            r5 += a[start + i + 5]
+            r6 += a[start + i + 6]
+            r7 += a[start + i + 7]
+            i += 8
+        total = ((r0 + r1) + (r2 + r3)) + ((r4 + r5) + (r6 + r7))
+        while i < n:
+            total += a[start + i]
+            i += 1
+        return total
+    half = n // 2
+    half -= half % 8
+    return row_sum(a, start, half) + row_sum(a, start + half, n - half)
