@@ -353,7 +353,8 @@ class Source:
         segments: list[list[Kernel]] = [[]]
         driver_items: list[Any] = []  # ("segment", n) / ("blas", kernel) / ("opaque", kernel)
         for k in self.kernels:
-            if k.kind in ("opaque", "sum") or self._large(k):
+            if k.kind == "opaque" or (k.kind == "sum" and not self._sum_runs(k)) or \
+                    self._large(k):
                 if segments[-1]:
                     driver_items.append(("segment", len(segments) - 1))
                     segments.append([])
@@ -540,6 +541,8 @@ class Source:
             return self._strided(k)
         if k.kind in SEQUENCE_KERNELS:
             return self._sequence_kernel(k)
+        if k.kind == "sum":
+            return self._sum(k)
         dt = self._dt(o[0])
         if k.kind == "mse":
             n = self._size(a[0])
@@ -600,6 +603,35 @@ class Source:
         lines.append(f"{indent}dst[e] = src[{at}]" if take else f"{indent}dst[{at}] = src[e]")
         lines.append(f"{indent}e += 1")
         return lines
+
+    def _sum_runs(self, k: Kernel) -> tuple[str, int, int] | None:
+        """How a ``sum`` runs inside a segment in numpy's order (checked bit for bit by
+        tests/test_compile_sequence_ops.py): over the trailing axes each of the ``rows`` runs of
+        ``n`` numbers is summed pairwise (("rows", rows, n): runtime.row_sum); over the leading
+        axes the rows are added one after another (("columns", rows, n)), unless one number is
+        left per row (numpy then sums the contiguous run pairwise). None: other axes, summed by
+        numpy itself in the driver."""
+        shape = self._shape(k.args[0])
+        ndim = len(shape)
+        axes = tuple(sorted(k.attrs.get("axis", range(ndim))))
+        for d in range(ndim + 1):
+            rows, n = int(np.prod(shape[:d])), int(np.prod(shape[d:]))
+            if axes == tuple(range(d, ndim)):
+                return ("rows", rows, n)
+            if axes == tuple(range(d)):
+                return ("columns", rows, n) if n > 1 else ("rows", 1, rows)
+        return None
+
+    def _sum(self, k: Kernel) -> list[str]:
+        form, rows, n = self._sum_runs(k)
+        src, dst = self._flat(k.args[0]), self._flat(k.outs[0])
+        if form == "rows":
+            return [f"src = {src}", f"dst = {dst}", f"for row in range({rows}):",
+                    f"    dst[row] = row_sum(src, row * {n}, {n})"]
+        return [f"src = {src}", f"dst = {dst}", f"for col in range({n}):",
+                f"    dst[col] = {self._dt(k.outs[0])}(0.0)",
+                f"for row in range({rows}):", f"    for col in range({n}):",
+                f"        dst[col] += src[row * {n} + col]"]
 
     def _sequence_kernel(self, k: Kernel) -> list[str]:
         """The sequence models' kernels (fuse.py's "sequence ops"), as loops over rows in the
