@@ -47,6 +47,7 @@ from tinynet.kernels import updates
 from tinynet.kernels.formulas import ACTIVATIONS, TABLE, loop_expression
 from tinynet.tensor import Tensor
 
+SEQUENCE_KERNELS = ("gather", "scatter_add", "softmax", "softmax_back")
 SMALL_MATMUL = 16384  # multiply-adds up to which a matmul is a loop inside a segment
 _BLAS = {"matmul_nt": "np.matmul({a}, {b}.T, out={o})",
          "matmul_tn": "np.matmul({a}.T, {b}, out={o})",
@@ -431,11 +432,13 @@ class Source:
         segments: list[list[Kernel]] = [[]]
         driver_items: list[Any] = []  # ("segment", n) / ("blas", kernel) / ("opaque", kernel)
         for k in self.kernels:
-            if k.kind in ("opaque", "sum", *CONV_PRODUCTS) or self._large(k):
+            if k.kind in ("opaque", *CONV_PRODUCTS) or self._large(k) or (
+                    k.kind == "sum" and not self._sum_runs(k)):
                 if segments[-1]:
                     driver_items.append(("segment", len(segments) - 1))
                     segments.append([])
-                driver_items.append(("blas" if k.kind.startswith("matmul") else k.kind, k))
+                driver_items.append(("blas" if k.kind.startswith("matmul") or k.kind == "bmm"
+                                     else k.kind, k))
             else:
                 segments[-1].append(k)
         if segments[-1]:
@@ -458,7 +461,7 @@ class Source:
             "import math",
             "import numpy as np",
             "from numba import carray, njit",
-            "from tinynet.compile.runtime import address, mm_nn, mm_nt, mm_tn",
+            "from tinynet.compile.runtime import address, mm_nn, mm_nt, mm_tn, row_sum",
             "from tinynet.kernels.compiled import (",
             "    _sigmoid, _sigmoid_f32, _tanh_f32,",
             "    softmax_cross_entropy_forward,",
@@ -482,11 +485,34 @@ class Source:
     # ---- helpers ---------------------------------------------------------------------------
 
     def _large(self, k: Kernel) -> bool:
+        if k.kind == "bmm":  # batched: numpy's matmul, as eager (BLAS on each matrix)
+            return True
         if not k.kind.startswith("matmul"):
             return False
-        a, b = (self.values[i].shape for i in k.args)
+        a, b = (self._rows_cols(i) for i in k.args)
         macs = a[0] * a[1] * (b[1] if k.kind != "matmul_nt" else b[0])
         return macs > SMALL_MATMUL
+
+    def _blas(self, k: Kernel) -> str:
+        """A driver line: numpy's matmul into the kernel's output (BLAS)."""
+        a, b = k.args
+        if k.kind == "bmm":  # eager's own call: np.matmul(a, b) with its swapped views
+            a_, b_ = (f"v{v}.swapaxes(-1, -2)" if k.attrs[t] else f"v{v}"
+                      for v, t in ((a, "ta"), (b, "tb")))
+            return f"np.matmul({a_}, {b_}, out=v{k.outs[0]})"
+        return _BLAS[k.kind].format(a=self._mat(a), b=self._mat(b), o=self._mat(k.outs[0]))
+
+    def _rows_cols(self, v: int) -> tuple[int, int]:
+        """A matrix's shape, or a batch of rows' (..., n) as (rows, n)."""
+        shape = self._shape(v)
+        return (int(np.prod(shape[:-1])), shape[-1]) if len(shape) >= 2 else (1, self._size(v))
+
+    def _mat(self, v: int) -> str:
+        """A matrix, or a batch of rows (..., n) as the 2-d view (rows, n) of its C-contiguous
+        array: a linear layer of a sequence model, (N, T, D) @ W^T, is one matmul."""
+        if len(self._shape(v)) == 2:
+            return f"v{v}"
+        return f"v{v}.reshape{self._rows_cols(v)}"
 
     def _dt(self, v: int) -> str:
         return f"np.{self.values[v].dtype.name}"
@@ -577,12 +603,12 @@ class Source:
             return _conv_loop(self, k)
         if k.kind.startswith("matmul"):
             fn = {"matmul_nt": "mm_nt", "matmul_tn": "mm_tn", "matmul_nn": "mm_nn"}[k.kind]
-            return [f"{fn}(v{a[0]}, v{a[1]}, v{o[0]})"]
+            return [f"{fn}({self._mat(a[0])}, {self._mat(a[1])}, {self._mat(o[0])})"]
         params = "".join(f", {float(v)!r}" for v in k.attrs.get("params", {}).values())
         if k.kind == "bias_act":
             act = k.attrs["act"]
             if a[1] is not None:
-                return [f"bias_{act}_forward(v{o[0]}, v{a[1]}{params})"]
+                return [f"bias_{act}_forward({self._mat(o[0])}, v{a[1]}{params})"]
             if act == "identity":
                 return []
             return [f"{act}_forward({self._flat(o[0])}, {self._flat(o[0])}{params})"]
@@ -594,6 +620,10 @@ class Source:
             return self._loop(k)
         if k.kind in ("take", "put"):  # basic indexing, permute (fuse.MOVES)
             return self._strided(k)
+        if k.kind in SEQUENCE_KERNELS:
+            return self._sequence_kernel(k)
+        if k.kind == "sum":
+            return self._sum(k)
         dt = self._dt(o[0])
         if k.kind == "mse":
             n = self._size(a[0])
@@ -622,7 +652,7 @@ class Source:
                             "        count += 1",
                             f"v{loss}[0] = total / {dt}(count) if count else {dt}(math.nan)"]
         if k.kind == "colsum":
-            rows, cols = self._shape(a[0])
+            rows, cols = self._rows_cols(a[0])
             return [f"src = {self._flat(a[0])}",
                     f"v{o[0]}[:] = {dt}(0.0)",
                     f"for i in range({rows}):",
@@ -656,13 +686,90 @@ class Source:
         lines.append(f"{indent}e += 1")
         return lines
 
+    def _sum_runs(self, k: Kernel) -> tuple[str, int, int] | None:
+        """How a ``sum`` runs inside a segment in numpy's order (checked bit for bit by
+        tests/test_compile_sequence_ops.py): over the trailing axes each of the ``rows`` runs of
+        ``n`` numbers is summed pairwise (("rows", rows, n): runtime.row_sum); over the leading
+        axes the rows are added one after another (("columns", rows, n)), unless one number is
+        left per row (numpy then sums the contiguous run pairwise). None: other axes, summed by
+        numpy itself in the driver."""
+        shape = self._shape(k.args[0])
+        ndim = len(shape)
+        axes = tuple(sorted(k.attrs.get("axis", range(ndim))))
+        for d in range(ndim + 1):
+            rows, n = int(np.prod(shape[:d])), int(np.prod(shape[d:]))
+            if axes == tuple(range(d, ndim)):
+                return ("rows", rows, n)
+            if axes == tuple(range(d)):
+                return ("columns", rows, n) if n > 1 else ("rows", 1, rows)
+        return None
+
+    def _sum(self, k: Kernel) -> list[str]:
+        form, rows, n = self._sum_runs(k)
+        src, dst = self._flat(k.args[0]), self._flat(k.outs[0])
+        if form == "rows":
+            return [f"src = {src}", f"dst = {dst}", f"for row in range({rows}):",
+                    f"    dst[row] = row_sum(src, row * {n}, {n})"]
+        return [f"src = {src}", f"dst = {dst}", f"for col in range({n}):",
+                f"    dst[col] = {self._dt(k.outs[0])}(0.0)",
+                f"for row in range({rows}):", f"    for col in range({n}):",
+                f"        dst[col] += src[row * {n} + col]"]
+
+    def _sequence_kernel(self, k: Kernel) -> list[str]:
+        """The sequence models' kernels (fuse.py's "sequence ops"), as loops over rows in the
+        order eager mode computes: ``gather`` (embedding: out[p] = table[index[p]]),
+        ``scatter_add`` (its gradient: zeros, then g[p] added to row index[p], p in order, as
+        np.add.at), ``softmax`` and ``softmax_back`` along the last axis (row sums pairwise, as
+        numpy's: runtime.row_sum)."""
+        o, a = k.outs[0], k.args
+        dt = self._dt(o)
+        if k.kind in ("gather", "scatter_add"):
+            table, index = (o, a[1]) if k.kind == "scatter_add" else (a[0], a[1])
+            rows, width = self._shape(table)
+            positions = self._size(index)
+            lines = [f"src = {self._flat(a[0])}", f"dst = {self._flat(o)}",
+                     f"index = {self._flat(index)}"]
+            if k.kind == "scatter_add":
+                lines += [f"for e in range({self._size(o)}):", f"    dst[e] = {dt}(0.0)"]
+            lines += [f"for position in range({positions}):", "    at = index[position]"]
+            if k.kind == "gather":  # (the backward reads the same indices after this check)
+                lines += [f"    if at < 0 or at >= {rows}:",
+                          "        raise IndexError('embedding: an index is out of range "
+                          f"[0, {rows}) of the table')",
+                          f"    for col in range({width}):",
+                          f"        dst[position * {width} + col] = src[at * {width} + col]"]
+            else:
+                lines += [f"    for col in range({width}):",
+                          f"        dst[at * {width} + col] += src[position * {width} + col]"]
+            return lines
+        rows, n = self._rows_cols(o)
+        lines = [f"dst = {self._flat(o)}"] + [f"a{i} = {self._flat(v)}" for i, v in enumerate(a)]
+        lines += [f"for row in range({rows}):", f"    b = row * {n}"]
+        if k.kind == "softmax":  # e = exp(x - max), out = e / sum(e); NaN wins the max
+            return lines + [
+                "    top = a0[b]",
+                f"    for col in range(1, {n}):",
+                "        if a0[b + col] > top or a0[b + col] != a0[b + col]:",
+                "            top = a0[b + col]",
+                f"    for col in range({n}):",
+                "        dst[b + col] = np.exp(a0[b + col] - top)",
+                f"    row_total = row_sum(dst, b, {n})",
+                f"    for col in range({n}):",
+                "        dst[b + col] = dst[b + col] / row_total"]
+        # softmax_back: dx = s * (g - sum(g * s)); the products wait in dx's row
+        return lines + [
+            f"    for col in range({n}):",
+            "        dst[b + col] = a0[b + col] * a1[b + col]",
+            f"    row_total = row_sum(dst, b, {n})",
+            f"    for col in range({n}):",
+            "        dst[b + col] = a1[b + col] * (a0[b + col] - row_total)"]
+
     def _elementwise(self, k: Kernel) -> list[str]:
         """One loop over the elements (rows x columns when it also sums columns)."""
         o, a = k.outs, k.args
         dt = self._dt(o[0])
         sums = k.attrs.get("sums", False)
-        shape = self._shape(o[0])
-        rows, cols = (shape[0], shape[1]) if sums else (1, self._size(o[0]))
+        rows, cols = self._rows_cols(o[0]) if sums else (1, self._size(o[0]))
         pre: list[str] = [f"one = {dt}(1.0)", f"zero = {dt}(0.0)"]
         flat = {v: f"f{i}" for i, v in enumerate(dict.fromkeys(
             [x for x in a + o if x is not None]))}
@@ -855,9 +962,7 @@ class Source:
                 args = [self._scalar_arg(a) for a in self.segment_args[item]]
                 lines.append(f"        _segment{item}({', '.join(args)})")
             elif kind == "blas":
-                a, b = item.args
-                lines.append("        " + _BLAS[item.kind].format(a=f"v{a}", b=f"v{b}",
-                                                                  o=f"v{item.outs[0]}"))
+                lines.append("        " + self._blas(item))
             elif kind in CONV_PRODUCTS:
                 lines.append("        " + _conv_product(item, self.values))
             elif kind == "sum":  # numpy's own sum, as eager's Sum: the same order, numbers

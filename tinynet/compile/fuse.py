@@ -56,17 +56,21 @@ LOWERED = {"Linear", "MeanSquaredError", "SoftmaxCrossEntropy", "Clone", "Sum"}
 # in the generated code, forward and backward (an LSTM's x_proj[t] and gate chunks)
 MOVES = {"GetItem": "getitem", "Reshape": "reshape", "Permute": "permute"}
 LOWERED |= set(MOVES)
+# ... and the sequence models' ops (issue 22: embeddings, LayerNorm's means, attention), by
+# the rules of "Sequence ops" below
+SEQUENCE_OPS = {"EmbeddingLookup": "embedding", "Mean": "mean", "Softmax": "softmax",
+                "MatMul": "matmul"}
+LOWERED |= set(SEQUENCE_OPS)
 # ... or run as opaque steps: the op's own forward and backward, as in eager mode.
 OPAQUE = {"BinaryCrossEntropy", "BinaryCrossEntropyWithLogits", "BroadcastTo", "Cast",
-          "Cat", "Clip", "LogSoftmax", "MatMul", "Max",
-          "Mean", "Min",
-          "ScatterAdd", "Softmax", "Stack", "Where",
+          "Cat", "Clip", "LogSoftmax", "Max", "Min",
+          "ScatterAdd", "Stack", "Where",
           # added with the PyTorch-parity and convolution ops: run as recorded, at replay
           "Norm", "Einsum", "Gather", "ScatterAddAlong",
           # issue 21's ops (tests/opdb.py) and issue 22's sequence ops
           "Round", "NanToNum", "Remainder", "Prod", "CumProd", "Flip", "Roll", "Scatter",
           "IndexSelect", "IndexAddInto", "Triangle", "Cumsum", "ReverseCumsum", "Repeat", "Take",
-          "TakeAdd", "EmbeddingLookup", "ConstantPad",
+          "TakeAdd", "ConstantPad",
           # issue 21's last names
           "Diagonal", "DiagEmbed"}
 # (ops/datadep.py's private ops, what depends on the values: comparisons, argmax, orders,
@@ -171,6 +175,21 @@ def _axes(axis: Any) -> tuple[int, ...] | None:
     return tuple(int(d) for d in items)
 
 
+def _swapped(shape: tuple[int, ...]) -> tuple[int, ...]:
+    return shape[:-2] + (shape[-1], shape[-2])
+
+
+def _matmul_shape(a: tuple[int, ...], b: tuple[int, ...]) -> tuple[int, ...] | None:
+    """The shape of ``np.matmul`` of arrays of shapes ``a`` and ``b`` (2-d or more), or None
+    if they do not multiply."""
+    if len(a) < 2 or len(b) < 2 or a[-1] != b[-2]:
+        return None
+    try:
+        return tuple(np.broadcast_shapes(a[:-2], b[:-2])) + (a[-2], b[-1])
+    except ValueError:
+        return None
+
+
 def _val(x: Any) -> int | None:
     return x.value if isinstance(x, Ref) else None
 
@@ -225,6 +244,12 @@ class Lowering:
         v = self.v(x)
         return v is not None and len(v.shape) == 2 and v.dtype in FLOATS
 
+    def _float_rows(self, x: Any) -> bool:
+        """A float matrix, or a batch of rows (..., features): a linear layer's input, which
+        the generated code reads as the 2-d view (rows, features) of its C-contiguous array."""
+        v = self.v(x)
+        return v is not None and len(v.shape) >= 2 and v.dtype in FLOATS
+
     def _op_ok(self, s: Step) -> bool:
         ins = s.inputs
         out = self.v(s.outputs[0])
@@ -235,7 +260,7 @@ class Lowering:
         if s.name == "linear":
             x, w, b = (ins + [None])[:3]
             bv = self.v(b)
-            return (self._float2d(x) and self._float2d(w) and self.v(x).dtype == out.dtype
+            return (self._float_rows(x) and self._float2d(w) and self.v(x).dtype == out.dtype
                     and self.v(w).dtype == out.dtype
                     and (b is None or (bv is not None and bv.shape == (self.v(w).shape[0],)
                                        and bv.dtype == out.dtype))
@@ -273,6 +298,8 @@ class Lowering:
             return (len(ins) == 1 and a is not None and a.dtype == out.dtype
                     and set(s.options) <= {"axis", "keepdims"}
                     and (_size(out.shape) == 1 if axis is None else _axes(axis) is not None))
+        if s.name in SEQUENCE_OPS.values():
+            return self._sequence_op_ok(s, out)
         return False
 
     def _backward_ok(self, s: Step) -> bool:
@@ -294,6 +321,8 @@ class Lowering:
             dx = self.v(s.outputs[0]) if len(s.outputs) == 1 else None
             return (g is not None and dx is not None and node_input is not None
                     and dx.shape == node_input.shape and dx.dtype == g.dtype)
+        if s.name in SEQUENCE_OPS.values():
+            return self._sequence_backward_ok(s)
         return False  # clone lowers only as gradient plumbing, where nothing differentiates
 
     def _lower_op(self, s: Step) -> list[Kernel]:
@@ -368,6 +397,8 @@ class Lowering:
             self.nodes[s.index] = {"axes": axes, "shape": shape}
             return [Kernel("sum", [out], [ins[0]], {"keepdims": keepdims} if axes is None
                            else {"axis": axes, "keepdims": keepdims})]
+        if s.name in SEQUENCE_OPS.values():
+            return self._lower_sequence_op(s, out, ins)
         raise AssertionError(s.name)
 
     def _lower_backward(self, s: Step) -> list[Kernel] | None:
@@ -430,6 +461,8 @@ class Lowering:
         if s.name == "getitem":  # zeros, and the gradient where the elements came from
             return [Kernel("put", [outs[0]], [g], {"index": node["index"],
                                                    "map": node["map"]})]
+        if s.name in SEQUENCE_OPS.values():
+            return self._lower_sequence_backward(s, node, g, outs)
         if s.name not in ARITHMETIC:
             return None
         # each input's gradient by its row (before the engine undoes broadcasting)
@@ -450,6 +483,95 @@ class Lowering:
             return None
         return [Kernel("rule", [_val(o) for o in s.outputs], [v.index for v in values],
                        {"rule": s.options["rule"], "read": s.options["read"]})]
+
+    # ---- sequence ops (issue 22): embeddings, LayerNorm's means, attention -----------------
+    # Each computes what eager mode computes, in its order: the embedding's gradient adds the
+    # rows in index order (as np.add.at), a mean is numpy's sum then a division, a softmax
+    # row sums pairwise (runtime.row_sum, numpy's order), batched matmuls are numpy's matmul.
+
+    def _sequence_op_ok(self, s: Step, out: Value) -> bool:
+        ins = [self.v(x) for x in s.inputs]
+        if any(v is None or v.dtype != out.dtype for v in ins):
+            return False
+        if s.name == "embedding":  # rows of a table at int64 indices (no padding_idx scale)
+            index = self.v(s.options.get("index"))
+            return (len(ins) == 1 and len(ins[0].shape) == 2 and index is not None
+                    and index.dtype == np.int64 and s.options.get("scale") is None)
+        if s.name == "mean":
+            axis = s.options.get("axis")
+            return (len(ins) == 1 and set(s.options) <= {"axis", "keepdims"}
+                    and (axis is None or _axes(axis) is not None))
+        if s.name == "softmax":  # along the last axis
+            shape, dim = ins[0].shape, s.options.get("dim", -1)
+            return (len(ins) == 1 and set(s.options) <= {"dim"} and len(shape) >= 1
+                    and _size(shape) > 0 and isinstance(dim, int | np.integer)
+                    and dim % len(shape) == len(shape) - 1)
+        if s.name == "matmul":  # matrices, or batches of them broadcast as numpy does
+            return len(ins) == 2 and out.shape == _matmul_shape(ins[0].shape, ins[1].shape)
+        return False
+
+    def _sequence_backward_ok(self, s: Step) -> bool:
+        g = self.v(s.inputs[0]) if s.inputs else None
+        outs = [self.v(o) for o in s.outputs]
+        node_ins = [self.v(x) for x in self.program.steps[s.node].inputs]
+        if g is None or any(o is not None and o.dtype != g.dtype for o in outs):
+            return False
+        if s.name == "matmul":  # dA = G @ B^T, dB = A^T @ G, batch dims still broadcast
+            a, b = node_ins
+            shapes = (_matmul_shape(g.shape, _swapped(b.shape)),
+                      _matmul_shape(_swapped(a.shape), g.shape))
+            return len(outs) == 2 and all(o is None or o.shape == shape
+                                          for o, shape in zip(outs, shapes, strict=True))
+        # one gradient, of the node's input's shape (embedding: the table's)
+        return len(outs) == 1 and outs[0] is not None and outs[0].shape == node_ins[0].shape
+
+    def _lower_sequence_op(self, s: Step, out: int, ins: list[int]) -> list[Kernel]:
+        x = ins[0]
+        shape = self.values[x].shape
+        if s.name == "embedding":
+            index = _val(s.options["index"])
+            self.nodes[s.index] = {"index": index}
+            return [Kernel("gather", [out], [x, index])]
+        if s.name == "mean":  # eager: np.add.reduce, then total / dtype(count)
+            keepdims = bool(s.options.get("keepdims", False))
+            axes = _axes(s.options.get("axis"))
+            if axes is not None:
+                axes = tuple(d % max(len(shape), 1) for d in axes)
+            out_size = _size(self.values[out].shape)
+            count = _size(shape) // out_size if out_size else 0
+            self.nodes[s.index] = {"axes": axes, "shape": shape, "scale": 1.0 / (count or 1)}
+            total = self.new_value(self.values[out].shape, self.values[out].dtype, s.index)
+            return [Kernel("sum", [total], [x], {"keepdims": keepdims} if axes is None
+                           else {"axis": axes, "keepdims": keepdims}),
+                    Kernel("ew", [out], [total], {"expr": f"{{0}} / CONST({float(count)!r})"})]
+        if s.name == "softmax":
+            self.nodes[s.index] = {"y": out}
+            return [Kernel("softmax", [out], [x])]
+        self.nodes[s.index] = {"a": x, "b": ins[1]}  # matmul
+        return [Kernel("bmm", [out], [x, ins[1]], {"ta": False, "tb": False})]
+
+    def _lower_sequence_backward(self, s: Step, node: dict[str, Any], g: int,
+                                 outs: list[int | None]) -> list[Kernel]:
+        if s.name == "embedding":  # zeros, then each position's gradient added to its row
+            return [Kernel("scatter_add", [outs[0]], [g, node["index"]])]
+        if s.name == "softmax":  # dx = s * (g - sum(g * s)), row by row
+            return [Kernel("softmax_back", [outs[0]], [g, node["y"]])]
+        if s.name == "matmul":
+            da, db = outs
+            return ([Kernel("bmm", [da], [g, node["b"]], {"ta": False, "tb": True})]
+                    if da is not None else []) + (
+                [Kernel("bmm", [db], [node["a"], g], {"ta": True, "tb": False})]
+                if db is not None else [])
+        # mean: eager spreads g * (1/count) over the input's shape, as sum spreads g
+        scaled = f"{{0}} * CONST({node['scale']!r})"
+        shape, axes, gv = node["shape"], node["axes"], self.values[g]
+        if axes is None or _size(gv.shape) == 1 or _size(shape) == 0:
+            return [Kernel("ew", [outs[0]], [g], {"expr": scaled})]
+        t = self.new_value(gv.shape, gv.dtype, s.index)
+        kept = tuple(1 if d in axes else n for d, n in enumerate(shape))
+        return [Kernel("ew", [t], [g], {"expr": scaled}),
+                Kernel("take", [outs[0]], [t], {"broadcast": shape, "map": _affine_map(
+                    kept, _broadcast_to(shape))})]
 
     # ---- fusion ----------------------------------------------------------------------------
 
@@ -516,7 +638,7 @@ class Lowering:
                 producer = next((p for p in ks if src in p.outs and p.kind in (
                     "act_back", "mse_act_back", "mse_back", "ce_back") and "sums" not in p.attrs),
                     None)
-                if producer is not None and len(self.values[src].shape) == 2:
+                if producer is not None and len(self.values[src].shape) >= 2:
                     producer.outs.append(k.outs[0])
                     producer.attrs["sums"] = True
                     producer.origin = f"{producer.origin}+{k.origin}"
