@@ -100,9 +100,7 @@ class Runner:
         leaves their machine code in numba's disk cache for ``load`` to take. The compiling
         runs in the child so that it holds neither this process's GIL nor its core: a call
         replaying step by step meanwhile is not slowed (``api.Entry`` runs this in the
-        background thread); it runs at a lower priority (nice 10), so where it must share a
-        core with the calls (a process pinned to one) they come first. The child dies with
-        this process (``_stop_children``, and it
+        background thread). The child dies with this process (``_stop_children``, and it
         exits when its stdin closes)."""
         wanted = range(len(self.segment_args)) if segments is None else segments
         kinds = {n: [self._argument_kind(name) for name in self.segment_args[n]]
@@ -228,8 +226,6 @@ _FILL_CACHE = """
 import importlib.util, os, sys, threading
 # exit when the parent process is gone (its end of our stdin closes)
 threading.Thread(target=lambda: (sys.stdin.buffer.read(), os._exit(3)), daemon=True).start()
-if hasattr(os, "nice"):  # background work: where it shares a core, the calls come first
-    os.nice(10)
 spec = importlib.util.spec_from_file_location({name!r}, {path!r})
 module = importlib.util.module_from_spec(spec)
 sys.modules[{name!r}] = module
