@@ -11,7 +11,8 @@ The pipeline is one function, ``pipeline.compile_call``: its body is the stage c
 3. ``plan.py``: give every intermediate array a buffer, reusing buffers whose values are dead.
 4. ``codegen.py``: write Python source (numba ``@njit`` or plain numpy) for the program.
 5. ``api.py``: guards (which program fits this call), replay, and ``explain()``.
-``interpret.py`` replays the trace step by step instead (ops without a fusion rule).
+``interpret.py`` replays the trace step by step instead (ops without a fusion rule), and while
+``background.py`` gets the generated code compiled, so that no call waits for numba.
 
 Nothing below this package imports it: it watches tinynet through the engine's observer hook
 and stands on the top floor, with ``nn`` and ``optim``. It imports its modules lazily so

@@ -105,10 +105,10 @@ class Runner:
     def fill_cache(self, segments: list[int] | None = None) -> None:
         """Compile segments (numbers ``segments``; default: all) in a child process, which
         leaves their machine code in numba's disk cache for ``load`` to take. The compiling
-        runs in the child so that it holds neither this process's GIL nor its core: a call
-        replaying step by step meanwhile is not slowed (``api.Entry`` runs this in the
-        background thread). The child dies with this process (``_stop_children``, and it
-        exits when its stdin closes)."""
+        runs in the child so that it holds neither this process's GIL nor (where another core
+        is free) its core: a call replaying step by step meanwhile is not slowed
+        (``api.Entry`` runs this in the background thread). The child dies with this process
+        (``_stop_children``, and it exits when its stdin closes)."""
         wanted = range(len(self.segment_args)) if segments is None else segments
         kinds = {n: [self._argument_kind(name) for name in self.segment_args[n]]
                  for n in wanted}
