@@ -43,7 +43,7 @@ class CompiledMLP(tinynet_impl.TinynetMLP):
             opt.step()
             return loss
 
-        self.train_step = self.tn.compile(train_step)
+        self.train_step = self.tn.compile(train_step, background=False)
 
     def step(self) -> None:
         self.loss = self.train_step(self.x, self.y)
@@ -62,7 +62,7 @@ class CompiledChain(tinynet_impl.TinynetChain):
             loss.backward()
             return loss
 
-        self.chain_step = tinynet_impl._tinynet().compile(chain_step)
+        self.chain_step = tinynet_impl._tinynet().compile(chain_step, background=False)
 
     def step(self) -> None:
         self.loss = self.chain_step()

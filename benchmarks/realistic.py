@@ -215,7 +215,7 @@ class TinynetCompiledStep(TinynetStep):
     def __init__(self, spec: Spec, state: dict[str, np.ndarray], x: np.ndarray,
                  y: np.ndarray) -> None:
         super().__init__(spec, state, x, y)
-        self.compiled = self.lib.compile(self.eager_step)
+        self.compiled = self.lib.compile(self.eager_step, background=False)
 
     def step(self) -> None:
         try:

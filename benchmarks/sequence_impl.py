@@ -94,7 +94,7 @@ class TinynetSeq:
             opt.step()
             return loss
 
-        self.train_step = tn.compile(train_step) if compiled else train_step
+        self.train_step = tn.compile(train_step, background=False) if compiled else train_step
         self.x, self.y = tn.tensor(x), tn.tensor(y)
         self.loss: Any = None
 

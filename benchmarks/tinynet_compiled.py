@@ -57,7 +57,7 @@ class CompiledMLP(TinynetMLP):
         self, spec: MLPSpec, params: Params, x: np.ndarray, y: np.ndarray, lr: float = 0.1
     ) -> None:
         super().__init__(spec, params, x, y, lr)
-        self.train_step = self.tn.compile(self._eager_step)
+        self.train_step = self.tn.compile(self._eager_step, background=False)
 
     def _eager_step(self, x: Any, y: Any) -> Any:
         self.opt.zero_grad()
@@ -76,7 +76,8 @@ class CompiledChain(TinynetChain):
 
     def __init__(self, x: np.ndarray, a: float, b: float) -> None:
         super().__init__(x, a, b)
-        self.forward_backward = importlib.import_module("tinynet").compile(self._eager_step)
+        self.forward_backward = importlib.import_module("tinynet").compile(
+            self._eager_step, background=False)
 
     def _eager_step(self, x: Any) -> Any:
         x.grad = None
@@ -100,7 +101,8 @@ class CompiledLeNet(TinynetLeNet):
         lr: float,
     ) -> None:
         super().__init__(spec, weights, x, y, lr)
-        self.train_step = importlib.import_module("tinynet").compile(self._eager_step)
+        self.train_step = importlib.import_module("tinynet").compile(
+            self._eager_step, background=False)
 
     def _eager_step(self, x: Any, y: Any) -> Any:
         self.opt.zero_grad()
