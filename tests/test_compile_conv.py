@@ -100,7 +100,7 @@ def conv_case(draw: Any) -> dict[str, Any]:
             "input_grad": draw(st.booleans())}
 
 
-@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(case=conv_case(), dtype=st.sampled_from([np.float32, np.float64]),
        seed=st.integers(0, 2**16))
 def test_conv2d_compiled_equals_eager_values_and_grads(case: dict, dtype: Any,
@@ -141,7 +141,7 @@ def pool_case(draw: Any) -> dict[str, Any]:
             "ceil_mode": draw(st.booleans())}
 
 
-@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(case=pool_case(), dtype=st.sampled_from([np.float32, np.float64]),
        seed=st.integers(0, 2**16))
 def test_max_pool2d_with_ties_compiled_equals_eager(case: dict, dtype: Any, seed: int) -> None:
@@ -162,7 +162,7 @@ def test_max_pool2d_with_ties_compiled_equals_eager(case: dict, dtype: Any, seed
     assert_lowered(compare_calls(step, inputs, dtype))
 
 
-@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(case=pool_case(), include_pad=st.booleans(),
        dtype=st.sampled_from([np.float32, np.float64]), seed=st.integers(0, 2**16))
 def test_avg_pool2d_compiled_equals_eager(case: dict, include_pad: bool, dtype: Any,

@@ -427,6 +427,7 @@ class Source:
             "from tinynet.tensor import Tensor, VersionCounter",
             "from tinynet.compile.codegen import load_segment",
             "from tinynet.compile.runtime import addresses",
+            "from numpy.lib.stride_tricks import as_strided",
             "new = object.__new__",
         ]
         segments: list[list[Kernel]] = [[]]
@@ -1019,15 +1020,22 @@ class Source:
 
 # ---- convolution and pooling (fuse.py's _lower_conv family) ----------------------------------
 
-CONV_PRODUCTS = ("conv_mm", "conv_mm_dx", "conv_mm_dw")  # in the driver: numpy's BLAS
+CONV_PRODUCTS = ("conv_mm", "conv_mm_dx", "conv_mm_dw", "im2col")  # in the driver: numpy
 CONV_LOOPS = ("channel_bias", "max_pool", "max_pool_back")  # in a segment
 
 
 def _conv_product(k: Kernel, values: list[Value]) -> str:
-    """A convolution's product, the ``np.matmul`` eager's Convolution calls (one BLAS product
-    per sample and group, so the same additions in the same order), into the planned buffer.
+    """The driver's line for im2col (numpy's copy of the strided view) or a convolution's
+    product: the ``np.matmul`` eager's Convolution calls (one BLAS product per sample and
+    group, so the same additions in the same order), into the planned buffer.
     W (O, C/G, kh, kw) is read as (G, O/G, K), the columns as (N, G, K, L), g as (N, G, O/G,
     L)."""
+    if k.kind == "im2col":  # a copy of the strided view of x's elements at ``map``
+        base, sizes, strides = k.attrs["map"]
+        x = values[k.args[0]]
+        steps = tuple(st * x.dtype.itemsize for st in strides)
+        return (f"np.copyto(v{k.outs[0]}.reshape({sizes}), as_strided(v{k.args[0]}.reshape(-1)"
+                f"[{base}:], {sizes}, {steps}))")
     groups = k.attrs["groups"]
     w = k.args[0] if k.kind != "conv_mm_dw" else None
     g = {"conv_mm": k.outs[0], "conv_mm_dx": k.args[1], "conv_mm_dw": k.args[0]}[k.kind]
@@ -1077,33 +1085,36 @@ def _conv_loop(src: Source, k: Kernel) -> list[str]:
                 f"for e in range({src._size(g)}):",
                 f"    if at[e] < {h * w}:  # (else a window with no pixel in the image: dropped)",
                 f"        dst[(e // {windows}) * {h * w} + at[e]] += src[e]"]
-    # max_pool: scan each window's pixels row by row; the first maximum wins, a NaN wins
+    # max_pool: each window's pixels in eager's order (row by row); the first maximum wins, a
+    # NaN wins. One output row at a time, tap by tap, so the inner loop runs along the row.
     (x,), (out, argmax) = k.args, k.outs
     (kh, kw), (sh, sw), padding, (dh, dw) = k.attrs["geometry"]
     n, c, h, w = src._shape(x)
     oh, ow = src._shape(out)[2:]
+    column = f"q * {sw} - {padding[2]}"
     return [f"src = {src._flat(x)}", f"dst = {src._flat(out)}", f"at = {src._flat(argmax)}",
             f"lowest = {src._dt(x)}(-np.inf)",
-            "e = 0",
-            f"for start in range(0, {n * c * h * w}, {h * w}):",
+            f"for plane in range({n * c}):",
             f"    for p in range({oh}):",
-            f"        h0 = p * {sh} - {padding[0]}",
-            f"        h1 = min(h0 + {(kh - 1) * dh + 1}, {h})",
-            "        while h0 < 0:",
-            f"            h0 += {dh}",
-            f"        for q in range({ow}):",
-            f"            w0 = q * {sw} - {padding[2]}",
-            f"            w1 = min(w0 + {(kw - 1) * dw + 1}, {w})",
-            "            while w0 < 0:",
-            f"                w0 += {dw}",
-            f"            best_index = h0 * {w} + w0",
-            "            best = lowest",
-            f"            for row in range(h0, h1, {dh}):",
-            f"                for column in range(w0, w1, {dw}):",
-            f"                    value = src[start + row * {w} + column]",
-            "                    if value > best or value != value:",
-            "                        best = value",
-            f"                        best_index = row * {w} + column",
-            "            dst[e] = best",
-            "            at[e] = best_index",
-            "            e += 1"]
+            f"        e = (plane * {oh} + p) * {ow}",
+            f"        top = p * {sh} - {padding[0]}",
+            "        first = top",
+            "        while first < 0:",
+            f"            first += {dh}",
+            f"        for q in range({ow}):  # (a window with no pixel in the image keeps these)",
+            f"            left = {column}",
+            "            while left < 0:",
+            f"                left += {dw}",
+            "            dst[e + q] = lowest",
+            f"            at[e + q] = first * {w} + left",
+            f"        for i in range({kh}):",
+            f"            row = top + i * {dh}",
+            f"            if 0 <= row < {h}:",
+            f"                for j in range({kw}):",
+            f"                    for q in range({ow}):",
+            f"                        column = {column} + j * {dw}",
+            f"                        if 0 <= column < {w}:",
+            f"                            value = src[plane * {h * w} + row * {w} + column]",
+            "                            if value > dst[e + q] or value != value:",
+            "                                dst[e + q] = value",
+            f"                                at[e + q] = row * {w} + column"]
