@@ -860,8 +860,11 @@ class Source:
         for o, name in stored.items():
             if name != f"v{o}":
                 lines.append(f"{name} = {self._flat(o)}")
+        # (only a loop that calls them: an unused scratch view costs numba compile time)
+        calls = any("SIGMOID(" in m.attrs["expr"] or "TANH(" in m.attrs["expr"]
+                    for m in members)
         scratch = next((name for o, name in stored.items()
-                        if self.values[o].dtype == np.float32), None)
+                        if calls and self.values[o].dtype == np.float32), None)
         if scratch is not None:
             lines.append(f"scratch_bits = {scratch}.view(np.int32)")
         body: list[str] = []
