@@ -390,6 +390,8 @@ class Source:
         ]
         if re.search(r"\brow_sum\(", function):  # (only then: other files keep their text)
             head += ["from tinynet.compile.runtime import row_sum"]
+        if "ValueRangeError(" in function:  # as eager's F.embedding raises
+            head += ["from tinynet.errors import ValueRangeError"]
         used = [f"{prefix}{name}_forward" for name in ACTIVATIONS for prefix in ("", "bias_")
                 if re.search(rf"\b{prefix}{name}_forward\(", function)]
         if used:  # the formula table's kernels (generated from kernels/formulas.py)
@@ -654,8 +656,8 @@ class Source:
             lines += [f"for position in range({positions}):", "    at = index[position]"]
             if k.kind == "gather":  # (the backward reads the same indices after this check)
                 lines += [f"    if at < 0 or at >= {rows}:",
-                          "        raise IndexError('embedding: an index is out of range "
-                          f"[0, {rows}) of the table')",
+                          "        raise ValueRangeError('embedding: index out of range: the "
+                          f"table has {rows} rows (0..{rows - 1})')",
                           f"    for col in range({width}):",
                           f"        dst[position * {width} + col] = src[at * {width} + col]"]
             else:

@@ -248,7 +248,8 @@ class Lowering:
     def _op_ok(self, s: Step) -> bool:
         ins = s.inputs
         out = self.v(s.outputs[0])
-        if out is None or out.kind != "temp" or out.dtype not in FLOATS:
+        if out is None or out.kind != "temp" or out.dtype not in FLOATS and not (
+                s.name in MOVES.values() and out.dtype == np.int64):  # (targets, indices)
             return False
         if s.name == "linear":
             x, w, b = (ins + [None])[:3]
@@ -686,8 +687,9 @@ class Lowering:
                 waits = {o for d in deferred for o in d.outs}
                 if k.kind == "take":  # it reads other elements than e: not this run's values
                     waits |= {o for g in group for o in g.outs}
-                if group and (n != _size(self.values[group[0].outs[0]].shape)
-                              or any(a in waits for a in k.args)):
+                first = self.values[group[0].outs[0]] if group else None
+                if group and (n != _size(first.shape) or any(a in waits for a in k.args)
+                              or self.values[k.outs[0]].dtype != first.dtype):
                     close()
                 group.append(k)
             elif k.kind == "sum" and group:
