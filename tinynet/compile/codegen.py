@@ -47,8 +47,6 @@ from tinynet.kernels.formulas import ACTIVATIONS, TABLE, loop_expression
 from tinynet.tensor import Tensor
 
 SEQUENCE_KERNELS = ("gather", "scatter_add", "softmax", "softmax_back")
-RUNTIME_ROWS = ("gather_rows", "scatter_add_rows", "softmax_rows", "softmax_rows_backward",
-                "sum_rows", "sum_columns")  # runtime.py's row kernels
 SMALL_MATMUL = 16384  # multiply-adds up to which a matmul is a loop inside a segment
 _BLAS = {"matmul_nt": "np.matmul({a}, {b}.T, out={o})",
          "matmul_tn": "np.matmul({a}.T, {b}, out={o})",
@@ -390,9 +388,10 @@ class Source:
             "    softmax_cross_entropy_forward,",
             ")",
         ]
-        rows = [name for name in RUNTIME_ROWS if re.search(rf"\b{name}\(", function)]
-        if rows:  # (only then: other segments' files keep their text)
-            head += [f"from tinynet.compile.runtime import {', '.join(rows)}"]
+        if re.search(r"\brow_sum\(", function):  # (only then: other files keep their text)
+            head += ["from tinynet.compile.runtime import row_sum"]
+        if "ValueRangeError(" in function:  # as eager's F.embedding raises
+            head += ["from tinynet.errors import ValueRangeError"]
         used = [f"{prefix}{name}_forward" for name in ACTIVATIONS for prefix in ("", "bias_")
                 if re.search(rf"\b{prefix}{name}_forward\(", function)]
         if used:  # the formula table's kernels (generated from kernels/formulas.py)
@@ -609,43 +608,83 @@ class Source:
         lines.append(f"{indent}e += 1")
         return lines
 
-    def _sum_runs(self, k: Kernel) -> tuple[str, int] | None:
+    def _sum_runs(self, k: Kernel) -> tuple[str, int, int] | None:
         """How a ``sum`` runs inside a segment in numpy's order (checked bit for bit by
-        tests/test_compile_sequence_ops.py): over the trailing axes each run of ``n`` numbers
-        is summed pairwise (("rows", n): runtime.sum_rows); over the leading axes the rows
-        are added one after another (("columns", n): runtime.sum_columns), unless one number
-        is left per row (numpy then sums the whole contiguous run pairwise). None: other axes,
-        summed by numpy itself in the driver."""
+        tests/test_compile_sequence_ops.py): over the trailing axes each of the ``rows`` runs of
+        ``n`` numbers is summed pairwise (("rows", rows, n): runtime.row_sum); over the leading
+        axes the rows are added one after another (("columns", rows, n)), unless one number is
+        left per row (numpy then sums the contiguous run pairwise). None: other axes, summed by
+        numpy itself in the driver."""
         shape = self._shape(k.args[0])
         ndim = len(shape)
         axes = tuple(sorted(k.attrs.get("axis", range(ndim))))
         for d in range(ndim + 1):
             rows, n = int(np.prod(shape[:d])), int(np.prod(shape[d:]))
             if axes == tuple(range(d, ndim)):
-                return ("rows", n)
+                return ("rows", rows, n)
             if axes == tuple(range(d)):
-                return ("columns", n) if n > 1 else ("rows", rows)
+                return ("columns", rows, n) if n > 1 else ("rows", 1, rows)
         return None
 
     def _sum(self, k: Kernel) -> list[str]:
-        form, n = self._sum_runs(k)
+        form, rows, n = self._sum_runs(k)
         src, dst = self._flat(k.args[0]), self._flat(k.outs[0])
-        return [f"sum_rows({src}, {dst}, {n})" if form == "rows" else
-                f"sum_columns({src}, {dst})"]
+        if form == "rows":
+            return [f"src = {src}", f"dst = {dst}", f"for row in range({rows}):",
+                    f"    dst[row] = row_sum(src, row * {n}, {n})"]
+        return [f"src = {src}", f"dst = {dst}", f"for col in range({n}):",
+                f"    dst[col] = {self._dt(k.outs[0])}(0.0)",
+                f"for row in range({rows}):", f"    for col in range({n}):",
+                f"        dst[col] += src[row * {n} + col]"]
 
     def _sequence_kernel(self, k: Kernel) -> list[str]:
-        """The sequence models' kernels (fuse.py's "sequence ops"): calls of the loops in
-        runtime.py, which compute in eager's order: ``gather`` (embedding: out[p] =
-        table[index[p]]), ``scatter_add`` (its gradient: g[p] added to row index[p], p in
-        order, as np.add.at), ``softmax`` and ``softmax_back`` along the last axis (row sums
-        pairwise, as numpy's)."""
-        o, a = k.outs[0], [self._flat(v) for v in k.args]
-        if k.kind == "gather":  # (the table 2-d)
-            return [f"gather_rows(v{k.args[0]}, {a[1]}, {self._flat(o)})"]
-        if k.kind == "scatter_add":
-            return [f"scatter_add_rows({a[0]}, {a[1]}, v{o})"]
-        fn = {"softmax": "softmax_rows", "softmax_back": "softmax_rows_backward"}[k.kind]
-        return [f"{fn}({', '.join(a)}, {self._flat(o)}, {self._shape(o)[-1]})"]
+        """The sequence models' kernels (fuse.py's "sequence ops"), as loops over rows in the
+        order eager mode computes: ``gather`` (embedding: out[p] = table[index[p]]),
+        ``scatter_add`` (its gradient: zeros, then g[p] added to row index[p], p in order, as
+        np.add.at), ``softmax`` and ``softmax_back`` along the last axis (row sums pairwise, as
+        numpy's: runtime.row_sum)."""
+        o, a = k.outs[0], k.args
+        dt = self._dt(o)
+        if k.kind in ("gather", "scatter_add"):
+            table, index = (o, a[1]) if k.kind == "scatter_add" else (a[0], a[1])
+            rows, width = self._shape(table)
+            positions = self._size(index)
+            lines = [f"src = {self._flat(a[0])}", f"dst = {self._flat(o)}",
+                     f"index = {self._flat(index)}"]
+            if k.kind == "scatter_add":
+                lines += [f"for e in range({self._size(o)}):", f"    dst[e] = {dt}(0.0)"]
+            lines += [f"for position in range({positions}):", "    at = index[position]"]
+            if k.kind == "gather":  # (the backward reads the same indices after this check)
+                lines += [f"    if at < 0 or at >= {rows}:",
+                          "        raise ValueRangeError('embedding: index out of range: the "
+                          f"table has {rows} rows (0..{rows - 1})')",
+                          f"    for col in range({width}):",
+                          f"        dst[position * {width} + col] = src[at * {width} + col]"]
+            else:
+                lines += [f"    for col in range({width}):",
+                          f"        dst[at * {width} + col] += src[position * {width} + col]"]
+            return lines
+        rows, n = self._rows_cols(o)
+        lines = [f"dst = {self._flat(o)}"] + [f"a{i} = {self._flat(v)}" for i, v in enumerate(a)]
+        lines += [f"for row in range({rows}):", f"    b = row * {n}"]
+        if k.kind == "softmax":  # e = exp(x - max), out = e / sum(e); NaN wins the max
+            return lines + [
+                "    top = a0[b]",
+                f"    for col in range(1, {n}):",
+                "        if a0[b + col] > top or a0[b + col] != a0[b + col]:",
+                "            top = a0[b + col]",
+                f"    for col in range({n}):",
+                "        dst[b + col] = np.exp(a0[b + col] - top)",
+                f"    row_total = row_sum(dst, b, {n})",
+                f"    for col in range({n}):",
+                "        dst[b + col] = dst[b + col] / row_total"]
+        # softmax_back: dx = s * (g - sum(g * s)); the products wait in dx's row
+        return lines + [
+            f"    for col in range({n}):",
+            "        dst[b + col] = a0[b + col] * a1[b + col]",
+            f"    row_total = row_sum(dst, b, {n})",
+            f"    for col in range({n}):",
+            "        dst[b + col] = a1[b + col] * (a0[b + col] - row_total)"]
 
     def _elementwise(self, k: Kernel) -> list[str]:
         """One loop over the elements (rows x columns when it also sums columns)."""

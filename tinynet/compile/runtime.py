@@ -1,5 +1,4 @@
-"""What the generated code calls: matmuls for shapes too small for BLAS, addresses, and the
-row kernels of sequence models (sums in numpy's order, softmax, embedding rows).
+"""What the generated code calls: matmuls for shapes too small for BLAS, and addresses.
 
 For a 4x2 @ 2x4 product, calling BLAS costs more than the arithmetic; these loops run inside
 the one compiled function of a step. Larger products are left to numpy's BLAS between
@@ -12,8 +11,6 @@ import numpy as np
 from numba import njit, types
 from numba.core import cgutils
 from numba.extending import intrinsic
-
-from tinynet.errors import ValueRangeError
 
 
 def addresses(*arrays: np.ndarray) -> np.ndarray:
@@ -135,79 +132,3 @@ def block_sum(a, start, n):  # pragma: no cover - compiled
         total += a[start + i]
         i += 1
     return total
-
-
-# The sequence models' kernels (issue 22): one compiled function each, called from the
-# segments (compiled once, not once per segment); arrays flat, C-contiguous, one dtype.
-
-
-@njit(cache=True, error_model="numpy")
-def sum_rows(x, out, n):  # pragma: no cover - compiled
-    """out[r] = the sum of the r-th run of n numbers of x (a sum over trailing axes), pairwise in
-    numpy's order."""
-    for r in range(out.size):
-        out[r] = row_sum(x, r * n, n)
-
-
-@njit(cache=True, error_model="numpy")
-def sum_columns(x, out):  # pragma: no cover - compiled
-    """out[j] = the sum of x[r * n + j] over the rows r, one row after another (a sum over
-    leading axes, as numpy adds them); n = out.size."""
-    n = out.size
-    out[:] = 0
-    for r in range(x.size // max(n, 1)):
-        for j in range(n):
-            out[j] += x[r * n + j]
-
-
-@njit(cache=True, error_model="numpy")
-def softmax_rows(x, out, n):  # pragma: no cover - compiled
-    """Each run of n numbers: e = exp(x - max) (NaN wins the max, as numpy's), out = e / sum(e),
-    the sum pairwise in numpy's order."""
-    for b in range(0, x.size, n):
-        top = x[b]
-        for j in range(1, n):
-            if x[b + j] > top or x[b + j] != x[b + j]:
-                top = x[b + j]
-        for j in range(n):
-            out[b + j] = np.exp(x[b + j] - top)
-        total = row_sum(out, b, n)
-        for j in range(n):
-            out[b + j] = out[b + j] / total
-
-
-@njit(cache=True, error_model="numpy")
-def softmax_rows_backward(g, s, out, n):  # pragma: no cover - compiled
-    """Each run of n numbers: out = s * (g - sum(g * s)), the products summed pairwise in numpy's
-    order (they wait in out's run)."""
-    for b in range(0, g.size, n):
-        for j in range(n):
-            out[b + j] = g[b + j] * s[b + j]
-        total = row_sum(out, b, n)
-        for j in range(n):
-            out[b + j] = s[b + j] * (g[b + j] - total)
-
-
-@njit(cache=True, error_model="numpy")
-def gather_rows(table, index, out):  # pragma: no cover - compiled
-    """out's p-th row = table[index[p]] (table 2-d, index and out flat): an embedding lookup.
-    An index outside the table raises, as eager's F.embedding does."""
-    rows, width = table.shape
-    for p in range(index.size):
-        at = index[p]
-        if at < 0 or at >= rows:
-            raise ValueRangeError("embedding: index out of range of the table's rows")
-        for j in range(width):
-            out[p * width + j] = table[at, j]
-
-
-@njit(cache=True, error_model="numpy")
-def scatter_add_rows(g, index, out):  # pragma: no cover - compiled
-    """out (2-d) = zeros, then g's p-th row added to out[index[p]], p in order (as np.add.at,
-    so the same numbers): the embedding's gradient."""
-    width = out.shape[1]
-    out[:, :] = 0
-    for p in range(index.size):
-        at = index[p]
-        for j in range(width):
-            out[at, j] += g[p * width + j]
