@@ -462,12 +462,16 @@ class Source:
             "import math",
             "import numpy as np",
             "from numba import carray, njit",
-            "from tinynet.compile.runtime import address, mm_nn, mm_nt, mm_tn, row_sum",
+            "from tinynet.compile.runtime import address, mm_nn, mm_nt, mm_tn",
             "from tinynet.kernels.compiled import (",
             "    _sigmoid, _sigmoid_f32, _tanh_f32,",
             "    softmax_cross_entropy_forward,",
             ")",
         ]
+        if re.search(r"\brow_sum\(", function):  # (only then: other files keep their text)
+            head += ["from tinynet.compile.runtime import row_sum"]
+        if "ValueRangeError(" in function:  # as eager's F.embedding raises
+            head += ["from tinynet.errors import ValueRangeError"]
         used = [f"{prefix}{name}_forward" for name in ACTIVATIONS for prefix in ("", "bias_")
                 if re.search(rf"\b{prefix}{name}_forward\(", function)]
         if used:  # the formula table's kernels (generated from kernels/formulas.py)
@@ -735,8 +739,8 @@ class Source:
             lines += [f"for position in range({positions}):", "    at = index[position]"]
             if k.kind == "gather":  # (the backward reads the same indices after this check)
                 lines += [f"    if at < 0 or at >= {rows}:",
-                          "        raise IndexError('embedding: an index is out of range "
-                          f"[0, {rows}) of the table')",
+                          "        raise ValueRangeError('embedding: index out of range: the "
+                          f"table has {rows} rows (0..{rows - 1})')",
                           f"    for col in range({width}):",
                           f"        dst[position * {width} + col] = src[at * {width} + col]"]
             else:
@@ -838,6 +842,23 @@ class Source:
             lines.append(f"        {flat[o[-1]]}[j] += r")
         return lines
 
+    def _position(self, map_: tuple, n: int) -> str:
+        """Where element e of a take sits in its source (``fuse._affine_map``: its start, an
+        argument b0.., plus each dim's index times its stride; dims from e by // and %, by
+        constants, so no division instruction is left)."""
+        base, sizes, strides = map_
+        terms = [f"b{len(self.bases)}"]
+        self.bases.append(base)
+        inner = 1
+        for size, stride in zip(reversed(sizes), reversed(strides), strict=True):
+            index = "e" if inner == 1 else f"(e // {inner})"
+            if inner * size < n:
+                index = f"({index} % {size})"
+            if stride:
+                terms.append(index if stride == 1 else f"{index} * {stride}")
+            inner *= size
+        return " + ".join(terms)
+
     def _loop(self, k: Kernel) -> list[str]:
         """A fused run of elementwise kernels: one pass over the elements, every value a local
         (``t5``) and only the values read after the loop stored. Size-1 arguments are read once
@@ -847,8 +868,9 @@ class Source:
         dt = self._dt(k.outs[0] if k.outs else members[0].outs[0])
         lines = [f"one = {dt}(1.0)", f"zero = {dt}(0.0)"]
         names: dict[int, str] = {}
+        arrays: dict[int, str] = {}
         for a in k.args:
-            name = f"v{a}" if len(self._shape(a)) <= 1 else f"f{a}"
+            name = arrays[a] = f"v{a}" if len(self._shape(a)) <= 1 else f"f{a}"
             if name != f"v{a}":
                 lines.append(f"{name} = {self._flat(a)}")
             if self._size(a) == 1 and n != 1:
@@ -870,6 +892,8 @@ class Source:
         body: list[str] = []
         for m in members:
             args = [names.get(a, f"t{a}") for a in m.args]
+            if "map" in m.attrs and not args[0].startswith("s"):  # a take: from its position
+                args[0] = f"{arrays[m.args[0]]}[{self._position(m.attrs['map'], n)}]"
             expr = _numbers(m.attrs["expr"].format(*args), dt)
             if scratch is not None and dt == "np.float32":
                 expr = expr.replace("SIGMOID(", "_sigmoid_f32(").replace("TANH(", "_tanh_f32(")

@@ -253,7 +253,8 @@ class Lowering:
     def _op_ok(self, s: Step) -> bool:
         ins = s.inputs
         out = self.v(s.outputs[0])
-        if out is None or out.kind != "temp" or out.dtype not in FLOATS:
+        if out is None or out.kind != "temp" or out.dtype not in FLOATS and not (
+                s.name in MOVES.values() and out.dtype == np.int64):  # (targets, indices)
             return False
         if s.name in CONV_OPS:
             return _conv_ok(self, s)
@@ -669,6 +670,9 @@ class Lowering:
             expr = loop_expression(TABLE[k.attrs["act"]], 0, k.attrs["params"])
         elif k.kind in ("copy", "reshape"):
             expr = "{0}"
+        elif k.kind == "take":  # element e read from where it sits in the source (its "map")
+            return Kernel("ew", list(k.outs), list(k.args), {"expr": "{0}", "map": k.attrs["map"]},
+                          origin=k.origin)
         else:
             return None
         return Kernel("ew", list(k.outs), list(k.args), {"expr": expr}, origin=k.origin)
@@ -683,9 +687,11 @@ class Lowering:
         deferred: list[Kernel] = []
 
         def close() -> None:
-            if group:
+            if len(group) == 1 and group[0].kind == "take":  # alone: its own nested loops
+                result.append(group[0])
+            elif group:
                 result.append(self._loop(list(group), ks, pinned))
-                group.clear()
+            group.clear()
             result.extend(deferred)
             deferred.clear()
 
@@ -693,8 +699,11 @@ class Lowering:
             if self._as_expr(k) is not None:
                 n = _size(self.values[k.outs[0]].shape)
                 waits = {o for d in deferred for o in d.outs}
-                if group and (n != _size(self.values[group[0].outs[0]].shape)
-                              or any(a in waits for a in k.args)):
+                if k.kind == "take":  # it reads other elements than e: not this run's values
+                    waits |= {o for g in group for o in g.outs}
+                first = self.values[group[0].outs[0]] if group else None
+                if group and (n != _size(first.shape) or any(a in waits for a in k.args)
+                              or self.values[k.outs[0]].dtype != first.dtype):
                     close()
                 group.append(k)
             elif k.kind == "sum" and group:
@@ -716,7 +725,13 @@ class Lowering:
                 if a is not None and a not in made]
         n = _size(self.values[group[0].outs[0]].shape)
         members = [self._as_expr(k) for k in group]
-        return Kernel("loop", outs, args, {"n": n, "members": members},
+        attrs: dict[str, Any] = {"n": n, "members": members}
+        moved = [f"v{k.args[0]} " + " ".join(f"{a}={k.attrs[a]}" for a in ("broadcast", "dims",
+                                                                          "index") if a in k.attrs)
+                 for k in group if k.kind == "take"]
+        if moved:  # the takes read in the loop, as explain() shows them
+            attrs["reads"] = ", ".join(moved)
+        return Kernel("loop", outs, args, attrs,
                       origin="+".join(dict.fromkeys(k.origin for k in group)))
 
 
