@@ -322,8 +322,9 @@ def test_linear_over_batches_of_rows_matches_eager(lead: tuple[int, ...], featur
         return [normal(rng, lead + (features,), dtype), normal(rng, (out, features), dtype)] + (
             [normal(rng, (out,), dtype)] if bias else [])
 
-    compiled = compare(step, draw, dtype)  # one matmul of the (rows, features) view
-    assert_lowered(compiled, {"linear"})
+    compiled = compare(step, draw, dtype)
+    # a matrix input lowers; a batch of rows runs eager's own code for now (fuse._float_rows)
+    assert_lowered(compiled, {"linear"} if len(lead) == 1 else set())
 
 
 # ---------------------------------------------------------------------------------------------
@@ -381,8 +382,8 @@ def test_chapter_gpt_training_step_compiled_equals_eager(dtype: Any) -> None:
 
     tokens = np.random.default_rng(0).integers(0, 7, (5, 7))
     compiled = _paired(make, tn.tensor(tokens[:, :-1]), tn.tensor(tokens[:, 1:]), dtype)
-    if kernels.numba_enabled():  # every op of the step lowers
-        assert not opaque_ops(compiled.explain())
+    if kernels.numba_enabled():  # every op of the step lowers but linear over (N, T, D)
+        assert opaque_ops(compiled.explain()) <= {"linear"}  # (fuse._float_rows)
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])

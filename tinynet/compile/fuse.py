@@ -248,7 +248,11 @@ class Lowering:
         """A float matrix, or a batch of rows (..., features): a linear layer's input, which
         the generated code reads as the 2-d view (rows, features) of its C-contiguous array."""
         v = self.v(x)
-        return v is not None and len(v.shape) >= 2 and v.dtype in FLOATS
+        # Matrices only for now: lowered over batches of rows, the GPT step's float64
+        # parameters drifted 1.4e-10 (relative) from eager's after 4 AdamW steps
+        # (tests/test_sequence_story.py), from a difference in the order of additions not yet
+        # found; such a linear runs opaque (eager's own code) until it is.
+        return v is not None and len(v.shape) == 2 and v.dtype in FLOATS
 
     def _op_ok(self, s: Step) -> bool:
         ins = s.inputs
