@@ -573,7 +573,7 @@ def test_the_compiled_implementation_is_checked_and_timed_once_tn_compile_exists
 ) -> None:
     compiled = []
 
-    def fake_compile(fn):  # stands in for tn.compile: runs the step eagerly
+    def fake_compile(fn, **options):  # stands in for tn.compile: runs the step eagerly
         compiled.append(fn)
         return fn
 
@@ -583,7 +583,7 @@ def test_the_compiled_implementation_is_checked_and_timed_once_tn_compile_exists
 
 
 def test_a_compiled_step_with_wrong_numbers_fails_the_check(monkeypatch) -> None:
-    def broken_compile(fn):
+    def broken_compile(fn, **options):
         return lambda *args: fn(*args) * 2.0  # a loss off by a factor of two
 
     monkeypatch.setattr(tinynet, "compile", broken_compile, raising=False)

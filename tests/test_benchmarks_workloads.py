@@ -231,7 +231,7 @@ def test_a_realistic_workload_checks_against_torch_and_records_a_compile_refusal
 
 
 def test_a_compile_error_becomes_the_compiled_columns_skip_reason(monkeypatch) -> None:
-    def refusing(fn):
+    def refusing(fn, **options):
         def call(*args):
             raise tinynet.CompileError("tn.compile(step): dropout is not supported yet")
 
@@ -255,7 +255,7 @@ def test_a_compiled_step_that_ignores_model_train_fails_the_check(monkeypatch) -
         real_train(self, False if isinstance(self, realistic.TinynetCompiledStep) else mode)
 
     monkeypatch.setattr(realistic.TinynetStep, "train", train)
-    monkeypatch.setattr(tinynet, "compile", lambda fn: fn, raising=False)
+    monkeypatch.setattr(tinynet, "compile", lambda fn, **options: fn, raising=False)
     ctx = context()
     result = run_workload("cnn-dropout-adam-f32", ctx)
     assert "tinynet" in result.measurements
@@ -264,7 +264,8 @@ def test_a_compiled_step_that_ignores_model_train_fails_the_check(monkeypatch) -
 
 
 def test_a_realistic_compiled_step_with_wrong_numbers_fails(monkeypatch) -> None:
-    monkeypatch.setattr(tinynet, "compile", lambda fn: lambda *a: fn(*a) * 1.5, raising=False)
+    monkeypatch.setattr(tinynet, "compile", lambda fn, **options: lambda *a: fn(*a) * 1.5,
+                        raising=False)
     ctx = context()
     result = run_workload("mlp-adamw-accum-f32", ctx)
     assert realistic.COMPILED not in result.measurements
