@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 import pytest
 from compile_support import RTOL
-from hypothesis import given
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import tinynet as tn
@@ -103,6 +103,9 @@ shapes = st.lists(st.integers(0, 4), min_size=0, max_size=3).map(tuple)
 # ---------------------------------------------------------------------------------------------
 
 
+# (each drawn shape compiles new numba segments, seconds each: 10 examples, as
+# tests/test_compile_conv.py)
+@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(rows=st.integers(1, 5), width=st.integers(0, 4), index_shape=shapes, dtype=DTYPES,
        seed=st.integers(0, 2**16))
 def test_embedding_and_its_scatter_added_gradient_are_eager_numbers(
@@ -160,6 +163,7 @@ def mean_case(draw: Any) -> tuple[tuple[int, ...], Any, bool]:
     return shape, axis, draw(st.booleans())
 
 
+@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(case=mean_case(), dtype=DTYPES, seed=st.integers(0, 2**16))
 def test_mean_and_its_gradient_are_eager_numbers(case: Any, dtype: Any, seed: int) -> None:
     shape, axis, keepdims = case
@@ -205,6 +209,7 @@ def test_layer_norm_statistics_are_the_eager_numbers_exactly(dtype: Any) -> None
 # ---------------------------------------------------------------------------------------------
 
 
+@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(shape=st.lists(st.integers(0, 4), min_size=0, max_size=2).map(tuple),
        last=st.integers(1, 20), negative=st.booleans(), spread=st.sampled_from([1.0, 30.0]),
        dtype=DTYPES, seed=st.integers(0, 2**16))
@@ -283,6 +288,7 @@ def matmul_case(draw: Any) -> tuple[tuple[int, ...], tuple[int, ...]]:
     return operand_batch() + (m, k), operand_batch() + (k, n)
 
 
+@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(case=matmul_case(), dtype=DTYPES, seed=st.integers(0, 2**16))
 def test_matmul_of_batches_and_its_gradients_are_eager_numbers(case: Any, dtype: Any,
                                                                seed: int) -> None:
@@ -303,6 +309,7 @@ def test_matmul_of_batches_and_its_gradients_are_eager_numbers(case: Any, dtype:
     assert_lowered(compiled, {"matmul"})
 
 
+@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(lead=st.lists(st.integers(0, 4), min_size=1, max_size=3).map(tuple),
        features=st.integers(1, 5), out=st.integers(1, 5), bias=st.booleans(),
        act=st.sampled_from(["identity", "relu", "tanh"]), dtype=DTYPES,
