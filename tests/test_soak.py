@@ -138,7 +138,12 @@ def test_training_soak_holds_memory_flat_and_throughput_steady(tmp_path: Path) -
                     optimizer.load_state_dict(state["optimizer"])
                     with tn.no_grad():
                         model(tn.tensor(x_test))
+            # The collection is the test's own measuring, not a step: its time, which grows
+            # with the whole test process's heap (gigabytes late in a full run, seconds of CPU),
+            # moves the later windows instead of eating into them.
+            collecting = time.thread_time()
             gc.collect()
+            start += time.thread_time() - collecting
             windows.append({
                 "steps": len(step_times),
                 # a warm-up window may see no step at all (numba compiling its kernels)
