@@ -1,5 +1,6 @@
 """Helpers shared by the tn.compile test files."""
 
+import re
 from typing import Any
 
 import numpy as np
@@ -12,3 +13,13 @@ def close(a: Any, b: Any, what: str) -> None:
     a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
     scale = max(1.0, float(np.max(np.abs(b), initial=0.0)))
     np.testing.assert_allclose(a, b, rtol=RTOL, atol=RTOL * scale, err_msg=what)
+
+
+def opaque_ops(text: str) -> set[str]:
+    """The op names of the trace steps that explain()'s fused IR runs as opaque kernels."""
+    names = dict(re.findall(r"^  s(\d+)\s+\S.*? = ([a-z_0-9]+)(?:\.\w+)?\(", text, re.M))
+    ir = text[text.index("== IR after"):text.index("== buffer plan")]
+    found = set()
+    for origin in re.findall(r"^  (\S+)\s+opaque\b", ir, re.M):
+        found |= {names[i] for i in re.findall(r"s(\d+)", origin)}
+    return found

@@ -340,12 +340,7 @@ class TensorStepAdam(optim.Optimizer):
         for group in self.param_groups:
             beta1, beta2 = group["betas"]
             for p in group["params"]:
-                state = self.state.setdefault(p, {})
-                if not state:
-                    state["step"] = tn.tensor(0.0, dtype=tn.float64)
-                    state["exp_avg"] = tn.zeros_like(p)
-                    state["exp_avg_sq"] = tn.zeros_like(p)
-                state["step"] += 1
+                state = self.advance(p)
                 state["exp_avg"].mul_(beta1).add_(p.grad, alpha=1 - beta1)
                 state["exp_avg_sq"].mul_(beta2).add_(p.grad * p.grad, alpha=1 - beta2)
                 m_hat = state["exp_avg"] / (1 - beta1 ** state["step"])
@@ -354,26 +349,27 @@ class TensorStepAdam(optim.Optimizer):
                 p.clamp_(-3.0, 3.0)
         return None
 
+    def advance(self, p: Any) -> dict:
+        """p's state, made on its first step, with the step count advanced."""
+        state = self.state.setdefault(p, {})
+        if not state:
+            state["step"] = tn.tensor(0.0, dtype=tn.float64)
+            state["exp_avg"] = tn.zeros_like(p)
+            state["exp_avg_sq"] = tn.zeros_like(p)
+        state["step"] += 1
+        return state
 
-class FusedAdam(optim.Optimizer):
+
+class FusedAdam(TensorStepAdam):
     """Adam written with the fused in-place ops PyTorch's own code uses: ``lerp_`` for the
     first moment, ``addcmul_`` for the second, ``addcdiv_`` for the update."""
-
-    def __init__(self, params: Any, lr: float = 0.01, betas: tuple = (0.9, 0.999),
-                 eps: float = 1e-8) -> None:
-        super().__init__(params, {"lr": lr, "betas": betas, "eps": eps})
 
     @tn.no_grad()
     def step(self, closure: Any = None) -> Any:
         for group in self.param_groups:
             beta1, beta2 = group["betas"]
             for p in group["params"]:
-                state = self.state.setdefault(p, {})
-                if not state:
-                    state["step"] = tn.tensor(0.0, dtype=tn.float64)
-                    state["exp_avg"] = tn.zeros_like(p)
-                    state["exp_avg_sq"] = tn.zeros_like(p)
-                state["step"] += 1
+                state = self.advance(p)
                 state["exp_avg"].lerp_(p.grad, 1 - beta1)
                 state["exp_avg_sq"].mul_(beta2).addcmul_(p.grad, p.grad, value=1 - beta2)
                 denom = (state["exp_avg_sq"] / (1 - beta2 ** state["step"])).sqrt()

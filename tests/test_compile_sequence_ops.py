@@ -20,12 +20,11 @@ Every test compares the compiled call with the eager one on several calls (value
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 import numpy as np
 import pytest
-from compile_support import RTOL
+from compile_support import RTOL, opaque_ops
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -54,14 +53,6 @@ def close(got: Any, want: Any, dtype: Any, what: str, exact: bool = False) -> No
     np.testing.assert_allclose(got, want, rtol=TOL[dtype], atol=TOL[dtype] * scale, err_msg=what)
 
 
-def opaque_ops(text: str) -> set[str]:
-    """The op names of the trace steps that explain()'s fused IR runs as opaque kernels."""
-    names = dict(re.findall(r"^  s(\d+)\s+\S.*? = ([a-z_0-9]+)(?:\.\w+)?\(", text, re.M))
-    ir = text[text.index("== IR after"):text.index("== buffer plan")]
-    found = set()
-    for origin in re.findall(r"^  (\S+)\s+opaque\b", ir, re.M):
-        found |= {names[i] for i in re.findall(r"s(\d+)", origin)}
-    return found
 
 
 def assert_lowered(compiled: Any, ops: set[str]) -> None:
