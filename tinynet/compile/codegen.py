@@ -842,18 +842,27 @@ class Source:
             lines.append(f"        {flat[o[-1]]}[j] += r")
         return lines
 
-    def _position(self, map_: tuple, n: int) -> str:
+    def _position(self, map_: tuple, n: int, run: int = 1) -> str:
         """Where element e of a take sits in its source (``fuse._affine_map``: its start, an
         argument b0.., plus each dim's index times its stride; dims from e by // and %, by
-        constants, so no division instruction is left)."""
+        constants, so no division instruction is left). In a loop nested as rows of ``run``
+        elements (``e = i * run + j``, see ``_loop``) the last dim's index is j and the others
+        come from the row i."""
         base, sizes, strides = map_
         terms = [f"b{len(self.bases)}"]
         self.bases.append(base)
         inner = 1
         for size, stride in zip(reversed(sizes), reversed(strides), strict=True):
-            index = "e" if inner == 1 else f"(e // {inner})"
-            if inner * size < n:
-                index = f"({index} % {size})"
+            if run > 1 and inner == 1:  # the last dim, of size run
+                index = "j"
+            elif run > 1:
+                index = "i" if inner == run else f"(i // {inner // run})"
+                if inner * size < n:
+                    index = f"({index} % {size})"
+            else:
+                index = "e" if inner == 1 else f"(e // {inner})"
+                if inner * size < n:
+                    index = f"({index} % {size})"
             if stride:
                 terms.append(index if stride == 1 else f"{index} * {stride}")
             inner *= size
@@ -889,11 +898,19 @@ class Source:
                         if calls and self.values[o].dtype == np.float32), None)
         if scratch is not None:
             lines.append(f"scratch_bits = {scratch}.view(np.int32)")
+        # Takes (slices, transposes) read from strided positions: computed from a flat e, the
+        # reads defeat LLVM's vectoriser; as rows of the last dim (e = i * run + j) a slice's
+        # rows are contiguous runs and the inner loop vectorises. Same elements, same order.
+        takes = [m.attrs["map"][1] for m in members
+                 if "map" in m.attrs and not names.get(m.args[0], "").startswith("s")]
+        run = takes[0][-1] if takes and takes[0] else 1
+        if run <= 1 or n % run or any(not sizes or sizes[-1] != run for sizes in takes):
+            run = 1
         body: list[str] = []
         for m in members:
             args = [names.get(a, f"t{a}") for a in m.args]
             if "map" in m.attrs and not args[0].startswith("s"):  # a take: from its position
-                args[0] = f"{arrays[m.args[0]]}[{self._position(m.attrs['map'], n)}]"
+                args[0] = f"{arrays[m.args[0]]}[{self._position(m.attrs['map'], n, run)}]"
             expr = _numbers(m.attrs["expr"].format(*args), dt)
             if scratch is not None and dt == "np.float32":
                 expr = expr.replace("SIGMOID(", "_sigmoid_f32(").replace("TANH(", "_tanh_f32(")
@@ -902,6 +919,9 @@ class Source:
                 expr = _scalar(expr, dt)
             body.append(f"t{m.outs[0]} = {expr}")
         body += [f"{stored[o]}[e] = t{o}" for o in k.outs]
+        if run > 1:
+            return lines + [f"for i in range({n // run}):", f"    for j in range({run}):",
+                            f"        e = i * {run} + j"] + ["        " + line for line in body]
         return lines + [f"for e in range({n}):"] + ["    " + line for line in body]
 
     # ---- the driver ------------------------------------------------------------------------
