@@ -1,9 +1,13 @@
-"""Scalar rules the numba kernels share (hand-written, inlined into every loop that calls them).
+"""Scalar rules the numba kernels share (hand-written; LLVM inlines them into every loop that
+calls them).
 
 These are not formulas but ways of computing two of the table's functions fast and exactly
 enough: ``sigmoid`` by the sign split, and float32 ``exp``/``sigmoid``/``tanh`` as plain
 arithmetic LLVM can vectorise (numba has no vector math library here, so ``np.exp`` on float32
-is one scalar library call per element). The generated kernels (``formulas.kernel_source``)
+is one scalar library call per element). They are ordinary numba functions, not
+``inline="always"``: LLVM inlines them all the same (and vectorises the loop), while numba's
+own inlining copied their code into the caller at every call and made each generated loop
+take about 30% longer to compile. The generated kernels (``formulas.kernel_source``)
 and the compiler's fused loops call them.
 """
 
@@ -28,7 +32,7 @@ def _sigmoid(v, one):
     return r if v >= 0 else e * r
 
 
-@njit(cache=True, error_model="numpy", inline="always")
+@njit(cache=True, error_model="numpy")
 def _exp_nonpositive_f32(y, out, bits, i):
     """exp(y) for a float32 y <= 0 (or NaN), without calling the C library.
 
@@ -61,7 +65,7 @@ def _exp_nonpositive_f32(y, out, bits, i):
     return p * out[i]
 
 
-@njit(cache=True, error_model="numpy", inline="always")
+@njit(cache=True, error_model="numpy")
 def _sigmoid_f32(v, out, bits, i):
     """_sigmoid for float32 with the vectorisable exp: same sign split, same rounding order."""
     one = np.float32(1.0)
@@ -70,7 +74,7 @@ def _sigmoid_f32(v, out, bits, i):
     return r if v >= 0 else e * r
 
 
-@njit(cache=True, error_model="numpy", inline="always")
+@njit(cache=True, error_model="numpy")
 def _tanh_f32(v, out, bits, i):
     """tanh for float32, Cephes' tanhf without branches (both halves computed, one kept):
         |v| < 0.625:  v + v^3 q(v^2)                 (odd polynomial: exact sign, no
