@@ -24,6 +24,7 @@ from hypothesis import strategies as st
 import tinynet as tn
 import tinynet.nn.functional as F
 from tinynet import kernels, nn
+from tinynet.ops import conv as ops_conv
 
 TOL = {np.float32: 1e-5, np.float64: RTOL}
 CONV_OPS = {"convolution", "max_pool2d", "im2col", "col2im"}
@@ -151,6 +152,44 @@ def test_max_pool2d_with_ties_compiled_equals_eager(case: dict, dtype: Any, seed
         return [rng.integers(-1, 2, case["shape"]).astype(dtype)], [True]
 
     assert_lowered(compare_calls(step, inputs, dtype))
+
+
+@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(case=pool_case(), dtype=st.sampled_from([np.float32, np.float64]),
+       seed=st.integers(0, 2**16))
+def test_max_pool2d_with_several_nans_and_infinities_per_window_is_eager_bit_for_bit(
+        case: dict, dtype: Any, seed: int) -> None:
+    """Pixels from {nan, -nan, -inf, inf, -1, 0, 1}: windows hold several NaNs (the last one
+    wins, its own bits), infinities and ties. The compiled loop, eager's numba kernel and the
+    numpy twin give the same values bit for bit and the same positions; the gradient goes
+    there."""
+    rng = np.random.default_rng(seed)
+    choices = np.array([np.nan, -np.nan, -np.inf, np.inf, -1.0, 0.0, 1.0], dtype=dtype)
+    x = rng.choice(choices, case["shape"])
+    args = (case["kernel"], case["stride"], case["padding"], case["dilation"])
+
+    def step(x: Any) -> Any:
+        y = F.max_pool2d(x, *args, ceil_mode=case["ceil_mode"])
+        y.sum().backward()
+        return y
+
+    compiled = tn.compile(step)
+    for _ in range(2):
+        want_x, got_x = leaf(x), leaf(x)
+        with np.errstate(invalid="ignore"):  # the sum of inf and -inf outputs is NaN
+            want, got = step(want_x), compiled(got_x)
+        bits = np.int32 if dtype == np.float32 else np.int64
+        assert np.array_equal(got.detach().numpy().view(bits), want.detach().numpy().view(bits))
+        assert np.array_equal(got_x.grad.numpy(), want_x.grad.numpy())
+    assert_lowered(compiled)
+    kernel, stride, pads, dilation = ops_conv._pool_geometry(
+        "max_pool2d", tn.tensor(x), *args, case["ceil_mode"])
+    out, index = kernels.max_pool2d_forward(x, kernel, stride, pads, dilation)  # numba's
+    twin_out, twin_index = np.empty_like(out), np.empty_like(index)
+    kernels.max_pool2d_forward_twin(x, twin_out, twin_index, kernel, stride,
+                                    (pads[0], pads[2]), dilation)
+    assert np.array_equal(out.view(bits), twin_out.view(bits))
+    assert np.array_equal(index, twin_index)
 
 
 @settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -427,7 +427,6 @@ class Source:
             "from tinynet.tensor import Tensor, VersionCounter",
             "from tinynet.compile.codegen import load_segment",
             "from tinynet.compile.runtime import addresses",
-            "from numpy.lib.stride_tricks import as_strided",
             "new = object.__new__",
         ]
         segments: list[list[Kernel]] = [[]]
@@ -559,7 +558,7 @@ class Source:
         code: list[str] = []
         for k in seg:
             comment = k.describe()[len(f"{k.origin:<10} "):]
-            if k.kind in ("take", "put"):  # where it starts is an argument (b0...), not text
+            if k.kind in ("take", "put", "im2col"):  # where it starts is an argument (b0...)
                 comment = re.sub(r" (index|dims|broadcast|windows|pad)=.*", "", comment) + (
                     f" at b{len(self.bases)}, sizes {k.attrs['map'][1]}, strides "
                     f"{k.attrs['map'][2]}")
@@ -623,8 +622,8 @@ class Source:
             return self._elementwise(k)
         if k.kind == "loop":
             return self._loop(k)
-        if k.kind in ("take", "put"):  # basic indexing, permute (fuse.MOVES)
-            return self._strided(k)
+        if k.kind in ("take", "put", "im2col"):  # basic indexing, permute (fuse.MOVES), and
+            return self._strided(k)  # im2col: a take of the strided window view
         if k.kind in SEQUENCE_KERNELS:
             return self._sequence_kernel(k)
         if k.kind == "sum":
@@ -674,21 +673,33 @@ class Source:
         each sits in x (``fuse._affine_map``); ``put``: its gradient, zeros with g written
         back there. Plain scalar loops: numba compiles them fast (array slicing it does not)."""
         base, sizes, strides = k.attrs["map"]
-        take = k.kind == "take"
+        take = k.kind != "put"
         lines = [f"src = {self._flat(k.args[0])}", f"dst = {self._flat(k.outs[0])}"]
         if not take:
             lines += [f"for e in range({self._size(k.outs[0])}):", "    dst[e] = 0"]
-        lines.append("e = 0")  # the element of the dense side (out for take, g for put)
-        indent = ""
-        for d, n in enumerate(sizes):
-            lines.append(f"{indent}for i{d} in range({n}):")
-            indent += "    "
         start = f"b{len(self.bases)}"  # an argument: each time step's take is the same code
         self.bases.append(base)
-        at = " + ".join([start] + [f"i{d} * {st}" for d, st in enumerate(strides)])
         put = "+=" if k.attrs.get("add") else "="  # (adding: col2im)
-        lines.append(f"{indent}dst[e] = src[{at}]" if take else f"{indent}dst[{at}] {put} src[e]")
-        lines.append(f"{indent}e += 1")
+        if not sizes:  # one element
+            return lines + ([f"dst[0] = src[{start}]"] if take else [f"dst[{start}] {put} src[0]"])
+        # e: the element of the dense side (out for take, g for put); where the innermost run
+        # starts on both sides is worked out once per run, so the inner loop is two plain
+        # strided accesses LLVM vectorises (an `e += 1` counter kept it scalar)
+        indent = ""
+        for d, n in enumerate(sizes[:-1]):
+            lines.append(f"{indent}for i{d} in range({n}):")
+            indent += "    "
+        last = len(sizes) - 1
+        dense = "0"
+        for d, n in enumerate(sizes[:-1]):
+            dense = f"i{d}" if dense == "0" else f"({dense}) * {n} + i{d}"
+        at = " + ".join([start] + [f"i{d} * {st}" for d, st in enumerate(strides[:-1])])
+        lines += [f"{indent}at = {at}",
+                  f"{indent}e = ({dense}) * {sizes[-1]}",
+                  f"{indent}for i{last} in range({sizes[-1]}):"]
+        sparse = f"at + i{last}" + (f" * {strides[-1]}" if strides[-1] != 1 else "")
+        lines.append(f"{indent}    dst[e + i{last}] = src[{sparse}]" if take else
+                     f"{indent}    dst[{sparse}] {put} src[e + i{last}]")
         return lines
 
     def _sum_runs(self, k: Kernel) -> tuple[str, int, int] | None:
@@ -1067,22 +1078,17 @@ class Source:
 
 # ---- convolution and pooling (fuse.py's _lower_conv family) ----------------------------------
 
-CONV_PRODUCTS = ("conv_mm", "conv_mm_dx", "conv_mm_dw", "im2col")  # in the driver: numpy
+CONV_PRODUCTS = ("conv_mm", "conv_mm_dx", "conv_mm_dw")  # in the driver: numpy
 CONV_LOOPS = ("channel_bias", "max_pool", "max_pool_back")  # in a segment
 
 
 def _conv_product(k: Kernel, values: list[Value]) -> str:
-    """The driver's line for im2col (numpy's copy of the strided view) or a convolution's
-    product: the ``np.matmul`` eager's Convolution calls (one BLAS product per sample and
-    group, so the same additions in the same order), into the planned buffer.
+    """The driver's line for a convolution's product: the ``np.matmul`` eager's Convolution
+    calls (one BLAS product per sample and group, so the same additions in the same order),
+    into the planned buffer. (im2col, a copy of the strided window view, is a take in a
+    segment: ``_strided``.)
     W (O, C/G, kh, kw) is read as (G, O/G, K), the columns as (N, G, K, L), g as (N, G, O/G,
     L)."""
-    if k.kind == "im2col":  # a copy of the strided view of x's elements at ``map``
-        base, sizes, strides = k.attrs["map"]
-        x = values[k.args[0]]
-        steps = tuple(st * x.dtype.itemsize for st in strides)
-        return (f"np.copyto(v{k.outs[0]}.reshape({sizes}), as_strided(v{k.args[0]}.reshape(-1)"
-                f"[{base}:], {sizes}, {steps}))")
     groups = k.attrs["groups"]
     w = k.args[0] if k.kind != "conv_mm_dw" else None
     g = {"conv_mm": k.outs[0], "conv_mm_dx": k.args[1], "conv_mm_dw": k.args[0]}[k.kind]
@@ -1133,35 +1139,52 @@ def _conv_loop(src: Source, k: Kernel) -> list[str]:
                 f"    if at[e] < {h * w}:  # (else a window with no pixel in the image: dropped)",
                 f"        dst[(e // {windows}) * {h * w} + at[e]] += src[e]"]
     # max_pool: each window's pixels in eager's order (row by row); the first maximum wins, a
-    # NaN wins. One output row at a time, tap by tap, so the inner loop runs along the row.
+    # NaN wins (the last NaN, as eager's `value > best or value != value` tap by tap). Written
+    # branch-free for the non-NaN maximum, the last NaN's position tracked beside it: that one
+    # test on every tap cost 6x the whole loop (LLVM kept it as branches). Bounds are tested
+    # only when padding can put a tap outside the image.
     (x,), (out, argmax) = k.args, k.outs
     (kh, kw), (sh, sw), padding, (dh, dw) = k.attrs["geometry"]
     n, c, h, w = src._shape(x)
     oh, ow = src._shape(out)[2:]
-    column = f"q * {sw} - {padding[2]}"
-    return [f"src = {src._flat(x)}", f"dst = {src._flat(out)}", f"at = {src._flat(argmax)}",
-            f"lowest = {src._dt(x)}(-np.inf)",
-            f"for plane in range({n * c}):",
-            f"    for p in range({oh}):",
-            f"        e = (plane * {oh} + p) * {ow}",
-            f"        top = p * {sh} - {padding[0]}",
-            "        first = top",
-            "        while first < 0:",
-            f"            first += {dh}",
-            f"        for q in range({ow}):  # (a window with no pixel in the image keeps these)",
-            f"            left = {column}",
-            "            while left < 0:",
-            f"                left += {dw}",
-            "            dst[e + q] = lowest",
-            f"            at[e + q] = first * {w} + left",
-            f"        for i in range({kh}):",
-            f"            row = top + i * {dh}",
-            f"            if 0 <= row < {h}:",
-            f"                for j in range({kw}):",
-            f"                    for q in range({ow}):",
-            f"                        column = {column} + j * {dw}",
-            f"                        if 0 <= column < {w}:",
-            f"                            value = src[plane * {h * w} + row * {w} + column]",
-            "                            if value > dst[e + q] or value != value:",
-            "                                dst[e + q] = value",
-            f"                                at[e + q] = row * {w} + column"]
+    padded = any(padding)
+    lines = [f"src = {src._flat(x)}", f"dst = {src._flat(out)}", f"at = {src._flat(argmax)}",
+             f"lowest = {src._dt(x)}(-np.inf)",
+             f"for plane in range({n * c}):",
+             f"    base = plane * {h * w}",
+             f"    for p in range({oh}):",
+             f"        e = (plane * {oh} + p) * {ow}",
+             f"        top = p * {sh} - {padding[0]}",
+             "        first = top"]
+    if padded:
+        lines += ["        while first < 0:", f"            first += {dh}"]
+    lines += [f"        for q in range({ow}):",
+              f"            left = q * {sw} - {padding[2]}",
+              "            start = left"]
+    if padded:
+        lines += ["            while start < 0:", f"                start += {dw}"]
+    lines += ["            best = lowest  # (a window with no pixel in the image keeps these)",
+              f"            arg = first * {w} + start",
+              "            nan_at = -1"]
+    body = [f"here = row * {w} + column",
+            "value = src[base + here]",
+            "better = value > best",
+            "best = value if better else best",
+            "arg = here if better else arg",
+            "nan_at = here if value != value else nan_at"]
+    inner = "                "
+    lines += [f"            for i in range({kh}):", f"                row = top + i * {dh}"]
+    if padded:
+        lines += [f"                if 0 <= row < {h}:"]
+        inner += "    "
+    lines += [f"{inner}for j in range({kw}):", f"{inner}    column = left + j * {dw}"]
+    if padded:
+        lines += [f"{inner}    if 0 <= column < {w}:"]
+        lines += [f"{inner}        {b}" for b in body]
+    else:
+        lines += [f"{inner}    {b}" for b in body]
+    return lines + ["            if nan_at >= 0:",
+                    "                best = src[base + nan_at]",
+                    "                arg = nan_at",
+                    "            dst[e + q] = best",
+                    "            at[e + q] = arg"]

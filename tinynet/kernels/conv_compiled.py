@@ -68,7 +68,9 @@ def col2im(cols, x, stride, pad, dilation):
 @njit(cache=True, error_model="numpy")
 def max_pool2d_forward(x, out, argmax, kernel, stride, pad, dilation):
     """PyTorch's CPU loop: scan each window's real pixels row by row, keep the first
-    maximum (``>``) and any NaN (``v != v``); padding is skipped, never compared."""
+    maximum (``>``) and any NaN (``v != v``: the last NaN); padding is skipped, never
+    compared. Written branch-free, the last NaN's position tracked beside the maximum: the
+    test ``value > best or value != value`` at every pixel stayed a branch and cost 6x."""
     n_, c_, h_, w_ = x.shape
     oh, ow = out.shape[2], out.shape[3]
     kh, kw = kernel
@@ -91,12 +93,18 @@ def max_pool2d_forward(x, out, argmax, kernel, stride, pad, dilation):
                         w0 += dw
                     best_index = h0 * w_ + w0
                     best = lowest
+                    nan_index = -1
                     for row in range(h0, h1, dh):
                         for column in range(w0, w1, dw):
                             value = plane[row, column]
-                            if value > best or value != value:
-                                best = value
-                                best_index = row * w_ + column
+                            here = row * w_ + column
+                            better = value > best
+                            best = value if better else best
+                            best_index = here if better else best_index
+                            nan_index = here if value != value else nan_index
+                    if nan_index >= 0:
+                        best = plane[nan_index // w_, nan_index % w_]
+                        best_index = nan_index
                     out[n, c, p, q] = best
                     argmax[n, c, p, q] = best_index
 
