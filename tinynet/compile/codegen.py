@@ -493,6 +493,8 @@ class Source:
             return True
         if not k.kind.startswith("matmul"):
             return False
+        if k.attrs.get("blas"):  # a linear over batches of rows: numpy's product, as eager's
+            return True
         a, b = (self._rows_cols(i) for i in k.args)
         macs = a[0] * a[1] * (b[1] if k.kind != "matmul_nt" else b[0])
         return macs > SMALL_MATMUL

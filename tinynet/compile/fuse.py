@@ -242,17 +242,13 @@ class Lowering:
 
     def _float2d(self, x: Any) -> bool:
         v = self.v(x)
-        return v is not None and len(v.shape) == 2 and v.dtype in FLOATS
+        return v is not None and len(v.shape) >= 2 and v.dtype in FLOATS
 
     def _float_rows(self, x: Any) -> bool:
         """A float matrix, or a batch of rows (..., features): a linear layer's input, which
         the generated code reads as the 2-d view (rows, features) of its C-contiguous array."""
         v = self.v(x)
-        # Matrices only for now: lowered over batches of rows, the GPT step's float64
-        # parameters drifted 1.4e-10 (relative) from eager's after 4 AdamW steps
-        # (tests/test_sequence_story.py), from a difference in the order of additions not yet
-        # found; such a linear runs opaque (eager's own code) until it is.
-        return v is not None and len(v.shape) == 2 and v.dtype in FLOATS
+        return v is not None and len(v.shape) >= 2 and v.dtype in FLOATS
 
     def _op_ok(self, s: Step) -> bool:
         ins = s.inputs
@@ -339,8 +335,14 @@ class Lowering:
             x, w = ins[0], ins[1]
             b = ins[2] if len(ins) > 2 else None
             act = s.options.get("activation", "identity")
-            self.nodes[s.index] = {"x": x, "w": w, "y": out, "act": act, "params": {}}
-            return [Kernel("matmul_nt", [out], [x, w]),
+            # Over batches of rows (N, T, in) the products are numpy's, as eager's, however
+            # small: a loop's order of additions differs from BLAS's in the last bit, and in an
+            # attention layer the keys' bias has a gradient that is only rounding noise (the
+            # softmax ignores a shift shared by all keys), which Adam scales up to lr per step.
+            blas = {"blas": True} if len(self.values[x].shape) > 2 else {}
+            self.nodes[s.index] = {"x": x, "w": w, "y": out, "act": act, "params": {},
+                                   "blas": blas}
+            return [Kernel("matmul_nt", [out], [x, w], dict(blas)),
                     Kernel("bias_act", [out], [out, b], {"act": act, "params": {}})]
         if s.name in ACTS:
             params = {**TABLE[s.name].defaults(), **s.options}
@@ -428,9 +430,9 @@ class Lowering:
             if db is not None:
                 kernels.append(Kernel("colsum", [db], [dz]))
             if dw is not None:
-                kernels.append(Kernel("matmul_tn", [dw], [dz, node["x"]]))
+                kernels.append(Kernel("matmul_tn", [dw], [dz, node["x"]], dict(node["blas"])))
             if dx is not None:
-                kernels.append(Kernel("matmul_nn", [dx], [dz, node["w"]]))
+                kernels.append(Kernel("matmul_nn", [dx], [dz, node["w"]], dict(node["blas"])))
             return kernels
         if s.name in ACTS:  # g and what the row saves (the input x or the output y)
             saved = [node[name] for name in TABLE[s.name].saves]

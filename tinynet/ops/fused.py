@@ -43,15 +43,20 @@ class Linear(Function):
         ctx: Function, x: Any, weight: Any, bias: Any = None, activation: str = "identity"
     ) -> np.ndarray:
         ctx.activation = activation
-        z = np.matmul(x, weight.T)
+        shape = x.shape[:-1] + weight.shape[:1]
+        if x.ndim > 2:  # batches of rows (N, T, in): one product of (N*T, in) rows, as the
+            x2 = x.reshape(math.prod(x.shape[:-1]), x.shape[-1])  # backward and tn.compile
+            z = np.matmul(x2, weight.T)  # (and PyTorch) do
+        else:
+            z = np.matmul(x, weight.T)
         if bias is not None and np.result_type(z, bias) != z.dtype:
             z = z.astype(np.result_type(z, bias))
         rows = math.prod(z.shape[:-1])  # not -1: ambiguous when out_features is 0
         flat = z if z.ndim == 2 and z.flags.c_contiguous else np.ascontiguousarray(
             z.reshape(rows, weight.shape[0]))
         y = kernels.bias_activation_forward(flat, bias, activation)
-        if y.shape != z.shape:
-            y = y.reshape(z.shape)
+        if y.shape != shape:
+            y = y.reshape(shape)
         ctx.save_for_backward(x, weight, y)
         return y
 
