@@ -326,6 +326,33 @@ def test_linear_over_batches_of_rows_matches_eager(lead: tuple[int, ...], featur
     assert_lowered(compiled, {"linear"})
 
 
+@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(shape=st.lists(st.integers(1, 4), min_size=0, max_size=3).map(tuple),
+       count=st.integers(1, 4), data=st.data(), dtype=DTYPES, seed=st.integers(0, 2**16))
+def test_stack_and_its_gradient_are_eager_numbers(shape: tuple[int, ...], count: int,
+                                                  data: Any, dtype: Any, seed: int) -> None:
+    """tn.stack along any dim (an RNN layer stacks its time steps): each input copied to its
+    slice, each gradient its slice of g; copies, so exactly eager's numbers. One input may
+    take no part in the loss (its gradient is g's slice all the same)."""
+    rng = np.random.default_rng(seed)
+    dim = data.draw(st.integers(-len(shape) - 1, len(shape)))
+
+    stacked = list(shape)
+    stacked.insert(dim % (len(shape) + 1), count)
+
+    def step(weights: Any, *xs: Any) -> Any:
+        y = tn.stack(xs, dim)
+        (y * weights).sum().backward()  # each input's gradient: its slice of weights
+        return y
+
+    def draw(call: int) -> list[Any]:
+        return [normal(rng, tuple(stacked), dtype, grad=False)] + [
+            normal(rng, shape, dtype) for _ in range(count)]
+
+    compiled = compare(step, draw, dtype, exact=True)
+    assert_lowered(compiled, {"stack"})
+
+
 # ---------------------------------------------------------------------------------------------
 # the summation order, and the chapter's training steps
 # ---------------------------------------------------------------------------------------------

@@ -564,6 +564,8 @@ class Source:
                 comment = re.sub(r" (index|dims|broadcast|windows|pad)=.*", "", comment) + (
                     f" at b{len(self.bases)}, sizes {k.attrs['map'][1]}, strides "
                     f"{k.attrs['map'][2]}")
+            elif k.kind == "stack":  # (the same: each slice's start is an argument)
+                comment = re.sub(r" maps=.*", "", comment)
             code.append(f"    # {comment}")
             code += ["    " + line for line in self._kernel(k)]
         self.segment_fixed.append(at)
@@ -626,6 +628,11 @@ class Source:
             return self._loop(k)
         if k.kind in ("take", "put", "im2col"):  # basic indexing, permute (fuse.MOVES), and
             return self._strided(k)  # im2col: a take of the strided window view
+        if k.kind == "stack":  # each input copied to its slice of the output
+            lines = [f"dst = {self._flat(k.outs[0])}"]
+            for a, map_ in zip(k.args, k.attrs["maps"], strict=True):
+                lines += [f"src = {self._flat(a)}"] + self._copy(map_, "put", "=")
+            return lines
         if k.kind in SEQUENCE_KERNELS:
             return self._sequence_kernel(k)
         if k.kind == "sum":
@@ -674,14 +681,21 @@ class Source:
         """``take``: out = x[index] (or x.permute(dims)), read element by element from where
         each sits in x (``fuse._affine_map``); ``put``: its gradient, zeros with g written
         back there. Plain scalar loops: numba compiles them fast (array slicing it does not)."""
-        base, sizes, strides = k.attrs["map"]
         take = k.kind != "put"
         lines = [f"src = {self._flat(k.args[0])}", f"dst = {self._flat(k.outs[0])}"]
         if not take:
             lines += [f"for e in range({self._size(k.outs[0])}):", "    dst[e] = 0"]
+        put = "+=" if k.attrs.get("add") else "="  # (adding: col2im)
+        return lines + self._copy(k.attrs["map"], "take" if take else "put", put)
+
+    def _copy(self, map_: tuple, kind: str, put: str) -> list[str]:
+        """The loops of a take (``dst[e] = src[at]``) or a put (``dst[at] = src[e]``, or
+        ``+=``) over the positions ``at`` of an affine map; e runs over the dense side."""
+        base, sizes, strides = map_
+        take = kind == "take"
+        lines: list[str] = []
         start = f"b{len(self.bases)}"  # an argument: each time step's take is the same code
         self.bases.append(base)
-        put = "+=" if k.attrs.get("add") else "="  # (adding: col2im)
         if not sizes:  # one element
             return lines + ([f"dst[0] = src[{start}]"] if take else [f"dst[{start}] {put} src[0]"])
         # e: the element of the dense side (out for take, g for put); where the innermost run

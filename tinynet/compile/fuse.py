@@ -55,7 +55,7 @@ LOWERED = {"Linear", "MeanSquaredError", "SoftmaxCrossEntropy", "Clone", "Sum"}
 # ... and these move elements without changing them (basic indexing, reshape, permute): a copy
 # in the generated code, forward and backward (an LSTM's x_proj[t] and gate chunks)
 MOVES = {"GetItem": "getitem", "Reshape": "reshape", "Permute": "permute"}
-LOWERED |= set(MOVES)
+LOWERED |= set(MOVES) | {"Stack"}  # stack: each input copied to its slice; back: the slices
 # ... and the sequence models' ops (issue 22: embeddings, LayerNorm's means, attention), by
 # the rules of "Sequence ops" below
 SEQUENCE_OPS = {"EmbeddingLookup": "embedding", "Mean": "mean", "Softmax": "softmax",
@@ -64,7 +64,7 @@ LOWERED |= set(SEQUENCE_OPS)
 # ... or run as opaque steps: the op's own forward and backward, as in eager mode.
 OPAQUE = {"BinaryCrossEntropy", "BinaryCrossEntropyWithLogits", "BroadcastTo", "Cast",
           "Cat", "Clip", "LogSoftmax", "Max", "Min",
-          "ScatterAdd", "Stack", "Where",
+          "ScatterAdd", "Where",
           # added with the PyTorch-parity and convolution ops: run as recorded, at replay
           "Norm", "Einsum", "Gather", "ScatterAddAlong",
           # issue 21's ops (tests/opdb.py) and issue 22's sequence ops
@@ -287,6 +287,11 @@ class Lowering:
             return not s.options and len(args) == len(TABLE[s.name].inputs) and all(
                 a is not None and a.dtype == out.dtype and _broadcasts(a.shape, out.shape)
                 for a in args)
+        if s.name == "stack":  # inputs of one shape and the output's dtype
+            args = [self.v(x) for x in ins]
+            return (out.dtype in FLOATS and _size(out.shape) > 0 and all(
+                a is not None and a.dtype == out.dtype and a.shape == args[0].shape
+                for a in args))
         if s.name in MOVES.values():
             x = self.v(ins[0])
             return (x is not None and x.dtype == out.dtype
@@ -316,6 +321,13 @@ class Lowering:
             # broadcasting after the rule); sum's rule spreads it to its input's shape
             return s.name == "sum" or all(self.v(o) is None or self.v(o).shape == g.shape
                                           for o in s.outputs)
+        if s.name == "stack":  # each input's gradient: its slice of g
+            g = self.v(s.inputs[0]) if s.inputs else None
+            node_inputs = [self.v(x) for x in self.program.steps[s.node].inputs]
+            return g is not None and len(s.outputs) == len(node_inputs) and all(
+                o is None or (self.v(o) is not None and self.v(o).shape == x.shape
+                              and self.v(o).dtype == g.dtype)
+                for o, x in zip(s.outputs, node_inputs, strict=True))
         if s.name in MOVES.values():  # the gradient moved back: one output, the input's shape
             g = self.v(s.inputs[0]) if s.inputs else None
             node_input = self.v(self.program.steps[s.node].inputs[0])
@@ -380,6 +392,13 @@ class Lowering:
             # the backward rule reads the operands broadcast too: it reads these
             self.nodes[s.index] = {**dict(zip(row.inputs, ins, strict=True)), "y": out}
             return kernels + [Kernel("ew", [out], ins, {"expr": loop_expression(row, "forward")})]
+        if s.name == "stack":  # input i is the output's slice [..., i, ...] along dim
+            shape = self.values[out].shape
+            dim = int(s.options.get("dim", 0))
+            lead = (slice(None),) * dim
+            maps = [_affine_map(shape, lambda a, i=i: a[lead + (i,)]) for i in range(len(ins))]
+            self.nodes[s.index] = {"maps": maps, "shape": shape}
+            return [Kernel("stack", [out], ins, {"dim": dim, "maps": maps})]
         if s.name == "reshape":  # C-order in and out: the same elements in the same order
             self.nodes[s.index] = {}
             return [Kernel("reshape", [out], [ins[0]])]
@@ -465,6 +484,9 @@ class Lowering:
             dims = node["dims"]
             return [Kernel("take", [outs[0]], [g], {"dims": dims, "map": _affine_map(
                 node["shape"], lambda a: a.transpose(dims))})]
+        if s.name == "stack":  # input i's gradient: slice i of g (a take, as getitem's)
+            return [Kernel("take", [o], [g], {"index": "stack", "map": m})
+                    for o, m in zip(outs, node["maps"], strict=True) if o is not None]
         if s.name == "getitem":  # zeros, and the gradient where the elements came from
             return [Kernel("put", [outs[0]], [g], {"index": node["index"],
                                                    "map": node["map"]})]
