@@ -107,7 +107,7 @@ def lstm_gates_over_time(lstm: nn.LSTM, x: tn.Tensor) -> dict[str, np.ndarray]:
 
 GPT_RECIPE: dict[str, Any] = {
     "digits": 3, "d_model": 48, "heads": 4, "layers": 2, "ff": 192, "batch": 128,
-    "steps": 1500, "lr": 3e-3, "warmup": 100, "n_test": 2000, "weight_decay": 0.01,
+    "steps": 1500, "lr": 3e-3, "warmup": 300, "n_test": 2000, "weight_decay": 0.01,
 }
 
 
