@@ -182,18 +182,28 @@ def loud(warning: str) -> str:
     return f"{bar}\nWARNING: LOADED MACHINE: {warning}\n{bar}"
 
 
+OWN_LOAD = 1.0  # the benchmark's own busy thread, in the load average at the end of a run
+
+
 def load_warnings(
     load_at_start: float | None, load_at_end: float | None, cores: int
 ) -> str | None:
     """The run's load warning for the JSON (``load_warning``), or None when the 1-minute load
-    average stayed at most ``threads.LOAD_PER_CORE`` per usable core at start and at end."""
+    average stayed at most ``threads.LOAD_PER_CORE`` per usable core at start and at end.
+    At the end the average includes the run itself, which kept one thread busy for minutes:
+    that one (``OWN_LOAD``) is taken off before judging (else every one-core run, alone on the
+    machine, ended "loaded")."""
+    judged = {"start": load_at_start,
+              "end": None if load_at_end is None else max(load_at_end - OWN_LOAD, 0.0)}
     loads = [(when, load) for when, load in (("start", load_at_start), ("end", load_at_end))
-             if threads.load_warning(load, cores)]
+             if threads.load_warning(judged[when], cores)]
     if not loads:
         return None
-    worst = max(load for _, load in loads if load is not None)
+    worst = max(judged[when] for when, _ in loads)
     sentence = threads.load_warning(worst, cores)
-    said = " and ".join(f"{load} at {when}" for when, load in loads)
+    said = " and ".join(f"{load} at {when}" + (
+        f" ({judged[when]:.2f} besides this run's own thread)" if when == "end" else "")
+        for when, load in loads)
     return f"{sentence} (1-minute load average {said})"
 
 

@@ -48,10 +48,19 @@ def test_load_warning_fires_above_half_a_load_per_usable_core() -> None:
 def test_the_run_warning_names_when_the_load_was_high() -> None:
     assert cli.load_warnings(0.2, 0.9, 2) is None
     both = cli.load_warnings(3.0, 4.5, 2)
-    assert "4.50" in both and "3.0 at start and 4.5 at end" in both
+    assert "3.50" in both and "3.0 at start and 4.5 at end" in both
     end_only = cli.load_warnings(0.1, 4.5, 2)
     assert "4.5 at end" in end_only and "at start" not in end_only
     assert "LOADED MACHINE" in cli.loud(both)
+
+
+def test_the_end_of_run_load_leaves_out_the_runs_own_thread() -> None:
+    """A one-core run alone on the machine ends near load 1.0, all of it its own: not loaded;
+    one more busy core on top of it is."""
+    assert cli.load_warnings(0.2, 0.98, 1) is None
+    assert cli.load_warnings(0.2, 1.5, 1) is None  # 0.5 beside its own thread: at the limit
+    assert "1.9 at end" in cli.load_warnings(0.2, 1.9, 1)
+    assert cli.load_warnings(0.7, 0.9, 1) is not None  # busy before it started
 
 
 def test_cores_pins_the_process_and_every_library(fresh_threads) -> None:
