@@ -41,8 +41,6 @@ def close(got: Any, want: Any, dtype: Any, what: str) -> None:
                                err_msg=what)
 
 
-
-
 TABLE_OPS = set(fuse.ARITHMETIC) | set(fuse.ACTS) | {"sum", "reshape", "clone"}
 
 

@@ -42,8 +42,6 @@ def close(got: Any, want: Any, dtype: Any, what: str) -> None:
                                err_msg=what)
 
 
-
-
 def assert_lowered(compiled: Any) -> None:
     """With numba the program runs generated code and no conv/pool step is opaque (without
     numba every program is interpreted)."""

@@ -631,7 +631,7 @@ class Source:
         if k.kind == "stack":  # each input copied to its slice of the output
             lines = [f"dst = {self._flat(k.outs[0])}"]
             for a, map_ in zip(k.args, k.attrs["maps"], strict=True):
-                lines += [f"src = {self._flat(a)}"] + self._copy(map_, "put", "=")
+                lines += [f"src = {self._flat(a)}"] + self._copy(map_, take=False)
             return lines
         if k.kind in SEQUENCE_KERNELS:
             return self._sequence_kernel(k)
@@ -686,13 +686,12 @@ class Source:
         if not take:
             lines += [f"for e in range({self._size(k.outs[0])}):", "    dst[e] = 0"]
         put = "+=" if k.attrs.get("add") else "="  # (adding: col2im)
-        return lines + self._copy(k.attrs["map"], "take" if take else "put", put)
+        return lines + self._copy(k.attrs["map"], take, put)
 
-    def _copy(self, map_: tuple, kind: str, put: str) -> list[str]:
+    def _copy(self, map_: tuple, take: bool, put: str = "=") -> list[str]:
         """The loops of a take (``dst[e] = src[at]``) or a put (``dst[at] = src[e]``, or
         ``+=``) over the positions ``at`` of an affine map; e runs over the dense side."""
         base, sizes, strides = map_
-        take = kind == "take"
         lines: list[str] = []
         start = f"b{len(self.bases)}"  # an argument: each time step's take is the same code
         self.bases.append(base)
@@ -882,12 +881,11 @@ class Source:
         for size, stride in zip(reversed(sizes), reversed(strides), strict=True):
             if run > 1 and inner == 1:  # the last dim, of size run
                 index = "j"
-            elif run > 1:
-                index = "i" if inner == run else f"(i // {inner // run})"
-                if inner * size < n:
-                    index = f"({index} % {size})"
             else:
-                index = "e" if inner == 1 else f"(e // {inner})"
+                if run > 1:  # a dim of the row
+                    index = "i" if inner == run else f"(i // {inner // run})"
+                else:
+                    index = "e" if inner == 1 else f"(e // {inner})"
                 if inner * size < n:
                     index = f"({index} % {size})"
             if stride:

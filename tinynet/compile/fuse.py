@@ -242,7 +242,7 @@ class Lowering:
 
     def _float2d(self, x: Any) -> bool:
         v = self.v(x)
-        return v is not None and len(v.shape) >= 2 and v.dtype in FLOATS
+        return v is not None and len(v.shape) == 2 and v.dtype in FLOATS
 
     def _float_rows(self, x: Any) -> bool:
         """A float matrix, or a batch of rows (..., features): a linear layer's input, which
