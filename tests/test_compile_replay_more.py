@@ -147,6 +147,43 @@ def test_a_cnn_step_with_dropout2d_equals_eager_with_a_seed_per_call() -> None:
     assert compiled.replays >= 3
 
 
+@pytest.mark.parametrize("cast", [False, True])
+def test_a_policy_gradient_step_scores_the_replayed_sample(cast: bool) -> None:
+    """pytorch/examples' reinforce.py: sample actions, score them with log_prob, step. The
+    sampled indices reach log_prob's gather through reshapes the compiler lowers (and, with
+    ``cast``, a float round trip), and gather reads them as an option, not an input: the
+    replay must still make them before gather runs (it once read a value never written)."""
+    tn.manual_seed(0)
+    policy = nn.Sequential(nn.Linear(4, 8), nn.Tanh(), nn.Linear(8, 3)).double()
+    other = copy.deepcopy(policy)
+    opt = optim.Adam(policy.parameters(), lr=0.01)
+    other_opt = optim.Adam(other.parameters(), lr=0.01)
+
+    def step(m: Any, o: Any, state: Any, reward: Any) -> Any:
+        o.zero_grad()
+        dist = tn.distributions.Categorical(logits=m(state))
+        action = dist.sample()
+        if cast:
+            action = action.double().long()
+        loss = -(dist.log_prob(action) * reward).sum()
+        loss.backward()
+        o.step()
+        return loss, action
+
+    compiled = tn.compile(lambda s, r: step(other, other_opt, s, r))
+    rng = np.random.default_rng(3)
+    for i in range(5):
+        state, reward = tn.tensor(rng.normal(size=(6, 4))), tn.tensor(rng.normal(size=6))
+        tn.manual_seed(10 + i)
+        want_loss, want_action = step(policy, opt, state, reward)
+        tn.manual_seed(10 + i)
+        got_loss, got_action = compiled(state, reward)
+        np.testing.assert_array_equal(got_action.data, want_action.data)
+        assert_close(got_loss.data, want_loss.data)
+        assert_same_params(policy, other)
+    assert compiled.replays >= 3
+
+
 # ---- 2. ignore_index -------------------------------------------------------------------------
 
 TARGETS = [[0, 1, 2, 0, 1, 2], [1, 1, 2, 2, 1, 2], [0, 0, 0, 0, 0, 0], [2, 0, 0, 1, 0, 1],

@@ -87,14 +87,15 @@ class Categorical:
         if value.data.dtype.kind not in "iu":
             raise ValueRangeError(f"Categorical.log_prob: value must hold integer category "
                                   f"indices, got dtype {value.data.dtype}")
-        index = value.data.astype(np.int64)
-        if ((index < 0) | (index >= self._num_events)).any():
+        if ((value.data < 0) | (value.data >= self._num_events)).any():
             raise ValueRangeError(f"Categorical.log_prob: values must be in 0..."
                                   f"{self._num_events - 1}")
+        # tensor ops all the way (no numpy on .data), so tn.compile records where the indices
+        # come from: a sampled action is replayed with that call's draw
+        index = value if value.data.dtype == np.int64 else value.long()
         shape = np.broadcast_shapes(index.shape, self.batch_shape)
         logits = ops.broadcast_to(self.logits, shape + (self._num_events,))
-        picked = ops.gather(logits, -1, Tensor._make(np.broadcast_to(index, shape)[..., None]
-                                                     .copy()))
+        picked = ops.gather(logits, -1, ops.broadcast_to(index, shape).unsqueeze(-1))
         return picked.squeeze(-1)
 
     def entropy(self) -> Tensor:

@@ -30,6 +30,7 @@ forward made), and the other way round.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -194,6 +195,16 @@ def _val(x: Any) -> int | None:
     return x.value if isinstance(x, Ref) else None
 
 
+def _refs(x: Any) -> Iterator[int]:
+    """The values an input or option of a step reads, however nested (gather's ``index=``,
+    the tensors of ``cat``'s list)."""
+    if isinstance(x, Ref):
+        yield x.value
+    elif isinstance(x, tuple | list):
+        for item in x:
+            yield from _refs(item)
+
+
 def _size(shape: tuple[int, ...]) -> int:
     return int(np.prod(shape))
 
@@ -233,8 +244,9 @@ class Lowering:
             elif s.kind == "op" and isinstance(s.options.get("rule"), Rule):
                 made = self._lower_rule(s)
             if made is None:
+                reads = (v for x in [*s.inputs, *s.options.values()] for v in _refs(x))
                 made = [Kernel("opaque", [o.value for o in s.outputs if isinstance(o, Ref)],
-                               [_val(x) for x in s.inputs if isinstance(x, Ref)], step=s)]
+                               list(dict.fromkeys(reads)), step=s)]
             for k in made:
                 k.origin = k.origin or f"s{s.index}"
             self.kernels += made
