@@ -211,6 +211,28 @@ class NumpyMLP:
         ]
 
 
+class NumpyMatmuls(NumpyMLP):
+    """Only the matrix products of ``NumpyMLP.step``, on the same arrays into the same buffers:
+    forward ``h @ W.T``, and per layer ``g.T @ h`` (the weight's gradient) and ``g @ W`` (the
+    gradient passed down). A step made of nothing but its matmuls: the yardstick issue 20's
+    "95% of the speed of its matmuls alone" is measured against (the "vs numpy-matmuls"
+    column). It trains nothing, so it has no loss."""
+
+    def step(self) -> None:
+        h = self.x
+        for i, w in enumerate(self.weights):
+            np.matmul(h, w.T, out=self.acts[i])
+            h = self.acts[i]
+        for i in range(len(self.weights) - 1, -1, -1):
+            g = self.grads[i]
+            np.matmul(g.T, self.x if i == 0 else self.acts[i - 1], out=self.grad_weights[i])
+            if i > 0:
+                np.matmul(g, self.weights[i], out=self.grads[i - 1])
+
+    def loss_value(self) -> float:
+        return float("nan")
+
+
 # --------------------------------------------------------------------------- elementwise chain
 
 

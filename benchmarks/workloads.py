@@ -155,6 +155,11 @@ def _limit_factories(
     return {numba_fused.NAME: lambda: numba_fused.NumbaFusedMLP(spec, params, x, y, LR)}
 
 
+# The MLP step's matrix products alone (numpy_ref.NumpyMatmuls): a yardstick column, "vs
+# numpy-matmuls" = the share of that speed a step reaches (1x: nothing but its matmuls).
+MATMULS = "numpy-matmuls"
+
+
 def mlp_workload(
     name: str, sizes: tuple[int, ...], batch: int, loss: str, dtype: type[np.floating]
 ) -> Workload:
@@ -172,7 +177,7 @@ def mlp_workload(
             ),
             unit="samples/s",
             work_per_step=batch,
-            baselines=["numpy", "torch"],
+            baselines=["numpy", "torch", MATMULS],
             flops_per_step=spec.flops_per_step,
             dtype=str(spec.dtype),
         )
@@ -181,6 +186,7 @@ def mlp_workload(
             ctx,
             {
                 "numpy": lambda: numpy_ref.NumpyMLP(spec, params, x, y, LR),
+                MATMULS: lambda: numpy_ref.NumpyMatmuls(spec, params, x, y, LR),
                 "torch": lambda: torch_ref.TorchMLP(spec, params, x, y, LR),
                 "tinynet": lambda: tinynet_impl.TinynetMLP(spec, params, x, y, LR),
                 **tinynet_compiled.mlp_factories(spec, params, x, y, LR),
@@ -199,7 +205,7 @@ def mlp_workload(
         rtol = LOSS_RTOL[spec.dtype]
 
         def check(impl_name: str, impl: Any) -> None:
-            if impl is reference:
+            if impl is reference or impl_name == MATMULS:  # (the yardstick trains nothing)
                 return
             for step_no, expected in ((1, first), (2, second)):
                 impl.step()
@@ -257,7 +263,7 @@ def chain_workload(n: int, dtype: type[np.floating]) -> Workload:
         rtol = LOSS_RTOL[dt]
 
         def check(impl_name: str, impl: Any) -> None:
-            if impl is reference:
+            if impl is reference or impl_name == MATMULS:  # (the yardstick trains nothing)
                 return
             impl.step()
             got = impl.loss_value()
@@ -305,7 +311,7 @@ def conv_workload(name: str, batch: int, side: int, dtype: type[np.floating]) ->
             ),
             unit="samples/s",
             work_per_step=batch,
-            baselines=["numpy", "torch"],
+            baselines=["numpy", "torch", MATMULS],
             flops_per_step=spec.flops_per_step,
             dtype=str(spec.dtype),
         )
@@ -334,7 +340,7 @@ def conv_workload(name: str, batch: int, side: int, dtype: type[np.floating]) ->
         rtol, grad_rtol = LOSS_RTOL[spec.dtype], GRAD_RTOL[spec.dtype]
 
         def check(impl_name: str, impl: Any) -> None:
-            if impl is reference:
+            if impl is reference or impl_name == MATMULS:  # (the yardstick trains nothing)
                 return
             impl.step()
             got = impl.loss_value()
@@ -888,7 +894,7 @@ def sequence_workload(name: str, kind: str, batch: int) -> Workload:
         rtol, grad_rtol = LOSS_RTOL[F32], 1e-3  # float32 sums over long chains (BPTT)
 
         def check(impl_name: str, impl: Any) -> None:
-            if impl is reference:
+            if impl is reference or impl_name == MATMULS:  # (the yardstick trains nothing)
                 return
             impl.step()
             if not _relative_difference(impl.loss_value(), first) <= rtol:

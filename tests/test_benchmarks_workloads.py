@@ -318,3 +318,30 @@ def test_the_startup_section_prints_the_first_fast_step() -> None:
                "first_fast_step": {"skipped": "tinynet has no compile"}}
     assert "time to first fast step: skipped (tinynet has no compile)" in (
         workloads.format_startup(startup))
+
+
+@pytest.mark.parametrize("sizes, loss", [((784, 512, 512, 10), "cross_entropy"),
+                                         ((2, 4, 1), "mse")])
+def test_the_matmuls_yardstick_runs_exactly_the_numpy_step_s_products(
+        monkeypatch: pytest.MonkeyPatch, sizes: tuple, loss: str) -> None:
+    """numpy-matmuls (issue 20's "its matmuls alone") times the same products, on the same
+    shapes and layouts, as the numpy step it is the yardstick of, and nothing else."""
+    spec = numpy_ref.MLPSpec("m", sizes, 8, loss, np.dtype(np.float32))
+    params = numpy_ref.init_linear_params(spec.sizes, spec.dtype)
+    x, y = numpy_ref.make_batch(spec)
+    seen: list[tuple] = []
+    real = np.matmul
+
+    def matmul(a, b, out=None):
+        seen.append((a.shape, a.strides, b.shape, b.strides, out.shape))
+        return real(a, b, out=out)
+
+    steps = []
+    for kind in (numpy_ref.NumpyMLP, numpy_ref.NumpyMatmuls):
+        impl = kind(spec, params, x, y, 0.1)
+        monkeypatch.setattr(numpy_ref.np, "matmul", matmul)
+        impl.step()
+        monkeypatch.undo()
+        steps.append(list(seen))
+        seen.clear()
+    assert steps[0] == steps[1] and len(steps[0]) == 3 * (len(sizes) - 1) - 1
