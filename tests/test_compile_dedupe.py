@@ -88,7 +88,7 @@ def test_unrolled_recurrent_step_equals_eager_and_compiles_distinct_segments_onc
     steps = 6
     # Every matmul through BLAS: then each time step's elementwise work is its own segment
     # (the LSTM example's shapes do this; these tiny ones would otherwise fuse into one loop).
-    monkeypatch.setattr(codegen, "SMALL_MATMUL", 0)
+    monkeypatch.setattr(kernels, "SMALL_MATMUL", 0)
     eager, compiled, (eager_step, compiled_step), data = _twins(steps, seed=steps)
     for x, y in data:
         want = eager_step(x, y)
@@ -117,7 +117,7 @@ def test_distinct_segments_do_not_grow_with_the_sequence_length(
     if not kernels.numba_enabled():
         pytest.skip("counts numba's generated functions; with TINYNET_NUMBA=0 compile "
                     "replays step by step (compiled == eager is checked above)")
-    monkeypatch.setattr(codegen, "SMALL_MATMUL", 0)
+    monkeypatch.setattr(kernels, "SMALL_MATMUL", 0)
     counts = {}
     for steps in (4, 9):
         _, _, (_, compiled_step), data = _twins(steps, seed=0)

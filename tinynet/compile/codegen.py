@@ -5,7 +5,7 @@ The generated code has two parts (``explain()`` prints both):
 - the segments: ``@njit(cache=True)`` functions, each a run of kernels between two things
   numba should not do: an opaque step (run the eager way by ``interpret.py``) or a large
   matmul (numpy's BLAS is faster than any loop we could write; small ones are loops inside
-  the segment, ``SMALL_MATMUL``). Each is written in a canonical form (``canonical``): names
+  the segment, ``kernels.SMALL_MATMUL``). Each is written in a canonical form (``canonical``): names
   numbered locally, every array an argument or an address (workspace slices included, so no
   offset is written in), where a take/put starts a number passed with the addresses; loops
   have their sizes written in as constants. The segments of each step of an unrolled loop
@@ -40,6 +40,7 @@ from typing import Any
 
 import numpy as np
 
+from tinynet import kernels
 from tinynet.compile.fuse import Kernel, Lowering
 from tinynet.compile.ir import Program, Ref, Value
 from tinynet.compile.plan import Plan, _tag
@@ -48,7 +49,6 @@ from tinynet.kernels.formulas import ACTIVATIONS, TABLE, loop_expression
 from tinynet.tensor import Tensor
 
 SEQUENCE_KERNELS = ("gather", "scatter_add", "softmax", "softmax_back")
-SMALL_MATMUL = 16384  # multiply-adds up to which a matmul is a loop inside a segment
 _BLAS = {"matmul_nt": "np.matmul({a}, {b}.T, out={o})",
          "matmul_tn": "np.matmul({a}.T, {b}, out={o})",
          "matmul_nn": "np.matmul({a}, {b}, out={o})"}
@@ -461,7 +461,8 @@ class Source:
             "import math",
             "import numpy as np",
             "from numba import carray, njit",
-            "from tinynet.compile.runtime import address, mm_nn, mm_nt, mm_tn",
+            "from tinynet.compile.runtime import address",
+            "from tinynet.kernels.small_matmul import mm_nn, mm_nt, mm_tn",
             "from tinynet.kernels.compiled import (",
             "    _sigmoid, _sigmoid_f32, _tanh_f32,",
             "    softmax_cross_entropy_forward,",
@@ -497,7 +498,7 @@ class Source:
             return True
         a, b = (self._rows_cols(i) for i in k.args)
         macs = a[0] * a[1] * (b[1] if k.kind != "matmul_nt" else b[0])
-        return macs > SMALL_MATMUL
+        return macs > kernels.SMALL_MATMUL  # else eager's loop (kernels/small_matmul.py)
 
     def _blas(self, k: Kernel) -> str:
         """A driver line: numpy's matmul into the kernel's output (BLAS)."""
@@ -652,9 +653,7 @@ class Source:
             ignore = k.attrs["ignore_index"]
             lines = [f"softmax_cross_entropy_forward(v{a[0]}, v{a[1]}, v{losses}, v{probs}, "
                      f"{ignore})",
-                     f"total = {dt}(0.0)",
-                     f"for i in range({n}):",
-                     f"    total += v{losses}[i]"]
+                     f"total = row_sum(v{losses}, 0, {n})  # eager's losses.sum(): numpy's order"]
             if not k.attrs["mean"]:
                 return lines + [f"v{loss}[0] = total"]
             # the mean divides by this call's count of targets not equal to ignore_index

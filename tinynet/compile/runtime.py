@@ -1,8 +1,5 @@
-"""What the generated code calls: matmuls for shapes too small for BLAS, and addresses.
-
-For a 4x2 @ 2x4 product, calling BLAS costs more than the arithmetic; these loops run inside
-the one compiled function of a step. Larger products are left to numpy's BLAS between
-compiled segments (``codegen.py`` decides, by ``SMALL_MATMUL``).
+"""What the generated code calls besides the kernels: addresses, and sums in numpy's order.
+(A small linear layer's products are the loops eager mode runs, ``kernels/small_matmul.py``.)
 """
 
 from __future__ import annotations
@@ -28,45 +25,6 @@ def address(typingctx, value):  # pragma: no cover - compiled
     def codegen(context, builder, signature, args):
         return builder.inttoptr(args[0], cgutils.voidptr_t)
     return types.voidptr(types.int64), codegen
-
-
-@njit(cache=True, error_model="numpy")
-def mm_nt(a, b, out):  # pragma: no cover - compiled
-    """out = a @ b.T;  a (N, K), b (M, K), out (N, M): dot products of rows."""
-    n, k = a.shape
-    m = b.shape[0]
-    for i in range(n):
-        for j in range(m):
-            acc = out.dtype.type(0.0)
-            for p in range(k):
-                acc += a[i, p] * b[j, p]
-            out[i, j] = acc
-
-
-@njit(cache=True, error_model="numpy")
-def mm_tn(a, b, out):  # pragma: no cover - compiled
-    """out = a.T @ b;  a (N, M), b (N, K), out (M, K)."""
-    n, m = a.shape
-    k = b.shape[1]
-    out[:, :] = 0
-    for i in range(n):
-        for j in range(m):
-            aij = a[i, j]
-            for p in range(k):
-                out[j, p] += aij * b[i, p]
-
-
-@njit(cache=True, error_model="numpy")
-def mm_nn(a, b, out):  # pragma: no cover - compiled
-    """out = a @ b;  a (N, M), b (M, K), out (N, K)."""
-    n, m = a.shape
-    k = b.shape[1]
-    out[:, :] = 0
-    for i in range(n):
-        for j in range(m):
-            aij = a[i, j]
-            for p in range(k):
-                out[i, p] += aij * b[j, p]
 
 
 @njit(cache=True, error_model="numpy")

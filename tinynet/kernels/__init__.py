@@ -525,6 +525,34 @@ def warm_up() -> None:
                 kernel(x, np.empty_like(x), *params)
 
 
+# ------------------------------------------------------------------ a linear layer's products
+
+SMALL_MATMUL = 16384  # multiply-adds up to which a linear layer's products are numba loops
+
+
+def linear_product(kind: str, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """A product of a linear layer on matrices: ``"nt"`` a @ b.T (the forward, x W^T), ``"nn"``
+    a @ b (the input's gradient, dz W), ``"tn"`` a.T @ b (the weight's gradient, dz^T x).
+
+    Up to ``SMALL_MATMUL`` multiply-adds it runs the loops of small_matmul.py (calling BLAS
+    costs more than such arithmetic), larger products numpy's matmul (BLAS); tn.compile's
+    segments make the same choice with the same loops, so the two modes agree bit for bit.
+    Twin: numpy's matmul (TINYNET_NUMBA=0, other dtypes)."""
+    rows, inner = a.shape
+    macs = rows * inner * (b.shape[0] if kind == "nt" else b.shape[1])
+    if (macs <= SMALL_MATMUL and _load() is not None and a.dtype == b.dtype
+            and a.dtype in _FLOAT_DTYPES):
+        from tinynet.kernels import small_matmul
+
+        a, b = np.ascontiguousarray(a), np.ascontiguousarray(b)  # (one compiled layout)
+        shape = {"nt": (rows, b.shape[0]), "nn": (rows, b.shape[1]),
+                 "tn": (inner, b.shape[1])}[kind]
+        out = np.empty(shape, dtype=a.dtype)
+        getattr(small_matmul, f"mm_{kind}")(a, b, out)
+        return out
+    return np.matmul(a.T if kind == "tn" else a, b.T if kind == "nt" else b)
+
+
 # ------------------------------------------------------------------ convolution and pooling
 # Twins in conv.py, numba in conv_compiled.py (imported on the first call that wants one), and
 # here their dispatch, with the same policy as above.

@@ -1,7 +1,8 @@
 """Ops that do several steps in one node: fewer passes over memory, fewer nodes to record.
 
-- ``Linear``: y = act(x @ W^T + b). The matmul goes to BLAS; the bias add (and an optional
-  activation, when asked for explicitly) run as one kernel pass over the result.
+- ``Linear``: y = act(x @ W^T + b). The matmul goes to BLAS (a small one: a loop,
+  ``kernels.linear_product``); the bias add (and an optional activation, when asked for
+  explicitly) run as one kernel pass over the result.
 - ``SoftmaxCrossEntropy``: loss_i = logsumexp(z_i) - z_i[t_i]; its gradient is
   (softmax(z_i) - onehot(t_i)) * g_i, one kernel pass each way (0 for an ignored target).
 - ``MeanSquaredError``: one node instead of three (sub, square, mean): tiny networks are
@@ -47,6 +48,8 @@ class Linear(Function):
         if x.ndim > 2:  # batches of rows (N, T, in): one product of (N*T, in) rows, as the
             x2 = x.reshape(math.prod(x.shape[:-1]), x.shape[-1])  # backward and tn.compile
             z = np.matmul(x2, weight.T)  # (and PyTorch) do
+        elif x.ndim == 2:  # (a small product: a loop, as tn.compile's segments run it)
+            z = kernels.linear_product("nt", x, weight)
         else:
             z = np.matmul(x, weight.T)
         if bias is not None and np.result_type(z, bias) != z.dtype:
@@ -81,8 +84,12 @@ def _linear_grads(ctx: Function, dz: Any, x: Any, weight: Any) -> tuple[Any, Any
         rows = math.prod(dz.shape[:-1])  # not -1: ambiguous for a size-0 feature dim
         dz = dz.reshape(rows, weight.shape[0])
         x = x.reshape(rows, weight.shape[1])
-    grad_x = (dz @ weight).reshape(x_shape) if need_x else None
-    grad_w = dz.T @ x if need_w else None
+    if isinstance(dz, np.ndarray) and len(x_shape) == 2:  # arrays: the kernels' products
+        grad_x = kernels.linear_product("nn", dz, weight) if need_x else None
+        grad_w = kernels.linear_product("tn", dz, x) if need_w else None
+    else:
+        grad_x = (dz @ weight).reshape(x_shape) if need_x else None
+        grad_w = dz.T @ x if need_w else None
     grad_b = dz.sum(0) if need_b else None
     return grad_x, grad_w, grad_b
 
