@@ -15,6 +15,24 @@ def close(a: Any, b: Any, what: str) -> None:
     np.testing.assert_allclose(a, b, rtol=RTOL, atol=RTOL * scale, err_msg=what)
 
 
+TOL = {np.float32: 1e-5, np.float64: RTOL}  # compiled against eager, per dtype
+
+
+def close_typed(got: Any, want: Any, dtype: Any, what: str, exact: bool = False) -> None:
+    """``got`` equals ``want``: the same shape and dtype, the values to ``TOL[dtype]`` (the
+    dtype the step computes in) of the larger of 1 and ``want``'s largest finite magnitude (NaN
+    where ``want`` has NaN), or bit for bit when ``exact``."""
+    got, want = np.asarray(got), np.asarray(want)
+    assert got.shape == want.shape and got.dtype == want.dtype, (
+        what, got.shape, want.shape, got.dtype, want.dtype)
+    if exact:
+        np.testing.assert_array_equal(got, want, err_msg=what)
+        return
+    finite = np.abs(want[np.isfinite(want)])
+    scale = max(1.0, float(finite.max())) if finite.size else 1.0
+    np.testing.assert_allclose(got, want, rtol=TOL[dtype], atol=TOL[dtype] * scale, err_msg=what)
+
+
 def opaque_ops(text: str) -> set[str]:
     """The op names of the trace steps that explain()'s fused IR runs as opaque kernels."""
     names = dict(re.findall(r"^  s(\d+)\s+\S.*? = ([a-z_0-9]+)(?:\.\w+)?\(", text, re.M))

@@ -32,7 +32,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from compile_support import RTOL
+from compile_support import close_typed as close
 
 import tinynet as tn
 from tinynet import kernels, nn, optim
@@ -46,19 +46,11 @@ codegen = importlib.import_module("tinynet.compile.codegen")
 pytestmark = pytest.mark.usefixtures("compile_cache_dir")
 
 ROOT = Path(__file__).resolve().parent.parent
-TOL = {np.float32: 1e-5, np.float64: RTOL}
 
 
 def needs_numba() -> None:
     if not kernels.numba_enabled():
         pytest.skip("numba is off (TINYNET_NUMBA=0): there is no generated code to compile")
-
-
-def close(got: Any, want: Any, dtype: Any, what: str) -> None:
-    got, want = np.asarray(got, dtype=np.float64), np.asarray(want, dtype=np.float64)
-    scale = max(1.0, float(np.max(np.abs(want), initial=0.0)))
-    np.testing.assert_allclose(got, want, rtol=TOL[dtype], atol=TOL[dtype] * scale,
-                               err_msg=what)
 
 
 def make_world(dtype: Any) -> dict[str, Any]:

@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from compile_support import close_typed as close
 from compile_support import opaque_ops
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -23,22 +24,12 @@ import tinynet.nn.functional as F
 from tinynet import kernels
 from tinynet.compile import fuse
 
-TOL = {np.float32: 1e-5, np.float64: 1e-10}
 BINARY = {"add": lambda a, b: a + b, "sub": lambda a, b: a - b, "mul": lambda a, b: a * b,
           "div": lambda a, b: a / b, "maximum": tn.maximum, "minimum": tn.minimum}
 
 
 # a fresh compile cache for this file (tests/conftest.py)
 pytestmark = pytest.mark.usefixtures("compile_cache_dir")
-
-
-def close(got: Any, want: Any, dtype: Any, what: str) -> None:
-    got, want = np.asarray(got), np.asarray(want)
-    assert got.shape == want.shape and got.dtype == want.dtype, (what, got.shape, want.shape,
-                                                                 got.dtype, want.dtype)
-    scale = max(1.0, float(np.max(np.abs(want)))) if want.size else 1.0
-    np.testing.assert_allclose(got, want, rtol=TOL[dtype], atol=TOL[dtype] * scale,
-                               err_msg=what)
 
 
 TABLE_OPS = set(fuse.ARITHMETIC) | set(fuse.ACTS) | {"sum", "reshape", "clone"}

@@ -17,7 +17,8 @@ from typing import Any
 
 import numpy as np
 import pytest
-from compile_support import RTOL, opaque_ops
+from compile_support import close_typed as close
+from compile_support import opaque_ops
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -26,20 +27,10 @@ import tinynet.nn.functional as F
 from tinynet import kernels, nn
 from tinynet.ops import conv as ops_conv
 
-TOL = {np.float32: 1e-5, np.float64: RTOL}
 CONV_OPS = {"convolution", "max_pool2d", "im2col", "col2im"}
 
 # a fresh compile cache for this file (tests/conftest.py)
 pytestmark = pytest.mark.usefixtures("compile_cache_dir")
-
-
-def close(got: Any, want: Any, dtype: Any, what: str) -> None:
-    got, want = np.asarray(got), np.asarray(want)
-    assert got.shape == want.shape and got.dtype == want.dtype == np.dtype(dtype), (
-        what, got.shape, want.shape, got.dtype, want.dtype)
-    scale = max(1.0, float(np.nanmax(np.abs(want), initial=0.0)))
-    np.testing.assert_allclose(got, want, rtol=TOL[dtype], atol=TOL[dtype] * scale,
-                               err_msg=what)
 
 
 def assert_lowered(compiled: Any) -> None:

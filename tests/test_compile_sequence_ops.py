@@ -24,7 +24,8 @@ from typing import Any
 
 import numpy as np
 import pytest
-from compile_support import RTOL, opaque_ops
+from compile_support import close_typed as close
+from compile_support import opaque_ops
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -32,27 +33,10 @@ import tinynet as tn
 import tinynet.nn.functional as F
 from tinynet import kernels
 
-TOL = {np.float32: 1e-5, np.float64: RTOL}
 DTYPES = st.sampled_from([np.float32, np.float64])
 
 # a fresh compile cache for this file (tests/conftest.py)
 pytestmark = pytest.mark.usefixtures("compile_cache_dir")
-
-
-def close(got: Any, want: Any, dtype: Any, what: str, exact: bool = False) -> None:
-    """``got`` equals ``want`` (same shape and dtype) to TOL of the larger of 1 and the largest
-    magnitude, or bit for bit when ``exact``."""
-    got, want = np.asarray(got), np.asarray(want)
-    assert got.shape == want.shape and got.dtype == want.dtype, (what, got.shape, want.shape,
-                                                                 got.dtype, want.dtype)
-    if exact:
-        np.testing.assert_array_equal(got, want, err_msg=what)
-        return
-    finite = np.abs(want[np.isfinite(want)])
-    scale = max(1.0, float(finite.max())) if finite.size else 1.0
-    np.testing.assert_allclose(got, want, rtol=TOL[dtype], atol=TOL[dtype] * scale, err_msg=what)
-
-
 
 
 def assert_lowered(compiled: Any, ops: set[str]) -> None:

@@ -540,10 +540,13 @@ def linear_product(kind: str, a: np.ndarray, b: np.ndarray) -> np.ndarray:
     costs more than such arithmetic), larger products numpy's matmul (BLAS); tn.compile's
     segments make the same choice with the same loops, so the two modes agree bit for bit.
     Twin: numpy's matmul (TINYNET_NUMBA=0, other dtypes)."""
-    rows, inner = a.shape
-    macs = rows * inner * (b.shape[0] if kind == "nt" else b.shape[1])
-    if (macs <= SMALL_MATMUL and _load() is not None and a.dtype == b.dtype
-            and a.dtype in _FLOAT_DTYPES):
+    summed = (a.shape[0 if kind == "tn" else 1], b.shape[1 if kind == "nt" else 0]) if (
+        a.ndim == b.ndim == 2) else None  # the two lengths the product sums over
+    if (summed is not None and summed[0] == summed[1]  # (else numpy's error, as before)
+            and a.dtype == b.dtype and a.dtype in _FLOAT_DTYPES
+            and a.size * b.shape[0 if kind == "nt" else 1] <= SMALL_MATMUL
+            and _load() is not None):
+        rows, inner = a.shape
         from tinynet.kernels import small_matmul
 
         a, b = np.ascontiguousarray(a), np.ascontiguousarray(b)  # (one compiled layout)
