@@ -539,23 +539,32 @@ def linear_product(kind: str, a: np.ndarray, b: np.ndarray) -> np.ndarray:
     Up to ``SMALL_MATMUL`` multiply-adds it runs the loops of small_matmul.py (calling BLAS
     costs more than such arithmetic), larger products numpy's matmul (BLAS); tn.compile's
     segments make the same choice with the same loops, so the two modes agree bit for bit.
-    Twin: numpy's matmul (TINYNET_NUMBA=0, other dtypes)."""
-    summed = (a.shape[0 if kind == "tn" else 1], b.shape[1 if kind == "nt" else 0]) if (
-        a.ndim == b.ndim == 2) else None  # the two lengths the product sums over
-    if (summed is not None and summed[0] == summed[1]  # (else numpy's error, as before)
-            and a.dtype == b.dtype and a.dtype in _FLOAT_DTYPES
-            and a.size * b.shape[0 if kind == "nt" else 1] <= SMALL_MATMUL
-            and _load() is not None):
-        rows, inner = a.shape
-        from tinynet.kernels import small_matmul
-
-        a, b = np.ascontiguousarray(a), np.ascontiguousarray(b)  # (one compiled layout)
-        shape = {"nt": (rows, b.shape[0]), "nn": (rows, b.shape[1]),
-                 "tn": (inner, b.shape[1])}[kind]
-        out = np.empty(shape, dtype=a.dtype)
-        getattr(small_matmul, f"mm_{kind}")(a, b, out)
-        return out
+    Twin: numpy's matmul (TINYNET_NUMBA=0, other dtypes, shapes that do not fit: numpy's
+    error). Written for speed: XOR's step makes six of these calls."""
+    if a.ndim == 2 and b.ndim == 2 and a.dtype == b.dtype and a.dtype in _FLOAT_DTYPES:
+        if kind == "nt":  # out (rows, cols); both sum over their second axis
+            (rows, summed), (cols, summed_b) = a.shape, b.shape
+        elif kind == "nn":
+            (rows, summed), (summed_b, cols) = a.shape, b.shape
+        else:  # "tn"
+            (summed, rows), (summed_b, cols) = a.shape, b.shape
+        if summed == summed_b and rows * summed * cols <= SMALL_MATMUL and _load() is not None:
+            loop = _SMALL_LOOPS.get(kind) or _small_loop(kind)
+            out = np.empty((rows, cols), dtype=a.dtype)
+            loop(a if a.flags.c_contiguous else np.ascontiguousarray(a),
+                 b if b.flags.c_contiguous else np.ascontiguousarray(b), out)
+            return out
     return np.matmul(a.T if kind == "tn" else a, b.T if kind == "nt" else b)
+
+
+_SMALL_LOOPS: dict[str, Callable] = {}  # "nt"/"nn"/"tn" -> small_matmul's loop, once imported
+
+
+def _small_loop(kind: str) -> Callable:
+    from tinynet.kernels import small_matmul
+
+    _SMALL_LOOPS[kind] = loop = getattr(small_matmul, f"mm_{kind}")
+    return loop
 
 
 # ------------------------------------------------------------------ convolution and pooling
