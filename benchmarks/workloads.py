@@ -263,7 +263,7 @@ def chain_workload(n: int, dtype: type[np.floating]) -> Workload:
         rtol = LOSS_RTOL[dt]
 
         def check(impl_name: str, impl: Any) -> None:
-            if impl is reference or impl_name == MATMULS:  # (the yardstick trains nothing)
+            if impl is reference:
                 return
             impl.step()
             got = impl.loss_value()
@@ -311,7 +311,7 @@ def conv_workload(name: str, batch: int, side: int, dtype: type[np.floating]) ->
             ),
             unit="samples/s",
             work_per_step=batch,
-            baselines=["numpy", "torch", MATMULS],
+            baselines=["numpy", "torch"],
             flops_per_step=spec.flops_per_step,
             dtype=str(spec.dtype),
         )
@@ -340,7 +340,7 @@ def conv_workload(name: str, batch: int, side: int, dtype: type[np.floating]) ->
         rtol, grad_rtol = LOSS_RTOL[spec.dtype], GRAD_RTOL[spec.dtype]
 
         def check(impl_name: str, impl: Any) -> None:
-            if impl is reference or impl_name == MATMULS:  # (the yardstick trains nothing)
+            if impl is reference:
                 return
             impl.step()
             got = impl.loss_value()
@@ -894,7 +894,7 @@ def sequence_workload(name: str, kind: str, batch: int) -> Workload:
         rtol, grad_rtol = LOSS_RTOL[F32], 1e-3  # float32 sums over long chains (BPTT)
 
         def check(impl_name: str, impl: Any) -> None:
-            if impl is reference or impl_name == MATMULS:  # (the yardstick trains nothing)
+            if impl is reference:
                 return
             impl.step()
             if not _relative_difference(impl.loss_value(), first) <= rtol:
