@@ -17,8 +17,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from compile_support import close_typed as close
-from compile_support import opaque_ops
+from compile_support import close_typed, opaque_ops
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -31,6 +30,12 @@ CONV_OPS = {"convolution", "max_pool2d", "im2col", "col2im"}
 
 # a fresh compile cache for this file (tests/conftest.py)
 pytestmark = pytest.mark.usefixtures("compile_cache_dir")
+
+
+def close(got: Any, want: Any, dtype: Any, what: str) -> None:
+    """close_typed, and the values are of ``dtype`` (a conv step keeps its dtype)."""
+    assert np.asarray(got).dtype == np.dtype(dtype), (what, np.asarray(got).dtype, dtype)
+    close_typed(got, want, dtype, what)
 
 
 def assert_lowered(compiled: Any) -> None:

@@ -496,9 +496,8 @@ class Source:
             return False
         if k.attrs.get("blas"):  # a linear over batches of rows: numpy's product, as eager's
             return True
-        a, b = (self._rows_cols(i) for i in k.args)
-        macs = a[0] * a[1] * (b[1] if k.kind != "matmul_nt" else b[0])
-        return macs > kernels.SMALL_MATMUL  # else eager's loop (kernels/small_matmul.py)
+        a, b = (self._rows_cols(i) for i in k.args)  # eager's choice of loop or BLAS:
+        return kernels.small_product(k.kind[-2:], a, b) is None  # kernels/small_matmul.py
 
     def _blas(self, k: Kernel) -> str:
         """A driver line: numpy's matmul into the kernel's output (BLAS)."""

@@ -542,19 +542,29 @@ def linear_product(kind: str, a: np.ndarray, b: np.ndarray) -> np.ndarray:
     Twin: numpy's matmul (TINYNET_NUMBA=0, other dtypes, shapes that do not fit: numpy's
     error). Written for speed: XOR's step makes six of these calls."""
     if a.ndim == 2 and b.ndim == 2 and a.dtype == b.dtype and a.dtype in _FLOAT_DTYPES:
-        if kind == "nt":  # out (rows, cols); both sum over their second axis
-            (rows, summed), (cols, summed_b) = a.shape, b.shape
-        elif kind == "nn":
-            (rows, summed), (summed_b, cols) = a.shape, b.shape
-        else:  # "tn"
-            (summed, rows), (summed_b, cols) = a.shape, b.shape
-        if summed == summed_b and rows * summed * cols <= SMALL_MATMUL and _load() is not None:
+        shape = small_product(kind, a.shape, b.shape)
+        if shape is not None and _load() is not None:
             loop = _SMALL_LOOPS.get(kind) or _small_loop(kind)
-            out = np.empty((rows, cols), dtype=a.dtype)
+            out = np.empty(shape, dtype=a.dtype)
             loop(a if a.flags.c_contiguous else np.ascontiguousarray(a),
                  b if b.flags.c_contiguous else np.ascontiguousarray(b), out)
             return out
     return np.matmul(a.T if kind == "tn" else a, b.T if kind == "nt" else b)
+
+
+def small_product(kind: str, a: tuple[int, int], b: tuple[int, int]) -> tuple[int, int] | None:
+    """The output shape of ``linear_product(kind)`` on matrices of shapes ``a`` and ``b`` when
+    it runs small_matmul's loop (the shapes fit, at most ``SMALL_MATMUL`` multiply-adds), else
+    None (numpy's matmul). tn.compile's segments decide by this too."""
+    if kind == "nt":  # out (rows, cols); both sum over their second axis
+        (rows, summed), (cols, summed_b) = a, b
+    elif kind == "nn":
+        (rows, summed), (summed_b, cols) = a, b
+    else:  # "tn"
+        (summed, rows), (summed_b, cols) = a, b
+    if summed != summed_b or rows * summed * cols > SMALL_MATMUL:
+        return None
+    return rows, cols
 
 
 _SMALL_LOOPS: dict[str, Callable] = {}  # "nt"/"nn"/"tn" -> small_matmul's loop, once imported

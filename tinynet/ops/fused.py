@@ -48,10 +48,8 @@ class Linear(Function):
         if x.ndim > 2:  # batches of rows (N, T, in): one product of (N*T, in) rows, as the
             x2 = x.reshape(math.prod(x.shape[:-1]), x.shape[-1])  # backward and tn.compile
             z = np.matmul(x2, weight.T)  # (and PyTorch) do
-        elif x.ndim == 2:  # (a small product: a loop, as tn.compile's segments run it)
+        else:  # (a small product: a loop, as tn.compile's segments run it)
             z = kernels.linear_product("nt", x, weight)
-        else:
-            z = np.matmul(x, weight.T)
         if bias is not None and np.result_type(z, bias) != z.dtype:
             z = z.astype(np.result_type(z, bias))
         rows = math.prod(z.shape[:-1])  # not -1: ambiguous when out_features is 0
