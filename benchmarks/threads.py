@@ -9,7 +9,7 @@ threads and steal each other's cores. ``limit(n)`` takes every knob there is:
   (``OMP_NUM_THREADS``, ``OPENBLAS_NUM_THREADS``, ``MKL_NUM_THREADS``, ``NUMBA_NUM_THREADS``,
   and ``XLA_FLAGS`` for jax, which reads it when it first loads);
 - BLAS pools numpy has already started, through threadpoolctl when it is installed;
-- numba's ``set_num_threads`` (its parallel loops);
+- numba's ``set_num_threads`` (its parallel loops), and tinynet's (tn.compile's split loops);
 - torch's intra-op and inter-op threads (``torch_threads()`` is what ``torch_ref`` sets).
 
 Each knob's outcome is recorded (``what_was_set``), including the ones that could not be set
@@ -90,6 +90,16 @@ def _limit_numba(n: int) -> Any:
     return numba.get_num_threads()
 
 
+def _limit_tinynet(n: int) -> Any:
+    """``tn.set_num_threads``: tn.compile's split loops (the affinity alone also gives n)."""
+    try:
+        import tinynet as tn
+    except ImportError:
+        return "tinynet not importable"
+    tn.set_num_threads(n)
+    return tn.get_num_threads()
+
+
 def limit_torch(torch: Any) -> str:
     """Set torch's threads (``torch_threads()`` intra-op; inter-op to ``--cores`` if given);
     what was set, as one line."""
@@ -122,6 +132,7 @@ def limit(n: int) -> dict[str, Any]:
         "affinity": affinity,
         "blas": _limit_blas(n),
         "numba": _limit_numba(n),
+        "tinynet": _limit_tinynet(n),
         "torch": "not loaded",
         "xla_flags": os.environ.get("XLA_FLAGS"),
         "env": [f"{var}={os.environ[var]}" for var in THREAD_ENV_VARS],
@@ -139,6 +150,7 @@ def what_was_set() -> dict[str, Any]:
         "affinity": "not pinned (no --cores)",
         "blas": "library default",
         "numba": "library default",
+        "tinynet": "library default (the usable CPUs)",
         "torch": _state["torch"] or "not loaded",
         "xla_flags": os.environ.get("XLA_FLAGS"),
         "env": [f"{var}={os.environ[var]}" for var in THREAD_ENV_VARS if var in os.environ],
@@ -160,3 +172,8 @@ def reset() -> None:
     if limiter is not None and hasattr(limiter, "restore_original_limits"):
         limiter.restore_original_limits()
     _state.update(cores=None, blas_limiter=None, record=None, torch=None)
+    try:
+        from tinynet import kernels
+    except ImportError:
+        return
+    kernels._threads = None  # (set_num_threads's default: the usable CPUs)

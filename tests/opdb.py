@@ -1139,12 +1139,14 @@ NOT_OPS = {
     "GradcheckError", "GraphError", "IndexShapeError", "ShapeError", "Tensor", "TinynetError",
     "ValueRangeError", "arange", "as_tensor", "autograd", "bool_", "compile", "device",
     "double", "empty", "empty_like", "enable_grad", "eye", "float", "float16", "float32",
-    "float64", "from_numpy", "full", "full_like", "Generator", "get_default_dtype", "gradcheck",
+    "float64", "from_numpy", "full", "full_like", "Generator", "get_default_dtype",
+    "get_num_threads", "gradcheck",
     "initial_seed",
     "gradgradcheck", "half", "inference_mode", "int8", "int16", "int32", "int64",
     "is_floating_point", "is_grad_enabled", "is_tensor", "linspace", "long", "manual_seed",
     "no_grad", "numel", "ones", "ones_like", "ops", "rand", "rand_like", "randint", "randn",
-    "randn_like", "randperm", "seed", "set_default_dtype", "set_grad_enabled", "tensor",
+    "randn_like", "randperm", "seed", "set_default_dtype", "set_grad_enabled",
+    "set_num_threads", "tensor",
     "uint8", "zeros", "zeros_like",
 }
 

@@ -76,6 +76,9 @@ def test_cores_pins_the_process_and_every_library(fresh_threads) -> None:
     import numba
 
     assert numba.get_num_threads() == 1
+    import tinynet as tn
+
+    assert record["tinynet"] == 1 and tn.get_num_threads() == 1
     try:
         from threadpoolctl import threadpool_info
     except ImportError:

@@ -179,6 +179,11 @@ from tinynet.errors import CompileError  # noqa: E402
 
 __all__ += ["CompileError", "compile"]
 
+# torch.set_num_threads / get_num_threads: the threads tinynet's own loops may use (issue 20)
+from tinynet.kernels import get_num_threads, set_num_threads  # noqa: E402
+
+__all__ += ["get_num_threads", "set_num_threads"]
+
 # Issue 21: ops and helpers PyTorch scripts use (tinynet/ops/pointwise, products, query,
 # rearrange, sampling, scatter).
 from tinynet.autograd import inference_mode  # noqa: E402

@@ -49,6 +49,11 @@ from tinynet.kernels.formulas import ACTIVATIONS, TABLE, loop_expression
 from tinynet.tensor import Tensor
 
 SEQUENCE_KERNELS = ("gather", "scatter_add", "softmax", "softmax_back")
+# A loop of a program that calls no BLAS splits over two threads from this many elements
+# (``runtime.split``). Measured on the 2-core VM: handing half a loop to the helper thread and
+# waiting for it costs 50-90 us, so a split pays from about 300 us of work; at a nanosecond an
+# element (an add) that is ~3e5 elements, a float64 tanh (26 ns) pays from ~1e4.
+PARALLEL_MIN = 1 << 18
 _BLAS = {"matmul_nt": "np.matmul({a}, {b}.T, out={o})",
          "matmul_tn": "np.matmul({a}.T, {b}, out={o})",
          "matmul_nn": "np.matmul({a}, {b}, out={o})"}
@@ -161,6 +166,8 @@ class Runner:
         first) or ("floats", n)."""
         if name.startswith("addresses"):
             return ("array", (1,), "int64")
+        if name == "part":  # which half of a split loop (0 or 1)
+            return ("int",)
         if name.startswith("numbers"):  # an update's numbers: a tuple of floats
             return ("floats", self.read_sizes[int(name[len("numbers"):])])
         value = self.values[int(name[1:])]
@@ -267,6 +274,8 @@ def numba_type(kind: tuple) -> Any:
 
     if kind[0] == "floats":
         return numba.typeof(tuple([0.0] * kind[1]))
+    if kind[0] == "int":
+        return numba.types.int64
     return numba.typeof(np.zeros(kind[1], dtype=kind[2]))
 
 
@@ -418,6 +427,9 @@ class Source:
         self.segment_bases: list[list[int]] = []  # per segment: its take/put starts (b0, b1..)
         self.segment_files: dict[str, tuple[int, str]] = {}  # digest -> (first segment, text)
         self.segment_digests: list[str] = []  # per segment: its file's digest
+        self.no_blas = False  # the program calls no BLAS (``text``): large loops may split
+        self.split_totals: list[int] = []  # per segment: what its loop splits (0: not split)
+        self._ranged = False  # generating a split segment: its loop runs one half
 
     def text(self) -> str:
         head = [
@@ -431,12 +443,24 @@ class Source:
         ]
         segments: list[list[Kernel]] = [[]]
         driver_items: list[Any] = []  # ("segment", n) / ("blas", kernel) / ("opaque", kernel)
+        in_driver = [k for k in self.kernels if k.kind in ("opaque", *CONV_PRODUCTS) or
+                     self._large(k) or (k.kind == "sum" and not self._sum_runs(k))]
+        # A large elementwise loop is a segment of its own, split over two threads by
+        # ``runtime.split``, in a program that calls no BLAS and no eager step: right after an
+        # OpenBLAS call its threads keep spinning on the other core for milliseconds, and a
+        # loop handed to a second thread then ran 15-30x slower (measured: 185 us -> 3-6 ms).
+        self.no_blas = not any(k.kind != "sum" for k in in_driver)
         for k in self.kernels:
-            if k.kind in ("opaque", *CONV_PRODUCTS) or self._large(k) or (
-                    k.kind == "sum" and not self._sum_runs(k)):
+            alone = self._split([k])
+            if any(k is d for d in in_driver) or alone:
                 if segments[-1]:
                     driver_items.append(("segment", len(segments) - 1))
                     segments.append([])
+                if alone:
+                    segments[-1].append(k)
+                    driver_items.append(("segment", len(segments) - 1))
+                    segments.append([])
+                    continue
                 driver_items.append(("blas" if k.kind.startswith("matmul") or k.kind == "bmm"
                                      else k.kind, k))
             else:
@@ -445,6 +469,8 @@ class Source:
             driver_items.append(("segment", len(segments) - 1))
         else:
             segments.pop()
+        if any(self._split(seg) for seg in segments):
+            head.append("from tinynet.compile.runtime import split")
         body: list[str] = []
         self.segment_args: list[list[str]] = []
         self.segment_kernels = segments
@@ -488,6 +514,12 @@ class Source:
         return "\n".join(head + ["", ""] + body + [function]) + "\n"
 
     # ---- helpers ---------------------------------------------------------------------------
+
+    def _split(self, seg: list[Kernel]) -> bool:
+        """Is ``seg`` a large loop alone, in a program that calls no BLAS (``text``)? The
+        driver then splits it over two threads."""
+        return self.no_blas and len(seg) == 1 and seg[0].kind == "loop" and (
+            seg[0].attrs["n"] >= PARALLEL_MIN)
 
     def _large(self, k: Kernel) -> bool:
         if k.kind == "bmm":  # batched: numpy's matmul, as eager (BLAS on each matrix)
@@ -557,6 +589,8 @@ class Source:
         passed = [v for v in passed if v not in fixed]
         at = [f"v{v}" for v in fixed + planned]
         self.bases: list[int] = []  # where each take/put starts in its array (_strided)
+        self._ranged = self._split(seg)  # (then _loop records its total in split_totals)
+        self.split_totals.append(0)
         code: list[str] = []
         for k in seg:
             comment = k.describe()[len(f"{k.origin:<10} "):]
@@ -571,7 +605,7 @@ class Source:
         self.segment_fixed.append(at)
         self.segment_bases.append(self.bases)
         args = ([f"v{v}" for v in passed] + ([f"addresses{n}"] if at or self.bases else [])
-                + self._scalar_args(seg))
+                + self._scalar_args(seg) + (["part"] if self._ranged else []))
         self.segment_args.append(args)
         # the compiled entry point may be called directly when every argument's type is fixed
         # by the guards: inputs (dtype, shape, layout checked), outside arrays (the same
@@ -581,7 +615,9 @@ class Source:
                            and not any(a.startswith("step") for a in args))
         types = ", ".join(f"v{v} {self.values[v].dtype.name}{list(self._shape(v))}"
                           f"{'' if self.values[v].contiguous else ' strided'}" for v in passed)
-        lines = ["@njit(cache=True, error_model=\"numpy\")",
+        # (a split loop runs on two threads at once: without the GIL)
+        nogil = ", nogil=True" if self._ranged else ""
+        lines = [f"@njit(cache=True, error_model=\"numpy\"{nogil})",
                  f"def segment({', '.join(args)}):",
                  f"    # arguments: {types}"]
         for i, v in enumerate(fixed + planned):  # 0-d values are indexed as v[0]
@@ -942,10 +978,21 @@ class Source:
                 expr = _scalar(expr, dt)
             body.append(f"t{m.outs[0]} = {expr}")
         body += [f"{stored[o]}[e] = t{o}" for o in k.outs]
+        outer = n // run if run > 1 else n
         if run > 1:
-            return lines + [f"for i in range({n // run}):", f"    for j in range({run}):",
-                            f"        e = i * {run} + j"] + ["        " + line for line in body]
-        return lines + [f"for e in range({n}):"] + ["    " + line for line in body]
+            body = [f"for j in range({run}):", f"    e = i * {run} + j"] + [
+                "    " + line for line in body]
+        index = "i" if run > 1 else "e"
+        if not self._ranged:
+            return lines + [f"for {index} in range({outer}):"] + ["    " + ln for ln in body]
+        # split over two threads: part 0 runs the first half, part 1 the rest, each loop with
+        # its bounds written in (with bounds passed as numbers LLVM did not vectorise the
+        # float32 activations: 6x slower)
+        mid = outer // 2 // 64 * 64
+        self.split_totals[-1] = outer
+        return lines + ["if part == 0:", f"    for {index} in range({mid}):"] + [
+            "        " + ln for ln in body] + ["else:", f"    for {index} in range({mid}, "
+                                              f"{outer}):"] + ["        " + ln for ln in body]
 
     # ---- the driver ------------------------------------------------------------------------
 
@@ -1031,7 +1078,10 @@ class Source:
                           f"{name[len('numbers'):]}()  # lr, steps... (now if not fixed)"
                           for name in self._scalar_args(self.segment_kernels[item])]
                 args = [self._scalar_arg(a) for a in self.segment_args[item]]
-                lines.append(f"        _segment{item}({', '.join(args)})")
+                if self.split_totals[item]:  # over two threads (runtime.split)
+                    lines.append(f"        split(_segment{item}, ({', '.join(args[:-1])},))")
+                else:
+                    lines.append(f"        _segment{item}({', '.join(args)})")
             elif kind == "blas":
                 lines.append("        " + self._blas(item))
             elif kind in CONV_PRODUCTS:

@@ -1,8 +1,14 @@
-"""What the generated code calls besides the kernels: addresses, and sums in numpy's order.
-(A small linear layer's products are the loops eager mode runs, ``kernels/small_matmul.py``.)
+"""What the generated code calls besides the kernels: addresses, sums in numpy's order, and
+``split``, which runs a large elementwise loop on two threads. (A small linear layer's products
+are the loops eager mode runs, ``kernels/small_matmul.py``.)
 """
 
 from __future__ import annotations
+
+import os
+import queue
+import threading
+from typing import Any
 
 import numpy as np
 from numba import njit, types
@@ -90,3 +96,63 @@ def block_sum(a, start, n):  # pragma: no cover - compiled
         total += a[start + i]
         i += 1
     return total
+
+
+# ---- two threads for a large elementwise loop ----------------------------------------------
+
+class _Helper:
+    """The second thread: runs ``segment(*args)`` jobs from ``jobs``, answers on
+    ``done`` (None, or the exception the job raised)."""
+
+    def __init__(self) -> None:
+        self.jobs: queue.SimpleQueue = queue.SimpleQueue()
+        self.done: queue.SimpleQueue = queue.SimpleQueue()
+        threading.Thread(target=self._serve, name="tinynet-loops", daemon=True).start()
+
+    def _serve(self) -> None:
+        while True:
+            segment, args = self.jobs.get()
+            try:
+                segment(*args)
+                self.done.put(None)
+            except BaseException as error:  # noqa: BLE001 - handed to the caller
+                self.done.put(error)
+
+
+_helper: _Helper | None = None
+_busy = threading.Lock()  # one split at a time; a call meanwhile (another thread) runs whole
+
+
+def _forget_helper() -> None:  # a forked child has no helper thread: it starts its own
+    global _helper, _busy
+    _helper, _busy = None, threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_helper)
+
+
+def split(segment: Any, args: tuple) -> None:
+    """``segment(*args, 0)`` and ``segment(*args, 1)``, the two halves of a large elementwise
+    loop (``codegen``), the second on the helper thread when ``tn.get_num_threads()`` allows
+    two. The segment is compiled ``nogil``; each element is computed as in one pass, so the
+    numbers are the same either way."""
+    from tinynet import kernels
+
+    global _helper
+    if kernels.get_num_threads() < 2 or not _busy.acquire(blocking=False):
+        segment(*args, 0)
+        segment(*args, 1)
+        return
+    try:
+        if _helper is None:
+            _helper = _Helper()
+        _helper.jobs.put((segment, (*args, 1)))
+        try:
+            segment(*args, 0)
+        finally:
+            error = _helper.done.get()  # (never leave the helper writing after we return)
+        if error is not None:
+            raise error
+    finally:
+        _busy.release()

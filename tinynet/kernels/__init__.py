@@ -45,10 +45,12 @@ __all__ = [
     "elementwise_backward",
     "elementwise_forward",
     "erf",
+    "get_num_threads",
     "numba_enabled",
     "perceptron_fit",
     "relu_backward",
     "relu_forward",
+    "set_num_threads",
     "sigmoid_backward",
     "sigmoid_forward",
     "softmax_cross_entropy_backward",
@@ -675,3 +677,30 @@ def _warm_up_conv() -> None:
 
 
 __all__ += ["col2im", "im2col", "max_pool2d_backward", "max_pool2d_forward"]
+
+
+# ----------------------------------------------------------------------------- threads
+
+_threads: int | None = None  # set_num_threads's number, or None: the CPUs this process may use
+
+
+def set_num_threads(n: int) -> None:
+    """``torch.set_num_threads``: how many threads tinynet's own loops may use (tn.compile
+    splits a large elementwise loop over them: ``compile/runtime.py``'s ``split``). numpy's
+    BLAS keeps its own threads (``OPENBLAS_NUM_THREADS``, threadpoolctl)."""
+    if isinstance(n, bool) or not isinstance(n, int | np.integer):  # RuntimeError, as torch
+        raise RuntimeError(f"set_num_threads expects an int, but got {type(n).__name__}")
+    if n < 1:
+        raise RuntimeError(f"set_num_threads expects a positive integer, got {n}")
+    global _threads
+    _threads = int(n)
+
+
+def get_num_threads() -> int:
+    """``torch.get_num_threads``: the threads tinynet's own loops may use: ``set_num_threads``'s
+    number, else the CPUs this process may run on (its affinity: ``taskset -c 1`` gives 1)."""
+    if _threads is not None:
+        return _threads
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
