@@ -99,6 +99,7 @@ class Runner:
         module = _load(self.path, self.source, f"tinynet_compiled_{digest}")
         self.module, self.direct, self.segment_args = module, writer.direct, writer.segment_args
         self.reads, self.read_sizes = writer.reads, writer.read_sizes
+        self.halves = writer.halves
         self.replay, self._refresh = module.make_replay(*self._bindings(writer))
         self.vouched = (False,) * len(self.reads)  # which reads the guard vouches for
 
@@ -166,8 +167,10 @@ class Runner:
         first) or ("floats", n)."""
         if name.startswith("addresses"):
             return ("array", (1,), "int64")
-        if name == "part":  # which half of a split loop (0 or 1)
+        if name == "part":  # which half of a split loop (0 or 1; 2: after both)
             return ("int",)
+        if name.startswith("halves"):  # a split sum's two parts
+            return ("array", (2,), self.halves[int(name[len("halves"):])])
         if name.startswith("numbers"):  # an update's numbers: a tuple of floats
             return ("floats", self.read_sizes[int(name[len("numbers"):])])
         value = self.values[int(name[1:])]
@@ -430,6 +433,8 @@ class Source:
         self.no_blas = False  # the program calls no BLAS (``text``): large loops may split
         self.split_totals: list[int] = []  # per segment: what its loop splits (0: not split)
         self._ranged = False  # generating a split segment: its loop runs one half
+        self.halves: dict[int, str] = {}  # split sum's segment -> its dtype (its two parts'
+        # sums travel in the array ``halves<n>``)
 
     def text(self) -> str:
         head = [
@@ -516,10 +521,17 @@ class Source:
     # ---- helpers ---------------------------------------------------------------------------
 
     def _split(self, seg: list[Kernel]) -> bool:
-        """Is ``seg`` a large loop alone, in a program that calls no BLAS (``text``)? The
-        driver then splits it over two threads."""
-        return self.no_blas and len(seg) == 1 and seg[0].kind == "loop" and (
-            seg[0].attrs["n"] >= PARALLEL_MIN)
+        """Is ``seg`` a large loop or a large sum alone, in a program that calls no BLAS
+        (``text``)? The driver then splits it over two threads."""
+        if not self.no_blas or len(seg) != 1:
+            return False
+        k = seg[0]
+        if k.kind == "loop":
+            return k.attrs["n"] >= PARALLEL_MIN
+        if k.kind == "sum":  # all of one run: numpy's pairwise sum, whose first split is ours
+            form = self._sum_runs(k)
+            return form is not None and form[:2] == ("rows", 1) and form[2] >= PARALLEL_MIN
+        return False
 
     def _large(self, k: Kernel) -> bool:
         if k.kind == "bmm":  # batched: numpy's matmul, as eager (BLAS on each matrix)
@@ -605,7 +617,8 @@ class Source:
         self.segment_fixed.append(at)
         self.segment_bases.append(self.bases)
         args = ([f"v{v}" for v in passed] + ([f"addresses{n}"] if at or self.bases else [])
-                + self._scalar_args(seg) + (["part"] if self._ranged else []))
+                + self._scalar_args(seg) + ([f"halves{n}"] if n in self.halves else [])
+                + (["part"] if self._ranged else []))
         self.segment_args.append(args)
         # the compiled entry point may be called directly when every argument's type is fixed
         # by the guards: inputs (dtype, shape, layout checked), outside arrays (the same
@@ -772,6 +785,15 @@ class Source:
     def _sum(self, k: Kernel) -> list[str]:
         form, rows, n = self._sum_runs(k)
         src, dst = self._flat(k.args[0]), self._flat(k.outs[0])
+        if self._ranged:  # split: numpy's pairwise sum adds the sums of these two parts
+            half = n // 2 - (n // 2) % 8
+            halves = f"halves{len(self.split_totals) - 1}"
+            self.split_totals[-1] = n
+            self.halves[len(self.split_totals) - 1] = self.values[k.outs[0]].dtype.name
+            return [f"src = {src}", f"dst = {dst}",
+                    "if part == 0:", f"    {halves}[0] = row_sum(src, 0, {half})",
+                    "elif part == 1:", f"    {halves}[1] = row_sum(src, {half}, {n - half})",
+                    "else:  # both done", f"    dst[0] = {halves}[0] + {halves}[1]"]
         if form == "rows":
             return [f"src = {src}", f"dst = {dst}", f"for row in range({rows}):",
                     f"    dst[row] = row_sum(src, row * {n}, {n})"]
@@ -991,8 +1013,9 @@ class Source:
         mid = outer // 2 // 64 * 64
         self.split_totals[-1] = outer
         return lines + ["if part == 0:", f"    for {index} in range({mid}):"] + [
-            "        " + ln for ln in body] + ["else:", f"    for {index} in range({mid}, "
-                                              f"{outer}):"] + ["        " + ln for ln in body]
+            "        " + ln for ln in body] + ["elif part == 1:", f"    for {index} in range("
+                                              f"{mid}, {outer}):"] + [
+            "        " + ln for ln in body]
 
     # ---- the driver ------------------------------------------------------------------------
 
@@ -1015,6 +1038,8 @@ class Source:
                              f"np.array({bases}, dtype=np.int64)))")
             elif at:
                 lines.append(f"    addresses{n} = addresses({', '.join(at)})")
+        for n, dtype in self.halves.items():  # a split sum's two parts
+            lines.append(f"    halves{n} = np.zeros(2, np.{dtype})")
         for r in range(len(self.reads)):  # the updates' numbers (lr, momentum...)
             lines.append(f"    read{r} = reads[{r}]")
             lines.append(f"    fixed{r} = None  # its numbers while the fast check vouches "

@@ -134,15 +134,17 @@ if hasattr(os, "register_at_fork"):
 
 def split(segment: Any, args: tuple) -> None:
     """``segment(*args, 0)`` and ``segment(*args, 1)``, the two halves of a large elementwise
-    loop (``codegen``), the second on the helper thread when ``tn.get_num_threads()`` allows
-    two. The segment is compiled ``nogil``; each element is computed as in one pass, so the
-    numbers are the same either way."""
+    loop or sum (``codegen``), the second on the helper thread when ``tn.get_num_threads()``
+    allows two; then ``segment(*args, 2)`` (a sum adds its halves' sums). The segment is
+    compiled ``nogil``; each element is computed as in one pass, and a sum's halves are the two
+    parts numpy's pairwise sum adds, so the numbers are the same either way."""
     from tinynet import kernels
 
     global _helper
     if kernels.get_num_threads() < 2 or not _busy.acquire(blocking=False):
         segment(*args, 0)
         segment(*args, 1)
+        segment(*args, 2)
         return
     try:
         if _helper is None:
@@ -156,3 +158,4 @@ def split(segment: Any, args: tuple) -> None:
             raise error
     finally:
         _busy.release()
+    segment(*args, 2)
