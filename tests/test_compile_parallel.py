@@ -5,13 +5,20 @@ child. Also ``tn.set_num_threads`` / ``tn.get_num_threads`` (torch's names)."""
 
 import os
 import threading
+from typing import Any
 
 import numpy as np
 import pytest
+from compile_support import close_typed
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 import tinynet as tn
 from tinynet import kernels
 from tinynet.compile import codegen
+
+# a fresh compile cache for this file (tests/conftest.py)
+pytestmark = pytest.mark.usefixtures("compile_cache_dir")
 
 N = codegen.PARALLEL_MIN + 77  # large enough to split; odd: the halves differ in length
 
@@ -186,3 +193,72 @@ def test_the_thread_functions_are_torchs():
         torch.set_num_threads(0)
     with pytest.raises(RuntimeError):
         tn.set_num_threads(0)
+
+
+UNARY = {"tanh": tn.tanh, "sigmoid": tn.sigmoid, "exp": lambda t: (t * 0.1).exp(),
+         "relu": tn.relu, "square": lambda t: t * t}
+BINARY = {"add": lambda a, b: a + b, "mul": lambda a, b: a * b, "sub": lambda a, b: a - b}
+
+
+@st.composite
+def chains(draw: Any) -> tuple[tuple[int, ...], tuple[int, ...], list[tuple[str, str]]]:
+    """A shape of 1-3 dims (up to 300 elements: sums above numpy's 128-number block split),
+    a broadcast operand's shape, and 1-4 elementwise ops, each unary or with the operand."""
+    shape = tuple(draw(st.lists(st.integers(1, 10), min_size=1, max_size=3)))
+    drop = draw(st.integers(0, len(shape) - 1))
+    other = tuple(1 if draw(st.booleans()) else n for n in shape[drop:])
+    ops = draw(st.lists(st.one_of(st.tuples(st.just("unary"), st.sampled_from(sorted(UNARY))),
+                                  st.tuples(st.just("binary"), st.sampled_from(sorted(BINARY)))),
+                        min_size=1, max_size=4))
+    return shape, other, ops
+
+
+@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(case=chains(), dtype=st.sampled_from([np.float32, np.float64]),
+       seed=st.integers(0, 2**16))
+def test_drawn_chains_split_at_any_size_equal_the_unsplit_program_bit_for_bit(case, dtype,
+                                                                              seed) -> None:
+    """With ``PARALLEL_MIN`` at 1 every loop and every sum of one long run splits, whatever its
+    size (halves that are empty, a few elements, not a multiple of the vector width), through
+    the background compiler's child: the numbers equal the unsplit program's bit for bit, and
+    eager mode's to the dtype's tolerance."""
+    shape, other, ops = case
+    rng = np.random.default_rng(seed)
+    x0 = rng.standard_normal(shape).astype(dtype)
+    b0 = rng.standard_normal(other).astype(dtype)
+
+    def step(x: Any, b: Any) -> Any:
+        y = x
+        for kind, name in ops:
+            y = UNARY[name](y) if kind == "unary" else BINARY[name](y, b)
+        loss = (y * x).sum() + (b * b).sum()  # (b has a gradient even if no op read it)
+        loss.backward()
+        return loss
+
+    def run(split: bool) -> list[tuple[np.ndarray, ...]]:
+        with pytest.MonkeyPatch.context() as mp:
+            if split:
+                mp.setattr(codegen, "PARALLEL_MIN", 1)
+                mp.setattr(kernels, "_threads", 2)
+            compiled = tn.compile(step, background=split)
+            seen = []
+            for _ in range(4):
+                x = tn.tensor(x0.copy(), requires_grad=True)
+                b = tn.tensor(b0.copy(), requires_grad=True)
+                loss = compiled(x, b)
+                seen.append((loss.data, x.grad.data, b.grad.data))
+                compiled.wait()
+            text = compiled.explain() if kernels.numba_enabled() else ""
+        return seen, text
+
+    x, b = tn.tensor(x0.copy(), requires_grad=True), tn.tensor(b0.copy(), requires_grad=True)
+    want = (step(x, b).data, x.grad.data, b.grad.data)
+    plain, _ = run(split=False)
+    split, text = run(split=True)
+    for call, (p, s) in enumerate(zip(plain, split, strict=True)):
+        for what, got, whole, eager in zip(("loss", "x.grad", "b.grad"), s, p, want,
+                                           strict=True):
+            np.testing.assert_array_equal(got, whole, err_msg=f"{what}, call {call}: split")
+            close_typed(got, eager, dtype, f"{what}, call {call}: against eager")
+    if kernels.numba_enabled():
+        assert "split(_segment" in text

@@ -529,8 +529,9 @@ class Source:
         if k.kind == "loop":
             return k.attrs["n"] >= PARALLEL_MIN
         if k.kind == "sum":  # all of one run: numpy's pairwise sum, whose first split is ours
-            form = self._sum_runs(k)
-            return form is not None and form[:2] == ("rows", 1) and form[2] >= PARALLEL_MIN
+            form = self._sum_runs(k)  # (numpy splits a run of more than 128 numbers)
+            return form is not None and form[:2] == ("rows", 1) and form[2] >= max(
+                PARALLEL_MIN, 129)
         return False
 
     def _large(self, k: Kernel) -> bool:
