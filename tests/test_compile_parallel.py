@@ -262,3 +262,43 @@ def test_drawn_chains_split_at_any_size_equal_the_unsplit_program_bit_for_bit(ca
             close_typed(got, eager, dtype, f"{what}, call {call}: against eager")
     if kernels.numba_enabled():
         assert "split(_segment" in text
+
+
+def test_a_wait_interrupted_by_ctrl_c_leaves_no_stale_answer_for_the_next_split(threads):
+    """KeyboardInterrupt while the caller waits for the helper: that helper's answer would
+    arrive late and be read by the next split as its own, which would then return while the
+    old job is still writing. The next split starts a new helper instead."""
+    from tinynet.compile import runtime
+
+    tn.set_num_threads(2)
+    started, release = threading.Event(), threading.Event()
+    order: list[str] = []
+
+    def slow(part: int) -> None:  # part 1 (the helper's) waits to be released
+        if part == 1:
+            started.set()
+            release.wait(5)
+            order.append("old job done")
+
+    class Interrupting:  # the caller's wait: interrupted once, as by Ctrl-C
+        def __init__(self, queue: Any) -> None:
+            self.queue = queue
+
+        def get(self) -> Any:
+            started.wait(5)
+            raise KeyboardInterrupt
+
+        def put(self, answer: Any) -> None:  # (the old helper still answers, late)
+            self.queue.put(answer)
+
+    runtime.split(lambda part: None, ())  # (a helper exists)
+    old = runtime._helper
+    old.done, real_done = Interrupting(old.done), old.done
+    with pytest.raises(KeyboardInterrupt):
+        runtime.split(slow, ())
+    assert runtime._helper is None
+    seen: list[int] = []
+    runtime.split(lambda part: seen.append(part), ())  # a new helper: its own answers
+    assert sorted(seen) == [0, 1, 2] and runtime._helper is not old
+    release.set()
+    assert real_done.get(timeout=5) is None and order == ["old job done"]

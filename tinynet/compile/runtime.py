@@ -149,11 +149,16 @@ def split(segment: Any, args: tuple) -> None:
     try:
         if _helper is None:
             _helper = _Helper()
-        _helper.jobs.put((segment, (*args, 1)))
+        helper = _helper
+        helper.jobs.put((segment, (*args, 1)))
         try:
             segment(*args, 0)
         finally:
-            error = _helper.done.get()  # (never leave the helper writing after we return)
+            try:
+                error = helper.done.get()  # (never leave the helper writing after we return)
+            except BaseException:  # interrupted while waiting (Ctrl-C): that helper's answer
+                _helper = None  # would come late, so the next split starts a new one
+                raise
         if error is not None:
             raise error
     finally:
