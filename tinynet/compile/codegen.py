@@ -431,8 +431,8 @@ class Source:
         self.segment_files: dict[str, tuple[int, str]] = {}  # digest -> (first segment, text)
         self.segment_digests: list[str] = []  # per segment: its file's digest
         self.no_blas = False  # the program calls no BLAS (``text``): large loops may split
-        self.split_totals: list[int] = []  # per segment: what its loop splits (0: not split)
-        self._ranged = False  # generating a split segment: its loop runs one half
+        self._ranged: int | None = None  # the segment being generated, if it splits (its
+        # loop runs one half: _loop, _sum)
         self.halves: dict[int, str] = {}  # split sum's segment -> its dtype (its two parts'
         # sums travel in the array ``halves<n>``)
 
@@ -448,17 +448,15 @@ class Source:
         ]
         segments: list[list[Kernel]] = [[]]
         driver_items: list[Any] = []  # ("segment", n) / ("blas", kernel) / ("opaque", kernel)
-        in_driver = [k for k in self.kernels if k.kind in ("opaque", *CONV_PRODUCTS) or
-                     self._large(k) or (k.kind == "sum" and not self._sum_runs(k))]
         # A large elementwise loop is a segment of its own, split over two threads by
         # ``runtime.split``, in a program that calls no BLAS and no eager step: right after an
         # OpenBLAS call its threads keep spinning on the other core for milliseconds, so the
         # second half waits for that core (measured after a 256x784x512 matmul: a 740 us
         # loop took 785 us split, against 470 us split without the matmul before it).
-        self.no_blas = not any(k.kind != "sum" for k in in_driver)
+        self.no_blas = not any(k.kind != "sum" and self._in_driver(k) for k in self.kernels)
         for k in self.kernels:
             alone = self._split([k])
-            if any(k is d for d in in_driver) or alone:
+            if alone or self._in_driver(k):
                 if segments[-1]:
                     driver_items.append(("segment", len(segments) - 1))
                     segments.append([])
@@ -520,6 +518,12 @@ class Source:
         return "\n".join(head + ["", ""] + body + [function]) + "\n"
 
     # ---- helpers ---------------------------------------------------------------------------
+
+    def _in_driver(self, k: Kernel) -> bool:
+        """Does the driver run ``k`` itself (an opaque step, numpy's matmul or sum), not a
+        segment?"""
+        return k.kind in ("opaque", *CONV_PRODUCTS) or self._large(k) or (
+            k.kind == "sum" and not self._sum_runs(k))
 
     def _split(self, seg: list[Kernel]) -> bool:
         """Is ``seg`` a large loop or a large sum alone, in a program that calls no BLAS
@@ -603,8 +607,7 @@ class Source:
         passed = [v for v in passed if v not in fixed]
         at = [f"v{v}" for v in fixed + planned]
         self.bases: list[int] = []  # where each take/put starts in its array (_strided)
-        self._ranged = self._split(seg)  # (then _loop records its total in split_totals)
-        self.split_totals.append(0)
+        self._ranged = n if self._split(seg) else None
         code: list[str] = []
         for k in seg:
             comment = k.describe()[len(f"{k.origin:<10} "):]
@@ -620,7 +623,7 @@ class Source:
         self.segment_bases.append(self.bases)
         args = ([f"v{v}" for v in passed] + ([f"addresses{n}"] if at or self.bases else [])
                 + self._scalar_args(seg) + ([f"halves{n}"] if n in self.halves else [])
-                + (["part"] if self._ranged else []))
+                + (["part"] if self._ranged is not None else []))
         self.segment_args.append(args)
         # the compiled entry point may be called directly when every argument's type is fixed
         # by the guards: inputs (dtype, shape, layout checked), outside arrays (the same
@@ -631,7 +634,7 @@ class Source:
         types = ", ".join(f"v{v} {self.values[v].dtype.name}{list(self._shape(v))}"
                           f"{'' if self.values[v].contiguous else ' strided'}" for v in passed)
         # (a split loop runs on two threads at once: without the GIL)
-        nogil = ", nogil=True" if self._ranged else ""
+        nogil = ", nogil=True" if self._ranged is not None else ""
         lines = [f"@njit(cache=True, error_model=\"numpy\"{nogil})",
                  f"def segment({', '.join(args)}):",
                  f"    # arguments: {types}"]
@@ -787,11 +790,10 @@ class Source:
     def _sum(self, k: Kernel) -> list[str]:
         form, rows, n = self._sum_runs(k)
         src, dst = self._flat(k.args[0]), self._flat(k.outs[0])
-        if self._ranged:  # split: numpy's pairwise sum adds the sums of these two parts
+        if self._ranged is not None:  # split: numpy's pairwise sum adds these parts' sums
             half = n // 2 - (n // 2) % 8
-            halves = f"halves{len(self.split_totals) - 1}"
-            self.split_totals[-1] = n
-            self.halves[len(self.split_totals) - 1] = self.values[k.outs[0]].dtype.name
+            halves = f"halves{self._ranged}"
+            self.halves[self._ranged] = self.values[k.outs[0]].dtype.name
             return [f"src = {src}", f"dst = {dst}",
                     "if part == 0:", f"    {halves}[0] = row_sum(src, 0, {half})",
                     "elif part == 1:", f"    {halves}[1] = row_sum(src, {half}, {n - half})",
@@ -1007,13 +1009,12 @@ class Source:
             body = [f"for j in range({run}):", f"    e = i * {run} + j"] + [
                 "    " + line for line in body]
         index = "i" if run > 1 else "e"
-        if not self._ranged:
+        if self._ranged is None:
             return lines + [f"for {index} in range({outer}):"] + ["    " + ln for ln in body]
         # split over two threads: part 0 runs the first half, part 1 the rest, each loop with
         # its bounds written in (with bounds passed as numbers LLVM did not vectorise the
         # float32 activations: 6x slower)
         mid = outer // 2 // 64 * 64
-        self.split_totals[-1] = outer
         return lines + ["if part == 0:", f"    for {index} in range({mid}):"] + [
             "        " + ln for ln in body] + ["elif part == 1:", f"    for {index} in range("
                                               f"{mid}, {outer}):"] + [
@@ -1105,7 +1106,7 @@ class Source:
                           f"{name[len('numbers'):]}()  # lr, steps... (now if not fixed)"
                           for name in self._scalar_args(self.segment_kernels[item])]
                 args = [self._scalar_arg(a) for a in self.segment_args[item]]
-                if self.split_totals[item]:  # over two threads (runtime.split)
+                if self._split(self.segment_kernels[item]):  # over two threads (runtime.split)
                     lines.append(f"        split(_segment{item}, ({', '.join(args[:-1])},))")
                 else:
                     lines.append(f"        _segment{item}({', '.join(args)})")

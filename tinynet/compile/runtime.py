@@ -15,6 +15,8 @@ from numba import njit, types
 from numba.core import cgutils
 from numba.extending import intrinsic
 
+from tinynet import kernels
+
 
 def addresses(*arrays: np.ndarray) -> np.ndarray:
     """The data addresses of ``arrays`` (C-contiguous), for ``address`` inside a segment. The
@@ -138,8 +140,6 @@ def split(segment: Any, args: tuple) -> None:
     allows two; then ``segment(*args, 2)`` (a sum adds its halves' sums). The segment is
     compiled ``nogil``; each element is computed as in one pass, and a sum's halves are the two
     parts numpy's pairwise sum adds, so the numbers are the same either way."""
-    from tinynet import kernels
-
     global _helper
     if kernels.get_num_threads() < 2 or not _busy.acquire(blocking=False):
         segment(*args, 0)
