@@ -5,6 +5,8 @@ from typing import Any
 
 import numpy as np
 
+import tinynet.nn.functional as F
+
 RTOL = 1e-10  # compiled against eager in float64: the same operations, in the same order
 
 
@@ -41,3 +43,13 @@ def opaque_ops(text: str) -> set[str]:
     for origin in re.findall(r"^  (\S+)\s+opaque\b", ir, re.M):
         found |= {names[i] for i in re.findall(r"s(\d+)", origin)}
     return found
+
+
+def cross_entropy_step(model: Any, opt: Any, x: Any, y: Any) -> Any:
+    """The plain training step the compile tests run in both worlds: zero_grad, cross-entropy,
+    backward, step; returns the loss."""
+    opt.zero_grad()
+    loss = F.cross_entropy(model(x), y)
+    loss.backward()
+    opt.step()
+    return loss

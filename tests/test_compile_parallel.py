@@ -39,6 +39,12 @@ def _chain(x: tn.Tensor, w: tn.Tensor) -> tn.Tensor:
     return loss
 
 
+def _step(x: tn.Tensor, w: tn.Tensor) -> tn.Tensor:
+    """The step compiled: ``_chain`` from fresh gradients."""
+    x.grad = w.grad = None
+    return _chain(x, w)
+
+
 def _world(dtype: type, seed: int = 0) -> tuple[tn.Tensor, tn.Tensor]:
     rng = np.random.default_rng(seed)
     x = tn.tensor(rng.standard_normal(N).astype(dtype) * 3, requires_grad=True)
@@ -50,8 +56,7 @@ def _eager(dtype: type, steps: int) -> list[tuple[np.ndarray, np.ndarray, np.nda
     x, w = _world(dtype)
     seen = []
     for _ in range(steps):
-        x.grad = w.grad = None
-        loss = _chain(x, w)
+        loss = _step(x, w)
         seen.append((loss.data.copy(), x.grad.data.copy(), w.grad.data.copy()))
     return seen
 
@@ -63,11 +68,7 @@ def test_a_large_loop_splits_and_equals_the_eager_step_bit_for_bit(dtype, count,
     want = _eager(dtype, 4)
     x, w = _world(dtype)
 
-    def step(x, w):
-        x.grad = w.grad = None
-        return _chain(x, w)
-
-    compiled = tn.compile(step, background=False)
+    compiled = tn.compile(_step, background=False)
     for n, (loss, gx, gw) in enumerate(want):
         got = compiled(x, w)
         np.testing.assert_array_equal(got.data, loss, err_msg=f"loss, call {n}")
@@ -111,11 +112,7 @@ def test_split_loops_from_two_threads_at_once_each_get_their_own_numbers(threads
         x, w = _world(np.float64, seed)
         wants.append(_chain(x, w).item())
 
-    def step(x, w):
-        x.grad = w.grad = None
-        return _chain(x, w)
-
-    compiled = [tn.compile(step, background=False) for _ in worlds]
+    compiled = [tn.compile(_step, background=False) for _ in worlds]
     for c, (x, w) in zip(compiled, worlds, strict=True):
         c(x, w)
         c(x, w)  # (traced, then compiled: the next calls replay)
@@ -145,11 +142,7 @@ def test_a_forked_child_splits_loops_with_a_helper_of_its_own(threads):
     x, w = _world(np.float64)
     want = _eager(np.float64, 1)[0][0]
 
-    def step(x, w):
-        x.grad = w.grad = None
-        return _chain(x, w)
-
-    compiled = tn.compile(step, background=False)
+    compiled = tn.compile(_step, background=False)
     for _ in range(3):
         compiled(x, w)
     read, write = os.pipe()

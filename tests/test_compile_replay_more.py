@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from compile_support import cross_entropy_step
 
 import tinynet as tn
 import tinynet.nn.functional as F
@@ -127,20 +128,13 @@ def test_a_cnn_step_with_dropout2d_equals_eager_with_a_seed_per_call() -> None:
     opt = optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
     other_opt = optim.SGD(other.parameters(), lr=0.05, momentum=0.9)
 
-    def step(m: Any, o: Any, x: Any, y: Any) -> Any:
-        o.zero_grad()
-        loss = F.cross_entropy(m(x), y)
-        loss.backward()
-        o.step()
-        return loss
-
-    compiled = tn.compile(lambda x, y: step(other, other_opt, x, y))
+    compiled = tn.compile(lambda x, y: cross_entropy_step(other, other_opt, x, y))
     rng = np.random.default_rng(0)
     for i in range(5):
         x = tn.tensor(rng.normal(size=(3, 2, 5, 5)))
         y = tn.tensor(rng.integers(0, 3, size=3))
         tn.manual_seed(i % 2)  # the same seed twice: masks repeat as eager's do
-        want = step(model, opt, x, y)
+        want = cross_entropy_step(model, opt, x, y)
         tn.manual_seed(i % 2)
         assert_close(compiled(x, y).data, want.data)
         assert_same_params(model, other)
@@ -423,21 +417,14 @@ def twin_training(make_optimizer: Callable[[Any], Any], calls: int = 6,
     other = copy.deepcopy(model)
     opt, other_opt = make_optimizer(model), make_optimizer(other)
 
-    def step(m: Any, o: Any, x: Any, y: Any) -> Any:
-        o.zero_grad()
-        loss = F.cross_entropy(m(x), y)
-        loss.backward()
-        o.step()
-        return loss
-
-    compiled = tn.compile(lambda x, y: step(other, other_opt, x, y))
+    compiled = tn.compile(lambda x, y: cross_entropy_step(other, other_opt, x, y))
     rng = np.random.default_rng(3)
     for i in range(calls):
         if between is not None:
             between(i, opt)
             between(i, other_opt)
         x, y = tn.tensor(rng.normal(size=(8, 3))), tn.tensor(rng.integers(0, 2, size=8))
-        want = step(model, opt, x, y)
+        want = cross_entropy_step(model, opt, x, y)
         assert_close(compiled(x, y).data, want.data, f"loss, call {i}")
         assert_same_params(model, other)
         for p, q in zip(model.parameters(), other.parameters(), strict=True):
