@@ -749,6 +749,12 @@ class Source:
         self.bases.append(base)
         if not sizes:  # one element
             return lines + ([f"dst[0] = src[{start}]"] if take else [f"dst[{start}] {put} src[0]"])
+        if min(strides) >= 0:  # (a flip's map steps back: its indices stay absolute)
+            # the sparse side seen from where the map starts, so each index is a sum of
+            # loop counters: numba then drops its wraparound of negative indices, which kept
+            # the copy scalar (LeNet's im2col 1.3-1.9x slower)
+            lines.append(f"view = {'src' if take else 'dst'}[{start}:]")
+            start = ""
         # e: the element of the dense side (out for take, g for put); where the innermost run
         # starts on both sides is worked out once per run, so the inner loop is two plain
         # strided accesses LLVM vectorises (an `e += 1` counter kept it scalar)
@@ -760,13 +766,15 @@ class Source:
         dense = "0"
         for d, n in enumerate(sizes[:-1]):
             dense = f"i{d}" if dense == "0" else f"({dense}) * {n} + i{d}"
-        at = " + ".join([start] + [f"i{d} * {st}" for d, st in enumerate(strides[:-1])])
+        at = " + ".join(([start] if start else []) +
+                        [f"i{d} * {st}" for d, st in enumerate(strides[:-1])]) or "0"
         lines += [f"{indent}at = {at}",
                   f"{indent}e = ({dense}) * {sizes[-1]}",
                   f"{indent}for i{last} in range({sizes[-1]}):"]
-        sparse = f"at + i{last}" + (f" * {strides[-1]}" if strides[-1] != 1 else "")
-        lines.append(f"{indent}    dst[e + i{last}] = src[{sparse}]" if take else
-                     f"{indent}    dst[{sparse}] {put} src[e + i{last}]")
+        sparse = (f"{'view' if not start else 'src' if take else 'dst'}[at + i{last}"
+                  + (f" * {strides[-1]}]" if strides[-1] != 1 else "]"))
+        lines.append(f"{indent}    dst[e + i{last}] = {sparse}" if take else
+                     f"{indent}    {sparse} {put} src[e + i{last}]")
         return lines
 
     def _sum_runs(self, k: Kernel) -> tuple[str, int, int] | None:
@@ -1193,8 +1201,8 @@ def _conv_product(k: Kernel, values: list[Value]) -> str:
     if k.kind == "conv_mm_dx":  # dcols = W^T @ g
         return (f"np.matmul(v{w}.reshape({groups}, {per_group}, {kg}).transpose(0, 2, 1), {g4}, "
                 f"out={cols4})")
-    products = f"v{k.outs[0]}.reshape({n}, {groups}, {per_group}, {kg})"  # g @ cols^T
-    return f"np.matmul({g4}, {cols4}.transpose(0, 1, 3, 2), out={products})"
+    products = f"v{k.outs[0]}.reshape({n}, {groups}, {kg}, {per_group})"  # cols @ g^T
+    return f"np.matmul({cols4}, {g4}.transpose(0, 1, 3, 2), out={products})"
 
 
 def _conv_loop(src: Source, k: Kernel) -> list[str]:
@@ -1230,14 +1238,38 @@ def _conv_loop(src: Source, k: Kernel) -> list[str]:
                 f"        dst[(e // {windows}) * {h * w} + at[e]] += src[e]"]
     # max_pool: each window's pixels in eager's order (row by row); the first maximum wins, a
     # NaN wins (the last NaN, as eager's `value > best or value != value` tap by tap). Written
-    # branch-free for the non-NaN maximum, the last NaN's position tracked beside it: that one
-    # test on every tap cost 6x the whole loop (LLVM kept it as branches). Bounds are tested
-    # only when padding can put a tap outside the image.
+    # as eager's kernel is (conv_compiled.max_pool2d_forward): the non-NaN maximum
+    # branch-free, with only a flag for "a NaN in this row of windows"; a row so flagged is
+    # scanned again for each window's last NaN. Bounds are tested only when padding can put a
+    # tap outside the image.
     (x,), (out, argmax) = k.args, k.outs
     (kh, kw), (sh, sw), padding, (dh, dw) = k.attrs["geometry"]
     n, c, h, w = src._shape(x)
     oh, ow = src._shape(out)[2:]
     padded = any(padding)
+
+    def windows(before: list[str], body: list[str], after: list[str]) -> list[str]:
+        """Each window of this row of outputs: ``before``, ``body`` at each of its pixels
+        (``here``: where, ``value``: what), ``after``."""
+        lines = [f"for q in range({ow}):",
+                 f"    left = q * {sw} - {padding[2]}",
+                 "    start = left"]
+        if padded:
+            lines += ["    while start < 0:", f"        start += {dw}"]
+        lines += [f"    {b}" for b in before]
+        lines += [f"    for i in range({kh}):", f"        row = top + i * {dh}"]
+        inner = "        "
+        if padded:
+            lines += [f"        if 0 <= row < {h}:"]
+            inner += "    "
+        lines += [f"{inner}for j in range({kw}):", f"{inner}    column = left + j * {dw}"]
+        if padded:
+            lines += [f"{inner}    if 0 <= column < {w}:"]
+            inner += "    "
+        lines += [f"{inner}    {b}" for b in [f"here = row * {w} + column",
+                                               "value = src[base + here]", *body]]
+        return lines + [f"    {b}" for b in after]
+
     lines = [f"src = {src._flat(x)}", f"dst = {src._flat(out)}", f"at = {src._flat(argmax)}",
              f"lowest = {src._dt(x)}(-np.inf)",
              f"for plane in range({n * c}):",
@@ -1248,33 +1280,18 @@ def _conv_loop(src: Source, k: Kernel) -> list[str]:
              "        first = top"]
     if padded:
         lines += ["        while first < 0:", f"            first += {dh}"]
-    lines += [f"        for q in range({ow}):",
-              f"            left = q * {sw} - {padding[2]}",
-              "            start = left"]
-    if padded:
-        lines += ["            while start < 0:", f"                start += {dw}"]
-    lines += ["            best = lowest  # (a window with no pixel in the image keeps these)",
-              f"            arg = first * {w} + start",
-              "            nan_at = -1"]
-    body = [f"here = row * {w} + column",
-            "value = src[base + here]",
-            "better = value > best",
-            "best = value if better else best",
-            "arg = here if better else arg",
-            "nan_at = here if value != value else nan_at"]
-    inner = "                "
-    lines += [f"            for i in range({kh}):", f"                row = top + i * {dh}"]
-    if padded:
-        lines += [f"                if 0 <= row < {h}:"]
-        inner += "    "
-    lines += [f"{inner}for j in range({kw}):", f"{inner}    column = left + j * {dw}"]
-    if padded:
-        lines += [f"{inner}    if 0 <= column < {w}:"]
-        lines += [f"{inner}        {b}" for b in body]
-    else:
-        lines += [f"{inner}    {b}" for b in body]
-    return lines + ["            if nan_at >= 0:",
-                    "                best = src[base + nan_at]",
-                    "                arg = nan_at",
-                    "            dst[e + q] = best",
-                    "            at[e + q] = arg"]
+    lines.append("        nan = False")
+    best = windows(["best = lowest  # (a window with no pixel in the image keeps these)",
+                    f"arg = first * {w} + start"],
+                   ["better = value > best",
+                    "best = value if better else best",
+                    "arg = here if better else arg",
+                    "nan |= value != value"],
+                   ["dst[e + q] = best", "at[e + q] = arg"])
+    last_nan = windows(["nan_at = -1"],
+                       ["nan_at = here if value != value else nan_at"],
+                       ["if nan_at >= 0:",
+                        "    dst[e + q] = src[base + nan_at]",
+                        "    at[e + q] = nan_at"])
+    return (lines + [f"        {b}" for b in best] + ["        if nan:  # rare: a NaN wins"]
+            + [f"            {b}" for b in last_nan])

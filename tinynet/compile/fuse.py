@@ -781,13 +781,14 @@ class Lowering:
 #   convolution  ->  [put: zeros around x]  im2col  conv_mm: W @ cols (BLAS, per sample
 #                    and group, eager's np.matmul)  channel_bias: + b, then the activation
 #   its backward ->  conv_mm_dx: W^T @ g, put (adding): col2im  [take: the image inside the
-#                    padding];  conv_mm_dw: g @ cols^T per sample, sum over samples;  sum: db
+#                    padding];  conv_mm_dw: cols @ g^T per sample, sum over samples, take:
+#                    each group's (K, O/G) block as the weight's (O/G, K);  sum: db
 #   max_pool2d   ->  max_pool: each window's first maximum and where it was (argmax);
 #                    its backward max_pool_back adds each gradient at its argmax
 #
-# im2col is a view of the (padded) image, an affine index map like a broadcast's: numpy copies
-# it in the driver (``np.copyto`` of the strided view ran 2-3x faster than the generated loop
-# of a ``take``, as eager's im2col found); col2im, its adjoint, is a ``put`` that adds,
+# im2col is a view of the (padded) image, an affine index map like a broadcast's, copied by
+# a ``take`` in a segment (its loop reads from where the map starts, so LLVM vectorises it:
+# codegen's ``_copy``); col2im, its adjoint, is a ``put`` that adds,
 # visiting the columns in order as the eager col2im kernel does, so every pixel sums its taps
 # in the same order.
 
@@ -915,10 +916,16 @@ def _lower_conv_backward(low: Lowering, s: Step, node: dict, g: int,
         dcols = low.new_value(low.values[cols].shape, dt, s.index)
         kernels += [Kernel("conv_mm_dx", [dcols], [w, g], {"groups": groups}),
                     *_col2im(low, s.index, dcols, dx, *node["geometry"])]
-    if dw is not None:  # one product per sample, summed over the samples (eager's .sum(0))
-        products = low.new_value((low.values[g].shape[0], *low.values[w].shape), dt, s.index)
+    if dw is not None:  # as eager: one product per sample and group, cols @ g^T (G, K,
+        # O/G), summed over the samples, each group's block turned to the weight's (O/G, K)
+        n, rows = low.values[cols].shape[:2]
+        shape = (groups, rows // groups, low.values[w].shape[0] // groups)
+        products = low.new_value((n, *shape), dt, s.index)
+        summed = low.new_value(shape, dt, s.index)
         kernels += [Kernel("conv_mm_dw", [products], [g, cols], {"groups": groups}),
-                    Kernel("sum", [dw], [products], {"axis": (0,), "keepdims": False})]
+                    Kernel("sum", [summed], [products], {"axis": (0,), "keepdims": False}),
+                    Kernel("take", [dw], [summed], {"dims": (0, 2, 1), "map": _affine_map(
+                        shape, lambda a: a.transpose(0, 2, 1))})]
     if db is not None:
         kernels.append(Kernel("sum", [db], [g], {"axis": (0, 2, 3), "keepdims": False}))
     return kernels

