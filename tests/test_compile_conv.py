@@ -82,7 +82,7 @@ def conv_case(draw: Any) -> dict[str, Any]:
             "o": groups * draw(st.integers(1, 3)), "side": side, "kernel": kernel,
             "stride": (draw(st.integers(1, 2)), draw(st.integers(1, 2))), "padding": padding,
             "dilation": dilation, "groups": groups, "bias": draw(st.booleans()),
-            "act": draw(st.sampled_from(["none", "relu", "tanh"])),
+            "act": draw(st.sampled_from(["none", "relu", "tanh", "leaky_relu", "elu"])),
             "input_grad": draw(st.booleans())}
 
 
@@ -93,7 +93,8 @@ def test_conv2d_compiled_equals_eager_values_and_grads(case: dict, dtype: Any,
                                                        seed: int) -> None:
     rng = np.random.default_rng(seed)
     c, o, g = case["c"], case["o"], case["groups"]
-    acts = {"none": lambda y: y, "relu": F.relu, "tanh": tn.tanh}
+    acts = {"none": lambda y: y, "relu": F.relu, "tanh": tn.tanh, "elu": F.elu,
+            "leaky_relu": lambda y: F.leaky_relu(y, 0.2)}
 
     def step(x: Any, w: Any, b: Any, r: Any) -> Any:
         y = acts[case["act"]](F.conv2d(x, w, b if case["bias"] else None, stride=case["stride"],
@@ -303,3 +304,33 @@ def test_float64_convolution_gradients_are_the_eager_numbers_exactly() -> None:
         for a, b in zip(other, eager, strict=True):
             np.testing.assert_array_equal(a.grad.numpy(), b.grad.numpy())
     assert_lowered(compiled)
+
+
+@pytest.mark.parametrize("act", ["relu", "leaky_relu", "elu", "sigmoid"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_conv_bias_activation_fused_compiled_equals_eager(act: str, dtype: Any) -> None:
+    """conv + bias + activation: the values and every gradient equal eager's, with negative
+    and NaN pre-activations. relu (plain arithmetic) is fused into the bias loop with its
+    formula written in; sigmoid is fused as a call of eager's kernel on each plane; leaky_relu
+    and elu keep their input for the backward, so their loops stay apart."""
+    fn = {"relu": F.relu, "leaky_relu": lambda y: F.leaky_relu(y, 0.3), "elu": F.elu,
+          "sigmoid": tn.sigmoid}[act]
+    rng = np.random.default_rng(7)
+
+    def step(x: Any, w: Any, b: Any, r: Any) -> Any:
+        y = fn(F.conv2d(x, w, b))
+        (y * r).sum().backward()
+        return y
+
+    def inputs(call: int) -> tuple[list[np.ndarray], list[bool]]:
+        x = rng.standard_normal((2, 3, 6, 5))
+        x[1, 2, 3, 3] = np.nan
+        return [a.astype(dtype) for a in (x, rng.standard_normal((4, 3, 3, 2)),
+                                          rng.standard_normal(4) - 1.0,
+                                          rng.standard_normal((2, 4, 4, 4)))], \
+            [True, True, True, False]
+
+    compiled = compare_calls(step, inputs, dtype)
+    assert_lowered(compiled)
+    if kernels.numba_enabled():
+        assert "channel_bias" in compiled.explain()

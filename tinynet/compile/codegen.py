@@ -1220,11 +1220,19 @@ def _conv_loop(src: Source, k: Kernel) -> list[str]:
         lines = [f"src = {src._flat(x)}", f"dst = {src._flat(y)}",
                  f"for start in range(0, {src._size(y)}, {plane}):",
                  f"    bias = v{b}[(start // {plane}) % {c}]",
-                 f"    for e in range(start, start + {plane}):",
-                 "        dst[e] = src[e] + bias"]
-        if act != "identity":  # the kernel eager runs, on the plane while it is in cache
-            lines.append(f"    {act}_forward(dst[start:start + {plane}], "
-                         f"dst[start:start + {plane}]{params})")
+                 f"    for e in range(start, start + {plane}):"]
+        row = TABLE[act]
+        if not re.search(r"\b(?!where\()\w+\(", row.forward):  # plain arithmetic (relu...):
+            # its formula in the loop, one pass (calling the kernel on each plane took 2x)
+            dt = src._dt(y)
+            value = _numbers(loop_expression(row, "forward", k.attrs["params"]), dt)
+            return [f"one = {dt}(1.0)", f"zero = {dt}(0.0)", *lines,
+                    "        x = src[e] + bias", f"        dst[e] = {value.format('x')}"]
+        lines.append("        dst[e] = src[e] + bias")
+        # else the kernel eager runs (its float32 rules for sigmoid and tanh), on the plane
+        # while it is in cache
+        lines.append(f"    {act}_forward(dst[start:start + {plane}], "
+                     f"dst[start:start + {plane}]{params})")
         return lines
     if k.kind == "max_pool_back":  # zeros, then each gradient added at its window's argmax
         (g, argmax), dx = k.args, k.outs[0]
