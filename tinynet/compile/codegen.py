@@ -498,8 +498,10 @@ class Source:
             "    softmax_cross_entropy_forward,",
             ")",
         ]
-        if re.search(r"\brow_sum\(", function):  # (only then: other files keep their text)
-            head += ["from tinynet.compile.runtime import row_sum"]
+        shared = [name for name in ("row_sum", "softmax_rows")
+                  if re.search(rf"\b{name}\(", function)]
+        if shared:  # eager's kernels (only when used: other files keep their text)
+            head += ["from tinynet.kernels.compiled import " + ", ".join(shared)]
         if "ValueRangeError(" in function:  # as eager's F.embedding raises
             head += ["from tinynet.errors import ValueRangeError"]
         used = [f"{prefix}{name}_forward" for name in ACTIVATIONS for prefix in ("", "bias_")
@@ -780,10 +782,10 @@ class Source:
     def _sum_runs(self, k: Kernel) -> tuple[str, int, int] | None:
         """How a ``sum`` runs inside a segment in numpy's order (checked bit for bit by
         tests/test_compile_sequence_ops.py): over the trailing axes each of the ``rows`` runs of
-        ``n`` numbers is summed pairwise (("rows", rows, n): runtime.row_sum); over the leading
-        axes the rows are added one after another (("columns", rows, n)), unless one number is
-        left per row (numpy then sums the contiguous run pairwise). None: other axes, summed by
-        numpy itself in the driver."""
+        ``n`` numbers is summed pairwise (("rows", rows, n): ``kernels.compiled.row_sum``); over
+        the leading axes the rows are added one after another (("columns", rows, n)), unless
+        one number is left per row (numpy then sums the contiguous run pairwise). None: other
+        axes, summed by numpy itself in the driver."""
         shape = self._shape(k.args[0])
         ndim = len(shape)
         axes = tuple(sorted(k.attrs.get("axis", range(ndim))))
@@ -818,8 +820,8 @@ class Source:
         """The sequence models' kernels (fuse.py's "sequence ops"), as loops over rows in the
         order eager mode computes: ``gather`` (embedding: out[p] = table[index[p]]),
         ``scatter_add`` (its gradient: zeros, then g[p] added to row index[p], p in order, as
-        np.add.at), ``softmax`` and ``softmax_back`` along the last axis (row sums pairwise, as
-        numpy's: runtime.row_sum)."""
+        np.add.at), ``softmax`` (eager's kernel ``softmax_rows``) and ``softmax_back`` along the
+        last axis (row sums pairwise, as numpy's: ``row_sum``)."""
         o, a = k.outs[0], k.args
         dt = self._dt(o)
         if k.kind in ("gather", "scatter_add"):
@@ -842,19 +844,11 @@ class Source:
                           f"        dst[at * {width} + col] += src[position * {width} + col]"]
             return lines
         rows, n = self._rows_cols(o)
+        if k.kind == "softmax":  # eager's kernel: exp(x - max) / sum, row by row
+            return [f"softmax_rows({self._flat(a[0])}.reshape({rows}, {n}), "
+                    f"{self._flat(o)}.reshape({rows}, {n}))"]
         lines = [f"dst = {self._flat(o)}"] + [f"a{i} = {self._flat(v)}" for i, v in enumerate(a)]
         lines += [f"for row in range({rows}):", f"    b = row * {n}"]
-        if k.kind == "softmax":  # e = exp(x - max), out = e / sum(e); NaN wins the max
-            return lines + [
-                "    top = a0[b]",
-                f"    for col in range(1, {n}):",
-                "        if a0[b + col] > top or a0[b + col] != a0[b + col]:",
-                "            top = a0[b + col]",
-                f"    for col in range({n}):",
-                "        dst[b + col] = np.exp(a0[b + col] - top)",
-                f"    row_total = row_sum(dst, b, {n})",
-                f"    for col in range({n}):",
-                "        dst[b + col] = dst[b + col] / row_total"]
         # softmax_back: dx = s * (g - sum(g * s)); the products wait in dx's row
         return lines + [
             f"    for col in range({n}):",

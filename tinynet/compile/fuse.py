@@ -528,7 +528,8 @@ class Lowering:
     # ---- sequence ops (issue 22): embeddings, LayerNorm's means, attention -----------------
     # Each computes what eager mode computes, in its order: the embedding's gradient adds the
     # rows in index order (as np.add.at), a mean is numpy's sum then a division, a softmax
-    # row sums pairwise (runtime.row_sum, numpy's order), batched matmuls are numpy's matmul.
+    # is eager's kernel (kernels.compiled.softmax_rows: rows summed pairwise, numpy's order),
+    # batched matmuls are numpy's matmul.
 
     def _sequence_op_ok(self, s: Step, out: Value) -> bool:
         ins = [self.v(x) for x in s.inputs]

@@ -1,6 +1,7 @@
-"""What the generated code calls besides the kernels: addresses, sums in numpy's order, and
-``split``, which runs a large elementwise loop on two threads. (A small linear layer's products
-are the loops eager mode runs, ``kernels/small_matmul.py``.)
+"""What the generated code calls besides the kernels: addresses and ``split``, which runs a
+large elementwise loop on two threads. (A small linear layer's products are the loops eager
+mode runs, ``kernels/small_matmul.py``; sums in numpy's order and softmax rows are eager's
+kernels too, ``kernels/compiled.py``.)
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import threading
 from typing import Any
 
 import numpy as np
-from numba import njit, types
+from numba import types
 from numba.core import cgutils
 from numba.extending import intrinsic
 
@@ -33,71 +34,6 @@ def address(typingctx, value):  # pragma: no cover - compiled
     def codegen(context, builder, signature, args):
         return builder.inttoptr(args[0], cgutils.voidptr_t)
     return types.voidptr(types.int64), codegen
-
-
-@njit(cache=True, error_model="numpy")
-def row_sum(a, start, n):  # pragma: no cover - compiled
-    """a[start:start + n].sum() in numpy's order (pairwise summation, as ``np.add.reduce``
-    along a contiguous axis), so a row summed here equals the eager sum bit for bit: up to 128
-    numbers in 8 running sums (``block_sum``); a longer run is split in two (the first part a
-    multiple of 8 long) and the parts' sums added. numpy recurses; numba's disk cache cannot
-    keep a recursive function, so the same tree is walked here with a stack."""
-    if n <= 128:
-        return block_sum(a, start, n)
-    starts = np.empty(64, np.int64)  # the frames: a part of the run, and how far it got
-    sizes = np.empty(64, np.int64)
-    stages = np.zeros(64, np.int64)  # 0: start the first half, 1: the second, 2: add them
-    firsts = np.empty(64, a.dtype)  # each frame's first half's sum
-    depth, value = 0, a.dtype.type(0.0)
-    starts[0], sizes[0] = start, n
-    while depth >= 0:
-        at, size = starts[depth], sizes[depth]
-        half = size // 2 - (size // 2) % 8
-        if size <= 128:
-            value = block_sum(a, at, size)
-            depth -= 1
-        elif stages[depth] == 0:
-            stages[depth] = 1
-            depth += 1
-            starts[depth], sizes[depth], stages[depth] = at, half, 0
-        elif stages[depth] == 1:
-            firsts[depth] = value
-            stages[depth] = 2
-            depth += 1
-            starts[depth], sizes[depth], stages[depth] = at + half, size - half, 0
-        else:
-            value = firsts[depth] + value
-            depth -= 1
-    return value
-
-
-@njit(cache=True, error_model="numpy")
-def block_sum(a, start, n):  # pragma: no cover - compiled
-    """numpy's pairwise sum of up to 128 numbers: 8 running sums added as a tree, then the
-    numbers left over one by one (fewer than 8: one running sum)."""
-    if n < 8:
-        total = a.dtype.type(0.0)
-        for i in range(n):
-            total += a[start + i]
-        return total
-    r0, r1, r2, r3 = a[start], a[start + 1], a[start + 2], a[start + 3]
-    r4, r5, r6, r7 = a[start + 4], a[start + 5], a[start + 6], a[start + 7]
-    i = 8
-    while i < n - n % 8:
-        r0 += a[start + i]
-        r1 += a[start + i + 1]
-        r2 += a[start + i + 2]
-        r3 += a[start + i + 3]
-        r4 += a[start + i + 4]
-        r5 += a[start + i + 5]
-        r6 += a[start + i + 6]
-        r7 += a[start + i + 7]
-        i += 8
-    total = ((r0 + r1) + (r2 + r3)) + ((r4 + r5) + (r6 + r7))
-    while i < n:
-        total += a[start + i]
-        i += 1
-    return total
 
 
 # ---- two threads for a large elementwise loop ----------------------------------------------

@@ -83,6 +83,7 @@ _COMPILED_OPS = frozenset(
           for kind in (f"{name}_forward", f"{name}_backward", f"bias_{name}_forward")),
         "softmax_cross_entropy_forward",
         "softmax_cross_entropy_backward",
+        "softmax_rows",
         "perceptron_fit",
     }
 )
@@ -353,6 +354,23 @@ def activation_backward(grad: np.ndarray, y: np.ndarray, activation: str) -> np.
     if activation == "identity":
         return grad
     return _unary_backward(activation + "_backward", grad, y)
+
+
+# -------------------------------------------------------------------- softmax
+
+
+def softmax_last(x: np.ndarray) -> np.ndarray | None:
+    """Softmax along the last axis (a new array), by the numba kernel ``softmax_rows``, which
+    tn.compile's loops call too: or None when there is no kernel for x (numba off, another
+    dtype or layout, no elements), and the caller computes it with numpy."""
+    if x.ndim == 0 or x.size == 0:
+        return None
+    out = np.empty_like(x)
+    kernel = _pick_kernel("softmax_rows", x, out)
+    if kernel is None:
+        return None
+    kernel(x.reshape(-1, x.shape[-1]), out.reshape(-1, x.shape[-1]))
+    return out
 
 
 # -------------------------------------------------------------------- softmax cross-entropy

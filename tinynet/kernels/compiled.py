@@ -139,6 +139,97 @@ def softmax_cross_entropy_backward(probs, target, grad_loss, out, ignore_index):
         out[i, t] = (probs[i, t] - one) * g
 
 
+# ----------------------------------------------------- numpy's sum, softmax along a row
+
+
+@njit(cache=True, error_model="numpy")
+def row_sum(a, start, n):
+    """a[start:start + n].sum() in numpy's order (pairwise summation, as ``np.add.reduce``
+    along a contiguous axis), so a row summed here equals the eager sum bit for bit: up to 128
+    numbers in 8 running sums (``block_sum``); a longer run is split in two (the first part a
+    multiple of 8 long) and the parts' sums added. numpy recurses; numba's disk cache cannot
+    keep a recursive function, so the same tree is walked here with a stack."""
+    if n <= 128:
+        return block_sum(a, start, n)
+    starts = np.empty(64, np.int64)  # the frames: a part of the run, and how far it got
+    sizes = np.empty(64, np.int64)
+    stages = np.zeros(64, np.int64)  # 0: start the first half, 1: the second, 2: add them
+    firsts = np.empty(64, a.dtype)  # each frame's first half's sum
+    depth, value = 0, a.dtype.type(0.0)
+    starts[0], sizes[0] = start, n
+    while depth >= 0:
+        at, size = starts[depth], sizes[depth]
+        half = size // 2 - (size // 2) % 8
+        if size <= 128:
+            value = block_sum(a, at, size)
+            depth -= 1
+        elif stages[depth] == 0:
+            stages[depth] = 1
+            depth += 1
+            starts[depth], sizes[depth], stages[depth] = at, half, 0
+        elif stages[depth] == 1:
+            firsts[depth] = value
+            stages[depth] = 2
+            depth += 1
+            starts[depth], sizes[depth], stages[depth] = at + half, size - half, 0
+        else:
+            value = firsts[depth] + value
+            depth -= 1
+    return value
+
+
+@njit(cache=True, error_model="numpy")
+def block_sum(a, start, n):
+    """numpy's pairwise sum of up to 128 numbers: 8 running sums added as a tree, then the
+    numbers left over one by one (fewer than 8: one running sum)."""
+    if n < 8:
+        total = a.dtype.type(0.0)
+        for i in range(n):
+            total += a[start + i]
+        return total
+    r0, r1, r2, r3 = a[start], a[start + 1], a[start + 2], a[start + 3]
+    r4, r5, r6, r7 = a[start + 4], a[start + 5], a[start + 6], a[start + 7]
+    i = 8
+    while i < n - n % 8:
+        r0 += a[start + i]
+        r1 += a[start + i + 1]
+        r2 += a[start + i + 2]
+        r3 += a[start + i + 3]
+        r4 += a[start + i + 4]
+        r5 += a[start + i + 5]
+        r6 += a[start + i + 6]
+        r7 += a[start + i + 7]
+        i += 8
+    total = ((r0 + r1) + (r2 + r3)) + ((r4 + r5) + (r6 + r7))
+    while i < n:
+        total += a[start + i]
+        i += 1
+    return total
+
+
+@njit(cache=True, error_model="numpy")
+def softmax_rows(x, out):
+    """out = the softmax of each row of x (rows, n), both C-contiguous: e = exp(x - max) (a
+    NaN wins the max, as numpy's max), then e / sum(e), the sum in numpy's pairwise order
+    (``row_sum``): eager's ``np.exp(x - x.max(-1)) / e.sum(-1)``, with numba's exp. Eager
+    softmax along the last axis runs this, and so do tn.compile's loops: numpy's own exp (its
+    SIMD code on an AVX-512 CPU) differs from the C library's in the last bit."""
+    rows, n = x.shape
+    a = x.reshape(-1)
+    dst = out.reshape(-1)
+    for row in range(rows):
+        b = row * n
+        top = a[b]
+        for col in range(1, n):
+            if a[b + col] > top or a[b + col] != a[b + col]:
+                top = a[b + col]
+        for col in range(n):
+            dst[b + col] = np.exp(a[b + col] - top)
+        total = row_sum(dst, b, n)
+        for col in range(n):
+            dst[b + col] = dst[b + col] / total
+
+
 # ------------------------------------------------------------------------------ perceptron
 
 
