@@ -359,17 +359,18 @@ def activation_backward(grad: np.ndarray, y: np.ndarray, activation: str) -> np.
 # -------------------------------------------------------------------- softmax
 
 
-def softmax_last(x: np.ndarray) -> np.ndarray | None:
-    """Softmax along the last axis (a new array), by the numba kernel ``softmax_rows``, which
-    tn.compile's loops call too: or None when there is no kernel for x (numba off, another
-    dtype or layout, no elements), and the caller computes it with numpy."""
-    if x.ndim == 0 or x.size == 0:
-        return None
+def softmax_rows(x: np.ndarray) -> np.ndarray:
+    """Softmax along the last axis of x (a new C-contiguous array of x's shape and dtype):
+    exp(x - max) / sum, each row's sum in numpy's pairwise order. The numba kernel is the one
+    tn.compile's loops call, so the two modes agree to the last bit (numpy's own exp, its
+    AVX-512 code, can differ from the C library's that numba calls)."""
+    x = np.ascontiguousarray(x)
     out = np.empty_like(x)
+    if x.size == 0:
+        return out
+    rows = (-1, x.shape[-1]) if x.ndim else (1, 1)
     kernel = _pick_kernel("softmax_rows", x, out)
-    if kernel is None:
-        return None
-    kernel(x.reshape(-1, x.shape[-1]), out.reshape(-1, x.shape[-1]))
+    (kernel or reference.softmax_rows)(x.reshape(rows), out.reshape(rows))
     return out
 
 
@@ -538,6 +539,8 @@ def warm_up() -> None:
                 kernel(z.copy(), bias, *params)
             elif op.startswith("softmax_cross_entropy_"):
                 kernel(z, target, loss, np.empty_like(z), -100)
+            elif op == "softmax_rows":
+                kernel(z, np.empty_like(z))
             elif op.endswith("_backward"):
                 kernel(x, x, np.empty_like(x), *params)
             else:

@@ -56,6 +56,15 @@ def activation_backward(grad: np.ndarray, y: np.ndarray, activation: str) -> np.
 # -------------------------------------------------------------------- softmax cross-entropy
 
 
+def softmax_rows(x: np.ndarray, out: np.ndarray) -> None:
+    """out = the softmax of each row of x (rows, n): exp(x - max) / sum. x - max overflows to
+    -inf only below the dtype's range, where e^(x - max) is 0 anyway; an infinite input gives
+    NaN (inf - inf), as in PyTorch, without numpy's warning."""
+    with np.errstate(under="ignore", over="ignore", invalid="ignore"):
+        e = np.exp(x - x.max(axis=-1, keepdims=True))
+        np.divide(e, e.sum(axis=-1, keepdims=True), out=out)
+
+
 def softmax_cross_entropy_forward(
     logits: np.ndarray, target: np.ndarray, ignore_index: int = -100
 ) -> tuple[np.ndarray, np.ndarray]:

@@ -287,16 +287,13 @@ class Softmax(Function):
             out = x.copy()
             ctx.save_for_backward(out)
             return out
-        # along the last axis, numba's kernel (tn.compile's loops run it too, and numpy's exp
-        # can differ from it in the last bit); the same steps in numpy otherwise
-        out = kernels.softmax_last(x) if dim in (-1, x.ndim - 1) else None
-        if out is None:
-            # x - max overflows to -inf only below the dtype's range, where e^(x - max) is 0
-            # anyway; an infinite input gives NaN (inf - inf), as in PyTorch, without numpy's
-            # warning
-            with np.errstate(under="ignore", over="ignore", invalid="ignore"):
-                e = np.exp(x - x.max(axis=dim, keepdims=True))
-            out = e / e.sum(axis=dim, keepdims=True)
+        # the kernel works along the last axis (tn.compile's loops call it too): another axis
+        # is moved there and back
+        if x.ndim == 0:
+            out = kernels.softmax_rows(x)
+        else:
+            out = np.ascontiguousarray(np.moveaxis(kernels.softmax_rows(np.moveaxis(x, dim, -1)),
+                                                   -1, dim))
         ctx.save_for_backward(out)
         return out
 
