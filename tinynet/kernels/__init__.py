@@ -364,7 +364,8 @@ def softmax_rows(x: np.ndarray) -> np.ndarray:
     exp(x - max) / sum, each row's sum in numpy's pairwise order. The numba kernel is the one
     tn.compile's loops call, so the two modes agree to the last bit (numpy's own exp, its
     AVX-512 code, can differ from the C library's that numba calls)."""
-    x = np.ascontiguousarray(x)
+    if not x.flags.c_contiguous:  # (not np.ascontiguousarray always: it makes 0-d arrays 1-d)
+        x = np.ascontiguousarray(x)
     out = np.empty_like(x)
     if x.size == 0:
         return out
