@@ -1215,19 +1215,18 @@ def _conv_loop(src: Source, k: Kernel) -> list[str]:
                  f"for start in range(0, {src._size(y)}, {plane}):",
                  f"    bias = v{b}[(start // {plane}) % {c}]",
                  f"    for e in range(start, start + {plane}):"]
-        row = TABLE[act]
-        if not re.search(r"\b(?!where\()\w+\(", row.forward):  # plain arithmetic (relu...):
-            # its formula in the loop, one pass (calling the kernel on each plane took 2x)
-            dt = src._dt(y)
-            value = _numbers(loop_expression(row, "forward", k.attrs["params"]), dt)
+        dt = src._dt(y)
+        expr = loop_expression(TABLE[act], "forward", k.attrs["params"]).format("x")
+        if dt != "np.float32" or not ("SIGMOID(" in expr or "TANH(" in expr):
+            # the formula in the loop, as ``_loop`` writes it (the kernel eager runs computes
+            # the same expression), one pass: calling the kernel on each plane took 2x
             return [f"one = {dt}(1.0)", f"zero = {dt}(0.0)", *lines,
-                    "        x = src[e] + bias", f"        dst[e] = {value.format('x')}"]
-        lines.append("        dst[e] = src[e] + bias")
-        # else the kernel eager runs (its float32 rules for sigmoid and tanh), on the plane
-        # while it is in cache
-        lines.append(f"    {act}_forward(dst[start:start + {plane}], "
-                     f"dst[start:start + {plane}]{params})")
-        return lines
+                    "        x = src[e] + bias", f"        dst[e] = {_scalar(expr, dt)}"]
+        # float32 sigmoid and tanh: the kernel eager runs (its float32 rules, which keep a
+        # scratch array), on the plane while it is in cache
+        return lines + ["        dst[e] = src[e] + bias",
+                        f"    {act}_forward(dst[start:start + {plane}], "
+                        f"dst[start:start + {plane}]{params})"]
     if k.kind == "max_pool_back":  # zeros, then each gradient added at its window's argmax
         (g, argmax), dx = k.args, k.outs[0]
         n, c, h, w = src._shape(dx)
@@ -1253,11 +1252,7 @@ def _conv_loop(src: Source, k: Kernel) -> list[str]:
     def windows(before: list[str], body: list[str], after: list[str]) -> list[str]:
         """Each window of this row of outputs: ``before``, ``body`` at each of its pixels
         (``here``: where, ``value``: what), ``after``."""
-        lines = [f"for q in range({ow}):",
-                 f"    left = q * {sw} - {padding[2]}",
-                 "    start = left"]
-        if padded:
-            lines += ["    while start < 0:", f"        start += {dw}"]
+        lines = [f"for q in range({ow}):", f"    left = q * {sw} - {padding[2]}"]
         lines += [f"    {b}" for b in before]
         lines += [f"    for i in range({kh}):", f"        row = top + i * {dh}"]
         inner = "        "
@@ -1283,7 +1278,8 @@ def _conv_loop(src: Source, k: Kernel) -> list[str]:
     if padded:
         lines += ["        while first < 0:", f"            first += {dh}"]
     lines.append("        nan = False")
-    best = windows(["best = lowest  # (a window with no pixel in the image keeps these)",
+    start = ["start = left"] + (["while start < 0:", f"    start += {dw}"] if padded else [])
+    best = windows([*start, "best = lowest  # (a window with no pixel in the image keeps these)",
                     f"arg = first * {w} + start"],
                    ["better = value > best",
                     "best = value if better else best",
