@@ -310,9 +310,9 @@ def test_float64_convolution_gradients_are_the_eager_numbers_exactly() -> None:
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_conv_bias_activation_fused_compiled_equals_eager(act: str, dtype: Any) -> None:
     """conv + bias + activation: the values and every gradient equal eager's, with negative
-    and NaN pre-activations. relu (plain arithmetic) is fused into the bias loop with its
-    formula written in; sigmoid is fused as a call of eager's kernel on each plane; leaky_relu
-    and elu keep their input for the backward, so their loops stay apart."""
+    and NaN pre-activations. relu, and sigmoid in float64, are fused into the bias loop with
+    their formula written in; float32 sigmoid as a call of eager's kernel on each plane;
+    leaky_relu and elu keep their input for the backward, so their loops stay apart."""
     fn = {"relu": F.relu, "leaky_relu": lambda y: F.leaky_relu(y, 0.3), "elu": F.elu,
           "sigmoid": tn.sigmoid}[act]
     rng = np.random.default_rng(7)

@@ -45,7 +45,7 @@ from tinynet.compile.fuse import Kernel, Lowering
 from tinynet.compile.ir import Program, Ref, Value
 from tinynet.compile.plan import Plan, _tag
 from tinynet.kernels import updates
-from tinynet.kernels.formulas import ACTIVATIONS, TABLE, loop_expression
+from tinynet.kernels.formulas import ACTIVATIONS, TABLE, close_calls, loop_expression
 from tinynet.tensor import Tensor
 
 SEQUENCE_KERNELS = ("gather", "scatter_add", "softmax", "softmax_back")
@@ -303,32 +303,12 @@ def _from_disk_cache(segment: Any, signature: tuple) -> bool:
         return True
 
 
-def _with_scratch(expr: str, extra: str, only: str | None = None) -> str:
-    """Close each activation call in ``expr`` with ``extra`` arguments (its scratch or ``one``):
-    ``_tanh_f32(x)`` -> ``_tanh_f32(x, scr, bits, e)``. Calls nest, so brackets are counted."""
-    heads = [only] if only else ["_sigmoid_f32(", "_tanh_f32("]
-    out, i = [], 0
-    while i < len(expr):
-        head = next((h for h in heads if expr.startswith(h, i)), None)
-        if head is None:
-            out.append(expr[i])
-            i += 1
-            continue
-        depth, j = 1, i + len(head)
-        while depth:
-            depth += {"(": 1, ")": -1}.get(expr[j], 0)
-            j += 1
-        out.append(head + _with_scratch(expr[i + len(head):j - 1], extra, only) + extra)
-        i = j
-    return "".join(out)
-
-
 def _scalar(expr: str, dt: str) -> str:
     """A loop expression with numbers in ``dt`` and the float64 rules for sigmoid and tanh
     (which need no scratch array)."""
     expr = _numbers(expr, dt)
     expr = expr.replace("SIGMOID(", "_sigmoid(").replace("TANH(", "np.tanh(")
-    return _with_scratch(expr, ", one)", only="_sigmoid(")
+    return close_calls(expr, ("_sigmoid(",), ", one)")
 
 
 def _numbers(expr: str, dt: str) -> str:
@@ -1001,7 +981,8 @@ class Source:
             expr = _numbers(m.attrs["expr"].format(*args), dt)
             if scratch is not None and dt == "np.float32":
                 expr = expr.replace("SIGMOID(", "_sigmoid_f32(").replace("TANH(", "_tanh_f32(")
-                expr = _with_scratch(expr, f", {scratch}, scratch_bits, e)")
+                expr = close_calls(expr, ("_sigmoid_f32(", "_tanh_f32("),
+                                   f", {scratch}, scratch_bits, e)")
             else:
                 expr = _scalar(expr, dt)
             body.append(f"t{m.outs[0]} = {expr}")

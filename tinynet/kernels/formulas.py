@@ -267,14 +267,14 @@ def _numba_body(row: Formula, expression: str, fast: bool) -> tuple[list[str], s
         calls.update(sigmoid="_sigmoid", tanh="np.tanh")
     text = render(expression, _kernel_names(row), number, calls, where_as_if=True)
     if fast:
-        text = _close_calls(text, ("_sigmoid_f32(", "_tanh_f32("), ", out, bits, i)")
+        text = close_calls(text, ("_sigmoid_f32(", "_tanh_f32("), ", out, bits, i)")
     else:
-        text = _close_calls(text, ("_sigmoid(",), ", one)")
+        text = close_calls(text, ("_sigmoid(",), ", one)")
     hoisted = [f"{name} = dt({value!r})" for value, name in constants.items()]
     return hoisted, text
 
 
-def _close_calls(expr: str, heads: tuple[str, ...], extra: str) -> str:
+def close_calls(expr: str, heads: tuple[str, ...], extra: str) -> str:
     """Add ``extra`` arguments to each call of ``heads`` in ``expr`` (calls may nest):
     ``_tanh_f32(x)`` -> ``_tanh_f32(x, out, bits, i)``."""
     out, i = [], 0
@@ -288,7 +288,7 @@ def _close_calls(expr: str, heads: tuple[str, ...], extra: str) -> str:
         while depth:
             depth += {"(": 1, ")": -1}.get(expr[j], 0)
             j += 1
-        out.append(head + _close_calls(expr[i + len(head):j - 1], heads, extra) + extra)
+        out.append(head + close_calls(expr[i + len(head):j - 1], heads, extra) + extra)
         i = j
     return "".join(out)
 
