@@ -92,11 +92,12 @@ def test_values_and_gradients_match_pytorch_at_every_edge(name: str, args: dict,
     ty = theirs(tt, **args)
     ty.backward(torch.tensor(g))
     wide = torch.tensor(x.astype(np.float64), requires_grad=True)  # (where float32 says NaN)
-    theirs(wide, **args).backward(torch.tensor(g.astype(np.float64)))
+    wide_y = theirs(wide, **args)
+    wide_y.backward(torch.tensor(g.astype(np.float64)))
     assert y.dtype == dtype and t.grad.dtype == dtype
     # gelu's 1 + erf(...) and 1 + tanh(...) cancel for negative x: errors the size of |x| ulps
     scale = np.abs(x) if name == "gelu" else None
-    value = float64_where_float32_nan(torch, ty.detach(), theirs(wide.detach(), **args), y.data)
+    value = float64_where_float32_nan(torch, ty.detach(), wide_y.detach(), y.data)
     close(y.data, value.numpy(), dtype, scale=scale)
     expected = float64_where_float32_nan(torch, tt.grad, wide.grad, t.grad.data).numpy()
     if name == "hardsigmoid":  # PyTorch's backward multiplies by 1/6 rounded to float32, even

@@ -119,7 +119,7 @@ def test_forward_values_and_dtypes_match_torch(entry: OpInfo) -> None:
             ours = outputs(entry.op(*args, **kwargs))
         theirs = outputs(entry.ref(torch, *t_args, **t_kwargs))
         if np.dtype(dtype) == F32:
-            theirs = _nan_only_in_float32(torch, entry, t_args, t_kwargs, theirs, ours)
+            theirs = _nan_only_in_float32(torch, entry, sample, theirs, ours)
         assert len(ours) == len(theirs), f"{what}: {len(ours)} outputs, PyTorch {len(theirs)}"
         tol = BASE_TOLERANCE.get(dtype, BASE_TOLERANCE[F32]) * entry.rtol
         for k, (a, b) in enumerate(zip(ours, theirs, strict=True)):
@@ -128,25 +128,17 @@ def test_forward_values_and_dtypes_match_torch(entry: OpInfo) -> None:
     assert checked
 
 
-def _nan_only_in_float32(torch: Any, entry: OpInfo, t_args: Any, t_kwargs: Any,
-                         theirs: Sequence[Any], ours: Sequence[Any]) -> list[Any]:
+def _nan_only_in_float32(torch: Any, entry: OpInfo, sample: Sample, theirs: Sequence[Any],
+                         ours: Sequence[Any]) -> list[Any]:
     """PyTorch's float32 outputs, with a NaN its float64 answer on the same inputs
     contradicts replaced by that answer (``opdb.float64_where_float32_nan``)."""
-
-    def wide(obj: Any) -> Any:
-        if isinstance(obj, torch.Tensor):
-            return obj.detach().double() if obj.dtype == torch.float32 else obj
-        if isinstance(obj, list | tuple):
-            return type(obj)(wide(o) for o in obj)
-        if isinstance(obj, dict):
-            return {k: wide(v) for k, v in obj.items()}
-        return obj
-
     if not any(isinstance(t, torch.Tensor) and t.dtype == torch.float32 and bool(t.isnan().any())
                for t in theirs):
         return list(theirs)
+    wide_args, wide_kwargs, _ = build(sample, lambda a: torch.from_numpy(
+        a.astype(np.float64) if a.dtype == F32 else a.copy()), False)
     try:
-        wider = outputs(entry.ref(torch, *wide(list(t_args)), **wide(dict(t_kwargs))))
+        wider = outputs(entry.ref(torch, *wide_args, **wide_kwargs))
     except (RuntimeError, TypeError):  # an op that takes float32 only
         return list(theirs)
     if len(wider) != len(theirs) or len(ours) != len(theirs):
