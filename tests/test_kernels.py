@@ -345,6 +345,28 @@ def test_softmax_cross_entropy_matches_twin(mode, data, dtype):
     assert_same(grad, R.softmax_cross_entropy_backward(probs, target, grad_loss))
 
 
+@FEW
+@given(data=st.data(), dtype=dtypes)
+def test_softmax_rows_matches_twin(mode, data, dtype):
+    """Softmax along the last axis (rows of any leading shape, a NaN or infinity in some):
+    the numba kernel against its numpy twin; a row sums to 1 unless it holds a NaN or inf."""
+    logits, _ = data.draw(logits_and_targets(dtype))
+    if logits.size and data.draw(st.booleans()):
+        logits.flat[data.draw(st.integers(0, logits.size - 1))] = data.draw(
+            st.sampled_from([np.nan, np.inf, -np.inf]))
+    x = logits.reshape(data.draw(st.sampled_from([logits.shape, (1, *logits.shape)])))
+    probs = K.softmax_rows(x)
+    expected = np.empty_like(x)
+    if x.size:
+        R.softmax_rows(x.reshape(-1, x.shape[-1]), expected.reshape(-1, x.shape[-1]))
+    assert probs.dtype == dtype and probs.shape == x.shape
+    assert_close(probs, expected)
+    rows = probs.reshape(-1, x.shape[-1])
+    plain = np.isfinite(x.reshape(-1, x.shape[-1])).all(axis=1)
+    np.testing.assert_allclose(rows[plain].sum(axis=1), 1,
+                               rtol=x.shape[-1] * 4 * np.finfo(dtype).eps)
+
+
 def test_softmax_cross_entropy_values(mode):
     logits = np.array([[1.0, 2.0, 3.0], [1000.0, 0.0, -1000.0]] * 20)
     target = np.array([2, 1] * 20)
