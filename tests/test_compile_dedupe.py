@@ -127,3 +127,40 @@ def test_distinct_segments_do_not_grow_with_the_sequence_length(
         counts[steps] = (len(runner.segment_digests), len(runner.segment_files))
     assert counts[9][0] > counts[4][0]  # more time steps, more segments
     assert counts[9][1] == counts[4][1]  # the same distinct ones
+
+
+def test_a_segment_names_the_kernels_it_was_made_with(monkeypatch: pytest.MonkeyPatch) -> None:
+    """numba's disk cache checks a cached segment against the segment's own file alone, and a
+    segment inlines the kernels it calls: its text carries a digest of the kernels' sources,
+    so a changed kernel (a new tinynet) gives a new file, never the old machine code."""
+    fingerprint = codegen.kernels_fingerprint()
+    assert len(fingerprint) == 16 and fingerprint == codegen.kernels_fingerprint.__wrapped__()
+    model = nn.Sequential(nn.Linear(3, 4), nn.Sigmoid(), nn.Linear(4, 1))
+    opt = tn.optim.SGD(model.parameters(), lr=0.1)
+
+    def step(x: tn.Tensor, y: tn.Tensor) -> tn.Tensor:
+        opt.zero_grad()
+        loss = nn.functional.mse_loss(model(x), y)
+        loss.backward()
+        opt.step()
+        return loss
+
+    x, y = tn.randn(5, 3), tn.randn(5, 1)
+    compiled_step = tn.compile(step, background=False)
+    for _ in range(3):
+        compiled_step(x, y)
+    runner = compiled_step.last.runner
+    if not kernels.numba_enabled():  # replayed step by step: nothing generated
+        assert runner is None
+        return
+    texts = [text for _, text in runner.segment_files.values()]
+    assert texts and all(f"# the kernels it calls, as of: {fingerprint}\n" in t for t in texts)
+    # another kernel source: another text, so another file and another cache entry
+    codegen.kernels_fingerprint.cache_clear()
+    monkeypatch.setattr(codegen.Path, "read_bytes", lambda self: b"changed " + self.name.encode())
+    try:
+        assert codegen.kernels_fingerprint() != fingerprint
+    finally:
+        monkeypatch.undo()
+        codegen.kernels_fingerprint.cache_clear()
+    assert codegen.kernels_fingerprint() == fingerprint

@@ -352,6 +352,21 @@ def test_row_sum_adds_in_numpys_pairwise_order(dtype: Any) -> None:
         assert row_sum(x, 5, n) == np.add.reduce(x[5:5 + n]), n
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("n", [1, 100, 128, 129, 576, 1000, 4097])
+def test_row_sums_reuse_one_scratch_and_keep_numpys_order(dtype: Any, n: int) -> None:
+    """Every row of ``row_sums`` (one scratch for all rows) equals numpy's sum of that row: a
+    frame left by a longer row before it must not leak into the next."""
+    from tinynet.kernels.compiled import row_sums
+
+    rng = np.random.default_rng(n)
+    rows = 7
+    x = (rng.standard_normal((rows, n)) * 10.0 ** rng.integers(-3, 8, (rows, n))).astype(dtype)
+    out = np.full(rows, np.nan, dtype)
+    row_sums(x.reshape(-1), out, rows, n)
+    np.testing.assert_array_equal(out, np.add.reduce(x, axis=1))
+
+
 def _paired(make: Any, x: Any, y: Any, dtype: Any, calls: int = 4) -> Any:
     """A model and its copy trained side by side with SGD, one step compiled, one eager;
     the loss, every .grad and every parameter compared on every call."""
