@@ -334,3 +334,36 @@ def test_conv_bias_activation_fused_compiled_equals_eager(act: str, dtype: Any) 
     assert_lowered(compiled)
     if kernels.numba_enabled():
         assert "channel_bias" in compiled.explain()
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("width", [1, 3, 8, 24, 63])
+def test_runs_copied_and_added_at_once_equal_the_loops(dtype: Any, width: int) -> None:
+    """im2col's runs are copied by one memcpy and col2im's added as one vector
+    (``runtime.copy_run``, ``add_run``): the same numbers as element-by-element loops, runs
+    that overlap on the target added in order, nothing written outside each run."""
+    pytest.importorskip("numba")
+    from numba import njit
+
+    from tinynet.compile.runtime import add_run, copy_run
+
+    @njit(cache=False)
+    def runs(target: Any, source: Any, starts: Any, copy: Any) -> None:
+        for r in range(starts.size):
+            copy_run(copy, r * width, source, starts[r], width)
+            add_run(target, starts[r], source, r * width, width)
+
+    rng = np.random.default_rng(width)
+    count = 9
+    source = rng.standard_normal(count * width + 50).astype(dtype)
+    starts = rng.integers(0, 40, count)  # overlapping runs of the target
+    target = rng.standard_normal(50 + width).astype(dtype)
+    copy = np.full(count * width + 5, -7.0, dtype)
+    want_target, want_copy = target.copy(), copy.copy()
+    for r, s in enumerate(starts):
+        want_copy[r * width:(r + 1) * width] = source[s:s + width]
+        for i in range(width):  # one add per element, runs in order
+            want_target[s + i] += source[r * width + i]
+    runs(target, source, starts, copy)
+    np.testing.assert_array_equal(copy, want_copy)
+    np.testing.assert_array_equal(target, want_target)

@@ -55,6 +55,7 @@ SEQUENCE_KERNELS = ("gather", "scatter_add", "softmax", "softmax_back")
 # waiting for it costs 50-90 us, so a split pays from about 300 us of work; at a nanosecond an
 # element (an add) that is ~3e5 elements, a float64 tanh (26 ns) pays from ~1e4.
 PARALLEL_MIN = 1 << 18
+ADD_RUN_MAX = 64  # a put's runs up to this long are added as one vector (runtime.add_run)
 _BLAS = {"matmul_nt": "np.matmul({a}, {b}.T, out={o})",
          "matmul_tn": "np.matmul({a}.T, {b}, out={o})",
          "matmul_nn": "np.matmul({a}, {b}, out={o})"}
@@ -486,7 +487,7 @@ class Source:
             "import math",
             "import numpy as np",
             "from numba import carray, njit",
-            "from tinynet.compile.runtime import address",
+            "from tinynet.compile.runtime import add_run, address, copy_run",
             "from tinynet.kernels.small_matmul import mm_nn, mm_nt, mm_tn",
             "from tinynet.kernels.compiled import (",
             "    _sigmoid, _sigmoid_f32, _tanh_f32,",
@@ -736,11 +737,15 @@ class Source:
         if not take:
             lines += [f"for e in range({self._size(k.outs[0])}):", "    dst[e] = 0"]
         put = "+=" if k.attrs.get("add") else "="  # (adding: col2im)
-        return lines + self._copy(k.attrs["map"], take, put)
+        return lines + self._copy(k.attrs["map"], take, put, fresh=k.outs[0] in self.plan.slots)
 
-    def _copy(self, map_: tuple, take: bool, put: str = "=") -> list[str]:
+    def _copy(self, map_: tuple, take: bool, put: str = "=", fresh: bool = False
+              ) -> list[str]:
         """The loops of a take (``dst[e] = src[at]``) or a put (``dst[at] = src[e]``, or
-        ``+=``) over the positions ``at`` of an affine map; e runs over the dense side."""
+        ``+=``) over the positions ``at`` of an affine map; e runs over the dense side.
+        ``fresh``: dst is a workspace slice of its own (the plan never gives a kernel's output
+        the memory of what it reads), so contiguous runs are copied by memcpy, or added as one
+        vector (``runtime.copy_run``, ``add_run``)."""
         base, sizes, strides = map_
         lines: list[str] = []
         start = f"b{len(self.bases)}"  # an argument: each time step's take is the same code
@@ -767,8 +772,16 @@ class Source:
         at = " + ".join(([start] if start else []) +
                         [f"i{d} * {st}" for d, st in enumerate(strides[:-1])]) or "0"
         lines += [f"{indent}at = {at}",
-                  f"{indent}e = ({dense}) * {sizes[-1]}",
-                  f"{indent}for i{last} in range({sizes[-1]}):"]
+                  f"{indent}e = ({dense}) * {sizes[-1]}"]
+        if fresh and strides[-1] == 1 and sizes[-1] > 1:  # each run at once (runtime.py)
+            sparse = "view" if not start else "src" if take else "dst"
+            if take:
+                return lines + [f"{indent}copy_run(dst, e, {sparse}, at, {sizes[-1]})"]
+            if put == "=":
+                return lines + [f"{indent}copy_run({sparse}, at, src, e, {sizes[-1]})"]
+            if sizes[-1] <= ADD_RUN_MAX:
+                return lines + [f"{indent}add_run({sparse}, at, src, e, {sizes[-1]})"]
+        lines.append(f"{indent}for i{last} in range({sizes[-1]}):")
         sparse = (f"{'view' if not start else 'src' if take else 'dst'}[at + i{last}"
                   + (f" * {strides[-1]}]" if strides[-1] != 1 else "]"))
         lines.append(f"{indent}    dst[e + i{last}] = {sparse}" if take else

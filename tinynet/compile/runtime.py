@@ -12,6 +12,7 @@ import threading
 from typing import Any
 
 import numpy as np
+from llvmlite import ir
 from numba import types
 from numba.core import cgutils
 from numba.extending import intrinsic
@@ -34,6 +35,50 @@ def address(typingctx, value):  # pragma: no cover - compiled
     def codegen(context, builder, signature, args):
         return builder.inttoptr(args[0], cgutils.voidptr_t)
     return types.voidptr(types.int64), codegen
+
+
+@intrinsic
+def copy_run(typingctx, dst, dst_at, src, src_at, count):  # pragma: no cover - compiled
+    """``dst[dst_at:dst_at + count] = src[src_at:src_at + count]`` as one ``memcpy`` of flat
+    C-contiguous arrays that do not overlap (a take into a fresh workspace slice: im2col).
+    Written as a loop, a short run (LeNet's 24 pixels) was unrolled into scalar moves, since
+    LLVM cannot know the two arrays apart; a memcpy of a constant length becomes vector moves
+    (LeNet's im2col 255 -> 80 us). Bounds are the caller's: the generated loops' maps."""
+    def codegen(context, builder, signature, args):
+        dst_array, dst_start, src_array, src_start, n = args
+        dst_type, src_type = signature.args[0], signature.args[2]
+        to = context.make_array(dst_type)(context, builder, dst_array)
+        source = context.make_array(src_type)(context, builder, src_array)
+        itemsize = context.get_abi_sizeof(context.get_data_type(dst_type.dtype))
+        cgutils.raw_memcpy(builder, builder.gep(to.data, [dst_start]),
+                           builder.gep(source.data, [src_start]), n,
+                           context.get_constant(types.intp, itemsize))
+        return context.get_dummy_value()
+    return types.void(dst, types.intp, src, types.intp, types.intp), codegen
+
+
+@intrinsic
+def add_run(typingctx, dst, dst_at, src, src_at, count):  # pragma: no cover - compiled
+    """``dst[dst_at:dst_at + count] += src[src_at:src_at + count]`` (``count`` a literal, a
+    short run) as one vector load of each, one add, one store: col2im's runs, which the loop
+    form kept scalar for the same reason as ``copy_run``. Each element gets the same single
+    add as in the loop, so the sums are the same bits; the two arrays must not overlap."""
+    if not isinstance(count, types.IntegerLiteral):
+        return None
+    width = count.literal_value
+
+    def codegen(context, builder, signature, args):
+        dst_array, dst_start, src_array, src_start, _ = args
+        dst_type, src_type = signature.args[0], signature.args[2]
+        to = context.make_array(dst_type)(context, builder, dst_array)
+        source = context.make_array(src_type)(context, builder, src_array)
+        vector = ir.VectorType(context.get_data_type(dst_type.dtype), width).as_pointer()
+        at = builder.bitcast(builder.gep(to.data, [dst_start]), vector)
+        added = builder.load(builder.bitcast(builder.gep(source.data, [src_start]), vector),
+                             align=1)
+        builder.store(builder.fadd(builder.load(at, align=1), added), at, align=1)
+        return context.get_dummy_value()
+    return types.void(dst, types.intp, src, types.intp, count), codegen
 
 
 # ---- two threads for a large elementwise loop ----------------------------------------------
