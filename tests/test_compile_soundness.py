@@ -193,6 +193,38 @@ def test_the_same_tensor_passed_twice_is_not_replayed_for_two_different_ones() -
     close(compiled(y, x).numpy(), [21.0, 42.0], "two tensors, swapped")
 
 
+@pytest.mark.parametrize("order", ["outside first", "fresh first"])
+def test_an_argument_that_is_an_outside_tensor_is_not_replayed_for_another(order: str) -> None:
+    """``step(holder.x)`` traces the argument and ``holder.x`` as one value; a later call with
+    another tensor must not read it for ``holder.x`` (and a program traced on a fresh batch,
+    two values, is not replayed with ``holder.x`` passed in without a new trace either)."""
+    def make() -> dict[str, Any]:
+        tn.manual_seed(0)
+        model = nn.Linear(3, 3).double()
+        return {"model": model, "opt": optim.SGD(model.parameters(), lr=0.1),
+                "x": tn.tensor([[1.0, 2.0, 3.0]], dtype=tn.float64)}
+
+    def step(world: dict[str, Any], x: Any, _: Any) -> Any:
+        world["opt"].zero_grad()
+        loss = (world["model"](x) * world["x"]).sum() + (world["model"].weight * 1.0).sum()
+        loss.backward()
+        world["opt"].step()
+        return (x * 2.0).sum() + (world["x"] * 3.0).sum()
+
+    twin = Twin(make, step)
+    fresh = [tn.tensor([[5.0, -1.0, 0.5]], dtype=tn.float64) for _ in range(2)]
+    outside = [lambda w: w["x"]] * 3
+    batches = [lambda w, i=i: fresh[i % 2] for i in range(3)]
+    calls = [*outside, *batches] if order == "outside first" else [*batches, *outside]
+    for argument in calls:
+        want = step(twin.eager, argument(twin.eager), None)
+        got = twin.compiled(argument(twin.other), None)
+        close(got.detach().numpy(), want.detach().numpy(), "the returned value")
+        for p, q in zip(twin.eager["model"].parameters(), twin.other["model"].parameters(),
+                        strict=True):
+            close(q.detach().numpy(), p.detach().numpy(), "a parameter")
+
+
 # ---------------------------------------------------------------------------------------------
 # Python side effects inside the step are refused
 # ---------------------------------------------------------------------------------------------

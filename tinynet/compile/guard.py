@@ -83,6 +83,8 @@ class Guard:
             fast += [f"    a = args[{i}]"] + self._argument(i, a, fast=True)
         lines += self._aliasing(args)
         fast += self._aliasing(args)
+        lines += self._outside_aliasing(args, world)
+        fast += self._outside_aliasing(args, world)
         for i, t in enumerate(world.tensors):
             lines += self._outside(i, t)
             fast += self._outside(i, t, fast=True)
@@ -125,6 +127,10 @@ class Guard:
         names' targets, optimizer groups and state, plain dicts, lists and objects."""
         self.left_grads = left_grads or {}
         self.unused = set(unused)
+        if "outside_arrays" in self.names:  # the .grad arrays replays leave are outside too
+            grads = [g._data for g in self.left_grads.values() if isinstance(g, Tensor)]
+            self.names["outside_arrays_held"] = [*self.names["outside_arrays_held"], *grads]
+            self.names["outside_arrays"].update(id(g) for g in grads)
         self.source = self._generate(self.lines, unused)
         exec(compile(self.source, "<tn.compile guard>", "exec"), self.names)
         self.check = self.names["check"]
@@ -275,6 +281,33 @@ class Guard:
         conditions = [f"(args[{i}] is args[{j}]) is not {args[i] is args[j]}"
                       for n, i in enumerate(arrays) for j in arrays[n + 1:]]
         return Guard._refuse_if(*conditions) if conditions else []
+
+    def _outside_aliasing(self, args: tuple, world: Any) -> list[Any]:
+        """An argument whose array is an outside array (``step(self.x)``, a parameter passed
+        in) was one value with it in the trace: a later call must pass that same tensor (and
+        array), or one that is none of the outside arrays (``step(batch)``); else the program
+        would read one for the other (the trace's merged value) or miss a write to it."""
+        arrays = world.arrays()
+        if "outside_arrays" not in self.names:  # ids of arrays held here: they stay theirs
+            self._bind("outside_arrays_held", arrays)
+            self._bind("outside_arrays", {id(a) for a in arrays})
+        conditions = []
+        for i, a in enumerate(args):
+            if isinstance(a, Tensor):
+                expr, d = f"args[{i}]._data", a._data
+            elif isinstance(a, np.ndarray):
+                expr, d = f"args[{i}]", a
+            else:
+                continue
+            same = next((array for array in arrays if array is d), None)
+            if same is None:
+                conditions.append(f"id({expr}) in outside_arrays")
+                continue
+            conditions.append(f"{expr} is not {self._bind(f'outside_array_arg{i}', same)}")
+            owner = next((t for t in world.tensors if t is a), None)
+            if owner is not None:  # the outside tensor itself: its conditions are these
+                conditions.append(f"args[{i}] is not {self._bind(f'outside_arg{i}', owner)}")
+        return self._refuse_if(*conditions) if conditions else []
 
     def _attributes(self, name: str, attrs: dict, skip_registries: bool = False,
                     items: list | None = None, keys: set[str] | None = None) -> list[str]:

@@ -298,6 +298,7 @@ class Tracer(Observer):
         # call, so they are named by position: ("arg", i)).
         self.arg_tensors = [(("arg", i), a) for i, a in enumerate(args)
                             if isinstance(a, Tensor) and a.requires_grad]
+        self.args = args
         self.start_arg_grads = [t.grad for _, t in self.arg_tensors]
         for where, t in self.arg_tensors:
             if isinstance(t.grad, Tensor):
@@ -604,12 +605,15 @@ class Tracer(Observer):
 
     def unused_tensors(self) -> set[int]:
         """ids of the world's tensors the call never read, wrote nor gave a new ``.grad``
-        (a tensor an object keeps from the last call): the guard need not check them."""
+        (a tensor an object keeps from the last call), or read only as an argument (the same
+        tensor object passed in: ``step(self.x)``; the guard then asks for that object and
+        its array in that place, ``Guard._outside_aliasing``): the guard need not check them."""
         used = {id(p) for p in self.updated}
+        passed = {id(a) for a in self.args if isinstance(a, Tensor)}
         return {id(t) for t, data, grad in zip(self.world.tensors, self.start_data,
                                                self.start_grads, strict=True)
-                if id(data) not in self.by_id and id(t) not in used and t.grad is grad
-                and t._data is data}
+                if (id(data) not in self.by_id or id(t) in passed) and id(t) not in used
+                and t.grad is grad and t._data is data}
 
     def _who_writes(self, array: np.ndarray) -> str:
         """The message for an outside array changed behind the recorder's back."""
