@@ -566,3 +566,48 @@ def test_a_result_kept_on_the_owner_does_not_retrace() -> None:
     twin.loss = twin.train_step(x)
     assert trainer.run.traces == traces + 1
     assert trainer.loss_value() == pytest.approx(twin.loss_value(), rel=1e-12)
+
+
+class _Trainer:
+    """A step that is a method of a user class: it reads ``scale`` through ``helper`` (a name
+    chain), ``count`` through ``len(self)`` (a special method); ``report`` is never reached
+    from the step and reads ``history``."""
+
+    def __init__(self) -> None:
+        tn.manual_seed(0)
+        self.model = nn.Linear(2, 1).double()
+        self.scale, self.count, self.history = 2.0, 3, [0.0]
+
+    def __len__(self) -> int:
+        return self.count
+
+    def helper(self) -> float:
+        return self.scale
+
+    def report(self) -> list:
+        return self.history
+
+    def step(self, x: Any) -> Any:
+        return self.model(x).sum() * self.helper() + len(self)
+
+
+def test_a_step_method_guards_what_its_methods_read_and_not_what_it_cannot_reach() -> None:
+    trainer = _Trainer()
+    compiled = tn.compile(trainer.step)
+    x = tn.tensor([[1.0, 2.0], [3.0, -1.0]], dtype=tn.float64)
+
+    def check() -> None:
+        close(compiled(x).detach().numpy(), trainer.step(x).detach().numpy(), "the step")
+
+    for _ in range(3):
+        check()
+    traces = compiled.traces
+    trainer.history = [1.0, 2.0]  # only report() reads it: not a reason to trace again
+    for _ in range(2):
+        check()
+    assert compiled.traces == traces
+    trainer.scale = 5.0  # read through helper(): guarded
+    check()
+    trainer.count = 7  # read through len(self): guarded
+    check()
+    assert compiled.traces == traces + 2

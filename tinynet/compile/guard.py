@@ -171,8 +171,12 @@ class Guard:
         self.seen.value = stamp
 
     def _generate(self, source: list[Any], unused: set[int], done: str = "True") -> str:
-        lines: list[str] = []
-        for line in source:
+        """The function: its first line, then each condition inside one ``try`` (an item
+        looked up, ``d["lr"]``, costs half of ``d.get("lr")``; a missing one fails the guard
+        as a KeyError or IndexError), then ``return done`` outside it (an error in the replay
+        is the caller's)."""
+        lines: list[str] = [source[0], "  try:"]
+        for line in source[1:]:
             if isinstance(line, str):
                 lines.append(line)
                 continue
@@ -185,7 +189,7 @@ class Guard:
             if kept:
                 joined = "\n            or ".join(kept)
                 lines += [f"    if ({joined}):", "        return False"]
-        lines.append(f"    return {done}")
+        lines += ["  except (KeyError, IndexError):", "    return False", f"  return {done}"]
         return "\n".join(lines) + "\n"
 
     def _roots(self, world: Any) -> list[Any]:
@@ -199,7 +203,7 @@ class Guard:
                 names = self._bind(f"root_globals{n}", closure[0].cell_contents)
                 if (id(closure[0].cell_contents), defaults[0]) not in checked:
                     checked.add((id(closure[0].cell_contents), defaults[0]))
-                    conditions.append(f"{names}.get({defaults[0]!r}) is not {o}")
+                    conditions.append(f"{names}[{defaults[0]!r}] is not {o}")
             elif defaults and isinstance(defaults[0], types.CellType):
                 cell = self._bind(f"root_cell{n}", defaults[0])
                 conditions.append(f"{cell}.cell_contents is not {o}")
@@ -315,8 +319,7 @@ class Guard:
         them: numbers, strings, flags (``training``, ``Dropout.p``, ``cfg["l2"]``) by value;
         tensors, modules and other objects by identity (a replaced weight is a new program)."""
         d = self._bind(name, items if items is not None else attrs)
-        get = (lambda key: f"{d}[{key!r}]") if items is not None else (
-            lambda key: f"{d}.get({key!r})")
+        get = lambda key: f"{d}[{key!r}]"  # noqa: E731 - (a missing key: a KeyError, a miss)
         if keys is None:
             conditions = [f"len({d}) != {len(attrs)}"]
         else:  # only these attributes can be read: each as it was, or still absent (one
@@ -383,7 +386,7 @@ class Guard:
         # the state the program will be bound to: each parameter's dict and its arrays
         for n, (param, state) in enumerate(opt.state.items()):
             p, st = self._bind(f"state_param{j}_{n}", param), self._bind(f"state{j}_{n}", state)
-            arrays = [f"{st}.get({key!r}) is not {self._bind(f'state{j}_{n}_{key}_t', v)}"
+            arrays = [f"{st}[{key!r}] is not {self._bind(f'state{j}_{n}_{key}_t', v)}"
                       if fast
                       else f"{st}[{key!r}]._data is not "
                       f"{self._bind(f'state{j}_{n}_{key}', v._data)}"
@@ -402,7 +405,7 @@ class Guard:
                 self.snapshots.append((copy, group, read))
                 params = self._bind(f"params{j}_{k}", group["params"])
                 lines += self._refuse_if(
-                    f"{o}.param_groups[{k}] is not {g}", f"{g}.get('params') is not {params}",
+                    f"{o}.param_groups[{k}] is not {g}", f"{g}['params'] is not {params}",
                     f"{g} != {snapshot}", f"len({params}) != {len(group['params'])}",
                     *(f"{params}[{n}] is not {self._bind(f'param{j}_{k}_{n}', p)}"
                       for n, p in enumerate(group["params"])))
@@ -422,7 +425,7 @@ class Guard:
                     continue  # read by its updates at every replay
                 if key == "params":
                     params = self._bind(f"params{j}_{k}", value)
-                    conditions.append(f"group.get('params') is not {params}")
+                    conditions.append(f"group['params'] is not {params}")
                     conditions.append(f"len({params}) != {len(value)}")
                     conditions += [f"{params}[{n}] is not {self._bind(f'param{j}_{k}_{n}', p)}"
                                    for n, p in enumerate(value)]

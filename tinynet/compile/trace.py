@@ -115,7 +115,7 @@ class World:
                     add(item, depth - 1)
             elif depth > 0 and hasattr(obj, "__dict__") and len(vars(obj)) <= _MAX_ITEMS:
                 self.objects.append(obj)
-                keys = step_names | _method_names(type(obj))
+                keys = _method_names(type(obj), step_names)
                 self.object_keys[id(obj)] = keys
                 for key, item in list(vars(obj).items()):
                     if key in keys:
@@ -204,18 +204,55 @@ def _code_names(fn: Any) -> set[str]:
     return {n for c in _code_objects(code) for n in c.co_names} if code is not None else set()
 
 
-def _method_names(cls: type) -> set[str]:
-    """The names the methods of a user class use (``self.helper()`` reads what it reads)."""
-    names: set[str] = set()
-    for klass in cls.__mro__:
+# special methods that run when an object is made, not on one that exists: not reached
+_MADE_ONCE = frozenset({"__init__", "__new__", "__init_subclass__", "__set_name__"})
+
+
+def _method_names(cls: type, roots: set[str] | None = None) -> set[str]:
+    """The names the methods of a user class use (``self.helper()`` reads what it reads).
+
+    With ``roots`` (the names the step's code uses): ``roots`` and the names of the methods
+    those names can reach, name by name (a method reached adds the names its code uses), from
+    the roots and every special method but ``__init__`` and its kind (``self(x)``,
+    ``len(self)`` and operators call those without naming them); a method no chain of names
+    reaches cannot run on this object, so what only it reads is not part of the step's world
+    (``__init__`` reading ``self.layers`` does not make a list the step never reads a
+    condition of every call). Without: every method's names."""
+    methods: dict[str, list[Any]] = {}
+    for klass in reversed(cls.__mro__):
         if klass is object:
             continue
-        for value in vars(klass).values():
-            while hasattr(value, "__wrapped__"):  # a decorated method (@tn.no_grad())
-                value = value.__wrapped__
-            code = getattr(getattr(value, "__func__", value), "__code__", None)
-            if code is not None:
-                names |= {n for c in _code_objects(code) for n in c.co_names}
+        for name, value in vars(klass).items():
+            codes = []
+            for part in ((value.fget, value.fset, value.fdel) if isinstance(value, property)
+                         else (value,)):
+                while hasattr(part, "__wrapped__"):  # a decorated method (@tn.no_grad())
+                    part = part.__wrapped__
+                code = getattr(getattr(part, "__func__", part), "__code__", None)
+                if code is not None:
+                    codes.append(code)
+            if codes:
+                methods.setdefault(name, []).extend(codes)
+    if roots is None:
+        reached = set(methods)
+        names: set[str] = set()
+    else:
+        names = set(roots)
+        reached = set()
+        todo = [m for m in methods if m in names or (
+            m.startswith("__") and m.endswith("__") and m not in _MADE_ONCE)]
+        while todo:
+            name = todo.pop()
+            if name in reached:
+                continue
+            reached.add(name)
+            for code in methods[name]:
+                found = {n for c in _code_objects(code) for n in c.co_names}
+                todo += [m for m in methods if m in found - names]
+                names |= found
+    for name in reached:
+        for code in methods[name]:
+            names |= {n for c in _code_objects(code) for n in c.co_names}
     return names
 
 
