@@ -927,10 +927,8 @@ def _lower_conv_backward(low: Lowering, s: Step, node: dict, g: int,
                     Kernel("sum", [summed], [products], {"axis": (0,), "keepdims": False}),
                     Kernel("take", [dw], [summed], {"dims": (0, 2, 1), "map": _affine_map(
                         shape, lambda a: a.transpose(0, 2, 1))})]
-    if db is not None:  # as eager: each plane summed, then the planes over the samples
-        planes = low.new_value(low.values[g].shape[:2], dt, s.index)
-        kernels += [Kernel("sum", [planes], [g], {"axis": (2, 3), "keepdims": False}),
-                    Kernel("sum", [db], [planes], {"axis": (0,), "keepdims": False})]
+    if db is not None:
+        kernels.append(Kernel("sum", [db], [g], {"axis": (0, 2, 3), "keepdims": False}))
     return kernels
 
 
