@@ -570,13 +570,13 @@ def test_a_result_kept_on_the_owner_does_not_retrace() -> None:
 
 class _Trainer:
     """A step that is a method of a user class: it reads ``scale`` through ``helper`` (a name
-    chain), ``count`` through ``len(self)`` (a special method); ``report`` is never reached
-    from the step and reads ``history``."""
+    chain), ``count`` through ``len(self)`` (a special method), ``shift`` through a method
+    named by a string; ``report`` is never reached from the step and reads ``history``."""
 
     def __init__(self) -> None:
         tn.manual_seed(0)
         self.model = nn.Linear(2, 1).double()
-        self.scale, self.count, self.history = 2.0, 3, [0.0]
+        self.scale, self.count, self.history, self.shift = 2.0, 3, [0.0], 0.5
 
     def __len__(self) -> int:
         return self.count
@@ -587,8 +587,11 @@ class _Trainer:
     def report(self) -> list:
         return self.history
 
+    def offset(self) -> float:
+        return self.shift
+
     def step(self, x: Any) -> Any:
-        return self.model(x).sum() * self.helper() + len(self)
+        return self.model(x).sum() * self.helper() + len(self) + getattr(self, "offset")()
 
 
 def test_a_step_method_guards_what_its_methods_read_and_not_what_it_cannot_reach() -> None:
@@ -610,4 +613,6 @@ def test_a_step_method_guards_what_its_methods_read_and_not_what_it_cannot_reach
     check()
     trainer.count = 7  # read through len(self): guarded
     check()
-    assert compiled.traces == traces + 2
+    trainer.shift = -4.0  # read through getattr(self, "offset")(): guarded
+    check()
+    assert compiled.traces == traces + 3

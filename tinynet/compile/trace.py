@@ -201,7 +201,7 @@ def _code_names(fn: Any) -> set[str]:
     code = getattr(target, "__code__", None)
     if code is None:
         code = getattr(getattr(type(fn), "__call__", None), "__code__", None)  # noqa: B004 - the method
-    return {n for c in _code_objects(code) for n in c.co_names} if code is not None else set()
+    return _names_in(code) if code is not None else set()
 
 
 # special methods that run when an object is made, not on one that exists: not reached
@@ -247,13 +247,21 @@ def _method_names(cls: type, roots: set[str] | None = None) -> set[str]:
                 continue
             reached.add(name)
             for code in methods[name]:
-                found = {n for c in _code_objects(code) for n in c.co_names}
+                found = _names_in(code)
                 todo += [m for m in methods if m in found - names]
                 names |= found
     for name in reached:
         for code in methods[name]:
-            names |= {n for c in _code_objects(code) for n in c.co_names}
+            names |= _names_in(code)
     return names
+
+
+def _names_in(code: Any) -> set[str]:
+    """The names a function's code (and the functions it defines) uses: attribute and global
+    names, and the strings that could be one (``getattr(self, "helper")``)."""
+    return {n for c in _code_objects(code)
+            for n in (*c.co_names, *(k for k in c.co_consts
+                                     if isinstance(k, str) and k.isidentifier()))}
 
 
 def _code_objects(code: Any) -> list[Any]:
