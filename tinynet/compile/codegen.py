@@ -773,17 +773,16 @@ class Source:
                         [f"i{d} * {st}" for d, st in enumerate(strides[:-1])]) or "0"
         lines += [f"{indent}at = {at}",
                   f"{indent}e = ({dense}) * {sizes[-1]}"]
+        side = "view" if not start else "src" if take else "dst"  # the sparse side's array
         if fresh and strides[-1] == 1 and sizes[-1] > 1:  # each run at once (runtime.py)
-            sparse = "view" if not start else "src" if take else "dst"
             if take:
-                return lines + [f"{indent}copy_run(dst, e, {sparse}, at, {sizes[-1]})"]
+                return lines + [f"{indent}copy_run(dst, e, {side}, at, {sizes[-1]})"]
             if put == "=":
-                return lines + [f"{indent}copy_run({sparse}, at, src, e, {sizes[-1]})"]
+                return lines + [f"{indent}copy_run({side}, at, src, e, {sizes[-1]})"]
             if sizes[-1] <= ADD_RUN_MAX:
-                return lines + [f"{indent}add_run({sparse}, at, src, e, {sizes[-1]})"]
+                return lines + [f"{indent}add_run({side}, at, src, e, {sizes[-1]})"]
         lines.append(f"{indent}for i{last} in range({sizes[-1]}):")
-        sparse = (f"{'view' if not start else 'src' if take else 'dst'}[at + i{last}"
-                  + (f" * {strides[-1]}]" if strides[-1] != 1 else "]"))
+        sparse = (f"{side}[at + i{last}" + (f" * {strides[-1]}]" if strides[-1] != 1 else "]"))
         lines.append(f"{indent}    dst[e + i{last}] = {sparse}" if take else
                      f"{indent}    {sparse} {put} src[e + i{last}]")
         return lines

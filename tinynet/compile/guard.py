@@ -81,10 +81,9 @@ class Guard:
         for i, a in enumerate(args):
             lines += [f"    a = args[{i}]"] + self._argument(i, a)
             fast += [f"    a = args[{i}]"] + self._argument(i, a, fast=True)
-        lines += self._aliasing(args)
-        fast += self._aliasing(args)
-        lines += self._outside_aliasing(args, world)
-        fast += self._outside_aliasing(args, world)
+        aliasing = self._aliasing(args) + self._outside_aliasing(args, world)  # (both checks)
+        lines += aliasing
+        fast += aliasing
         for i, t in enumerate(world.tensors):
             lines += self._outside(i, t)
             fast += self._outside(i, t, fast=True)
@@ -127,10 +126,10 @@ class Guard:
         names' targets, optimizer groups and state, plain dicts, lists and objects."""
         self.left_grads = left_grads or {}
         self.unused = set(unused)
-        if "outside_arrays" in self.names:  # the .grad arrays replays leave are outside too
-            grads = [g._data for g in self.left_grads.values() if isinstance(g, Tensor)]
-            self.names["outside_arrays_held"] = [*self.names["outside_arrays_held"], *grads]
-            self.names["outside_arrays"].update(id(g) for g in grads)
+        # the .grad arrays replays leave are outside arrays too (``_outside_aliasing``)
+        grads = [g._data for g in self.left_grads.values() if isinstance(g, Tensor)]
+        self.names["outside_arrays_held"] += grads
+        self.names["outside_arrays"].update(id(g) for g in grads)
         self.source = self._generate(self.lines, unused)
         exec(compile(self.source, "<tn.compile guard>", "exec"), self.names)
         self.check = self.names["check"]
@@ -292,9 +291,8 @@ class Guard:
         array), or one that is none of the outside arrays (``step(batch)``); else the program
         would read one for the other (the trace's merged value) or miss a write to it."""
         arrays = world.arrays()
-        if "outside_arrays" not in self.names:  # ids of arrays held here: they stay theirs
-            self._bind("outside_arrays_held", arrays)
-            self._bind("outside_arrays", {id(a) for a in arrays})
+        self._bind("outside_arrays_held", arrays)  # (held here: the ids stay theirs)
+        self._bind("outside_arrays", {id(a) for a in arrays})
         conditions = []
         for i, a in enumerate(args):
             if isinstance(a, Tensor):

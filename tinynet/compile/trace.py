@@ -234,25 +234,20 @@ def _method_names(cls: type, roots: set[str] | None = None) -> set[str]:
             if codes:
                 methods.setdefault(name, []).extend(codes)
     if roots is None:
-        reached = set(methods)
-        names: set[str] = set()
-    else:
-        names = set(roots)
-        reached = set()
-        todo = [m for m in methods if m in names or (
-            m.startswith("__") and m.endswith("__") and m not in _MADE_ONCE)]
-        while todo:
-            name = todo.pop()
-            if name in reached:
-                continue
-            reached.add(name)
-            for code in methods[name]:
-                found = _names_in(code)
-                todo += [m for m in methods if m in found - names]
-                names |= found
-    for name in reached:
+        return {n for codes in methods.values() for code in codes for n in _names_in(code)}
+    names = set(roots)
+    reached: set[str] = set()
+    todo = [m for m in methods if m in names or (
+        m.startswith("__") and m.endswith("__") and m not in _MADE_ONCE)]
+    while todo:
+        name = todo.pop()
+        if name in reached:
+            continue
+        reached.add(name)
         for code in methods[name]:
-            names |= _names_in(code)
+            found = _names_in(code)
+            todo += [m for m in methods if m in found - names]
+            names |= found
     return names
 
 
