@@ -130,9 +130,10 @@ def test_backward_through_a_compiled_models_result_works_once_then_raises_compil
 # Threads
 # ---------------------------------------------------------------------------------------------
 
-# The traced functions synchronise through a helper, so the barrier or events (whose state
-# the waits change) are not objects their own names lead to: tn.compile would rightly refuse
-# those changes as side effects of the step.
+# The traced functions synchronise through a helper. tn.compile follows the helper's globals
+# (the ``_SYNC`` list is part of the step's world), but not into the barrier's or events'
+# insides, which the waits change: a library object's own state is the library's (trace.py's
+# ``_method_names``).
 _SYNC: list[Any] = []
 
 

@@ -8,6 +8,7 @@ copy to equal the eager one on every call (float64, 1e-10 scaled by magnitude), 
 from __future__ import annotations
 
 import copy
+import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -617,3 +618,125 @@ def test_a_step_method_guards_what_its_methods_read_and_not_what_it_cannot_reach
     trainer.shift = -4.0  # read through getattr(self, "offset")(): guarded
     check()
     assert compiled.traces == traces + 3
+
+
+# ---- what the user's helpers and methods read: globals, their objects, their functions ----
+
+class _Config:
+    def __init__(self) -> None:
+        self.scale = 2.0
+        self.k = 3.0
+
+    def factor(self) -> float:
+        return self.k
+
+
+_CONFIG = _Config()
+_SHIFT = 0.5
+_LOG: list[float] = []
+
+
+def _activation(t: tn.Tensor) -> tn.Tensor:
+    return t.tanh() * _SHIFT
+
+
+def _helper(t: tn.Tensor) -> tn.Tensor:
+    return _activation(t) * _CONFIG.scale + _CONFIG.factor()
+
+
+class _Net(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.lin = nn.Linear(2, 3).double()
+        self.settings = _Config()
+        self.act = _activation  # a function of the user's, held by the module
+
+    def forward(self, x: tn.Tensor) -> tn.Tensor:
+        return self.act(self.lin(x)) * self.settings.scale + _SHIFT
+
+
+def test_what_a_helper_function_reads_is_guarded(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A helper the step calls reads a global object's attribute, calls its method, and calls
+    another helper that reads a global number: each change between calls is a new trace (a
+    compiled step kept the traced numbers before)."""
+    model = nn.Linear(2, 3).double()
+
+    def step(x: tn.Tensor) -> tn.Tensor:
+        return _helper(model(x)).sum()
+
+    compiled = tn.compile(step, backend="interpret")
+    x = tn.tensor([[1.0, 2.0], [3.0, -1.0]], dtype=tn.float64)
+
+    def check() -> None:
+        close(compiled(x).detach().numpy(), step(x).detach().numpy(), "the step")
+
+    for _ in range(3):
+        check()
+    traces = compiled.traces
+    monkeypatch.setattr(_CONFIG, "scale", 5.0)  # an attribute the helper reads
+    check()
+    monkeypatch.setattr(_CONFIG, "k", -1.0)  # read by a method the helper calls
+    check()
+    monkeypatch.setattr(sys.modules[__name__], "_SHIFT", 4.0)  # read by a helper's helper
+    check()
+    check()
+    assert compiled.traces == traces + 3, compiled
+
+
+def test_what_a_module_s_methods_read_is_guarded(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A module of the user's own: its ``forward`` reads a global, an object attribute
+    (``self.settings.scale``) and calls a function it holds, which reads a global."""
+    net = _Net()
+    opt = optim.SGD(net.parameters(), lr=0.1)
+    twin = copy.deepcopy(net)
+    twin_opt = optim.SGD(twin.parameters(), lr=0.1)
+
+    def make_step(model: nn.Module, optimizer: Any) -> Callable[[tn.Tensor], tn.Tensor]:
+        def step(x: tn.Tensor) -> tn.Tensor:
+            optimizer.zero_grad()
+            loss = model(x).pow(2).mean()
+            loss.backward()
+            optimizer.step()
+            return loss
+        return step
+
+    eager, compiled = make_step(net, opt), tn.compile(make_step(twin, twin_opt))
+    x = tn.tensor([[1.0, 2.0], [3.0, -1.0]], dtype=tn.float64)
+
+    def check() -> None:
+        close(compiled(x).detach().numpy(), eager(x).detach().numpy(), "the loss")
+        for p, q in zip(net.parameters(), twin.parameters(), strict=True):
+            close(q.detach().numpy(), p.detach().numpy(), "a parameter")
+
+    for _ in range(4):
+        check()
+    traces = compiled.traces
+    for model in (net, twin):
+        model.settings.scale = 0.25
+    check()
+    check()
+    monkeypatch.setattr(sys.modules[__name__], "_SHIFT", -2.0)  # read by forward and _activation
+    check()
+    check()
+    assert compiled.traces >= traces + 2, compiled
+
+
+def test_an_append_inside_a_helper_is_refused() -> None:
+    """A helper's side effect on a global list is the step's side effect: a replay would not
+    repeat it, so the trace refuses it as it refuses the step's own."""
+    def step(x: tn.Tensor) -> tn.Tensor:
+        out = (x * 2).sum()
+        _record(1.0)
+        return out
+
+    compiled = tn.compile(step, backend="interpret")
+    try:
+        with pytest.raises(tn.CompileError, match="outside list"):
+            for _ in range(3):
+                compiled(tn.ones(2))
+    finally:
+        _LOG.clear()
+
+
+def _record(value: float) -> None:
+    _LOG.append(value)

@@ -12,7 +12,8 @@ it):
 - the aliasing pattern of the tensor arguments (``f(x, x)`` is not ``f(x, y)``);
 - each outside tensor (parameters, buffers): the same array object (the program writes into
   it), its shape, ``requires_grad``, and its ``.grad`` (None, or its shape, dtype, layout);
-- each module, and each other object, dict and list the function's names lead to: every
+- each module, and each other object, dict and list the names of the function (and of the
+  user's helpers and methods it reaches: ``trace.World``) lead to: every
   attribute or item as the trace saw it (``training``, ``Dropout.p``, ``LayerNorm.eps``,
   ``cfg["l2"]`` by value; parameters, buffers, submodules and other objects by identity);
 - each optimizer: its state, entry by entry (the same dict and arrays: the generated code is

@@ -29,6 +29,7 @@ import contextlib
 import dis
 import functools
 import sys
+import sysconfig
 import threading
 import types
 from collections.abc import Iterator
@@ -43,6 +44,10 @@ from tinynet.errors import CompileError
 from tinynet.tensor import Tensor, value_reads
 
 _TINYNET_DIR = __file__.rsplit("/compile/", 1)[0]
+# where the standard library and installed packages live: their objects' insides (a lock's,
+# a barrier's) are theirs, not the step's numbers
+_LIBRARY_DIRS = tuple({sysconfig.get_paths()[key] + "/" for key in (
+    "stdlib", "platstdlib", "purelib", "platlib")} | {"<frozen"})
 _CODE = (types.ModuleType, type, types.FunctionType, types.MethodType, types.BuiltinFunctionType,
          functools.partial)
 _MAX_ITEMS = 64  # larger containers and objects are not looked into (nor guarded item by item)
@@ -63,6 +68,18 @@ class World:
     """
 
     def __init__(self, fn: Any) -> None:
+        # the names code can read: the step's, its helpers' (``_helpers``) and, found on the
+        # way, those of the user's methods the walk reaches; walked again while it finds more
+        names = _code_names(fn).union(*(_names_in(f.__code__) for f in _helpers(fn)))
+        while True:
+            found = self._walk(fn, names)
+            if found <= names:
+                break
+            names |= found
+
+    def _walk(self, fn: Any, step_names: set[str]) -> set[str]:
+        """Find the world from the step's outside names; returns the names the user's code
+        reached on the way uses (a method of a module, a function held by an object)."""
         from tinynet.nn import Module
         from tinynet.optim.optimizer import Optimizer
 
@@ -74,8 +91,26 @@ class World:
         # an object's attributes that code can read: the names the step's code and the
         # object's own methods use (``self.loss = step(...)`` after the call is not read)
         self.object_keys: dict[int, set[str]] = {}
-        step_names = _code_names(fn)
         seen: set[int] = set()
+        names: set[str] = set()
+
+        def walk(functions: list[Any]) -> None:
+            """The user's functions reached (a helper, a module's ``forward``): the globals,
+            cells and defaults they read are roots like the step's own."""
+            for f in functions:
+                if id(f.__code__) not in seen:
+                    seen.add(id(f.__code__))
+                    names.update(_names_in(f.__code__))
+                    for resolve in _function_resolvers(f):
+                        root(resolve)
+
+        def root(resolve: Any) -> None:
+            try:
+                obj = resolve()
+            except (KeyError, ValueError, AttributeError):
+                return
+            self.roots.append((resolve, obj))
+            add(obj, 2)
 
         def add(obj: Any, depth: int) -> None:
             if id(obj) in seen:
@@ -87,10 +122,20 @@ class World:
                 for m in obj.modules():
                     if not any(m is known for known in self.modules):
                         self.modules.append(m)
-                        # plain tensor attributes (self.scale = tn.tensor(...)) are read too
-                        for value in list(vars(m).values()):
+                        users = not type(m).__module__.startswith("tinynet.")
+                        # plain tensor attributes (self.scale = tn.tensor(...)) are read too,
+                        # and a module of the user's own reads its objects' attributes
+                        # (``self.cfg.scale``) and the globals of its methods
+                        for key, value in list(vars(m).items()):
                             if isinstance(value, Tensor):
                                 add(value, 0)
+                            elif users and not key.startswith("_"):
+                                add(value, 1)
+                        if users:
+                            reached: list[Any] = []
+                            names.update(_method_names(type(m), step_names | {"forward"},
+                                                       reached))
+                            walk(reached)
                 for t in list(obj.parameters()) + [b for _, b in obj.named_buffers()]:
                     add(t, 0)
             elif isinstance(obj, Optimizer):
@@ -103,7 +148,11 @@ class World:
                     self.object_keys[id(obj)] = _method_names(type(obj)) - {
                         "state", "param_groups", "defaults"}
             elif isinstance(obj, _CODE) or type(obj).__module__.startswith("tinynet.compile"):
-                return  # modules, classes, functions, compiled functions: not the step's state
+                # modules, classes, functions, compiled functions: not the step's state; but
+                # what a function of the user's own reads is (``self.act = my_activation``)
+                obj = getattr(obj, "__wrapped__", obj)
+                if _user_function(obj):
+                    walk([obj])
             elif depth > 0 and isinstance(obj, list | tuple) and len(obj) <= _MAX_ITEMS:
                 if isinstance(obj, list):
                     self.objects.append(obj)
@@ -115,19 +164,18 @@ class World:
                     add(item, depth - 1)
             elif depth > 0 and hasattr(obj, "__dict__") and len(vars(obj)) <= _MAX_ITEMS:
                 self.objects.append(obj)
-                keys = _method_names(type(obj), step_names)
+                reached = []
+                keys = _method_names(type(obj), step_names, reached)
+                names.update(keys)
                 self.object_keys[id(obj)] = keys
+                walk(reached)
                 for key, item in list(vars(obj).items()):
                     if key in keys:
                         add(item, depth - 1)
 
         for resolve in _root_resolvers(fn):
-            try:
-                obj = resolve()
-            except (KeyError, ValueError, AttributeError):
-                continue
-            self.roots.append((resolve, obj))
-            add(obj, 2)
+            root(resolve)
+        return names
 
     def roots_unchanged(self) -> bool:
         for resolve, obj in self.roots:
@@ -175,24 +223,58 @@ def _root_resolvers(fn: Any) -> list[Any]:
     if hasattr(fn, "__self__"):
         owner = fn.__self__
         resolvers.append(lambda: owner)
-    code = getattr(target, "__code__", None)
-    if code is None:  # a callable object: look at its __call__ and its attributes
-        resolvers.append(lambda: fn)
+    if getattr(target, "__code__", None) is None:  # a callable object: its __call__ and its
+        resolvers.append(lambda: fn)  # attributes
         call = getattr(type(fn), "__call__", None)  # noqa: B004 - the method, not callable()
         return resolvers + (_root_resolvers(call) if hasattr(call, "__code__") else [])
+    return resolvers + _function_resolvers(target)
+
+
+def _function_resolvers(target: Any) -> list[Any]:
+    """A Python function's outside names, each looked up again at every call: the globals its
+    code loads, its closure cells, its defaults."""
     names: list[str] = []  # the globals the code loads (co_names also lists attribute names:
-    for c in _code_objects(code):  # opt.step() must not make a global ``step`` part of the world)
-        names += [i.argval for i in dis.get_instructions(c)
+    for c in _code_objects(target.__code__):  # opt.step() must not make a global ``step``
+        names += [i.argval for i in dis.get_instructions(c)  # part of the world)
                   if i.opname in ("LOAD_GLOBAL", "LOAD_NAME") and i.argval not in names]
     globals_ = target.__globals__
-    for name in names:
-        if name in globals_:
-            resolvers.append(lambda name=name: globals_[name])
-    for cell in target.__closure__ or ():
-        resolvers.append(lambda cell=cell: cell.cell_contents)
-    for default in target.__defaults__ or ():
-        resolvers.append(lambda default=default: default)
-    return resolvers
+    resolvers = [lambda name=name: globals_[name] for name in names if name in globals_]
+    resolvers += [lambda cell=cell: cell.cell_contents for cell in target.__closure__ or ()]
+    return resolvers + [lambda default=default: default for default in target.__defaults__ or ()]
+
+
+def _user_function(obj: Any) -> bool:
+    """A Python function of the user's own (not tinynet's, the standard library's or an
+    installed package's): when the step calls it, the globals and closure it reads are part
+    of the step's world as much as the step's own."""
+    return isinstance(obj, types.FunctionType) and not _library_code(obj.__code__) and not (
+        obj.__code__.co_filename.startswith(_TINYNET_DIR + "/"))
+
+
+def _library_code(code: Any) -> bool:
+    """Code of the standard library or an installed package (not tinynet's, not the user's)."""
+    return code.co_filename.startswith(_LIBRARY_DIRS)
+
+
+def _helpers(fn: Any) -> list[Any]:
+    """The user's functions the step's outside names lead to (``loss = helper(out)``), and
+    the ones theirs lead to, found by name as ``_function_resolvers`` finds them."""
+    target = getattr(fn, "__func__", fn)
+    if getattr(target, "__code__", None) is None:
+        target = getattr(type(fn), "__call__", None)  # noqa: B004 - the method
+    found: list[Any] = []
+    todo = [target] if _user_function(target) else []
+    while todo:
+        for resolve in _function_resolvers(todo.pop()):
+            try:
+                obj = resolve()
+            except (KeyError, ValueError, AttributeError):
+                continue
+            obj = getattr(obj, "__wrapped__", obj)  # a decorated helper (@tn.no_grad())
+            if _user_function(obj) and obj is not target and all(obj is not f for f in found):
+                found.append(obj)
+                todo.append(obj)
+    return found
 
 
 def _code_names(fn: Any) -> set[str]:
@@ -208,7 +290,8 @@ def _code_names(fn: Any) -> set[str]:
 _MADE_ONCE = frozenset({"__init__", "__new__", "__init_subclass__", "__set_name__"})
 
 
-def _method_names(cls: type, roots: set[str] | None = None) -> set[str]:
+def _method_names(cls: type, roots: set[str] | None = None,
+                  reached_functions: list[Any] | None = None) -> set[str]:
     """The names the methods of a user class use (``self.helper()`` reads what it reads).
 
     With ``roots`` (the names the step's code uses): ``roots`` and the names of the methods
@@ -217,24 +300,30 @@ def _method_names(cls: type, roots: set[str] | None = None) -> set[str]:
     ``len(self)`` and operators call those without naming them); a method no chain of names
     reaches cannot run on this object, so what only it reads is not part of the step's world
     (``__init__`` reading ``self.layers`` does not make a list the step never reads a
-    condition of every call). Without: every method's names."""
+    condition of every call). Without: every method's names. A library's methods (a
+    ``threading.Barrier``'s ``wait``) are not followed: what they read is the library's
+    business; of its object, the attributes the user's code names are read (``args.lr`` of an
+    ``argparse.Namespace``). ``reached_functions``: a list that gets the functions of the
+    methods reached that are the user's own (``forward`` reading a global ``CONFIG``: its
+    globals are outside names of the step too)."""
     methods: dict[str, list[Any]] = {}
     for klass in reversed(cls.__mro__):
         if klass is object:
             continue
         for name, value in vars(klass).items():
-            codes = []
+            functions = []
             for part in ((value.fget, value.fset, value.fdel) if isinstance(value, property)
                          else (value,)):
                 while hasattr(part, "__wrapped__"):  # a decorated method (@tn.no_grad())
                     part = part.__wrapped__
-                code = getattr(getattr(part, "__func__", part), "__code__", None)
-                if code is not None:
-                    codes.append(code)
-            if codes:
-                methods.setdefault(name, []).extend(codes)
+                part = getattr(part, "__func__", part)
+                if getattr(part, "__code__", None) is not None:
+                    functions.append(part)
+            if functions:
+                methods.setdefault(name, []).extend(functions)
     if roots is None:
-        return {n for codes in methods.values() for code in codes for n in _names_in(code)}
+        return {n for functions in methods.values() for f in functions
+                for n in _names_in(f.__code__)}
     names = set(roots)
     reached: set[str] = set()
     todo = [m for m in methods if m in names or (
@@ -244,10 +333,14 @@ def _method_names(cls: type, roots: set[str] | None = None) -> set[str]:
         if name in reached:
             continue
         reached.add(name)
-        for code in methods[name]:
-            found = _names_in(code)
+        for f in methods[name]:
+            if _library_code(f.__code__):
+                continue
+            found = _names_in(f.__code__)
             todo += [m for m in methods if m in found - names]
             names |= found
+            if reached_functions is not None and _user_function(f):
+                reached_functions.append(f)
     return names
 
 
@@ -692,47 +785,52 @@ class Tracer(Observer):
 _PLAIN = (bool, int, float, str, type(None))
 
 
-def _state_of(obj: Any) -> Any:
+def _state_of(obj: Any, keys: set[str] | None = None) -> Any:
     """What of ``obj`` a side effect would change: plain values by value, the rest by
-    identity (lists and dicts item by item, objects attribute by attribute)."""
+    identity (lists and dicts item by item, objects attribute by attribute: those in ``keys``,
+    the ones code can read and write, if given)."""
     if isinstance(obj, list):
         return ("list", [v if isinstance(v, _PLAIN) else id(v) for v in obj])
     items = obj.items() if isinstance(obj, dict) else vars(obj).items()
+    if keys is not None:
+        items = [(k, v) for k, v in items if k in keys]
     return ("items", {k: v if isinstance(v, _PLAIN) or (
         isinstance(v, tuple) and all(isinstance(x, _PLAIN) for x in v)) else id(v)
         for k, v in list(items)})
 
 
-def python_state(world: World) -> list[tuple[str, Any, Any]]:
+def python_state(world: World) -> list[tuple[str, Any, Any, Any]]:
     """A snapshot of the Python values of the world: modules' attributes, optimizers' groups
-    (except their parameter lists), the other objects, lists and dicts the names lead to."""
-    found: list[tuple[str, Any, Any]] = []
+    (except their parameter lists), the other objects, lists and dicts the names lead to
+    (an object's attributes that code can read: ``World.object_keys``)."""
+    found: list[tuple[str, Any, Any, Any]] = []
     for m in world.modules:
-        found.append((f"an attribute of {type(m).__name__}", m, _state_of(m)))
+        found.append((f"an attribute of {type(m).__name__}", m, None, _state_of(m)))
     for opt in world.optimizers:
         for k, group in enumerate(opt.param_groups):
             where = f"{type(opt).__name__}.param_groups[{k}]"
-            found.append((where, group, _state_of({key: v for key, v in group.items()
-                                                   if key != "params"})))
-        found.append((f"{type(opt).__name__}.param_groups", opt.param_groups,
+            found.append((where, group, None, _state_of({key: v for key, v in group.items()
+                                                         if key != "params"})))
+        found.append((f"{type(opt).__name__}.param_groups", opt.param_groups, None,
                       _state_of(opt.param_groups)))
         if not reads_its_numbers(opt) and not type(opt)._STATE_KEYS:
             for p, entries in list(opt.state.items()):  # a step of the user's own
                 found.append((f"{type(opt).__name__}.state[a parameter of shape {p.shape}]",
-                              entries, _state_of(entries)))
+                              entries, None, _state_of(entries)))
     for obj in world.objects:
         if not any(obj is g for opt in world.optimizers for g in opt.param_groups):
-            found.append((f"an outside {type(obj).__name__}", obj, _state_of(obj)))
+            keys = world.object_keys.get(id(obj))
+            found.append((f"an outside {type(obj).__name__}", obj, keys, _state_of(obj, keys)))
     return found
 
 
-def python_changes(before: list[tuple[str, Any, Any]]) -> str | None:
+def python_changes(before: list[tuple[str, Any, Any, Any]]) -> str | None:
     """Where the world's Python values differ from the snapshot, or None."""
-    for where, obj, state in before:
+    for where, obj, keys, state in before:
         if isinstance(obj, dict) and "params" in obj:
             now = _state_of({key: v for key, v in obj.items() if key != "params"})
         else:
-            now = _state_of(obj)
+            now = _state_of(obj, keys)
         if now != state:
             if state[0] == "items":
                 keys = [k for k in set(state[1]) | set(now[1])
