@@ -740,3 +740,48 @@ def test_an_append_inside_a_helper_is_refused() -> None:
 
 def _record(value: float) -> None:
     _LOG.append(value)
+
+
+class _Scaled(nn.Module):
+    SCALE = 2.0  # a class attribute forward reads through self
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.lin = nn.Linear(2, 1).double()
+
+    def forward(self, x: tn.Tensor) -> tn.Tensor:
+        return self.lin(x) * self.SCALE
+
+
+class _Settings:
+    factor = 3.0  # a class attribute the step reads through an instance
+
+
+def test_a_class_attribute_read_through_self_is_guarded(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``self.SCALE`` and ``settings.factor`` read class attributes: no instance check sees a
+    change of the class, so each is guarded on its class (and an instance attribute that
+    shadows it later is a change too)."""
+    net, settings = _Scaled(), _Settings()
+
+    def step(x: tn.Tensor) -> tn.Tensor:
+        return (net(x) * settings.factor).sum()
+
+    compiled = tn.compile(step, backend="interpret")
+    x = tn.tensor([[1.0, 2.0], [3.0, -1.0]], dtype=tn.float64)
+
+    def check() -> None:
+        close(compiled(x).detach().numpy(), step(x).detach().numpy(), "the step")
+
+    for _ in range(3):
+        check()
+    traces = compiled.traces
+    monkeypatch.setattr(_Scaled, "SCALE", -1.5)
+    check()
+    monkeypatch.setattr(_Settings, "factor", 0.25)
+    check()
+    settings.factor = 8.0  # the instance's own now
+    check()
+    net.SCALE = 4.0
+    check()
+    check()
+    assert compiled.traces == traces + 4, compiled

@@ -15,7 +15,8 @@ it):
 - each module, and each other object, dict and list the names of the function (and of the
   user's helpers and methods it reaches: ``trace.World``) lead to: every
   attribute or item as the trace saw it (``training``, ``Dropout.p``, ``LayerNorm.eps``,
-  ``cfg["l2"]`` by value; parameters, buffers, submodules and other objects by identity);
+  ``cfg["l2"]`` by value; parameters, buffers, submodules and other objects by identity),
+  and the class attributes read through them (``self.SCALE``: on its class);
 - each optimizer: its state, entry by entry (the same dict and arrays: the generated code is
   bound to them, so ``load_state_dict`` means a new trace), and every parameter group's keys,
   parameter list, switches (``nesterov``, ``amsgrad``...) and the form of its update rule
@@ -101,6 +102,11 @@ class Guard:
             else:  # the attributes code can read (World.object_keys)
                 found = self._attributes(f"outside{j}", vars(obj),
                                          keys=world.object_keys.get(id(obj)))
+            lines += found
+            fast += found
+        for n, (klass, key, value) in enumerate(world.class_values):  # no stamp sees these
+            found = self._attributes(f"class_values{n}", {key: value}, keys={key},
+                                     items=vars(klass))
             lines += found
             fast += found
         self.lines = lines

@@ -91,6 +91,9 @@ class World:
         # an object's attributes that code can read: the names the step's code and the
         # object's own methods use (``self.loss = step(...)`` after the call is not read)
         self.object_keys: dict[int, set[str]] = {}
+        # (class, name, value): a class attribute the user's code reads through an object
+        # (``self.SCALE``, ``cfg.v``): it belongs to the class, so no instance check sees it
+        self.class_values: list[tuple[type, str, Any]] = []
         seen: set[int] = set()
         names: set[str] = set()
 
@@ -133,8 +136,9 @@ class World:
                                 add(value, 1)
                         if users:
                             reached: list[Any] = []
-                            names.update(_method_names(type(m), step_names | {"forward"},
-                                                       reached))
+                            keys = _method_names(type(m), step_names | {"forward"}, reached)
+                            names.update(keys)
+                            self.class_values += _class_values(m, keys)
                             walk(reached)
                 for t in list(obj.parameters()) + [b for _, b in obj.named_buffers()]:
                     add(t, 0)
@@ -168,6 +172,7 @@ class World:
                 keys = _method_names(type(obj), step_names, reached)
                 names.update(keys)
                 self.object_keys[id(obj)] = keys
+                self.class_values += _class_values(obj, keys)
                 walk(reached)
                 for key, item in list(vars(obj).items()):
                     if key in keys:
@@ -210,6 +215,25 @@ class World:
             for entries in opt.state.values():
                 out += [v.data for v in entries.values() if isinstance(v, Tensor)]
         return out
+
+
+def _class_values(obj: Any, keys: set[str]) -> list[tuple[type, str, Any]]:
+    """The class attributes among ``keys`` that ``obj`` reads from its class: values (numbers,
+    strings, tensors, other objects), not methods, properties or classes (code)."""
+    if type(obj).__module__.startswith("tinynet."):
+        return []  # tinynet's own classes: their class attributes are tinynet's constants
+    found = []
+    instance = vars(obj)
+    for key in sorted(keys - set(instance)):
+        for klass in type(obj).__mro__:
+            if key in vars(klass):
+                value = vars(klass)[key]
+                if not (isinstance(value, _CODE) or callable(value) or hasattr(
+                        type(value), "__get__") or isinstance(value, classmethod | staticmethod
+                                                              | property)):
+                    found.append((klass, key, value))
+                break
+    return found
 
 
 def _root_resolvers(fn: Any) -> list[Any]:
