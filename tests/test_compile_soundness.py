@@ -785,3 +785,34 @@ def test_a_class_attribute_read_through_self_is_guarded(monkeypatch: pytest.Monk
     check()
     check()
     assert compiled.traces == traces + 4, compiled
+
+
+def test_a_gradient_hook_registered_or_removed_between_calls_is_guarded() -> None:
+    """The ops a parameter's hook runs are in the program its trace made: a hook registered
+    after the trace, or one removed, is a new program (a compiled step ignored a new hook)."""
+    lin, twin = nn.Linear(2, 1).double(), None
+    twin = copy.deepcopy(lin)
+
+    def make_step(model: nn.Module) -> Callable[[tn.Tensor], tn.Tensor]:
+        def step(x: tn.Tensor) -> tn.Tensor:
+            model.weight.grad = None
+            model(x).sum().backward()
+            return model.weight.grad.clone()
+        return step
+
+    eager, compiled = make_step(lin), tn.compile(make_step(twin), backend="interpret")
+    x = tn.tensor([[1.0, 2.0], [3.0, -1.0]], dtype=tn.float64)
+
+    def check() -> None:
+        close(compiled(x).numpy(), eager(x).numpy(), "the weight's gradient")
+
+    for _ in range(3):
+        check()
+    handles = [m.weight.register_hook(lambda g: g * 10.0) for m in (lin, twin)]
+    for _ in range(3):
+        check()
+    for handle in handles:
+        handle.remove()
+    for _ in range(3):
+        check()
+    assert compiled.traces == 3, compiled

@@ -371,3 +371,25 @@ def test_load_state_dict_ignores_pytorchs_execution_switches_and_keeps_extra_key
     with pytest.raises(nn.StateDictError, match="amsgrad"):
         sgd.load_state_dict({"state": {}, "param_groups": [
             dict(sgd.state_dict()["param_groups"][0], amsgrad=True)]})
+
+
+def test_amsgrad_switched_on_after_some_steps_starts_its_maximum_from_zero() -> None:
+    """``max_exp_avg_sq`` does not exist before amsgrad is on; made then, it starts at zero
+    (not from uninitialised memory), so the first amsgrad step equals a plain Adam step
+    (max(0, v) = v). PyTorch raises KeyError here; tinynet goes on."""
+    rng = np.random.default_rng(0)
+    start = rng.normal(size=(3, 4))
+    grads = [rng.normal(size=(3, 4)) for _ in range(4)]
+    ps = [tn.tensor(start.copy(), requires_grad=True) for _ in range(2)]
+    opts = [optim.Adam([p], lr=0.1) for p in ps]
+    for n, g in enumerate(grads):
+        if n == 3:
+            opts[0].param_groups[0]["amsgrad"] = True
+        for p, opt in zip(ps, opts, strict=True):
+            p.grad = tn.tensor(g)
+            opt.step()
+    state = opts[0].state[ps[0]]
+    np.testing.assert_array_equal(state["max_exp_avg_sq"].numpy(), state["exp_avg_sq"].numpy())
+    # (amsgrad's rule groups its product differently: equal to rounding)
+    np.testing.assert_allclose(ps[0].detach().numpy(), ps[1].detach().numpy(), rtol=1e-14,
+                               atol=1e-14 * float(np.abs(ps[1].detach().numpy()).max()))

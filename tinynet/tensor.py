@@ -81,7 +81,8 @@ class WorldStamp:
     """One counter for the whole process, bumped by every change of the kind that can make a
     compiled step's program wrong for the world it runs in: a tensor's ``.data`` replaced, its
     ``requires_grad`` switched, a module attribute set or deleted (``train()``/``eval()``,
-    a new parameter or submodule), an optimizer's groups or state loaded or extended.
+    a new parameter or submodule), an optimizer's groups or state loaded or extended, a
+    gradient hook registered or removed.
 
     ``tn.compile`` checks it before each replay: while it has not moved since the last full
     guard check, the conditions it covers still hold, so only the ones it cannot see (``.grad``,

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 from tinynet.errors import GraphError
-from tinynet.tensor import Tensor
+from tinynet.tensor import Tensor, bump_world_stamp
 
 Hook = Callable[[Tensor], Any]
 
@@ -45,6 +45,7 @@ class RemovableHandle:
     def remove(self) -> None:
         if self.hook in self.hooks:
             self.hooks.remove(self.hook)
+            bump_world_stamp()  # a compiled step replays the hooks its trace ran
 
 
 def register_hook(tensor: Tensor, hook: Hook) -> RemovableHandle:
@@ -65,6 +66,7 @@ def register_hook(tensor: Tensor, hook: Hook) -> RemovableHandle:
         hooks.remove(h)
     hooks.append(hook)
     hooks.extend(retained)
+    bump_world_stamp()  # a compiled step replays the hooks its trace ran: a new one is a change
     return RemovableHandle(hooks, hook)
 
 

@@ -249,7 +249,8 @@ class Guard:
                 *self._refuse_if(f"d.shape != {d.shape}", f"d.dtype.char != {d.dtype.char!r}",
                                  f"a._requires_grad is not {a._requires_grad}",
                                  f"d.flags.c_contiguous is not {bool(d.flags.c_contiguous)}",
-                                 "a.grad is not None" if a.grad is None else "a.grad is None"),
+                                 "a.grad is not None" if a.grad is None else "a.grad is None",
+                                 self._hooks("a", a, f"arg{i}")),
             ]
         return self._refuse_if(*self._item("a", a, f"arg{i}"))
 
@@ -379,7 +380,16 @@ class Guard:
             return self._refuse_if(*((t, c) for c in (f"{data}.shape != {t.shape}", *grad)))
         return self._refuse_if(*((t, c) for c in (
             f"{tensor}._data is not {data}", f"{data}.shape != {t.shape}",
-            f"{tensor}._requires_grad is not {t._requires_grad}", *grad)))
+            f"{tensor}._requires_grad is not {t._requires_grad}", *grad,
+            self._hooks(tensor, t, f"t{i}"))))
+
+    def _hooks(self, expr: str, t: Tensor, name: str) -> str:
+        """A tensor's gradient hooks (``register_hook``), as the trace ran them: the ops they
+        did are in the program, a hook added or removed since is not (in the full check: a
+        hook registered or removed moves the world stamp)."""
+        if not t._hooks:
+            return f"{expr}._hooks"  # (None, or a list all of whose hooks were removed)
+        return f"({expr}._hooks or []) != {self._bind(f'hooks_{name}', list(t._hooks))}"
 
     def _optimizer(self, j: int, opt: Any, fast: bool = False) -> list[str]:
         """Plain lists and dicts: checked in full by the fast check too (no stamp sees them),

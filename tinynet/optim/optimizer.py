@@ -223,8 +223,9 @@ class Optimizer:
         tensors, arrays = [p, grad], [p._data, grad._data]
         for key in rule.arrays[2:]:
             t = state.get(key)
-            if t is None:  # made here: the rule writes it before reading it (SGD's first step)
-                t = state[key] = Tensor._make(np.empty_like(p._data))
+            if t is None:  # made here (SGD's first step writes it before reading it), as
+                # zeros: a switch turned on later (Adam's amsgrad) reads it first, from zero
+                t = state[key] = Tensor._make(np.zeros_like(p._data))
             tensors.append(t)
             arrays.append(t._data)
         if observers.active:  # extra: the op, so tn.compile's trace and watch.py see it
