@@ -816,3 +816,38 @@ def test_a_gradient_hook_registered_or_removed_between_calls_is_guarded() -> Non
     for _ in range(3):
         check()
     assert compiled.traces == 3, compiled
+
+
+@pytest.mark.parametrize("backend", ["interpret", "auto"])
+@pytest.mark.parametrize("reached", ["through the model", "through the optimizer only"])
+def test_a_parameter_passed_as_an_argument_is_updated_as_in_eager_mode(reached: str,
+                                                                       backend: str) -> None:
+    """``step(model.weight, x)``: the optimizer updates the argument in place, as any
+    parameter (this was refused as "writes in place into a tensor made in the function")."""
+    def make() -> tuple[Any, Any]:
+        tn.manual_seed(0)
+        model = nn.Linear(2, 1).double()
+        params = model.parameters() if reached == "through the model" else [model.weight]
+        return model, optim.SGD(params, lr=0.1, momentum=0.9)
+
+    def make_step(model: Any, opt: Any) -> Callable[[tn.Tensor, tn.Tensor], tn.Tensor]:
+        def step(w: tn.Tensor, x: tn.Tensor) -> tn.Tensor:
+            opt.zero_grad()
+            loss = (x @ w.t()).pow(2).sum()
+            if reached == "through the model":
+                loss = loss + model(x).sum()
+            loss.backward()
+            opt.step()
+            return loss
+        return step
+
+    (m1, o1), (m2, o2) = make(), make()
+    eager = make_step(m1, o1)
+    compiled = tn.compile(make_step(m2, o2), backend=backend, background=False)
+    x = tn.tensor([[1.0, 2.0], [3.0, -1.0], [0.5, 0.25]], dtype=tn.float64)
+    for _ in range(5):
+        close(compiled(m2.weight, x).detach().numpy(), eager(m1.weight, x).detach().numpy(),
+              "the loss")
+        close(m2.weight.detach().numpy(), m1.weight.detach().numpy(), "the weight")
+        close(m2.weight.grad.numpy(), m1.weight.grad.numpy(), "its gradient")
+    assert compiled.replays >= 2, compiled

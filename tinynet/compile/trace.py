@@ -463,9 +463,18 @@ class Tracer(Observer):
                 self.snapshot.setdefault(id(t.grad.data), t.grad.data.copy())
         for i, arg in enumerate(args):
             array = arg.data if isinstance(arg, Tensor) else arg
-            if isinstance(array, np.ndarray) and id(array) not in self.by_id:
-                self.inputs.append((i, array))
-                self._new(array, "input", i)
+            if not isinstance(array, np.ndarray) or id(array) in self.by_id:
+                continue
+            slot = self.slots.get(id(array))
+            if slot is not None and slot[0] in ("param", "state"):
+                # an outside tensor passed in (``step(model.weight)``, ``step(self.x)``): the
+                # program binds it as the outside tensor it is (the guard asks for that same
+                # tensor and array in this place, ``Guard._outside_aliasing``), so an
+                # optimizer may update it as any parameter
+                self._new(array, slot[0], slot[1] if slot[0] != "state" else slot[1:])
+                continue
+            self.inputs.append((i, array))
+            self._new(array, "input", i)
         for i, arg in enumerate(args):  # tensors inside lists, tuples and dicts are inputs too
             if type(arg) in (list, tuple, dict):
                 self._nested_inputs(arg, (i,))
