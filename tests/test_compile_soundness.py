@@ -851,3 +851,44 @@ def test_a_parameter_passed_as_an_argument_is_updated_as_in_eager_mode(reached: 
         close(m2.weight.detach().numpy(), m1.weight.detach().numpy(), "the weight")
         close(m2.weight.grad.numpy(), m1.weight.grad.numpy(), "its gradient")
     assert compiled.replays >= 2, compiled
+
+
+def test_an_outside_tensor_passed_in_is_watched_between_calls() -> None:
+    """``step(self.x)``: the fast check asks for that tensor and reads its array; a new
+    array (``.data = ...``), a ``.grad`` set on it, or an in-place edit between calls are seen
+    as in eager mode."""
+    class Trainer:
+        def __init__(self) -> None:
+            tn.manual_seed(0)
+            self.model = nn.Linear(2, 1).double()
+            self.opt = optim.SGD(self.model.parameters(), lr=0.1)
+            self.x = tn.tensor([[1.0, 2.0], [3.0, -1.0]], dtype=tn.float64)
+
+        def step(self, x: tn.Tensor) -> tn.Tensor:
+            self.opt.zero_grad()
+            loss = self.model(x).pow(2).sum()
+            loss.backward()
+            self.opt.step()
+            return loss
+
+    eager, other = Trainer(), Trainer()
+    compiled = tn.compile(other.step, background=False)
+
+    def check() -> None:
+        close(compiled(other.x).detach().numpy(), eager.step(eager.x).detach().numpy(), "loss")
+        close(other.model.weight.detach().numpy(), eager.model.weight.detach().numpy(), "w")
+
+    for _ in range(3):
+        check()
+    for t in (eager, other):
+        t.x.data = t.x.data * 2.0  # a new array
+    check()
+    check()
+    for t in (eager, other):
+        with tn.no_grad():
+            t.x.mul_(-1.0)  # the same array, edited
+    check()
+    for t in (eager, other):
+        t.x.grad = tn.ones(2, 2, dtype=tn.float64)
+    check()
+    check()

@@ -80,12 +80,17 @@ class Guard:
             "        return False",
         ]
         fast += self._roots(world)
+        outside = self._outside_aliasing(args, world)  # (i, condition): the same in both
+        # an outside tensor passed in (``step(self.x)``): the fast check asks for that tensor
+        # itself, and reads its array (the stamp vouches that it is still that tensor's)
+        passed = {i for i, c in outside if c == f"args[{i}] is not outside_arg{i}"}
         for i, a in enumerate(args):
             lines += [f"    a = args[{i}]"] + self._argument(i, a)
-            fast += [f"    a = args[{i}]"] + self._argument(i, a, fast=True)
-        aliasing = self._aliasing(args) + self._outside_aliasing(args, world)  # (both checks)
-        lines += aliasing
-        fast += aliasing
+            fast += [f"    a = args[{i}]"] + self._argument(i, a, fast=True,
+                                                             passed=i in passed)
+        lines += self._aliasing(args) + self._refuse_if(*(c for _, c in outside))
+        fast += self._aliasing(args) + self._refuse_if(*(c for i, c in outside
+                                                         if i not in passed))
         for i, t in enumerate(world.tensors):
             lines += self._outside(i, t)
             fast += self._outside(i, t, fast=True)
@@ -230,17 +235,22 @@ class Guard:
         it."""
         return [list(conditions)]
 
-    def _argument(self, i: int, a: Any, fast: bool = False) -> list[str]:
+    def _argument(self, i: int, a: Any, fast: bool = False, passed: bool = False
+                  ) -> list[str]:
         if isinstance(a, Tensor) and fast and type(a) is Tensor:
             d = a._data
             dtype = self._bind(f"dtype_arg{i}", d.dtype)
             layout = (f"d.strides != {d.strides}" if d.flags.c_contiguous else
                       "d.flags.c_contiguous is not False")  # strides: cheaper than flags
+            grad = "a.grad is not None" if a.grad is None else "a.grad is None"
+            if passed:  # that outside tensor: its array and requires_grad are the stamp's
+                return [f"    d = outside_array_arg{i}", *self._refuse_if(
+                    f"a is not outside_arg{i}", f"d.shape != {d.shape}",
+                    f"d.dtype is not {dtype}", layout, grad)]
             return [
                 "    if type(a) is not Tensor:", "        return False", "    d = a._data",
                 *self._refuse_if(f"d.shape != {d.shape}", f"d.dtype is not {dtype}", layout,
-                                 f"a._requires_grad is not {a._requires_grad}",
-                                 "a.grad is not None" if a.grad is None else "a.grad is None"),
+                                 f"a._requires_grad is not {a._requires_grad}", grad),
             ]
         if isinstance(a, Tensor):
             d = a._data
@@ -293,7 +303,7 @@ class Guard:
                       for n, i in enumerate(arrays) for j in arrays[n + 1:]]
         return Guard._refuse_if(*conditions) if conditions else []
 
-    def _outside_aliasing(self, args: tuple, world: Any) -> list[Any]:
+    def _outside_aliasing(self, args: tuple, world: Any) -> list[tuple[int, str]]:
         """An argument whose array is an outside array (``step(self.x)``, a parameter passed
         in) was one value with it in the trace: a later call must pass that same tensor (and
         array), or one that is none of the outside arrays (``step(batch)``); else the program
@@ -311,13 +321,15 @@ class Guard:
                 continue
             same = next((array for array in arrays if array is d), None)
             if same is None:
-                conditions.append(f"id({expr}) in outside_arrays")
+                conditions.append((i, f"id({expr}) in outside_arrays"))
                 continue
-            conditions.append(f"{expr} is not {self._bind(f'outside_array_arg{i}', same)}")
+            conditions.append((i, f"{expr} is not "
+                                  f"{self._bind(f'outside_array_arg{i}', same)}"))
             owner = next((t for t in world.tensors if t is a), None)
             if owner is not None:  # the outside tensor itself: its conditions are these
-                conditions.append(f"args[{i}] is not {self._bind(f'outside_arg{i}', owner)}")
-        return self._refuse_if(*conditions) if conditions else []
+                conditions.append((i, f"args[{i}] is not "
+                                      f"{self._bind(f'outside_arg{i}', owner)}"))
+        return conditions
 
     def _attributes(self, name: str, attrs: dict, skip_registries: bool = False,
                     items: list | None = None, keys: set[str] | None = None) -> list[str]:
