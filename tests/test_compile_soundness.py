@@ -892,3 +892,27 @@ def test_an_outside_tensor_passed_in_is_watched_between_calls() -> None:
         t.x.grad = tn.ones(2, 2, dtype=tn.float64)
     check()
     check()
+
+
+@pytest.mark.parametrize("backend", ["interpret", "auto"])
+def test_reseeding_a_held_generator_draws_its_new_stream_without_a_new_trace(
+        backend: str) -> None:
+    """``g.manual_seed(epoch)`` between calls: a replay draws from ``g`` as it is then (the
+    eager step's numbers), and the generator's seed is not a condition of the program (each
+    reseed traced again before)."""
+    g = tn.Generator().manual_seed(0)
+    lin = nn.Linear(4, 1).double()
+
+    def step(x: tn.Tensor) -> tn.Tensor:
+        noise = tn.randn(3, 4, generator=g, dtype=tn.float64)
+        return lin(x + noise).sum()
+
+    compiled = tn.compile(step, backend=backend, background=False)
+    x = tn.ones(3, 4, dtype=tn.float64)
+    for epoch in range(4):
+        g.manual_seed(epoch)
+        got = [compiled(x).item() for _ in range(3)]
+        g.manual_seed(epoch)
+        want = [step(x).item() for _ in range(3)]
+        close(got, want, f"epoch {epoch}")
+    assert compiled.traces == 1, compiled

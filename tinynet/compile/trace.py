@@ -82,6 +82,7 @@ class World:
         reached on the way uses (a method of a module, a function held by an object)."""
         from tinynet.nn import Module
         from tinynet.optim.optimizer import Optimizer
+        from tinynet.random import Generator
 
         self.roots: list[tuple[Any, Any]] = []  # (resolver, object it gave at trace time)
         self.tensors: list[Tensor] = []
@@ -151,6 +152,9 @@ class World:
                     self.objects.append(obj)
                     self.object_keys[id(obj)] = _method_names(type(obj)) - {
                         "state", "param_groups", "defaults"}
+            elif isinstance(obj, Generator):
+                return  # its draws read its stream as it is at each replay (random.source):
+                # a reseed (``g.manual_seed(epoch)``) is not a new program
             elif isinstance(obj, _CODE) or type(obj).__module__.startswith("tinynet.compile"):
                 # modules, classes, functions, compiled functions: not the step's state; but
                 # what a function of the user's own reads is (``self.act = my_activation``)
