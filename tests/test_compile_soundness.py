@@ -916,3 +916,46 @@ def test_reseeding_a_held_generator_draws_its_new_stream_without_a_new_trace(
         want = [step(x).item() for _ in range(3)]
         close(got, want, f"epoch {epoch}")
     assert compiled.traces == 1, compiled
+
+
+@pytest.mark.parametrize("kept", ["tensor", "array", "tensor, zero_grad outside"])
+def test_a_kept_grad_keeps_its_numbers_as_in_eager_mode(kept: str) -> None:
+    """Eager's backward leaves a new ``.grad`` at every step: one the user keeps (the tensor,
+    or its array from ``.numpy()``) keeps its numbers. A replay writes each ``.grad`` into an
+    array of its own; while the last one is kept, the next gets a new array (the replay used
+    to overwrite the kept ones: every kept gradient showed the last step's numbers)."""
+    def make() -> tuple[Any, Any]:
+        tn.manual_seed(0)
+        model = nn.Linear(2, 1).double()
+        return model, optim.SGD(model.parameters(), lr=0.1)
+
+    def make_step(model: Any, opt: Any) -> Callable[[tn.Tensor], tn.Tensor]:
+        def step(x: tn.Tensor) -> tn.Tensor:
+            if kept != "tensor, zero_grad outside":
+                opt.zero_grad()
+            loss = model(x).pow(2).sum()
+            loss.backward()
+            opt.step()
+            return loss
+        return step
+
+    (m1, o1), (m2, o2) = make(), make()
+    eager = make_step(m1, o1)
+    compiled = tn.compile(make_step(m2, o2), background=False)
+    x = tn.tensor([[1.0, 2.0], [3.0, -1.0], [0.5, 0.25]], dtype=tn.float64)
+    kept_eager, kept_compiled = [], []
+    for n in range(8):
+        if kept == "tensor, zero_grad outside":
+            o1.zero_grad()
+            o2.zero_grad()
+        eager(x)
+        compiled(x)
+        if kept == "array":
+            kept_eager.append(m1.weight.grad.numpy())
+            kept_compiled.append(m2.weight.grad.numpy())
+        elif n % 3 != 1:  # (some calls keep nothing)
+            kept_eager.append(m1.weight.grad)
+            kept_compiled.append(m2.weight.grad)
+    for want, got in zip(kept_eager, kept_compiled, strict=True):
+        close(np.asarray(got), np.asarray(want), "a kept gradient")
+    assert compiled.replays >= 5, compiled

@@ -115,6 +115,7 @@ class CompiledFunction:
             entry.fast_call = made.guard.fast_call(entry)
             if made.runner is not None:
                 made.runner.vouched = tuple(made.guard.vouches_for(r) for r in made.runner.reads)
+                made.runner.on_moved = made.guard.moved  # a kept .grad let go of
         self.programs.append(entry)
         if len(self.programs) > MAX_PROGRAMS:
             self.programs.pop(0)

@@ -210,9 +210,13 @@ class Runner:
         env: list[Any] = [None] * len(self.values)
         env_fixed = {}  # value index -> its workspace slice, the same every call
         workspaces = {d: np.zeros(n, dtype=d) for d, n in self.plan.sizes.items()}
+        left = {ref.value for _, ref in self.program.final_grads if ref is not None}
         for v in self.values:
             slot = self.plan.slots.get(v.index)
-            if slot is not None:
+            if slot is not None and v.index in left:  # a .grad the call leaves: an array of
+                # its own, so a kept one can be let go of alone (the driver's ``move``)
+                env[v.index] = env_fixed[v.index] = np.zeros(v.shape, dtype=slot.dtype)
+            elif slot is not None:
                 n = int(np.prod(v.shape))  # 0 for an empty value (its slot holds 1)
                 flat = workspaces[slot.dtype][slot.offset:slot.offset + n]
                 env[v.index] = env_fixed[v.index] = flat.reshape(v.shape)
@@ -223,13 +227,26 @@ class Runner:
         opaque = [k.step for k in self.kernels if k.kind == "opaque"]
         # what the call leaves: each .grad's owner and, when the .grad is a fixed workspace
         # slice, the Tensor over it (made once; the replay makes the others from env)
-        leaves = [(owner, Tensor._make(env_fixed[ref.value])
+        made: dict[int, Tensor] = {}  # (owners of one .grad share the tensor, as in eager)
+        leaves = [(owner, made.setdefault(ref.value, Tensor._make(env_fixed[ref.value]))
                    if ref is not None and ref.value in env_fixed else None)
                   for owner, ref in self.program.final_grads]
         self.leaves = leaves
         return (env, ws, writer.reads, self.program.updated, opaque,
                 self.grad_sources(), interpret, leaves, self.program.result,
-                interpret.build_result)
+                interpret.build_result, self._moved)
+
+    def _moved(self, n: int, grad: Tensor) -> None:
+        """The driver gave leaf ``n``'s ``.grad`` a new array (the user keeps the last one):
+        ``on_moved(owner, grad)`` tells the guard (api.Entry sets it)."""
+        value = self.program.final_grads[n][1].value
+        for m, (owner, ref) in enumerate(self.program.final_grads):
+            if ref is not None and ref.value == value:
+                self.leaves[m] = (owner, grad)
+                self.on_moved(owner, grad)
+
+    def on_moved(self, owner: Any, grad: Tensor) -> None:
+        """Replaced by api.Entry: the guard's fast check compares ``.grad`` by identity."""
 
     def left_grads(self) -> dict[int, Any]:
         """id(outside tensor) -> the ``.grad`` every replay leaves on it (made once, over its
@@ -439,6 +456,7 @@ class Source:
             "from tinynet.tensor import Tensor, VersionCounter",
             "from tinynet.compile.codegen import load_segment",
             "from tinynet.compile.runtime import addresses",
+            "from sys import getrefcount",
             "new = object.__new__",
         ]
         segments: list[list[Kernel]] = [[]]
@@ -1036,7 +1054,7 @@ class Source:
     def _driver(self, items: list[Any]) -> list[str]:
         lines = [
             "def make_replay(env, workspaces, reads, params, opaque, grad_sources, interpret,",
-            "                leaves, result, build_result):",
+            "                leaves, result, build_result, moved):",
             '    """Bind what stays the same across calls; return the per-call function."""',
         ]
         static = [v for v in self.values if v.index in self.plan.slots or v.kind in (
@@ -1063,11 +1081,35 @@ class Source:
             lines.append(f"    counter{u} = param{u}._version")
         for n in range(len(self.grads)):
             lines.append(f"    grad_source{n} = grad_sources[{n}]")
+        first: dict[int, int] = {}  # a left .grad's value -> the first leaf it is left on
         for n, (owner, ref) in enumerate(self.program.final_grads):
             if not isinstance(owner, tuple):
                 lines.append(f"    leaf{n} = leaves[{n}][0]")
-            if ref is not None and ref.value in self.plan.slots:
+            if ref is not None and ref.value in self.plan.slots and ref.value not in first:
+                first[ref.value] = n
                 lines.append(f"    leaf{n}_grad = leaves[{n}][1]")
+        # A .grad the call leaves over an array of its own (``Runner._bindings``) is the same
+        # tensor at every call; eager's backward leaves a new one. While the user keeps the
+        # last one (or its array: ``.numpy()``), the next call would overwrite it: its
+        # reference counts, above what the replay alone holds, tell; ``move<n>`` then gives
+        # the next .grad a new array, and the kept one keeps its numbers, as in eager mode.
+        watched = [(n, v) for v, n in first.items()]
+        if watched:
+            lines.append("    measure = True  # the counts below, at the end of the next replay")
+        for n, v in watched:
+            lines.append(f"    held{n} = held{n}_array = 1 << 62  # leaf{n}_grad's and v{v}'s "
+                         "counts: the replay's own")
+            lines += ["", f"    def move{n}():",
+                      f'        """The user keeps leaf {n}\'s .grad: a new array for the '
+                      'next one."""',
+                      f"        nonlocal v{v}, leaf{n}_grad, measure",
+                      f"        v{v} = env[{v}] = v{v}.copy()"]
+            for seg, at in enumerate(self.segment_fixed):
+                if f"v{v}" in at:
+                    lines.append(f"        addresses{seg}[{at.index(f'v{v}')}] = "
+                                 f"addresses(v{v})[0]")
+            lines += [f"        leaf{n}_grad = Tensor._make(v{v})",
+                      f"        moved({n}, leaf{n}_grad)", "        measure = True", ""]
         fixed = [f"fixed{r}" for r in range(len(self.reads))]
         lines += ["", "    def refresh(vouched):",
                   '        """After a full check passed: read the numbers the fast check '
@@ -1086,6 +1128,17 @@ class Source:
             ref is not None and ref.value not in self.plan.slots
             for _, ref in self.program.final_grads)
         into_env = (lambda v: f"v{v} = env[{v}] = ") if keep_env else (lambda v: f"v{v} = ")
+        if watched:
+            lines.append("        nonlocal measure, " + ", ".join(
+                f"held{n}, held{n}_array" for n, _ in watched))
+        # a tensor's count, not counting its owners' .grad (zero_grad() may drop those)
+        own = {n: f"getrefcount(leaf{n}_grad)" + "".join(
+            f" - ({f'args[{o[1]}]' if isinstance(o, tuple) else f'leaf{m}'}.grad is "
+            f"leaf{n}_grad)" for m, (o, ref) in enumerate(self.program.final_grads)
+            if ref is not None and ref.value == v) for n, v in watched}
+        for n, v in watched:
+            lines += [f"        if {own[n]} > held{n} or getrefcount(v{v}) > held{n}_array:",
+                      f"            move{n}()"]
         if self.opaque:
             lines.append("        nodes = {}  # opaque steps' graph nodes, for their backward")
         for v in self.values:
@@ -1148,10 +1201,15 @@ class Source:
             if ref is None:
                 grad = "None"
             elif ref.value in self.plan.slots:
-                grad = f"leaf{n}_grad"  # made once over its workspace slice
+                grad = f"leaf{first[ref.value]}_grad"  # made once over its own array
             else:
                 grad = f"Tensor._make(env[{ref.value}])"
             lines.append(f"        {tensor}.grad = {grad}")
+        if watched:
+            lines.append("        if measure:  # what the replay alone holds, from now on")
+            for n, v in watched:
+                lines.append(f"            held{n}, held{n}_array = {own[n]}, getrefcount(v{v})")
+            lines.append("            measure = False")
         if isinstance(self.program.result, Ref):  # a fresh tensor: the slice is reused
             r = self.program.result.value
             array = f"v{r}" if r in self.plan.slots else f"env[{r}]"

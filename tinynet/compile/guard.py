@@ -56,6 +56,7 @@ class Guard:
     """``check(args)``: True if the program traced on this call fits a later call."""
 
     def __init__(self, args: tuple, world: Any) -> None:
+        self.left_names: dict[int, str] = {}  # id(outside tensor) -> its left .grad's name
         self.names: dict[str, Any] = {"Tensor": Tensor, "ndarray": np.ndarray,
                                       "grad_mode": grad_mode, "kernels": kernels}
         self.names.update(world_stamp=world_stamp, tracing_state=_tracing, MISS=MISS)
@@ -118,6 +119,7 @@ class Guard:
         self.fast_lines = fast
         self.seen = Seen()  # the world stamp at the last full check that passed
         self.names["seen"] = self.seen
+        self.namespaces = [self.names]  # the generated functions' globals (``moved``)
         self.source = self.fast_source = ""
         self.check: Any = None
         self.fast_check: Any = None
@@ -159,7 +161,24 @@ class Guard:
             "return False", "return MISS")
         names = dict(self.names, holder=holder)
         exec(compile(source, "<tn.compile fast call>", "exec"), names)
+        self.namespaces.append(names)
         return names["fast_call"]
+
+    def moved(self, owner: Any, grad: Tensor) -> None:
+        """The replay leaves ``grad`` on ``owner`` from now on (``codegen``'s ``move``: the user
+        kept the last one): the fast check compares with it, the aliasing checks know its
+        array, and the one the user keeps is theirs alone."""
+        old = self.left_grads.get(id(owner))
+        if old is None:
+            return  # an argument's .grad: no check names it
+        self.left_grads[id(owner)] = grad
+        held, ids = self.names["outside_arrays_held"], self.names["outside_arrays"]
+        held[:] = [a for a in held if a is not old._data] + [grad._data]
+        ids.discard(id(old._data))
+        ids.add(id(grad._data))
+        name = self.left_names.get(id(owner))
+        for names in self.namespaces if name is not None else ():
+            names[name] = grad
 
     def vouches_for(self, read: Any) -> bool:
         """True if every number ``read`` (an update's ``optim.optimizer.Numbers``) gives stays
@@ -383,6 +402,7 @@ class Guard:
                             left._data.dtype != g._data.dtype or not (
                             left._data.flags.c_contiguous or not g._data.flags.c_contiguous):
                         return full
+                    self.left_names[id(t)] = f"left_grad{i}"
                     return f"{tensor}.grad is not {self._bind(f'left_grad{i}', left)}"
 
                 grad = [by_identity]

@@ -759,10 +759,11 @@ class Tracer(Observer):
                           "outside the compiled function")
         final_grads: list[tuple[Any, Any]] = []
         owners = [(t, t) for t in self.world.tensors] + self.arg_tensors
+        outside = {id(t) for t in self.world.tensors}
         for (where, t), start in zip(owners, self.start_grads + self.start_arg_grads,
                                      strict=True):
-            if t.grad is start:
-                continue
+            if t.grad is start or (where is not t and id(t) in outside):
+                continue  # (an outside tensor passed in: its .grad is left once, as its own)
             if t.grad is None:
                 final_grads.append((where, None))
             elif not isinstance(t.grad, Tensor) or id(t.grad.data) not in self.by_id:
