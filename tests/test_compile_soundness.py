@@ -655,6 +655,20 @@ class _Net(nn.Module):
         return self.act(self.lin(x)) * self.settings.scale + _SHIFT
 
 
+def _compiled_and_check(step: Callable[[tn.Tensor], tn.Tensor]) -> tuple[Any, Any]:
+    """``step`` compiled (replayed step by step) after three calls, and ``check()``: one call
+    of each on the same input, equal."""
+    compiled = tn.compile(step, backend="interpret")
+    x = tn.tensor([[1.0, 2.0], [3.0, -1.0]], dtype=tn.float64)
+
+    def check() -> None:
+        close(compiled(x).detach().numpy(), step(x).detach().numpy(), "the step")
+
+    for _ in range(3):
+        check()
+    return compiled, check
+
+
 def test_what_a_helper_function_reads_is_guarded(monkeypatch: pytest.MonkeyPatch) -> None:
     """A helper the step calls reads a global object's attribute, calls its method, and calls
     another helper that reads a global number: each change between calls is a new trace (a
@@ -664,14 +678,7 @@ def test_what_a_helper_function_reads_is_guarded(monkeypatch: pytest.MonkeyPatch
     def step(x: tn.Tensor) -> tn.Tensor:
         return _helper(model(x)).sum()
 
-    compiled = tn.compile(step, backend="interpret")
-    x = tn.tensor([[1.0, 2.0], [3.0, -1.0]], dtype=tn.float64)
-
-    def check() -> None:
-        close(compiled(x).detach().numpy(), step(x).detach().numpy(), "the step")
-
-    for _ in range(3):
-        check()
+    compiled, check = _compiled_and_check(step)
     traces = compiled.traces
     monkeypatch.setattr(_CONFIG, "scale", 5.0)  # an attribute the helper reads
     check()
@@ -766,14 +773,7 @@ def test_a_class_attribute_read_through_self_is_guarded(monkeypatch: pytest.Monk
     def step(x: tn.Tensor) -> tn.Tensor:
         return (net(x) * settings.factor).sum()
 
-    compiled = tn.compile(step, backend="interpret")
-    x = tn.tensor([[1.0, 2.0], [3.0, -1.0]], dtype=tn.float64)
-
-    def check() -> None:
-        close(compiled(x).detach().numpy(), step(x).detach().numpy(), "the step")
-
-    for _ in range(3):
-        check()
+    compiled, check = _compiled_and_check(step)
     traces = compiled.traces
     monkeypatch.setattr(_Scaled, "SCALE", -1.5)
     check()
