@@ -68,9 +68,10 @@ class World:
     """
 
     def __init__(self, fn: Any) -> None:
-        # the names code can read: the step's, its helpers' (``_helpers``) and, found on the
-        # way, those of the user's methods the walk reaches; walked again while it finds more
-        names = _code_names(fn).union(*(_names_in(f.__code__) for f in _helpers(fn)))
+        # the names code can read: the step's and, found on the way, those of the user's
+        # functions and methods the walk reaches (a helper the step calls, a module's
+        # forward); walked again while it finds more
+        names = _code_names(fn)
         while True:
             found = self._walk(fn, names)
             if found <= names:
@@ -232,10 +233,8 @@ def _class_values(obj: Any, keys: set[str]) -> list[tuple[type, str, Any]]:
         for klass in type(obj).__mro__:
             if key in vars(klass):
                 value = vars(klass)[key]
-                if not (isinstance(value, _CODE) or callable(value) or hasattr(
-                        type(value), "__get__") or isinstance(value, classmethod | staticmethod
-                                                              | property)):
-                    found.append((klass, key, value))
+                if not (callable(value) or hasattr(type(value), "__get__")):  # (methods,
+                    found.append((klass, key, value))  # properties, classes: code)
                 break
     return found
 
@@ -282,27 +281,6 @@ def _user_function(obj: Any) -> bool:
 def _library_code(code: Any) -> bool:
     """Code of the standard library or an installed package (not tinynet's, not the user's)."""
     return code.co_filename.startswith(_LIBRARY_DIRS)
-
-
-def _helpers(fn: Any) -> list[Any]:
-    """The user's functions the step's outside names lead to (``loss = helper(out)``), and
-    the ones theirs lead to, found by name as ``_function_resolvers`` finds them."""
-    target = getattr(fn, "__func__", fn)
-    if getattr(target, "__code__", None) is None:
-        target = getattr(type(fn), "__call__", None)  # noqa: B004 - the method
-    found: list[Any] = []
-    todo = [target] if _user_function(target) else []
-    while todo:
-        for resolve in _function_resolvers(todo.pop()):
-            try:
-                obj = resolve()
-            except (KeyError, ValueError, AttributeError):
-                continue
-            obj = getattr(obj, "__wrapped__", obj)  # a decorated helper (@tn.no_grad())
-            if _user_function(obj) and obj is not target and all(obj is not f for f in found):
-                found.append(obj)
-                todo.append(obj)
-    return found
 
 
 def _code_names(fn: Any) -> set[str]:
