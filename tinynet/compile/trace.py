@@ -453,7 +453,7 @@ class Tracer(Observer):
                 # program binds it as the outside tensor it is (the guard asks for that same
                 # tensor and array in this place, ``Guard._outside_aliasing``), so an
                 # optimizer may update it as any parameter
-                self._new(array, slot[0], slot[1] if slot[0] != "state" else slot[1:])
+                self._outside_value(array, slot)
                 continue
             self.inputs.append((i, array))
             self._new(array, "input", i)
@@ -487,6 +487,11 @@ class Tracer(Observer):
         self.keep.append(array)
         return Ref(value.index)
 
+    def _outside_value(self, array: np.ndarray, slot: tuple) -> Ref:
+        """A new value for an outside array (``World.slots``): a parameter's, a ``.grad``'s
+        (its source the tensor) or optimizer state (its source (optimizer, parameter, key))."""
+        return self._new(array, slot[0], slot[1] if slot[0] != "state" else slot[1:])
+
     def ref(self, x: Any) -> Any:
         """A Ref for a Tensor or array the step reads; literals for anything else."""
         if isinstance(x, Tensor):
@@ -513,8 +518,7 @@ class Tracer(Observer):
             if id(array) not in self.writing and not _same(array, self.snapshot[id(array)]):
                 self.fail("reads an outside tensor that was modified in place earlier in the "
                           "call, outside the ops tn.compile records")
-            kind = slot[0]
-            return self._new(array, kind, slot[1] if kind != "state" else slot[1:])
+            return self._outside_value(array, slot)
         if isinstance(x, Tensor) and x.requires_grad and x.grad_fn is None:
             self.fail(
                 f"uses a tensor of shape {x.shape} that requires grad but is not reachable from "
@@ -692,7 +696,7 @@ class Tracer(Observer):
             self.updated.append(x if slot is None else slot[1])
         if index is not None:
             return Ref(index)
-        return self._new(array, kind, slot[1] if kind != "state" else slot[1:])
+        return self._outside_value(array, slot)
 
     # ---- the end ---------------------------------------------------------------------------
 
@@ -849,10 +853,10 @@ def python_changes(before: list[tuple[str, Any, Any, Any]]) -> str | None:
             now = _state_of(obj, keys)
         if now != state:
             if state[0] == "items":
-                keys = [k for k in set(state[1]) | set(now[1])
-                        if state[1].get(k, "?") != now[1].get(k, "?")]
+                changed = [k for k in set(state[1]) | set(now[1])
+                           if state[1].get(k, "?") != now[1].get(k, "?")]
                 detail = ", ".join(f"{k!r}: {_show(state[1].get(k))} -> {_show(now[1].get(k))}"
-                                   for k in sorted(keys, key=str)[:3])
+                                   for k in sorted(changed, key=str)[:3])
                 return f"{where} ({detail})"
             return f"{where} (its items)"
     return None
