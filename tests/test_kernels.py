@@ -683,3 +683,32 @@ def test_broken_numba_falls_back_to_the_twins_with_a_warning(monkeypatch):
         assert not K.numba_enabled()
     x = np.linspace(-3, 3, 1000)
     assert_close(K.sigmoid_forward(x), R.sigmoid_forward(x))
+
+
+@needs_numba
+@pytest.mark.parametrize("shape", [(3, 4), (2, 3, 5), (7,), (), (0, 4), (4, 0, 2)])
+@pytest.mark.parametrize("dtype", FLOATS)
+def test_flat_is_a_writable_view_of_every_element_in_c_order(shape, dtype):
+    """kernels/flat.py: the kernels' flat view of a C-contiguous array is a header over the
+    same memory (no copy: writes reach the array), every element in C order; for another
+    layout it is reshape(-1), which a strided array refuses as before."""
+    from numba import njit
+    from numba.core.errors import TypingError
+
+    from tinynet.kernels.flat import flat
+
+    @njit
+    def doubled_in_place(a):
+        f = flat(a)
+        for i in range(f.size):
+            f[i] = f[i] * 2 + i
+        return f.shape[0], f.strides[0]
+
+    x = np.arange(int(np.prod(shape)), dtype=dtype).reshape(shape)
+    expected = (x.reshape(-1) * 2 + np.arange(x.size)).astype(dtype).reshape(shape)
+    assert doubled_in_place(x) == (x.size, x.itemsize)
+    assert_same(x, expected)
+    assert_same(flat(x), expected.reshape(-1))  # plain Python: reshape(-1)
+    strided = np.zeros((4, 6), dtype=dtype)[:, ::2]
+    with pytest.raises(TypingError, match="reshape"):  # numba's reshape refuses an array of
+        doubled_in_place(strided)  # layout 'A', as before: no silent copy written to

@@ -506,6 +506,7 @@ class Source:
             "import numpy as np",
             "from numba import carray, njit",
             "from tinynet.compile.runtime import add_run, address, copy_run",
+            "from tinynet.kernels.flat import flat",
             "from tinynet.kernels.small_matmul import mm_nn, mm_nt, mm_tn",
             "from tinynet.kernels.compiled import (",
             "    _sigmoid, _sigmoid_f32, _tanh_f32,",
@@ -673,7 +674,7 @@ class Source:
                 f"segment{n} = _segment{n} = load_segment({digest!r})"]
 
     def _flat(self, v: int) -> str:
-        return f"v{v}" if len(self._shape(v)) <= 1 else f"v{v}.reshape(-1)"
+        return f"v{v}" if len(self._shape(v)) <= 1 else f"flat(v{v})"
 
     def _kernel(self, k: Kernel) -> list[str]:
         o = k.outs

@@ -40,6 +40,7 @@ import numpy as np
 from numba import njit
 
 from tinynet.kernels import formulas
+from tinynet.kernels.flat import flat
 from tinynet.kernels.scalar import _sigmoid, _sigmoid_f32, _tanh_f32  # noqa: F401 - for codegen
 
 # ----------------------------------------------------------- elementwise, from the table
@@ -239,8 +240,8 @@ def softmax_rows(x, out):
     softmax along the last axis runs this, and so do tn.compile's loops: numpy's own exp (its
     SIMD code on an AVX-512 CPU) differs from the C library's in the last bit."""
     rows, n = x.shape
-    a = x.reshape(-1)
-    dst = out.reshape(-1)
+    a = flat(x)
+    dst = flat(out)
     frames, firsts = sum_scratch(dst)
     for row in range(rows):
         b = row * n

@@ -21,6 +21,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from tinynet.kernels.flat import flat
+
 
 @njit(cache=True, inline="always")
 def _inside(base, step, size, count):
@@ -42,8 +44,8 @@ def col2im(cols, x, stride, pad, dilation):
     sh, sw = stride
     pt, pl = pad
     dh, dw = dilation
-    target = x.reshape(x.size)
-    source = cols.reshape(cols.size)
+    target = flat(x)
+    source = flat(cols)
     target[:] = 0
     t = 0
     for plane in range(n_ * c_):
@@ -136,7 +138,7 @@ def max_pool2d_backward(grad, argmax, grad_input):
     grad_input[...] = 0
     for n in range(n_):
         for c in range(c_):
-            plane = grad_input[n, c].reshape(size)
+            plane = flat(grad_input[n, c])
             for p in range(oh):
                 for q in range(ow):
                     k = argmax[n, c, p, q]
