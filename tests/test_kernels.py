@@ -712,3 +712,70 @@ def test_flat_is_a_writable_view_of_every_element_in_c_order(shape, dtype):
     strided = np.zeros((4, 6), dtype=dtype)[:, ::2]
     with pytest.raises(TypingError, match="reshape"):  # numba's reshape refuses an array of
         doubled_in_place(strided)  # layout 'A', as before: no silent copy written to
+
+
+def _ulps(actual: np.ndarray, exact: np.ndarray) -> np.ndarray:
+    """|actual - exact| in units of the last place of exact (of the smallest normal number
+    below it: a subnormal result is judged by its absolute error)."""
+    info = np.finfo(exact.dtype)
+    return np.abs(actual.astype(np.float64) - exact.astype(np.float64)) / np.spacing(
+        np.maximum(np.abs(exact), info.tiny)).astype(np.float64)
+
+
+@needs_numba
+@pytest.mark.parametrize("dtype", FLOATS)
+def test_vectorisable_exp_sigmoid_and_tanh_are_within_two_ulps(dtype):
+    """scalar.py's exp, sigmoid and tanh (the rules the kernels and tn.compile's loops call
+    instead of the C library's) over the whole range in each dtype: within 2 ulps of the
+    exact value (float64's: from the C library's exp/tanh, which are within 1; float32's:
+    from float64), subnormal results within one subnormal step, and NaN, infinities and
+    signed zeros as the C library's."""
+    from numba import njit
+
+    from tinynet.kernels import scalar
+
+    tag = "f32" if dtype == np.float32 else "f64"
+    rules = {name: getattr(scalar, f"_{name}_{tag}")
+             for name in ("exp_nonpositive", "sigmoid", "tanh")}
+    exp_rule, sigmoid_rule, tanh_rule = rules["exp_nonpositive"], rules["sigmoid"], rules["tanh"]
+    bits_type = np.int32 if dtype == np.float32 else np.int64
+
+    @njit
+    def apply(x, which):
+        out = np.empty_like(x)
+        bits = out.view(bits_type)
+        for i in range(x.size):
+            v = x[i]
+            if which == 0:
+                out[i] = exp_rule(v, out, bits, i)
+            elif which == 1:
+                out[i] = sigmoid_rule(v, out, bits, i)
+            else:
+                out[i] = tanh_rule(v, out, bits, i)
+        return out
+
+    rng = np.random.default_rng(7)
+    lowest = -110.0 if dtype == np.float32 else -750.0
+    wide = np.concatenate([rng.uniform(lowest, 0, 20000), rng.uniform(-1, 0, 20000),
+                           -np.geomspace(1e-30, -lowest, 5000)]).astype(dtype)
+    both = np.concatenate([wide, -wide, rng.standard_normal(20000) * 3]).astype(dtype)
+    b64, e64 = both.astype(np.float64), np.exp(-np.abs(both.astype(np.float64)))
+    with np.errstate(under="ignore"):  # sigmoid by the sign split (1 / (1 + exp(709.8)) is 0)
+        exact = {0: np.exp(wide.astype(np.float64)),
+                 1: np.where(b64 >= 0, 1 / (1 + e64), e64 / (1 + e64)), 2: np.tanh(b64)}
+    for which, x in ((0, wide), (1, both), (2, both)):
+        got = apply(x, which)
+        want = exact[which].astype(dtype)  # (float32: the exact value rounded once)
+        errors = _ulps(got, want)
+        assert errors.max() <= 2, (which, x[errors.argmax()], got[errors.argmax()])
+    special = np.array([0.0, -0.0, np.nan, np.inf, -np.inf, np.finfo(dtype).tiny,
+                        -np.finfo(dtype).tiny, np.finfo(dtype).smallest_subnormal, 0.625, -0.625],
+                       dtype=dtype)
+    with np.errstate(over="ignore"):
+        want_tanh, want_sigmoid = np.tanh(special), (1 / (1 + np.exp(-special))).astype(dtype)
+    assert_same(apply(special, 2)[:8], want_tanh[:8])  # (tanh(tiny) is tiny, exactly)
+    assert _ulps(apply(special, 2)[8:], want_tanh[8:]).max() <= 2  # where the two rules meet
+    assert np.signbit(apply(special, 2)[1])  # tanh(-0.0) is -0.0
+    np.testing.assert_allclose(apply(special, 1), want_sigmoid, rtol=2 * np.finfo(dtype).eps)
+    assert np.isnan(apply(np.array([np.nan], dtype=dtype), 0)[0])
+    assert apply(np.array([-np.inf, lowest * 2], dtype=dtype), 0).tolist() == [0.0, 0.0]

@@ -336,8 +336,8 @@ def _from_disk_cache(segment: Any, signature: tuple) -> bool:
 
 
 def _scalar(expr: str, dt: str) -> str:
-    """A loop expression with numbers in ``dt`` and the float64 rules for sigmoid and tanh
-    (which need no scratch array)."""
+    """A loop expression with numbers in ``dt`` and sigmoid and tanh by the C library's exp
+    and tanh (``_sigmoid``), for a loop with no scratch array for the vectorisable rules."""
     expr = _numbers(expr, dt)
     expr = expr.replace("SIGMOID(", "_sigmoid(").replace("TANH(", "np.tanh(")
     return close_calls(expr, ("_sigmoid(",), ", one)")
@@ -509,7 +509,7 @@ class Source:
             "from tinynet.kernels.flat import flat",
             "from tinynet.kernels.small_matmul import mm_nn, mm_nt, mm_tn",
             "from tinynet.kernels.compiled import (",
-            "    _sigmoid, _sigmoid_f32, _tanh_f32,",
+            "    _sigmoid, _sigmoid_f32, _sigmoid_f64, _tanh_f32, _tanh_f64,",
             "    softmax_cross_entropy_forward,",
             ")",
         ]
@@ -985,8 +985,9 @@ class Source:
     def _loop(self, k: Kernel) -> list[str]:
         """A fused run of elementwise kernels: one pass over the elements, every value a local
         (``t5``) and only the values read after the loop stored. Size-1 arguments are read once
-        before the loop. float32 sigmoid/tanh take the vectorisable rules, which use the first
-        float32 array the loop stores as scratch (written before its own store, never read)."""
+        before the loop. sigmoid/tanh take the vectorisable rules of their dtype, which use the
+        first array of that dtype the loop stores as scratch (written before its own store,
+        never read)."""
         n, members = k.attrs["n"], k.attrs["members"]
         dt = self._dt(k.outs[0] if k.outs else members[0].outs[0])
         lines = [f"one = {dt}(1.0)", f"zero = {dt}(0.0)"]
@@ -1008,10 +1009,11 @@ class Source:
         # (only a loop that calls them: an unused scratch view costs numba compile time)
         calls = any("SIGMOID(" in m.attrs["expr"] or "TANH(" in m.attrs["expr"]
                     for m in members)
+        tag = {"np.float32": "f32", "np.float64": "f64"}.get(dt)
         scratch = next((name for o, name in stored.items()
-                        if calls and self.values[o].dtype == np.float32), None)
+                        if calls and tag and self._dt(o) == dt), None)
         if scratch is not None:
-            lines.append(f"scratch_bits = {scratch}.view(np.int32)")
+            lines.append(f"scratch_bits = {scratch}.view(np.int{tag[1:]})")
         # Takes (slices, transposes) read from strided positions: computed from a flat e, the
         # reads defeat LLVM's vectoriser; as rows of the last dim (e = i * run + j) a slice's
         # rows are contiguous runs and the inner loop vectorises. Same elements, same order.
@@ -1026,10 +1028,10 @@ class Source:
             if "map" in m.attrs and not args[0].startswith("s"):  # a take: from its position
                 args[0] = f"{arrays[m.args[0]]}[{self._position(m.attrs['map'], n, run)}]"
             expr = _numbers(m.attrs["expr"].format(*args), dt)
-            if scratch is not None and dt == "np.float32":
-                expr = expr.replace("SIGMOID(", "_sigmoid_f32(").replace("TANH(", "_tanh_f32(")
-                expr = close_calls(expr, ("_sigmoid_f32(", "_tanh_f32("),
-                                   f", {scratch}, scratch_bits, e)")
+            if scratch is not None:
+                rules = (f"_sigmoid_{tag}(", f"_tanh_{tag}(")
+                expr = expr.replace("SIGMOID(", rules[0]).replace("TANH(", rules[1])
+                expr = close_calls(expr, rules, f", {scratch}, scratch_bits, e)")
             else:
                 expr = _scalar(expr, dt)
             body.append(f"t{m.outs[0]} = {expr}")
@@ -1285,12 +1287,12 @@ def _conv_loop(src: Source, k: Kernel) -> list[str]:
                  f"    for e in range(start, start + {plane}):"]
         dt = src._dt(y)
         expr = loop_expression(TABLE[act], "forward", k.attrs["params"]).format("x")
-        if dt != "np.float32" or not ("SIGMOID(" in expr or "TANH(" in expr):
+        if not ("SIGMOID(" in expr or "TANH(" in expr):
             # the formula in the loop, as ``_loop`` writes it (the kernel eager runs computes
             # the same expression), one pass: calling the kernel on each plane took 2x
             return [f"one = {dt}(1.0)", f"zero = {dt}(0.0)", *lines,
                     "        x = src[e] + bias", f"        dst[e] = {_scalar(expr, dt)}"]
-        # float32 sigmoid and tanh: the kernel eager runs (its float32 rules, which keep a
+        # sigmoid and tanh: the kernel eager runs (its vectorisable rules, which keep a
         # scratch array), on the plane while it is in cache
         return lines + ["        dst[e] = src[e] + bias",
                         f"    {act}_forward(dst[start:start + {plane}], "

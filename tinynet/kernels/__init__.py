@@ -90,10 +90,9 @@ _COMPILED_OPS = frozenset(
 
 _FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
-# (float64 tanh runs its kernel too, the C library's tanh, though numpy's own ran 1.4x faster
-# at 10^6 elements: tn.compile's loops call the C library's, and the two differ in the last bit
-# of a third of the values, which Adam turns into a 1e-10 drift when a gradient is only
-# rounding noise. float32 tanh is the vectorised rule of scalar.py in both.)
+# (sigmoid and tanh are the vectorised rules of scalar.py in both eager kernels and tn.compile's
+# loops, float32 and float64: numpy's own tanh differs from them in the last bit of a third of
+# the values, which Adam turns into a 1e-10 drift when a gradient is only rounding noise.)
 
 _compiled: ModuleType | None = None
 _numba_checked = False

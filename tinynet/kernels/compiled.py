@@ -17,10 +17,10 @@ Rules every kernel here follows:
   float64 in numba and would silently turn float32 arithmetic into float64;
 - the floating-point operations run in the twin's order, so results agree bit for bit for the
   pure arithmetic kernels and to an ulp or two where exp/log come from different libraries;
-- float32 sigmoid and tanh do not call the C library's expf/tanhf (one scalar call per
-  element: numba has no vector math library here) but `_exp_nonpositive_f32`, plain
-  arithmetic that LLVM vectorises (4-6x faster, within 2 ulps). float64 tanh forward is a
-  loop over the C library's tanh, 0.7x numpy's speed, but the numbers tn.compile's loops make;
+- sigmoid and tanh do not call the C library's exp/tanh (one scalar call per element: numba
+  has no vector math library here) but `_exp_nonpositive_f32`/`_f64` (scalar.py), plain
+  arithmetic that LLVM vectorises (float32 4-6x faster, float64 tanh 9x, within 2 ulps), the
+  rules tn.compile's loops call too;
 - one thread. `parallel=True` with `prange` was measured and left out: on the 2-core target
   it gave at best 1.8x (sigmoid, >= 10^6 elements, idle machine), while with the other core
   busy, or right after an OpenBLAS matmul whose threads still hold both cores, the two-thread
@@ -41,7 +41,13 @@ from numba import njit
 
 from tinynet.kernels import formulas
 from tinynet.kernels.flat import flat
-from tinynet.kernels.scalar import _sigmoid, _sigmoid_f32, _tanh_f32  # noqa: F401 - for codegen
+from tinynet.kernels.scalar import (  # noqa: F401 - for codegen
+    _sigmoid,
+    _sigmoid_f32,
+    _sigmoid_f64,
+    _tanh_f32,
+    _tanh_f64,
+)
 
 # ----------------------------------------------------------- elementwise, from the table
 # Every activation's kernels (<op>_forward, <op>_backward, bias_<op>_forward) are generated

@@ -2,9 +2,10 @@
 calls them).
 
 These are not formulas but ways of computing two of the table's functions fast and exactly
-enough: ``sigmoid`` by the sign split, and float32 ``exp``/``sigmoid``/``tanh`` as plain
-arithmetic LLVM can vectorise (numba has no vector math library here, so ``np.exp`` on float32
-is one scalar library call per element). They are ordinary numba functions, not
+enough: ``sigmoid`` by the sign split, and ``exp``/``sigmoid``/``tanh`` in float32 and float64
+as plain arithmetic LLVM can vectorise (numba has no vector math library here, so ``np.exp``
+is one scalar library call per element: float64 tanh took 14.6 ms per 10^6 elements as that
+loop, 1.6 ms as this one; numpy's own, 1.7 ms). They are ordinary numba functions, not
 ``inline="always"``: LLVM inlines them all the same (and vectorises the loop), while numba's
 own inlining copied their code into the caller at every call and made each generated loop
 take about 30% longer to compile. The generated kernels (``formulas.kernel_source``)
@@ -97,3 +98,63 @@ def _tanh_f32(v, out, bits, i):
     return small if a != 0 else v  # v + 0 would turn tanh(-0.0) into +0.0
 
 
+
+
+@njit(cache=True, error_model="numpy")
+def _exp_nonpositive_f64(y, out, bits, i):
+    """exp(y) for a float64 y <= 0 (or NaN), without calling the C library: the float64 twin
+    of ``_exp_nonpositive_f32``, Cephes' exp (within 2 ulps of the exact value):
+        n = round(y / ln 2),  r = y - n ln 2  (ln 2 in two parts),  |r| <= ln 2 / 2,
+        exp(r) = 1 + 2 r P(r^2) / (Q(r^2) - r P(r^2))  (a rational function),
+        exp(y) = exp(r) * 2^n,
+    2^n built from its bit pattern through ``bits`` (an int64 view of the float64 array
+    ``out``, whose ``out[i]`` the caller overwrites later) as two factors 2^(n/2), each a
+    normal number, since n goes down to -1076. Below -746 the exact answer rounds to 0."""
+    if y < np.float64(-746.0):  # not max(): NaN must stay NaN
+        y = np.float64(-746.0)
+    n = np.floor(y * np.float64(1.4426950408889634) + np.float64(0.5))
+    r = y - n * np.float64(6.93145751953125e-1) - n * np.float64(1.42860682030941723212e-6)
+    rr = r * r
+    p = r * ((np.float64(1.26177193074810590878e-4) * rr
+              + np.float64(3.02994407707441961300e-2)) * rr
+             + np.float64(9.99999999999999999910e-1))
+    q = ((np.float64(3.00198505138664455042e-6) * rr + np.float64(2.52448340349684104192e-3))
+         * rr + np.float64(2.27265548208155028766e-1)) * rr + np.float64(2.0)
+    p = np.float64(1.0) + np.float64(2.0) * (p / (q - p))
+    whole = np.int64(n)
+    half = whole >> np.int64(1)  # floor(n / 2)
+    bits[i] = (half + np.int64(1023)) << np.int64(52)
+    p = p * out[i]
+    bits[i] = (whole - half + np.int64(1023)) << np.int64(52)
+    return p * out[i]
+
+
+@njit(cache=True, error_model="numpy")
+def _sigmoid_f64(v, out, bits, i):
+    """_sigmoid for float64 with the vectorisable exp: same sign split, same rounding order."""
+    one = np.float64(1.0)
+    e = _exp_nonpositive_f64(-np.abs(v), out, bits, i)
+    r = one / (one + e)
+    return r if v >= 0 else e * r
+
+
+@njit(cache=True, error_model="numpy")
+def _tanh_f64(v, out, bits, i):
+    """tanh for float64, Cephes' tanh without branches (both halves computed, one kept):
+        |v| < 0.625:  v + v^3 P(v^2) / Q(v^2)        (a rational function of v^2)
+        otherwise:    sign(v) (1 - 2e / (1 + e))     with e = exp(-2|v|) in (0, 1]
+    (within 2 ulps of the exact value)."""
+    one = np.float64(1.0)
+    a = np.abs(v)
+    e = _exp_nonpositive_f64(np.float64(-2.0) * a, out, bits, i)
+    large = one - np.float64(2.0) * e / (one + e)
+    large = large if v >= 0 else -large
+    z = v * v
+    p = (np.float64(-9.64399179425052238628e-1) * z - np.float64(9.92877231001918586564e1)) \
+        * z - np.float64(1.61468768441708447952e3)
+    q = ((z + np.float64(1.12811678491632931402e2)) * z
+         + np.float64(2.23548839060100448583e3)) * z + np.float64(4.84406305325125486048e3)
+    small = v + v * z * (p / q)
+    if a >= np.float64(0.625):
+        return large
+    return small if a != 0 else v  # (as the float32 rule: -0.0 stays -0.0)
