@@ -26,11 +26,30 @@ def where(condition, a, b):
 
 
 @njit(cache=True, error_model="numpy")
-def _sigmoid(v, one):
-    """1/(1+exp(-v)) by the sign split; branch-free so random signs cost no mispredictions."""
-    e = np.exp(-np.abs(v))
+def _sign_split(v, e, one):
+    """sigmoid(v) = 1/(1+exp(-v)) from e = exp(-|v|), which never overflows: 1/(1+e) for
+    v >= 0, e/(1+e) below; branch-free so random signs cost no mispredictions."""
     r = one / (one + e)
     return r if v >= 0 else e * r
+
+
+@njit(cache=True, error_model="numpy")
+def _sigmoid(v, one):
+    """sigmoid by the sign split, with the C library's exp (loops with no scratch array)."""
+    return _sign_split(v, np.exp(-np.abs(v)), one)
+
+
+@njit(cache=True, error_model="numpy")
+def _times_two_to(p, whole, half, out, bits, i, bias, shift):
+    """p * 2^whole, for the exps below: 2^whole as two factors 2^half and 2^(whole - half)
+    (half = floor(whole / 2), so each is a normal number even when 2^whole is not), each
+    built from its bit pattern (the exponent field: ``bias`` + the power, shifted left by
+    ``shift``, the mantissa's width) written through ``bits`` (an integer view of the float
+    array ``out``) and read back from ``out[i]``, which the caller overwrites later."""
+    bits[i] = (half + bias) << shift
+    p = p * out[i]
+    bits[i] = (whole - half + bias) << shift
+    return p * out[i]
 
 
 @njit(cache=True, error_model="numpy")
@@ -42,10 +61,9 @@ def _exp_nonpositive_f32(y, out, bits, i):
     (measured ~6x faster, within 2 ulps of the exact value):
         n = round(y / ln 2),  r = y - n ln 2  (ln 2 split in two for precision),
         exp(r) = 1 + r + r^2 p(r)  (degree-5 polynomial),  exp(y) = exp(r) * 2^n.
-    2^n is built from its bit pattern, written through ``bits`` (an int32 view of the
-    float32 array ``out``) and read back from ``out[i]``, which the caller overwrites later.
-    n can go down to -150 (results below the smallest normal float32), so 2^n is applied as
-    two factors 2^(n/2), each a normal number. Below -104 the exact answer rounds to 0.
+    2^n is applied by ``_times_two_to`` (``bits``: an int32 view of the float32 array
+    ``out``), as two factors since n goes down to -150 (results below the smallest normal
+    float32). Below -104 the exact answer rounds to 0.
     """
     if y < np.float32(-104.0):  # not max(): NaN must stay NaN
         y = np.float32(-104.0)
@@ -60,19 +78,13 @@ def _exp_nonpositive_f32(y, out, bits, i):
     p = p * r * r + r + np.float32(1.0)
     whole = np.int32(n)
     half = whole >> np.int32(1)  # floor(n / 2) without the branches of Python's //
-    bits[i] = (half + np.int32(127)) << np.int32(23)
-    p = p * out[i]
-    bits[i] = (whole - half + np.int32(127)) << np.int32(23)
-    return p * out[i]
+    return _times_two_to(p, whole, half, out, bits, i, np.int32(127), np.int32(23))
 
 
 @njit(cache=True, error_model="numpy")
 def _sigmoid_f32(v, out, bits, i):
     """_sigmoid for float32 with the vectorisable exp: same sign split, same rounding order."""
-    one = np.float32(1.0)
-    e = _exp_nonpositive_f32(-np.abs(v), out, bits, i)
-    r = one / (one + e)
-    return r if v >= 0 else e * r
+    return _sign_split(v, _exp_nonpositive_f32(-np.abs(v), out, bits, i), np.float32(1.0))
 
 
 @njit(cache=True, error_model="numpy")
@@ -107,9 +119,8 @@ def _exp_nonpositive_f64(y, out, bits, i):
         n = round(y / ln 2),  r = y - n ln 2  (ln 2 in two parts),  |r| <= ln 2 / 2,
         exp(r) = 1 + 2 r P(r^2) / (Q(r^2) - r P(r^2))  (a rational function),
         exp(y) = exp(r) * 2^n,
-    2^n built from its bit pattern through ``bits`` (an int64 view of the float64 array
-    ``out``, whose ``out[i]`` the caller overwrites later) as two factors 2^(n/2), each a
-    normal number, since n goes down to -1076. Below -746 the exact answer rounds to 0."""
+    2^n by ``_times_two_to`` (``bits``: an int64 view of the float64 array ``out``), as two
+    factors since n goes down to -1076. Below -746 the exact answer rounds to 0."""
     if y < np.float64(-746.0):  # not max(): NaN must stay NaN
         y = np.float64(-746.0)
     n = np.floor(y * np.float64(1.4426950408889634) + np.float64(0.5))
@@ -123,19 +134,13 @@ def _exp_nonpositive_f64(y, out, bits, i):
     p = np.float64(1.0) + np.float64(2.0) * (p / (q - p))
     whole = np.int64(n)
     half = whole >> np.int64(1)  # floor(n / 2)
-    bits[i] = (half + np.int64(1023)) << np.int64(52)
-    p = p * out[i]
-    bits[i] = (whole - half + np.int64(1023)) << np.int64(52)
-    return p * out[i]
+    return _times_two_to(p, whole, half, out, bits, i, np.int64(1023), np.int64(52))
 
 
 @njit(cache=True, error_model="numpy")
 def _sigmoid_f64(v, out, bits, i):
     """_sigmoid for float64 with the vectorisable exp: same sign split, same rounding order."""
-    one = np.float64(1.0)
-    e = _exp_nonpositive_f64(-np.abs(v), out, bits, i)
-    r = one / (one + e)
-    return r if v >= 0 else e * r
+    return _sign_split(v, _exp_nonpositive_f64(-np.abs(v), out, bits, i), np.float64(1.0))
 
 
 @njit(cache=True, error_model="numpy")
