@@ -46,7 +46,13 @@ from tinynet.compile.fuse import Kernel, Lowering
 from tinynet.compile.ir import Program, Ref, Value
 from tinynet.compile.plan import Plan, _tag
 from tinynet.kernels import updates
-from tinynet.kernels.formulas import ACTIVATIONS, TABLE, close_calls, loop_expression
+from tinynet.kernels.formulas import (
+    ACTIVATIONS,
+    FAST_RULES,
+    TABLE,
+    loop_expression,
+    with_rules,
+)
 from tinynet.tensor import Tensor
 
 SEQUENCE_KERNELS = ("gather", "scatter_add", "softmax", "softmax_back")
@@ -338,9 +344,7 @@ def _from_disk_cache(segment: Any, signature: tuple) -> bool:
 def _scalar(expr: str, dt: str) -> str:
     """A loop expression with numbers in ``dt`` and sigmoid and tanh by the C library's exp
     and tanh (``_sigmoid``), for a loop with no scratch array for the vectorisable rules."""
-    expr = _numbers(expr, dt)
-    expr = expr.replace("SIGMOID(", "_sigmoid(").replace("TANH(", "np.tanh(")
-    return close_calls(expr, ("_sigmoid(",), ", one)")
+    return with_rules(_numbers(expr, dt), None, "")
 
 
 def _numbers(expr: str, dt: str) -> str:
@@ -1013,7 +1017,7 @@ class Source:
         scratch = next((name for o, name in stored.items()
                         if calls and tag and self._dt(o) == dt), None)
         if scratch is not None:
-            lines.append(f"scratch_bits = {scratch}.view(np.int{tag[1:]})")
+            lines.append(f"scratch_bits = {scratch}.view({FAST_RULES[tag][2]})")
         # Takes (slices, transposes) read from strided positions: computed from a flat e, the
         # reads defeat LLVM's vectoriser; as rows of the last dim (e = i * run + j) a slice's
         # rows are contiguous runs and the inner loop vectorises. Same elements, same order.
@@ -1029,9 +1033,7 @@ class Source:
                 args[0] = f"{arrays[m.args[0]]}[{self._position(m.attrs['map'], n, run)}]"
             expr = _numbers(m.attrs["expr"].format(*args), dt)
             if scratch is not None:
-                rules = (f"_sigmoid_{tag}(", f"_tanh_{tag}(")
-                expr = expr.replace("SIGMOID(", rules[0]).replace("TANH(", rules[1])
-                expr = close_calls(expr, rules, f", {scratch}, scratch_bits, e)")
+                expr = with_rules(expr, tag, f", {scratch}, scratch_bits, e)")
             else:
                 expr = _scalar(expr, dt)
             body.append(f"t{m.outs[0]} = {expr}")

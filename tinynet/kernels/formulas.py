@@ -263,16 +263,29 @@ def _numba_body(row: Formula, expression: str, fast: str | None) -> tuple[list[s
     def number(value: float) -> str:
         return constants.setdefault(value, f"k{len(constants)}")
 
-    calls = dict(NUMBA_CALLS)
-    rules = (f"_sigmoid_{fast}(", f"_tanh_{fast}(")
-    calls.update(sigmoid=rules[0][:-1], tanh=rules[1][:-1])
-    text = render(expression, _kernel_names(row), number, calls, where_as_if=True)
-    if fast:
-        text = close_calls(text, rules, ", out, bits, i)")
-    elif _uses_fast(expression):
-        raise AssertionError(f"{row.name}: a loop calling sigmoid or tanh needs their dtype")
+    text = render(expression, _kernel_names(row), number, NUMBA_CALLS, where_as_if=True)
     hoisted = [f"{name} = dt({value!r})" for value, name in constants.items()]
-    return hoisted, text
+    return hoisted, with_rules(text, fast, ", out, bits, i)")
+
+
+# The vectorisable rules of scalar.py a loop of each float dtype calls for SIGMOID( and
+# TANH(, and the integer view of its scratch array they write 2^n through.
+FAST_RULES = {"f32": ("_sigmoid_f32", "_tanh_f32", "np.int32"),
+              "f64": ("_sigmoid_f64", "_tanh_f64", "np.int64")}
+
+
+def with_rules(text: str, fast: str | None, extra: str) -> str:
+    """SIGMOID( and TANH( in a loop expression as scalar.py's rules. ``fast`` "f32" or
+    "f64": the vectorisable ones of that dtype, each call given ``extra`` (its scratch array,
+    that array's integer view and the index: ``", out, bits, i)"``); None: the C library's
+    exp (``_sigmoid(v, one)``) and tanh, for a loop with no scratch array. The eager kernels
+    (``kernel_source``) and tn.compile's loops (``codegen``) both write their calls here."""
+    if fast is None:
+        text = text.replace("SIGMOID(", "_sigmoid(").replace("TANH(", "np.tanh(")
+        return close_calls(text, ("_sigmoid(",), ", one)")
+    sigmoid, tanh, _ = FAST_RULES[fast]
+    text = text.replace("SIGMOID(", f"{sigmoid}(").replace("TANH(", f"{tanh}(")
+    return close_calls(text, (f"{sigmoid}(", f"{tanh}("), extra)
 
 
 def close_calls(expr: str, heads: tuple[str, ...], extra: str) -> str:
@@ -307,8 +320,8 @@ def _loop_function(name: str, args: list[str], row: Formula, expression: str,
     if args[0] == "z":  # bias + activation: z (N, M) in place, indexed flat
         lines += ["    out = flat(z)  # flat indexing only: with z[i, j] it ran 7x slower"]
     if fast:
-        lines.append(f"    bits = out.view(np.int{fast[1:]})  # made here: passed in, it ran 7x "
-                     "slower")
+        lines.append(f"    bits = out.view({FAST_RULES[fast][2]})  # made here: passed in, it "
+                     "ran 7x slower")
     if args[0] == "z":
         lines += ["    m = z.shape[1]", "    for r in range(z.shape[0]):",
                   "        for j in range(m):", "            i = r * m + j"]
