@@ -40,12 +40,15 @@ def _sigmoid(v, one):
 
 
 @njit(cache=True, error_model="numpy")
-def _times_two_to(p, whole, half, out, bits, i, bias, shift):
-    """p * 2^whole, for the exps below: 2^whole as two factors 2^half and 2^(whole - half)
-    (half = floor(whole / 2), so each is a normal number even when 2^whole is not), each
-    built from its bit pattern (the exponent field: ``bias`` + the power, shifted left by
-    ``shift``, the mantissa's width) written through ``bits`` (an integer view of the float
-    array ``out``) and read back from ``out[i]``, which the caller overwrites later."""
+def _times_two_to(p, n, out, bits, i, bias, shift):
+    """p * 2^n (n a whole number held as a float), for the exps below: 2^n as two factors
+    2^half and 2^(n - half) (half = floor(n / 2), so each is a normal number even when 2^n is
+    not), each built from its bit pattern (the exponent field: ``bias`` + the power, shifted
+    left by ``shift``, the mantissa's width) written through ``bits`` (an integer view of the
+    float array ``out``, of its item size) and read back from ``out[i]``, which the caller
+    overwrites later."""
+    whole = bits.dtype.type(n)
+    half = whole >> bits.dtype.type(1)  # floor(n / 2) without the branches of Python's //
     bits[i] = (half + bias) << shift
     p = p * out[i]
     bits[i] = (whole - half + bias) << shift
@@ -76,9 +79,7 @@ def _exp_nonpositive_f32(y, out, bits, i):
     p = p * r + np.float32(1.6666665459e-1)
     p = p * r + np.float32(5.0000001201e-1)
     p = p * r * r + r + np.float32(1.0)
-    whole = np.int32(n)
-    half = whole >> np.int32(1)  # floor(n / 2) without the branches of Python's //
-    return _times_two_to(p, whole, half, out, bits, i, np.int32(127), np.int32(23))
+    return _times_two_to(p, n, out, bits, i, np.int32(127), np.int32(23))
 
 
 @njit(cache=True, error_model="numpy")
@@ -132,9 +133,7 @@ def _exp_nonpositive_f64(y, out, bits, i):
     q = ((np.float64(3.00198505138664455042e-6) * rr + np.float64(2.52448340349684104192e-3))
          * rr + np.float64(2.27265548208155028766e-1)) * rr + np.float64(2.0)
     p = np.float64(1.0) + np.float64(2.0) * (p / (q - p))
-    whole = np.int64(n)
-    half = whole >> np.int64(1)  # floor(n / 2)
-    return _times_two_to(p, whole, half, out, bits, i, np.int64(1023), np.int64(52))
+    return _times_two_to(p, n, out, bits, i, np.int64(1023), np.int64(52))
 
 
 @njit(cache=True, error_model="numpy")
