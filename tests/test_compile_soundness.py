@@ -818,18 +818,31 @@ def test_a_gradient_hook_registered_or_removed_between_calls_is_guarded() -> Non
     assert compiled.traces == 3, compiled
 
 
+def _linear_twins(make_step: Callable[[Any, Any], Any], weight_only: bool = False,
+                  momentum: float = 0.0, backend: str = "auto") -> tuple[Any, Any, Any, Any]:
+    """Two equal worlds, a float64 Linear(2, 1) and an SGD on its parameters (its weight alone
+    with ``weight_only``): ((model, opt), (model, opt), the first's step run eagerly, the
+    second's through tn.compile), each step ``make_step(model, opt)``."""
+    def make() -> tuple[Any, Any]:
+        tn.manual_seed(0)
+        model = nn.Linear(2, 1).double()
+        params = [model.weight] if weight_only else model.parameters()
+        return model, optim.SGD(params, lr=0.1, momentum=momentum)
+
+    first, second = make(), make()
+    return first, second, make_step(*first), tn.compile(make_step(*second), backend=backend,
+                                                        background=False)
+
+
+_THREE_ROWS = [[1.0, 2.0], [3.0, -1.0], [0.5, 0.25]]  # the batch those steps read
+
+
 @pytest.mark.parametrize("backend", ["interpret", "auto"])
 @pytest.mark.parametrize("reached", ["through the model", "through the optimizer only"])
 def test_a_parameter_passed_as_an_argument_is_updated_as_in_eager_mode(reached: str,
                                                                        backend: str) -> None:
     """``step(model.weight, x)``: the optimizer updates the argument in place, as any
     parameter (this was refused as "writes in place into a tensor made in the function")."""
-    def make() -> tuple[Any, Any]:
-        tn.manual_seed(0)
-        model = nn.Linear(2, 1).double()
-        params = model.parameters() if reached == "through the model" else [model.weight]
-        return model, optim.SGD(params, lr=0.1, momentum=0.9)
-
     def make_step(model: Any, opt: Any) -> Callable[[tn.Tensor, tn.Tensor], tn.Tensor]:
         def step(w: tn.Tensor, x: tn.Tensor) -> tn.Tensor:
             opt.zero_grad()
@@ -841,10 +854,9 @@ def test_a_parameter_passed_as_an_argument_is_updated_as_in_eager_mode(reached: 
             return loss
         return step
 
-    (m1, o1), (m2, o2) = make(), make()
-    eager = make_step(m1, o1)
-    compiled = tn.compile(make_step(m2, o2), backend=backend, background=False)
-    x = tn.tensor([[1.0, 2.0], [3.0, -1.0], [0.5, 0.25]], dtype=tn.float64)
+    (m1, _), (m2, _), eager, compiled = _linear_twins(
+        make_step, weight_only=reached != "through the model", momentum=0.9, backend=backend)
+    x = tn.tensor(_THREE_ROWS, dtype=tn.float64)
     for _ in range(5):
         close(compiled(m2.weight, x).detach().numpy(), eager(m1.weight, x).detach().numpy(),
               "the loss")
@@ -924,11 +936,6 @@ def test_a_kept_grad_keeps_its_numbers_as_in_eager_mode(kept: str) -> None:
     or its array from ``.numpy()``) keeps its numbers. A replay writes each ``.grad`` into an
     array of its own; while the last one is kept, the next gets a new array (the replay used
     to overwrite the kept ones: every kept gradient showed the last step's numbers)."""
-    def make() -> tuple[Any, Any]:
-        tn.manual_seed(0)
-        model = nn.Linear(2, 1).double()
-        return model, optim.SGD(model.parameters(), lr=0.1)
-
     def make_step(model: Any, opt: Any) -> Callable[[tn.Tensor], tn.Tensor]:
         def step(x: tn.Tensor) -> tn.Tensor:
             if kept != "tensor, zero_grad outside":
@@ -939,10 +946,8 @@ def test_a_kept_grad_keeps_its_numbers_as_in_eager_mode(kept: str) -> None:
             return loss
         return step
 
-    (m1, o1), (m2, o2) = make(), make()
-    eager = make_step(m1, o1)
-    compiled = tn.compile(make_step(m2, o2), background=False)
-    x = tn.tensor([[1.0, 2.0], [3.0, -1.0], [0.5, 0.25]], dtype=tn.float64)
+    (m1, o1), (m2, o2), eager, compiled = _linear_twins(make_step)
+    x = tn.tensor(_THREE_ROWS, dtype=tn.float64)
     kept_eager, kept_compiled = [], []
     for n in range(8):
         if kept == "tensor, zero_grad outside":
