@@ -779,3 +779,60 @@ def test_vectorisable_exp_sigmoid_and_tanh_are_within_two_ulps(dtype):
     np.testing.assert_allclose(apply(special, 1), want_sigmoid, rtol=2 * np.finfo(dtype).eps)
     assert np.isnan(apply(np.array([np.nan], dtype=dtype), 0)[0])
     assert apply(np.array([-np.inf, lowest * 2], dtype=dtype), 0).tolist() == [0.0, 0.0]
+
+
+@needs_numba
+@pytest.mark.parametrize("dtype", FLOATS)
+def test_softmax_kernels_take_their_exps_by_the_rule_of_their_dtype(dtype):
+    """The softmax kernels (eager softmax and cross-entropy, and tn.compile's loops) exponentiate
+    x - max by scalar.py's rule of their dtype (``exp_nonpositive``), not the C library's:
+    their probabilities are exactly the rule's exps divided by their sum (cross-entropy: summed
+    in order; softmax: in numpy's pairwise order), -inf gives 0, +inf and NaN rows give NaN, as
+    in PyTorch; the loss is log(sum) - (target logit - max) within an ulp of each term."""
+    from numba import njit
+
+    from tinynet.kernels import scalar
+    from tinynet.kernels.compiled import softmax_cross_entropy_forward, softmax_rows
+
+    rule = getattr(scalar, "_exp_nonpositive_f32" if dtype == np.float32 else
+                   "_exp_nonpositive_f64")
+    bits_type = np.int32 if dtype == np.float32 else np.int64
+
+    @njit
+    def exps(shifted):
+        out = np.empty_like(shifted)
+        bits = out.view(bits_type)
+        for i in range(shifted.size):
+            out[i] = rule(shifted[i], out, bits, i)
+        return out
+
+    rng = np.random.default_rng(11)
+    logits = (rng.standard_normal((40, 13)) * rng.choice([0.1, 5, 200], (40, 1))).astype(dtype)
+    logits[3, ::2] = -np.inf
+    logits[5, 4] = np.inf
+    logits[7, 1] = np.nan
+    logits[9] = logits[9, 0]  # ties: every class alike
+    with np.errstate(invalid="ignore"):  # (inf - inf)
+        shifted = logits - logits.max(axis=1, keepdims=True)
+    shifted[7] = np.nan  # (numpy's max is NaN too; the kernels' row max skips it: NaN either way)
+    with np.errstate(invalid="ignore"):
+        e = exps(shifted.reshape(-1)).reshape(shifted.shape)
+    target = rng.integers(0, 13, 40)
+    target[2] = -100
+    loss, probs = np.empty(40, dtype), np.empty_like(logits)
+    softmax_cross_entropy_forward(logits, target, loss, probs, -100)
+    in_order = np.add.accumulate(e, axis=1)[:, -1:]  # left to right, as the kernel adds
+    assert_same(probs, e / in_order)
+    assert np.isnan(probs[[5, 7]]).all() and (probs[3, ::2] == 0).all()
+    picked = shifted[np.arange(40), np.where(target == -100, 0, target)]
+    with np.errstate(invalid="ignore"):
+        want = np.where(target == -100, 0, np.log(in_order[:, 0]) - picked).astype(dtype)
+    scale = np.abs(np.log(in_order[:, 0])) + np.abs(picked)
+    ok = np.isfinite(want)
+    np.testing.assert_array_less(np.abs(loss[ok] - want[ok]), 2 * np.finfo(dtype).eps * scale[ok]
+                                 + np.finfo(dtype).tiny)
+    np.testing.assert_array_equal(loss[~ok], want[~ok])  # a -inf target logit: inf; NaN: NaN
+    assert loss[2] == 0
+    out = np.empty_like(logits)
+    softmax_rows(logits, out)
+    assert_same(out, e / e.sum(axis=1, keepdims=True))  # numpy's pairwise sum: row_sum's order

@@ -396,7 +396,7 @@ def softmax_cross_entropy_forward(
     if kernel is None or logits.shape[1] == 0:
         return reference.softmax_cross_entropy_forward(logits, target, ignore_index)
     loss = np.empty(logits.shape[0], dtype=logits.dtype)
-    probs = np.empty_like(logits)
+    probs = np.empty(logits.shape, dtype=logits.dtype)  # C order: the kernel's exp scratch
     kernel(logits, target, loss, probs, int(ignore_index))
     return loss, probs
 

@@ -20,7 +20,8 @@ Rules every kernel here follows:
 - sigmoid and tanh do not call the C library's exp/tanh (one scalar call per element: numba
   has no vector math library here) but `_exp_nonpositive_f32`/`_f64` (scalar.py), plain
   arithmetic that LLVM vectorises (float32 4-6x faster, float64 tanh 9x, within 2 ulps), the
-  rules tn.compile's loops call too;
+  rules tn.compile's loops call too; so do the softmax kernels' exps (``exp_nonpositive``:
+  the exponents are shifted below zero);
 - one thread. `parallel=True` with `prange` was measured and left out: on the 2-core target
   it gave at best 1.8x (sigmoid, >= 10^6 elements, idle machine), while with the other core
   busy, or right after an OpenBLAS matmul whose threads still hold both cores, the two-thread
@@ -47,6 +48,8 @@ from tinynet.kernels.scalar import (  # noqa: F401 - for codegen
     _sigmoid_f64,
     _tanh_f32,
     _tanh_f64,
+    exp_nonpositive,
+    int_view,
 )
 
 # ----------------------------------------------------------- elementwise, from the table
@@ -100,29 +103,39 @@ def generated_module_name() -> str:
 @njit(cache=True, error_model="numpy")
 def softmax_cross_entropy_forward(logits, target, loss, probs, ignore_index):
     """Fills probs (N, C) = row softmax of logits and loss (N,) = logsumexp - target logit
-    (0 for a target equal to ignore_index); three sweeps over each row (max, exp and sum,
-    scale)."""
+    (0 for a target equal to ignore_index): each row's max; x - max for every element; their
+    exps in one pass over the whole array (scalar.py's vectorisable rule of the dtype: the
+    exponents are <= 0; a pass per row of ten classes would not vectorise); each row's sum in
+    order, the scale, the loss. probs must be C-contiguous (the exps' scratch); loss holds
+    each row's max until its loss is written."""
     zero = logits.dtype.type(0.0)
     n, c = logits.shape
+    p = flat(probs)
+    bits = int_view(p)
     for i in range(n):
         m = logits[i, 0]
         for j in range(1, c):
             if logits[i, j] > m:
                 m = logits[i, j]
+        loss[i] = m
+        for j in range(c):
+            p[i * c + j] = logits[i, j] - m
+    for e in range(n * c):
+        p[e] = exp_nonpositive(p[e], p, bits, e)
+    for i in range(n):
+        b = i * c
         total = zero
         for j in range(c):
-            e = np.exp(logits[i, j] - m)
-            probs[i, j] = e
-            total += e
+            total += p[b + j]
         for j in range(c):
-            probs[i, j] = probs[i, j] / total
+            p[b + j] = p[b + j] / total
         t = target[i]
         if t == ignore_index:  # an ignored target adds nothing
             loss[i] = zero
             continue
         if t < 0 or t >= c:  # numba does not check bounds: refuse to read past the row
             raise IndexError("softmax_cross_entropy_forward: target index out of range")
-        loss[i] = np.log(total) - (logits[i, t] - m)
+        loss[i] = np.log(total) - (logits[i, t] - loss[i])
 
 
 @njit(cache=True, error_model="numpy")
@@ -242,12 +255,14 @@ def block_sum(a, start, n):
 def softmax_rows(x, out):
     """out = the softmax of each row of x (rows, n), both C-contiguous: e = exp(x - max) (a
     NaN wins the max, as numpy's max), then e / sum(e), the sum in numpy's pairwise order
-    (``row_sum``): eager's ``np.exp(x - x.max(-1)) / e.sum(-1)``, with numba's exp. Eager
-    softmax along the last axis runs this, and so do tn.compile's loops: numpy's own exp (its
-    SIMD code on an AVX-512 CPU) differs from the C library's in the last bit."""
+    (``row_sum``): eager's ``np.exp(x - x.max(-1)) / e.sum(-1)``, each exp by scalar.py's
+    vectorisable rule of the dtype. Eager softmax along the last axis runs this, and so do
+    tn.compile's loops: one exp for both (numpy's own, its SIMD code on an AVX-512 CPU,
+    differs from the C library's in the last bit, and both from the rule's)."""
     rows, n = x.shape
     a = flat(x)
     dst = flat(out)
+    bits = int_view(dst)
     frames, firsts = sum_scratch(dst)
     for row in range(rows):
         b = row * n
@@ -256,7 +271,7 @@ def softmax_rows(x, out):
             if a[b + col] > top or a[b + col] != a[b + col]:
                 top = a[b + col]
         for col in range(n):
-            dst[b + col] = np.exp(a[b + col] - top)
+            dst[b + col] = exp_nonpositive(a[b + col] - top, dst, bits, b + col)
         total = pairwise_sum(dst, b, n, frames, firsts)
         for col in range(n):
             dst[b + col] = dst[b + col] / total

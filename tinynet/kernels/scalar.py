@@ -15,7 +15,8 @@ and the compiler's fused loops call them.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
+from numba import njit, types
+from numba.extending import overload
 
 
 @njit(cache=True, error_model="numpy", inline="always")
@@ -162,3 +163,35 @@ def _tanh_f64(v, out, bits, i):
     if a >= np.float64(0.625):
         return large
     return small if a != 0 else v  # (as the float32 rule: -0.0 stays -0.0)
+
+
+# -------------------------------------------------- by dtype, for hand-written kernels
+
+
+def exp_nonpositive(y, out, bits, i):
+    """exp(y) for y <= 0 (or NaN) in ``out``'s dtype: inside numba, the vectorisable rule of
+    that dtype (``_exp_nonpositive_f32`` or ``_f64``; ``out`` and ``bits = int_view(out)`` its
+    scratch at ``i``, overwritten later by the caller), picked when the kernel is compiled.
+    The softmax kernels' exps call it, so every exp a kernel takes of a number it has shifted
+    below zero is one of these rules."""
+    return out.dtype.type(np.exp(y))
+
+
+def int_view(a):
+    """``a`` (float32 or float64, 1-D) seen as integers of its item size: the ``bits`` the
+    exps above write 2^n through."""
+    return a.view(np.int32 if a.itemsize == 4 else np.int64)
+
+
+@overload(exp_nonpositive)
+def _exp_nonpositive(y, out, bits, i):  # pragma: no cover - compiled
+    if out.dtype == types.float32:
+        return lambda y, out, bits, i: _exp_nonpositive_f32(y, out, bits, i)
+    return lambda y, out, bits, i: _exp_nonpositive_f64(y, out, bits, i)
+
+
+@overload(int_view)
+def _int_view(a):  # pragma: no cover - compiled
+    if a.dtype == types.float32:
+        return lambda a: a.view(np.int32)
+    return lambda a: a.view(np.int64)
