@@ -904,3 +904,46 @@ def test_docs_compile_md_quotes_the_pipeline_verbatim() -> None:
     assert any(path == "tinynet/compile/pipeline.py" for path, _ in quotes)
     for path, body in quotes:
         assert body in (repo / path).read_text(), f"docs/compile.md quotes {path}: out of date"
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_compiled_activation_gradients_take_eager_s_sigmoid_and_tanh(dtype: str) -> None:
+    """An activation after a linear layer whose derivative calls sigmoid or tanh (the formula
+    table's rows: silu, mish, gelu_tanh, softplus, logsigmoid, the step's sigmoid surrogate)
+    gets its gradient in the compiled step's act_back loop by the same vectorisable rules as
+    eager's backward kernel: the input's gradient (through a 1x1 layer of weight 1, the
+    derivative itself) agrees bit for bit in each dtype, over kinks, large and tiny inputs."""
+    numba_only("the compiled loops")
+    from tinynet.kernels.formulas import ROWS
+
+    modules = {"silu": tn.nn.SiLU(), "mish": tn.nn.Mish(),
+               "gelu_tanh": tn.nn.GELU(approximate="tanh"), "softplus": tn.nn.Softplus(),
+               "logsigmoid": tn.nn.LogSigmoid(), "step_sigmoid": tn.nn.Step("sigmoid")}
+    derived = {row.name for row in ROWS if row.activation
+               and ("sigmoid(" in row.backward[0] or "tanh(" in row.backward[0])}
+    assert derived == set(modules)  # every such row of the table is tried here
+    rng = np.random.default_rng(5)
+    values = np.concatenate([rng.standard_normal(200) * 4, [0.0, -0.0, 1e-30, -1e-30, 30.0,
+                                                            -30.0, 90.0, -90.0]])
+    for name, act in modules.items():
+        layer = tn.nn.Linear(1, 1).to(getattr(tn, dtype))
+        with tn.no_grad():
+            layer.weight.fill_(1.0)
+            layer.bias.fill_(0.0)
+        model = tn.nn.Sequential(layer, act)
+        x = tn.tensor(values.astype(dtype)[:, None], requires_grad=True)
+
+        def step(x: Any, model: Any = model) -> Any:
+            loss = (model(x) * 3).sum()
+            loss.backward()
+            return loss
+
+        grads = []
+        for run in (step, tn.compile(step)):
+            for _ in range(3):  # (compiled: traced, then replayed)
+                x.grad = None
+                model.zero_grad()
+                run(x)
+            grads.append(x.grad.data.copy())
+        assert grads[0].dtype == np.dtype(dtype)
+        np.testing.assert_array_equal(grads[1], grads[0], err_msg=name)

@@ -910,7 +910,18 @@ class Source:
                 expr.append(f"d = gs * ({flat[a[1]]}[e] - {flat[a[2]]}[e])")
                 g, y = "d", f"{flat[a[3]]}[e]"
             row = TABLE[k.attrs["act"]]  # its derivative, from the formula table
-            value = _scalar(loop_expression(row, 0, k.attrs["params"]).format(g, y), dt)
+            text = loop_expression(row, 0, k.attrs["params"])
+            tag = {"np.float32": "f32", "np.float64": "f64"}.get(dt)
+            if tag and ("SIGMOID(" in text or "TANH(" in text):  # (silu, gelu_tanh...)
+                # the rules eager's backward kernel calls, the gradient's array their scratch;
+                # g and y read first, in case that array is also one of them
+                out = flat[outs[0]]
+                pre.append(f"scratch_bits = {out}.view({FAST_RULES[tag][2]})")
+                expr += [f"_g = {g}", f"_y = {y}"]
+                value = with_rules(_numbers(text.format("_g", "_y"), dt), tag,
+                                   f", {out}, scratch_bits, e)")
+            else:
+                value = _scalar(text.format(g, y), dt)
             expr.append(f"{flat[outs[0]]}[e] = r = {value}")
         elif k.kind == "mse_back":
             pre.append(f"gs = v{a[0]}[0] * {dt}({k.attrs['scale']!r})")
