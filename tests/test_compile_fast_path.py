@@ -1,34 +1,52 @@
-"""tn.compile's fast path: a replay right after a checked one skips the full guard while the
-world stamp (``tensor.WorldStamp``) says nothing it covers changed, and checks what no stamp
-can see at every call.
+"""tn.compile's per-call fast path: what it checks, what it may skip, and that it falls back
+whenever the world changes.
 
-Each mutation below is made between two calls, identically in an eager world and in a copy
-whose step runs through ``tn.compile``; the compiled copy must equal the eager one after every
-call (float64, 1e-10 scaled by magnitude). Mutations the stamp covers must move it; the ones it
-cannot see (plain dicts, ``.grad``, optimizer groups and state, rebound names, arguments) must
-be caught by the fast check itself. No timing is asserted: whether the fast path was taken is
-read from how often the full guard ran.
+A replay right after a checked one runs ``Guard.fast_call``: the fast check's conditions and
+the replay in one generated function, which returns ``MISS`` (the full guard runs) when one
+fails. It skips the full guard while the world stamp (``tensor.WorldStamp``) says nothing it
+covers changed, and checks what no stamp can see at every call (plain dicts, ``.grad``,
+optimizer groups and state, rebound names, arguments). Besides the conditions it skips work:
+
+- an SGD/RMSprop... update whose group the fast check compares in full does not read its
+  numbers (lr, momentum...) at every call: the driver's ``refresh`` reads them once when the
+  full check passes (``Guard.vouches_for``); a changed number fails the fast check first;
+- the names an object's methods could read but it does not have are checked absent by one set
+  operation (``isdisjoint``), not one line per name;
+- the returned tensor is built in the driver, field by field, as ``Tensor._make`` does.
+
+Each change below is made between two calls, identically in an eager world and in a deep copy
+whose step runs through ``tn.compile`` (``Twin``; some drawn by hypothesis); the compiled copy
+must equal the eager one after every call (float64, 1e-10 scaled by magnitude), and calls with
+no change in between must take the fast path. Changes the stamp covers must move it. No timing
+is asserted: whether the fast path was taken is read from how often the full guard ran.
 """
 
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable
+import types
 from typing import Any
 
 import numpy as np
 import pytest
 from compile_support import close
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import tinynet as tn
 from tinynet import nn, optim
-from tinynet.tensor import world_stamp
+from tinynet.compile.guard import MISS
+from tinynet.tensor import Tensor, world_stamp
 
 # a fresh compile cache for this file (tests/conftest.py)
 pytestmark = pytest.mark.usefixtures("compile_cache_dir")
 
 
+# ------------------------------------------------------------------------------ two worlds
+
+
 def make_world() -> dict[str, Any]:
+    """A world of plain containers, read by ``train_step`` (compiled through a closure)."""
     tn.manual_seed(0)
     model = nn.Sequential(nn.Linear(3, 5), nn.Tanh(), nn.Linear(5, 2)).double()
     return {"model": model, "opt": optim.SGD(model.parameters(), lr=0.1, momentum=0.9),
@@ -45,45 +63,85 @@ def train_step(w: dict[str, Any], x: Any, y: Any) -> Any:
     return loss
 
 
-def data(seed: int, n: int = 4) -> tuple[tn.Tensor, tn.Tensor]:
+class Trainer:
+    """A step written as a method that reads its model, optimizer and loss through ``self``
+    (the benchmarks' form): ``self`` is an object the guard checks attribute by attribute."""
+
+    def __init__(self, opt: str = "sgd") -> None:
+        tn.manual_seed(0)
+        self.model = nn.Sequential(nn.Linear(3, 5), nn.Sigmoid(), nn.Linear(5, 2)).double()
+        params = self.model.parameters()
+        self.opt = (optim.SGD(params, lr=0.1, momentum=0.9) if opt == "sgd" else
+                    optim.Adam(params, lr=0.01))
+        self.scale = 1.0
+
+    def loss_fn(self, out: Any, y: Any) -> Any:
+        return ((out - y) ** 2).mean() * self.scale
+
+    def step(self, x: Any, y: Any) -> Any:
+        self.opt.zero_grad()
+        loss = self.loss_fn(self.model(x), y)
+        loss.backward()
+        self.opt.step()
+        return loss
+
+
+def other_loss(self: Trainer, out: Any, y: Any) -> Any:
+    return (out - y).abs().mean()
+
+
+def batch(seed: int, n: int = 4) -> tuple[Tensor, Tensor]:
     rng = np.random.default_rng(seed)
     return tn.tensor(rng.normal(size=(n, 3))), tn.tensor(rng.normal(size=(n, 2)))
 
 
 class Twin:
-    """An eager world and a deep copy whose step is compiled; counts full guard checks."""
+    """An eager world and a deep copy whose step is compiled; counts full guard checks.
+    ``world``: a ``Trainer`` (its bound ``step`` is compiled) or, by default, ``make_world()``'s
+    dict (``train_step`` on it, compiled through a closure)."""
 
-    def __init__(self, step: Callable[..., Any] = train_step) -> None:
-        self.eager = make_world()
+    def __init__(self, world: Any = None) -> None:
+        self.eager = make_world() if world is None else world
         self.other = copy.deepcopy(self.eager)
-        self.step = step
-        world = self.other
+        if isinstance(self.other, Trainer):
+            self.compiled = tn.compile(self.other.step)
+        else:
+            other = self.other
 
-        def compiled_step(x: Any, y: Any) -> Any:
-            return step(world, x, y)
+            def compiled_step(x: Any, y: Any) -> Any:
+                return train_step(other, x, y)
 
-        self.compiled = tn.compile(compiled_step)
+            self.compiled = tn.compile(compiled_step)
         self.full_checks = 0
+        self.seed = 0
 
-    def both(self, change: Callable[[dict[str, Any]], None]) -> None:
+    def both(self, change: Any) -> None:
         change(self.eager)
         change(self.other)
 
-    def call(self, seed: int) -> None:
-        x, y = data(seed)
-        want = self.step(self.eager, x, y)
+    def eager_step(self, x: Any, y: Any) -> Any:
+        world = self.eager
+        return world.step(x, y) if isinstance(world, Trainer) else train_step(world, x, y)
+
+    def parameters(self, world: Any) -> list[Any]:
+        return list((world.model if isinstance(world, Trainer) else world["model"]).parameters())
+
+    def call(self, seed: int | None = None, n: int = 4) -> None:
+        """One step in both worlds, on batch ``seed`` (by default the next of a count);
+        the loss, parameters and .grad compared."""
+        if seed is None:
+            self.seed += 1
+            seed = 1000 + self.seed
+        x, y = batch(seed, n)
+        want = self.eager_step(x, y)
         got = self.compiled(x, y)
         close(got.detach().numpy(), want.detach().numpy(), "returned loss")
-        for p, q in zip(self.eager["model"].parameters(), self.other["model"].parameters(),
-                        strict=True):
+        for p, q in zip(self.parameters(self.eager), self.parameters(self.other), strict=True):
             close(q.detach().numpy(), p.detach().numpy(), "parameter")
             assert (p.grad is None) == (q.grad is None)
             if p.grad is not None:
                 close(q.grad.numpy(), p.grad.numpy(), ".grad")
-        self._count_full_checks()
-
-    def _count_full_checks(self) -> None:
-        for entry in self.compiled.programs:
+        for entry in self.compiled.programs:  # count the full checks from here on
             check = entry.guard.check
             if not getattr(check, "counted", False):
                 def counted(args: tuple, check: Any = check) -> bool:
@@ -92,16 +150,25 @@ class Twin:
                 counted.counted = True  # type: ignore[attr-defined]
                 entry.guard.check = counted
 
-    def warm(self) -> None:
-        """Trace (first call, second with .grad), then replay until the fast path is armed."""
-        for seed in range(4):
-            self.call(seed)
+    def settle(self, n: int = 4) -> None:
+        """Calls with nothing changed: after at most three (the first step, run eagerly; a
+        trace; a full check), every call takes the fast path."""
+        for _ in range(3):
+            self.call(n=n)
+        checks, traces = self.full_checks, self.compiled.traces
+        for _ in range(2):
+            self.call(n=n)
+        assert (self.full_checks, self.compiled.traces) == (checks, traces), \
+            "calls with no change in between did not take the fast path"
+
+
+# -------------------------------------------------------------------------- the world stamp
 
 
 def test_replays_without_changes_take_the_fast_path_and_leave_the_stamp() -> None:
     """New batches made between calls (tn.tensor, requires_grad False) move nothing either."""
     twin = Twin()
-    twin.warm()
+    twin.settle()
     before, stamp = twin.full_checks, world_stamp.value
     for seed in range(4, 10):
         twin.call(seed)  # (makes its batch with tn.tensor, and runs the eager twin)
@@ -129,7 +196,7 @@ STAMPED = {
 @pytest.mark.parametrize("change", list(STAMPED))
 def test_a_change_the_stamp_covers_moves_it_and_is_guarded(change: str) -> None:
     twin = Twin()
-    twin.warm()
+    twin.settle()
     stamp = world_stamp.value
     twin.both(STAMPED[change])
     assert world_stamp.value > stamp, change
@@ -157,7 +224,7 @@ UNSTAMPED = {
 @pytest.mark.parametrize("change", list(UNSTAMPED))
 def test_a_change_no_stamp_sees_is_caught_by_the_fast_check(change: str) -> None:
     twin = Twin()
-    twin.warm()
+    twin.settle()
     stamp = world_stamp.value
     twin.both(UNSTAMPED[change])
     if change != "optimizer state loaded":  # (loading may use setters: it may move it)
@@ -217,7 +284,7 @@ def test_a_changed_argument_is_caught_by_the_fast_check(change: str) -> None:
 
 def test_an_in_place_reshape_of_a_parameter_array_is_caught_by_the_fast_check() -> None:
     twin = Twin()
-    twin.warm()
+    twin.settle()
 
     def reshape(w: dict[str, Any]) -> None:
         w["model"][0].weight.data.shape = (3, 5)  # the same memory, another shape
@@ -227,7 +294,7 @@ def test_an_in_place_reshape_of_a_parameter_array_is_caught_by_the_fast_check() 
     compiled_weight = twin.other["model"][0].weight.data
     compiled_weight.shape = (15,)
     entry = twin.compiled.last
-    assert not entry.fast_check(data(6))
+    assert not entry.fast_check(batch(6))
     compiled_weight.shape = (5, 3)
 
 
@@ -298,3 +365,182 @@ def test_background_compilation_leaves_adam_step_counts_alone(
     for p, q in zip(twin.eager["model"].parameters(), twin.other["model"].parameters(),
                     strict=True):
         assert twin.other["opt"].state[q]["step"] == twin.eager["opt"].state[p]["step"] == 5
+
+
+# ----------------------------------------------- drawn changes, the method form, its savings
+
+
+def set_lr(value: Any) -> Any:
+    return lambda t: t.opt.param_groups[0].__setitem__("lr", value)
+
+
+def set_group(key: str, value: Any) -> Any:
+    return lambda t: t.opt.param_groups[0].__setitem__(key, value)
+
+
+def schedule(t: Trainer) -> None:
+    for group in t.opt.param_groups:  # what StepLR(gamma=0.5) does at its step
+        group["lr"] = group["lr"] * 0.5
+
+
+def shadow_loss(t: Trainer) -> None:
+    t.loss_fn = types.MethodType(other_loss, t)  # an instance attribute hides the method
+
+
+def unshadow_loss(t: Trainer) -> None:
+    t.__dict__.pop("loss_fn", None)
+
+
+def grad_to_none(k: int) -> Any:
+    return lambda t: setattr(list(t.model.parameters())[k], "grad", None)
+
+
+def switch_requires_grad(k: int) -> Any:
+    def change(t: Trainer) -> None:
+        p = list(t.model.parameters())[k]
+        p.requires_grad_(not p.requires_grad)
+    return change
+
+
+def scale_weights_in_place(t: Trainer) -> None:
+    with tn.no_grad():
+        for p in t.model.parameters():
+            p.mul_(0.9)
+
+
+def replace_data(t: Trainer) -> None:
+    p = list(t.model.parameters())[0]
+    p.data = p.data * 0.5
+
+
+# (name, change or a function of a drawn value giving one)
+CHANGES: dict[str, Any] = {
+    "lr": lambda v: set_lr(v),
+    "lr as an int": lambda v: set_lr(int(v * 2) + 1),
+    "lr as np.float32": lambda v: set_lr(np.float32(v)),  # not a plain group: read each call
+    "momentum": lambda v: set_group("momentum", v),
+    "dampening": lambda v: set_group("dampening", v / 2),
+    "weight_decay": lambda v: set_group("weight_decay", v / 10),
+    "scheduler step": lambda v: schedule,
+    "new group key": lambda v: set_group("extra", v),
+    "group replaced by an equal dict": lambda v: (
+        lambda t: t.opt.param_groups.__setitem__(0, dict(t.opt.param_groups[0]))),
+    "zero_grad(set_to_none=False)": lambda v: (lambda t: t.opt.zero_grad(set_to_none=False)),
+    "zero_grad()": lambda v: (lambda t: t.opt.zero_grad()),
+    ".grad = None": lambda v: grad_to_none(int(v * 4) % 4),
+    "requires_grad switched": lambda v: switch_requires_grad(int(v * 4) % 4),
+    "in-place write under no_grad": lambda v: scale_weights_in_place,
+    ".data replaced": lambda v: replace_data,
+    "eval()": lambda v: (lambda t: t.model.eval()),
+    "train()": lambda v: (lambda t: t.model.train()),
+    # (a number the trace bakes in: two values, so few programs to compile)
+    "attribute read by the step": lambda v: (
+        lambda t: setattr(t, "scale", 0.5 if v < 0.5 else 1.0)),
+    "method shadowed by an attribute": lambda v: shadow_loss,
+    "shadowing attribute removed": lambda v: unshadow_loss,
+}
+
+change_lists = st.lists(st.tuples(st.sampled_from(sorted(CHANGES)),
+                                  st.floats(0.01, 0.9, allow_nan=False), st.booleans()),
+                        min_size=1, max_size=5)
+
+
+@settings(max_examples=12)
+@given(changes=change_lists)
+def test_drawn_world_changes_between_calls_fall_back_and_agree_with_eager(
+        changes: list[tuple[str, float, bool]]) -> None:
+    """Every change is made between two calls to both worlds; the compiled one must equal
+    eager after every call, and settle back onto the fast path once nothing changes."""
+    twin = Twin(Trainer())
+    twin.settle()
+    for name, value, other_batch in changes:
+        twin.both(CHANGES[name](value))
+        twin.call(n=6 if other_batch else 4)
+        twin.call(n=6 if other_batch else 4)
+    twin.settle()
+
+
+@settings(max_examples=6)
+@given(lrs=st.lists(st.floats(1e-4, 0.5, allow_nan=False), min_size=1, max_size=4))
+def test_adam_step_counts_are_read_at_every_call(lrs: list[float]) -> None:
+    """Adam's update reads step counts that advance at every step: never fixed at a full check
+    (``Guard.vouches_for`` says no), so every replay reads them, and lr changes are seen."""
+    twin = Twin(Trainer("adam"))
+    twin.settle()
+    entry = twin.compiled.last
+    if entry.runner is not None:
+        assert not any(entry.runner.vouched)
+    for lr in lrs:
+        twin.both(set_lr(lr))
+        twin.call()
+        twin.call()
+    twin.settle()
+    p, q = next(twin.eager.model.parameters()), next(twin.other.model.parameters())
+    assert twin.other.opt.state[q]["step"] == twin.eager.opt.state[p]["step"]
+
+
+def test_sgd_numbers_are_read_once_per_full_check_and_a_change_fails_the_fast_check() -> None:
+    twin = Twin(Trainer())
+    twin.settle()
+    entry = twin.compiled.last
+    x, y = batch(100)
+    assert entry.fast_call((x, y)) is not MISS  # (a replay: keep the eager twin in step)
+    twin.eager_step(x, y)
+    if entry.runner is not None:  # numba on: the generated driver, with its numbers fixed
+        assert entry.runner.vouched == (True,)
+    twin.both(set_lr(0.05))
+    assert entry.fast_call(batch(101)) is MISS  # the group differs from the checked copy
+    checks = twin.full_checks
+    twin.call()
+    assert twin.full_checks == checks + 1  # the full check ran, and refreshed the numbers
+    twin.settle()
+
+
+def test_a_group_that_is_not_plain_is_not_vouched_for_and_read_at_every_call() -> None:
+    twin = Twin(Trainer())
+    twin.both(set_lr(np.float32(0.1)))  # a numpy number: not compared as one dict
+    twin.settle()
+    entry = twin.compiled.last
+    if entry.runner is not None:
+        assert entry.runner.vouched == (False,)
+    for lr in (0.05, 0.2):
+        twin.both(set_lr(np.float32(lr)))
+        twin.call()
+    twin.settle()
+
+
+def test_a_method_shadowed_by_an_instance_attribute_misses_the_fast_path() -> None:
+    """``self.loss_fn`` is a method; an instance attribute of that name hides it. The fast
+    check finds it absent with one ``isdisjoint`` (every name the methods read, not held)."""
+    twin = Twin(Trainer())
+    twin.settle()
+    entry = twin.compiled.last
+    assert "isdisjoint" in entry.guard.fast_source
+    twin.both(shadow_loss)
+    assert entry.fast_call(batch(100)) is MISS
+    twin.call()
+    twin.settle()
+    twin.both(unshadow_loss)
+    twin.call()
+    twin.settle()
+
+
+def test_the_returned_tensor_is_fresh_and_made_as_tensor_make_makes_it() -> None:
+    twin = Twin(Trainer())
+    twin.settle()
+    x, y = batch(7)
+    first = twin.compiled(x, y)
+    second = twin.compiled(x, y)
+    assert first is not second and first._data is not second._data
+    assert first._version is not second._version
+    model = Tensor._make(np.zeros(()))
+    for name in Tensor.__slots__:
+        if name == "__weakref__":
+            continue
+        got, want = getattr(second, name), getattr(model, name)
+        assert type(got) is type(want), name
+    assert second._version.value == 0 and not second._version.has_views
+    assert not second.requires_grad and second.grad is None and second.grad_fn is None
+    first.data[...] = 123.0  # the caller's tensor is theirs: the next call leaves it alone
+    third = twin.compiled(x, y)
+    assert float(first.data) == 123.0 and float(third.data) != 123.0
