@@ -37,15 +37,33 @@ def run(hooks: list[Hook], grad: Tensor) -> Tensor:
 
 
 class RemovableHandle:
-    """What ``register_hook`` returns: ``handle.remove()`` unregisters the hook."""
+    """What ``register_hook`` and a module's ``register_forward_hook`` /
+    ``register_forward_pre_hook`` return: ``remove()`` unregisters the hook (again: nothing);
+    ``with handle:`` removes it at the block's end. ``hooks`` is the list holding ``hook``, or
+    the dict holding it under this handle's ``id``."""
 
-    def __init__(self, hooks: list[Hook], hook: Hook) -> None:
+    _next_id = 0
+
+    def __init__(self, hooks: list[Hook] | dict[int, Any], hook: Hook | None = None) -> None:
         self.hooks, self.hook = hooks, hook
+        self.id = RemovableHandle._next_id
+        RemovableHandle._next_id += 1
 
     def remove(self) -> None:
-        if self.hook in self.hooks:
-            self.hooks.remove(self.hook)
+        if isinstance(self.hooks, dict):
+            removed = self.hooks.pop(self.id, None) is not None
+        else:
+            removed = self.hook in self.hooks
+            if removed:
+                self.hooks.remove(self.hook)
+        if removed:
             bump_world_stamp()  # a compiled step replays the hooks its trace ran
+
+    def __enter__(self) -> RemovableHandle:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.remove()
 
 
 def register_hook(tensor: Tensor, hook: Hook) -> RemovableHandle:

@@ -21,16 +21,18 @@ same key PyTorch uses, so ``state_dict()`` loads into ``torch.nn.Sequential`` an
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any, NamedTuple
 
 import numpy as np
 
 from tinynet import dtypes
+from tinynet.autograd.hooks import RemovableHandle
 from tinynet.errors import DTypeError, GraphError, ShapeError, ValueRangeError
 from tinynet.nn.errors import StateDictError
 from tinynet.nn.parameter import Parameter
-from tinynet.tensor import Tensor, bump_world_stamp
+from tinynet.tensor import Tensor, bump_world_stamp, read_values
 
 
 class IncompatibleKeys(NamedTuple):
@@ -44,6 +46,73 @@ class IncompatibleKeys(NamedTuple):
             return "<All keys matched successfully>"
         return (f"IncompatibleKeys(missing_keys={self.missing_keys}, "
                 f"unexpected_keys={self.unexpected_keys})")
+
+
+class ForwardHooks:
+    """A module's forward hooks, each dict id -> (hook, with_kwargs, always_call) in calling
+    order; ``call`` is ``Module.__call__`` once a module has had one."""
+
+    def __init__(self) -> None:
+        self.pre: dict[int, tuple[Callable[..., Any], bool, bool]] = {}
+        self.post: dict[int, tuple[Callable[..., Any], bool, bool]] = {}
+
+    def add(self, kind: str, hook: Callable[..., Any], prepend: bool, with_kwargs: bool,
+            always_call: bool = False) -> RemovableHandle:
+        if not callable(hook):
+            raise TypeError(f"register_forward_{'pre_' if kind == 'pre' else ''}hook: the hook "
+                            f"must be callable, got {type(hook).__name__}")
+        hooks = getattr(self, kind)
+        handle = RemovableHandle(hooks)
+        hooks[handle.id] = (hook, with_kwargs, always_call)
+        if prepend:
+            for key in [k for k in hooks if k != handle.id]:
+                hooks[key] = hooks.pop(key)  # (moved behind the new one, in their order)
+        bump_world_stamp()  # tn.compile's guards: the module's hooks changed
+        return handle
+
+    def call(self, module: Module, args: tuple, kwargs: dict[str, Any]) -> Any:
+        if self.pre or self.post:
+            read_values(f"calls {type(module).__name__} with forward hooks (Python code that "
+                        "tn.compile would not run again at each call): remove them "
+                        "(handle.remove()) or run this step without tn.compile")
+        output = None
+        called: set[int] = set()  # the output hooks that ran
+        try:
+            for hook, with_kwargs, _ in list(self.pre.values()):
+                if with_kwargs:
+                    result = hook(module, args, kwargs)
+                    if result is not None:
+                        if not (isinstance(result, tuple) and len(result) == 2):
+                            raise TypeError(
+                                f"forward pre-hook of {type(module).__name__} (with_kwargs="
+                                f"True) returned {type(result).__name__}; it must return None "
+                                "or a tuple (args, kwargs)")
+                        args, kwargs = result
+                else:
+                    result = hook(module, args)
+                    if result is not None:
+                        args = result if isinstance(result, tuple) else (result,)
+            output = module.forward(*args, **kwargs)
+            for key, (hook, with_kwargs, _) in list(self.post.items()):
+                called.add(key)
+                result = (hook(module, args, kwargs, output) if with_kwargs
+                          else hook(module, args, output))
+                if result is not None:
+                    output = result
+        except BaseException:
+            for key, (hook, with_kwargs, always) in list(self.post.items()):
+                if always and key not in called:
+                    try:
+                        if with_kwargs:
+                            hook(module, args, kwargs, output)
+                        else:
+                            hook(module, args, output)
+                    except Exception:  # the first error is the one raised (PyTorch's choice)
+                        warnings.warn(f"a forward hook of {type(module).__name__} with "
+                                      "always_call=True raised an error, silenced: an earlier "
+                                      "error is being raised", stacklevel=2)
+            raise
+        return output
 
 
 class Module:
@@ -72,7 +141,38 @@ class Module:
         )
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        return self.forward(*args, **kwargs)
+        if self._forward_hooks_of is None:  # (a class attribute until a hook is registered)
+            return self.forward(*args, **kwargs)
+        return self._forward_hooks_of.call(self, args, kwargs)
+
+    # ---- forward hooks (PyTorch's register_forward_pre_hook / register_forward_hook) ---------
+
+    _forward_hooks_of: ForwardHooks | None = None
+
+    def register_forward_pre_hook(self, hook: Callable[..., Any], *, prepend: bool = False,
+                                  with_kwargs: bool = False) -> RemovableHandle:
+        """Call ``hook(module, args)`` before each ``forward``; a value it returns replaces the
+        positional arguments (a tuple as they are, anything else as a 1-tuple). With
+        ``with_kwargs=True``: ``hook(module, args, kwargs)``, returning None or a new
+        ``(args, kwargs)`` pair. ``prepend``: before the hooks already registered. Returns a
+        handle whose ``remove()`` unregisters it. (tn.compile refuses a step that calls a
+        module with hooks: their Python code would not run again at each replay.)"""
+        return self._hooks().add("pre", hook, prepend, with_kwargs)
+
+    def register_forward_hook(self, hook: Callable[..., Any], *, prepend: bool = False,
+                              with_kwargs: bool = False, always_call: bool = False
+                              ) -> RemovableHandle:
+        """Call ``hook(module, args, output)`` after each ``forward``; a value it returns
+        replaces the output. With ``with_kwargs=True``: ``hook(module, args, kwargs,
+        output)``. ``always_call``: also when ``forward`` (or a pre-hook) raised, with output
+        None, before the error propagates. ``prepend`` and the handle as for
+        ``register_forward_pre_hook``."""
+        return self._hooks().add("post", hook, prepend, with_kwargs, always_call)
+
+    def _hooks(self) -> ForwardHooks:
+        if self._forward_hooks_of is None:
+            self._forward_hooks_of = ForwardHooks()  # (__setattr__: moves the world stamp)
+        return self._forward_hooks_of
 
     # ---- registration ----------------------------------------------------------------------
 
