@@ -91,10 +91,16 @@ def test_always_call_hooks_see_a_failed_forward() -> None:
 
 
 def test_a_module_without_hooks_keeps_the_plain_call() -> None:
+    """The module holds its hooks as an attribute only while it has some: its attributes say
+    whether it has hooks, which is what tn.compile's guard compares."""
     m = tn.nn.Linear(2, 2)
     assert "_forward_hooks_of" not in vars(m)
-    handle = m.register_forward_hook(lambda *a: None)
-    handle.remove()
+    first = m.register_forward_hook(lambda *a: None)
+    second = m.register_forward_pre_hook(lambda *a: None)
+    first.remove()
+    assert "_forward_hooks_of" in vars(m)
+    second.remove()
+    assert "_forward_hooks_of" not in vars(m)
     x = tn.ones(1, 2)
     np.testing.assert_array_equal(m(x).detach().numpy(), m.forward(x).detach().numpy())
 
@@ -124,11 +130,15 @@ def test_tn_compile_refuses_a_step_calling_a_hooked_module() -> None:
             compiled(x, y)
 
 
-def test_a_hook_registered_after_compiling_is_never_skipped() -> None:
+@pytest.mark.parametrize("had_hooks", [False, True])
+def test_a_hook_registered_after_compiling_is_never_skipped(had_hooks: bool) -> None:
     """A hook added between replays moves the world stamp: the next call checks the world in
-    full, traces again and refuses, rather than replay without the hook. Removed, the
-    compiled step traces again and equals eager."""
+    full, traces again and refuses, rather than replay without the hook (also on a module that
+    had hooks, all removed, before the trace). Removed, the compiled step traces again and
+    equals eager."""
     model, _, step = _world()
+    if had_hooks:
+        model[0].register_forward_hook(lambda *a: None).remove()
     twin_model, _, twin_step = _world()
     compiled = tn.compile(step)
     rng = np.random.default_rng(0)

@@ -44,8 +44,9 @@ class RemovableHandle:
 
     _next_id = 0
 
-    def __init__(self, hooks: list[Hook] | dict[int, Any], hook: Hook | None = None) -> None:
-        self.hooks, self.hook = hooks, hook
+    def __init__(self, hooks: list[Hook] | dict[int, Any], hook: Hook | None = None,
+                 removed: Callable[[], None] | None = None) -> None:
+        self.hooks, self.hook, self.removed = hooks, hook, removed  # removed(): after removal
         self.id = RemovableHandle._next_id
         RemovableHandle._next_id += 1
 
@@ -58,6 +59,8 @@ class RemovableHandle:
                 self.hooks.remove(self.hook)
         if removed:
             bump_world_stamp()  # a compiled step replays the hooks its trace ran
+            if self.removed is not None:
+                self.removed()
 
     def __enter__(self) -> RemovableHandle:
         return self

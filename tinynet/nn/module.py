@@ -22,6 +22,7 @@ same key PyTorch uses, so ``state_dict()`` loads into ``torch.nn.Sequential`` an
 from __future__ import annotations
 
 import warnings
+import weakref
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any, NamedTuple
 
@@ -50,11 +51,20 @@ class IncompatibleKeys(NamedTuple):
 
 class ForwardHooks:
     """A module's forward hooks, each dict id -> (hook, with_kwargs, always_call) in calling
-    order; ``call`` is ``Module.__call__`` once a module has had one."""
+    order; ``call`` is ``Module.__call__`` while a module has some. The module holds it as the
+    attribute ``_forward_hooks_of`` from its first hook until its last is removed, so a
+    module's attributes say whether it has hooks (what tn.compile's guard compares)."""
 
-    def __init__(self) -> None:
+    def __init__(self, module: Module) -> None:
+        self.module = weakref.ref(module)
         self.pre: dict[int, tuple[Callable[..., Any], bool, bool]] = {}
         self.post: dict[int, tuple[Callable[..., Any], bool, bool]] = {}
+
+    def _after_remove(self) -> None:
+        module = self.module()
+        if not (self.pre or self.post) and module is not None and (
+                module.__dict__.get("_forward_hooks_of") is self):
+            del module._forward_hooks_of  # (Module.__delattr__: moves the world stamp)
 
     def add(self, kind: str, hook: Callable[..., Any], prepend: bool, with_kwargs: bool,
             always_call: bool = False) -> RemovableHandle:
@@ -62,7 +72,7 @@ class ForwardHooks:
             raise TypeError(f"register_forward_{'pre_' if kind == 'pre' else ''}hook: the hook "
                             f"must be callable, got {type(hook).__name__}")
         hooks = getattr(self, kind)
-        handle = RemovableHandle(hooks)
+        handle = RemovableHandle(hooks, removed=self._after_remove)
         hooks[handle.id] = (hook, with_kwargs, always_call)
         if prepend:
             for key in [k for k in hooks if k != handle.id]:
@@ -171,7 +181,7 @@ class Module:
 
     def _hooks(self) -> ForwardHooks:
         if self._forward_hooks_of is None:
-            self._forward_hooks_of = ForwardHooks()  # (__setattr__: moves the world stamp)
+            self._forward_hooks_of = ForwardHooks(self)  # (__setattr__: moves the world stamp)
         return self._forward_hooks_of
 
     # ---- registration ----------------------------------------------------------------------
