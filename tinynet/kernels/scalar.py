@@ -57,6 +57,21 @@ def _times_two_to(p, n, out, bits, i, bias, shift):
 
 
 @njit(cache=True, error_model="numpy")
+def _tanh_halves(v, small, e, one):
+    """Cephes' tanh from its two halves, both computed (no branch on the value, so the loop
+    vectorises), one kept: ``small`` (the dtype's odd polynomial or rational function) for
+    |v| < 0.625, else sign(v) (1 - 2e / (1 + e)) from e = exp(-2|v|) in (0, 1]; tanh(+-0) is
+    v itself (v + 0 would turn -0.0 into +0.0). (0.625 is exact in both dtypes, so the
+    comparison is the same in either.)"""
+    a = np.abs(v)
+    large = one - (one + one) * e / (one + e)
+    large = large if v >= 0 else -large
+    if a >= 0.625:
+        return large
+    return small if a != 0 else v
+
+
+@njit(cache=True, error_model="numpy")
 def _exp_nonpositive_f32(y, out, bits, i):
     """exp(y) for a float32 y <= 0 (or NaN), without calling the C library.
 
@@ -96,20 +111,13 @@ def _tanh_f32(v, out, bits, i):
                                                       cancellation near 0)
         otherwise:    sign(v) (1 - 2e / (1 + e))     with e = exp(-2|v|) in (0, 1]
     """
-    one = np.float32(1.0)
-    a = np.abs(v)
-    e = _exp_nonpositive_f32(np.float32(-2.0) * a, out, bits, i)
-    large = one - np.float32(2.0) * e / (one + e)
-    large = large if v >= 0 else -large
     z = v * v
     q = np.float32(-5.70498872745e-3) * z + np.float32(2.06390887954e-2)
     q = q * z - np.float32(5.37397155531e-2)
     q = q * z + np.float32(1.33314422036e-1)
     q = q * z - np.float32(3.33332819422e-1)
-    small = q * z * v + v
-    if a >= np.float32(0.625):
-        return large
-    return small if a != 0 else v  # v + 0 would turn tanh(-0.0) into +0.0
+    e = _exp_nonpositive_f32(np.float32(-2.0) * np.abs(v), out, bits, i)
+    return _tanh_halves(v, q * z * v + v, e, np.float32(1.0))
 
 
 
@@ -149,20 +157,13 @@ def _tanh_f64(v, out, bits, i):
         |v| < 0.625:  v + v^3 P(v^2) / Q(v^2)        (a rational function of v^2)
         otherwise:    sign(v) (1 - 2e / (1 + e))     with e = exp(-2|v|) in (0, 1]
     (within 2 ulps of the exact value)."""
-    one = np.float64(1.0)
-    a = np.abs(v)
-    e = _exp_nonpositive_f64(np.float64(-2.0) * a, out, bits, i)
-    large = one - np.float64(2.0) * e / (one + e)
-    large = large if v >= 0 else -large
     z = v * v
     p = (np.float64(-9.64399179425052238628e-1) * z - np.float64(9.92877231001918586564e1)) \
         * z - np.float64(1.61468768441708447952e3)
     q = ((z + np.float64(1.12811678491632931402e2)) * z
          + np.float64(2.23548839060100448583e3)) * z + np.float64(4.84406305325125486048e3)
-    small = v + v * z * (p / q)
-    if a >= np.float64(0.625):
-        return large
-    return small if a != 0 else v  # (as the float32 rule: -0.0 stays -0.0)
+    e = _exp_nonpositive_f64(np.float64(-2.0) * np.abs(v), out, bits, i)
+    return _tanh_halves(v, v + v * z * (p / q), e, np.float64(1.0))
 
 
 # -------------------------------------------------- by dtype, for hand-written kernels
