@@ -46,16 +46,12 @@ from tinynet.compile.fuse import Kernel, Lowering
 from tinynet.compile.ir import Program, Ref, Value
 from tinynet.compile.plan import Plan, _tag
 from tinynet.kernels import updates
-from tinynet.kernels.formulas import (
-    ACTIVATIONS,
-    FAST_RULES,
-    TABLE,
-    loop_expression,
-    with_rules,
-)
+from tinynet.kernels.formulas import ACTIVATIONS, TABLE, loop_expression, with_rules
 from tinynet.tensor import Tensor
 
 SEQUENCE_KERNELS = ("gather", "scatter_add", "softmax", "softmax_back")
+# a loop's numba dtype -> the tag of its vectorisable sigmoid/tanh rules (formulas.FAST_RULES)
+_RULES_TAG = {"np.float32": "f32", "np.float64": "f64"}
 # A loop of a program that calls no BLAS splits over two threads from this many elements
 # (``runtime.split``). Measured on the 2-core VM: handing half a loop to the helper thread and
 # waiting for it costs 50-90 us, so a split pays from about 300 us of work; at a nanosecond an
@@ -513,7 +509,7 @@ class Source:
             "from tinynet.kernels.flat import flat",
             "from tinynet.kernels.small_matmul import mm_nn, mm_nt, mm_tn",
             "from tinynet.kernels.compiled import (",
-            "    _sigmoid, _sigmoid_f32, _sigmoid_f64, _tanh_f32, _tanh_f64,",
+            "    _sigmoid, _sigmoid_f32, _sigmoid_f64, _tanh_f32, _tanh_f64, int_view,",
             "    softmax_cross_entropy_forward,",
             ")",
         ]
@@ -911,12 +907,12 @@ class Source:
                 g, y = "d", f"{flat[a[3]]}[e]"
             row = TABLE[k.attrs["act"]]  # its derivative, from the formula table
             text = loop_expression(row, 0, k.attrs["params"])
-            tag = {"np.float32": "f32", "np.float64": "f64"}.get(dt)
+            tag = _RULES_TAG.get(dt)
             if tag and ("SIGMOID(" in text or "TANH(" in text):  # (silu, gelu_tanh...)
                 # the rules eager's backward kernel calls, the gradient's array their scratch;
                 # g and y read first, in case that array is also one of them
                 out = flat[outs[0]]
-                pre.append(f"scratch_bits = {out}.view({FAST_RULES[tag][2]})")
+                pre.append(f"scratch_bits = int_view({out})")
                 expr += [f"_g = {g}", f"_y = {y}"]
                 value = with_rules(_numbers(text.format("_g", "_y"), dt), tag,
                                    f", {out}, scratch_bits, e)")
@@ -1024,11 +1020,11 @@ class Source:
         # (only a loop that calls them: an unused scratch view costs numba compile time)
         calls = any("SIGMOID(" in m.attrs["expr"] or "TANH(" in m.attrs["expr"]
                     for m in members)
-        tag = {"np.float32": "f32", "np.float64": "f64"}.get(dt)
+        tag = _RULES_TAG.get(dt)
         scratch = next((name for o, name in stored.items()
                         if calls and tag and self._dt(o) == dt), None)
         if scratch is not None:
-            lines.append(f"scratch_bits = {scratch}.view({FAST_RULES[tag][2]})")
+            lines.append(f"scratch_bits = int_view({scratch})")
         # Takes (slices, transposes) read from strided positions: computed from a flat e, the
         # reads defeat LLVM's vectoriser; as rows of the last dim (e = i * run + j) a slice's
         # rows are contiguous runs and the inner loop vectorises. Same elements, same order.

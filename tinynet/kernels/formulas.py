@@ -269,9 +269,8 @@ def _numba_body(row: Formula, expression: str, fast: str | None) -> tuple[list[s
 
 
 # The vectorisable rules of scalar.py a loop of each float dtype calls for SIGMOID( and
-# TANH(, and the integer view of its scratch array they write 2^n through.
-FAST_RULES = {"f32": ("_sigmoid_f32", "_tanh_f32", "np.int32"),
-              "f64": ("_sigmoid_f64", "_tanh_f64", "np.int64")}
+# TANH( (the integer view of its scratch array they write 2^n through: scalar.int_view).
+FAST_RULES = {"f32": ("_sigmoid_f32", "_tanh_f32"), "f64": ("_sigmoid_f64", "_tanh_f64")}
 
 
 def with_rules(text: str, fast: str | None, extra: str) -> str:
@@ -283,7 +282,7 @@ def with_rules(text: str, fast: str | None, extra: str) -> str:
     if fast is None:
         text = text.replace("SIGMOID(", "_sigmoid(").replace("TANH(", "np.tanh(")
         return close_calls(text, ("_sigmoid(",), ", one)")
-    sigmoid, tanh, _ = FAST_RULES[fast]
+    sigmoid, tanh = FAST_RULES[fast]
     text = text.replace("SIGMOID(", f"{sigmoid}(").replace("TANH(", f"{tanh}(")
     return close_calls(text, (f"{sigmoid}(", f"{tanh}("), extra)
 
@@ -320,8 +319,7 @@ def _loop_function(name: str, args: list[str], row: Formula, expression: str,
     if args[0] == "z":  # bias + activation: z (N, M) in place, indexed flat
         lines += ["    out = flat(z)  # flat indexing only: with z[i, j] it ran 7x slower"]
     if fast:
-        lines.append(f"    bits = out.view({FAST_RULES[fast][2]})  # made here: passed in, it "
-                     "ran 7x slower")
+        lines.append("    bits = int_view(out)  # made here: passed in, it ran 7x slower")
     if args[0] == "z":
         lines += ["    m = z.shape[1]", "    for r in range(z.shape[0]):",
                   "        for j in range(m):", "            i = r * m + j"]
@@ -346,7 +344,7 @@ def kernel_source() -> str:
              "import math", "", "import numpy as np", "from numba import njit", "",
              "from tinynet.kernels.flat import flat",
              "from tinynet.kernels.scalar import _sigmoid_f32, _sigmoid_f64, _tanh_f32, "
-             "_tanh_f64, where", ""]
+             "_tanh_f64, int_view, where", ""]
     for row in ROWS:
         if not row.activation:
             continue
