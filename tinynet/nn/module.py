@@ -105,24 +105,26 @@ class ForwardHooks:
             output = module.forward(*args, **kwargs)
             for key, (hook, with_kwargs, _) in list(self.post.items()):
                 called.add(key)
-                result = (hook(module, args, kwargs, output) if with_kwargs
-                          else hook(module, args, output))
+                result = _after(hook, with_kwargs, module, args, kwargs, output)
                 if result is not None:
                     output = result
         except BaseException:
             for key, (hook, with_kwargs, always) in list(self.post.items()):
                 if always and key not in called:
                     try:
-                        if with_kwargs:
-                            hook(module, args, kwargs, output)
-                        else:
-                            hook(module, args, output)
+                        _after(hook, with_kwargs, module, args, kwargs, output)
                     except Exception:  # the first error is the one raised (PyTorch's choice)
                         warnings.warn(f"a forward hook of {type(module).__name__} with "
                                       "always_call=True raised an error, silenced: an earlier "
                                       "error is being raised", stacklevel=2)
             raise
         return output
+
+
+def _after(hook: Callable[..., Any], with_kwargs: bool, module: Module, args: tuple,
+           kwargs: dict[str, Any], output: Any) -> Any:
+    """Call a forward hook as it was registered (with or without the keyword arguments)."""
+    return hook(module, args, kwargs, output) if with_kwargs else hook(module, args, output)
 
 
 class Module:
